@@ -1,0 +1,75 @@
+"""Settings shared by every part of the system, read from the environment (pydantic-settings).
+
+Infrastructure is chosen here, so development and production run the same code:
+``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` point at any server; when they are unset the
+local stack (``ehr dev up``) is used. Everything else is prefixed ``EHR_``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EHR_", extra="ignore")
+
+    service_name: str = "ehr"
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "EHR_DATABASE_URL")
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "EHR_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+
+    # local stack (ehr dev up)
+    local_dir: Path = REPO_ROOT / ".local"
+    cache_dir: Path = REPO_ROOT / ".cache"
+    pg_port: int = 55432
+    kafka_port: int = 59092
+    kafka_controller_port: int = 59093
+    kafka_heap: str = "512m"
+
+    # topics: a production cluster has 3 brokers and min.insync.replicas=2
+    kafka_replication_factor: int = 1
+    kafka_min_insync_replicas: int = 1
+
+    # write path
+    relay_batch_size: int = 500
+    relay_poll_interval_s: float = 1.0
+    relay_standby_retry_s: float = 2.0
+
+    # read path
+    projection_batch_size: int = 500
+    consistency_wait_s: float = 3.0
+
+    # telemetry
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = None
+    log_json: bool = True
+
+    def local_database_url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/ehr"
+
+    def local_kafka(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or self.local_database_url()
+
+    @property
+    def effective_kafka(self) -> str:
+        return self.kafka_bootstrap_servers or self.local_kafka()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,13 @@
+"""The event backbone: envelope, payload registry, event store + outbox relay, projections,
+consistency tokens, topic catalogue and schema export."""
+
+from libs.events.consistency import ConsistencyToken, NotCaughtUp, wait_until_applied
+from libs.events.envelope import Actor, Envelope
+from libs.events.registry import REGISTRY, EventPayload, event, upcaster
+from libs.events.store import AppendResult, ConcurrencyError, EventContext, EventStore
+
+__all__ = [
+    "REGISTRY", "Actor", "AppendResult", "ConcurrencyError", "ConsistencyToken", "Envelope",
+    "EventContext", "EventPayload", "EventStore", "NotCaughtUp", "event", "upcaster",
+    "wait_until_applied",
+]

@@ -1,0 +1,33 @@
+"""Database engines. Each service keeps its event store and read models in its own schema; the
+engine's ``search_path`` points there, so the same tables and SQL serve every service."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema(schema: str) -> str:
+    if not _SCHEMA.match(schema):
+        raise ValueError(f"schema name {schema!r} must be lower-case letters, digits and _")
+    return schema
+
+
+def make_engine(database_url: str, schema: str, pool_size: int = 10, **kw) -> AsyncEngine:
+    check_schema(schema)
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": schema, "application_name": f"ehr-{schema}"}},
+        **kw,
+    )
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The same server for a raw asyncpg connection (LISTEN/NOTIFY, advisory locks)."""
+    return re.sub(r"^postgresql\+asyncpg://", "postgresql://", database_url)

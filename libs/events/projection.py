@@ -1,0 +1,365 @@
+"""Read models built from the stream.
+
+A :class:`ProjectionRunner` consumes its projection's topics with aiokafka (no consumer group:
+it assigns every partition itself) and applies records in batches. One database transaction
+per batch holds the read-model changes, the ``event_id`` of every applied event (dedupe) and the
+next offset of every partition, so a crash or a replay never applies an event twice and never
+skips one. On start it seeks to the stored positions.
+
+An event that cannot be parsed or applied is sent to ``<topic>.dlq`` with the error in its
+headers, a counter goes up, and the runner goes on. Transient faults (the database or the broker
+going away) are not poison: the batch is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.events.envelope import Envelope
+from libs.events.registry import REGISTRY, EventDecodeError, EventPayload, Registry
+from libs.events.telemetry_hooks import instruments
+from libs.events.topics import dlq_of
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("ehr.events.projection")
+
+
+class Projection:
+    """A read model. Subclasses set ``name`` and ``topics`` and implement ``setup``, ``reset``
+    and ``apply`` (or ``apply_batch`` when a bulk statement is faster)."""
+
+    name: str
+    topics: tuple[str, ...]
+
+    async def setup(self, conn: AsyncConnection) -> None:  # create tables if missing
+        raise NotImplementedError
+
+    async def reset(self, conn: AsyncConnection) -> None:  # empty the read model
+        raise NotImplementedError
+
+    async def apply(self, conn: AsyncConnection, env: Envelope, payload: EventPayload) -> None:
+        raise NotImplementedError
+
+    async def apply_batch(self, conn: AsyncConnection,
+                          events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+        for env, payload in events:
+            await self.apply(conn, env, payload)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Faults of the infrastructure, not of the event: retry instead of dead-lettering."""
+    if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError, InterfaceError,
+                        OperationalError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@dataclass
+class Decoded:
+    record: ConsumerRecord
+    env: Envelope
+    payload: EventPayload
+
+
+@dataclass
+class Poison:
+    record: ConsumerRecord
+    error: str
+
+
+@dataclass
+class RunnerStats:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    lag: dict[TopicPartition, int] = field(default_factory=dict)
+
+    @property
+    def total_lag(self) -> int:
+        return sum(self.lag.values())
+
+
+class ProjectionRunner:
+    def __init__(self, projection: Projection, engine: AsyncEngine, bootstrap: str,
+                 registry: Registry = REGISTRY, batch_size: int = 500):
+        self.projection = projection
+        self.engine = engine
+        self.bootstrap = bootstrap
+        self.registry = registry
+        self.batch_size = batch_size
+        self.stats = RunnerStats()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._partitions: list[TopicPartition] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        async with self.engine.begin() as conn:
+            await self.projection.setup(conn)
+
+    async def start(self) -> None:
+        await self.prepare()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
+        await self._consumer.start()
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                          enable_idempotence=True)
+        await self._producer.start()
+        self._partitions = await self._discover()
+        self._consumer.assign(self._partitions)
+        await self._seek_to_stored()
+        instruments().register_lag(self.projection.name, lambda: self.stats.total_lag)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._consumer:
+            await self._consumer.stop()
+        if self._producer:
+            await self._producer.stop()
+
+    async def _discover(self) -> list[TopicPartition]:
+        assert self._consumer
+        deadline = time.monotonic() + 30
+        while True:
+            await self._consumer.topics()  # refresh metadata
+            parts = []
+            missing = []
+            for topic in self.projection.topics:
+                ids = self._consumer.partitions_for_topic(topic)
+                if not ids:
+                    missing.append(topic)
+                else:
+                    parts += [TopicPartition(topic, p) for p in sorted(ids)]
+            if not missing:
+                return parts
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics {missing} do not exist: run `ehr topics apply`")
+            await asyncio.sleep(0.5)
+
+    async def _seek_to_stored(self) -> None:
+        assert self._consumer
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT topic, partition, next_offset FROM projection_positions "
+                "WHERE projection = :p"), {"p": self.projection.name})
+            stored = {TopicPartition(t, p): o for t, p, o in rows}
+        for tp in self._partitions:
+            if tp in stored:
+                self._consumer.seek(tp, stored[tp])
+            else:
+                await self._consumer.seek_to_beginning(tp)
+
+    # -- the loop --------------------------------------------------------------------------------
+    async def run(self, until_caught_up: bool = False, on_batch=None) -> None:
+        """Apply batches until stopped, or (``until_caught_up``) until every partition has
+        reached the end offsets seen when the call began."""
+        assert self._consumer
+        targets = await self.end_offsets() if until_caught_up else None
+        while not self._stopping.is_set():
+            if targets is not None and await self._reached(targets):
+                return
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+            records = [r for recs in batch.values() for r in recs]
+            if records:
+                await self._apply_with_retry(records)
+                if on_batch:
+                    on_batch(len(records))
+            await self._update_lag()
+
+    async def _reached(self, targets: dict[TopicPartition, int]) -> bool:
+        assert self._consumer
+        for tp, end in targets.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        assert self._consumer
+        return await self._consumer.end_offsets(self._partitions)
+
+    async def _update_lag(self) -> None:
+        assert self._consumer
+        for tp in self._partitions:
+            hw = self._consumer.highwater(tp)
+            if hw is not None:
+                self.stats.lag[tp] = max(0, hw - await self._consumer.position(tp))
+
+    async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.apply_records(records)
+                return
+            except Exception as exc:
+                if not is_transient(exc) or self._stopping.is_set():
+                    raise
+                log.warning("projection %s: transient fault, retrying batch: %s",
+                            self.projection.name, type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    async def apply_records(self, records: list[ConsumerRecord]) -> None:
+        decoded: list[Decoded] = []
+        poison: list[Poison] = []
+        for rec in records:
+            try:
+                env, payload = self.registry.decode(rec.value)
+                decoded.append(Decoded(rec, env, payload))
+            except EventDecodeError as exc:
+                poison.append(Poison(rec, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - any parse failure is poison
+                poison.append(Poison(rec, f"{type(exc).__name__}: {exc}"))
+
+        async with self.engine.begin() as conn:
+            fresh = await self._dedupe(conn, decoded)
+            self.stats.duplicates += len(decoded) - len(fresh)
+            with self._span(fresh):
+                poison += await self._apply(conn, fresh)
+            if poison:
+                # the DLQ write is acknowledged before the offsets move past the poison event
+                await self._dead_letter(poison)
+            await self._store_positions(conn, records)
+        self.stats.applied += len(fresh) - sum(1 for p in poison if _is_decoded(p, fresh))
+        self.stats.batches += 1
+        instruments().applied.add(len(fresh), {"projection": self.projection.name})
+
+    def _span(self, fresh: list[Decoded]):
+        """A span for the batch, child of the trace that wrote its first event (W3C headers)."""
+        parent = otel_context.Context()
+        if fresh:
+            headers = {k: v.decode() for k, v in (fresh[0].record.headers or ()) if v}
+            parent = propagate.extract(headers)
+        links = []
+        for d in fresh[1:]:
+            headers = {k: v.decode() for k, v in (d.record.headers or ()) if v}
+            sc = trace.get_current_span(propagate.extract(headers)).get_span_context()
+            if sc.is_valid:
+                links.append(trace.Link(sc))
+        return tracer.start_as_current_span(
+            f"projection {self.projection.name} apply", context=parent, links=links[:100],
+            attributes={"ehr.projection": self.projection.name, "ehr.events": len(fresh)})
+
+    async def _dedupe(self, conn: AsyncConnection, decoded: list[Decoded]) -> list[Decoded]:
+        if not decoded:
+            return []
+        rows = await conn.execute(text("""
+            INSERT INTO projection_events (projection, event_id)
+            SELECT :p, e FROM unnest(CAST(:ids AS uuid[])) AS e
+            ON CONFLICT DO NOTHING RETURNING event_id"""),
+            {"p": self.projection.name, "ids": [d.env.event_id for d in decoded]})
+        new_ids = {r[0] for r in rows}
+        fresh, seen = [], set()
+        for d in decoded:  # a duplicate inside one batch counts once
+            if d.env.event_id in new_ids and d.env.event_id not in seen:
+                seen.add(d.env.event_id)
+                fresh.append(d)
+        return fresh
+
+    async def _apply(self, conn: AsyncConnection, fresh: list[Decoded]) -> list[Poison]:
+        if not fresh:
+            return []
+        try:  # fast path: the whole batch in one savepoint
+            async with conn.begin_nested():
+                await self.projection.apply_batch(conn, [(d.env, d.payload) for d in fresh])
+            return []
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+        poison: list[Poison] = []  # slow path: find the poison events one by one
+        for d in fresh:
+            try:
+                async with conn.begin_nested():
+                    await self.projection.apply(conn, d.env, d.payload)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                poison.append(Poison(d.record, f"{type(exc).__name__}: {exc}"))
+        if poison:
+            # a poison event is not "applied": forget its id so a fixed projection retries it
+            await conn.execute(text("""
+                DELETE FROM projection_events WHERE projection = :p
+                   AND event_id = ANY(CAST(:ids AS uuid[]))"""),
+                {"p": self.projection.name,
+                 "ids": [d.env.event_id for d in fresh if any(p.record is d.record for p in poison)]})
+        return poison
+
+    async def _dead_letter(self, poison: list[Poison]) -> None:
+        assert self._producer
+        futures = []
+        for p in poison:
+            r = p.record
+            headers = [
+                ("ehr.error", p.error[:2000].encode()),
+                ("ehr.projection", self.projection.name.encode()),
+                ("ehr.source", f"{r.topic}/{r.partition}/{r.offset}".encode()),
+            ] + [(k, v) for k, v in (r.headers or ()) if k == "traceparent"]
+            futures.append(await self._producer.send(dlq_of(r.topic), r.value, key=r.key,
+                                                     headers=headers))
+            log.error("projection %s: event at %s/%d/%d sent to DLQ: %s",
+                      self.projection.name, r.topic, r.partition, r.offset, p.error[:300])
+        await asyncio.gather(*futures)
+        self.stats.dead_lettered += len(poison)
+        instruments().dlq.add(len(poison), {"projection": self.projection.name})
+
+    async def _store_positions(self, conn: AsyncConnection, records: list[ConsumerRecord]) -> None:
+        nxt: dict[tuple[str, int], int] = {}
+        for r in records:
+            nxt[(r.topic, r.partition)] = max(nxt.get((r.topic, r.partition), 0), r.offset + 1)
+        await conn.execute(text("""
+            INSERT INTO projection_positions (projection, topic, partition, next_offset)
+            SELECT :p, t, pa, o FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[]),
+                                            CAST(:offsets AS bigint[])) AS x(t, pa, o)
+            ON CONFLICT (projection, topic, partition)
+            DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"""),
+            {"p": self.projection.name, "topics": [k[0] for k in nxt],
+             "parts": [k[1] for k in nxt], "offsets": list(nxt.values())})
+
+    # -- rebuild ---------------------------------------------------------------------------------
+    async def reset(self) -> None:
+        """Drop the read model and its positions: the next run rebuilds it from offset 0."""
+        async with self.engine.begin() as conn:
+            await self.projection.setup(conn)
+            await self.projection.reset(conn)
+            await conn.execute(text("DELETE FROM projection_positions WHERE projection = :p"),
+                               {"p": self.projection.name})
+            await conn.execute(text("DELETE FROM projection_events WHERE projection = :p"),
+                               {"p": self.projection.name})
+
+
+def _is_decoded(p: Poison, fresh: list[Decoded]) -> bool:
+    return any(p.record is d.record for d in fresh)
+
+
+async def replay(runner: ProjectionRunner, on_progress=None) -> RunnerStats:
+    """Rebuild a read model from the topics: reset, then apply up to the current end offsets."""
+    await runner.reset()
+    await runner.start()
+    try:
+        if on_progress:
+            ends = await runner.end_offsets()
+            on_progress(total=sum(ends.values()))
+        await runner.run(until_caught_up=True,
+                         on_batch=(lambda n: on_progress(advance=n)) if on_progress else None)
+    finally:
+        await runner.stop()
+    return runner.stats
+
+
+__all__ = ["Projection", "ProjectionRunner", "RunnerStats", "replay", "is_transient",
+           "KafkaError"]

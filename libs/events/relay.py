@@ -1,0 +1,192 @@
+"""The outbox relay: publishes committed events to Kafka, in order per stream.
+
+* Rows are read in ``position`` order. Appends to one stream serialise on its ``streams`` row, so
+  a later version always has a higher position: position order is stream order.
+* The producer is idempotent with ``acks=all``; a row is marked published only after Kafka
+  acknowledged it. A crash between the ack and the mark publishes the event again; consumers
+  dedupe by ``event_id``.
+* One relay per store is active: it holds a PostgreSQL advisory lock on a dedicated connection;
+  the others stand by and take over when that connection dies.
+* It wakes on LISTEN/NOTIFY and also polls, so a lost notification delays nothing for long.
+* While the broker is down, writes go on being acknowledged (they only touch PostgreSQL); the
+  relay retries with back-off and drains the backlog in order when the broker returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import propagate, trace
+
+from libs.events.db import asyncpg_dsn, check_schema
+from libs.events.store import NOTIFY_CHANNEL
+from libs.events.telemetry_hooks import instruments
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("ehr.events.relay")
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    send_failures: int = 0
+    backlog: int = 0
+    leader: bool = False
+
+
+def producer_for(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+        linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=15000,
+        retry_backoff_ms=200, metadata_max_age_ms=30000)
+
+
+class OutboxRelay:
+    def __init__(self, database_url: str, schema: str, bootstrap: str, batch_size: int = 500,
+                 poll_interval_s: float = 1.0, standby_retry_s: float = 2.0):
+        self.dsn = asyncpg_dsn(database_url)
+        self.schema = check_schema(schema)
+        self.bootstrap = bootstrap
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.standby_retry_s = standby_retry_s
+        self.lock_key = zlib.crc32(f"ehr.relay.{schema}".encode())
+        self.stats = RelayStats()
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; survives database and broker outages."""
+        instruments().register_backlog(self.schema, lambda: self.stats.backlog)
+        while not self._stop.is_set():
+            try:
+                await self._run_session()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.stats.leader = False
+                log.warning("relay %s: database unavailable (%s); retrying", self.schema,
+                            type(exc).__name__)
+                await self._sleep(self.standby_retry_s)
+        await self._close_producer()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _run_session(self) -> None:
+        conn = await asyncpg.connect(self.dsn, server_settings={
+            "search_path": self.schema, "application_name": f"ehr-relay-{self.schema}"})
+        try:
+            while not self._stop.is_set():
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key):
+                    break
+                self.stats.leader = False
+                await self._sleep(self.standby_retry_s)
+            if self._stop.is_set():
+                return
+            self.stats.leader = True
+            log.info("relay %s: active", self.schema)
+            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            while not self._stop.is_set():
+                moved = await self._drain_once(conn)
+                if not moved:
+                    await self._sleep(self.poll_interval_s)
+        finally:
+            self.stats.leader = False
+            await _close_quietly(conn)
+
+    async def _drain_once(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch("""
+            SELECT o.position, o.topic, o.key, o.traceparent, o.tracestate, e.envelope::text
+              FROM outbox o JOIN events e USING (position)
+             WHERE o.published_at IS NULL ORDER BY o.position LIMIT $1""", self.batch_size)
+        if not rows:
+            self.stats.backlog = 0
+            return 0
+        acked = await self._publish(rows)
+        if acked:
+            await conn.execute("UPDATE outbox SET published_at = now() "
+                               "WHERE position = ANY($1::bigint[])", acked)
+            self.stats.published += len(acked)
+            instruments().published.add(len(acked), {"store": self.schema})
+        self.stats.batches += 1
+        self.stats.backlog = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        if len(acked) < len(rows):  # the broker failed part-way: back off, then resend the rest
+            await self._close_producer()
+            await self._sleep(min(5.0, 0.5 * (1 + self.stats.send_failures % 8)))
+        return len(acked)
+
+    async def _publish(self, rows) -> list[int]:
+        """Send rows in order; return the positions of the acknowledged prefix."""
+        futures = []
+        try:
+            producer = await self._get_producer()
+            for row in rows:
+                parent = propagate.extract({k: v for k, v in (
+                    ("traceparent", row["traceparent"]), ("tracestate", row["tracestate"])) if v})
+                with tracer.start_as_current_span(
+                        f"{row['topic']} publish", context=parent, kind=trace.SpanKind.PRODUCER,
+                        attributes={"messaging.system": "kafka",
+                                    "messaging.destination.name": row["topic"]}):
+                    carrier: dict[str, str] = {}
+                    propagate.inject(carrier)
+                headers = [(k, v.encode()) for k, v in carrier.items()]
+                futures.append(await producer.send(row["topic"], row["envelope"].encode(),
+                                                   key=row["key"], headers=headers))
+        except Exception as exc:  # noqa: BLE001 - broker unreachable before anything was queued
+            self.stats.send_failures += 1
+            log.warning("relay %s: cannot send (%s)", self.schema, type(exc).__name__)
+            for f in futures:
+                f.cancel()
+            return []
+        acked: list[int] = []
+        for row, fut in zip(rows, futures):
+            try:
+                await fut
+            except Exception as exc:  # noqa: BLE001
+                self.stats.send_failures += 1
+                log.warning("relay %s: send not acknowledged (%s); will resend from position %d",
+                            self.schema, type(exc).__name__, row["position"])
+                break
+            acked.append(row["position"])
+        return acked
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = producer_for(self.bootstrap)
+            try:
+                await producer.start()
+            except Exception:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                await asyncio.wait_for(producer.stop(), 10)
+            except Exception:  # noqa: BLE001 - closing a producer to a dead broker may fail
+                pass
+
+
+async def _close_quietly(conn: asyncpg.Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), 5)
+    except Exception:  # noqa: BLE001
+        conn.terminate()
