@@ -137,11 +137,12 @@ class ProjectionRunner:
         assert self._consumer
         deadline = time.monotonic() + 30
         while True:
-            await self._consumer.topics()  # refresh metadata
+            # consumer.topics() fetches metadata without keeping it; ask the client directly
+            cluster = await self._consumer._client.fetch_all_metadata()
             parts = []
             missing = []
             for topic in self.projection.topics:
-                ids = self._consumer.partitions_for_topic(topic)
+                ids = cluster.partitions_for_topic(topic)
                 if not ids:
                     missing.append(topic)
                 else:

@@ -10,7 +10,7 @@ expected``, so the loser finds no row and gets :class:`ConcurrencyError` (the un
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -82,9 +82,13 @@ _INSERT_OUTBOX = text("""
 
 
 class EventStore:
-    def __init__(self, engine: AsyncEngine, registry: Registry = REGISTRY):
+    def __init__(self, engine: AsyncEngine, registry: Registry = REGISTRY,
+                 topic_names: Mapping[str, str] | None = None):
+        """``topic_names`` renames catalogue topics (a shared cluster's prefix, a test's own
+        topics); events go to their payload's catalogue topic otherwise."""
         self.engine = engine
         self.registry = registry
+        self.topic_names = dict(topic_names or {})
 
     async def append(self, stream_id: str, expected_version: int | None,
                      payloads: Sequence[EventPayload], ctx: EventContext) -> AppendResult:
@@ -143,7 +147,7 @@ class EventStore:
         positions = tuple(r[0] for r in rows)
         await conn.execute(_INSERT_OUTBOX, {
             "positions": list(positions),
-            "topics": [p.topic for p in payloads],
+            "topics": [self.topic_names.get(p.topic, p.topic) for p in payloads],
             "keys": [e.key() for e in envelopes],
             "traceparents": [traceparent] * n,
             "tracestates": [carrier.get("tracestate")] * n,

@@ -1,0 +1,194 @@
+"""Relay and projection runner on real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+
+from libs.events.envelope import Actor
+from libs.events.projection import ProjectionRunner, replay
+from libs.events.relay import OutboxRelay
+from libs.events.store import EventContext, EventStore
+from tests.support.bank import AccountOpened, BalanceProjection, Deposited, stream_of
+from tests.support.waiting import eventually
+
+ACTOR = Actor(kind="system", id="test")
+
+
+async def consume_all(bootstrap: str, topic: str, expect: int, timeout_s: float = 60):
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    out = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(out) < expect and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for recs in batch.values():
+                out += recs
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def write_accounts(store: EventStore, n: int, deposits: int) -> list[str]:
+    sids = []
+    for _ in range(n):
+        sid = stream_of(uuid.uuid4())
+        c = EventContext(patient_id=uuid.uuid4(), actor=ACTOR)
+        await store.append(sid, 0, [AccountOpened(owner="o")], c)
+        for v in range(deposits):
+            await store.append(sid, v + 1, [Deposited(amount_ore=v + 1)], c)
+        sids.append(sid)
+    return sids
+
+
+async def test_relay_publishes_in_order_with_patient_key_and_marks_published(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    topic = await make_topics("bank.events", 3)
+    store = EventStore(engine, topic_names={"bank.events": topic})
+    sids = await write_accounts(store, 4, 5)
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, batch_size=7, poll_interval_s=0.2)
+    task = asyncio.create_task(relay.run())
+    try:
+        records = await consume_all(kafka_bootstrap, topic, 24)
+        await eventually(lambda: relay.stats.backlog == 0 and relay.stats.published == 24)
+    finally:
+        relay.stop()
+        await task
+    assert len(records) == 24
+    for sid in sids:
+        envs = [json.loads(r.value) for r in records if json.loads(r.value)["stream_id"] == sid]
+        assert [e["stream_version"] for e in envs] == list(range(1, 7))
+        keys = {r.key for r in records if json.loads(r.value)["stream_id"] == sid}
+        assert keys == {envs[0]["patient_id"].encode()}
+    for r in records:
+        assert {k for k, _ in r.headers} <= {"traceparent", "tracestate"}
+    async with engine.connect() as conn:
+        left = (await conn.execute(text(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+    assert left == 0
+
+
+async def test_second_relay_stands_by_while_the_first_is_active(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    topic = await make_topics("bank.events", 1)
+    store = EventStore(engine, topic_names={"bank.events": topic})
+    a = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2, standby_retry_s=0.2)
+    b = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2, standby_retry_s=0.2)
+    ta = asyncio.create_task(a.run())
+    await eventually(lambda: a.stats.leader)
+    tb = asyncio.create_task(b.run())
+    await write_accounts(store, 2, 2)
+    await eventually(lambda: a.stats.published == 6)
+    assert not b.stats.leader and b.stats.published == 0
+    a.stop()
+    await ta
+    await eventually(lambda: b.stats.leader)  # the stand-by takes over
+    await write_accounts(store, 1, 0)
+    await eventually(lambda: b.stats.published == 1)
+    b.stop()
+    await tb
+    assert len(await consume_all(kafka_bootstrap, topic, 7)) == 7
+
+
+async def test_projection_applies_resumes_and_equals_replay(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    topic = await make_topics("bank.events", 3)
+    store = EventStore(engine, topic_names={"bank.events": topic})
+    sids = await write_accounts(store, 5, 3)
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
+    rtask = asyncio.create_task(relay.run())
+    try:
+        runner = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, batch_size=4)
+        await runner.start()
+        ptask = asyncio.create_task(runner.run())
+        await eventually(lambda: runner.stats.applied == 20)
+        await runner.stop()
+        await ptask
+        first = await balances(engine)
+        assert len(first) == 5 and all(row[1] == 6 for row in first)  # 1+2+3 øre
+
+        # a restarted runner starts from the stored positions: it applies only the new events
+        await write_accounts(store, 1, 1)
+        runner2 = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap)
+        await runner2.start()
+        ptask = asyncio.create_task(runner2.run())
+        await eventually(lambda: runner2.stats.applied == 2)
+        await runner2.stop()
+        await ptask
+        assert runner2.stats.duplicates == 0
+        incremental = await balances(engine)
+    finally:
+        relay.stop()
+        await rtask
+    rebuilt = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    assert rebuilt.applied == 22
+    assert await balances(engine) == incremental
+    assert set(sids) <= {r[0] for r in incremental}
+
+
+async def test_duplicates_on_the_topic_are_applied_once(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    topic = await make_topics("bank.events", 1)
+    store = EventStore(engine, topic_names={"bank.events": topic})
+    await write_accounts(store, 2, 2)
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
+    rtask = asyncio.create_task(relay.run())
+    records = await consume_all(kafka_bootstrap, topic, 6)
+    relay.stop()
+    await rtask
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    for r in records[:4]:  # a relay that crashed before marking rows published sends again
+        await producer.send_and_wait(topic, r.value, key=r.key)
+    await producer.stop()
+    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    assert stats.applied == 6 and stats.duplicates == 4
+    assert [row[1:] for row in await balances(engine)] == [(3, 3), (3, 3)]
+
+
+async def test_poison_event_goes_to_dlq_and_the_projection_keeps_going(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    topic = await make_topics("bank.events", 1)
+    store = EventStore(engine, topic_names={"bank.events": topic})
+    good = await write_accounts(store, 1, 1)
+    c = EventContext(patient_id=uuid.uuid4(), actor=ACTOR)
+    await store.append(stream_of(uuid.uuid4()), 0, [AccountOpened(owner="POISON")], c)
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
+    rtask = asyncio.create_task(relay.run())
+    await eventually(lambda: relay.stats.published == 3)
+    relay.stop()
+    await rtask
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    await producer.send_and_wait(topic, b"{not json", key=b"x")
+    await producer.stop()
+    await write_accounts(store, 1, 0)  # after the poison: must still be applied
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
+    rtask = asyncio.create_task(relay.run())
+    await eventually(lambda: relay.stats.published == 1)
+    relay.stop()
+    await rtask
+
+    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    assert stats.dead_lettered == 2 and stats.applied == 3
+    rows = await balances(engine)
+    assert len(rows) == 2 and good[0] in {r[0] for r in rows}
+    dlq = await consume_all(kafka_bootstrap, f"{topic}.dlq", 2)
+    assert len(dlq) == 2
+    errors = sorted(dict(r.headers)["ehr.error"].decode() for r in dlq)
+    assert "test poison" in errors[0] or "test poison" in errors[1]
+    assert any("not an event envelope" in e for e in errors)
+    assert all(dict(r.headers)["ehr.source"].decode().startswith(topic) for r in dlq)
+
+
+async def balances(engine):
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT stream_id, balance, events FROM bank_balances ORDER BY stream_id"))
+        return [tuple(r) for r in rows]
