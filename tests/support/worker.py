@@ -1,0 +1,48 @@
+"""A relay or a projection in its own process, so fault tests can kill it with SIGKILL.
+
+    python -m tests.support.worker relay <database_url> <schema> <bootstrap> [batch]
+    python -m tests.support.worker projection <database_url> <schema> <bootstrap> <topic> <delay_s>
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from libs.events.db import make_engine
+from libs.events.projection import ProjectionRunner
+from libs.events.relay import OutboxRelay
+from tests.support.bank import BalanceProjection
+
+
+class SlowBalanceProjection(BalanceProjection):
+    """Applies slowly, so a kill lands in the middle of a batch's transaction."""
+
+    def __init__(self, topic: str, delay_s: float):
+        super().__init__(topic)
+        self.delay_s = delay_s
+
+    async def apply_batch(self, conn, events):
+        for env, payload in events:
+            await self.apply(conn, env, payload)
+            await asyncio.sleep(self.delay_s)
+
+
+async def main(argv: list[str]) -> None:
+    kind, url, schema, bootstrap = argv[:4]
+    if kind == "relay":
+        batch = int(argv[4]) if len(argv) > 4 else 100
+        await OutboxRelay(url, schema, bootstrap, batch_size=batch, poll_interval_s=0.2).run()
+    elif kind == "projection":
+        topic, delay = argv[4], float(argv[5])
+        engine = make_engine(url, schema)
+        runner = ProjectionRunner(SlowBalanceProjection(topic, delay), engine, bootstrap,
+                                  batch_size=50)
+        await runner.start()
+        await runner.run()
+    else:
+        raise SystemExit(f"unknown worker {kind}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
