@@ -7,6 +7,8 @@ other's data.
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -25,9 +27,13 @@ from libs.events.topics import TopicSpec
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackHandle]:
-    base = REPO_ROOT / ".local" / "test-stack"
-    with test_stack(base) as handle:
-        yield handle
+    # one folder per session: concurrent sessions on one machine must not share data dirs
+    base = REPO_ROOT / ".local" / "test-stack" / str(os.getpid())
+    try:
+        with test_stack(base) as handle:
+            yield handle
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -43,15 +43,19 @@ async def apply_topics(bootstrap: str, specs: list[TopicSpec], replication_facto
         results: list[TopicResult] = []
         to_create = [s for s in specs if s.name not in existing]
         for spec in to_create:
-            try:
-                await admin.create_topics([
-                    NewTopic(spec.name, spec.partitions, replication_factor,
-                             topic_configs=spec.all_configs(min_insync_replicas))
-                ])
-                results.append(TopicResult(spec.name, "created",
-                                           f"{spec.partitions} partitions"))
-            except TopicAlreadyExistsError:  # another process won the race
-                existing.add(spec.name)
+            resp = await admin.create_topics([
+                NewTopic(spec.name, spec.partitions, replication_factor,
+                         topic_configs=spec.all_configs(min_insync_replicas))
+            ])
+            for _name, code, *rest in resp.topic_errors:
+                if code == TopicAlreadyExistsError.errno:  # created meanwhile, or not yet listed
+                    existing.add(spec.name)
+                elif code != 0:
+                    message = rest[0] if rest else ""
+                    raise RuntimeError(f"cannot create topic {spec.name}: error {code} {message}")
+                else:
+                    results.append(TopicResult(spec.name, "created",
+                                               f"{spec.partitions} partitions"))
         for spec in specs:
             if spec.name in existing:
                 results.append(await _check(admin, spec, min_insync_replicas))

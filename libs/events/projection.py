@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("ehr.events.projection")
 
 
+class ProjectionBusy(RuntimeError):
+    pass
+
+
 class Projection:
     """A read model. Subclasses set ``name`` and ``topics`` and implement ``setup``, ``reset``
     and ``apply`` (or ``apply_batch`` when a bulk statement is faster)."""
@@ -105,13 +109,21 @@ class ProjectionRunner:
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
         self._partitions: list[TopicPartition] = []
+        self._lock_conn: AsyncConnection | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def prepare(self) -> None:
         async with self.engine.begin() as conn:
             await self.projection.setup(conn)
 
-    async def start(self) -> None:
+    async def start(self, wait_for_lock: bool = True, reset: bool = False) -> None:
+        """Become the one active runner of this projection (an advisory lock held on its own
+        connection; a second runner waits, or with ``wait_for_lock=False`` gives up with
+        :class:`ProjectionBusy`), optionally reset the read model, then seek to the stored
+        positions."""
+        await self._lock(wait_for_lock)
+        if reset:
+            await self.reset()
         await self.prepare()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
@@ -132,6 +144,30 @@ class ProjectionRunner:
             await self._consumer.stop()
         if self._producer:
             await self._producer.stop()
+        if self._lock_conn is not None:
+            conn, self._lock_conn = self._lock_conn, None
+            # the connection goes back to the pool: release the session-level lock first
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                await conn.commit()
+            finally:
+                await conn.close()
+
+    async def _lock(self, wait: bool) -> None:
+        conn = await self.engine.connect()
+        while True:  # advisory locks are database-wide: the key names the schema too
+            got = (await conn.execute(text(
+                "SELECT pg_try_advisory_lock(hashtext('ehr.projection.' || current_schema() "
+                "|| '.' || :name))"), {"name": self.projection.name})).scalar_one()
+            await conn.commit()
+            if got:
+                self._lock_conn = conn
+                return
+            if not wait:
+                await conn.close()
+                raise ProjectionBusy(f"projection {self.projection.name} is being run by another "
+                                     "process; stop it first")
+            await asyncio.sleep(1.0)
 
     async def _discover(self) -> list[TopicPartition]:
         assert self._consumer
@@ -349,8 +385,7 @@ def _is_decoded(p: Poison, fresh: list[Decoded]) -> bool:
 
 async def replay(runner: ProjectionRunner, on_progress=None) -> RunnerStats:
     """Rebuild a read model from the topics: reset, then apply up to the current end offsets."""
-    await runner.reset()
-    await runner.start()
+    await runner.start(wait_for_lock=False, reset=True)
     try:
         if on_progress:
             ends = await runner.end_offsets()

@@ -192,3 +192,21 @@ async def balances(engine):
         rows = await conn.execute(text(
             "SELECT stream_id, balance, events FROM bank_balances ORDER BY stream_id"))
         return [tuple(r) for r in rows]
+
+
+async def test_one_active_runner_per_projection_and_replay_refuses_while_it_runs(
+        engine, kafka_bootstrap, make_topics):
+    from libs.events.projection import ProjectionBusy
+
+    import pytest
+
+    topic = await make_topics("bank.events", 1)
+    first = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap)
+    await first.start()
+    try:
+        with pytest.raises(ProjectionBusy, match="stop it first"):
+            await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    finally:
+        await first.stop()
+    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    assert stats.applied == 0
