@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EHR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EHR_", extra="ignore", populate_by_name=True)
 
     service_name: str = "ehr"
     database_url: str | None = Field(

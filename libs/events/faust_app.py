@@ -10,7 +10,9 @@ rules of DESIGN.md §2 fixed so a processor cannot loosen them by accident:
 * **At-least-once.** Offsets are committed only after the agent is done with a message, so after
   a crash some messages are seen again: sinks must be idempotent (dedupe by ``event_id``).
   Faust's producer does not enable idempotence outside transactions, so a retried send can
-  also duplicate an output record.
+  also duplicate an output record. An exception escaping the agent body does *not* redeliver:
+  faust acks the message, restarts the agent and goes on with the next one. Catch errors inside
+  the loop: retry transient faults there, send poison messages to ``<topic>.dlq``.
 * **Event topics are never declared by faust.** They come from the catalogue
   (libs/events/topics.py, ``ehr topics apply``) and the broker runs with
   ``auto.create.topics.enable=false``. A topic named by a string is subscribed as an external
