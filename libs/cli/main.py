@@ -185,6 +185,15 @@ def _topic_map(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _projection_factory(name: str, modules: list[str] | None):
+    from libs.events.projections_index import load
+
+    factories = load(modules)
+    if name not in factories:
+        _fail(f"no projection named {name!r}; known: {', '.join(sorted(factories)) or 'none'}")
+    return factories[name]
+
+
 @app.command("replay")
 def replay_cmd(
     projection: Annotated[str, typer.Argument(help="projection name")],
@@ -195,16 +204,13 @@ def replay_cmd(
     """Drop a read model and rebuild it from the topics."""
     from libs.events.db import make_engine
     from libs.events.projection import ProjectionRunner, replay
-    from libs.events.projections_index import load
 
-    factories = load(import_)
-    if projection not in factories:
-        _fail(f"no projection named {projection!r}; known: {', '.join(sorted(factories)) or 'none'}")
+    factory = _projection_factory(projection, import_)
     s = get_settings()
 
     async def go():
         engine = make_engine(s.effective_database_url, schema)
-        runner = ProjectionRunner(factories[projection](), engine, s.effective_kafka,
+        runner = ProjectionRunner(factory(), engine, s.effective_kafka,
                                   batch_size=s.projection_batch_size)
         with Progress(TextColumn(f"replaying {projection}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("events"), TimeRemainingColumn(), console=console) as progress:
@@ -264,16 +270,13 @@ def projection_run(
     """Keep a read model up to date until stopped."""
     from libs.events.db import make_engine
     from libs.events.projection import ProjectionRunner
-    from libs.events.projections_index import load
 
-    factories = load(import_)
-    if projection not in factories:
-        _fail(f"no projection named {projection!r}; known: {', '.join(sorted(factories)) or 'none'}")
+    factory = _projection_factory(projection, import_)
     s = get_settings()
 
     async def main(stop: asyncio.Event):
         engine = make_engine(s.effective_database_url, schema)
-        runner = ProjectionRunner(factories[projection](), engine, s.effective_kafka,
+        runner = ProjectionRunner(factory(), engine, s.effective_kafka,
                                   batch_size=s.projection_batch_size)
         await runner.start()
         task = asyncio.create_task(runner.run())
