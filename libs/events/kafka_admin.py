@@ -66,8 +66,12 @@ async def apply_topics(bootstrap: str, specs: list[TopicSpec], replication_facto
 
 
 async def _check(admin: AIOKafkaAdminClient, spec: TopicSpec, min_isr: int) -> TopicResult:
-    desc = await admin.describe_topics([spec.name])
-    partitions = len(desc[0]["partitions"])
+    for _ in range(50):  # a topic created a moment ago may not have its metadata yet
+        desc = await admin.describe_topics([spec.name])
+        partitions = len(desc[0]["partitions"])
+        if partitions and desc[0].get("error_code", 0) == 0:
+            break
+        await asyncio.sleep(0.2)
     problems = []
     if partitions != spec.partitions:
         problems.append(f"has {partitions} partitions, catalogue says {spec.partitions} "

@@ -38,7 +38,7 @@ async def test_topics_apply_creates_then_reports_ok(env):
     first = await asyncio.to_thread(invoke, "topics", "apply")
     assert first.exit_code == 0, first.output
     second = await asyncio.to_thread(invoke, "topics", "apply")
-    assert second.exit_code == 0
+    assert second.exit_code == 0, second.output
     for t in all_topics():
         assert t.name in second.output
     assert "created" not in second.output and "differs" not in second.output
