@@ -138,7 +138,7 @@ class LocalKafka:
             if progress:
                 progress("formatting Kafka storage (KRaft)")
             res = subprocess.run(
-                jvm + ["kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props),
+                jvm + ["kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}", "-c", str(props),
                        "--standalone", "--ignore-formatted"],
                 capture_output=True, text=True,
             )

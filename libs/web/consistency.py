@@ -1,0 +1,83 @@
+"""Read your writes over HTTP (DESIGN.md §2).
+
+A write answers with its consistency token in the ``X-Consistency-Token`` header
+(:func:`set_consistency_token`). A read passes it back, in that header or as the query
+parameter ``consistency_token``, and :func:`consistent_read` waits (bounded by
+``settings.consistency_wait_s``) until the read model has applied the write. If it has not, the
+request fails with ``NotCaughtUp`` (503 + Retry-After by :mod:`libs.web.errors`); a malformed
+token fails with ``InvalidToken`` (422)::
+
+    @app.post("/accounts", status_code=201)
+    async def open_account(body: Open, response: Response):
+        result = await store.append(...)
+        set_consistency_token(response, result)
+
+    @app.get("/accounts/{id}")
+    async def get_account(id: UUID, _=Depends(consistent_read("bank_balances", get_engine))):
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.config import get_settings
+from libs.events.consistency import HEADER, ConsistencyToken, wait_until_applied
+from libs.events.store import AppendResult
+
+QUERY_PARAM = "consistency_token"
+
+
+def set_consistency_token(response: Response,
+                          token: ConsistencyToken | AppendResult | str) -> str:
+    """Put a write's token in the response header; returns the encoded token."""
+    if isinstance(token, AppendResult):
+        token = token.token
+    encoded = token.encode() if isinstance(token, ConsistencyToken) else token
+    response.headers[HEADER] = encoded
+    return encoded
+
+
+def requested_token(
+    header: Annotated[str | None, Header(alias=HEADER, description=(
+        "Token from a write response: wait until this read reflects that write"))] = None,
+    query: Annotated[str | None, Query(alias=QUERY_PARAM, description=(
+        f"The same as the {HEADER} header, for clients that cannot set headers"))] = None,
+) -> ConsistencyToken | None:
+    """The token the client sent (header first), decoded; raises ``InvalidToken``."""
+    raw = header or query
+    if raw is None or not raw.strip():
+        return None
+    return ConsistencyToken.decode(raw.strip())
+
+
+def consistent_read(projection: str, engine_getter: Callable[..., AsyncEngine] | AsyncEngine,
+                    wait_s: float | None = None) -> Callable[..., Any]:
+    """A dependency that waits until ``projection`` has applied the client's write.
+
+    ``engine_getter`` is itself used as a dependency (so it may take ``Request`` or other
+    dependencies), or is the engine. ``wait_s`` defaults to ``settings.consistency_wait_s``,
+    read on each request. The dependency returns the token, or ``None`` when none was sent.
+    """
+    if isinstance(engine_getter, AsyncEngine):
+        engine = engine_getter
+
+        def engine_getter() -> AsyncEngine:
+            return engine
+
+    # defaults, not Annotated[...]: string annotations cannot name the closure's engine_getter
+    async def wait_for_write(
+        token: ConsistencyToken | None = Depends(requested_token),
+        engine: AsyncEngine = Depends(engine_getter),
+    ) -> ConsistencyToken | None:
+        if token is not None:
+            timeout = get_settings().consistency_wait_s if wait_s is None else wait_s
+            await wait_until_applied(engine, projection, token, timeout)
+        return token
+
+    wait_for_write.__name__ = f"consistent_read_{projection}"
+    return wait_for_write
