@@ -73,7 +73,11 @@ class Registry:
             step = self.upcasters.get((event_type, version))
             if step is None:
                 raise EventDecodeError(f"no upcaster for {event_type} from v{version}")
-            data = step(dict(data))
+            try:
+                data = step(dict(data))
+            except Exception as exc:  # an old event the upcaster cannot read is poison
+                raise EventDecodeError(f"{event_type} v{version} cannot be upcast: "
+                                       f"{type(exc).__name__}") from exc
             version += 1
         return data
 
