@@ -1,0 +1,188 @@
+"""Small shared pieces: progress counters, percentiles, bounded waits on child processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import time
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+from libs.config import REPO_ROOT
+
+
+def make_progress(console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, transient=False)
+
+
+@dataclass
+class Counter:
+    """Bumped by the measured code (an int add); a watcher copies it into the progress bar, so
+    the bar costs the measured loop nothing."""
+
+    n: int = 0
+
+
+@contextlib.asynccontextmanager
+async def tracked(progress: Progress | None, label: str, total: int) -> AsyncIterator[Counter]:
+    counter = Counter()
+    if progress is None:
+        yield counter
+        return
+    task = progress.add_task(label, total=total)
+
+    async def watch() -> None:
+        while True:
+            progress.update(task, completed=counter.n)
+            await asyncio.sleep(0.25)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield counter
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        progress.update(task, completed=counter.n)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of unsorted values."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))
+    return s[k]
+
+
+class Child:
+    """A ``python -m bench.workers ...`` process: started, awaited until it prints READY,
+    stopped with SIGTERM (then SIGKILL), every step bounded."""
+
+    def __init__(self, name: str, args: list[str], log_path):
+        self.name, self.args, self.log_path = name, args, log_path
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self, timeout_s: float = 90) -> None:
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.workers", *self.args, cwd=str(REPO_ROOT), env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log)
+        log.close()
+        assert self.proc.stdout
+
+        async def ready() -> None:
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"{self.name} exited before it was ready; see "
+                                       f"{self.log_path}")
+                if line.strip() == b"READY":
+                    return
+
+        try:
+            await asyncio.wait_for(ready(), timeout_s)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self, timeout_s: float = 30) -> int | None:
+        if self.proc is None or self.proc.returncode is not None:
+            return self.proc.returncode if self.proc else None
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            return await asyncio.wait_for(self.proc.wait(), 10)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _role_of(pid: int, named: dict[int, str]) -> str:
+    if pid in named:
+        return named[pid]
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
+    except OSError:
+        return "other"
+    if b"postgres" in cmd:
+        return "postgres (all processes)"
+    if b"kafka.Kafka" in cmd:
+        return "kafka"
+    return "other"
+
+
+class CpuMeter:
+    """CPU seconds per role over a window, from /proc: the benchmark's own processes by pid,
+    PostgreSQL and Kafka by command line, and the machine as a whole (/proc/stat)."""
+
+    def __init__(self, named: dict[int, str]):
+        self.named = dict(named)
+        self.t0 = time.monotonic()
+        self.start = self._sample()
+        self.total0 = self._machine()
+
+    @staticmethod
+    def _machine() -> tuple[float, float]:
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        idle = v[3] + v[4]
+        return (sum(v) - idle) / _TICK, sum(v) / _TICK
+
+    def _sample(self) -> dict[int, float]:
+        out = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                c = _proc_cpu(int(entry))
+                if c is not None:
+                    out[int(entry)] = c
+        return out
+
+    def stop(self) -> dict[str, float]:
+        """{role: share of one core over the window}, plus "machine busy" (share of all)."""
+        wall = time.monotonic() - self.t0
+        end = self._sample()
+        busy1, total1 = self._machine()
+        roles: dict[str, float] = {}
+        for pid, c in end.items():
+            used = c - self.start.get(pid, 0.0)
+            if used > 0:
+                role = _role_of(pid, self.named)
+                roles[role] = roles.get(role, 0.0) + used / wall
+        roles["machine busy (of all cores)"] = (busy1 - self.total0[0]) / max(
+            1e-9, total1 - self.total0[1])
+        return roles
+
+
+def cpu_text(roles: dict[str, float]) -> str:
+    parts = [f"{k} {v * 100:.0f} %" for k, v in sorted(roles.items(), key=lambda kv: -kv[1])
+             if v >= 0.01 and not k.startswith("machine")]
+    busy = roles.get("machine busy (of all cores)")
+    return (f"machine {busy * 100:.0f} % busy; " if busy is not None else "") + \
+        "per process (of one core): " + ", ".join(parts)
