@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from opentelemetry import propagate
+import asyncpg
+from opentelemetry import propagate, trace
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,6 +26,7 @@ from libs.events.envelope import SYSTEM, Actor, Envelope, new_event_id, utcnow
 from libs.events.registry import REGISTRY, EventPayload, Registry
 
 NOTIFY_CHANNEL = "ehr_outbox"
+tracer = trace.get_tracer("ehr.events.store")
 
 
 class ConcurrencyError(Exception):
@@ -65,20 +67,45 @@ class StoredEvent:
     envelope: Envelope
 
 
-_INSERT_EVENTS = text("""
+# One statement per append: claim the stream version, insert the events and their outbox rows,
+# and notify the relay. A single statement is atomic on its own, so an append that owns its
+# transaction costs one round trip. When the claim finds no row (someone else changed the
+# stream first) nothing is inserted and ``version`` comes back NULL.
+#   $1 stream_id  $2 n  $3 patient_id  $4 expected  $5 event ids  $6 versions  $7 types
+#   $8 schema versions  $9 recorded_at  $10 envelopes  $11 topics  $12 key  $13/$14 trace
+_CLAIMS = {
+    "create": """INSERT INTO streams (stream_id, version, patient_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (stream_id) DO NOTHING RETURNING version""",
+    "advance": """UPDATE streams SET version = $4::int + $2::int, updated_at = now()
+                   WHERE stream_id = $1 AND version = $4::int RETURNING version""",
+    # expected_version=None: the version was claimed by an upsert just before, in the same
+    # transaction, and is passed in as $4 + $2
+    "claimed": """SELECT $4::int + $2::int AS version""",
+}
+_APPEND = """
+WITH claim AS ({claim}),
+ev AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, patient_id,
                         recorded_at, envelope)
-    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:streams AS text[]), CAST(:versions AS int[]),
-                         CAST(:types AS text[]), CAST(:schema_versions AS int[]),
-                         CAST(:patients AS uuid[]), CAST(:recorded AS timestamptz[]),
-                         CAST(:envelopes AS jsonb[]))
-    RETURNING position""")
-
-_INSERT_OUTBOX = text("""
+    SELECT x.id, $1, x.v, x.t, x.sv, $3::uuid, $9::timestamptz, x.e::jsonb
+      FROM unnest($5::uuid[], $6::int[], $7::text[], $8::int[], $10::text[]) AS x(id, v, t, sv, e)
+     WHERE EXISTS (SELECT 1 FROM claim)
+    RETURNING position, stream_version),
+ob AS (
     INSERT INTO outbox (position, topic, key, traceparent, tracestate)
-    SELECT * FROM unnest(CAST(:positions AS bigint[]), CAST(:topics AS text[]),
-                         CAST(:keys AS bytea[]), CAST(:traceparents AS text[]),
-                         CAST(:tracestates AS text[]))""")
+    SELECT ev.position, y.topic, $12::bytea, $13::text, $14::text
+      FROM ev JOIN unnest($6::int[], $11::text[]) AS y(v, topic) ON y.v = ev.stream_version
+    RETURNING position)
+SELECT (SELECT version FROM claim) AS version,
+       (SELECT array_agg(position ORDER BY stream_version) FROM ev) AS positions,
+       (SELECT count(*) FROM ob) AS outboxed, $4::int AS base,
+       CASE WHEN EXISTS (SELECT 1 FROM claim) THEN pg_notify('{channel}', '') END AS notified
+"""
+_SQL = {mode: _APPEND.format(claim=claim, channel=NOTIFY_CHANNEL) for mode, claim in _CLAIMS.items()}
+_UPSERT_STREAM = """INSERT INTO streams (stream_id, version, patient_id) VALUES ($1, $2, $3)
+                    ON CONFLICT (stream_id) DO UPDATE
+                       SET version = streams.version + $2, updated_at = now()
+                    RETURNING version"""
 
 
 class EventStore:
@@ -93,19 +120,38 @@ class EventStore:
     async def append(self, stream_id: str, expected_version: int | None,
                      payloads: Sequence[EventPayload], ctx: EventContext) -> AppendResult:
         """Append events to a stream. ``expected_version`` 0 creates the stream; ``None`` appends
-        at whatever version the stream has (for streams nobody decides against, such as logs)."""
-        if not payloads:
-            raise ValueError("append needs at least one event")
-        async with self.engine.begin() as conn:
-            return await self.append_in(conn, stream_id, expected_version, payloads, ctx)
+        at whatever version the stream has (for streams nobody decides against, such as logs).
+        Returns when the events are durable."""
+        _check(payloads, expected_version)
+        async with self.engine.connect() as sa_conn:
+            # the driver connection directly: the append is one statement, and SQLAlchemy's
+            # per-statement cost was most of an append's CPU (bench/RESULTS.md)
+            conn = (await sa_conn.get_raw_connection()).driver_connection
+            if expected_version is None:
+                async with conn.transaction():
+                    return await self._append(conn.fetchrow, stream_id, None, payloads, ctx)
+            return await self._append(conn.fetchrow, stream_id, expected_version, payloads, ctx)
 
     async def append_in(self, conn: AsyncConnection, stream_id: str,
                         expected_version: int | None, payloads: Sequence[EventPayload],
                         ctx: EventContext) -> AppendResult:
         """Append inside a transaction the caller owns (to write several streams atomically)."""
+        _check(payloads, expected_version)
+
+        async def fetchrow(sql: str, *args):
+            return (await conn.exec_driver_sql(sql, args)).mappings().first()
+
+        return await self._append(fetchrow, stream_id, expected_version, payloads, ctx)
+
+    async def _append(self, fetchrow, stream_id: str, expected: int | None,
+                      payloads: Sequence[EventPayload], ctx: EventContext) -> AppendResult:
         n = len(payloads)
-        version = await self._claim(conn, stream_id, expected_version, n, ctx.patient_id)
-        first = version - n + 1
+        if expected is None:
+            claimed = (await fetchrow(_UPSERT_STREAM, stream_id, n, ctx.patient_id))["version"]
+            mode, base = "claimed", claimed - n
+        else:
+            mode, base = ("create" if expected == 0 else "advance"), expected
+        # the write's trace context (the request's span): the relay's publish continues it
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         traceparent = carrier.get("traceparent")
@@ -116,7 +162,7 @@ class EventStore:
                 type=p.event_type,
                 schema_version=p.schema_version,
                 stream_id=stream_id,
-                stream_version=first + i,
+                stream_version=base + 1 + i,
                 patient_id=ctx.patient_id,
                 occurred_at=ctx.occurred_at or now,
                 recorded_at=now,
@@ -130,56 +176,25 @@ class EventStore:
             for i, p in enumerate(payloads)
         )
         try:
-            rows = await conn.execute(_INSERT_EVENTS, {
-                "ids": [e.event_id for e in envelopes],
-                "streams": [stream_id] * n,
-                "versions": [e.stream_version for e in envelopes],
-                "types": [e.type for e in envelopes],
-                "schema_versions": [e.schema_version for e in envelopes],
-                "patients": [e.patient_id for e in envelopes],
-                "recorded": [now] * n,
-                "envelopes": [e.model_dump_json() for e in envelopes],
-            })
-        except IntegrityError as exc:  # (stream_id, stream_version) taken: a lost race
-            if "events_stream_version_key" in str(exc.orig):
-                raise ConcurrencyError(stream_id, expected_version, -1) from exc
-            raise
-        positions = tuple(r[0] for r in rows)
-        await conn.execute(_INSERT_OUTBOX, {
-            "positions": list(positions),
-            "topics": [self.topic_names.get(p.topic, p.topic) for p in payloads],
-            "keys": [e.key() for e in envelopes],
-            "traceparents": [traceparent] * n,
-            "tracestates": [carrier.get("tracestate")] * n,
-        })
-        await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-        return AppendResult(stream_id, version, envelopes, positions)
-
-    async def _claim(self, conn: AsyncConnection, stream_id: str, expected: int | None, n: int,
-                     patient_id: UUID | None) -> int:
-        if expected is None:
-            row = await conn.execute(text("""
-                INSERT INTO streams (stream_id, version, patient_id) VALUES (:s, :n, :p)
-                ON CONFLICT (stream_id) DO UPDATE
-                   SET version = streams.version + :n, updated_at = now()
-                RETURNING version"""), {"s": stream_id, "n": n, "p": patient_id})
-            return row.scalar_one()
-        if expected == 0:
-            row = await conn.execute(text("""
-                INSERT INTO streams (stream_id, version, patient_id) VALUES (:s, :n, :p)
-                ON CONFLICT (stream_id) DO NOTHING RETURNING version"""),
-                {"s": stream_id, "n": n, "p": patient_id})
-        else:
-            row = await conn.execute(text("""
-                UPDATE streams SET version = :new, updated_at = now()
-                 WHERE stream_id = :s AND version = :expected RETURNING version"""),
-                {"s": stream_id, "new": expected + n, "expected": expected})
-        version = row.scalar_one_or_none()
-        if version is None:
-            actual = (await conn.execute(text("SELECT version FROM streams WHERE stream_id=:s"),
-                                         {"s": stream_id})).scalar_one_or_none() or 0
-            raise ConcurrencyError(stream_id, expected, actual)
-        return version
+            with tracer.start_as_current_span(
+                    "event store append", kind=trace.SpanKind.CLIENT,
+                    attributes={"db.system.name": "postgresql", "db.operation.name": "append",
+                                "ehr.events": n, "ehr.event_type": envelopes[0].type}):
+                row = await fetchrow(
+                    _SQL[mode], stream_id, n, ctx.patient_id, base,
+                    [e.event_id for e in envelopes], [e.stream_version for e in envelopes],
+                    [e.type for e in envelopes], [e.schema_version for e in envelopes], now,
+                    [e.model_dump_json() for e in envelopes],
+                    [self.topic_names.get(p.topic, p.topic) for p in payloads],
+                    envelopes[0].key(), traceparent, carrier.get("tracestate"))
+        except (IntegrityError, asyncpg.UniqueViolationError) as exc:
+            # (stream_id, stream_version) taken: only an append at expected_version=None that
+            # raced a stream created without the streams row could get here
+            raise ConcurrencyError(stream_id, expected, -1) from exc
+        if row["version"] is None:
+            actual = await fetchrow("SELECT version FROM streams WHERE stream_id = $1", stream_id)
+            raise ConcurrencyError(stream_id, expected, actual["version"] if actual else 0)
+        return AppendResult(stream_id, row["version"], envelopes, tuple(row["positions"]))
 
     async def version(self, stream_id: str) -> int:
         async with self.engine.connect() as conn:
@@ -214,6 +229,13 @@ class EventStore:
             return [], None
         events = [StoredEvent(r[1], Envelope.model_validate(json.loads(r[2]))) for r in rows]
         return events, CommitPosition(rows[-1][0], rows[-1][1])
+
+
+def _check(payloads: Sequence[EventPayload], expected: int | None) -> None:
+    if not payloads:
+        raise ValueError("append needs at least one event")
+    if expected is not None and expected < 0:
+        raise ValueError("expected_version is 0 (new stream), a positive version, or None")
 
 
 @dataclass(frozen=True, order=True)

@@ -126,3 +126,50 @@ async def test_read_all_returns_every_event_once_in_commit_order(engine):
     for s in sids:
         versions = [e.envelope.stream_version for e in seen if e.envelope.stream_id == s]
         assert versions == [1, 2]
+
+
+async def test_append_in_writes_several_streams_in_the_callers_transaction(engine):
+    store = EventStore(engine)
+    a, b = stream_of(uuid.uuid4()), stream_of(uuid.uuid4())
+    async with engine.begin() as conn:
+        ra = await store.append_in(conn, a, 0, [AccountOpened(owner="a")], ctx())
+        rb = await store.append_in(conn, b, 0, [AccountOpened(owner="b"), Deposited(amount_ore=1)],
+                                   ctx())
+    assert (ra.version, rb.version) == (1, 2) and len(rb.positions) == 2
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await store.append_in(conn, a, 1, [Deposited(amount_ore=5)], ctx())
+            raise RuntimeError("the caller fails after appending")
+    assert await store.version(a) == 1, "a rolled-back transaction leaves nothing behind"
+    async with engine.begin() as conn:
+        with pytest.raises(ConcurrencyError):
+            await store.append_in(conn, a, 0, [AccountOpened(owner="again")], ctx())
+    async with engine.connect() as conn:
+        events, outbox = (await conn.execute(text(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)"))).one()
+    assert events == outbox == 3
+
+
+async def test_append_without_expected_version_never_loses_an_event(engine):
+    store = EventStore(engine)
+    sid = f"log-{uuid.uuid4()}"
+    results = await asyncio.gather(*(
+        store.append(sid, None, [Deposited(amount_ore=i + 1)] * (1 + i % 2), ctx())
+        for i in range(10)))
+    assert await store.version(sid) == 15
+    versions = sorted(v.stream_version for r in results for v in r.envelopes)
+    assert versions == list(range(1, 16))
+    assert [e.stream_version for e, _ in await store.load(sid)] == versions
+
+
+async def test_outbox_rows_point_at_their_events_in_stream_order(engine):
+    store = EventStore(engine)
+    sid = stream_of(uuid.uuid4())
+    res = await store.append(sid, 0, [AccountOpened(owner="x"), Deposited(amount_ore=2),
+                                      Withdrawn(amount_ore=1)], ctx())
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT e.position, e.stream_version FROM outbox o JOIN events e USING (position) "
+            "ORDER BY position"))).all()
+    assert [r[0] for r in rows] == list(res.positions)
+    assert [r[1] for r in rows] == [1, 2, 3]
