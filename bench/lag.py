@@ -27,7 +27,7 @@ import asyncpg
 from bench.append import ACTOR, raw_commit
 from bench.infra import Deadline, PARTITIONS, Resources, pg_connect, unique
 from bench.model import BASE_TOPIC, Slot, payload_of, plan
-from bench.publish import raw_producer
+from libs.events.relay import producer_for
 from bench.util import Child, Counter, CpuMeter, pct
 from libs.events.db import asyncpg_dsn, make_engine
 from libs.events.store import EventContext, EventStore
@@ -185,7 +185,7 @@ async def raw_lag(res: Resources, workdir: Path, rate: float, seconds: float, wa
     pool = await asyncpg.create_pool(asyncpg_dsn(res.database_url), min_size=concurrency,
                                      max_size=concurrency, timeout=30,
                                      server_settings={"search_path": schema})
-    producer = raw_producer(res.bootstrap)
+    producer = producer_for(res.bootstrap)
     acks: list[asyncio.Future] = []
     ids: dict[int, str] = {}
 

@@ -6,33 +6,12 @@ batch of the relay's size, then await its futures."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from time import perf_counter
 
-from aiokafka import AIOKafkaProducer
 
 from bench.infra import Deadline, pg_connect
-from bench.util import Counter
-from libs.events.relay import OutboxRelay
-
-
-@dataclass
-class PublishFigures:
-    events: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-
-def _timeout(n: int) -> float:
-    return 120 + n / 200
-
-
-def raw_producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                            linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=15000)
+from bench.util import Counter, Throughput, phase_timeout
+from libs.events.relay import OutboxRelay, producer_for
 
 
 async def load_outbox(database_url: str, schema: str) -> list[tuple[bytes, bytes]]:
@@ -48,10 +27,10 @@ async def load_outbox(database_url: str, schema: str) -> list[tuple[bytes, bytes
 
 
 async def raw_publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]],
-                      batch: int, counter: Counter) -> PublishFigures:
-    deadline = Deadline(_timeout(len(messages)), "raw produce")
+                      batch: int, counter: Counter) -> Throughput:
+    deadline = Deadline(phase_timeout(len(messages)), "raw produce")
     t0 = perf_counter()
-    producer = raw_producer(bootstrap)
+    producer = producer_for(bootstrap)
     await asyncio.wait_for(producer.start(), 60)
     try:
         for i in range(0, len(messages), batch):
@@ -62,12 +41,12 @@ async def raw_publish(bootstrap: str, topic: str, messages: list[tuple[bytes, by
         elapsed = perf_counter() - t0
     finally:
         await asyncio.wait_for(producer.stop(), 30)
-    return PublishFigures(len(messages), elapsed)
+    return Throughput(len(messages), elapsed)
 
 
 async def relay_publish(database_url: str, schema: str, bootstrap: str, n: int, batch: int,
-                        counter: Counter) -> PublishFigures:
-    deadline = Deadline(_timeout(n), "relay")
+                        counter: Counter) -> Throughput:
+    deadline = Deadline(phase_timeout(n), "relay")
     relay = OutboxRelay(database_url, schema, bootstrap, batch_size=batch, poll_interval_s=0.2)
     t0 = perf_counter()
     task = asyncio.create_task(relay.run())
@@ -87,4 +66,4 @@ async def relay_publish(database_url: str, schema: str, bootstrap: str, n: int, 
     if relay.stats.published != n or relay.stats.send_failures:
         raise RuntimeError(f"relay published {relay.stats.published} of {n} "
                            f"({relay.stats.send_failures} send failures)")
-    return PublishFigures(n, elapsed)
+    return Throughput(n, elapsed)

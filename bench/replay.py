@@ -6,45 +6,23 @@ Both clocks include connecting and starting the consumer."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from time import perf_counter
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from bench.infra import Deadline, pg_connect
 from bench.model import ROWS_COLUMNS, ROWS_DDL, BenchProjection, raw_row
-from bench.util import Counter
+from bench.util import Counter, Throughput, phase_timeout
 from libs.events.db import make_engine
-from libs.events.projection import ProjectionRunner, replay
-
-
-@dataclass
-class ReplayFigures:
-    events: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-
-def _timeout(n: int) -> float:
-    return 120 + n / 200
-
-
-def raw_consumer(bootstrap: str) -> AIOKafkaConsumer:
-    """The runner's consumer settings."""
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                            auto_offset_reset="earliest", isolation_level="read_committed",
-                            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
+from libs.events.projection import ProjectionRunner, consumer_for, replay
 
 
 async def raw_replay(database_url: str, schema: str, bootstrap: str, topic: str,
-                     partitions: int, n: int, batch: int, counter: Counter) -> ReplayFigures:
-    deadline = Deadline(_timeout(n), "raw consume")
+                     partitions: int, n: int, batch: int, counter: Counter) -> Throughput:
+    deadline = Deadline(phase_timeout(n), "raw consume")
     t0 = perf_counter()
     conn = await pg_connect(database_url, schema)
-    consumer = raw_consumer(bootstrap)
+    consumer = consumer_for(bootstrap)
     try:
         await conn.execute(ROWS_DDL)
         await conn.execute("TRUNCATE bench_rows")
@@ -70,11 +48,11 @@ async def raw_replay(database_url: str, schema: str, bootstrap: str, topic: str,
         await conn.close()
     if stored != n:
         raise RuntimeError(f"raw replay stored {stored} rows, expected {n}")
-    return ReplayFigures(n, elapsed)
+    return Throughput(n, elapsed)
 
 
 async def projection_replay(database_url: str, schema: str, bootstrap: str, topic: str, n: int,
-                            batch: int, counter: Counter) -> ReplayFigures:
+                            batch: int, counter: Counter) -> Throughput:
     engine = make_engine(database_url, schema, pool_size=2)
     runner = ProjectionRunner(BenchProjection(topic), engine, bootstrap, batch_size=batch)
 
@@ -84,7 +62,7 @@ async def projection_replay(database_url: str, schema: str, bootstrap: str, topi
 
     try:
         t0 = perf_counter()
-        stats = await asyncio.wait_for(replay(runner, on_progress), _timeout(n))
+        stats = await asyncio.wait_for(replay(runner, on_progress), phase_timeout(n))
         elapsed = perf_counter() - t0
         conn = await pg_connect(database_url, schema)
         try:
@@ -96,4 +74,4 @@ async def projection_replay(database_url: str, schema: str, bootstrap: str, topi
     if stored != n or stats.applied != n or stats.dead_lettered:
         raise RuntimeError(f"replay applied {stats.applied}, stored {stored}, dead-lettered "
                            f"{stats.dead_lettered}; expected {n}")
-    return ReplayFigures(n, elapsed)
+    return Throughput(n, elapsed)

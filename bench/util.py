@@ -186,3 +186,18 @@ def cpu_text(roles: dict[str, float]) -> str:
     busy = roles.get("machine busy (of all cores)")
     return (f"machine {busy * 100:.0f} % busy; " if busy is not None else "") + \
         "per process (of one core): " + ", ".join(parts)
+
+
+@dataclass
+class Throughput:
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+def phase_timeout(n: int) -> float:
+    """Far beyond any plausible rate; only a hang trips it."""
+    return 120 + n / 200

@@ -24,7 +24,7 @@ import time
 from aiokafka import TopicPartition
 
 from bench.model import ROWS_COLUMNS, ROWS_DDL, BenchProjection, raw_row
-from bench.replay import raw_consumer
+from libs.events.projection import consumer_for
 from bench.infra import pg_connect
 from libs.config import Settings
 from libs.events.db import make_engine
@@ -101,7 +101,7 @@ async def rawconsumer(url: str, schema: str, bootstrap: str, topic: str, partiti
                       out: str) -> None:
     conn = await pg_connect(url, schema)
     await conn.execute(ROWS_DDL)
-    consumer = raw_consumer(bootstrap)
+    consumer = consumer_for(bootstrap)
     await asyncio.wait_for(consumer.start(), 60)
     tps = [TopicPartition(topic, p) for p in range(int(partitions))]
     consumer.assign(tps)

@@ -62,6 +62,15 @@ class Projection:
             await self.apply(conn, env, payload)
 
 
+def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
+    """A projection's consumer: no group (partitions are assigned and offsets kept in the
+    read model's database), committed records only, large fetches for replay."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest", isolation_level="read_committed",
+        max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Faults of the infrastructure, not of the event: retry instead of dead-lettering."""
     if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError, InterfaceError,
@@ -125,10 +134,7 @@ class ProjectionRunner:
         if reset:
             await self.reset()
         await self.prepare()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", isolation_level="read_committed",
-            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
+        self._consumer = consumer_for(self.bootstrap)
         await self._consumer.start()
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                           enable_idempotence=True)
