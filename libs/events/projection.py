@@ -74,7 +74,7 @@ def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
 def is_transient(exc: BaseException) -> bool:
     """Faults of the infrastructure, not of the event: retry instead of dead-lettering."""
     if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError, InterfaceError,
-                        OperationalError)):
+                        OperationalError, KafkaError)):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
@@ -258,6 +258,17 @@ class ProjectionRunner:
                 delay = min(delay * 2, 5)
 
     async def apply_records(self, records: list[ConsumerRecord]) -> None:
+        decoded, unreadable = self._decode(records)
+        try:
+            await self._commit_batch(records, decoded, unreadable, careful=False)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # the projection refused something and its transaction is gone: apply the batch
+            # again, each event in a savepoint, to find the poison and keep the rest
+            await self._commit_batch(records, decoded, unreadable, careful=True)
+
+    def _decode(self, records: list[ConsumerRecord]) -> tuple[list[Decoded], list[Poison]]:
         decoded: list[Decoded] = []
         poison: list[Poison] = []
         for rec in records:
@@ -268,34 +279,39 @@ class ProjectionRunner:
                 poison.append(Poison(rec, str(exc)))
             except Exception as exc:  # noqa: BLE001 - any parse failure is poison
                 poison.append(Poison(rec, f"{type(exc).__name__}: {exc}"))
+        return decoded, poison
 
+    async def _commit_batch(self, records: list[ConsumerRecord], decoded: list[Decoded],
+                            unreadable: list[Poison], careful: bool) -> None:
+        """One transaction: dedupe, apply, dead-letter, store the offsets."""
         async with self.engine.begin() as conn:
             fresh = await self._dedupe(conn, decoded)
-            self.stats.duplicates += len(decoded) - len(fresh)
             with self._span(fresh):
-                poison += await self._apply(conn, fresh)
+                if careful:
+                    refused = await self._apply_one_by_one(conn, fresh)
+                else:
+                    await self.projection.apply_batch(conn, [(d.env, d.payload) for d in fresh])
+                    refused = []
+            poison = unreadable + refused
             if poison:
                 # the DLQ write is acknowledged before the offsets move past the poison event
                 await self._dead_letter(poison)
             await self._store_positions(conn, records)
-        self.stats.applied += len(fresh) - sum(1 for p in poison if _is_decoded(p, fresh))
+        self.stats.duplicates += len(decoded) - len(fresh)
+        self.stats.applied += len(fresh) - len(refused)
         self.stats.batches += 1
-        instruments().applied.add(len(fresh), {"projection": self.projection.name})
+        instruments().applied.add(len(fresh) - len(refused), {"projection": self.projection.name})
 
     def _span(self, fresh: list[Decoded]):
-        """A span for the batch, child of the trace that wrote its first event (W3C headers)."""
-        parent = otel_context.Context()
-        if fresh:
-            headers = {k: v.decode() for k, v in (fresh[0].record.headers or ()) if v}
-            parent = propagate.extract(headers)
-        links = []
-        for d in fresh[1:]:
-            headers = {k: v.decode() for k, v in (d.record.headers or ()) if v}
-            sc = trace.get_current_span(propagate.extract(headers)).get_span_context()
-            if sc.is_valid:
-                links.append(trace.Link(sc))
+        """A span for the batch: child of the trace that wrote its first event (W3C headers),
+        linked to the traces of the next ones (at most 100, which is all a backend shows)."""
+        contexts = [propagate.extract({k: v.decode() for k, v in (d.record.headers or ()) if v})
+                    for d in fresh[:101]]
+        links = [trace.Link(sc) for sc in (trace.get_current_span(c).get_span_context()
+                                           for c in contexts[1:]) if sc.is_valid]
         return tracer.start_as_current_span(
-            f"projection {self.projection.name} apply", context=parent, links=links[:100],
+            f"projection {self.projection.name} apply",
+            context=contexts[0] if contexts else otel_context.Context(), links=links,
             attributes={"ehr.projection": self.projection.name, "ehr.events": len(fresh)})
 
     async def _dedupe(self, conn: AsyncConnection, decoded: list[Decoded]) -> list[Decoded]:
@@ -314,17 +330,9 @@ class ProjectionRunner:
                 fresh.append(d)
         return fresh
 
-    async def _apply(self, conn: AsyncConnection, fresh: list[Decoded]) -> list[Poison]:
-        if not fresh:
-            return []
-        try:  # fast path: the whole batch in one savepoint
-            async with conn.begin_nested():
-                await self.projection.apply_batch(conn, [(d.env, d.payload) for d in fresh])
-            return []
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-        poison: list[Poison] = []  # slow path: find the poison events one by one
+    async def _apply_one_by_one(self, conn: AsyncConnection, fresh: list[Decoded]) -> list[Poison]:
+        poison: list[Poison] = []
+        refused_ids = []
         for d in fresh:
             try:
                 async with conn.begin_nested():
@@ -333,13 +341,13 @@ class ProjectionRunner:
                 if is_transient(exc):
                     raise
                 poison.append(Poison(d.record, f"{type(exc).__name__}: {exc}"))
-        if poison:
+                refused_ids.append(d.env.event_id)
+        if refused_ids:
             # a poison event is not "applied": forget its id so a fixed projection retries it
             await conn.execute(text("""
                 DELETE FROM projection_events WHERE projection = :p
                    AND event_id = ANY(CAST(:ids AS uuid[]))"""),
-                {"p": self.projection.name,
-                 "ids": [d.env.event_id for d in fresh if any(p.record is d.record for p in poison)]})
+                {"p": self.projection.name, "ids": refused_ids})
         return poison
 
     async def _dead_letter(self, poison: list[Poison]) -> None:
@@ -385,10 +393,6 @@ class ProjectionRunner:
                                {"p": self.projection.name})
 
 
-def _is_decoded(p: Poison, fresh: list[Decoded]) -> bool:
-    return any(p.record is d.record for d in fresh)
-
-
 async def replay(runner: ProjectionRunner, on_progress=None) -> RunnerStats:
     """Rebuild a read model from the topics: reset, then apply up to the current end offsets."""
     await runner.start(wait_for_lock=False, reset=True)
@@ -403,5 +407,5 @@ async def replay(runner: ProjectionRunner, on_progress=None) -> RunnerStats:
     return runner.stats
 
 
-__all__ = ["Projection", "ProjectionRunner", "RunnerStats", "replay", "is_transient",
-           "KafkaError"]
+__all__ = ["Projection", "ProjectionBusy", "ProjectionRunner", "RunnerStats", "consumer_for",
+           "is_transient", "replay"]
