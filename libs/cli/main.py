@@ -76,6 +76,17 @@ async def _wait_kafka(bootstrap: str) -> None:
     await admin.close()
 
 
+def _run_kafka(coro, bootstrap: str):
+    """Run a command's coroutine; an unreachable broker is one clear sentence, not a trace."""
+    from aiokafka.errors import KafkaError
+
+    try:
+        return asyncio.run(coro)
+    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        _fail(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__}); start it with "
+              "`ehr dev up` or set KAFKA_BOOTSTRAP_SERVERS")
+
+
 def _host_of(url: str) -> str:
     return url.split("@")[-1]
 
@@ -148,9 +159,10 @@ def topics_apply() -> None:
 
     s = get_settings()
     with console.status(f"applying topics on {s.effective_kafka}"):
-        results = asyncio.run(apply_topics(s.effective_kafka, all_topics(),
-                                           s.kafka_replication_factor,
-                                           s.kafka_min_insync_replicas))
+        results = _run_kafka(apply_topics(s.effective_kafka, all_topics(),
+                                          s.kafka_replication_factor,
+                                          s.kafka_min_insync_replicas, connect_timeout_s=20),
+                             s.effective_kafka)
     table = Table(title=f"topics on {s.effective_kafka}")
     for col in ("topic", "status", "detail"):
         table.add_column(col)
@@ -226,7 +238,12 @@ def replay_cmd(
         await engine.dispose()
         return stats
 
-    stats = asyncio.run(go())
+    from libs.events.projection import ProjectionBusy
+
+    try:
+        stats = _run_kafka(go(), s.effective_kafka)
+    except ProjectionBusy as exc:
+        _fail(str(exc))
     console.print(f"[green]✓[/] {projection} rebuilt: {stats.applied} events applied, "
                   f"{stats.duplicates} duplicates skipped, {stats.dead_lettered} sent to DLQ")
 

@@ -36,8 +36,9 @@ async def admin_client(bootstrap: str, timeout_s: float = 60) -> AIOKafkaAdminCl
 
 
 async def apply_topics(bootstrap: str, specs: list[TopicSpec], replication_factor: int = 1,
-                       min_insync_replicas: int = 1) -> list[TopicResult]:
-    admin = await admin_client(bootstrap)
+                       min_insync_replicas: int = 1,
+                       connect_timeout_s: float = 60) -> list[TopicResult]:
+    admin = await admin_client(bootstrap, connect_timeout_s)
     try:
         existing = set(await admin.list_topics())
         results: list[TopicResult] = []

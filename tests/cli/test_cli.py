@@ -85,3 +85,17 @@ def test_missing_java_is_one_clear_sentence(monkeypatch):
     monkeypatch.setattr(k.shutil, "which", lambda name: None)
     with pytest.raises(StackError, match="Java 17 or newer is needed"):
         k.check_java()
+
+
+async def test_unreachable_kafka_is_one_clear_sentence(monkeypatch):
+    from libs.devstack.procs import free_port
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    try:
+        res = await asyncio.to_thread(invoke, "topics", "apply")
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 1
+    assert "cannot reach Kafka at 127.0.0.1:" in res.output and "ehr dev up" in res.output
+    assert "Traceback" not in res.output
