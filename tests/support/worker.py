@@ -28,11 +28,20 @@ class SlowBalanceProjection(BalanceProjection):
             await asyncio.sleep(self.delay_s)
 
 
+class SlowRelay(OutboxRelay):
+    """Pauses after each batch, so a kill lands mid-stream however fast the machine is."""
+
+    async def _drain_once(self, conn):
+        moved = await super()._drain_once(conn)
+        await asyncio.sleep(0.02)
+        return moved
+
+
 async def main(argv: list[str]) -> None:
     kind, url, schema, bootstrap = argv[:4]
     if kind == "relay":
         batch = int(argv[4]) if len(argv) > 4 else 100
-        await OutboxRelay(url, schema, bootstrap, batch_size=batch, poll_interval_s=0.2).run()
+        await SlowRelay(url, schema, bootstrap, batch_size=batch, poll_interval_s=0.2).run()
     elif kind == "projection":
         topic, delay = argv[4], float(argv[5])
         engine = make_engine(url, schema)
