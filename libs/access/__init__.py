@@ -1,0 +1,1 @@
+"""Identity, need-to-know access policy and the access log (DESIGN.md §4)."""
