@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = None
     log_json: bool = True
 
+    # identity (DOMAIN.md §10, §11 req 7-8; libs/access/tokens.py). A JWKS is inline JSON, a path
+    # to a JSON file or an https URL; citizen_acr from the environment is JSON, e.g.
+    # EHR_CITIZEN_ACR='["idporten-loa-high"]'. Production never trusts the dev issuer or its keys.
+    environment: Literal["dev", "test", "production"] = "dev"
+    jwks: str | None = None
+    token_audience: str = "ehr-api"
+    helseid_issuer: str = "https://helseid-sts.nhn.no"
+    idporten_issuer: str = "https://idporten.no"
+    sector_issuer: str = "https://maskinporten.no/"
+    device_issuer: str = "https://maskinporten.no/"
+    dev_issuer: str = "http://localhost/ehr-dev-issuer"
+    min_security_level: int = 4
+    citizen_acr: tuple[str, ...] = ("idporten-loa-high",)
+    dev_key_path: Path = REPO_ROOT / ".local" / "dev-issuer" / "key.pem"
+    id_rule_2032: bool = False
+
     def local_database_url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/ehr"
 

@@ -1,0 +1,363 @@
+"""Bearer tokens -> subjects (DOMAIN.md §10, §11 req 7-8). Tokens come from a DevIssuer in a
+tmp_path; "real" HelseID/ID-porten/Maskinporten-shaped tokens are signed with the same key under a
+non-dev kid. No network."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from libs.access import tokens as t
+from libs.access.dev_issuer import DevIssuer, dev_validator
+from libs.access.model import Device, Practitioner, Role, Sector, SectorOfficial
+from libs.access.tokens import (CitizenLogin, TokenConfigError, TokenError, TokenValidator,
+                                parse_authorization)
+from libs.config import Settings
+
+PID = "15858512066"        # synthetic (month + 80)
+CITIZEN_PID = "01839012345"
+ORG, UNIT = "974600951", "974600978"
+NOW = int(time.time())
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(environment="test", dev_key_path=tmp_path / "dev-issuer" / "key.pem")
+
+
+@pytest.fixture
+def issuer(settings) -> DevIssuer:
+    return DevIssuer.from_settings(settings)
+
+
+@pytest.fixture
+def other(tmp_path) -> DevIssuer:
+    return DevIssuer(tmp_path / "other" / "key.pem")
+
+
+def as_prod_key(issuer: DevIssuer, kid: str = "prod-1") -> dict:
+    """The dev issuer's public key under a non-dev kid: stands in for HelseID's JWKS."""
+    return {"keys": [{**issuer.jwks()["keys"][0], "kid": kid}]}
+
+
+@pytest.fixture
+def validator(settings, issuer) -> TokenValidator:
+    keys = issuer.jwks()
+    keys["keys"] += as_prod_key(issuer)["keys"]
+    return TokenValidator(settings, keys=keys)
+
+
+def practitioner(issuer: DevIssuer, **extra) -> str:
+    return issuer.mint_practitioner("9144889", ORG, UNIT, [Role.nurse, Role.prescriber],
+                                    name="Kari Nordmann", pid=PID, extra=extra)
+
+
+def real(issuer: DevIssuer, iss: str, claims: dict, kid: str = "prod-1") -> str:
+    """A token shaped like the national issuer's (no ehr://claims/kind)."""
+    return issuer.encode({"iss": iss, "aud": "ehr-api", "iat": NOW, "exp": NOW + 300, **claims},
+                         kid=kid)
+
+
+def private_key(settings: Settings):
+    return serialization.load_pem_private_key(settings.dev_key_path.read_bytes(), None)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256_with_public_key(issuer: DevIssuer) -> str:
+    """Algorithm confusion: HMAC over the token with the public key PEM as the secret."""
+    pem = public_key_pem(issuer)
+    head = _b64(json.dumps({"alg": "HS256", "kid": issuer.kid}).encode())
+    body = _b64(json.dumps({"iss": issuer.issuer, "aud": "ehr-api", "iat": NOW,
+                            "exp": NOW + 300, t.KIND: "device", "client_id": "x",
+                            "scope": "ehr:device"}).encode())
+    sig = hmac.new(pem, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(sig)}"
+
+
+def public_key_pem(issuer: DevIssuer) -> bytes:
+    key = jwt.PyJWK(issuer.jwks()["keys"][0]).key
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+# --- accepted --------------------------------------------------------------------------------
+
+def test_practitioner_maps_helseid_claims(validator, issuer):
+    who = validator.validate(practitioner(issuer))
+    assert isinstance(who, Practitioner)
+    assert (who.hpr, who.org_parent, who.org_child, who.unit) == ("9144889", ORG, UNIT, UNIT)
+    assert who.roles == {Role.nurse, Role.prescriber} and who.security_level == 4
+    assert who.name == "Kari Nordmann" and who.person_id and PID not in who.model_dump_json()
+
+
+def test_citizen_is_a_login_whose_repr_masks_the_pid(validator, issuer):
+    who = validator.validate(issuer.mint_citizen(CITIZEN_PID))
+    assert isinstance(who, CitizenLogin)
+    assert (who.pid, who.acr) == (CITIZEN_PID, "idporten-loa-high") and who.sub
+    assert CITIZEN_PID not in repr(who) and CITIZEN_PID not in str(who)
+
+
+def test_sector_official_and_device(validator, issuer):
+    off = validator.validate(issuer.mint_sector("school", "123456785", person_id="p-1"))
+    assert off == SectorOfficial(person_id="p-1", sector=Sector.school, org="123456785")
+    assert validator.validate(issuer.mint_device("dispenser-42")) == Device(
+        client_id="dispenser-42")
+
+
+@pytest.mark.parametrize("iss_name, claims, expected", [
+    ("helseid_issuer", {"sub": "pw-1", t.PID: PID, t.SECURITY_LEVEL: "4", t.HPR: "9144889",
+                        t.ORG_PARENT: ORG}, Practitioner),
+    ("idporten_issuer", {"sub": "pw-2", "pid": CITIZEN_PID, "acr": "idporten-loa-high"},
+     CitizenLogin),
+    ("sector_issuer", {"sub": "p-3", "scope": "ehr:sector/nav other:scope",
+                       "consumer": {"authority": "iso6523-actorid-upis",
+                                    "ID": "0192:889640782"}}, SectorOfficial),
+    ("device_issuer", {"client_id": "gw-1", "scope": "ehr:device"}, Device),
+])
+def test_national_issuer_tokens_work_without_the_kind_claim(validator, issuer, settings,
+                                                            iss_name, claims, expected):
+    assert isinstance(validator.validate(real(issuer, getattr(settings, iss_name), claims)),
+                      expected)
+
+
+def test_client_name_does_not_change_the_result(validator, issuer):
+    plain = validator.validate(practitioner(issuer, **{t.CLIENT_NAME: None}))
+    for name in ("ehr dev issuer", "admin", "emergency-override"):
+        assert validator.validate(practitioner(issuer, **{t.CLIENT_NAME: name})) == plain
+    with pytest.raises(TokenError) as exc:
+        validator.validate(practitioner(issuer, **{t.SECURITY_LEVEL: "3",
+                                                   t.CLIENT_NAME: "superuser"}))
+    assert exc.value.status == 403
+
+
+def test_security_level_and_acr_are_configurable(settings, issuer):
+    lax = TokenValidator(settings.model_copy(update={
+        "min_security_level": 3, "citizen_acr": ("idporten-loa-high",
+                                                 "idporten-loa-substantial")}),
+        keys=issuer.jwks())
+    assert lax.validate(practitioner(issuer, **{t.SECURITY_LEVEL: "3"})).security_level == 3
+    login = lax.validate(issuer.mint_citizen(CITIZEN_PID, acr="idporten-loa-substantial"))
+    assert login.acr == "idporten-loa-substantial"
+
+
+# --- refused ---------------------------------------------------------------------------------
+
+def _with_rsa_key(issuer, settings, other):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode({"iss": issuer.issuer, "aud": "ehr-api", "iat": NOW, "exp": NOW + 60},
+                      key, algorithm="RS256", headers={"kid": issuer.kid})
+
+
+def _no_kid(issuer, settings, other):
+    return jwt.encode({"iss": issuer.issuer, "aud": "ehr-api", "iat": NOW, "exp": NOW + 60},
+                      private_key(settings), algorithm="ES256")
+
+
+def _tampered(issuer, settings, other):
+    head, body, sig = practitioner(issuer).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+    claims[t.SECURITY_LEVEL] = "4"
+    claims[t.ROLES] = ["unit_leader"]
+    return ".".join((head, _b64(json.dumps(claims).encode()), sig))
+
+
+REFUSALS = [
+    # name, token factory (issuer, settings, other issuer), status, words in the message
+    ("empty", lambda i, s, o: "", 401, "required"),
+    ("not a jwt", lambda i, s, o: "not.a.jwt", 401, "well-formed"),
+    ("expired", lambda i, s, o: practitioner(i, iat=NOW - 7200, nbf=NOW - 7200,
+                                             exp=NOW - 3600), 401, "expired"),
+    ("not yet valid", lambda i, s, o: practitioner(i, nbf=NOW + 3600), 401, "not valid yet"),
+    ("no exp", lambda i, s, o: practitioner(i, exp=None), 401, "exp"),
+    ("wrong audience", lambda i, s, o: practitioner(i, aud="another-api"), 401, "audience"),
+    ("wrong issuer", lambda i, s, o: practitioner(i, iss="https://evil.example"), 401, "issuer"),
+    ("national issuer, dev key", lambda i, s, o: practitioner(i, iss=s.helseid_issuer), 401,
+     "does not match"),
+    ("dev issuer, national key", lambda i, s, o: real(i, i.issuer, {t.KIND: "device",
+     "client_id": "x", "scope": "ehr:device"}), 401, "does not match"),
+    ("unknown key", lambda i, s, o: practitioner(o), 401, "key this service does not trust"),
+    ("bad signature", lambda i, s, o: o.encode(json.loads(base64.urlsafe_b64decode(
+        practitioner(i).split(".")[1] + "==")), kid=i.kid), 401, "signature"),
+    ("tampered claims", _tampered, 401, "signature"),
+    ("alg none", lambda i, s, o: jwt.encode({"iss": i.issuer, "aud": "ehr-api", "exp": NOW + 60},
+                                            None, algorithm="none", headers={"kid": i.kid}),
+     401, "algorithm"),
+    ("HS256 with the public key", lambda i, s, o: hs256_with_public_key(i), 401, "algorithm"),
+    ("RS256 header on an EC kid", _with_rsa_key, 401, "signature"),
+    ("no kid", _no_kid, 401, "kid"),
+    ("security level 3", lambda i, s, o: practitioner(i, **{t.SECURITY_LEVEL: "3"}), 403,
+     "security level 3"),
+    ("no security level", lambda i, s, o: practitioner(i, **{t.SECURITY_LEVEL: None}), 403,
+     "security level"),
+    ("no pid", lambda i, s, o: practitioner(i, **{t.PID: None}), 403, "pid"),
+    ("no orgnr_parent", lambda i, s, o: practitioner(i, **{t.ORG_PARENT: None}), 403,
+     "orgnr_parent"),
+    ("no sub", lambda i, s, o: practitioner(i, sub=None), 403, "sub"),
+    ("unknown role", lambda i, s, o: practitioner(i, **{t.ROLES: ["nurse", "god"]}), 403,
+     "role"),
+    ("citizen acr substantial", lambda i, s, o: i.mint_citizen(
+        CITIZEN_PID, acr="idporten-loa-substantial"), 403, "assurance level"),
+    ("citizen without acr", lambda i, s, o: i.mint_citizen(CITIZEN_PID, extra={"acr": None}),
+     403, "assurance level"),
+    ("citizen pid bad check digit", lambda i, s, o: i.mint_citizen(CITIZEN_PID[:-1] + "9"),
+     403, "pid"),
+    ("unknown sector", lambda i, s, o: i.mint_sector("school", "123456785",
+                                                     extra={"scope": "ehr:sector/bank"}),
+     403, "sector"),
+    ("two sectors", lambda i, s, o: i.mint_sector("school", "123456785", extra={
+        "scope": "ehr:sector/school ehr:sector/nav"}), 403, "exactly one"),
+    ("foreign consumer", lambda i, s, o: i.mint_sector("nav", "123456785", extra={
+        "consumer": {"authority": "iso6523-actorid-upis", "ID": "0007:5567321707"}}), 403,
+     "consumer"),
+    ("device without scope", lambda i, s, o: i.mint_device("gw", extra={"scope": "openid"}),
+     403, "ehr:device"),
+    ("dev token without kind", lambda i, s, o: i.mint_device("gw", extra={t.KIND: None}), 403,
+     "kind"),
+    ("maskinporten without ehr scope", lambda i, s, o: real(i, s.device_issuer, {
+        "client_id": "x", "scope": "openid"}), 403, "scope"),
+]
+
+
+@pytest.mark.parametrize("make, status, words", [r[1:] for r in REFUSALS],
+                         ids=[r[0] for r in REFUSALS])
+def test_refusals(validator, issuer, settings, other, caplog, make, status, words):
+    raw = make(issuer, settings, other)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(TokenError) as exc:
+        validator.validate(raw)
+    err = exc.value
+    assert err.status == status and words in err.message, err.message
+    assert str(err) == err.message and err.message.count(". ") == 0
+    assert err.headers["WWW-Authenticate"].startswith("Bearer error=")
+    for secret in (PID, CITIZEN_PID, CITIZEN_PID[:-1] + "9", raw or "\0"):
+        assert secret not in err.message and secret not in caplog.text
+    # no chained library exception carries claim values into a traceback
+    assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
+
+
+@pytest.mark.parametrize("header, token", [("Bearer abc.def.ghi", "abc.def.ghi"),
+                                           ("bearer   abc ", "abc")])
+def test_parse_authorization(header, token):
+    assert parse_authorization(header) == token
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  ", "Basic dXNlcg==", "abc"])
+def test_parse_authorization_refuses(header):
+    with pytest.raises(TokenError) as exc:
+        parse_authorization(header)
+    assert exc.value.status == 401
+
+
+# --- key sets and production -----------------------------------------------------------------
+
+def test_jwks_from_settings_as_json_file_or_inline(settings, issuer, tmp_path):
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(issuer.jwks()))
+    for source in (str(path), json.dumps(issuer.jwks())):
+        v = TokenValidator(settings.model_copy(update={"jwks": source}))
+        assert v.validate(issuer.mint_device("d-1")).client_id == "d-1"
+
+
+@pytest.mark.parametrize("source", [None, "{not json", "/does/not/exist.json", '{"keys": []}'])
+def test_missing_or_unreadable_jwks_refuses_to_start(settings, source):
+    with pytest.raises(TokenConfigError):
+        TokenValidator(settings.model_copy(update={"jwks": source}))
+
+
+def test_jwks_url_uses_a_cached_client(settings, issuer, monkeypatch):
+    calls = []
+
+    def fetch(self):
+        calls.append(self.uri)
+        return as_prod_key(issuer)
+
+    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", fetch)
+    v = TokenValidator(settings.model_copy(update={"jwks": "https://idp.example/jwks"}))
+    token = real(issuer, settings.device_issuer, {"client_id": "gw", "scope": "ehr:device"})
+    assert v.validate(token).client_id == "gw" and v.validate(token).client_id == "gw"
+    assert calls == ["https://idp.example/jwks"]
+
+
+@pytest.fixture
+def production(settings) -> Settings:
+    return settings.model_copy(update={"environment": "production"})
+
+
+def test_production_refuses_to_start_with_a_dev_key(production, issuer, tmp_path):
+    path = tmp_path / "jwks.json"
+    mixed = {"keys": as_prod_key(issuer)["keys"] + issuer.jwks()["keys"]}
+    path.write_text(json.dumps(mixed))
+    for kwargs in ({"keys": mixed}, {"keys": json.dumps(mixed)}, {"keys": str(path)}):
+        with pytest.raises(TokenConfigError, match="development key"):
+            TokenValidator(production, **kwargs)
+    with pytest.raises(TokenConfigError):
+        dev_validator(production)
+    with pytest.raises(TokenConfigError):
+        DevIssuer.from_settings(production)
+    with pytest.raises(TokenConfigError, match="https"):
+        TokenValidator(production, keys="http://localhost/.well-known/jwks.json")
+
+
+def test_production_refuses_dev_tokens(production, issuer, monkeypatch):
+    v = TokenValidator(production, keys=as_prod_key(issuer))
+    ok = real(issuer, production.helseid_issuer, {"sub": "s", t.PID: PID, t.SECURITY_LEVEL: "4",
+                                                  t.ORG_PARENT: ORG})
+    assert v.validate(ok).org_parent == ORG
+    dev_iss = real(issuer, issuer.issuer, {t.KIND: "device", "client_id": "x",
+                                           "scope": "ehr:device"})
+    for raw in (dev_iss, issuer.mint_device("x")):   # dev iss with a prod kid, dev kid
+        with pytest.raises(TokenError, match="development issuer") as exc:
+            v.validate(raw)
+        assert exc.value.status == 401
+    # a dev kid served later by a JWKS URL is refused too
+    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda self: issuer.jwks())
+    url = TokenValidator(production, keys="https://idp.example/jwks")
+    with pytest.raises(TokenError, match="development issuer"):
+        url.validate(issuer.mint_device("x"))
+
+
+def test_production_refuses_synthetic_citizen_ids(production, issuer):
+    v = TokenValidator(production, keys=as_prod_key(issuer))
+    raw = real(issuer, production.idporten_issuer, {"sub": "s", "pid": CITIZEN_PID,
+                                                    "acr": "idporten-loa-high"})
+    with pytest.raises(TokenError) as exc:
+        v.validate(raw)
+    assert exc.value.status == 403 and CITIZEN_PID not in exc.value.message
+
+
+WEIRD = [None, 0, 1, True, "", " ", [], {}, ["nurse", 1], {"ID": None}, "x" * 500, 1.5]
+SHAPES = {
+    "practitioner": lambda i, **x: practitioner(i, **x),
+    "citizen": lambda i, **x: i.mint_citizen(CITIZEN_PID, extra=x),
+    "sector": lambda i, **x: i.mint_sector("nav", "123456785", extra=x),
+    "device": lambda i, **x: i.mint_device("gw", extra=x),
+}
+CLAIMS = ["sub", "iss", "aud", "nbf", t.KIND, t.PID, t.SECURITY_LEVEL, t.HPR, t.ORG_PARENT,
+          t.ORG_CHILD, t.ROLES, "name", "pid", "acr", "scope", "consumer", "client_id"]
+
+
+@pytest.mark.parametrize("kind", SHAPES)
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_malformed_claims_are_refused_cleanly(validator, issuer, kind, claim):
+    """Whatever a claim holds, the answer is a subject or a TokenError, never a crash."""
+    for value in WEIRD:
+        try:
+            raw = SHAPES[kind](issuer, **{claim: value})
+        except TypeError:  # PyJWT refuses to encode a non-numeric nbf: nothing to validate
+            continue
+        try:
+            validator.validate(raw)
+        except TokenError as exc:
+            assert exc.status in (401, 403)
