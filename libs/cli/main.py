@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from libs.access.model import Role, Sector
 from libs.config import REPO_ROOT, Settings, get_settings
 from libs.devstack import LocalKafka, LocalPostgres, StackError
 
@@ -321,6 +324,205 @@ def schemas_export(
         return
     written = sch.export(out)
     console.print(f"[green]✓[/] wrote {len(written)} files under {out}")
+
+
+# --- access log (DOMAIN.md §11 req. 13) ------------------------------------------------------
+# Exit codes: 0 the log is intact, 1 it has problems, 2 it could not be read.
+
+audit_app = typer.Typer(help="The access log (AccessLogged).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    source: Annotated[str, typer.Option(help="db (a service's event store) or kafka")] = "db",
+    schema: Annotated[str | None, typer.Option(help="service schema (db); default: all")] = None,
+    topic: Annotated[str, typer.Option(help="the topic (kafka)")] = "audit.access",
+    patient: Annotated[str | None, typer.Option(help="only this patient's chains (UUID)")] = None,
+) -> None:
+    """Check the hash chains of the access log: any edited, deleted, reordered or duplicated
+    entry is reported."""
+    import uuid
+
+    import asyncpg
+    from aiokafka.errors import KafkaError
+
+    from libs.access import audit_verify as av
+
+    def error(msg: str) -> None:
+        console.print(f"[bold red]error:[/] {msg}")
+        raise typer.Exit(2)
+
+    if source not in ("db", "kafka"):
+        error(f"--source is db or kafka, not {source!r}")
+    try:
+        pid = uuid.UUID(patient) if patient else None
+    except ValueError:
+        error(f"--patient must be a UUID (the internal patient id), not {patient!r}")
+    s = get_settings()
+    reports: list[tuple[str, av.Report]] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("entries"), TimeRemainingColumn(), console=console) as progress:
+        def tracker(what: str):
+            task = progress.add_task(f"verifying {what}", total=None)
+            return lambda total=None, advance=None: progress.update(
+                task, **({"total": total} if total is not None else {}), advance=advance or 0)
+
+        try:
+            if source == "kafka":
+                reports.append((topic, asyncio.run(av.verify_kafka(
+                    s.effective_kafka, topic, patient=pid, on_progress=tracker(topic)))))
+            for name in ([] if source == "kafka" else [schema] if schema else SERVICE_SCHEMAS):
+                try:
+                    reports.append((name, asyncio.run(av.verify_db(
+                        s.effective_database_url, name, patient=pid,
+                        on_progress=tracker(name)))))
+                except av.VerifyError:
+                    if schema:
+                        raise
+        except av.VerifyError as exc:
+            error(str(exc))
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            error(f"cannot read {topic!r} from Kafka at {s.effective_kafka} "
+                  f"({type(exc).__name__}); start it with `ehr dev up` or set "
+                  "KAFKA_BOOTSTRAP_SERVERS")
+        except ValueError as exc:  # a schema name that cannot be one
+            error(str(exc))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            error(f"cannot read the access log from PostgreSQL at "
+                  f"{_host_of(s.effective_database_url)} ({type(exc).__name__}: {exc}); start "
+                  "it with `ehr dev up` or set DATABASE_URL")
+    problems = [(where, p) for where, r in reports for p in r.problems]
+    entries, chains = sum(r.entries for _, r in reports), sum(r.chains for _, r in reports)
+    if problems:
+        table = Table(title=f"access log problems ({len(problems)})")
+        for col in ("where", "chain", "seq", "kind", "problem"):
+            table.add_column(col, overflow="fold")
+        for where, p in problems:
+            table.add_row(where, p.chain, str(p.seq), f"[red]{p.kind}[/]", p.message)
+        console.print(table)
+        console.print(f"[bold red]✗[/] {len(problems)} problem(s) in {entries} entries "
+                      f"in {chains} chains")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] {entries} entries in {chains} chains verified "
+                  f"({', '.join(w for w, _ in reports) or 'nothing to read'})")
+
+
+# --- development tokens (DOMAIN.md §10) ------------------------------------------------------
+# Each command prints only the token, so TOKEN=$(ehr token ...) works; errors and hints go to
+# stderr. A bad argument is one sentence and exit code 2, like a usage error.
+
+token_app = typer.Typer(help="Tokens from the local development issuer (refused in production).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _token_fail(msg: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(2)
+
+
+def _dev_issuer():
+    from libs.access.dev_issuer import DevIssuer
+    from libs.access.tokens import TokenConfigError
+
+    try:
+        return DevIssuer.from_settings(get_settings())
+    except (TokenConfigError, OSError, ValueError) as exc:
+        _token_fail(f"the development issuer cannot start: {exc}")
+
+
+def _orgnr(value: str | None, option: str) -> str | None:
+    from libs.access.identifiers import InvalidIdentifier, validate_orgnr
+
+    try:
+        return None if value is None else validate_orgnr(value)
+    except InvalidIdentifier as exc:
+        _token_fail(f"{option}: {exc}")
+
+
+def _pid(value: str) -> str:
+    """Development tokens are for synthetic test numbers only (month + 80, §11 req 3)."""
+    from libs.access.identifiers import InvalidIdentifier, parse_person_id
+
+    try:
+        return parse_person_id(value, allow_real=False,
+                               rule_2032=get_settings().id_rule_2032).value
+    except InvalidIdentifier as exc:
+        _token_fail(f"--pid: {exc}")
+
+
+@token_app.command("practitioner")
+def token_practitioner(
+    hpr: Annotated[str, typer.Option(help="HPR number (digits)")],
+    org: Annotated[str, typer.Option(help="organisation number of the legal entity")],
+    role: Annotated[list[Role], typer.Option(help="repeat for several roles")],
+    unit: Annotated[str | None, typer.Option(help="organisation number of the unit")] = None,
+    name: Annotated[str | None, typer.Option(help="the person's name")] = None,
+    pid: Annotated[str | None, typer.Option(help="synthetic national id")] = None,
+    security_level: Annotated[int, typer.Option(help="HelseID security level")] = 4,
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """A HelseID-shaped token for health personnel."""
+    if not re.fullmatch(r"[0-9]{1,9}", hpr):
+        _token_fail("--hpr: an HPR number has 1-9 digits (0-9) and nothing else")
+    extra = {} if pid is None else {"pid": _pid(pid)}
+    issuer = _dev_issuer()
+    typer.echo(issuer.mint_practitioner(hpr, _orgnr(org, "--org"), _orgnr(unit, "--unit"),
+                                        roles=role, name=name, security_level=security_level,
+                                        ttl=ttl, **extra))
+
+
+@token_app.command("citizen")
+def token_citizen(
+    pid: Annotated[str, typer.Option(help="synthetic national id (11 digits)")],
+    acr: Annotated[str, typer.Option(help="ID-porten assurance level")] = "idporten-loa-high",
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """An ID-porten-shaped token for a citizen."""
+    typer.echo(_dev_issuer().mint_citizen(_pid(pid), acr=acr, ttl=ttl))
+
+
+@token_app.command("proxy")
+def token_proxy(
+    pid: Annotated[str, typer.Option(help="the parent's or representative's synthetic id")],
+    acr: Annotated[str, typer.Option(help="ID-porten assurance level")] = "idporten-loa-high",
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """A citizen token for someone acting for a child or a mandate giver."""
+    token = _dev_issuer().mint_citizen(_pid(pid), acr=acr, ttl=ttl)
+    err_console.print("hint: send the patient you act for in the X-Acting-For header")
+    typer.echo(token)
+
+
+@token_app.command("sector")
+def token_sector(
+    sector: Annotated[Sector, typer.Option(help="the recipient's sector")],
+    org: Annotated[str, typer.Option(help="organisation number of the recipient")],
+    person_id: Annotated[str, typer.Option(help="the official's id (token sub)")] = "dev-official",
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """A Maskinporten-shaped token for an official outside health care (NAV, school, ...)."""
+    typer.echo(_dev_issuer().mint_sector(sector, _orgnr(org, "--org"), person_id=person_id,
+                                         ttl=ttl))
+
+
+@token_app.command("device")
+def token_device(
+    client_id: Annotated[str, typer.Option(help="the device's client id")],
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """A client-credentials token for a welfare-technology device or gateway."""
+    if not client_id.strip():
+        _token_fail("--client-id must not be empty")
+    typer.echo(_dev_issuer().mint_device(client_id.strip(), ttl=ttl))
+
+
+@token_app.command("jwks")
+def token_jwks() -> None:
+    """The development issuer's public key set (JWKS), for EHR_JWKS or a service's config."""
+    typer.echo(json.dumps(_dev_issuer().jwks(), indent=2))
 
 
 if __name__ == "__main__":

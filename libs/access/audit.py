@@ -1,0 +1,248 @@
+"""The access log: ``AccessLogged`` on ``audit.access`` for every access to patient data, permitted
+or denied (DESIGN.md §4; DOMAIN.md AC8–AC14, §11 req. 12–13).
+
+A service builds an :class:`AccessEntry` with :func:`entry_for` and awaits
+``AccessLogger.log(entry, patient_id)`` before it answers: ``log`` returns only once the entry is
+committed in the service's event store, so no response goes out without its log entry (the
+relay publishes it from the outbox; nothing here talks to Kafka).
+
+Group commit: one writer task takes every entry waiting in the queue (up to ``max_batch``) and
+writes them in one transaction, one ``append_in`` per patient stream ``audit-<service>-<patient>``
+whose version is the chain's ``seq`` (:mod:`libs.access.audit_chain`). Chain heads are cached;
+when another replica moved a chain first (:class:`ConcurrencyError`) the batch's heads are
+reloaded and the batch is re-chained and retried. Any other failure fails every waiter of the
+batch with that exception: an entry is never dropped silently. The envelope's actor is the
+logging service (one append carries entries of several requests); who accessed is in the payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+from collections import deque
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.access.audit_chain import EMPTY, Head, chain_id, iso_utc, link
+from libs.access.model import (Action, Basis, Citizen, Decision, Obligation, Practitioner,
+                               Resource, SectorOfficial, Subject)
+from libs.events.envelope import Actor
+from libs.events.registry import EventPayload, event
+from libs.events.store import ConcurrencyError, EventContext, EventStore
+
+MAX_ATTEMPTS = 50  # another writer moved a chain first (or a lock cycle): reload heads, retry
+_RETRY = (ConcurrencyError, asyncpg.DeadlockDetectedError)
+
+
+class AccessEntry(BaseModel):
+    """One access, not yet chained. Identifies people by HPR number, token ``sub`` or internal
+    patient id, never by national id number."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service: str = Field(description="the service that served (or refused) the request")
+    outcome: Literal["permit", "deny"]
+    reason: str = Field(description="the decision's reason code")
+    actor_kind: Literal["practitioner", "citizen", "sector", "device", "system"]
+    actor_id: str = Field(description="HPR number, device id or the citizen's patient id")
+    hpr: str | None = None
+    person_id: str | None = Field(default=None, description="the token's (pairwise) sub")
+    name: str | None = None
+    authorization: tuple[str, ...] = Field(default=(), description="role(s)")
+    legal_entity: str | None = Field(default=None, description="org number (org_parent)")
+    point_of_care: str | None = Field(default=None, description="org number of the unit")
+    department: str | None = Field(default=None, description="org_child")
+    healthcare_service: str | None = None
+    purpose_of_use: str | None = None
+    purpose_of_use_details: str | None = Field(default=None, description="declared reason")
+    legal_basis: Basis = Basis.none
+    decision_ref: UUID | None = None
+    emergency: bool = False
+    acting_for: UUID | None = Field(default=None, description="the patient a proxy acts for")
+    action: str
+    category: str = Field(default="record", description="information category asked for")
+    resources: tuple[str, ...] = Field(default=(), description="what was made available")
+    hidden: tuple[str, ...] = Field(default=(), description="entries/sections withheld")
+    period: tuple[date, date] | None = None
+    accessed_at: AwareDatetime
+
+    @field_serializer("accessed_at", when_used="json")
+    def _utc(self, v: datetime) -> str:  # the chain's canonical form of a datetime
+        return iso_utc(v)
+
+
+@event("audit.AccessLogged", topic="audit.access")
+class AccessLogged(AccessEntry, EventPayload):
+    """An access entry in its chain (``chain = "<service>:<patient_id>"``)."""
+
+    chain: str
+    seq: int = Field(ge=1)
+    prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+def entry_for(subject: Subject, action: Action | str, resource: Resource, decision: Decision,
+              *, service: str, resources: Collection[str] = (), purpose: str | None = None,
+              now: datetime, healthcare_service: str | None = None) -> AccessEntry:
+    """The log entry for one decided request (``resources``: what the response returned)."""
+    who: dict = {"actor_kind": subject.kind, "actor_id": subject.actor_id}
+    if isinstance(subject, Practitioner):
+        who |= dict(hpr=subject.hpr, person_id=subject.person_id, name=subject.name,
+                    authorization=tuple(sorted(subject.roles)), legal_entity=subject.org_parent,
+                    point_of_care=subject.unit, department=subject.org_child)
+    elif isinstance(subject, Citizen):
+        who |= dict(person_id=subject.person_id, acting_for=subject.acting_for)
+    elif isinstance(subject, SectorOfficial):
+        who |= dict(person_id=subject.person_id, authorization=(subject.sector.value,),
+                    legal_entity=subject.org)
+    declaration = resource.declaration
+    return AccessEntry(
+        service=service, outcome="permit" if decision.permit else "deny", reason=decision.reason,
+        healthcare_service=healthcare_service, purpose_of_use=purpose,
+        purpose_of_use_details=declaration.reason if declaration else None,
+        legal_basis=decision.basis, decision_ref=decision.decision_ref,
+        emergency=decision.basis == Basis.emergency
+        or Obligation.mark_emergency in decision.obligations,
+        action=str(action), category=resource.category, resources=tuple(resources),
+        hidden=tuple(sorted(decision.hidden)), period=resource.period, accessed_at=now, **who)
+
+
+_HEADS = """SELECT DISTINCT ON (stream_id) stream_id, stream_version, envelope->'data'->>'hash'
+    FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version DESC"""
+_Waiter = tuple[AccessEntry, UUID, asyncio.Future]
+
+
+class AccessLogger:
+    """Durable, hash-chained access logging with group commit (see the module docstring)."""
+
+    def __init__(self, engine: AsyncEngine, service: str, *, store: EventStore | None = None,
+                 topic_names: Mapping[str, str] | None = None, max_batch: int = 256,
+                 max_heads: int = 100_000):
+        self.engine, self.service, self.max_batch = engine, service, max_batch
+        self.max_heads = max_heads  # cached chain heads (a miss costs one indexed read)
+        self.store = store or EventStore(engine, topic_names=topic_names)
+        self.ctx_actor = Actor(kind="system", id=service)
+        self.heads: dict[UUID, Head] = {}
+        self.batches = self.retries = 0
+        self._queue: deque[_Waiter] = deque()
+        self._wake, self._closing = asyncio.Event(), False
+        self._task: asyncio.Task | None = None
+
+    def stream_of(self, patient_id: UUID) -> str:
+        return f"audit-{self.service}-{patient_id}"
+
+    async def start(self) -> None:
+        # an empty context: the writer's appends must not inherit the starter's trace
+        self._task = asyncio.create_task(self._run(), context=contextvars.Context())
+
+    async def stop(self) -> None:
+        """Write everything still queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def log(self, entry: AccessEntry, patient_id: UUID) -> None:
+        """Return once ``entry`` is committed; raise if it could not be written."""
+        if self._task is None or self._task.done() or self._closing:
+            raise RuntimeError("the access logger is not running")
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, patient_id, fut))
+        self._wake.set()
+        await fut
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                n = min(len(self._queue), self.max_batch)
+                await self._write([self._queue.popleft() for _ in range(n)])
+        finally:  # cancelled: nobody may wait forever for an entry that was never written
+            for fut in (w[2] for w in self._queue if not w[2].done()):
+                fut.set_exception(RuntimeError("the access logger stopped"))
+
+    async def _write(self, batch: list[_Waiter]) -> None:
+        by_patient: dict[UUID, list[AccessEntry]] = {}
+        for entry, pid, _ in batch:
+            by_patient.setdefault(pid, []).append(entry)
+        self.batches += 1
+        error: Exception | None = None
+        try:
+            await self._commit_retrying(by_patient)
+        except asyncio.CancelledError:
+            for _, _, fut in batch:
+                fut.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every waiter gets it: its request fails
+            error = exc
+        for _, _, fut in (w for w in batch if not w[2].done()):
+            fut.set_exception(error) if error else fut.set_result(None)
+
+    async def _commit_retrying(self, by_patient: dict[UUID, list[AccessEntry]]) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                heads = await self._commit(by_patient)
+            except BaseException as exc:
+                for pid in by_patient:  # unknown now: a conflict, or a commit that may have failed
+                    self.heads.pop(pid, None)
+                if not isinstance(exc, _RETRY) or attempt == MAX_ATTEMPTS - 1:
+                    raise
+                self.retries += 1  # reload the heads, re-chain the batch, try again
+                await asyncio.sleep(random.random() * 0.001 * min(attempt, 10))
+            else:
+                self.heads.update(heads)
+                while len(self.heads) > self.max_heads:  # forget the oldest
+                    del self.heads[next(iter(self.heads))]
+                return
+
+    async def _commit(self, by_patient: dict[UUID, list[AccessEntry]]) -> dict[UUID, Head]:
+        new: dict[UUID, Head] = {}
+        async with self.engine.connect() as sa_conn:
+            # the asyncpg driver connection, as in EventStore.append: SQLAlchemy per statement
+            raw = (await sa_conn.get_raw_connection()).driver_connection
+            async with raw.transaction():
+                if missing := {self.stream_of(p): p for p in by_patient if p not in self.heads}:
+                    for stream_id, version, h in await raw.fetch(_HEADS, list(missing)):
+                        self.heads[missing[stream_id]] = Head(version, h)
+                # one stream order in every replica: batches never wait on each other in a cycle
+                for pid in sorted(by_patient, key=str):
+                    start = head = self.heads.get(pid, EMPTY)
+                    cid, payloads = chain_id(self.service, pid), []
+                    for entry in by_patient[pid]:
+                        fields = dict(entry.__dict__)
+                        head = link(fields, cid, head)
+                        payloads.append(AccessLogged.model_construct(**fields))
+                    await self.store.append_in(
+                        _Driver(raw), self.stream_of(pid), start.seq,  # type: ignore[arg-type]
+                        payloads, EventContext(patient_id=pid, actor=self.ctx_actor))
+                    new[pid] = head
+        return new
+
+
+class _Driver:
+    """The part of a connection ``EventStore.append_in`` uses, on the asyncpg connection."""
+
+    def __init__(self, raw: asyncpg.Connection):
+        self.raw, self.row = raw, None
+
+    async def exec_driver_sql(self, sql: str, args: tuple) -> _Driver:
+        self.row = await self.raw.fetchrow(sql, *args)
+        return self
+
+    def mappings(self) -> _Driver:
+        return self
+
+    def first(self):
+        return self.row
