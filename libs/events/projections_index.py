@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from libs.events.projection import Projection
 
-PROJECTION_MODULES: tuple[str, ...] = ()
+PROJECTION_MODULES: tuple[str, ...] = ("libs.access.facts_projection",
+                                       "services.consent.projections")
 _FACTORIES: dict[str, Callable[[], Projection]] = {}
 
 

@@ -1,0 +1,95 @@
+"""``access_facts``: every service's local copy of the access facts, projected from
+``consent.events`` (DESIGN.md §4). A decision reads one row by primary key, never the network;
+a withdrawn consent takes effect as soon as this projection has applied the event.
+
+Tables (in the service's schema):
+- ``access_facts(patient_id, events, doc)``: the patient's ``Facts`` as JSON;
+- ``access_identities(national_id, patient_id, id_type)``: maps a citizen's login to a patient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.access.events import PersonRegistered
+from libs.access.facts import evolve
+from libs.access.model import Facts
+from libs.events.envelope import Envelope
+from libs.events.projection import Projection
+from libs.events.projections_index import register_projection
+from libs.events.registry import EventPayload
+
+NAME = "access_facts"
+
+
+class AccessFactsProjection(Projection):
+    name = NAME
+
+    def __init__(self, topic: str = "consent.events"):
+        self.topics = (topic,)
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS access_facts (
+                patient_id uuid PRIMARY KEY, events integer NOT NULL, doc jsonb NOT NULL)"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS access_identities (
+                national_id text PRIMARY KEY, patient_id uuid NOT NULL UNIQUE,
+                id_type text NOT NULL)"""))
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("TRUNCATE access_facts, access_identities"))
+
+    async def apply_batch(self, conn: AsyncConnection,
+                          events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+        mine = [(env, p) for env, p in events if env.patient_id is not None]
+        if not mine:
+            return
+        patients = list({env.patient_id for env, _ in mine})
+        rows = await conn.execute(text(
+            "SELECT patient_id, events, doc FROM access_facts WHERE patient_id = ANY(:ids) "
+            "FOR UPDATE"), {"ids": patients})
+        state = {r[0]: (r[1], Facts.model_validate(r[2])) for r in rows}
+        for env, payload in mine:
+            n, facts = state.get(env.patient_id, (0, Facts.unknown(env.patient_id)))
+            state[env.patient_id] = (n + 1, evolve(facts, payload))
+            if isinstance(payload, PersonRegistered):
+                await conn.execute(text("""
+                    INSERT INTO access_identities VALUES (:n, :p, :t)
+                    ON CONFLICT (national_id) DO NOTHING"""),
+                    {"n": payload.national_id, "p": env.patient_id, "t": payload.id_type.value})
+        await conn.execute(text("""
+            INSERT INTO access_facts (patient_id, events, doc)
+            SELECT p, n, d::jsonb FROM unnest(CAST(:p AS uuid[]), CAST(:n AS int[]),
+                                              CAST(:d AS text[])) AS x(p, n, d)
+            ON CONFLICT (patient_id) DO UPDATE SET events = excluded.events, doc = excluded.doc"""),
+            {"p": list(state), "n": [n for n, _ in state.values()],
+             "d": [f.model_dump_json() for _, f in state.values()]})
+
+
+class FactsReader:
+    """Reads facts for decisions. Unknown patients get empty facts, decided like any other."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def facts(self, patient_id: UUID) -> Facts:
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            raw = await conn.fetchval("SELECT doc::text FROM access_facts WHERE patient_id = $1",
+                                      patient_id)
+        return Facts.model_validate_json(raw) if raw else Facts.unknown(patient_id)
+
+    async def patient_for(self, national_id: str) -> UUID | None:
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            return await conn.fetchval(
+                "SELECT patient_id FROM access_identities WHERE national_id = $1", national_id)
+
+
+
+register_projection(NAME)(AccessFactsProjection)

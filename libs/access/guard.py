@@ -1,0 +1,156 @@
+"""Enforcing the policy at the HTTP edge (FastAPI), the same way in every service.
+
+- ``CurrentSubject``: the caller from the bearer token (HelseID / ID-porten / Maskinporten shaped);
+  a citizen's ``pid`` is looked up as a patient id here and then forgotten.
+- ``guarded(action, category)``: a dependency for routes with a ``{patient_id}`` path parameter:
+  decide, record ``AccessLogged`` (durably, before any data leaves), then permit or 403.
+- ``Access.require(...)``: the same for routes that find the patient elsewhere (FHIR search).
+
+A denial is a 403 whose text is the decision's message, which never says whether the patient
+exists. Token problems are 401 (with ``WWW-Authenticate``) or 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Header, Request
+
+from libs.access.audit import AccessLogger, entry_for
+from libs.access.facts_projection import NAME as FACTS
+from libs.access.facts_projection import FactsReader
+from libs.access.model import (
+    Action, Citizen, Decision, Device, Facts, Practitioner, Resource, SectorOfficial,
+)
+from libs.access.policy import decide
+from libs.access.tokens import CitizenLogin, TokenError, TokenValidator, parse_authorization
+from libs.config import get_settings
+from libs.events.consistency import ConsistencyToken, wait_until_applied
+from libs.web.consistency import requested_token
+from libs.web.errors import outcome_response
+
+Subject = Practitioner | Citizen | SectorOfficial | Device
+ACTING_FOR = "X-Acting-For"
+PURPOSE = "X-Purpose-Of-Use"
+
+
+class AccessDenied(Exception):
+    def __init__(self, decision: Decision):
+        self.decision = decision
+        super().__init__(decision.reason)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A permitted access: the decision (obligations, what to hide) and the facts it read."""
+
+    subject: Subject
+    decision: Decision
+    facts: Facts
+
+
+class Access:
+    """What a service needs to enforce access: token validation, the local facts, the log."""
+
+    def __init__(self, service: str, validator: TokenValidator, facts: FactsReader,
+                 logger: AccessLogger, clock: Callable[[], datetime] | None = None,
+                 wait_s: float | None = None):
+        self.service, self.validator, self.reader, self.logger = service, validator, facts, logger
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.wait_s = get_settings().consistency_wait_s if wait_s is None else wait_s
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    async def caught_up(self, token: ConsistencyToken | None) -> None:
+        """Read your writes: wait (bounded) until the local facts include the client's write,
+        e.g. a consent just withdrawn or a care relation just declared."""
+        if token is not None:
+            await wait_until_applied(self.reader.engine, FACTS, token, self.wait_s)
+
+    async def subject(self, authorization: str | None, acting_for: str | None) -> Subject:
+        who = self.validator.validate(parse_authorization(authorization))
+        if isinstance(who, CitizenLogin):
+            patient = await self.reader.patient_for(who.pid)
+            try:
+                principal = UUID(acting_for) if acting_for else None
+            except ValueError:
+                raise TokenError(403, f"{ACTING_FOR} must be a patient id (UUID)") from None
+            return Citizen(person_id=who.sub, patient_id=patient, acting_for=principal,
+                           acr=who.acr)
+        if acting_for:
+            raise TokenError(403, f"only citizens act for someone else ({ACTING_FOR})")
+        return who
+
+    async def require(self, subject: Subject, action: Action, resource: Resource, *,
+                      purpose: str | None = None, resources: Collection[str] = ()) -> Grant:
+        """Decide, log (durably), and return the grant or raise ``AccessDenied``."""
+        facts = await self.reader.facts(resource.patient_id)
+        now = self.now()
+        decision = decide(subject, action, resource, facts, now)
+        entry = entry_for(subject, action, resource, decision, service=self.service,
+                          resources=resources, purpose=purpose, now=now)
+        await self.logger.log(entry, resource.patient_id)
+        if not decision.permit:
+            raise AccessDenied(decision)
+        return Grant(subject, decision, facts)
+
+
+    async def record(self, subject: Subject, action: Action, resource: Resource,
+                     decision: Decision, *, purpose: str | None = None,
+                     resources: Collection[str] = ()) -> None:
+        """Log an access decided by the route itself (declaring a care relation, breaking the
+        glass, registering a person): the same entry, the same durability."""
+        entry = entry_for(subject, action, resource, decision, service=self.service,
+                          resources=resources, purpose=purpose, now=self.now())
+        await self.logger.log(entry, resource.patient_id)
+
+
+def get_access(request: Request) -> Access:
+    return request.app.state.access
+
+
+async def current_subject(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer token")] = None,
+    acting_for: Annotated[str | None, Header(alias=ACTING_FOR, description=(
+        "Patient id of the person a citizen acts for (a child, a mandate giver)"))] = None,
+    token: Annotated[ConsistencyToken | None, Depends(requested_token)] = None,
+) -> Subject:
+    access = get_access(request)
+    await access.caught_up(token)   # first: a citizen's identity may be what was just written
+    return await access.subject(authorization, acting_for)
+
+
+CurrentSubject = Annotated[Subject, Depends(current_subject)]
+AccessDep = Annotated[Access, Depends(get_access)]
+
+
+def guarded(action: Action, category: str = "record") -> Callable:
+    """A dependency for ``/patients/{patient_id}/...`` routes: the decided, logged grant."""
+
+    async def guard(patient_id: UUID, request: Request, subject: CurrentSubject,
+                    purpose: Annotated[str | None, Header(alias=PURPOSE)] = None) -> Grant:
+        access = get_access(request)   # CurrentSubject has waited for the client's write
+        return await access.require(
+            subject, action, Resource(patient_id=patient_id, category=category),
+            purpose=purpose, resources=(f"{category}",))
+
+    guard.__name__ = f"guard_{action}_{category}"
+    guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
+    return guard
+
+
+def install_access_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TokenError)
+    async def _token(request: Request, exc: TokenError):
+        return outcome_response(exc.status, "login" if exc.status == 401 else "forbidden",
+                                exc.message, headers=exc.headers)
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied):
+        return outcome_response(403, "forbidden", exc.decision.message)
