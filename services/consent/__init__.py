@@ -1,0 +1,1 @@
+"""services/consent: care relations, consents, blocks, restrictions, emergency access, proxies."""
