@@ -7,7 +7,8 @@ committed in the service's event store, so no response goes out without its log 
 relay publishes it from the outbox; nothing here talks to Kafka).
 
 Group commit: one writer task takes every entry waiting in the queue (up to ``max_batch``) and
-writes them in one transaction, one ``append_in`` per patient stream ``audit-<service>-<patient>``
+writes them in one statement (``EventStore.append_streams_in``) over the patient streams
+``audit-<service>-<patient>``
 whose version is the chain's ``seq`` (:mod:`libs.access.audit_chain`). Chain heads are cached;
 when another replica moved a chain first (:class:`ConcurrencyError`) the batch's heads are
 reloaded and the batch is re-chained and retried. Any other failure fails every waiter of the
@@ -35,7 +36,7 @@ from libs.access.model import (Action, Basis, Citizen, Decision, Obligation, Pra
                                Resource, SectorOfficial, Subject)
 from libs.events.envelope import Actor
 from libs.events.registry import EventPayload, event
-from libs.events.store import ConcurrencyError, EventContext, EventStore
+from libs.events.store import ConcurrencyError, EventContext, EventStore, StreamAppend
 
 MAX_ATTEMPTS = 50  # another writer moved a chain first (or a lock cycle): reload heads, retry
 _RETRY = (ConcurrencyError, asyncpg.DeadlockDetectedError)
@@ -217,6 +218,7 @@ class AccessLogger:
                     for stream_id, version, h in await raw.fetch(_HEADS, list(missing)):
                         self.heads[missing[stream_id]] = Head(version, h)
                 # one stream order in every replica: batches never wait on each other in a cycle
+                appends = []
                 for pid in sorted(by_patient, key=str):
                     start = head = self.heads.get(pid, EMPTY)
                     cid, payloads = chain_id(self.service, pid), []
@@ -224,25 +226,10 @@ class AccessLogger:
                         fields = dict(entry.__dict__)
                         head = link(fields, cid, head)
                         payloads.append(AccessLogged.model_construct(**fields))
-                    await self.store.append_in(
-                        _Driver(raw), self.stream_of(pid), start.seq,  # type: ignore[arg-type]
-                        payloads, EventContext(patient_id=pid, actor=self.ctx_actor))
+                    appends.append(StreamAppend(self.stream_of(pid), start.seq, payloads,
+                                                EventContext(patient_id=pid,
+                                                             actor=self.ctx_actor)))
                     new[pid] = head
+                # every chain of the batch in one statement (one round trip per batch)
+                await self.store.append_streams_in(raw, appends)
         return new
-
-
-class _Driver:
-    """The part of a connection ``EventStore.append_in`` uses, on the asyncpg connection."""
-
-    def __init__(self, raw: asyncpg.Connection):
-        self.raw, self.row = raw, None
-
-    async def exec_driver_sql(self, sql: str, args: tuple) -> _Driver:
-        self.row = await self.raw.fetchrow(sql, *args)
-        return self
-
-    def mappings(self) -> _Driver:
-        return self
-
-    def first(self):
-        return self.row

@@ -108,6 +108,51 @@ _UPSERT_STREAM = """INSERT INTO streams (stream_id, version, patient_id) VALUES 
                     RETURNING version"""
 
 
+# Many streams in one statement (append_streams_in). Every stream is claimed (created at 0, or
+# advanced from its expected version); the events go in only if all claims succeeded.
+#   $1 stream ids  $2 expected  $3 counts  $4 patients (per stream); $5..$10 per event: ids,
+#   stream ids, versions, types, schema versions, patients; $11 recorded_at; $12 envelopes;
+#   $13 topics; $14 keys; $15/$16 trace
+_APPEND_STREAMS = f"""
+WITH req AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[]) AS r(s, expected, n, p)),
+created AS (
+    INSERT INTO streams (stream_id, version, patient_id)
+    SELECT s, n, p FROM req WHERE expected = 0
+    ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id),
+advanced AS (
+    UPDATE streams SET version = req.expected + req.n, updated_at = now() FROM req
+     WHERE streams.stream_id = req.s AND req.expected > 0 AND streams.version = req.expected
+    RETURNING streams.stream_id),
+ok AS (SELECT (SELECT count(*) FROM created) + (SELECT count(*) FROM advanced)
+              = (SELECT count(*) FROM req) AS claimed),
+ev AS (
+    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, patient_id,
+                        recorded_at, envelope)
+    SELECT x.id, x.s, x.v, x.t, x.sv, x.p, $11::timestamptz, x.e::jsonb
+      FROM unnest($5::uuid[], $6::text[], $7::int[], $8::text[], $9::int[], $10::uuid[],
+                  $12::text[], $13::text[], $14::bytea[]) AS x(id, s, v, t, sv, p, e, topic, key)
+     WHERE (SELECT claimed FROM ok)
+    RETURNING position, stream_id, stream_version),
+ob AS (
+    INSERT INTO outbox (position, topic, key, traceparent, tracestate)
+    SELECT ev.position, y.topic, y.key, $15::text, $16::text
+      FROM ev JOIN unnest($6::text[], $7::int[], $13::text[], $14::bytea[]) AS y(s, v, topic, key)
+        ON y.s = ev.stream_id AND y.v = ev.stream_version
+    RETURNING position)
+SELECT (SELECT claimed FROM ok) AS claimed, (SELECT count(*) FROM ob) AS outboxed,
+       CASE WHEN (SELECT claimed FROM ok) THEN pg_notify('{NOTIFY_CHANNEL}', '') END AS notified
+"""
+
+
+@dataclass(frozen=True)
+class StreamAppend:
+    stream_id: str
+    expected_version: int
+    payloads: Sequence[EventPayload]
+    ctx: EventContext
+
+
 class EventStore:
     def __init__(self, engine: AsyncEngine, registry: Registry = REGISTRY,
                  topic_names: Mapping[str, str] | None = None):
@@ -195,6 +240,56 @@ class EventStore:
             actual = await fetchrow("SELECT version FROM streams WHERE stream_id = $1", stream_id)
             raise ConcurrencyError(stream_id, expected, actual["version"] if actual else 0)
         return AppendResult(stream_id, row["version"], envelopes, tuple(row["positions"]))
+
+    async def append_streams_in(self, conn: asyncpg.Connection,
+                                batch: Sequence[StreamAppend]) -> list[AppendResult]:
+        """Append to many streams in one statement, inside a transaction the caller owns on the
+        asyncpg connection ``conn`` (for writers with many small streams, such as the access
+        log). All or nothing: if any stream is not at its expected version, ConcurrencyError is
+        raised and the caller must roll back (stream versions may have moved in the statement).
+        """
+        if not batch:
+            return []
+        for item in batch:
+            _check(item.payloads, item.expected_version)
+            if item.expected_version is None:
+                raise ValueError("append_streams_in needs an expected version per stream")
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        traceparent = carrier.get("traceparent")
+        now = utcnow()
+        results, rows = [], {k: [] for k in ("id", "s", "v", "t", "sv", "p", "e", "topic", "key")}
+        for item in batch:
+            ctx = item.ctx
+            envs = tuple(Envelope(
+                event_id=new_event_id(), type=p.event_type, schema_version=p.schema_version,
+                stream_id=item.stream_id, stream_version=item.expected_version + 1 + i,
+                patient_id=ctx.patient_id, occurred_at=ctx.occurred_at or now, recorded_at=now,
+                actor=ctx.actor, purpose=ctx.purpose, correlation_id=ctx.correlation_id,
+                causation_id=ctx.causation_id, traceparent=traceparent,
+                data=p.model_dump(mode="json")) for i, p in enumerate(item.payloads))
+            for env, p in zip(envs, item.payloads, strict=True):
+                for k, v in (("id", env.event_id), ("s", env.stream_id), ("v", env.stream_version),
+                             ("t", env.type), ("sv", env.schema_version), ("p", env.patient_id),
+                             ("e", env.model_dump_json()),
+                             ("topic", self.topic_names.get(p.topic, p.topic)),
+                             ("key", env.key())):
+                    rows[k].append(v)
+            results.append(AppendResult(item.stream_id, item.expected_version + len(envs), envs,
+                                        ()))
+        with tracer.start_as_current_span(
+                "event store append", kind=trace.SpanKind.CLIENT,
+                attributes={"db.system.name": "postgresql", "db.operation.name": "append",
+                            "ehr.events": len(rows["id"]), "ehr.streams": len(batch)}):
+            row = await conn.fetchrow(
+                _APPEND_STREAMS, [b.stream_id for b in batch],
+                [b.expected_version for b in batch], [len(b.payloads) for b in batch],
+                [b.ctx.patient_id for b in batch], rows["id"], rows["s"], rows["v"], rows["t"],
+                rows["sv"], rows["p"], now, rows["e"], rows["topic"], rows["key"], traceparent,
+                carrier.get("tracestate"))
+        if not row["claimed"]:
+            raise ConcurrencyError(",".join(b.stream_id for b in batch[:3]), None, -1)
+        return results
 
     async def version(self, stream_id: str) -> int:
         async with self.engine.connect() as conn:

@@ -173,3 +173,31 @@ async def test_outbox_rows_point_at_their_events_in_stream_order(engine):
             "ORDER BY position"))).all()
     assert [r[0] for r in rows] == list(res.positions)
     assert [r[1] for r in rows] == [1, 2, 3]
+
+
+async def test_appending_many_streams_is_all_or_nothing(engine):
+    from libs.events.store import StreamAppend  # noqa: PLC0415
+
+    store = EventStore(engine)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await store.append(stream_of(b), 0, [AccountOpened(owner="b")], ctx(b))
+
+    async def append_both(expected_b: int) -> None:
+        async with engine.connect() as sa:
+            raw = (await sa.get_raw_connection()).driver_connection
+            async with raw.transaction():
+                await store.append_streams_in(raw, [
+                    StreamAppend(stream_of(a), 0, [AccountOpened(owner="a")], ctx(a)),
+                    StreamAppend(stream_of(b), expected_b, [Deposited(amount_ore=5)], ctx(b))])
+
+    with pytest.raises(ConcurrencyError):
+        await append_both(expected_b=0)          # b exists: neither stream changes
+    assert await store.version(stream_of(a)) == 0
+    assert await store.version(stream_of(b)) == 1
+
+    await append_both(expected_b=1)
+    assert [p for _, p in await store.load(stream_of(a))] == [AccountOpened(owner="a")]
+    assert [p for _, p in await store.load(stream_of(b))][-1] == Deposited(amount_ore=5)
+    async with engine.connect() as conn:
+        outboxed = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+    assert outboxed == 3, "every event goes to the outbox with it"
