@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help install run down status test test-fast bench schemas lock clean
 
 help:
-	@echo "make run     start PostgreSQL + Kafka locally, apply topics and migrations, show status"
+	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
 	@echo "make test    run every test against real Kafka and PostgreSQL"
 	@echo "make bench   run the benchmarks (results: bench/RESULTS.md)"
 	@echo "make down    stop the local stack"
@@ -27,9 +27,13 @@ run: $(STAMP)
 	$(BIN)/ehr dev up
 	$(BIN)/ehr db migrate
 	$(BIN)/ehr topics apply
+	$(BIN)/ehr services start
+	$(BIN)/ehr seed demo
 	$(BIN)/ehr dev status
+	$(BIN)/ehr services status
 
 down: $(STAMP)
+	$(BIN)/ehr services stop
 	$(BIN)/ehr dev down
 
 status: $(STAMP)

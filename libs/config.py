@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     relay_poll_interval_s: float = 1.0
     relay_standby_retry_s: float = 2.0
 
+    # services of the local stack (ehr services start)
+    consent_port: int = 8003
+
     # read path
     projection_batch_size: int = 500
     consistency_wait_s: float = 3.0

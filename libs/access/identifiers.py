@@ -212,6 +212,20 @@ def make_synthetic(birth: date, individual: int) -> str | None:
     return None if ks is None else f"{nine}{ks[0]}{ks[1]}"
 
 
+def synthetic_number(birth: date, slot: int = 0) -> str:
+    """A valid test number for ``birth`` (demo data, fixtures); ``slot`` picks another
+    individnummer, so two people born the same day get different numbers."""
+    numbers = []
+    for individual in range(1000):
+        if birth_century(individual, birth.year % 100) == birth.year - birth.year % 100:
+            n = make_synthetic(birth, individual)
+            if n is not None:
+                numbers.append(n)
+    if not numbers:
+        raise ValueError(f"no test numbers exist for year {birth.year}")
+    return numbers[slot * 7 % len(numbers)]
+
+
 def system_for(pid: PersonId) -> str:
     """The FHIR ``Identifier.system`` for a person id; a test number uses FNR or DNR by its
     first digit; an H-number uses the local "HNR" system (its assigner is mandatory)."""

@@ -110,6 +110,11 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
     install_error_handlers(app)
     install_access_handlers(app)
 
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict:
+        """Ready: started (migrated, projections prepared, access logger running)."""
+        return {"status": "ok", "service": SERVICE}
+
     @app.exception_handler(Refused)
     async def _refused(request, exc: Refused):
         return outcome_response(exc.status, code_for_status(exc.status), exc.message)
