@@ -22,7 +22,7 @@ from libs.access.guard import AccessDep, CurrentSubject, Grant, guarded
 from libs.access.model import (
     Action, Basis, Citizen, Decision, Obligation, Practitioner, Resource, SectorOfficial,
 )
-from libs.access.policy import may_review, not_found_safe
+from libs.access.policy import decide, may_review, not_found_safe
 from libs.events.envelope import Actor, new_event_id
 from libs.events.store import AppendResult
 from libs.web.consistency import set_consistency_token
@@ -198,6 +198,29 @@ async def assign_device(
 
 
 # --- the patient's own choices (citizens and their proxies) ----------------------------------
+
+@router.get("/me", tags=["citizens"])
+async def me(who: CurrentSubject, request: Request, access: AccessDep):
+    """The citizen's patient id, and whom they may act for now (children, mandate givers)."""
+    if not isinstance(who, Citizen) or who.patient_id is None:
+        raise d.Refused(403, "Only a citizen with a record here has a 'me'.")
+    async with request.app.state.engine.connect() as conn:
+        rows = await conn.execute(text("""
+            SELECT patient_id FROM access_facts
+             WHERE doc->'guardians' @> CAST(:g AS jsonb) OR doc->'mandates' @> CAST(:m AS jsonb)
+        """), {"g": f'[{{"guardian": "{who.patient_id}"}}]',
+               "m": f'[{{"representative": "{who.patient_id}"}}]'})
+        candidates = [r[0] for r in rows]
+    now, principals = access.now(), []
+    for pid in candidates:
+        proxy = who.model_copy(update={"acting_for": pid})
+        decision = decide(proxy, Action.read, Resource(patient_id=pid),
+                          await access.reader.facts(pid), now)
+        if decision.permit:
+            principals.append({"patient_id": str(pid), "as": decision.basis.value,
+                               "limited": decision.categories is not None})
+    return {"patient_id": str(who.patient_id), "can_act_for": principals}
+
 
 ManageGrant = Annotated[Grant, Depends(guarded(Action.manage, "consents"))]
 

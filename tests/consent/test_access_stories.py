@@ -134,6 +134,7 @@ async def test_school_sees_only_what_a_live_consent_covers(consent: Consent):
     r = await c.post(f"/patients/{child}/guardians", headers=consent.nurse() | {
         "X-Consistency-Token": token}, json={"guardian": parent, "shares_address": True})
     assert r.status_code == 201, r.text
+    token = r.headers["X-Consistency-Token"]
     school = consent.sector("school", SCHOOL_ORG)
     ask = {"category": "school_health"}
     r = await c.post(f"/patients/{child}/disclosures", json=ask, headers=school)
@@ -200,6 +201,10 @@ async def test_parents_rights_follow_the_childs_age(consent: Consent):
     def as_parent(child):
         return consent.citizen(parent_pid, acting_for=child) | {"X-Consistency-Token": token}
 
+    r = await c.get("/me", headers=consent.citizen(parent_pid) | {"X-Consistency-Token": token})
+    assert r.status_code == 200, r.text
+    assert {x["patient_id"]: x["limited"] for x in r.json()["can_act_for"]} == {
+        young: False, teen: True}, "the 16-year-old is no longer listed"
     r = await c.get(f"/patients/{young}/privacy", headers=as_parent(young))
     assert r.status_code == 200, r.text
     r = await c.get(f"/patients/{teen}/privacy", headers=as_parent(teen))
