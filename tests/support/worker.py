@@ -2,11 +2,13 @@
 
     python -m tests.support.worker relay <database_url> <schema> <bootstrap> [batch]
     python -m tests.support.worker projection <database_url> <schema> <bootstrap> <topic> <delay_s>
+    python -m tests.support.worker consent <database_url> <schema> <bootstrap> <port> <key> <topics>
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 
 from libs.events.db import make_engine
@@ -49,8 +51,25 @@ async def main(argv: list[str]) -> None:
                                   batch_size=50)
         await runner.start()
         await runner.run()
+    elif kind == "consent":
+        await serve_consent(url, schema, bootstrap, int(argv[4]), argv[5], json.loads(argv[6]))
     else:
         raise SystemExit(f"unknown worker {kind}")
+
+
+async def serve_consent(url: str, schema: str, bootstrap: str, port: int, key: str,
+                        topics: dict[str, str]) -> None:
+    """The consent service as a real server (relay, projections and access logger inside)."""
+    import uvicorn  # noqa: PLC0415
+
+    from libs.config import Settings  # noqa: PLC0415
+    from services.consent.app import Options, create_app  # noqa: PLC0415
+
+    settings = Settings(database_url=url, kafka_bootstrap_servers=bootstrap, environment="test",
+                        dev_key_path=key, relay_poll_interval_s=0.2)
+    app = create_app(settings, Options(schema=schema, topic_names=topics))
+    await uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                        log_level="warning")).serve()
 
 
 if __name__ == "__main__":
