@@ -129,13 +129,15 @@ class ReportChildWelfare(Command):
 
 # --- decisions -------------------------------------------------------------------------------
 
-def register_person(f: Facts, c: RegisterPerson, *, production: bool, rule_2032: bool,
-                    seeding: bool = False) -> list[EventPayload]:
+def register_person(f: Facts, c: RegisterPerson, *, production: bool,
+                    rule_2032: bool) -> list[EventPayload]:
+    """Production refuses test numbers; development and test refuse real ones, so no real
+    person's number ends up in a test database (DOMAIN.md §11 req 3)."""
     if f.registered:
         raise conflict("Personen er allerede registrert. The person is already registered.")
     try:
         pid = parse_person_id(c.national_id, allow_synthetic=not production,
-                              allow_real=not seeding, assigner=c.assigner, rule_2032=rule_2032)
+                              allow_real=production, assigner=c.assigner, rule_2032=rule_2032)
     except InvalidIdentifier as exc:
         raise invalid(str(exc)) from None
     birth = c.birth_date or pid.birth_date
