@@ -27,6 +27,7 @@ from libs.events.migrations import run_migrations
 from libs.events.projection import ProjectionRunner
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
+from libs.telemetry import instrument_engine, setup_telemetry
 from libs.web.errors import code_for_status, install_error_handlers, outcome_response
 from services.consent.domain import Refused
 from services.consent.handlers import PatientAccessStore
@@ -44,6 +45,7 @@ class Options:
     validator: TokenValidator | None = None
     clock: Callable[[], datetime] | None = None
     background: bool = True   # relay and projections in this process
+    telemetry: bool = True    # traces, metrics, JSON logs (libs/telemetry)
 
 
 def topic(opts: Options, name: str) -> str:
@@ -64,6 +66,8 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
         url = settings.effective_database_url
         await run_migrations(url, opts.schema)
         engine = make_engine(url, opts.schema)
+        if opts.telemetry:
+            instrument_engine(engine)
         store = EventStore(engine, topic_names=opts.topic_names)
         logger = AccessLogger(engine, SERVICE, store=store)
         app.state.settings = settings
@@ -107,6 +111,8 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
     app = FastAPI(title="Consent and access", version="1.0", lifespan=lifespan,
                   description="Care relations, consents, blocks, restricted entries, emergency "
                               "access, proxies and the access log (DESIGN.md §4).")
+    if opts.telemetry:   # before the first request: it adds the tracing middleware
+        setup_telemetry(settings, SERVICE, app)
     install_error_handlers(app)
     install_access_handlers(app)
 

@@ -87,7 +87,7 @@ async def consent(database_url, kafka_bootstrap, schema, make_topics,
     settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
                         environment="test", dev_key_path=tmp_path / "key.pem",
                         relay_poll_interval_s=0.2, consistency_wait_s=15)
-    app = create_app(settings, Options(schema=schema, topic_names=topics))
+    app = create_app(settings, Options(schema=schema, topic_names=topics, telemetry=False))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://consent") as client:

@@ -26,7 +26,7 @@ from libs.events.topics import TopicSpec, all_topics
 from services.consent.app import Options, create_app
 from tests.consent.conftest import HOME_CARE, MUNICIPALITY, synthetic
 
-APP = create_app(Settings(environment="test"))   # for the schema only; never started
+APP = create_app(Settings(environment="test"), Options(telemetry=False))  # schema only
 SCHEMA = schemathesis.openapi.from_dict(APP.openapi())
 
 
@@ -41,7 +41,8 @@ def server(database_url, kafka_bootstrap, tmp_path_factory):
                  environment="test", dev_key_path=key, relay_poll_interval_s=0.2)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(s, Options(schema=f"t_{unique}",
-                                                              topic_names=topics)),
+                                                              topic_names=topics,
+                                                              telemetry=False)),
                                         host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -10,7 +10,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent as FhirConsent
 
-from services.consent.app import create_app
+from services.consent.app import Options, create_app
 from tests.consent.conftest import SCHOOL_ORG, Consent
 from tests.support.waiting import passes
 
@@ -146,7 +146,8 @@ def test_every_route_that_names_a_patient_is_decided_and_logged(tmp_path):
     ``access.require`` / ``access.record`` itself (which log before answering)."""
     from libs.config import Settings  # noqa: PLC0415
 
-    app = create_app(Settings(environment="test", dev_key_path=tmp_path / "k.pem"))
+    app = create_app(Settings(environment="test", dev_key_path=tmp_path / "k.pem"),
+                     Options(telemetry=False))
     unguarded = []
     for route in app.routes:
         path = getattr(route, "path", "")
