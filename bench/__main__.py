@@ -1,4 +1,6 @@
-"""``python -m bench``: append, relay, replay and end-to-end lag, each next to its raw baseline.
+"""``python -m bench``: append, relay, replay and end-to-end lag, each next to its raw baseline;
+then access (``decide()`` latency, reads with and without access logging; ``--sizes "" --skip-lag``
+runs it alone).
 
 Starts its own PostgreSQL and Kafka under .local/bench-stack (unless DATABASE_URL /
 KAFKA_BOOTSTRAP_SERVERS are set), creates fresh schemas and topics per size, drops them after,
@@ -19,6 +21,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from bench import access as ac
 from bench import append as ap
 from bench import lag as lg
 from bench import publish as pb
@@ -165,7 +168,8 @@ async def lag_phase(url: str, bootstrap: str, size: str, rate: float, seconds: f
 
 async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: int,
               proj_batch: int, lag_rate: float, lag_seconds: float, lag_warmup: float,
-              skip_lag: bool, extra_notes: list[str], lag_extra_rate: float = 0) -> list[Row]:
+              skip_lag: bool, extra_notes: list[str], lag_extra_rate: float = 0,
+              skip_access: bool = False) -> list[Row]:
     info = await machine(handle)
     console.log(f"stack: {handle.mode}; PostgreSQL {info['PostgreSQL']}; Kafka {info['Kafka']}")
     rows: list[Row] = []
@@ -190,6 +194,9 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
         console.print(rich_table(rows, "results so far"))
     if not sizes and not skip_lag:  # --sizes "": the lag benchmark alone
         await lags(handle, "—")
+    if not skip_access:
+        await ac.access_phase(handle.database_url, handle.kafka_bootstrap, console, rows, notes)
+        console.print(rich_table(rows, "results so far"))
     notes.append(f"whole run: {time.monotonic() - started:,.0f} s")
     settings = {"sizes": ", ".join(_size_label(n) for n in sizes), "writers": str(writers),
                 "relay batch": str(relay_batch), "projection batch": str(proj_batch),
@@ -197,6 +204,7 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
                 "lag": "not run" if skip_lag else
                 f"{lag_rate:.0f} ev/s × {lag_seconds:.0f} s (+{lag_warmup:.0f} s warm-up)"
                 + (f", and {lag_extra_rate:.0f} ev/s for information" if lag_extra_rate else ""),
+                "access": "not run" if skip_access else ac.SETTINGS,
                 "OpenTelemetry": "API only (no SDK configured: no-op tracer and meter)"}
     write_results(out, info, settings, rows, notes)
     console.print(rich_table(rows, f"event backbone benchmark ({info['date']})"))
@@ -217,6 +225,8 @@ def main(
     lag_extra_rate: float = typer.Option(
         250, help="a second, lower offered load for the lag run, for information (0 = none)"),
     skip_lag: bool = typer.Option(False, help="do not run the lag benchmark"),
+    skip_access: bool = typer.Option(False, help="do not run the access benchmark (decide, "
+                                     "reads with/without access logging)"),
     note: list[str] = typer.Option([], help="a note to add to the results (repeatable)"),
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
@@ -226,7 +236,7 @@ def main(
         with stack() as handle:
             rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
                                    projection_batch, lag_rate, lag_seconds, lag_warmup,
-                                   skip_lag, list(note), lag_extra_rate))
+                                   skip_lag, list(note), lag_extra_rate, skip_access))
     finally:  # the private stack's data (GBs at 1M events); nothing else lives there
         shutil.rmtree(STACK_DIR, ignore_errors=True)
     if any(r.passed is False for r in rows):
