@@ -6,8 +6,9 @@ A service builds an :class:`AccessEntry` with :func:`entry_for` and awaits
 committed in the service's event store, so no response goes out without its log entry (the
 relay publishes it from the outbox; nothing here talks to Kafka).
 
-Group commit: one writer task takes every entry waiting in the queue (up to ``max_batch``) and
-writes them in one statement (``EventStore.append_streams_in``) over the patient streams
+Group commit: one writer task, on a connection of its own, takes every entry waiting in the
+queue (up to ``max_batch``) and writes them in one statement (``EventStore.append_streams_in``,
+atomic without a transaction: one round trip per batch) over the patient streams
 ``audit-<service>-<patient>``
 whose version is the chain's ``seq`` (:mod:`libs.access.audit_chain`). Chain heads are cached;
 when another replica moved a chain first (:class:`ConcurrencyError`) the batch's heads are
@@ -19,6 +20,7 @@ logging service (one append carries entries of several requests); who accessed i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import random
 from collections import deque
@@ -29,7 +31,7 @@ from uuid import UUID
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.access.audit_chain import EMPTY, Head, chain_id, iso_utc, link
 from libs.access.model import (Action, Basis, Citizen, Decision, Obligation, Practitioner,
@@ -135,6 +137,7 @@ class AccessLogger:
         self._queue: deque[_Waiter] = deque()
         self._wake, self._closing = asyncio.Event(), False
         self._task: asyncio.Task | None = None
+        self._held: AsyncConnection | None = None
 
     def stream_of(self, patient_id: UUID) -> str:
         return f"audit-{self.service}-{patient_id}"
@@ -149,6 +152,7 @@ class AccessLogger:
         self._wake.set()
         if self._task is not None:
             await self._task
+        await self._release()
 
     async def log(self, entry: AccessEntry, patient_id: UUID) -> None:
         """Return once ``entry`` is committed; raise if it could not be written."""
@@ -208,28 +212,42 @@ class AccessLogger:
                     del self.heads[next(iter(self.heads))]
                 return
 
+    async def _connection(self) -> asyncpg.Connection:
+        """The writer's own connection, held while it runs: no pool checkout per batch."""
+        if self._held is None:
+            self._held = await self.engine.connect()
+        return (await self._held.get_raw_connection()).driver_connection
+
+    async def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                await held.close()
+
     async def _commit(self, by_patient: dict[UUID, list[AccessEntry]]) -> dict[UUID, Head]:
         new: dict[UUID, Head] = {}
-        async with self.engine.connect() as sa_conn:
-            # the asyncpg driver connection, as in EventStore.append: SQLAlchemy per statement
-            raw = (await sa_conn.get_raw_connection()).driver_connection
-            async with raw.transaction():
-                if missing := {self.stream_of(p): p for p in by_patient if p not in self.heads}:
-                    for stream_id, version, h in await raw.fetch(_HEADS, list(missing)):
-                        self.heads[missing[stream_id]] = Head(version, h)
-                # one stream order in every replica: batches never wait on each other in a cycle
-                appends = []
-                for pid in sorted(by_patient, key=str):
-                    start = head = self.heads.get(pid, EMPTY)
-                    cid, payloads = chain_id(self.service, pid), []
-                    for entry in by_patient[pid]:
-                        fields = dict(entry.__dict__)
-                        head = link(fields, cid, head)
-                        payloads.append(AccessLogged.model_construct(**fields))
-                    appends.append(StreamAppend(self.stream_of(pid), start.seq, payloads,
-                                                EventContext(patient_id=pid,
-                                                             actor=self.ctx_actor)))
-                    new[pid] = head
-                # every chain of the batch in one statement (one round trip per batch)
-                await self.store.append_streams_in(raw, appends)
+        try:
+            raw = await self._connection()
+            if missing := {self.stream_of(p): p for p in by_patient if p not in self.heads}:
+                for stream_id, version, h in await raw.fetch(_HEADS, list(missing)):
+                    self.heads[missing[stream_id]] = Head(version, h)
+            # one stream order in every replica: batches never wait on each other in a cycle
+            appends = []
+            for pid in sorted(by_patient, key=str):
+                start = head = self.heads.get(pid, EMPTY)
+                cid, payloads = chain_id(self.service, pid), []
+                for entry in by_patient[pid]:
+                    fields = dict(entry.__dict__)
+                    head = link(fields, cid, head)
+                    payloads.append(AccessLogged.model_validate(fields))
+                appends.append(StreamAppend(self.stream_of(pid), start.seq, payloads,
+                                            EventContext(patient_id=pid, actor=self.ctx_actor)))
+                new[pid] = head
+            # every chain of the batch in one statement, atomic on its own: one round trip
+            await self.store.append_streams_in(raw, appends)
+        except _RETRY:
+            raise
+        except BaseException:
+            await self._release()   # a broken connection is not reused
+            raise
         return new

@@ -147,15 +147,19 @@ class OutboxRelay:
         try:
             producer = await self._get_producer()
             for row in rows:
-                parent = propagate.extract({k: v for k, v in (
-                    ("traceparent", row["traceparent"]), ("tracestate", row["tracestate"])) if v})
-                with tracer.start_as_current_span(
-                        f"{row['topic']} publish", context=parent, kind=trace.SpanKind.PRODUCER,
-                        attributes={"messaging.system": "kafka",
-                                    "messaging.destination.name": row["topic"]}):
-                    carrier: dict[str, str] = {}
-                    propagate.inject(carrier)
-                headers = [(k, v.encode()) for k, v in carrier.items()]
+                headers = []
+                if row["traceparent"]:   # the write was traced: continue its trace
+                    parent = propagate.extract({k: v for k, v in (
+                        ("traceparent", row["traceparent"]), ("tracestate", row["tracestate"]))
+                        if v})
+                    with tracer.start_as_current_span(
+                            f"{row['topic']} publish", context=parent,
+                            kind=trace.SpanKind.PRODUCER,
+                            attributes={"messaging.system": "kafka",
+                                        "messaging.destination.name": row["topic"]}):
+                        carrier: dict[str, str] = {}
+                        propagate.inject(carrier)
+                    headers = [(k, v.encode()) for k, v in carrier.items()]
                 futures.append(await producer.send(row["topic"], row["envelope"].encode(),
                                                    key=row["key"], headers=headers))
         except Exception as exc:  # noqa: BLE001 - broker unreachable before anything was queued

@@ -109,7 +109,8 @@ _UPSERT_STREAM = """INSERT INTO streams (stream_id, version, patient_id) VALUES 
 
 
 # Many streams in one statement (append_streams_in). Every stream is claimed (created at 0, or
-# advanced from its expected version); the events go in only if all claims succeeded.
+# advanced from its expected version); the events go in only if all claims succeeded, and
+# ehr_require_claimed (migration 0002) aborts the whole statement otherwise.
 #   $1 stream ids  $2 expected  $3 counts  $4 patients (per stream); $5..$10 per event: ids,
 #   stream ids, versions, types, schema versions, patients; $11 recorded_at; $12 envelopes;
 #   $13 topics; $14 keys; $15/$16 trace
@@ -140,8 +141,8 @@ ob AS (
       FROM ev JOIN unnest($6::text[], $7::int[], $13::text[], $14::bytea[]) AS y(s, v, topic, key)
         ON y.s = ev.stream_id AND y.v = ev.stream_version
     RETURNING position)
-SELECT (SELECT claimed FROM ok) AS claimed, (SELECT count(*) FROM ob) AS outboxed,
-       CASE WHEN (SELECT claimed FROM ok) THEN pg_notify('{NOTIFY_CHANNEL}', '') END AS notified
+SELECT ehr_require_claimed((SELECT claimed FROM ok)) AS claimed,
+       (SELECT count(*) FROM ob) AS outboxed, pg_notify('{NOTIFY_CHANNEL}', '') AS notified
 """
 
 
@@ -243,10 +244,11 @@ class EventStore:
 
     async def append_streams_in(self, conn: asyncpg.Connection,
                                 batch: Sequence[StreamAppend]) -> list[AppendResult]:
-        """Append to many streams in one statement, inside a transaction the caller owns on the
-        asyncpg connection ``conn`` (for writers with many small streams, such as the access
-        log). All or nothing: if any stream is not at its expected version, ConcurrencyError is
-        raised and the caller must roll back (stream versions may have moved in the statement).
+        """Append to many streams in one statement on the asyncpg connection ``conn`` (for
+        writers with many small streams, such as the access log). All or nothing: if any stream
+        is not at its expected version the statement aborts and ConcurrencyError is raised.
+        Atomic on its own, so it needs no transaction; inside the caller's transaction, that
+        transaction is aborted too.
         """
         if not batch:
             return []
@@ -281,14 +283,16 @@ class EventStore:
                 "event store append", kind=trace.SpanKind.CLIENT,
                 attributes={"db.system.name": "postgresql", "db.operation.name": "append",
                             "ehr.events": len(rows["id"]), "ehr.streams": len(batch)}):
-            row = await conn.fetchrow(
-                _APPEND_STREAMS, [b.stream_id for b in batch],
-                [b.expected_version for b in batch], [len(b.payloads) for b in batch],
-                [b.ctx.patient_id for b in batch], rows["id"], rows["s"], rows["v"], rows["t"],
-                rows["sv"], rows["p"], now, rows["e"], rows["topic"], rows["key"], traceparent,
-                carrier.get("tracestate"))
-        if not row["claimed"]:
-            raise ConcurrencyError(",".join(b.stream_id for b in batch[:3]), None, -1)
+            try:
+                await conn.fetchrow(
+                    _APPEND_STREAMS, [b.stream_id for b in batch],
+                    [b.expected_version for b in batch], [len(b.payloads) for b in batch],
+                    [b.ctx.patient_id for b in batch], rows["id"], rows["s"], rows["v"],
+                    rows["t"], rows["sv"], rows["p"], now, rows["e"], rows["topic"],
+                    rows["key"], traceparent, carrier.get("tracestate"))
+            except (asyncpg.SerializationError, asyncpg.UniqueViolationError) as exc:
+                raise ConcurrencyError(",".join(b.stream_id for b in batch[:3]), None,
+                                       -1) from exc
         return results
 
     async def version(self, stream_id: str) -> int:
