@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from libs.access import events as ev
 from libs.access.identifiers import InvalidIdentifier, parse_person_id, validate_orgnr
@@ -52,7 +52,7 @@ class StartCareRelation(Command):
     purpose: str = Field(min_length=1, max_length=500)
     basis: Literal["episode", "service_decision", "referral", "legevakt_contact", "other"]
     basis_ref: str | None = Field(default=None, max_length=200)
-    ends_at: datetime | None = None
+    ends_at: AwareDatetime | None = None
 
 
 class EndCareRelation(Command):
@@ -65,8 +65,8 @@ class GiveConsent(Command):
     recipient_org: str | None = None
     categories: list[str] = Field(min_length=1, max_length=50)
     purpose: str = Field(min_length=1, max_length=500)
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
+    valid_from: AwareDatetime | None = None
+    valid_to: AwareDatetime | None = None
 
 
 class WithdrawConsent(Command):
@@ -111,7 +111,7 @@ class RegisterGuardian(Command):
 class GrantMandate(Command):
     representative: UUID
     categories: list[str] = Field(default=["record"], min_length=1, max_length=50)
-    valid_to: datetime | None = None
+    valid_to: AwareDatetime | None = None
 
 
 class AssignDevice(Command):

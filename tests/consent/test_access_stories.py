@@ -240,6 +240,10 @@ async def test_bad_input_is_a_readable_422_without_the_number(consent: Consent):
     r = await c.post(f"/patients/{patient}/blocks", headers=consent.citizen(pid),
                      json={"target_kind": "unit", "target": "123456784"})
     assert r.status_code == 422 and "target" in r.text
+    r = await c.post(f"/patients/{patient}/consents", headers=consent.citizen(pid), json={
+        "sector": "school", "categories": ["a"], "purpose": "x",
+        "valid_to": "2030-01-01T00:00:00"})
+    assert r.status_code == 422 and "timezone" in r.text, "a time without a zone is ambiguous"
 
 
 async def test_every_access_is_logged_in_a_verifiable_chain(consent: Consent, database_url,
