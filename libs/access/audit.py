@@ -127,7 +127,7 @@ class AccessLogger:
 
     def __init__(self, engine: AsyncEngine, service: str, *, store: EventStore | None = None,
                  topic_names: Mapping[str, str] | None = None, max_batch: int = 256,
-                 max_heads: int = 100_000):
+                 max_heads: int = 100_000, lanes: int = 2):
         self.engine, self.service, self.max_batch = engine, service, max_batch
         self.max_heads = max_heads  # cached chain heads (a miss costs one indexed read)
         self.store = store or EventStore(engine, topic_names=topic_names)
@@ -137,7 +137,12 @@ class AccessLogger:
         self._queue: deque[_Waiter] = deque()
         self._wake, self._closing = asyncio.Event(), False
         self._task: asyncio.Task | None = None
-        self._held: AsyncConnection | None = None
+        # lanes: batches in flight at once, each on a connection of its own; a patient is in
+        # at most one of them, so each chain is still written in order
+        self._conns: list[AsyncConnection | None] = [None] * lanes
+        self._free = list(range(lanes))
+        self._busy: set[UUID] = set()
+        self._inflight: set[asyncio.Task] = set()
 
     def stream_of(self, patient_id: UUID) -> str:
         return f"audit-{self.service}-{patient_id}"
@@ -152,7 +157,8 @@ class AccessLogger:
         self._wake.set()
         if self._task is not None:
             await self._task
-        await self._release()
+        for lane in range(len(self._conns)):
+            await self._release(lane)
 
     async def log(self, entry: AccessEntry, patient_id: UUID) -> None:
         """Return once ``entry`` is committed; raise if it could not be written."""
@@ -163,42 +169,62 @@ class AccessLogger:
         self._wake.set()
         await fut
 
+    def _take(self) -> list[_Waiter]:
+        """Up to ``max_batch`` waiting entries of patients not in flight, in queue order."""
+        batch, kept = [], deque()
+        while self._queue:
+            w = self._queue.popleft()
+            (kept if w[1] in self._busy or len(batch) >= self.max_batch else batch).append(w)
+        self._queue = kept
+        return batch
+
     async def _run(self) -> None:
         try:
             while True:
-                if not self._queue:
-                    if self._closing:
-                        return
-                    self._wake.clear()
-                    await self._wake.wait()
+                batch = self._take() if self._queue and self._free else []
+                if batch:
+                    lane = self._free.pop()
+                    self._busy.update(w[1] for w in batch)
+                    task = asyncio.create_task(self._write(batch, lane))
+                    self._inflight.add(task)
                     continue
-                n = min(len(self._queue), self.max_batch)
-                await self._write([self._queue.popleft() for _ in range(n)])
+                if self._closing and not self._queue and not self._inflight:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
         finally:  # cancelled: nobody may wait forever for an entry that was never written
+            for task in self._inflight:
+                task.cancel()
             for fut in (w[2] for w in self._queue if not w[2].done()):
                 fut.set_exception(RuntimeError("the access logger stopped"))
 
-    async def _write(self, batch: list[_Waiter]) -> None:
+    async def _write(self, batch: list[_Waiter], lane: int) -> None:
         by_patient: dict[UUID, list[AccessEntry]] = {}
         for entry, pid, _ in batch:
             by_patient.setdefault(pid, []).append(entry)
         self.batches += 1
         error: Exception | None = None
         try:
-            await self._commit_retrying(by_patient)
+            await self._commit_retrying(by_patient, lane)
         except asyncio.CancelledError:
             for _, _, fut in batch:
                 fut.cancel()
             raise
         except Exception as exc:  # noqa: BLE001 - every waiter gets it: its request fails
             error = exc
+        finally:
+            self._busy.difference_update(by_patient)
+            self._free.append(lane)
+            self._inflight.discard(asyncio.current_task())
+            self._wake.set()
         for _, _, fut in (w for w in batch if not w[2].done()):
             fut.set_exception(error) if error else fut.set_result(None)
 
-    async def _commit_retrying(self, by_patient: dict[UUID, list[AccessEntry]]) -> None:
+    async def _commit_retrying(self, by_patient: dict[UUID, list[AccessEntry]],
+                               lane: int) -> None:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                heads = await self._commit(by_patient)
+                heads = await self._commit(by_patient, lane)
             except BaseException as exc:
                 for pid in by_patient:  # unknown now: a conflict, or a commit that may have failed
                     self.heads.pop(pid, None)
@@ -212,22 +238,23 @@ class AccessLogger:
                     del self.heads[next(iter(self.heads))]
                 return
 
-    async def _connection(self) -> asyncpg.Connection:
-        """The writer's own connection, held while it runs: no pool checkout per batch."""
-        if self._held is None:
-            self._held = await self.engine.connect()
-        return (await self._held.get_raw_connection()).driver_connection
+    async def _connection(self, lane: int) -> asyncpg.Connection:
+        """The lane's own connection, held while the logger runs: no pool checkout per batch."""
+        if self._conns[lane] is None:
+            self._conns[lane] = await self.engine.connect()
+        return (await self._conns[lane].get_raw_connection()).driver_connection
 
-    async def _release(self) -> None:
-        held, self._held = self._held, None
+    async def _release(self, lane: int) -> None:
+        held, self._conns[lane] = self._conns[lane], None
         if held is not None:
             with contextlib.suppress(Exception):
                 await held.close()
 
-    async def _commit(self, by_patient: dict[UUID, list[AccessEntry]]) -> dict[UUID, Head]:
+    async def _commit(self, by_patient: dict[UUID, list[AccessEntry]],
+                      lane: int) -> dict[UUID, Head]:
         new: dict[UUID, Head] = {}
         try:
-            raw = await self._connection()
+            raw = await self._connection(lane)
             if missing := {self.stream_of(p): p for p in by_patient if p not in self.heads}:
                 for stream_id, version, h in await raw.fetch(_HEADS, list(missing)):
                     self.heads[missing[stream_id]] = Head(version, h)
@@ -248,6 +275,6 @@ class AccessLogger:
         except _RETRY:
             raise
         except BaseException:
-            await self._release()   # a broken connection is not reused
+            await self._release(lane)   # a broken connection is not reused
             raise
         return new
