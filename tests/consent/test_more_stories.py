@@ -162,3 +162,46 @@ def test_every_route_that_names_a_patient_is_decided_and_logged(tmp_path):
                 or "_audit_scope(" in source or "_consents(" in source):
             unguarded.append(f"{sorted(route.methods)} {path}")
     assert unguarded == []
+
+
+async def test_another_service_projects_the_same_facts_from_the_topic(
+        consent: Consent, database_url, kafka_bootstrap, unique):
+    """Every service runs access_facts locally: a second service's schema, fed only from
+    consent.events, decides on exactly the facts the consent service holds."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from libs.access.facts_projection import AccessFactsProjection, FactsReader  # noqa: PLC0415
+    from libs.events.db import make_engine  # noqa: PLC0415
+    from libs.events.migrations import run_migrations  # noqa: PLC0415
+    from libs.events.projection import ProjectionRunner, replay  # noqa: PLC0415
+
+    c = consent.client
+    patient, pid = await consent.register(years_ago(11))
+    parent, _ = await consent.register(years_ago(41), slot=1)
+    seen = {"X-Consistency-Token": await consent.relate(patient)}
+    token(await c.post(f"/patients/{patient}/guardians", headers=consent.nurse() | seen,
+                       json={"guardian": parent, "shares_address": False}))
+    token(await c.post(f"/patients/{patient}/blocks", headers=consent.citizen(pid),
+                       json={"target_kind": "unit", "target": SCHOOL_ORG}))
+    last = token(await c.post(f"/patients/{patient}/emergency-access", headers=consent.doctor(),
+                              json={"basis": "consent", "reason": "asked at the door"}))
+    await c.get(f"/patients/{patient}/consents", headers=consent.nurse() | last)  # caught up
+
+    other = f"t_other_{unique}"
+    await run_migrations(database_url, other)
+    engine = make_engine(database_url, other)
+    try:
+        topic = consent.app.state.runners[0].projection.topics[0]
+        stats = await replay(ProjectionRunner(AccessFactsProjection(topic), engine,
+                                              kafka_bootstrap))
+        assert stats.applied >= 5
+        mine = await consent.app.state.access.reader.facts(patient)
+        theirs = await FactsReader(engine).facts(patient)
+        assert theirs == mine
+        assert len(theirs.blocks) == 1 and len(theirs.emergency_accesses) == 1
+        assert await FactsReader(engine).patient_for(pid) == mine.patient_id
+        async with engine.connect() as conn:
+            n = (await conn.execute(text("SELECT count(*) FROM access_facts"))).scalar_one()
+        assert n == 2
+    finally:
+        await engine.dispose()
