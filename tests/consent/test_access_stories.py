@@ -154,7 +154,7 @@ async def test_school_sees_only_what_a_live_consent_covers(consent: Consent):
     assert r.status_code == 403, "only the consented category"
 
     r = await c.post(f"/patients/{child}/consents/{consent_id}/withdraw", headers=as_parent)
-    assert r.status_code == 201
+    assert r.status_code == 200
     seen = {"X-Consistency-Token": r.headers["X-Consistency-Token"]}
     r = await c.post(f"/patients/{child}/disclosures", json=ask, headers=school | seen)
     assert r.status_code == 403, "a withdrawn consent takes effect"

@@ -1,0 +1,1 @@
+"""The consent service's routes, one module per audience."""
