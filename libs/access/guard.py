@@ -72,8 +72,12 @@ class Access:
         if token is not None:
             await wait_until_applied(self.reader.engine, FACTS, token, self.wait_s)
 
-    async def subject(self, authorization: str | None, acting_for: str | None) -> Subject:
+    async def subject(self, authorization: str | None, acting_for: str | None,
+                      token: ConsistencyToken | None = None) -> Subject:
+        """The caller. The token is checked first (no waiting for anyone unauthenticated);
+        then the client's write is waited for, since a citizen's identity may be that write."""
         who = self.validator.validate(parse_authorization(authorization))
+        await self.caught_up(token)
         if isinstance(who, CitizenLogin):
             patient = await self.reader.patient_for(who.pid)
             try:
@@ -121,9 +125,7 @@ async def current_subject(
         "Patient id of the person a citizen acts for (a child, a mandate giver)"))] = None,
     token: Annotated[ConsistencyToken | None, Depends(requested_token)] = None,
 ) -> Subject:
-    access = get_access(request)
-    await access.caught_up(token)   # first: a citizen's identity may be what was just written
-    return await access.subject(authorization, acting_for)
+    return await get_access(request).subject(authorization, acting_for, token)
 
 
 CurrentSubject = Annotated[Subject, Depends(current_subject)]

@@ -7,7 +7,10 @@ school gets only what the parents consented to, a parent's rights end on the 16t
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
+
+from libs.events.consistency import ConsistencyToken
 
 from tests.consent.conftest import LEGEVAKT, NAV_ORG, SCHOOL_ORG, Consent
 from tests.support.waiting import passes
@@ -221,6 +224,11 @@ async def test_tokens_are_checked_before_anything_else(consent: Consent):
     patient, pid = await consent.register(years_ago(30))
     r = await c.get(f"/patients/{patient}/consents")
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+    # nobody unauthenticated gets the server to wait for a write
+    unknown_write = ConsistencyToken(uuid.uuid4()).encode()
+    r = await c.get(f"/patients/{patient}/consents",
+                    headers={"X-Consistency-Token": unknown_write})
+    assert r.status_code == 401
     r = await c.get(f"/patients/{patient}/consents",
                     headers=consent.citizen(pid, acr="idporten-loa-substantial"))
     assert r.status_code == 403
