@@ -124,6 +124,8 @@ async def test_break_the_glass_is_time_limited_logged_and_reviewed(consent: Cons
         lines = [x for x in r.json() if x["hpr"] == "7654321" and x["permitted"]]
         assert lines and any(x["emergency"] for x in lines)
         assert {x["unit"] for x in lines} == {LEGEVAKT}
+        # and that the unit leader's log control looked at it
+        assert any(x["hpr"] == "1234567" and x["basis"] == "log_control" for x in r.json())
         return lines
 
     await passes(in_log)

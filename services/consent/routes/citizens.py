@@ -38,7 +38,9 @@ async def me(who: CurrentSubject, request: Request, access: AccessDep):
         proxy = who.model_copy(update={"acting_for": pid})
         decision = decide(proxy, Action.read, Resource(patient_id=pid),
                           await access.reader.facts(pid), now)
-        if decision.permit:
+        if decision.permit:   # listing a principal is an access to their record: logged
+            await access.record(proxy, Action.read, Resource(patient_id=pid, category="proxy"),
+                                decision, resources=("proxy",))
             principals.append({"patient_id": str(pid), "as": decision.basis.value,
                                "limited": decision.categories is not None})
     return {"patient_id": str(who.patient_id), "can_act_for": principals}

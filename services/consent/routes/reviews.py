@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -21,7 +23,7 @@ router = APIRouter()
 
 
 @router.get("/reviews", tags=["review"])
-async def reviews(request: Request, who: CurrentSubject,
+async def reviews(request: Request, who: CurrentSubject, access: AccessDep,
                   status: Literal["open", "reviewed", "all"] = "open",
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100):
     """Emergency accesses, restricted entries opened on necessity and attempts without
@@ -36,7 +38,13 @@ async def reviews(request: Request, who: CurrentSubject,
              WHERE unit = ANY(:units) AND (:st = 'all' OR (:st = 'open') = (reviewed_at IS NULL))
              ORDER BY created_at DESC LIMIT :n"""),
             {"units": [pro.unit, pro.org_parent], "st": status, "n": limit})
-        return [dict(r._mapping) for r in rows]
+        items = [dict(r._mapping) for r in rows]
+    # the list names patients: one log-control entry per patient shown, written together
+    control = declared("log_control", Basis.log_control)
+    await asyncio.gather(*(access.record(pro, Action.read, Resource(
+        patient_id=p, category="access_log"), control, purpose="log_control",
+        resources=("review_items",)) for p in {i["patient_id"] for i in items}))
+    return items
 
 
 class ReviewBody(BaseModel):
