@@ -1,0 +1,1 @@
+"""services/journal: clinical documentation, problems and diagnoses, service decisions (vedtak)."""
