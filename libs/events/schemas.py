@@ -15,7 +15,8 @@ from libs.events.registry import REGISTRY, EventPayload, Registry
 from libs.events.topics import CATALOGUE, TopicSpec, all_topics
 
 # Modules that declare the events of each service; they are imported before an export.
-EVENT_MODULES: tuple[str, ...] = ("libs.access.events", "libs.access.audit")
+EVENT_MODULES: tuple[str, ...] = ("libs.access.events", "libs.access.audit",
+                                  "services.journal.domain.events")
 
 
 def _dump(obj) -> str:

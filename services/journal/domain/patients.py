@@ -1,0 +1,239 @@
+"""Patients: registration, changed details and death; the state of a ``journal-<patient_id>``
+stream and its ``evolve``.
+
+``Patient`` is the whole stream's state: who the patient is, plus the episodes, IPLOS assessments
+and service decisions that ``episodes.py`` decides on. ``evolve`` here is the one fold for the
+stream; it hands care events to ``episodes.evolve``.
+
+Rules: a patient is registered once (409); the national id is validated with the environment's
+flags (production refuses test numbers, development and test accept only test numbers) and a
+refusal carries the identifier library's message (422); the kommunenummer has 4 digits (422).
+After death nothing changes except the death itself (its date, with a reason) and the closing of
+open episodes and decisions (``episodes.py``), so a dead patient's services get their end dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import Field
+
+from libs.access.identifiers import InvalidIdentifier, PersonId, PersonIdType, parse_person_id
+from libs.access.policy import local_day
+from libs.events.registry import EventPayload
+from services.journal.domain import (
+    Command, Frozen, conflict, invalid, require_alive, require_registered,
+)
+from services.journal.domain import episodes as care
+from services.journal.domain import events as ev
+from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
+from services.journal.domain.events import Address, Name, Sex
+
+
+class Patient(Frozen):
+    patient_id: UUID
+    registered: bool = False
+    national_id: str | None = Field(default=None, repr=False)  # never printed, logged or keyed
+    id_type: PersonIdType | None = None
+    assigner: str | None = None
+    name: Name | None = None
+    birth_date: date | None = None
+    sex: Sex | None = None
+    address: Address | None = None
+    regular_gp: str | None = None
+    deceased_on: date | None = None
+    episodes: tuple[Episode, ...] = ()
+    assessments: tuple[Assessment, ...] = ()
+    decisions: tuple[ServiceDecision, ...] = ()
+
+    @classmethod
+    def unknown(cls, patient_id: UUID) -> Patient:
+        return cls(patient_id=patient_id)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+class AddressIn(Command):
+    """An address as a client sends it; checked and turned into ``events.Address``."""
+
+    lines: list[str] = Field(default=[], max_length=4)
+    postal_code: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=200)
+    municipality: str = Field(max_length=20, description="kommunenummer, 4 digits")
+    district: str | None = Field(default=None, max_length=20, description="bydelsnummer")
+
+
+class RegisterPatient(Command):
+    national_id: str = Field(min_length=1, max_length=20)
+    assigner: str | None = Field(default=None, max_length=200, description="issuer of an H-number")
+    birth_date: date | None = Field(default=None, description="required only when the number "
+                                    "encodes no birth date; else it must match the number")
+    name: Name
+    sex: Sex
+    address: AddressIn
+    regular_gp: str | None = Field(default=None, description="HPR number of the fastlege")
+
+
+class ChangeDetails(Command):
+    """Set only what changes. ``birth_date`` must agree with the (new or current) number."""
+
+    national_id: str | None = Field(default=None, min_length=1, max_length=20)
+    assigner: str | None = Field(default=None, max_length=200)
+    birth_date: date | None = None
+    name: Name | None = None
+    sex: Sex | None = None
+    address: AddressIn | None = None
+    regular_gp: str | None = None
+    no_regular_gp: bool = False
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDeath(Command):
+    deceased_on: date
+    reason: str | None = Field(default=None, max_length=2000,
+                               description="required when correcting an earlier date")
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+def _person_id(value: str, assigner: str | None, *, production: bool,
+               rule_2032: bool) -> PersonId:
+    try:
+        return parse_person_id(value, allow_synthetic=not production, allow_real=production,
+                               assigner=assigner, rule_2032=rule_2032)
+    except InvalidIdentifier as exc:
+        raise invalid(str(exc)) from None
+
+
+def _stored_id(p: Patient) -> PersonId:
+    """The registered number re-read for the birth date it encodes (it was valid when stored;
+    should a rule have changed since, it is taken to encode no date)."""
+    try:
+        return parse_person_id(p.national_id or "", assigner=p.assigner, rule_2032=True)
+    except InvalidIdentifier:
+        return PersonId(p.national_id or "", p.id_type or PersonIdType.fnr, None, p.assigner)
+
+
+def _birth_date(pid: PersonId, given: date | None) -> date | None:
+    if pid.birth_date is not None and given is not None and given != pid.birth_date:
+        raise invalid("birth_date does not match the date encoded in the national id number")
+    return given or pid.birth_date
+
+
+def _address(a: AddressIn) -> Address:
+    if not (len(a.municipality) == 4 and a.municipality.isdigit()):
+        raise invalid("address.municipality: a municipality number (kommunenummer) is 4 digits")
+    if a.postal_code is not None and not (len(a.postal_code) == 4 and a.postal_code.isdigit()):
+        raise invalid("address.postal_code: a Norwegian postal code is 4 digits")
+    if a.district is not None and not (len(a.district) == 6 and a.district.isdigit()
+                                       and a.district.startswith(a.municipality)):
+        raise invalid("address.district: a city district number (bydelsnummer) is the "
+                      "municipality number followed by 2 digits")
+    return Address(lines=tuple(x.strip() for x in a.lines if x.strip()),
+                   postal_code=a.postal_code, city=a.city, municipality=a.municipality,
+                   district=a.district)
+
+
+def _hpr(value: str | None) -> str | None:
+    if value is not None and not (value.isdigit() and 1 <= len(value) <= 9):
+        raise invalid("regular_gp: an HPR number is 1 to 9 digits")
+    return value
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+def register_patient(p: Patient, c: RegisterPatient, now: datetime, *, production: bool,
+                     rule_2032: bool = False) -> list[EventPayload]:
+    if p.registered:
+        raise conflict("The patient is already registered.")
+    pid = _person_id(c.national_id, c.assigner, production=production, rule_2032=rule_2032)
+    birth = _birth_date(pid, c.birth_date)
+    if birth is None:
+        raise invalid("birth_date is required when the number does not encode a birth date")
+    if birth > local_day(now):
+        raise invalid("birth_date is in the future")
+    return [ev.PatientRegistered(
+        national_id=pid.value, id_type=pid.type, assigner=pid.assigner, name=c.name,
+        birth_date=birth, sex=c.sex, address=_address(c.address),
+        regular_gp=_hpr(c.regular_gp), registered_at=now)]
+
+
+def change_details(p: Patient, c: ChangeDetails, now: datetime, *, production: bool,
+                   rule_2032: bool = False) -> list[EventPayload]:
+    """Returns no event when every given detail equals the current one (a repeated request)."""
+    require_alive(p)
+    if not c.model_fields_set - {"reason"}:
+        raise invalid("Nothing to change: give at least one detail.")
+    if c.assigner is not None and c.national_id is None:
+        raise invalid("assigner comes with the new national_id it issued.")
+    if c.regular_gp is not None and c.no_regular_gp:
+        raise invalid("Give either a new regular_gp or no_regular_gp, not both.")
+    changes: dict = {}
+    if c.national_id is not None:
+        pid = _person_id(c.national_id, c.assigner, production=production,
+                         rule_2032=rule_2032)
+        if pid.value != p.national_id or pid.assigner != p.assigner:
+            changes |= {"national_id": pid.value, "id_type": pid.type, "assigner": pid.assigner}
+    else:
+        pid = _stored_id(p)
+    birth = _birth_date(pid, c.birth_date) or p.birth_date
+    if birth is not None and birth > local_day(now):
+        raise invalid("birth_date is in the future")
+    address = _address(c.address) if c.address is not None else None
+    new = {"birth_date": birth, "name": c.name, "sex": c.sex, "address": address,
+           "regular_gp": _hpr(c.regular_gp)}
+    changes |= {k: v for k, v in new.items() if v is not None and v != getattr(p, k)}
+    if c.no_regular_gp and p.regular_gp is not None:
+        changes["no_regular_gp"] = True
+    if not changes:
+        return []
+    return [ev.PatientDetailsChanged(**changes, reason=c.reason, changed_at=now)]
+
+
+def record_death(p: Patient, c: RecordDeath, now: datetime) -> list[EventPayload]:
+    """The first call records the death; a later one corrects its date and needs a reason."""
+    require_registered(p)
+    if c.deceased_on > local_day(now):
+        raise invalid("deceased_on is in the future")
+    if p.birth_date is not None and c.deceased_on < p.birth_date:
+        raise invalid("deceased_on is before the patient's birth date")
+    if p.deceased_on is None:
+        return [ev.PatientDeceased(deceased_on=c.deceased_on, reason=c.reason, recorded_at=now)]
+    if c.deceased_on == p.deceased_on:
+        raise conflict("The patient is already recorded as deceased on that date.")
+    if not c.reason:
+        raise invalid("Correcting the date of death needs a reason.")
+    return [ev.PatientDeceased(deceased_on=c.deceased_on, corrects=p.deceased_on,
+                               reason=c.reason, recorded_at=now)]
+
+
+# --- evolve ----------------------------------------------------------------------------------
+
+def evolve(p: Patient, e: EventPayload) -> Patient:
+    match e:
+        case ev.PatientRegistered():
+            return p.model_copy(update={
+                "registered": True, "national_id": e.national_id, "id_type": e.id_type,
+                "assigner": e.assigner, "name": e.name, "birth_date": e.birth_date,
+                "sex": e.sex, "address": e.address, "regular_gp": e.regular_gp})
+        case ev.PatientDetailsChanged():
+            fields = ("national_id", "id_type", "birth_date", "name", "sex", "address",
+                      "regular_gp")
+            update = {f: getattr(e, f) for f in fields if getattr(e, f) is not None}
+            if e.national_id is not None:
+                update["assigner"] = e.assigner
+            if e.no_regular_gp:
+                update["regular_gp"] = None
+            return p.model_copy(update=update)
+        case ev.PatientDeceased():
+            return p.model_copy(update={"deceased_on": e.deceased_on})
+    return care.evolve(p, e)
+
+
+def fold(patient_id: UUID, payloads: Iterable[EventPayload]) -> Patient:
+    p = Patient.unknown(patient_id)
+    for e in payloads:
+        p = evolve(p, e)
+    return p
