@@ -1,5 +1,5 @@
-"""The journal service's pure domain: patients, episodes of care, IPLOS assessments and service
-decisions. No I/O and no FastAPI, SQLAlchemy or Kafka imports (DESIGN.md §7).
+"""The journal service's pure domain: patients, episodes of care, IPLOS assessments, service
+decisions, and the clinical record (notes, observations, conditions, critical information). No I/O and no FastAPI, SQLAlchemy or Kafka imports (DESIGN.md §7).
 
 Glossary: service decision = vedtak; functional assessment = IPLOS-kartlegging (funksjonsvurdering);
 service code = tjenestekode; regular GP = fastlege; municipality number = kommunenummer; city
@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 class Refused(Exception):
     """A command the domain will not accept: ``status`` is the HTTP status a client should see
-    (404 unknown id, 409 conflict with the current state, 422 invalid input), ``message`` one
+    (403 not this person's to do, e.g. signing someone else's note; 404 unknown id; 409 conflict
+    with the current state; 422 invalid input), ``message`` one
     readable sentence that never contains a national id number."""
 
     def __init__(self, status: int, message: str):

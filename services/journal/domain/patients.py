@@ -26,8 +26,10 @@ from libs.events.registry import EventPayload
 from services.journal.domain import (
     Command, Frozen, conflict, invalid, require_alive, require_registered,
 )
+from services.journal.domain import clinical
 from services.journal.domain import episodes as care
 from services.journal.domain import events as ev
+from services.journal.domain.clinical import Condition, CriticalInfo, Note, Observation
 from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
 from services.journal.domain.events import Address, Name, Sex
 
@@ -47,6 +49,10 @@ class Patient(Frozen):
     episodes: tuple[Episode, ...] = ()
     assessments: tuple[Assessment, ...] = ()
     decisions: tuple[ServiceDecision, ...] = ()
+    notes: tuple[Note, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    critical_info: tuple[CriticalInfo, ...] = ()
 
     @classmethod
     def unknown(cls, patient_id: UUID) -> Patient:
@@ -229,7 +235,7 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             return p.model_copy(update=update)
         case ev.PatientDeceased():
             return p.model_copy(update={"deceased_on": e.deceased_on})
-    return care.evolve(p, e)
+    return clinical.evolve(care.evolve(p, e), e)
 
 
 def fold(patient_id: UUID, payloads: Iterable[EventPayload]) -> Patient:
