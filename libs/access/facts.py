@@ -7,19 +7,16 @@ construction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from libs.access import events as ev
 from libs.access.model import (
     Block, CareRelation, Consent, DeviceAssignment, EmergencyAccess, Facts, Guardian, Mandate,
     Restriction,
 )
+from libs.events.evolve import replace_where
 from libs.events.registry import EventPayload
 
-
-def _replace(items: tuple, match: Callable[[Any], bool], **changes) -> tuple:
-    return tuple(i.model_copy(update=changes) if match(i) else i for i in items)
 
 
 def evolve(f: Facts, e: EventPayload) -> Facts:  # noqa: C901 - one arm per event type
@@ -34,7 +31,7 @@ def evolve(f: Facts, e: EventPayload) -> Facts:  # noqa: C901 - one arm per even
                              ends_at=e.ends_at)
             return u(update={"care_relations": (*f.care_relations, r)})
         case ev.CareRelationEnded():
-            return u(update={"care_relations": _replace(
+            return u(update={"care_relations": replace_where(
                 f.care_relations, lambda r: r.relation_id == e.relation_id,
                 ended_at=e.ended_at)})
         case ev.ConsentGiven():
@@ -44,21 +41,21 @@ def evolve(f: Facts, e: EventPayload) -> Facts:  # noqa: C901 - one arm per even
                         valid_from=e.valid_from, valid_to=e.valid_to)
             return u(update={"consents": (*f.consents, c)})
         case ev.ConsentWithdrawn():
-            return u(update={"consents": _replace(
+            return u(update={"consents": replace_where(
                 f.consents, lambda c: c.consent_id == e.consent_id, withdrawn_at=e.withdrawn_at)})
         case ev.BlockRegistered():
             b = Block(block_id=e.block_id, target_kind=e.target_kind, target=e.target,
                       since=e.since)
             return u(update={"blocks": (*f.blocks, b)})
         case ev.BlockLifted():
-            return u(update={"blocks": _replace(
+            return u(update={"blocks": replace_where(
                 f.blocks, lambda b: b.block_id == e.block_id, lifted_at=e.lifted_at)})
         case ev.EntryRestricted():
             r = Restriction(restriction_id=e.restriction_id, kind=e.kind, target=e.target,
                             notify_on_open=e.notify_on_open, since=e.since)
             return u(update={"restrictions": (*f.restrictions, r)})
         case ev.RestrictionLifted():
-            return u(update={"restrictions": _replace(
+            return u(update={"restrictions": replace_where(
                 f.restrictions, lambda r: r.restriction_id == e.restriction_id,
                 lifted_at=e.lifted_at)})
         case ev.NotificationsChosen():
@@ -72,11 +69,11 @@ def evolve(f: Facts, e: EventPayload) -> Facts:  # noqa: C901 - one arm per even
             g = Guardian(guardian=e.guardian, shares_address=e.shares_address, since=e.since)
             return u(update={"guardians": (*f.guardians, g)})
         case ev.GuardianAddressChanged():
-            return u(update={"guardians": _replace(
+            return u(update={"guardians": replace_where(
                 f.guardians, lambda g: g.guardian == e.guardian and g.ended_at is None,
                 shares_address=e.shares_address)})
         case ev.GuardianEnded():
-            return u(update={"guardians": _replace(
+            return u(update={"guardians": replace_where(
                 f.guardians, lambda g: g.guardian == e.guardian and g.ended_at is None,
                 ended_at=e.ended_at)})
         case ev.MandateGranted():
@@ -85,13 +82,13 @@ def evolve(f: Facts, e: EventPayload) -> Facts:  # noqa: C901 - one arm per even
                         valid_to=e.valid_to)
             return u(update={"mandates": (*f.mandates, m)})
         case ev.MandateRevoked():
-            return u(update={"mandates": _replace(
+            return u(update={"mandates": replace_where(
                 f.mandates, lambda m: m.mandate_id == e.mandate_id, revoked_at=e.revoked_at)})
         case ev.DeviceAssigned():
             d = DeviceAssignment(client_id=e.client_id, since=e.since)
             return u(update={"devices": (*f.devices, d)})
         case ev.DeviceUnassigned():
-            return u(update={"devices": _replace(
+            return u(update={"devices": replace_where(
                 f.devices, lambda d: d.client_id == e.client_id and d.ended_at is None,
                 ended_at=e.ended_at)})
     return f  # reports, disclosures, reviews and openings change no access fact

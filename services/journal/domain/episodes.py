@@ -25,6 +25,7 @@ from pydantic import AwareDatetime, Field, StrictInt
 
 from libs.access.identifiers import InvalidIdentifier, validate_orgnr
 from libs.access.policy import OSLO, local_day
+from libs.events.evolve import replace_where
 from libs.events.registry import EventPayload
 from services.journal.codes.iplos import iplos_variables
 from services.journal.domain import (
@@ -312,9 +313,6 @@ def end_service(p: Patient, c: EndService, now: datetime) -> list[EventPayload]:
 
 # --- evolve ----------------------------------------------------------------------------------
 
-def _replace(items: tuple, match, **changes) -> tuple:
-    return tuple(i.model_copy(update=changes) if match(i) else i for i in items)
-
 
 def evolve(p: Patient, e: EventPayload) -> Patient:
     """The care arms of ``patients.evolve``; other events leave the state as it is."""
@@ -325,7 +323,7 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
                           started_at=e.started_at)
             return u(update={"episodes": (*p.episodes, new)})
         case ev.EpisodeEnded():
-            return u(update={"episodes": _replace(
+            return u(update={"episodes": replace_where(
                 p.episodes, lambda x: x.episode_id == e.episode_id, ended_at=e.ended_at)})
         case ev.IplosAssessed():
             a = Assessment(assessment_id=e.assessment_id, scores=dict(e.scores),
@@ -336,14 +334,14 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
                                 applied_on=e.applied_on, requested_scope=e.requested_scope)
             return u(update={"decisions": (*p.decisions, d)})
         case ev.ServiceGranted():
-            return u(update={"decisions": _replace(
+            return u(update={"decisions": replace_where(
                 p.decisions, decided, status="granted", service_code=e.service_code,
                 from_date=e.from_date, to_date=e.to_date, scope=e.scope, provider=e.provider,
                 assessment_id=e.assessment_id, decided_on=e.decided_on)})
         case ev.ServiceRefused():
-            return u(update={"decisions": _replace(
+            return u(update={"decisions": replace_where(
                 p.decisions, decided, status="refused", decided_on=e.decided_on)})
         case ev.ServiceEnded():
-            return u(update={"decisions": _replace(
+            return u(update={"decisions": replace_where(
                 p.decisions, decided, status="ended", ended_on=e.ended_on)})
     return p
