@@ -89,3 +89,15 @@ async def count_rows(engine: AsyncEngine, sql: str, **params) -> int:
 
 def repo_path(*parts: str) -> Path:
     return REPO_ROOT.joinpath(*parts)
+
+
+@pytest.fixture
+def cli_env(monkeypatch, database_url: str, kafka_bootstrap: str) -> Iterator[None]:
+    """The ``ehr`` command pointed at the test session's PostgreSQL and Kafka."""
+    from libs.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -43,14 +43,6 @@ async def logger(engine):
     await lg.stop()
 
 
-@pytest.fixture
-def cli_env(monkeypatch, database_url, kafka_bootstrap):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
 
 def cli(*args: str):
     return CliRunner().invoke(app, ["audit", "verify", *args], catch_exceptions=False)

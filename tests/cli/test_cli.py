@@ -20,21 +20,13 @@ from tests.support.waiting import eventually
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(monkeypatch, database_url, kafka_bootstrap):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
 
 def invoke(*args: str):
     # the CLI runs its own event loop; keep it off the test's loop
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-async def test_topics_apply_creates_then_reports_ok(env):
+async def test_topics_apply_creates_then_reports_ok(cli_env):
     first = await asyncio.to_thread(invoke, "topics", "apply")
     assert first.exit_code == 0, first.output
     second = await asyncio.to_thread(invoke, "topics", "apply")
@@ -44,7 +36,7 @@ async def test_topics_apply_creates_then_reports_ok(env):
     assert "created" not in second.output and "differs" not in second.output
 
 
-async def test_db_migrate_is_idempotent(env, unique):
+async def test_db_migrate_is_idempotent(cli_env, unique):
     for _ in range(2):
         res = await asyncio.to_thread(invoke, "db", "migrate", "--schema", f"cli_{unique}")
         assert res.exit_code == 0, res.output
@@ -52,7 +44,7 @@ async def test_db_migrate_is_idempotent(env, unique):
 
 
 async def test_replay_rebuilds_a_read_model_and_reports_counts(
-        env, engine, database_url, schema, kafka_bootstrap, make_topics, monkeypatch):
+        cli_env, engine, database_url, schema, kafka_bootstrap, make_topics, monkeypatch):
     topic = await make_topics("bank.events", 2)
     store = EventStore(engine, topic_names={"bank.events": topic})
     for _ in range(3):
@@ -71,7 +63,7 @@ async def test_replay_rebuilds_a_read_model_and_reports_counts(
     assert "6 events applied" in res.output
 
 
-async def test_replay_of_unknown_projection_says_which_exist(env):
+async def test_replay_of_unknown_projection_says_which_exist(cli_env):
     res = await asyncio.to_thread(invoke, "replay", "nope", "--schema", "x", "--import",
                                   "tests.support.bank")
     assert res.exit_code == 1

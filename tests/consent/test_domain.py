@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 
 from libs.access import events as ev
 from libs.access.facts import fold
 from libs.access.identifiers import synthetic_number
 from libs.access.model import Citizen, Facts, Practitioner, RestrictionKind, Role, Sector
 from services.consent import domain as d
+from tests.support.refusals import refused
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 P = uuid.UUID("0190f0a0-0000-7000-8000-00000000000a")
@@ -31,13 +31,6 @@ def person(years: int = 40, days: int = 0, *more) -> Facts:
     born_on = born(years, days)
     return fold(P, [ev.PersonRegistered(national_id=synthetic_number(born_on), id_type="synthetic",
                                         birth_date=born_on), *more])
-
-
-def refused(status: int, fn, *args, **kw) -> str:
-    with pytest.raises(d.Refused) as exc:
-        fn(*args, **kw)
-    assert exc.value.status == status, exc.value.message
-    return exc.value.message
 
 
 def test_register_a_person_stores_the_id_type_and_birth_date():

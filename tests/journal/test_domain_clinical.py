@@ -5,19 +5,16 @@ reason (requirement 23), the Kjernejournal states (requirement 24) and the fold.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
-import pytest
 
-from services.journal.domain import Refused
 from services.journal.domain import clinical as c
 from services.journal.domain import episodes as care
 from services.journal.domain import events as ev
 from services.journal.domain import patients as pt
-from services.journal.domain.events import Name
+from tests.journal.support import NOW, TODAY, registered, then
+from tests.support.refusals import refused
 
-NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
-TODAY = date(2026, 11, 29)
 P = uuid.UUID("0190f0a0-0000-7000-8000-00000000000d")
 UNIT, BAD_ORG = "974600978", "123456784"
 NURSE = c.Clinician(hpr="9144889", unit=UNIT)
@@ -26,23 +23,7 @@ DOCTOR = c.Clinician(hpr="7654321", unit=UNIT, physician=True)
 
 
 def patient(*more: ev.EventPayload) -> pt.Patient:
-    reg = pt.register_patient(pt.Patient.unknown(P), pt.RegisterPatient(
-        national_id="15858512066", name=Name(given="Kari", family="Nordmann"), sex="female",
-        address=pt.AddressIn(municipality="0301")), NOW - timedelta(days=900), production=False)
-    return pt.fold(P, [*reg, *more])
-
-
-def then(p: pt.Patient, events: list[ev.EventPayload]) -> pt.Patient:
-    for e in events:
-        p = pt.evolve(p, e)
-    return p
-
-
-def refused(status: int, fn, *args, **kw) -> str:
-    with pytest.raises(Refused) as exc:
-        fn(*args, **kw)
-    assert exc.value.status == status, exc.value.message
-    return exc.value.message
+    return registered(P, *more)
 
 
 def died(p: pt.Patient) -> pt.Patient:

@@ -5,9 +5,8 @@ assessment (requirement 26)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
@@ -17,10 +16,10 @@ from services.journal.domain import Refused
 from services.journal.domain import episodes as c
 from services.journal.domain import events as ev
 from services.journal.domain import patients as pt
-from services.journal.domain.events import Name, Scope
+from services.journal.domain.events import Scope
+from tests.journal.support import NOW, TODAY, registered, then
+from tests.support.refusals import refused
 
-NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
-TODAY = date(2026, 11, 29)
 P = uuid.UUID("0190f0a0-0000-7000-8000-00000000000c")
 UNIT, PROVIDER, BAD_ORG = "974600978", "123456785", "123456784"
 FULL = dict.fromkeys(c.IPLOS_VARIABLES, 3) | {"vision": 9}
@@ -28,23 +27,7 @@ HOURS = Scope(unit="hours_per_week", amount=4.5)
 
 
 def patient(*more: ev.EventPayload) -> pt.Patient:
-    reg = pt.register_patient(pt.Patient.unknown(P), pt.RegisterPatient(
-        national_id="15858512066", name=Name(given="Ola", family="Nordmann"), sex="male",
-        address=pt.AddressIn(municipality="0301")), NOW - timedelta(days=900), production=False)
-    return pt.fold(P, [*reg, *more])
-
-
-def then(p: pt.Patient, events: list[ev.EventPayload]) -> pt.Patient:
-    for e in events:
-        p = pt.evolve(p, e)
-    return p
-
-
-def refused(status: int, fn, *args, **kw) -> str:
-    with pytest.raises(Refused) as exc:
-        fn(*args, **kw)
-    assert exc.value.status == status, exc.value.message
-    return exc.value.message
+    return registered(P, *more, given="Ola", sex="male")
 
 
 def assessed(p: pt.Patient, scores=FULL, days_ago: int = 10) -> pt.Patient:

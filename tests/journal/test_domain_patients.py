@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-import pytest
 
 from libs.events.registry import REGISTRY
-from services.journal.domain import Refused
 from services.journal.domain import events as ev
 from services.journal.domain import patients as d
 from services.journal.domain.events import Name
+from tests.support.refusals import refused
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 P = uuid.UUID("0190f0a0-0000-7000-8000-00000000000b")
@@ -33,13 +32,6 @@ def patient(*more, national_id: str = TEST_NUMBER, production: bool = False) -> 
     events = d.register_patient(d.Patient.unknown(P), register(national_id), NOW,
                                 production=production)
     return d.fold(P, [*events, *more])
-
-
-def refused(status: int, fn, *args, **kw) -> str:
-    with pytest.raises(Refused) as exc:
-        fn(*args, **kw)
-    assert exc.value.status == status, exc.value.message
-    return exc.value.message
 
 
 def test_register_keeps_sex_as_given_and_takes_the_birth_date_from_the_number():
