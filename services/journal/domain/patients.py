@@ -2,8 +2,10 @@
 stream and its ``evolve``.
 
 ``Patient`` is the whole stream's state: who the patient is, plus the episodes, IPLOS assessments
-and service decisions that ``episodes.py`` decides on. ``evolve`` here is the one fold for the
-stream; it hands care events to ``episodes.evolve``.
+and service decisions that ``episodes.py`` decides on, the clinical record of ``clinical.py`` and
+the care plans and tasks of ``process.py``. ``evolve`` here is the one fold for the stream; it
+hands care events to ``episodes.evolve``, clinical ones to ``clinical.evolve`` and process-support
+ones to ``process.evolve``.
 
 Rules: a patient is registered once (409); the national id is validated with the environment's
 flags (production refuses test numbers, development and test accept only test numbers) and a
@@ -26,12 +28,13 @@ from libs.events.registry import EventPayload
 from services.journal.domain import (
     Command, Frozen, conflict, invalid, require_alive, require_registered,
 )
-from services.journal.domain import clinical
+from services.journal.domain import clinical, process
 from services.journal.domain import episodes as care
 from services.journal.domain import events as ev
 from services.journal.domain.clinical import Condition, CriticalInfo, Note, Observation
 from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
 from services.journal.domain.events import Address, Name, Sex
+from services.journal.domain.process import CarePlan, Task
 
 
 class Patient(Frozen):
@@ -53,6 +56,8 @@ class Patient(Frozen):
     observations: tuple[Observation, ...] = ()
     conditions: tuple[Condition, ...] = ()
     critical_info: tuple[CriticalInfo, ...] = ()
+    care_plans: tuple[CarePlan, ...] = ()
+    tasks: tuple[Task, ...] = ()
 
     @classmethod
     def unknown(cls, patient_id: UUID) -> Patient:
@@ -235,7 +240,7 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             return p.model_copy(update=update)
         case ev.PatientDeceased():
             return p.model_copy(update={"deceased_on": e.deceased_on})
-    return clinical.evolve(care.evolve(p, e), e)
+    return process.evolve(clinical.evolve(care.evolve(p, e), e), e)
 
 
 def fold(patient_id: UUID, payloads: Iterable[EventPayload]) -> Patient:
