@@ -205,7 +205,8 @@ async def read_throughput(url: str, bootstrap: str, console, rows: list[Row],
     try:
         schema = await res.schema(f"bench_access_{uid}")
         topics = {t: await res.topic(f"bench.{t}.{uid}") for t in ("consent.events",
-                                                                    "audit.access")}
+                                                                    "audit.access",
+                                                                    "journal.events")}
         key = work / "key.pem"
         nurse = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key)) \
             .mint_practitioner("9144889", MUNICIPALITY, HOME_CARE, (Role.nurse,), "Nina")

@@ -12,7 +12,7 @@ exists. Token problems are 401 (with ``WWW-Authenticate``) or 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -24,11 +24,13 @@ from libs.access.audit import AccessLogger, entry_for
 from libs.access.facts_projection import NAME as FACTS
 from libs.access.facts_projection import FactsReader
 from libs.access.model import (
-    Action, Citizen, Decision, Device, Facts, Practitioner, Resource, SectorOfficial,
+    Action, Basis, Citizen, Decision, Device, Facts, Obligation, Practitioner, Resource,
+    SectorOfficial,
 )
 from libs.access.policy import decide
 from libs.access.tokens import CitizenLogin, TokenError, TokenValidator, parse_authorization
 from libs.config import get_settings
+from libs.events.envelope import Actor
 from libs.events.consistency import ConsistencyToken, wait_until_applied
 from libs.web.consistency import requested_token
 from libs.web.errors import outcome_response
@@ -58,8 +60,12 @@ class Access:
 
     def __init__(self, service: str, validator: TokenValidator, facts: FactsReader,
                  logger: AccessLogger, clock: Callable[[], datetime] | None = None,
-                 wait_s: float | None = None):
+                 wait_s: float | None = None, read_models: Sequence[str] = ()):
+        """``read_models``: the service's own projections a client's write may be waiting in
+        (a consistency token names one event; the service waits until the access facts or one
+        of these has applied it, whichever reads that event's topic)."""
         self.service, self.validator, self.reader, self.logger = service, validator, facts, logger
+        self.read_models = (FACTS, *read_models)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.wait_s = get_settings().consistency_wait_s if wait_s is None else wait_s
 
@@ -68,9 +74,10 @@ class Access:
 
     async def caught_up(self, token: ConsistencyToken | None) -> None:
         """Read your writes: wait (bounded) until the local facts include the client's write,
-        e.g. a consent just withdrawn or a care relation just declared."""
+        e.g. a consent just withdrawn or a care relation just declared, or until the service's
+        own read model has it."""
         if token is not None:
-            await wait_until_applied(self.reader.engine, FACTS, token, self.wait_s)
+            await wait_until_applied(self.reader.engine, self.read_models, token, self.wait_s)
 
     async def subject(self, authorization: str | None, acting_for: str | None,
                       token: ConsistencyToken | None = None) -> Subject:
@@ -112,6 +119,22 @@ class Access:
         entry = entry_for(subject, action, resource, decision, service=self.service,
                           resources=resources, purpose=purpose, now=self.now())
         await self.logger.log(entry, resource.patient_id)
+
+
+def actor_of(who) -> Actor:
+    if isinstance(who, Practitioner):
+        return Actor(kind="practitioner", id=who.actor_id, organisation=who.org_parent,
+                     unit=who.unit, role=",".join(sorted(who.roles)) or None)
+    if isinstance(who, Citizen):
+        return Actor(kind="citizen", id=who.actor_id)
+    if isinstance(who, SectorOfficial):
+        return Actor(kind="system", id=f"{who.sector}:{who.org}")
+    return Actor(kind="device", id=who.actor_id)
+
+
+def declared(reason: str, basis: Basis, *extra: Obligation) -> Decision:
+    return Decision(permit=True, reason=reason, basis=basis, message="Registrert.",
+                    obligations=frozenset({Obligation.log, *extra}))
 
 
 def get_access(request: Request) -> Access:

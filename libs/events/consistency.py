@@ -7,6 +7,7 @@ import asyncio
 import base64
 import binascii
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -51,18 +52,22 @@ class ConsistencyToken:
         return self.encode()
 
 
-async def is_applied(engine: AsyncEngine, projection: str, token: ConsistencyToken) -> bool:
+async def is_applied(engine: AsyncEngine, projection: str | Sequence[str],
+                     token: ConsistencyToken) -> bool:
+    names = [projection] if isinstance(projection, str) else list(projection)
     async with engine.connect() as conn:
         row = await conn.execute(
-            text("SELECT 1 FROM projection_events WHERE projection = :p AND event_id = :e"),
-            {"p": projection, "e": token.event_id})
+            text("SELECT 1 FROM projection_events WHERE projection = ANY(:p) AND event_id = :e"),
+            {"p": names, "e": token.event_id})
         return row.first() is not None
 
 
-async def wait_until_applied(engine: AsyncEngine, projection: str, token: ConsistencyToken,
-                             timeout_s: float) -> None:
+async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str],
+                             token: ConsistencyToken, timeout_s: float) -> None:
     """Return when the projection has applied the token's event; raise NotCaughtUp after
-    ``timeout_s``."""
+    ``timeout_s``. Given several projections, one of them is enough: a service whose
+    projections read different topics waits for the one that reads the write's topic (the
+    others never see that event)."""
     start = time.monotonic()
     delay = 0.005
     while True:
@@ -70,6 +75,7 @@ async def wait_until_applied(engine: AsyncEngine, projection: str, token: Consis
             return
         waited = time.monotonic() - start
         if waited >= timeout_s:
-            raise NotCaughtUp(projection, waited)
+            raise NotCaughtUp(projection if isinstance(projection, str)
+                              else " or ".join(projection), waited)
         await asyncio.sleep(min(delay, timeout_s - waited))
         delay = min(delay * 2, 0.1)

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from libs.events.projection import Projection
 
 PROJECTION_MODULES: tuple[str, ...] = ("libs.access.facts_projection",
-                                       "services.consent.projections")
+                                       "services.consent.projections",
+                                       "services.consent.journal_bridge",
+                                       "services.journal.projections")
 _FACTORIES: dict[str, Callable[[], Projection]] = {}
 
 

@@ -81,3 +81,12 @@ def consistent_read(projection: str, engine_getter: Callable[..., AsyncEngine] |
 
     wait_for_write.__name__ = f"consistent_read_{projection}"
     return wait_for_write
+
+
+def written(response: Response, result: AppendResult, body: dict[str, Any],
+            status: int = 201) -> dict[str, Any]:
+    """The answer to a write: its consistency token in the header and the body (201 for what
+    it created, 200 for a change)."""
+    set_consistency_token(response, result)
+    response.status_code = status
+    return body | {"consistency_token": result.token.encode()}

@@ -47,6 +47,7 @@ from libs.events.consistency import HEADER, InvalidToken, NotCaughtUp
 from libs.events.store import ConcurrencyError
 from libs.telemetry.logs import install_record_redaction
 from libs.telemetry.redaction import redact
+from libs.web.fhir_search import SearchParameterError
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,10 @@ async def _not_caught_up(request: Request, exc: NotCaughtUp) -> FhirJSONResponse
     return outcome_response(503, "transient", str(exc), {"Retry-After": "1"})
 
 
+async def _search_parameter(request: Request, exc: SearchParameterError) -> FhirJSONResponse:
+    return outcome_response(422, "invalid", str(exc))
+
+
 async def _invalid_token(request: Request, exc: InvalidToken) -> FhirJSONResponse:
     return outcome_response(422, "invalid", f"{HEADER}: {exc}. Send the token exactly as a "
                                             "write response returned it, or leave it out.")
@@ -231,5 +236,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyError, _conflict)
     app.add_exception_handler(NotCaughtUp, _not_caught_up)
     app.add_exception_handler(InvalidToken, _invalid_token)
+    app.add_exception_handler(SearchParameterError, _search_parameter)
     app.add_exception_handler(Exception, _unhandled)  # for errors in outer middlewares
     app.add_middleware(CatchUnhandled)

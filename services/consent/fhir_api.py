@@ -8,9 +8,6 @@ Every read is decided by the policy and logged like any other access. Who may re
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time
 from typing import Annotated
 from uuid import UUID
 
@@ -23,36 +20,10 @@ from libs.access.guard import AccessDep, CurrentSubject
 from libs.access.model import Action, Basis, Citizen, Decision, Practitioner, Resource
 from libs.access.policy import may_review
 from libs.web.errors import FhirJSONResponse
+from libs.web.fhir_search import date_filters
 from services.consent.domain import Refused
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
-
-_DATE = re.compile(r"^(eq|ne|lt|gt|le|ge|sa|eb)?(\d{4}-\d{2}-\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$")
-_OPS: dict[str, Callable[[datetime, datetime], bool]] = {
-    "eq": lambda v, x: v.date() == x.date(), "ne": lambda v, x: v.date() != x.date(),
-    "lt": lambda v, x: v < x, "le": lambda v, x: v <= x, "gt": lambda v, x: v > x,
-    "ge": lambda v, x: v >= x, "sa": lambda v, x: v > x, "eb": lambda v, x: v < x,
-}
-
-
-def date_filters(values: list[str] | None) -> list[Callable[[datetime], bool]]:
-    """FHIR ``date`` search parameters (``ge2026-01-01``, ``lt2026-02-01T00:00:00Z``)."""
-    out = []
-    for raw in values or []:
-        m = _DATE.match(raw.strip())
-        if m is None:
-            raise Refused(422, f"date: '{raw[:40]}' is not a FHIR date search value such as "
-                               "ge2026-01-01 or lt2026-02-01T00:00:00Z")
-        op = m.group(1) or "eq"
-        try:
-            when = (datetime.fromisoformat(m.group(2) + m.group(3)) if m.group(3)
-                    else datetime.combine(date.fromisoformat(m.group(2)), time(), UTC))
-        except ValueError:
-            raise Refused(422, f"date: '{raw[:40]}' is not a valid date") from None
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        out.append(lambda v, f=_OPS[op], x=when: f(v, x))
-    return out
-
 
 def bundle(request: Request, resources: list[dict]) -> FhirJSONResponse:
     base = str(request.base_url).rstrip("/") + "/fhir"

@@ -83,7 +83,8 @@ class Consent:
 async def consent(database_url, kafka_bootstrap, schema, make_topics,
                   tmp_path) -> AsyncIterator[Consent]:
     topics = {"consent.events": await make_topics("consent.events", 3),
-              "audit.access": await make_topics("audit.access", 3)}
+              "audit.access": await make_topics("audit.access", 3),
+              "journal.events": await make_topics("journal.events", 3)}
     settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
                         environment="test", dev_key_path=tmp_path / "key.pem",
                         relay_poll_interval_s=0.2, consistency_wait_s=15)

@@ -34,7 +34,8 @@ SCHEMA = schemathesis.openapi.from_dict(APP.openapi())
 def server(database_url, kafka_bootstrap, tmp_path_factory):
     """The service on a real port, with a patient the nurse has a care relation with."""
     unique = f"fz{int(time.time() * 1000) % 10**9}"
-    topics = {t: f"{t}.{unique}" for t in ("consent.events", "audit.access")}
+    topics = {t: f"{t}.{unique}" for t in ("consent.events", "audit.access",
+                                                  "journal.events")}
     asyncio.run(_prepare(database_url, kafka_bootstrap, unique, topics))
     key = tmp_path_factory.mktemp("issuer") / "key.pem"
     s = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,

@@ -41,7 +41,8 @@ async def healthy(url: str) -> bool:
 async def test_service_killed_under_read_load_keeps_every_answered_access_logged(
         database_url, kafka_bootstrap, schema, engine, make_topics, tmp_path):
     topics = {"consent.events": await make_topics("consent.events", 3),
-              "audit.access": await make_topics("audit.access", 3)}
+              "audit.access": await make_topics("audit.access", 3),
+              "journal.events": await make_topics("journal.events", 3)}
     key, port = tmp_path / "key.pem", free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start(database_url, schema, kafka_bootstrap, port, key, topics)

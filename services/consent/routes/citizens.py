@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import text
 
 from libs.access import events as ev
-from libs.access.guard import AccessDep, CurrentSubject, Grant, guarded
+from libs.access.guard import AccessDep, CurrentSubject, Grant, actor_of, guarded
 from libs.access.model import Action, Citizen, Resource
 from libs.access.policy import decide, not_found_safe
+from libs.web.consistency import written
 from services.consent import domain as d
-from services.consent.routes.common import Patients, actor_of, written
+from services.consent.routes.common import Patients
 from services.consent.views import access_log_view, consent_view, facts_view
 
 router = APIRouter()

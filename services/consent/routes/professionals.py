@@ -9,12 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from libs.access.guard import AccessDep, CurrentSubject, Grant, guarded
+from libs.access.guard import AccessDep, CurrentSubject, Grant, actor_of, declared, guarded
 from libs.access.model import Action, Basis, Obligation, Resource
 from libs.events.envelope import new_event_id
 from libs.web.consistency import set_consistency_token
+from libs.web.consistency import written
 from services.consent import domain as d
-from services.consent.routes.common import Patients, actor_of, declared, practitioner, written
+from services.consent.routes.common import Patients, practitioner
 
 router = APIRouter()
 

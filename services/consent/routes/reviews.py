@@ -12,12 +12,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from libs.access import events as ev
-from libs.access.guard import AccessDep, CurrentSubject
+from libs.access.guard import AccessDep, CurrentSubject, actor_of, declared
 from libs.access.model import Action, Basis, Resource
 from libs.access.policy import may_review
 from libs.events.envelope import new_event_id
+from libs.web.consistency import written
 from services.consent import domain as d
-from services.consent.routes.common import Patients, actor_of, declared, practitioner, written
+from services.consent.routes.common import Patients, practitioner
 
 router = APIRouter()
 

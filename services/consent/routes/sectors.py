@@ -10,11 +10,12 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from libs.access import events as ev
-from libs.access.guard import AccessDep, CurrentSubject
+from libs.access.guard import AccessDep, CurrentSubject, actor_of
 from libs.access.model import Action, Resource, SectorOfficial
 from libs.events.envelope import new_event_id
+from libs.web.consistency import written
 from services.consent import domain as d
-from services.consent.routes.common import Patients, actor_of, written
+from services.consent.routes.common import Patients
 
 router = APIRouter()
 

@@ -1,0 +1,133 @@
+"""What every service's composition root shares: options, and the runtime a service's lifespan
+starts and stops (migrations, engine, event store, access logger, relay, projections).
+
+A service says which projections it runs and what it keeps in ``app.state``; the rest is here:
+
+    async with ServiceRuntime(settings, opts, "journal", projections) as rt:
+        app.state.access = rt.access(read_models=("journal_records",))
+        yield
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from libs.access.audit import AccessLogger
+from libs.access.dev_issuer import dev_validator
+from libs.access.facts_projection import FactsReader
+from libs.access.guard import Access, install_access_handlers
+from libs.access.tokens import TokenValidator
+from libs.config import Settings
+from libs.events.db import make_engine
+from libs.events.migrations import run_migrations
+from libs.events.projection import Projection, ProjectionRunner
+from libs.events.relay import OutboxRelay
+from libs.events.store import EventStore
+from libs.telemetry import instrument_engine, setup_telemetry
+from libs.web.errors import code_for_status, install_error_handlers, outcome_response
+
+
+@dataclass
+class Options:
+    """What tests and operators may change besides settings."""
+
+    schema: str | None = None          # default: the service's name
+    topic_names: Mapping[str, str] = field(default_factory=dict)
+    validator: TokenValidator | None = None
+    clock: Callable[[], datetime] | None = None
+    background: bool = True   # relay and projections in this process
+    telemetry: bool = True    # traces, metrics, JSON logs (libs/telemetry)
+
+    def topic(self, name: str) -> str:
+        return self.topic_names.get(name, name)
+
+
+def validator_for(settings: Settings) -> TokenValidator:
+    """The configured JWKS; without one, the development issuer (refused in production)."""
+    return TokenValidator(settings) if settings.jwks else dev_validator(settings)
+
+
+class ServiceRuntime:
+    """Starts, in this process: migrations of the service's schema, the outbox relay (one
+    leader per schema across replicas), the given projections (their tables exist before the
+    first request) and the access logger; stops them in reverse."""
+
+    def __init__(self, settings: Settings, opts: Options, service: str,
+                 projections: Sequence[Projection]):
+        self.settings, self.opts, self.service = settings, opts, service
+        self.schema = opts.schema or service
+        self.projections = projections
+        self._tasks: list[asyncio.Task] = []
+
+    async def __aenter__(self) -> ServiceRuntime:
+        s, url = self.settings, self.settings.effective_database_url
+        await run_migrations(url, self.schema)
+        self.engine = make_engine(url, self.schema)
+        if self.opts.telemetry:
+            instrument_engine(self.engine)
+        self.store = EventStore(self.engine, topic_names=self.opts.topic_names)
+        self.logger = AccessLogger(self.engine, self.service, store=self.store)
+        kafka = s.effective_kafka
+        self.runners = [ProjectionRunner(p, self.engine, kafka,
+                                         batch_size=s.projection_batch_size)
+                        for p in self.projections]
+        self.relay = OutboxRelay(url, self.schema, kafka, s.relay_batch_size,
+                                 s.relay_poll_interval_s, s.relay_standby_retry_s)
+        for r in self.runners:
+            await r.prepare()
+        await self.logger.start()
+        if self.opts.background:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+            for r in self.runners:
+                self._tasks.append(asyncio.create_task(_run_projection(r),
+                                                       name=r.projection.name))
+        return self
+
+    def access(self, read_models: Sequence[str] = ()) -> Access:
+        return Access(self.service, self.opts.validator or validator_for(self.settings),
+                      FactsReader(self.engine), self.logger, self.opts.clock,
+                      self.settings.consistency_wait_s, read_models=read_models)
+
+    async def __aexit__(self, *exc) -> None:
+        await self.logger.stop()
+        self.relay.stop()
+        for r in self.runners:
+            await r.stop()
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self.engine.dispose()
+
+
+def service_app(settings: Settings, opts: Options, service: str, lifespan, *, title: str,
+                description: str, refused: type[Exception]) -> FastAPI:
+    """The FastAPI app with what every service has: telemetry, error and access handlers,
+    ``/health``, and the service's ``Refused`` (status, message) as an OperationOutcome."""
+    app = FastAPI(title=title, version="1.0", lifespan=lifespan, description=description)
+    if opts.telemetry:   # before the first request: it adds the tracing middleware
+        setup_telemetry(settings, service, app)
+    install_error_handlers(app)
+    install_access_handlers(app)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict:
+        """Ready: started (migrated, projections prepared, access logger running)."""
+        return {"status": "ok", "service": service}
+
+    @app.exception_handler(refused)
+    async def _refused(request, exc):
+        return outcome_response(exc.status, code_for_status(exc.status), exc.message)
+
+    return app
+
+
+async def _run_projection(runner: ProjectionRunner) -> None:
+    await runner.start()
+    await runner.run()
