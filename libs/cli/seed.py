@@ -7,7 +7,8 @@ so seeding twice finds the same people (a 409 means "already there").
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime, time
+from time import monotonic, sleep
 from typing import Annotated
 
 import httpx
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from libs.access.dev_issuer import DevIssuer
 from libs.access.identifiers import synthetic_number
+from libs.access.policy import OSLO
 from libs.config import get_settings
 
 console = Console()
@@ -42,8 +44,11 @@ def _ok(r: httpx.Response) -> httpx.Response:
 
 
 @seed.command("demo")
-def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL")] = None) -> None:
-    """Register demo people, care relations, a guardian, a consent and a block."""
+def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL")] = None,
+              journal_url: Annotated[str | None, typer.Option(help="journal URL")] = None,
+              ) -> None:
+    """Register demo people, care relations, a guardian, a consent and a block; then their
+    journal: home-care decisions, today's visits on the worklist, notes, vital signs, CAVE."""
     s = get_settings()
     base = url or f"http://127.0.0.1:{s.consent_port}"
     issuer = DevIssuer.from_settings(s)
@@ -87,6 +92,7 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
         bar.advance(task)
         _ok(http.get(f"/patients/{people['Kari Nordmann'][0]}/consents", headers=nurse))
         bar.advance(task)
+    seed_journal(journal_url or f"http://127.0.0.1:{s.journal_port}", issuer, people)
     table = Table("name", "patient id", "national id (synthetic)", "born")
     table.columns[1].no_wrap = True
     for name, born, _ in PEOPLE:
@@ -96,3 +102,88 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
                   f"--org {MUNICIPALITY} --unit {HOME_CARE} --role nurse)", soft_wrap=True)
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
                   f"{base}/patients/{people['Kari Nordmann'][0]}/consents", soft_wrap=True)
+    console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
+                  f"http://127.0.0.1:{s.journal_port}/worklist", soft_wrap=True)
+
+
+# --- the journal -------------------------------------------------------------------------------
+ALLOCATION = "889640782"   # tildelingskontoret (a unit of the municipality)
+HOME_NURSING = "15"        # IPLOS service code: helsetjenester i hjemmet
+JOURNAL_PEOPLE = ("Kari Nordmann", "Ola Nordmann")
+
+
+def seed_journal(base: str, issuer: DevIssuer, people: dict) -> None:
+    """Kari and Ola get home nursing (an IPLOS assessment and a grant), so the home-care unit
+    has a care relation; then today's morning and evening visits on the unit's worklist, a
+    care plan, a signed visit note, vital signs, and a CAVE for Ola. Seeding again adds
+    nothing: a patient with a decision is left as it is."""
+    from services.journal.domain.episodes import IPLOS_VARIABLES  # noqa: PLC0415
+
+    case_worker = {"Authorization": "Bearer " + issuer.mint_practitioner(
+        "5550001", MUNICIPALITY, ALLOCATION, ("other",), "Kari Saksbehandler")}
+    nurse = {"Authorization": "Bearer " + issuer.mint_practitioner(
+        "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina Sykepleier")}
+    now = datetime.now(OSLO)
+    today = now.date()
+    with httpx.Client(base_url=base, timeout=30) as http, Progress(console=console) as bar:
+        task = bar.add_task("seeding the journal", total=len(JOURNAL_PEOPLE) * 3)
+        for i, name in enumerate(JOURNAL_PEOPLE):
+            patient, pid = people[name]
+            given, family = name.split(" ", 1)
+            _ok(http.post("/patients", headers=case_worker, json={
+                "national_id": pid, "patient_id": str(patient), "sex": "female" if i == 0
+                else "male", "name": {"given": given, "family": family},
+                "address": {"lines": [f"Kirkeveien {10 + i}"], "postal_code": "0368",
+                            "city": "Oslo", "municipality": "0301", "district": "030105"}}))
+            overview = _until_ok(http, f"/patients/{patient}", case_worker)
+            bar.advance(task)
+            if overview["service_decisions"]:
+                bar.advance(task, 2)
+                continue
+            decision = _ok(http.post(f"/patients/{patient}/services", headers=case_worker,
+                                     json={"service_code": HOME_NURSING})).json()["decision_id"]
+            _ok(http.post(f"/patients/{patient}/assessments", headers=case_worker,
+                          json={"scores": dict.fromkeys(IPLOS_VARIABLES, 3)}))
+            _ok(http.post(f"/patients/{patient}/services/{decision}/grant", headers=case_worker,
+                          json={"from_date": today.isoformat(), "provider": HOME_CARE,
+                                "scope": {"unit": "visits_per_week", "amount": 14}}))
+            bar.advance(task)
+            _until_ok(http, f"/patients/{patient}", nurse)   # the grant's care relation
+            plan = _ok(http.post(f"/patients/{patient}/care-plans", headers=nurse, json={
+                "title": "Hjemmesykepleie"})).json()["care_plan_id"]
+            _ok(http.post(f"/patients/{patient}/care-plans/{plan}/goals", headers=nurse,
+                          json={"description": "Bor trygt hjemme"}))
+            _ok(http.post(f"/patients/{patient}/care-plans/{plan}/interventions",
+                          headers=nurse, json={"description": "Medisinhjelp morgen og kveld",
+                                               "frequency": "daglig 08:00 og 20:00"}))
+            for hour, title in ((8, "Morgenbesøk: medisiner"), (20, "Kveldsbesøk: medisiner")):
+                due = datetime.combine(today, time(hour), OSLO)
+                _ok(http.post(f"/patients/{patient}/tasks", headers=nurse, json={
+                    "kind": "home_care_visit", "title": title, "unit": HOME_CARE,
+                    "due_at": due.isoformat(), "care_plan_id": plan}))
+            _ok(http.post(f"/patients/{patient}/notes?sign=true", headers=nurse, json={
+                "kind": "home_care_visit",
+                "text": f"{given} hadde en rolig natt. Tok medisinene, spiste frokost."}))
+            for code, value in (("8867-4", 76 + i), ("8480-6", 138), ("8462-4", 84),
+                                ("8310-5", 36.8)):
+                _ok(http.post(f"/patients/{patient}/observations", headers=nurse,
+                              json={"code": code, "value": value}))
+            if name == "Ola Nordmann":
+                _ok(http.post(f"/patients/{patient}/critical-info", headers=nurse, json={
+                    "category": "drug_reaction", "substance": "Penicillin",
+                    "reaction": "Utslett og hevelse", "severity": "severe"}))
+            bar.advance(task)
+
+
+def _until_ok(http: httpx.Client, path: str, headers: dict, timeout_s: float = 60) -> dict:
+    """Wait until the caller may read ``path`` (a care relation takes a moment to travel from
+    the journal through the consent service and back)."""
+    deadline = monotonic() + timeout_s
+    while True:
+        r = http.get(path, headers=headers)
+        if r.status_code == 200:
+            return r.json()
+        if monotonic() > deadline:
+            raise typer.BadParameter(f"GET {path}: still {r.status_code} after {timeout_s} s: "
+                                     f"{r.text[:200]}")
+        sleep(0.3)

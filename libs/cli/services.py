@@ -25,7 +25,8 @@ services = typer.Typer(help="The services of the local stack, in the background.
                        no_args_is_help=True)
 
 # name -> (ASGI factory, settings field with its port)
-SERVICES = {"consent": ("services.consent.app:create_app", "consent_port")}
+SERVICES = {"consent": ("services.consent.app:create_app", "consent_port"),
+            "journal": ("services.journal.app:create_app", "journal_port")}
 
 
 def _port(name: str) -> int:
@@ -47,15 +48,22 @@ def _alive(pid_file: Path) -> int | None:
         return None
 
 
-@serve.command("consent")
-def serve_consent(host: str = "127.0.0.1",
-                  port: Annotated[int | None, typer.Option(help="default: EHR_CONSENT_PORT")] = None,
-                  ) -> None:
-    """Consent and access: care relations, consents, blocks, emergency access, access log."""
-    import uvicorn  # noqa: PLC0415
+def _serve(name: str, help_text: str) -> None:
+    def run(host: str = "127.0.0.1",
+            port: Annotated[int | None, typer.Option(
+                help="default: EHR_<SERVICE>_PORT")] = None) -> None:
+        import uvicorn  # noqa: PLC0415
 
-    uvicorn.run(SERVICES["consent"][0], factory=True, host=host, port=port or _port("consent"),
-                log_level="info", access_log=False)
+        uvicorn.run(SERVICES[name][0], factory=True, host=host, port=port or _port(name),
+                    log_level="info", access_log=False)
+
+    serve.command(name, help=help_text)(run)
+
+
+_serve("consent", "Consent and access: care relations, consents, blocks, emergency access, "
+                  "access log.")
+_serve("journal", "The journal: patients, episodes, decisions, notes, vital signs, CAVE, "
+                  "care plans, tasks, worklists, FHIR.")
 
 
 @services.command("start")

@@ -1,0 +1,232 @@
+"""``journal_records``: the journal's read model, projected from ``journal.events``.
+
+One projection (so one transaction per batch, one consistency token) keeps three tables:
+- ``journal_records(patient_id, version, doc)``: the patient's folded record (``Patient``) as JSON;
+  the overview, notes and care-plan reads start here;
+- ``journal_tasks``: one row per task with its unit, assignee, due time and status, plus the
+  patient's name and address for the round; the unit's worklist is a query on it;
+- ``journal_fhir(resource_type, id, version_id, …)``: every version of every FHIR resource the
+  record exposes, written when an event touches it. FHIR read, search, ``_history``, ``ETag``
+  and ``as_of`` all read this table; a version is never updated or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.events.envelope import Envelope
+from libs.events.projection import Projection
+from libs.events.projections_index import register_projection
+from libs.events.registry import EventPayload
+from services.journal import fhir
+from services.journal.domain.patients import Patient, evolve
+
+NAME = "journal_records"
+
+
+class JournalRecordsProjection(Projection):
+    name = NAME
+
+    def __init__(self, topic: str = "journal.events"):
+        self.topics = (topic,)
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS journal_records (
+                patient_id uuid PRIMARY KEY, version integer NOT NULL,
+                updated_at timestamptz NOT NULL, doc jsonb NOT NULL)"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS journal_tasks (
+                task_id uuid PRIMARY KEY, patient_id uuid NOT NULL, unit text NOT NULL,
+                assignee text, due_at timestamptz NOT NULL, status text NOT NULL,
+                doc jsonb NOT NULL)"""))
+        await conn.execute(text("""
+            CREATE INDEX IF NOT EXISTS journal_tasks_worklist
+                ON journal_tasks (unit, due_at) WHERE status = 'requested'"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS journal_fhir (
+                resource_type text NOT NULL, id text NOT NULL, version_id integer NOT NULL,
+                patient_id uuid NOT NULL, last_updated timestamptz NOT NULL,
+                doc jsonb NOT NULL, PRIMARY KEY (resource_type, id, version_id))"""))
+        await conn.execute(text("""
+            CREATE INDEX IF NOT EXISTS journal_fhir_patient
+                ON journal_fhir (patient_id, resource_type, last_updated)"""))
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("TRUNCATE journal_records, journal_tasks, journal_fhir"))
+
+    async def apply_batch(self, conn: AsyncConnection,
+                          events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+        mine = [(env, p) for env, p in events if env.patient_id is not None]
+        if not mine:
+            return
+        patients = list({env.patient_id for env, _ in mine})
+        rows = await conn.execute(text(
+            "SELECT patient_id, version, doc::text FROM journal_records "
+            "WHERE patient_id = ANY(:ids) FOR UPDATE"), {"ids": patients})
+        state: dict[UUID, tuple[int, datetime | None, Patient]] = {
+            r[0]: (r[1], None, Patient.model_validate_json(r[2])) for r in rows}
+        versions = await _fhir_versions(conn, patients)
+        new_versions: list[tuple] = []
+        touched_tasks: set[tuple[UUID, UUID]] = set()
+        for env, payload in mine:
+            n, _, p = state.get(env.patient_id, (0, None, Patient.unknown(env.patient_id)))
+            p = evolve(p, payload)
+            state[env.patient_id] = (n + 1, env.recorded_at, p)
+            for rtype, rid in fhir.touched(p, payload):
+                doc = fhir.resource(p, rtype, str(rid))
+                if doc is None:
+                    continue
+                key = (rtype, str(rid))
+                versions[key] = versions.get(key, 0) + 1
+                doc["meta"] = {"versionId": str(versions[key]),
+                               "lastUpdated": env.recorded_at.isoformat()}
+                new_versions.append((rtype, str(rid), versions[key], env.patient_id,
+                                     env.recorded_at, json.dumps(doc)))
+                if rtype == "Task":
+                    touched_tasks.add((env.patient_id, UUID(str(rid))))
+        await conn.execute(text("""
+            INSERT INTO journal_records (patient_id, version, updated_at, doc)
+            SELECT p, v, u, d::jsonb FROM unnest(CAST(:p AS uuid[]), CAST(:v AS int[]),
+                                                 CAST(:u AS timestamptz[]), CAST(:d AS text[]))
+                   AS x(p, v, u, d)
+            ON CONFLICT (patient_id) DO UPDATE
+               SET version = excluded.version, updated_at = excluded.updated_at,
+                   doc = excluded.doc"""),
+            {"p": list(state), "v": [s[0] for s in state.values()],
+             "u": [s[1] for s in state.values()],
+             "d": [s[2].model_dump_json() for s in state.values()]})
+        if new_versions:
+            cols = list(zip(*new_versions, strict=True))
+            await conn.execute(text("""
+                INSERT INTO journal_fhir (resource_type, id, version_id, patient_id,
+                                          last_updated, doc)
+                SELECT t, i, v, p, u, d::jsonb
+                  FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:v AS int[]),
+                              CAST(:p AS uuid[]), CAST(:u AS timestamptz[]),
+                              CAST(:d AS text[])) AS x(t, i, v, p, u, d)
+                ON CONFLICT DO NOTHING"""),
+                {"t": list(cols[0]), "i": list(cols[1]), "v": list(cols[2]),
+                 "p": list(cols[3]), "u": list(cols[4]), "d": list(cols[5])})
+        await _write_tasks(conn, state, touched_tasks)
+
+
+async def _fhir_versions(conn: AsyncConnection, patients: list[UUID]) -> dict[tuple[str, str], int]:
+    rows = await conn.execute(text("""
+        SELECT resource_type, id, max(version_id) FROM journal_fhir
+         WHERE patient_id = ANY(:ids) GROUP BY resource_type, id"""), {"ids": patients})
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UUID, UUID]]) -> None:
+    """Upsert the worklist rows of the tasks this batch changed, with the patient's name and
+    address as they are now (a renamed patient's open tasks show the new name)."""
+    rows = []
+    for patient_id, task_id in touched:
+        p: Patient = state[patient_id][2]
+        task = next((t for t in getattr(p, "tasks", ()) if t.task_id == task_id), None)
+        if task is None:
+            continue
+        doc = task.model_dump(mode="json") | {"patient_id": str(patient_id),
+                                              "patient": patient_label(p)}
+        rows.append((task_id, patient_id, task.unit, task.assignee, task.due_at, task.status,
+                     json.dumps(doc)))
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    await conn.execute(text("""
+        INSERT INTO journal_tasks (task_id, patient_id, unit, assignee, due_at, status, doc)
+        SELECT * FROM unnest(CAST(:a AS uuid[]), CAST(:b AS uuid[]), CAST(:c AS text[]),
+                             CAST(:d AS text[]), CAST(:e AS timestamptz[]), CAST(:f AS text[]),
+                             CAST(:g AS jsonb[]))
+        ON CONFLICT (task_id) DO UPDATE
+           SET unit = excluded.unit, assignee = excluded.assignee, due_at = excluded.due_at,
+               status = excluded.status, doc = excluded.doc"""),
+        {"a": list(cols[0]), "b": list(cols[1]), "c": list(cols[2]), "d": list(cols[3]),
+         "e": list(cols[4]), "f": list(cols[5]), "g": list(cols[6])})
+
+
+def patient_label(p: Patient) -> dict:
+    """What a worklist shows about the patient: name, birth date and address, never the id
+    number."""
+    return {"name": f"{p.name.given} {p.name.family}" if p.name else None,
+            "birth_date": p.birth_date.isoformat() if p.birth_date else None,
+            "address": p.address.model_dump(mode="json") if p.address else None}
+
+
+class RecordReader:
+    """Reads of the projected record."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def patient(self, patient_id: UUID) -> tuple[Patient, int] | None:
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow(
+                "SELECT version, doc::text FROM journal_records WHERE patient_id = $1",
+                patient_id)
+        if row is None:
+            return None
+        return Patient.model_validate_json(row[1]), row[0]
+
+    async def worklist(self, unit: str, start: datetime, end: datetime,
+                       overdue_since: datetime | None) -> list[dict]:
+        """Open tasks of ``unit`` due in [start, end), and those overdue since
+        ``overdue_since``, by due time."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch("""
+                SELECT doc::text FROM journal_tasks
+                 WHERE unit = $1 AND status = 'requested' AND due_at < $3
+                   AND due_at >= coalesce($4::timestamptz, $2::timestamptz)
+                 ORDER BY due_at, task_id""", unit, start, end, overdue_since)
+        return [json.loads(r[0]) for r in rows]
+
+    async def fhir_current(self, rtype: str, rid: str,
+                           as_of: datetime | None = None) -> tuple[UUID, int, dict] | None:
+        """The resource's newest version (at ``as_of``): (patient, version, resource)."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow("""
+                SELECT patient_id, version_id, doc::text FROM journal_fhir
+                 WHERE resource_type = $1 AND id = $2
+                   AND ($3::timestamptz IS NULL OR last_updated <= $3)
+                 ORDER BY version_id DESC LIMIT 1""", rtype, rid, as_of)
+        return (row[0], row[1], json.loads(row[2])) if row else None
+
+    async def fhir_patient_of(self, rtype: str, rid: str) -> UUID | None:
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            return await conn.fetchval(
+                "SELECT patient_id FROM journal_fhir WHERE resource_type = $1 AND id = $2 "
+                "LIMIT 1", rtype, rid)
+
+    async def fhir_versions(self, rtype: str, rid: str) -> list[dict]:
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch("""
+                SELECT doc::text FROM journal_fhir WHERE resource_type = $1 AND id = $2
+                 ORDER BY version_id DESC""", rtype, rid)
+        return [json.loads(r[0]) for r in rows]
+
+    async def fhir_search(self, patient_id: UUID, rtype: str,
+                          as_of: datetime | None = None) -> list[dict]:
+        """The patient's resources of a type, newest version of each (at ``as_of``)."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch("""
+                SELECT DISTINCT ON (id) doc::text FROM journal_fhir
+                 WHERE patient_id = $1 AND resource_type = $2
+                   AND ($3::timestamptz IS NULL OR last_updated <= $3)
+                 ORDER BY id, version_id DESC""", patient_id, rtype, as_of)
+        return [json.loads(r[0]) for r in rows]
+
+
+register_projection(NAME)(JournalRecordsProjection)
