@@ -22,7 +22,7 @@ from libs.access.guard import (
 )
 from libs.access.model import Action, Basis, Practitioner, Resource, Role
 from libs.access.policy import OSLO, local_day
-from libs.events.envelope import new_event_id
+from libs.events.envelope import Actor, new_event_id
 from libs.events.registry import EventPayload
 from libs.events.store import AppendResult
 from libs.web.consistency import written
@@ -87,16 +87,23 @@ def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
+async def change_or_412(store: JournalStore, patient_id: UUID,
+                        decide: Callable[[Patient], Sequence[EventPayload]], actor: Actor,
+                        if_match: str | None) -> AppendResult | None:
+    """Decide and append against the version ``If-Match`` names (412 when it is stale)."""
+    try:
+        return await store.execute(patient_id, decide, actor,
+                                   expected_version=expected(if_match))
+    except PreconditionFailed as exc:
+        raise Refused(412, f"{exc} Read the record again and redo your change against "
+                           f"version {exc.current}.") from None
+
+
 async def change(response: Response, store: JournalStore, patient_id: UUID, grant: Grant,
                  decide: Callable[[Patient], Sequence[EventPayload]], if_match: str | None,
                  body: dict[str, Any] | Callable[[AppendResult], dict[str, Any]],
                  status: int = 201) -> dict[str, Any]:
-    try:
-        result = await store.execute(patient_id, decide, actor_of(grant.subject),
-                                     expected_version=expected(if_match))
-    except PreconditionFailed as exc:
-        raise Refused(412, f"{exc} Read the record again and redo your change against "
-                           f"version {exc.current}.") from None
+    result = await change_or_412(store, patient_id, decide, actor_of(grant.subject), if_match)
     if result is None:   # nothing changed (a repeated request)
         response.status_code = 200
         return body if isinstance(body, dict) else {}

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request
 
 from libs.access.fhir import searchset
 from libs.access.guard import AccessDep, CurrentSubject, Grant, Subject, actor_of
@@ -255,12 +255,12 @@ async def vread(rtype: str, rid: str, vid: str, request: Request, who: CurrentSu
 
 @router.post("")
 @router.post("/")
-async def transaction(request: Request, response: Response, who: CurrentSubject,
+async def transaction(request: Request, who: CurrentSubject,
                       access: AccessDep,
                       bundle: Annotated[dict, Body(description="a FHIR R4 transaction Bundle "
                                                    "for one patient")]):
     """A transaction Bundle for one patient, all or nothing: a Patient to register and/or
     Observations, Conditions, AllergyIntolerances, Flags, DocumentReferences to record."""
     from services.journal import fhir_tx  # noqa: PLC0415  (keeps the read path light)
-    return await fhir_tx.run(request, response, who, access, bundle, actor_of(who))
+    return await fhir_tx.run(request, who, access, bundle, actor_of(who))
 
