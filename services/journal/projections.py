@@ -25,6 +25,7 @@ from libs.events.projection import Projection
 from libs.events.projections_index import register_projection
 from libs.events.registry import EventPayload
 from services.journal import fhir
+from services.journal.domain.events import PatientDetailsChanged
 from services.journal.domain.patients import Patient, evolve
 
 NAME = "journal_records"
@@ -91,6 +92,9 @@ class JournalRecordsProjection(Projection):
                                      env.recorded_at, json.dumps(doc)))
                 if rtype == "Task":
                     touched_tasks.add((env.patient_id, UUID(str(rid))))
+            if isinstance(payload, PatientDetailsChanged):   # new name or address on the round
+                touched_tasks |= {(env.patient_id, t.task_id) for t in p.tasks
+                                  if t.status == "requested"}
         await conn.execute(text("""
             INSERT INTO journal_records (patient_id, version, updated_at, doc)
             SELECT p, v, u, d::jsonb FROM unnest(CAST(:p AS uuid[]), CAST(:v AS int[]),
@@ -130,7 +134,7 @@ async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UU
     rows = []
     for patient_id, task_id in touched:
         p: Patient = state[patient_id][2]
-        task = next((t for t in getattr(p, "tasks", ()) if t.task_id == task_id), None)
+        task = next((t for t in p.tasks if t.task_id == task_id), None)
         if task is None:
             continue
         doc = task.model_dump(mode="json") | {"patient_id": str(patient_id),

@@ -84,8 +84,8 @@ def overview(p: Patient, now: datetime, hidden: Collection[str],
                  if d.status == "applied"
                  or (d.status == "granted" and (d.to_date is None or d.to_date >= today))]
     critical = [c for c in p.critical_info if c.status in ("registered", "verified")]
-    tasks = [t for t in getattr(p, "tasks", ()) if t.status == "requested"]
-    plans = [c for c in getattr(p, "care_plans", ()) if c.status == "active"]
+    tasks = [t for t in p.tasks if t.status == "requested"]
+    plans = [c for c in p.care_plans if c.status == "active"]
     return {
         "patient": identity(p),
         "episodes": [_entity(e) for e in p.episodes if e.ended_at is None],

@@ -163,6 +163,16 @@ async def test_worklist_shows_todays_visits_and_completing_one_documents_it(clin
     r = await clinic.journal.get("/worklist", headers=nurse, params={"unit": ALLOCATION})
     assert r.status_code == 403
 
+    # she marries and moves: the round shows her new name and address
+    r = await clinic.journal.patch(f"/patients/{patient_id}", headers=nurse, json={
+        "name": {"given": "Astrid", "family": "Lie"},
+        "address": {"lines": ["Nyveien 3"], "municipality": "0301"}, "reason": "Giftet seg"})
+    assert r.status_code == 200, r.text
+    r = await clinic.journal.get("/worklist", headers=nurse | {
+        "X-Consistency-Token": r.headers["X-Consistency-Token"]})
+    assert {t["patient"]["name"] for t in r.json()["tasks"]} == {"Astrid Lie"}
+    assert r.json()["tasks"][0]["patient"]["address"]["lines"] == ["Nyveien 3"]
+
     r = await clinic.journal.post(f"/patients/{patient_id}/tasks/{ids[8]}/complete",
                                   headers=nurse, json={"text": "Ga morgenmedisin."})
     assert r.status_code == 200, r.text
