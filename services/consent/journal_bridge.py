@@ -37,6 +37,7 @@ from libs.events.projections_index import register_projection
 from libs.events.registry import REGISTRY, EventPayload
 from libs.events.store import EventContext, EventStore
 from services.consent.handlers import stream_of
+from services.journal.domain import events as _journal_contract  # noqa: F401  (decodes journal.*)
 
 NAME = "journal_bridge"
 NAMESPACE = UUID("6f1d2c43-39a8-4a55-9d1c-6a0c1f7a3b21")
