@@ -149,8 +149,10 @@ def seed_journal(base: str, issuer: DevIssuer, people: dict) -> None:
                                 "scope": {"unit": "visits_per_week", "amount": 14}}))
             bar.advance(task)
             _until_ok(http, f"/patients/{patient}", nurse)   # the grant's care relation
+            episode = _ok(http.post(f"/patients/{patient}/episodes", headers=nurse, json={
+                "kind": "home_care", "unit": HOME_CARE})).json()["episode_id"]
             plan = _ok(http.post(f"/patients/{patient}/care-plans", headers=nurse, json={
-                "title": "Hjemmesykepleie"})).json()["care_plan_id"]
+                "title": "Hjemmesykepleie", "episode_id": episode})).json()["care_plan_id"]
             _ok(http.post(f"/patients/{patient}/care-plans/{plan}/goals", headers=nurse,
                           json={"description": "Bor trygt hjemme"}))
             _ok(http.post(f"/patients/{patient}/care-plans/{plan}/interventions",

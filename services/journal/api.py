@@ -521,7 +521,8 @@ async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
     unit = unit or pro.unit
     if unit not in (pro.unit, pro.org_parent):
         raise Refused(403, "You can only see the worklist of your own unit.")
-    day = day or local_day(access.now())
+    now = access.now()
+    day = day or local_day(now)
     start = datetime.combine(day, time(), OSLO)
     end = datetime.combine(day + timedelta(days=1), time(), OSLO)
     tasks = await records.worklist(unit, start, end,
@@ -538,7 +539,7 @@ async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
             except AccessDenied:
                 decided[pid] = False
         if decided[pid]:
-            shown.append(task | {"overdue": datetime.fromisoformat(task["due_at"]) < start})
+            shown.append(task | {"overdue": datetime.fromisoformat(task["due_at"]) < now})
         else:
             withheld += 1
     return {"unit": unit, "day": day.isoformat(), "tasks": shown,
