@@ -1,0 +1,58 @@
+"""The journal's administration drives need-to-know: a grant gives the provider unit access, an
+episode gives its unit access, and ending them takes it away again (through the consent
+service's journal_bridge, on real Kafka)."""
+
+from __future__ import annotations
+
+from tests.journal.conftest import LEGEVAKT, Clinic
+from tests.support.waiting import passes
+
+
+async def test_ending_the_service_ends_the_providers_access(clinic: Clinic):
+    patient_id, _ = await clinic.register()
+    decision = await clinic.home_care_granted(patient_id)
+    nurse = clinic.nurse()
+    await clinic.until_allowed(nurse, patient_id)
+
+    r = await clinic.journal.post(f"/patients/{patient_id}/services/{decision}/end",
+                                  headers=clinic.case_worker(), json={"reason": "Flyttet"})
+    assert r.status_code == 200, r.text
+
+    async def no_longer() -> None:
+        assert not await clinic.can(nurse, patient_id)
+    await passes(no_longer)
+
+    # the consent service holds the relation's whole story, with the journal as its cause
+    r = await clinic.consent.get(f"/patients/{patient_id}/consents", headers=clinic.case_worker())
+    assert r.status_code == 200, r.text
+    events = await clinic.consent_app.state.store.load(f"access-{patient_id}")
+    kinds = [(env.type, env.data.get("basis")) for env, _ in events]
+    assert ("consent.CareRelationStarted", "service_decision") in kinds
+    assert any(t == "consent.CareRelationEnded" for t, _ in kinds)
+    assert all(env.causation_id is not None for env, _ in events
+               if env.type.startswith("consent.CareRelation"))
+
+
+async def test_a_legevakt_episode_gives_the_unit_access_until_it_ends(clinic: Clinic):
+    patient_id, _ = await clinic.register()
+    doctor = clinic.legevakt()
+    assert not await clinic.can(doctor, patient_id)
+    cw = clinic.case_worker()
+    await clinic.until_allowed(cw, patient_id)
+    # the case worker opens the legevakt episode on arrival (as reception would)
+    r = await clinic.journal.post(f"/patients/{patient_id}/episodes", headers=cw,
+                                  json={"kind": "legevakt", "unit": LEGEVAKT})
+    assert r.status_code == 201, r.text
+    episode = r.json()["episode_id"]
+    await clinic.until_allowed(doctor, patient_id)
+    r = await clinic.journal.post(f"/patients/{patient_id}/notes?sign=true", headers=doctor,
+                                  json={"kind": "legevakt_contact", "text": "Falt hjemme.",
+                                        "episode_id": episode})
+    assert r.status_code == 201, r.text
+    r = await clinic.journal.post(f"/patients/{patient_id}/episodes/{episode}/end",
+                                  headers=doctor, json={})
+    assert r.status_code == 200, r.text
+
+    async def no_longer() -> None:
+        assert not await clinic.can(doctor, patient_id)
+    await passes(no_longer)
