@@ -83,6 +83,10 @@ def expected(if_match: str | None) -> int | None:
     return int(raw)
 
 
+def hidden(grant: Grant) -> frozenset[str]:
+    return views.hidden_for(grant.decision.hidden, grant.decision.categories)
+
+
 def etag(version: int) -> str:
     return f'W/"{version}"'
 
@@ -188,7 +192,7 @@ async def overview(patient_id: UUID, response: Response, store: Journal, records
     patient, version = await record_at(store, records, patient_id, as_of)
     response.headers["ETag"] = etag(version)
     viewer = grant.subject.hpr if isinstance(grant.subject, Practitioner) else None
-    return views.overview(patient, as_of or access.now(), grant.decision.hidden, viewer) | {
+    return views.overview(patient, as_of or access.now(), hidden(grant), viewer) | {
         "version": version, "as_of": as_of.isoformat() if as_of else None}
 
 
@@ -202,7 +206,7 @@ async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
     if not loaded.patient.registered:
         raise Refused(404, "No record for this patient in the journal.")
     return {"version": loaded.version,
-            "entries": views.timeline(loaded.envelopes, grant.decision.hidden)[:limit]}
+            "entries": views.timeline(loaded.envelopes, hidden(grant))[:limit]}
 
 
 @router.get("/patients/{patient_id}/notes", tags=["reads"])
@@ -214,7 +218,7 @@ async def list_notes(patient_id: UUID, store: Journal, records: Reader, response
     response.headers["ETag"] = etag(version)
     viewer = grant.subject.hpr if isinstance(grant.subject, Practitioner) else None
     return {"version": version,
-            "notes": views.notes(patient, grant.decision.hidden, kind, viewer)}
+            "notes": views.notes(patient, hidden(grant), kind, viewer)}
 
 
 @router.patch("/patients/{patient_id}", tags=["patients"])

@@ -28,6 +28,7 @@ from libs.access.model import Action, Resource
 from libs.events.envelope import new_event_id
 from libs.web.errors import FhirJSONResponse
 from libs.web.fhir_search import SearchParameterError, date_filters
+from services.journal import views
 from services.journal.domain import Refused
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
@@ -82,7 +83,8 @@ async def _resolve(request: Request, access, who: Subject, rtype: str, rid: str)
     patient_id = await reader.fhir_patient_of(rtype, rid)
     probe = patient_id or new_event_id()
     grant = await _allowed(access, who, probe, rtype, (f"{rtype}/{rid}"[:200],))
-    if patient_id is None or rid in grant.decision.hidden:
+    withheld = views.hidden_for(grant.decision.hidden, grant.decision.categories)
+    if patient_id is None or {rid, TYPES[rtype][0]} & withheld:
         raise _denied()
     return grant
 
@@ -192,7 +194,9 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
     patient_id = _patient_ref(patient)
     grant = await _allowed(access, who, patient_id, rtype, (f"{rtype}?patient",))
     found = await request.app.state.reader.fhir_search(patient_id, rtype, as_of)
-    hidden = grant.decision.hidden
+    hidden = views.hidden_for(grant.decision.hidden, grant.decision.categories)
+    if TYPES[rtype][0] in hidden:     # the whole section is withheld
+        found = []
     checks = _filters(date_, code, status, rtype)
     matches = [d for d in found if d["id"] not in hidden and all(c(d) for c in checks)]
     matches.sort(key=lambda d: (_when(d, rtype) or datetime.min.replace(tzinfo=UTC), d["id"]),

@@ -18,8 +18,17 @@ from services.journal.domain import clinical
 from services.journal.domain.patients import Patient
 
 NEWEST_NOTES = 5
-SECTIONS = {"notes": "notes", "observations": "observations", "conditions": "conditions",
-            "critical_info": "critical_info", "care_plans": "care_plans", "tasks": "tasks"}
+SECTIONS = frozenset({"notes", "observations", "conditions", "critical_info", "care_plans",
+                      "tasks", "episodes", "services", "timeline"})
+"""The journal's information categories (what a restriction or a limited proxy names)."""
+
+
+def hidden_for(hidden: Collection[str], categories: Collection[str] | None) -> frozenset[str]:
+    """What a decision withholds: its hidden entries and sections, plus every section outside
+    the categories it allows (a limited proxy, such as a parent of a 12–16-year-old)."""
+    if categories is None:
+        return frozenset(hidden)
+    return frozenset(hidden) | (SECTIONS - set(categories))
 
 
 def withheld(entry_id: str, section: str) -> dict[str, Any]:
@@ -88,8 +97,10 @@ def overview(p: Patient, now: datetime, hidden: Collection[str],
     plans = [c for c in p.care_plans if c.status == "active"]
     return {
         "patient": identity(p),
-        "episodes": [_entity(e) for e in p.episodes if e.ended_at is None],
-        "service_decisions": [_entity(d) for d in decisions],
+        "episodes": _visible(((str(e.episode_id), _entity(e)) for e in p.episodes
+                              if e.ended_at is None), "episodes", hidden),
+        "service_decisions": _visible(((str(d.decision_id), _entity(d)) for d in decisions),
+                                      "services", hidden),
         "critical_info": _visible(((str(c.critical_id), _entity(c)) for c in critical),
                                   "critical_info", hidden),
         "conditions": _visible(((str(c.condition_id), _entity(c)) for c in p.conditions
@@ -111,6 +122,8 @@ _WORDS = re.compile(r"(?<!^)(?=[A-Z])")
 def timeline(envelopes: Iterable[Envelope], hidden: Collection[str]) -> list[dict]:
     """Every change to the record, newest first: what, when, by whom, and the entry it is
     about. Corrections appear next to what they correct, so both stay visible."""
+    if "timeline" in hidden:
+        return [withheld("timeline", "timeline")]
     out = []
     for env in envelopes:
         name = env.type.split(".", 1)[-1]
