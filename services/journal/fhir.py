@@ -541,7 +541,7 @@ def task(p: Patient, t: Task, meta: dict | None = None) -> Resource:
         "for": _subject(p),
         "executionPeriod": {"end": _instant(ended)} if ended else None,
         "authoredOn": _instant(t.created_at),
-        "requester": _practitioner(t.created_by),
+        "requester": _practitioner(t.created_by) if t.created_by else None,  # reply tasks
         "owner": owner,
         "restriction": {"period": {"end": _instant(t.due_at)}},
         "output": None if t.note_id is None else [{
@@ -646,6 +646,12 @@ _TOUCHES: dict[type[EventPayload], Callable[[Patient, Any], Touched]] = {
     ev.TaskReassigned: _same("Task", "task_id"),
     ev.TaskCompleted: _same("Task", "task_id"),  # its note comes as NoteDrafted + NoteSigned
     ev.TaskCancelled: _same("Task", "task_id"),
+    # Messages are no FHIR resource here; a reply task is made and completed by its own
+    # TaskCreated / TaskCompleted in the same append, which touch the Task.
+    ev.MessageReceived: _NOTHING,
+    ev.MessageSent: _NOTHING,
+    ev.ApplicationReceiptSent: _NOTHING,
+    ev.ApplicationReceiptReceived: _NOTHING,
 }
 MAPPED_EVENTS: frozenset[type[EventPayload]] = frozenset(_TOUCHES)
 """Every journal event type ``touched`` knows, including those that touch no resource."""

@@ -41,10 +41,12 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
     service granted, refused and ended, notes drafted, re-drafted, signed and corrected, vitals
     recorded, corrected and entered in error, conditions recorded and resolved, CAVE in each
     state, care plans with goals and interventions (one active, one revoked, one completed),
-    tasks created, reassigned, completed with a note and cancelled, death and its corrected
-    date). Drafts, a legevakt contact and open entries remain."""
+    tasks created, reassigned, completed with a note and cancelled, messages received (one
+    refused with an error receipt) and sent with its receipt, death and its corrected date).
+    Drafts, a legevakt contact and open entries remain."""
     from services.journal.domain import clinical as c
     from services.journal.domain import episodes as care
+    from services.journal.domain import messages as msg
     from services.journal.domain import process as pr
 
     nurse = c.Clinician(hpr=HISTORY_NURSE_HPR, unit=HISTORY_UNIT)
@@ -180,6 +182,22 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
     [done] = do(pr.create_care_plan, pr.CreateCarePlan(title="Fallforebygging"), nurse, NOW)
     do(pr.complete_care_plan, pr.CompleteCarePlan(care_plan_id=done.care_plan_id,
                                                   note="Rullator levert"), nurse, NOW)
+
+    hospital, gp = msg.PartyIn(her_id="8094", name="Sykehuset"), msg.PartyIn(her_id="56704")
+    epikrise = dict(kind="epikrise", sender=hospital, receiver_her="80001",
+                    receiver_role="legetjeneste", text="Utskrevet til hjemmet.",
+                    sent_at=NOW - timedelta(hours=2))
+    do(msg.receive_message, msg.ReceiveMessage(message_id="EPI-1", **epikrise), NOW,
+       reply_unit=HISTORY_UNIT)
+    do(msg.receive_message, msg.ReceiveMessage(   # refused: a dialogmelding has no attachments
+        message_id="DM-0", kind="dialogmelding", dialog_type="notat", sender=gp,
+        receiver_her="80001", receiver_role="legetjeneste", text="Se vedlegg.",
+        sent_at=NOW - timedelta(hours=1), attachments=1), NOW, reply_unit=HISTORY_UNIT)
+    [sent] = do(msg.send_message, msg.SendMessage(
+        kind="dialogmelding", dialog_type="notat", to=gp, refers_to="EPI-1",
+        subject="Etter utskrivning", text="Hjemmesykepleien følger opp sårstell."), nurse, NOW,
+        sender_her="80002")
+    do(msg.receive_receipt, msg.ReceiveReceipt(message_id=sent.message_id, status="ok"), NOW)
 
     do(care.end_episode, care.EndEpisode(episode_id=episode.episode_id), NOW)
     do(pt.record_death, pt.RecordDeath(deceased_on=TODAY - timedelta(days=1)), NOW)

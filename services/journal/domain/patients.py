@@ -3,15 +3,17 @@ stream and its ``evolve``.
 
 ``Patient`` is the whole stream's state: who the patient is, plus the episodes, IPLOS assessments
 and service decisions that ``episodes.py`` decides on, the clinical record of ``clinical.py`` and
-the care plans and tasks of ``process.py``. ``evolve`` here is the one fold for the stream; it
-hands care events to ``episodes.evolve``, clinical ones to ``clinical.evolve`` and process-support
-ones to ``process.evolve``.
+the care plans and tasks of ``process.py`` and the messages of ``messages.py``. ``evolve`` here
+is the one fold for the stream; it hands care events to ``episodes.evolve``, clinical ones to
+``clinical.evolve``, process-support ones to ``process.evolve`` and messaging ones (and a reply
+task's link to its question) to ``messages.evolve``.
 
 Rules: a patient is registered once (409); the national id is validated with the environment's
 flags (production refuses test numbers, development and test accept only test numbers) and a
 refusal carries the identifier library's message (422); the kommunenummer has 4 digits (422).
 After death nothing changes except the death itself (its date, with a reason) and the closing of
-open episodes and decisions (``episodes.py``), so a dead patient's services get their end dates.
+open episodes and decisions (``episodes.py``), so a dead patient's services get their end dates;
+messages are still received, sent and answered (``messages.py``: a death notice comes after death).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from libs.events.registry import EventPayload
 from services.journal.domain import (
     Command, Frozen, conflict, invalid, require_alive, require_registered,
 )
-from services.journal.domain import clinical, process
+from services.journal.domain import clinical, messages, process
 from services.journal.domain import episodes as care
 from services.journal.domain import events as ev
 from services.journal.domain.clinical import Condition, CriticalInfo, Note, Observation
 from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
 from services.journal.domain.events import Address, Name, Sex
+from services.journal.domain.messages import Message, Receipt
 from services.journal.domain.process import CarePlan, Task
 
 
@@ -58,6 +61,8 @@ class Patient(Frozen):
     critical_info: tuple[CriticalInfo, ...] = ()
     care_plans: tuple[CarePlan, ...] = ()
     tasks: tuple[Task, ...] = ()
+    messages: tuple[Message, ...] = ()
+    receipts: tuple[Receipt, ...] = ()  # every receipt we sent, also for messages not stored
 
     @classmethod
     def unknown(cls, patient_id: UUID) -> Patient:
@@ -240,7 +245,7 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             return p.model_copy(update=update)
         case ev.PatientDeceased():
             return p.model_copy(update={"deceased_on": e.deceased_on})
-    return process.evolve(clinical.evolve(care.evolve(p, e), e), e)
+    return messages.evolve(process.evolve(clinical.evolve(care.evolve(p, e), e), e), e)
 
 
 def fold(patient_id: UUID, payloads: Iterable[EventPayload]) -> Patient:

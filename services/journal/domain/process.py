@@ -12,7 +12,11 @@ requested -> completed | cancelled; a closed task takes no changes (409). A task
 a unit and optionally to one person in it (whether that person works there is the API layer's
 check: the domain only sees an HPR number); it may belong to a care plan and one of its
 interventions. Completing a task documents it: ``complete_task`` drafts and signs an ordinary
-journal note through ``clinical`` and names it in ``TaskCompleted``.
+journal note through ``clinical`` and names it in ``TaskCompleted``. A ``message_reply`` task is
+made by the record itself when a question arrives (``messages.receive_message``: no
+``created_by``, its ``message_id`` the question) and completed by the message that answers it
+(``messages.send_message``: ``TaskCompleted.message_id`` instead of a note); answered some other
+way, it is completed with a note or cancelled like any task.
 
 Everything new needs a living patient. After death open work can still be closed (a care plan
 completed or revoked, a task cancelled), so worklists empty.
@@ -109,11 +113,13 @@ class Task(Frozen):
     status: TaskStatus = "requested"
     care_plan_id: UUID | None = None
     intervention_id: UUID | None = None
-    created_by: str
+    message_id: str | None = None  # the inbound message a message_reply task answers
+    created_by: str | None = None  # None: made by the record itself (a reply task)
     created_at: datetime
     completed_at: datetime | None = None
     completed_by: str | None = None
     note_id: UUID | None = None
+    reply_message_id: str | None = None  # the message we sent that completed it
     cancel_reason: str | None = None
     cancelled_by: str | None = None
     cancelled_at: datetime | None = None
@@ -484,7 +490,8 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             t = Task(task_id=e.task_id, kind=e.kind, title=e.title, description=e.description,
                      unit=e.unit, assignee=e.assignee, due_at=e.due_at,
                      care_plan_id=e.care_plan_id, intervention_id=e.intervention_id,
-                     created_by=e.created_by, created_at=e.created_at)
+                     message_id=e.message_id, created_by=e.created_by,
+                     created_at=e.created_at)
             return u(update={"tasks": (*p.tasks, t)})
         case ev.TaskReassigned():
             return u(update={"tasks": replace_where(p.tasks, tasks, unit=e.unit,
@@ -492,7 +499,8 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
         case ev.TaskCompleted():
             return u(update={"tasks": replace_where(
                 p.tasks, tasks, status="completed", note_id=e.note_id,
-                completed_by=e.completed_by, completed_at=e.completed_at)})
+                reply_message_id=e.message_id, completed_by=e.completed_by,
+                completed_at=e.completed_at)})
         case ev.TaskCancelled():
             return u(update={"tasks": replace_where(
                 p.tasks, tasks, status="cancelled", cancel_reason=e.reason,
