@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     dev_key_path: Path = REPO_ROOT / ".local" / "dev-issuer" / "key.pem"
     id_rule_2032: bool = False
 
+    # messaging (DOMAIN.md §7): our communication parties by HER-id, JSON such as
+    # EHR_MESSAGING_PARTIES='{"8140001": {"role": "sykepleietjeneste", "unit": "974600978"}}',
+    # and the client ids of the message gateways allowed to deliver inbound messages
+    # (EHR_MESSAGE_GATEWAYS='["edi-gateway"]'). Outside production, demo values stand in.
+    messaging_parties: dict[str, dict[str, str]] = {}
+    message_gateways: tuple[str, ...] = ()
+
     def local_database_url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/ehr"
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from libs.access.facts_projection import AccessFactsProjection
 from libs.config import Settings, get_settings
 from libs.web.service import Options, ServiceRuntime, service_app
+from services.journal import api, fhir_api, messages_api, process_api
 from services.journal.domain import Refused
 from services.journal.handlers import JournalStore
 from services.journal.projections import NAME as RECORDS
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
             app.state.runners = rt.runners
             app.state.journal = JournalStore(rt.store)
             await app.state.journal.setup()
+            await messages_api.setup(rt.engine)
             app.state.reader = RecordReader(rt.engine)
             app.state.access = rt.access(read_models=(RECORDS,))
             yield
@@ -47,8 +49,8 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                                   "information, care plans, tasks and worklists; FHIR R4.",
                       refused=Refused)
 
-    from services.journal import api, fhir_api, process_api
     app.include_router(api.router)
     app.include_router(process_api.router)
+    app.include_router(messages_api.router)
     app.include_router(fhir_api.router)
     return app

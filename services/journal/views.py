@@ -19,7 +19,7 @@ from services.journal.domain.patients import Patient
 
 NEWEST_NOTES = 5
 SECTIONS = frozenset({"notes", "observations", "conditions", "critical_info", "care_plans",
-                      "tasks", "episodes", "services", "timeline"})
+                      "tasks", "episodes", "services", "timeline", "messages"})
 """The journal's information categories (what a restriction or a limited proxy names)."""
 
 
@@ -76,12 +76,14 @@ def _entity(item: Any, exclude: set[str] = frozenset()) -> dict[str, Any]:
 
 
 def notes(p: Patient, hidden: Collection[str], kind: str | None = None,
-          include_drafts_of: str | None = None) -> list[dict]:
-    """Signed notes (and the caller's own drafts), newest first; optionally of one kind."""
+          include_drafts_of: str | None = None, limit: int | None = None) -> list[dict]:
+    """Signed notes (and the caller's own drafts), newest first; optionally of one kind, and
+    only the newest ``limit``."""
     chosen = [n for n in p.notes
               if (kind is None or n.kind == kind)
               and (n.status == "signed" or n.versions[0].by == include_drafts_of)]
     chosen.sort(key=lambda n: n.signed_at or n.versions[-1].at, reverse=True)
+    chosen = chosen[:limit]   # before the views are built: the overview shows five
     return _visible(((str(n.note_id), note_view(n)) for n in chosen), "notes", hidden)
 
 
@@ -112,7 +114,7 @@ def overview(p: Patient, now: datetime, hidden: Collection[str],
                                 for t in sorted(tasks, key=lambda t: t.due_at)), "tasks", hidden),
         "care_plans": _visible(((str(c.care_plan_id), _entity(c)) for c in plans),
                                "care_plans", hidden),
-        "newest_notes": notes(p, hidden, include_drafts_of=viewer_hpr)[:NEWEST_NOTES],
+        "newest_notes": notes(p, hidden, include_drafts_of=viewer_hpr, limit=NEWEST_NOTES),
     }
 
 
