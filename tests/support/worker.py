@@ -1,8 +1,13 @@
-"""A relay or a projection in its own process, so fault tests can kill it with SIGKILL.
+"""A relay, a projection or a service in its own process, so fault tests can kill it with
+SIGKILL.
 
     python -m tests.support.worker relay <database_url> <schema> <bootstrap> [batch]
     python -m tests.support.worker projection <database_url> <schema> <bootstrap> <topic> <delay_s>
     python -m tests.support.worker consent <database_url> <schema> <bootstrap> <port> <key> <topics>
+    python -m tests.support.worker journal <database_url> <schema> <bootstrap> <port> <key> <topics>
+
+``key`` is the development issuer's key file (the test mints tokens with the same file);
+``topics`` is JSON: ``{"consent.events": "<the test's topic>", ...}``.
 """
 
 from __future__ import annotations
@@ -51,22 +56,28 @@ async def main(argv: list[str]) -> None:
                                   batch_size=50)
         await runner.start()
         await runner.run()
-    elif kind == "consent":
-        await serve_consent(url, schema, bootstrap, int(argv[4]), argv[5], json.loads(argv[6]))
+    elif kind in SERVICES:
+        await serve(kind, url, schema, bootstrap, int(argv[4]), argv[5], json.loads(argv[6]))
     else:
         raise SystemExit(f"unknown worker {kind}")
 
 
-async def serve_consent(url: str, schema: str, bootstrap: str, port: int, key: str,
-                        topics: dict[str, str]) -> None:
-    """The consent service as a real server (relay, projections and access logger inside)."""
+SERVICES = {"consent": "services.consent.app", "journal": "services.journal.app"}
+
+
+async def serve(service: str, url: str, schema: str, bootstrap: str, port: int, key: str,
+                topics: dict[str, str]) -> None:
+    """A service as a real server (relay, projections and access logger inside)."""
+    import importlib  # noqa: PLC0415
+
     import uvicorn  # noqa: PLC0415
 
     from libs.config import Settings  # noqa: PLC0415
-    from services.consent.app import Options, create_app  # noqa: PLC0415
+    from libs.web.service import Options  # noqa: PLC0415
 
+    create_app = importlib.import_module(SERVICES[service]).create_app
     settings = Settings(database_url=url, kafka_bootstrap_servers=bootstrap, environment="test",
-                        dev_key_path=key, relay_poll_interval_s=0.2)
+                        dev_key_path=key, relay_poll_interval_s=0.2, consistency_wait_s=15)
     app = create_app(settings, Options(schema=schema, topic_names=topics))
     await uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                         log_level="warning")).serve()
