@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
-from sqlalchemy import text
-
 from libs.access.events import PersonRegistered
 from libs.access.facts import fold
 from libs.access.model import Facts
+from libs.events.claims import append_claiming, create_claims_table
 from libs.events.envelope import Actor
 from libs.events.registry import EventPayload
 from libs.events.store import AppendResult, ConcurrencyError, EventContext, EventStore
 from services.consent.domain import Refused
 
 RETRIES = 5
+CLAIMS = "person_claims"
 
 
 def stream_of(patient_id: UUID) -> str:
@@ -52,10 +52,7 @@ class PatientAccessStore:
         raise AssertionError("unreachable")
 
     async def setup(self) -> None:
-        async with self.store.engine.begin() as conn:
-            await conn.execute(text("""
-                CREATE TABLE IF NOT EXISTS person_claims (
-                    national_id text PRIMARY KEY, patient_id uuid NOT NULL UNIQUE)"""))
+        await create_claims_table(self.store, CLAIMS)
 
     async def register(self, patient_id: UUID,
                        decide: Callable[[Facts], Sequence[EventPayload]],
@@ -65,12 +62,10 @@ class PatientAccessStore:
         facts, version = await self.facts(patient_id)
         payloads = list(decide(facts))
         registered = next(p for p in payloads if isinstance(p, PersonRegistered))
-        async with self.store.engine.begin() as conn:
-            claimed = await conn.execute(text("""
-                INSERT INTO person_claims VALUES (:n, :p) ON CONFLICT DO NOTHING
-                RETURNING patient_id"""), {"n": registered.national_id, "p": patient_id})
-            if claimed.first() is None:
-                raise Refused(409, "A person with this national id number is already "
-                                   "registered.")
-            return await self.store.append_in(conn, stream_of(patient_id), version, payloads,
-                                              EventContext(patient_id=patient_id, actor=actor))
+        result = await append_claiming(self.store, CLAIMS, registered.national_id, patient_id,
+                                       stream_of(patient_id), version, payloads,
+                                       EventContext(patient_id=patient_id, actor=actor))
+        if result is None:
+            raise Refused(409, "A person with this national id number is already "
+                               "registered.")
+        return result

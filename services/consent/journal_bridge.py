@@ -31,12 +31,13 @@ from libs.access import events as ce
 from libs.access.facts import fold
 from libs.access.model import Facts
 from libs.access.policy import OSLO
+from libs.events.claims import claims_ddl
 from libs.events.envelope import Actor, Envelope
 from libs.events.projection import Projection
 from libs.events.projections_index import register_projection
 from libs.events.registry import REGISTRY, EventPayload
 from libs.events.store import EventContext, EventStore
-from services.consent.handlers import stream_of
+from services.consent.handlers import CLAIMS, stream_of
 from services.journal.domain import events as _journal_contract  # noqa: F401  (decodes journal.*)
 
 NAME = "journal_bridge"
@@ -61,9 +62,7 @@ class JournalBridge(Projection):
         self.topic_names = dict(topic_names or {})   # where its consent events go
 
     async def setup(self, conn: AsyncConnection) -> None:
-        await conn.execute(text("""
-            CREATE TABLE IF NOT EXISTS person_claims (
-                national_id text PRIMARY KEY, patient_id uuid NOT NULL UNIQUE)"""))
+        await conn.execute(text(claims_ddl(CLAIMS)))
 
     async def reset(self, conn: AsyncConnection) -> None:
         """Nothing to empty: what it wrote are events, and a replay appends no duplicates."""

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from libs.events.claims import append_claiming, create_claims_table, owner_of
 from libs.events.envelope import Actor, Envelope
 from libs.events.registry import EventPayload
 from libs.events.store import AppendResult, ConcurrencyError, EventContext, EventStore
@@ -33,6 +34,7 @@ from services.journal.domain import events as ev
 from services.journal.domain.patients import Patient, evolve, fold
 
 RETRIES = 5
+CLAIMS = "journal_claims"
 CACHE_SIZE = 20_000
 
 
@@ -58,10 +60,7 @@ class JournalStore:
         self._cache_size = cache_size
 
     async def setup(self) -> None:
-        async with self.store.engine.begin() as conn:
-            await conn.execute(text("""
-                CREATE TABLE IF NOT EXISTS journal_claims (
-                    national_id text PRIMARY KEY, patient_id uuid NOT NULL UNIQUE)"""))
+        await create_claims_table(self.store, CLAIMS)
 
     # --- reading the write side ----------------------------------------------------------------
 
@@ -131,25 +130,18 @@ class JournalStore:
         patient, version = await self.current(patient_id)
         payloads = list(decide(patient))
         registered = next(p for p in payloads if isinstance(p, ev.PatientRegistered))
-        async with self.store.engine.begin() as conn:
-            claimed = await conn.execute(text("""
-                INSERT INTO journal_claims VALUES (:n, :p) ON CONFLICT DO NOTHING
-                RETURNING patient_id"""), {"n": registered.national_id, "p": patient_id})
-            if claimed.first() is None:
-                raise Refused(409, "A patient with this national id number is already "
-                                   "registered.")
-            result = await self.store.append_in(conn, stream_of(patient_id), version, payloads,
-                                                EventContext(patient_id=patient_id, actor=actor))
+        result = await append_claiming(self.store, CLAIMS, registered.national_id, patient_id,
+                                       stream_of(patient_id), version, payloads,
+                                       EventContext(patient_id=patient_id, actor=actor))
+        if result is None:
+            raise Refused(409, "A patient with this national id number is already "
+                               "registered.")
         self._fold_in(patient_id, version, patient, payloads)
         return result
 
     async def claimed_by(self, national_id: str) -> UUID | None:
         """The patient a national id is registered to (for staff lookups; never logged)."""
-        async with self.store.engine.connect() as conn:
-            found = await conn.execute(text(
-                "SELECT patient_id FROM journal_claims WHERE national_id = :n"),
-                {"n": national_id})
-            return found.scalar_one_or_none()
+        return await owner_of(self.store, CLAIMS, national_id)
 
     def _fold_in(self, patient_id: UUID, version: int, patient: Patient,
                  payloads: Sequence[EventPayload]) -> None:

@@ -3,7 +3,6 @@ child welfare, FHIR Consent and AuditEvent, and a check that every patient route
 
 from __future__ import annotations
 
-import inspect
 from datetime import date, timedelta
 
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -12,6 +11,7 @@ from fhir.resources.R4B.consent import Consent as FhirConsent
 
 from services.consent.app import Options, create_app
 from tests.consent.conftest import SCHOOL_ORG, Consent
+from tests.support.routes import unguarded_routes
 from tests.support.waiting import passes
 
 TODAY = date.today()
@@ -148,20 +148,8 @@ def test_every_route_that_names_a_patient_is_decided_and_logged(tmp_path):
 
     app = create_app(Settings(environment="test", dev_key_path=tmp_path / "k.pem"),
                      Options(telemetry=False))
-    unguarded = []
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if "{patient_id}" not in path and not path.startswith("/fhir/"):
-            continue
-        if path == "/fhir/metadata":
-            continue
-        deps = [d.call for d in route.dependant.dependencies]
-        source = inspect.getsource(route.endpoint)
-        if not (any(getattr(f, "ehr_access_guard", False) for f in deps)
-                or "access.require(" in source or "access.record(" in source
-                or "_audit_scope(" in source or "_consents(" in source):
-            unguarded.append(f"{sorted(route.methods)} {path}")
-    assert unguarded == []
+    assert unguarded_routes(app, ("access.require(", "access.record(", "_audit_scope(",
+                                  "_consents(")) == []
 
 
 async def test_another_service_projects_the_same_facts_from_the_topic(

@@ -3,7 +3,6 @@ worklists, corrections in history, withheld entries, and every patient route gua
 
 from __future__ import annotations
 
-import inspect
 from datetime import UTC, datetime, time, timedelta
 
 from libs.access.policy import OSLO
@@ -11,6 +10,7 @@ from libs.config import Settings
 from libs.web.service import Options
 from services.journal.app import create_app
 from tests.journal.conftest import ALLOCATION, HOME_CARE, HOME_NURSING, Clinic
+from tests.support.routes import unguarded_routes
 from tests.support.waiting import passes
 
 
@@ -246,16 +246,7 @@ def test_every_patient_route_is_guarded(tmp_path):
     """A route with a patient in its path depends on ``guarded`` or decides itself."""
     app = create_app(Settings(environment="test", dev_key_path=tmp_path / "k.pem"),
                      Options(telemetry=False))
-    unguarded = []
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if not ("{patient_id}" in path or path.startswith("/fhir/")
-                or path in ("/worklist", "/patients/$lookup")) or path == "/fhir/metadata":
-            continue
-        deps = [d.call for d in route.dependant.dependencies]
-        source = inspect.getsource(route.endpoint)
-        if not (any(getattr(f, "ehr_access_guard", False) for f in deps)
-                or "access.require(" in source or "_allowed(" in source
-                or "_resolve(" in source or "fhir_tx.run(" in source):
-            unguarded.append(f"{sorted(route.methods)} {path}")
-    assert unguarded == []
+    assert unguarded_routes(app, ("access.require(", "access.record(", "_allowed(",
+                                  "_resolve(", "fhir_tx.run("),
+                            also=("/worklist", "/patients/$lookup", "/messages",
+                                  "/messages/{message_id}/receipt")) == []
