@@ -1,5 +1,7 @@
 """``python -m bench``: append, relay, replay and end-to-end lag, each next to its raw baseline;
-then access (``decide()`` latency, reads with and without access logging; ``--sizes "" --skip-lag``
+then access (``decide()`` latency, reads with and without access logging; ``--sizes ""
+--skip-lag --skip-journal`` runs it alone); then the journal (signed-note writes and overview
+reads over HTTP next to a raw FastAPI + asyncpg app; ``--sizes "" --skip-lag --skip-access``
 runs it alone).
 
 Starts its own PostgreSQL and Kafka under .local/bench-stack (unless DATABASE_URL /
@@ -23,6 +25,7 @@ from rich.console import Console
 
 from bench import access as ac
 from bench import append as ap
+from bench import journal as jn
 from bench import lag as lg
 from bench import publish as pb
 from bench import replay as rp
@@ -169,7 +172,7 @@ async def lag_phase(url: str, bootstrap: str, size: str, rate: float, seconds: f
 async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: int,
               proj_batch: int, lag_rate: float, lag_seconds: float, lag_warmup: float,
               skip_lag: bool, extra_notes: list[str], lag_extra_rate: float = 0,
-              skip_access: bool = False) -> list[Row]:
+              skip_access: bool = False, skip_journal: bool = False) -> list[Row]:
     info = await machine(handle)
     console.log(f"stack: {handle.mode}; PostgreSQL {info['PostgreSQL']}; Kafka {info['Kafka']}")
     rows: list[Row] = []
@@ -197,6 +200,11 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
     if not skip_access:
         await ac.access_phase(handle.database_url, handle.kafka_bootstrap, console, rows, notes)
         console.print(rich_table(rows, "results so far"))
+    if not skip_journal:
+        if not skip_access:
+            await _settle(handle.database_url)
+        await jn.journal_phase(handle.database_url, handle.kafka_bootstrap, console, rows, notes)
+        console.print(rich_table(rows, "results so far"))
     notes.append(f"whole run: {time.monotonic() - started:,.0f} s")
     settings = {"sizes": ", ".join(_size_label(n) for n in sizes), "writers": str(writers),
                 "relay batch": str(relay_batch), "projection batch": str(proj_batch),
@@ -205,6 +213,7 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
                 f"{lag_rate:.0f} ev/s × {lag_seconds:.0f} s (+{lag_warmup:.0f} s warm-up)"
                 + (f", and {lag_extra_rate:.0f} ev/s for information" if lag_extra_rate else ""),
                 "access": "not run" if skip_access else ac.SETTINGS,
+                "journal": "not run" if skip_journal else jn.SETTINGS,
                 "OpenTelemetry": "API only (no SDK configured: no-op tracer and meter)"}
     write_results(out, info, settings, rows, notes)
     console.print(rich_table(rows, f"event backbone benchmark ({info['date']})"))
@@ -227,6 +236,8 @@ def main(
     skip_lag: bool = typer.Option(False, help="do not run the lag benchmark"),
     skip_access: bool = typer.Option(False, help="do not run the access benchmark (decide, "
                                      "reads with/without access logging)"),
+    skip_journal: bool = typer.Option(False, help="do not run the journal benchmark (signed "
+                                      "notes and overview reads over HTTP vs raw FastAPI)"),
     note: list[str] = typer.Option([], help="a note to add to the results (repeatable)"),
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
@@ -236,7 +247,8 @@ def main(
         with stack() as handle:
             rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
                                    projection_batch, lag_rate, lag_seconds, lag_warmup,
-                                   skip_lag, list(note), lag_extra_rate, skip_access))
+                                   skip_lag, list(note), lag_extra_rate, skip_access,
+                                   skip_journal))
     finally:  # the private stack's data (GBs at 1M events); nothing else lives there
         shutil.rmtree(STACK_DIR, ignore_errors=True)
     if any(r.passed is False for r in rows):

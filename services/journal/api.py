@@ -38,11 +38,13 @@ from services.journal.projections import RecordReader
 router = APIRouter()
 
 
-def journal(request: Request) -> JournalStore:
+# async: FastAPI runs a plain ``def`` dependency in its thread pool, two thread hand-offs per
+# request for an attribute lookup (bench/RESULTS.md, journal)
+async def journal(request: Request) -> JournalStore:
     return request.app.state.journal
 
 
-def reader(request: Request) -> RecordReader:
+async def reader(request: Request) -> RecordReader:
     return request.app.state.reader
 
 
@@ -183,7 +185,9 @@ async def lookup(body: LookupBody, who: CurrentSubject, access: AccessDep, store
     return {"patient_id": str(patient_id)}
 
 
-@router.get("/patients/{patient_id}", tags=["reads"])
+# response_model: serialised by pydantic-core, not walked by ``jsonable_encoder`` (10–18 % of
+# the read's CPU on a 20-note record; bench/RESULTS.md, journal)
+@router.get("/patients/{patient_id}", tags=["reads"], response_model=dict[str, Any])
 async def overview(patient_id: UUID, response: Response, store: Journal, records: Reader,
                    access: AccessDep, as_of: AsOf = None,
                    grant: Grant = Depends(guarded(Action.read, "record"))):

@@ -13,6 +13,7 @@ One projection (so one transaction per batch, one consistency token) keeps three
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -29,13 +30,33 @@ from services.journal.domain.events import PatientDetailsChanged
 from services.journal.domain.patients import Patient, evolve
 
 NAME = "journal_records"
+PARSED_CACHE = 5_000
 
 
 class JournalRecordsProjection(Projection):
     name = NAME
 
-    def __init__(self, topic: str = "journal.events"):
+    def __init__(self, topic: str = "journal.events", cache_size: int = PARSED_CACHE):
         self.topics = (topic,)
+        # the records this process last wrote, parsed, by (version, time of the last event): a
+        # row still at that version is not parsed again; one another replica wrote, or a batch
+        # that was rolled back, has another version (or last event) and is parsed as before
+        self._parsed: OrderedDict[UUID, tuple[int, datetime, Patient]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _patient(self, patient_id: UUID, version: int, updated_at: datetime,
+                 doc: str) -> Patient:
+        cached = self._parsed.get(patient_id)
+        if cached is not None and cached[:2] == (version, updated_at):
+            return cached[2]
+        return Patient.model_validate_json(doc)
+
+    def _remember(self, state: dict) -> None:
+        for patient_id, (version, updated_at, p) in state.items():
+            self._parsed[patient_id] = (version, updated_at, p)
+            self._parsed.move_to_end(patient_id)
+        while len(self._parsed) > self._cache_size:
+            self._parsed.popitem(last=False)
 
     async def setup(self, conn: AsyncConnection) -> None:
         await conn.execute(text("""
@@ -60,6 +81,7 @@ class JournalRecordsProjection(Projection):
                 ON journal_fhir (patient_id, resource_type, last_updated)"""))
 
     async def reset(self, conn: AsyncConnection) -> None:
+        self._parsed.clear()
         await conn.execute(text("TRUNCATE journal_records, journal_tasks, journal_fhir"))
 
     async def apply_batch(self, conn: AsyncConnection,
@@ -69,10 +91,10 @@ class JournalRecordsProjection(Projection):
             return
         patients = list({env.patient_id for env, _ in mine})
         rows = await conn.execute(text(
-            "SELECT patient_id, version, doc::text FROM journal_records "
+            "SELECT patient_id, version, updated_at, doc::text FROM journal_records "
             "WHERE patient_id = ANY(:ids) FOR UPDATE"), {"ids": patients})
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
-            r[0]: (r[1], None, Patient.model_validate_json(r[2])) for r in rows}
+            r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], r[3])) for r in rows}
         versions = await _fhir_versions(conn, patients)
         new_versions: list[tuple] = []
         touched_tasks: set[tuple[UUID, UUID]] = set()
@@ -119,6 +141,7 @@ class JournalRecordsProjection(Projection):
                 {"t": list(cols[0]), "i": list(cols[1]), "v": list(cols[2]),
                  "p": list(cols[3]), "u": list(cols[4]), "d": list(cols[5])})
         await _write_tasks(conn, state, touched_tasks)
+        self._remember(state)
 
 
 async def _fhir_versions(conn: AsyncConnection, patients: list[UUID]) -> dict[tuple[str, str], int]:
