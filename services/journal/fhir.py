@@ -581,9 +581,40 @@ def resources_of(p: Patient) -> list[tuple[str, str, Resource]]:
     return [(kind, id_, build()) for kind, id_, build in _entries(p)]
 
 
+# type -> (the entities it comes from, their id field, which of them are of this type, mapper)
+_SOURCES: dict[str, tuple[str, str, Callable[[Any], bool], Callable[..., Resource]]] = {
+    "EpisodeOfCare": ("episodes", "episode_id", lambda _: True, episode_of_care),
+    "Encounter": ("notes", "note_id", is_contact, encounter),
+    "DocumentReference": ("notes", "note_id", lambda _: True, document_reference),
+    "Composition": ("notes", "note_id", lambda _: True, composition),
+    "Observation": ("observations", "observation_id", lambda _: True, observation),
+    "Condition": ("conditions", "condition_id", lambda _: True, condition),
+    "AllergyIntolerance": ("critical_info", "critical_id",
+                           lambda x: critical_info_type(x) == "AllergyIntolerance", critical_info),
+    "Flag": ("critical_info", "critical_id", lambda x: critical_info_type(x) == "Flag",
+             critical_info),
+    "CarePlan": ("care_plans", "care_plan_id", lambda _: True, care_plan),
+    "Task": ("tasks", "task_id", lambda _: True, task),
+}
+
+
 def resource(p: Patient, kind: str, id_: str | UUID) -> Resource | None:
-    """One current resource, or ``None`` when the patient has none of that type and id."""
-    return next((build() for k, i, build in _entries(p) if k == kind and i == str(id_)), None)
+    """One current resource, or ``None`` when the patient has none of that type and id. Looks
+    in the one collection the type comes from (a projection calls it for every event)."""
+    if not p.registered:
+        return None
+    if kind == "Patient":
+        return patient(p) if str(id_) == str(p.patient_id) else None
+    source = _SOURCES.get(kind)
+    if source is None:
+        return None
+    collection, field, is_kind, build = source
+    try:
+        key = id_ if isinstance(id_, UUID) else UUID(str(id_))
+    except ValueError:
+        return None
+    found = next((x for x in getattr(p, collection) if getattr(x, field) == key), None)
+    return build(p, found) if found is not None and is_kind(found) else None
 
 
 Touched = list[tuple[str, UUID]]

@@ -31,6 +31,7 @@ from services.journal.domain.patients import Patient, evolve
 
 NAME = "journal_records"
 PARSED_CACHE = 5_000
+READ_CACHE = 2_000
 
 
 class JournalRecordsProjection(Projection):
@@ -188,20 +189,35 @@ def patient_label(p: Patient) -> dict:
 
 
 class RecordReader:
-    """Reads of the projected record."""
+    """Reads of the projected record. The records read last are kept parsed with their version:
+    a record still at that version is not sent or parsed again (parsing a large record was the
+    biggest part of an overview read; bench/RESULTS.md, journal)."""
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, cache_size: int = READ_CACHE):
         self.engine = engine
+        self._parsed: OrderedDict[UUID, tuple[int, Patient]] = OrderedDict()
+        self._cache_size = cache_size
 
     async def patient(self, patient_id: UUID) -> tuple[Patient, int] | None:
+        cached = self._parsed.get(patient_id)
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
-            row = await conn.fetchrow(
-                "SELECT version, doc::text FROM journal_records WHERE patient_id = $1",
-                patient_id)
+            row = await conn.fetchrow("""
+                SELECT version, CASE WHEN version = $2 THEN NULL ELSE doc::text END
+                  FROM journal_records WHERE patient_id = $1""",
+                patient_id, cached[0] if cached else -1)
         if row is None:
             return None
-        return Patient.model_validate_json(row[1]), row[0]
+        version, doc = row
+        if doc is None and cached is not None:
+            self._parsed.move_to_end(patient_id)
+            return cached[1], version
+        patient = Patient.model_validate_json(doc)
+        self._parsed[patient_id] = (version, patient)
+        self._parsed.move_to_end(patient_id)
+        while len(self._parsed) > self._cache_size:
+            self._parsed.popitem(last=False)
+        return patient, version
 
     async def worklist(self, unit: str, start: datetime, end: datetime,
                        overdue_since: datetime | None) -> list[dict]:

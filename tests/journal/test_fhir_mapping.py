@@ -675,3 +675,17 @@ def test_an_unmapped_event_type_is_refused_not_skipped():
         event_type: ClassVar[str] = "journal.Unknown"
     with pytest.raises(fhir.UnmappedEvent, match="journal.Unknown"):
         fhir.touched(FULL, Unknown())
+
+
+def test_resource_finds_exactly_what_resources_of_lists():
+    """``resource`` looks in one collection per type; it must agree with the full listing, and
+    find nothing under another type or id."""
+    assert len({kind for kind, _, _ in RESOURCES}) == len(MODELS)
+    for kind, id_, res in RESOURCES:
+        assert fhir.resource(FULL, kind, id_) == res, (kind, id_)
+        assert fhir.resource(FULL, kind, uuid.UUID(id_)) == res
+        other = "Flag" if kind == "AllergyIntolerance" else "AllergyIntolerance"
+        assert fhir.resource(FULL, other, id_) is None or other in {
+            k for k, i, _ in RESOURCES if i == id_}
+    assert fhir.resource(FULL, "Observation", "not-a-uuid") is None
+    assert fhir.resource(FULL, "Medication", str(P)) is None
