@@ -10,8 +10,10 @@ Production refuses the development issuer and any key whose ``kid`` starts with 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +140,10 @@ def _build(model, **fields):
         raise _forbid("the token's identity claims are malformed") from None
 
 
+CACHE_S = 60.0
+CACHE_SIZE = 10_000
+
+
 class TokenValidator:
     """Validates bearer tokens against ``settings.jwks`` (or ``keys``, e.g. for tests)."""
 
@@ -153,6 +159,7 @@ class TokenValidator:
                 (k.key_id or "").startswith(DEV_KID_PREFIX) for k in self.keys):
             raise TokenConfigError("the JWKS contains a development key (kid ehr-dev-...), "
                                    "which production never trusts; remove it from EHR_JWKS")
+        self._cache: dict[bytes, tuple[float, TokenSubject]] = {}
         self.kinds: dict[str, set[str]] = {}
         for kind, iss in (("practitioner", settings.helseid_issuer),
                           ("citizen", settings.idporten_issuer),
@@ -162,7 +169,17 @@ class TokenValidator:
             self.kinds[settings.dev_issuer] = {"practitioner", "citizen", "sector", "device"}
 
     def validate(self, raw: str) -> TokenSubject:
-        """The subject of a valid token; TokenError otherwise. Never logs the token."""
+        """The subject of a valid token; TokenError otherwise. Never logs the token.
+
+        A token that passed is remembered (by its SHA-256) until it expires, but never longer
+        than ``CACHE_S``: a client sends the same token with every request, and verifying its
+        signature was 5-11 % of a request's CPU (bench/RESULTS.md, journal). The bound keeps a
+        key removed from the JWKS from being trusted for long."""
+        key = hashlib.sha256(raw.encode()).digest() if isinstance(raw, str) else b""
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.time():
+            trace.get_current_span().set_attribute("ehr.subject.kind", type(hit[1]).__name__)
+            return hit[1]
         try:
             subject = self._validate(raw)
         except TokenError as exc:
@@ -170,7 +187,20 @@ class TokenValidator:
             trace.get_current_span().add_event("ehr.token.refused", {"status": exc.status})
             raise
         trace.get_current_span().set_attribute("ehr.subject.kind", type(subject).__name__)
+        self._remember(key, raw, subject)
         return subject
+
+    def _remember(self, key: bytes, raw: str, subject: TokenSubject) -> None:
+        exp = jwt.decode(raw, options={"verify_signature": False}).get("exp")
+        if not isinstance(exp, int | float):
+            return
+        self._cache[key] = (min(float(exp), time.time() + CACHE_S), subject)
+        if len(self._cache) > CACHE_SIZE:
+            now = time.time()
+            for k in [k for k, (until, _) in self._cache.items() if until <= now]:
+                del self._cache[k]
+            while len(self._cache) > CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]
 
     def _validate(self, raw: str) -> TokenSubject:
         if not isinstance(raw, str) or not raw.strip():

@@ -361,3 +361,23 @@ def test_malformed_claims_are_refused_cleanly(validator, issuer, kind, claim):
             validator.validate(raw)
         except TokenError as exc:
             assert exc.status in (401, 403)
+
+
+def test_a_verified_token_is_remembered_for_a_bounded_time_only(validator, issuer, monkeypatch,
+                                                              tmp_path):
+    """The signature is checked once per token for at most CACHE_S: a key removed from the
+    trusted set stops working within that bound, and a refused token is never remembered."""
+    token = practitioner(issuer)
+    who = validator.validate(token)
+    trusted = validator.keys
+    other = DevIssuer.from_settings(Settings(environment="test",
+                                             dev_key_path=tmp_path / "other.pem"))
+    validator.keys = jwt.PyJWKSet.from_dict(other.jwks())   # the key is withdrawn
+    assert validator.validate(token) == who    # remembered
+    with pytest.raises(TokenError):
+        validator.validate(practitioner(issuer, jti="another"))  # never seen: checked
+    later = time.time() + t.CACHE_S + 1
+    monkeypatch.setattr(t.time, "time", lambda: later)
+    with pytest.raises(TokenError):
+        validator.validate(token)              # the bound has passed: checked again, refused
+    validator.keys = trusted
