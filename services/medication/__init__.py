@@ -1,0 +1,1 @@
+"""services/medication: the patient's medication list (PLL), drug catalogue and decision support."""

@@ -1,0 +1,1 @@
+"""Tests of the medication service: the drug catalogue and the pure medication-list domain."""
