@@ -16,7 +16,8 @@ from libs.events.topics import CATALOGUE, TopicSpec, all_topics
 
 # Modules that declare the events of each service; they are imported before an export.
 EVENT_MODULES: tuple[str, ...] = ("libs.access.events", "libs.access.audit",
-                                  "services.journal.domain.events")
+                                  "services.journal.domain.events",
+                                  "services.medication.domain.events")
 
 
 def _dump(obj) -> str:
