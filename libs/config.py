@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # telemetry
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None
+    # a client span per SQL statement: useful when chasing a slow query, but it costs ~10 % of
+    # a request's CPU (bench/RESULTS.md, journal), so it is off unless asked for
+    otel_sql_spans: bool = False
     log_json: bool = True
 
     # identity (DOMAIN.md §10, §11 req 7-8; libs/access/tokens.py). A JWKS is inline JSON, a path

@@ -69,7 +69,7 @@ class ServiceRuntime:
         s, url = self.settings, self.settings.effective_database_url
         await run_migrations(url, self.schema)
         self.engine = make_engine(url, self.schema)
-        if self.opts.telemetry:
+        if self.opts.telemetry and s.otel_sql_spans:
             instrument_engine(self.engine)
         self.store = EventStore(self.engine, topic_names=self.opts.topic_names)
         self.logger = AccessLogger(self.engine, self.service, store=self.store)
