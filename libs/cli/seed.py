@@ -64,33 +64,36 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
                           json={"national_id": pid, "patient_id": str(patient)}))
             people[name] = (patient, pid)
             bar.advance(task)
+        related = {}   # read your writes: the next call waits for the care relation
         for name in ("Kari Nordmann", "Ola Nordmann", "Emma Hansen", "Jonas Hansen"):
-            _ok(http.post(f"/patients/{people[name][0]}/care-relations", headers=nurse,
-                          json={"purpose": "hjemmesykepleie", "basis": "service_decision"}))
+            r = _ok(http.post(f"/patients/{people[name][0]}/care-relations", headers=nurse,
+                              json={"purpose": "hjemmesykepleie", "basis": "service_decision"}))
+            related[name] = {"X-Consistency-Token": r.headers["X-Consistency-Token"]} \
+                if "X-Consistency-Token" in r.headers else {}
         bar.advance(task)
-        token = None
         for child in ("Emma Hansen", "Jonas Hansen"):
-            r = _ok(http.post(f"/patients/{people[child][0]}/guardians", headers=nurse, json={
-                "guardian": str(people["Ingrid Hansen"][0]), "shares_address": True}))
-            token = r.headers.get("X-Consistency-Token", token)
+            _ok(http.post(f"/patients/{people[child][0]}/guardians",
+                          headers=nurse | related[child], json={
+                              "guardian": str(people["Ingrid Hansen"][0]),
+                              "shares_address": True}))
         bar.advance(task)
         parent = {"Authorization": "Bearer " + issuer.mint_citizen(people["Ingrid Hansen"][1]),
                   "X-Acting-For": str(people["Emma Hansen"][0])}
-        if token:
-            parent["X-Consistency-Token"] = token
-        existing = _ok(http.get(f"/patients/{people['Emma Hansen'][0]}/consents",
-                                headers=parent)).json()
+        # her login and her guardianship are projected from two streams: wait for both
+        existing = _until_ok(http, f"/patients/{people['Emma Hansen'][0]}/consents", parent)
         if not existing:
             _ok(http.post(f"/patients/{people['Emma Hansen'][0]}/consents", headers=parent,
                           json={"sector": "school", "recipient_org": SCHOOL,
                                 "categories": ["school_health"],
                                 "purpose": "oppfølging av astma på skolen"}))
         bar.advance(task)
-        kari = {"Authorization": "Bearer " + issuer.mint_citizen(people["Kari Nordmann"][1])}
+        kari = {"Authorization": "Bearer " + issuer.mint_citizen(people["Kari Nordmann"][1])} \
+            | related["Kari Nordmann"]
         _ok(http.post(f"/patients/{people['Kari Nordmann'][0]}/blocks", headers=kari,
                       json={"target_kind": "practitioner", "target": "7654321"}))
         bar.advance(task)
-        _ok(http.get(f"/patients/{people['Kari Nordmann'][0]}/consents", headers=nurse))
+        _ok(http.get(f"/patients/{people['Kari Nordmann'][0]}/consents",
+                     headers=nurse | related["Kari Nordmann"]))
         bar.advance(task)
     seed_journal(journal_url or f"http://127.0.0.1:{s.journal_port}", issuer, people)
     table = Table("name", "patient id", "national id (synthetic)", "born")
