@@ -485,7 +485,7 @@ def add_rows(s: dict[str, Window], b: dict[str, Window], rows: list[Row],
     for what, unit, rate, p99_target in (("writes", "notes/s", WRITE_RATE, WRITE_P99_MS),
                                          ("reads", "reads/s", READ_RATE, READ_P99_MS)):
         c, bc = s[f"{what} closed"], b[f"{what} closed"]
-        o, bo = s[f"{what} open @ {rate:.0f}/s"], b[f"{what} open @ {rate:.0f}/s"]
+        o = s[f"{what} open @ {rate:.0f}/s"]
         name = "note write" if what == "writes" else "overview read"
         if what == "writes":
             rows.append(JRow(size, f"signed notes/s ({CLIENTS} clients)", c.rate, bc.rate,
