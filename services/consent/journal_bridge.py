@@ -11,6 +11,9 @@ consent service's own streams (DESIGN.md §4; issue: "a grant starts the care re
 | ServiceGranted                       | relation of the provider unit, until ``to_date``          |
 | ServiceRefused / ServiceEnded        | the case-handling (and service) relation ended            |
 
+It also keeps ``patient_names`` (patient id -> family name) from registrations and changed
+details, so log control can flag accesses to patients who share the user's surname (req. 14).
+
 It runs as a projection, so the consent events are appended in the same transaction that
 records the journal event as applied: each journal event is turned into consent events exactly
 once. Relation ids are UUIDv5 of the journal entity, and an event whose relation already exists
@@ -47,6 +50,9 @@ REGISTRATION_RELATION_DAYS = 30
 service decision (our own choice: long enough to assess and decide an application)."""
 
 log = logging.getLogger(__name__)
+NAMED = ("journal.PatientRegistered", "journal.PatientDetailsChanged")
+PATIENT_NAMES_DDL = ("CREATE TABLE IF NOT EXISTS patient_names ("
+                     "patient_id uuid PRIMARY KEY, family text NOT NULL)")
 
 
 def relation_id(kind: str, ref: object) -> UUID:
@@ -63,6 +69,7 @@ class JournalBridge(Projection):
 
     async def setup(self, conn: AsyncConnection) -> None:
         await conn.execute(text(claims_ddl(CLAIMS)))
+        await conn.execute(text(PATIENT_NAMES_DDL))
 
     async def reset(self, conn: AsyncConnection) -> None:
         """Nothing to empty: what it wrote are events, and a replay appends no duplicates."""
@@ -73,6 +80,12 @@ class JournalBridge(Projection):
         for env, payload in events:
             if env.patient_id is None:
                 continue
+            name = env.data.get("name") if env.type in NAMED else None
+            if name:
+                await conn.execute(text("""
+                    INSERT INTO patient_names VALUES (:p, :f) ON CONFLICT (patient_id)
+                    DO UPDATE SET family = excluded.family"""),
+                    {"p": env.patient_id, "f": name["family"]})
             facts = await _facts(conn, env.patient_id)
             wanted = await self._consent_events(conn, env, payload, facts)
             if wanted:

@@ -4,14 +4,18 @@
 - ``access_log``: every AccessLogged entry of every service, for the citizen's "who looked at my
   record" (req 49) and FHIR AuditEvent;
 - ``review_items``: what the unit leader must review (AC13, req 14): every emergency access
-  (break-the-glass), every restricted entry opened on necessity, and every attempt by a
-  professional without need-to-know; ``AccessReviewed`` closes an item.
+  (break-the-glass), every restricted entry opened on necessity, every attempt by a
+  professional without need-to-know, and a professional's accesses to a patient with their own
+  surname (one item per professional, patient and day; the names come from the journal through
+  ``journal_bridge``, so an access before the journal's registration reached it is not
+  flagged); ``AccessReviewed`` closes an item.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from uuid import UUID, uuid5
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,8 +26,10 @@ from libs.events.envelope import Envelope
 from libs.events.projection import Projection
 from libs.events.projections_index import register_projection
 from libs.events.registry import EventPayload
+from services.consent.journal_bridge import PATIENT_NAMES_DDL
 
 NAME = "access_log"
+SAME_SURNAME = UUID("3c1f7a52-1d6e-4b8e-9f0a-8d2b7c4e5a61")
 
 _INSERT_LOG = """
 INSERT INTO access_log (event_id, patient_id, service, chain, seq, accessed_at, actor_kind,
@@ -47,6 +53,7 @@ class AccessLogProjection(Projection):
         self.topics = (audit_topic, consent_topic)
 
     async def setup(self, conn: AsyncConnection) -> None:
+        await conn.execute(text(PATIENT_NAMES_DDL))
         await conn.execute(text("""
             CREATE TABLE IF NOT EXISTS access_log (
                 event_id uuid PRIMARY KEY, patient_id uuid NOT NULL, service text NOT NULL,
@@ -80,6 +87,8 @@ class AccessLogProjection(Projection):
                 "b": [p.legal_basis.value for _, p in logs],
                 "e": [p.emergency for _, p in logs], "a": [p.action for _, p in logs],
                 "d": [p.model_dump_json() for _, p in logs]})
+        for item in await _same_surname(conn, logs):
+            await conn.execute(text(_INSERT_ITEM), item)
         for env, p in events:
             item = review_item(env, p)
             if item is not None:
@@ -90,6 +99,31 @@ class AccessLogProjection(Projection):
                            note = :n WHERE item_id = :i AND reviewed_at IS NULL"""),
                     {"t": p.reviewed_at, "o": p.outcome, "r": p.reviewer_hpr, "n": p.note,
                      "i": p.access_event_id})
+
+
+async def _same_surname(conn: AsyncConnection,
+                        logs: Sequence[tuple[Envelope, AccessLogged]]) -> list[dict]:
+    """Review items for permitted accesses by professionals whose surname (the last word of
+    their name in the token) is the patient's family name."""
+    named = [(env, p) for env, p in logs if p.actor_kind == "practitioner" and p.name
+             and p.outcome == "permit" and p.point_of_care and env.patient_id]
+    if not named:
+        return []
+    rows = await conn.execute(text(
+        "SELECT patient_id, lower(family) FROM patient_names WHERE patient_id = ANY(:p)"),
+        {"p": list({env.patient_id for env, _ in named})})
+    family = dict(rows.all())
+    items = []
+    for env, p in named:
+        if family.get(env.patient_id) != p.name.split()[-1].lower():
+            continue
+        day = p.accessed_at.date().isoformat()
+        items.append({"i": uuid5(SAME_SURNAME, f"{p.actor_id}:{env.patient_id}:{day}"),
+                      "p": env.patient_id, "u": p.point_of_care, "k": "same_surname",
+                      "t": p.accessed_at, "s": json.dumps({
+                          "hpr": p.hpr, "name": p.name, "action": p.action,
+                          "service": p.service, "category": p.category})})
+    return items
 
 
 def review_item(env: Envelope, p: EventPayload) -> dict | None:

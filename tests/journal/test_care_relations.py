@@ -4,7 +4,8 @@ service's journal_bridge, on real Kafka)."""
 
 from __future__ import annotations
 
-from tests.journal.conftest import LEGEVAKT, Clinic
+from libs.access.model import Role
+from tests.journal.conftest import HOME_CARE, LEGEVAKT, Clinic
 from tests.support.waiting import passes
 
 
@@ -56,3 +57,29 @@ async def test_a_legevakt_episode_gives_the_unit_access_until_it_ends(clinic: Cl
     async def no_longer() -> None:
         assert not await clinic.can(doctor, patient_id)
     await passes(no_longer)
+
+
+async def test_reading_a_patient_with_ones_own_surname_is_flagged_for_log_control(
+        clinic: Clinic):
+    """Requirement 14: a professional's access to a patient who shares their surname becomes
+    a review item for the unit leader, once per professional, patient and day."""
+    patient_id, _ = await clinic.register()                      # Astrid Hansen
+    await clinic.home_care_granted(patient_id)
+    namesake = clinic.pro("9144800", HOME_CARE, name="Nina Hansen")
+    other = clinic.pro("9144801", HOME_CARE, name="Per Olsen")
+    await clinic.until_allowed(namesake, patient_id)
+    for _ in range(2):
+        assert await clinic.can(namesake, patient_id)
+    assert await clinic.can(other, patient_id)
+    leader = clinic.pro("1234567", HOME_CARE, (Role.unit_leader,), name="Leder")
+
+    async def flagged() -> list[dict]:
+        r = await clinic.consent.get("/reviews", headers=leader)
+        assert r.status_code == 200, r.text
+        items = [i for i in r.json() if i["kind"] == "same_surname"]
+        assert items, r.json()
+        return items
+
+    items = await passes(flagged)
+    assert len(items) == 1
+    assert items[0]["patient_id"] == patient_id and items[0]["summary"]["hpr"] == "9144800"
