@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.access import events as ce
-from libs.access.facts import fold
+from libs.access.facts import evolve, fold
 from libs.access.model import Facts
 from libs.access.policy import OSLO
 from libs.events.claims import claims_ddl
@@ -51,6 +51,9 @@ service decision (our own choice: long enough to assess and decide an applicatio
 
 log = logging.getLogger(__name__)
 NAMED = ("journal.PatientRegistered", "journal.PatientDetailsChanged")
+HANDLED = frozenset({*NAMED, *(f"journal.{t}" for t in (
+    "EpisodeStarted", "EpisodeEnded", "ServiceApplied", "ServiceGranted", "ServiceRefused",
+    "ServiceEnded"))})
 PATIENT_NAMES_DDL = ("CREATE TABLE IF NOT EXISTS patient_names ("
                      "patient_id uuid PRIMARY KEY, family text NOT NULL)")
 
@@ -76,22 +79,27 @@ class JournalBridge(Projection):
 
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
-        store = EventStore(conn.engine, topic_names=self.topic_names)  # its append_in runs on ``conn``, in this transaction
+        # its append_in runs on ``conn``, in this transaction
+        store = EventStore(conn.engine, topic_names=self.topic_names)
+        facts: dict = {}   # per patient, loaded once per batch and kept up to date
         for env, payload in events:
-            if env.patient_id is None:
-                continue
+            if env.patient_id is None or env.type not in HANDLED:
+                continue   # notes, observations, ...: nothing to load, nothing to do
             name = env.data.get("name") if env.type in NAMED else None
             if name:
                 await conn.execute(text("""
                     INSERT INTO patient_names VALUES (:p, :f) ON CONFLICT (patient_id)
                     DO UPDATE SET family = excluded.family"""),
                     {"p": env.patient_id, "f": name["family"]})
-            facts = await _facts(conn, env.patient_id)
-            wanted = await self._consent_events(conn, env, payload, facts)
+            if env.patient_id not in facts:
+                facts[env.patient_id] = await _facts(conn, env.patient_id)
+            wanted = await self._consent_events(conn, env, payload, facts[env.patient_id])
             if wanted:
                 await store.append_in(conn, stream_of(env.patient_id), None, wanted, EventContext(
                     patient_id=env.patient_id, actor=env.actor, causation_id=env.event_id,
                     correlation_id=env.correlation_id, purpose=env.purpose))
+                for e in wanted:
+                    facts[env.patient_id] = evolve(facts[env.patient_id], e)
 
     async def _consent_events(self, conn: AsyncConnection, env: Envelope,
                               e: EventPayload, facts: Facts) -> list[EventPayload]:
