@@ -533,8 +533,7 @@ async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
     day = day or local_day(now)
     start = datetime.combine(day, time(), OSLO)
     end = datetime.combine(day + timedelta(days=1), time(), OSLO)
-    tasks = await records.worklist(unit, start, end,
-                                   datetime(2000, 1, 1, tzinfo=OSLO) if overdue else None)
+    tasks = await records.worklist(unit, start, end, overdue)
     shown, withheld, decided = [], 0, {}
     for task in tasks:
         pid = UUID(task["patient_id"])

@@ -96,8 +96,7 @@ class JournalRecordsProjection(Projection):
             "WHERE patient_id = ANY(:ids) FOR UPDATE"), {"ids": patients})
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
             r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], r[3])) for r in rows}
-        versions = await _fhir_versions(conn, patients)
-        new_versions: list[tuple] = []
+        changed: list[tuple] = []   # (type, id, patient, recorded_at, resource) per event
         touched_tasks: set[tuple[UUID, UUID]] = set()
         for env, payload in mine:
             n, _, p = state.get(env.patient_id, (0, None, Patient.unknown(env.patient_id)))
@@ -107,12 +106,7 @@ class JournalRecordsProjection(Projection):
                 doc = fhir.resource(p, rtype, str(rid))
                 if doc is None:
                     continue
-                key = (rtype, str(rid))
-                versions[key] = versions.get(key, 0) + 1
-                doc["meta"] = {"versionId": str(versions[key]),
-                               "lastUpdated": env.recorded_at.isoformat()}
-                new_versions.append((rtype, str(rid), versions[key], env.patient_id,
-                                     env.recorded_at, json.dumps(doc)))
+                changed.append((rtype, str(rid), env.patient_id, env.recorded_at, doc))
                 if rtype == "Task":
                     touched_tasks.add((env.patient_id, UUID(str(rid))))
             if isinstance(payload, PatientDetailsChanged):   # new name or address on the round
@@ -129,6 +123,7 @@ class JournalRecordsProjection(Projection):
             {"p": list(state), "v": [s[0] for s in state.values()],
              "u": [s[1] for s in state.values()],
              "d": [s[2].model_dump_json() for s in state.values()]})
+        new_versions = await _numbered(conn, changed)
         if new_versions:
             cols = list(zip(*new_versions, strict=True))
             await conn.execute(text("""
@@ -145,11 +140,24 @@ class JournalRecordsProjection(Projection):
         self._remember(state)
 
 
-async def _fhir_versions(conn: AsyncConnection, patients: list[UUID]) -> dict[tuple[str, str], int]:
+async def _numbered(conn: AsyncConnection, changed: list[tuple]) -> list[tuple]:
+    """The batch's resource versions as rows, numbered after each resource's newest stored
+    version (looked up for the resources this batch touched only, by primary key)."""
+    if not changed:
+        return []
+    keys = list({(t, i) for t, i, *_ in changed})
     rows = await conn.execute(text("""
-        SELECT resource_type, id, max(version_id) FROM journal_fhir
-         WHERE patient_id = ANY(:ids) GROUP BY resource_type, id"""), {"ids": patients})
-    return {(r[0], r[1]): r[2] for r in rows}
+        SELECT x.t, x.i, (SELECT max(version_id) FROM journal_fhir f
+                           WHERE f.resource_type = x.t AND f.id = x.i)
+          FROM unnest(CAST(:t AS text[]), CAST(:i AS text[])) AS x(t, i)"""),
+        {"t": [k[0] for k in keys], "i": [k[1] for k in keys]})
+    versions = {(r[0], r[1]): r[2] or 0 for r in rows}
+    out = []
+    for rtype, rid, patient_id, at, doc in changed:
+        versions[(rtype, rid)] += 1
+        doc["meta"] = {"versionId": str(versions[(rtype, rid)]), "lastUpdated": at.isoformat()}
+        out.append((rtype, rid, versions[(rtype, rid)], patient_id, at, json.dumps(doc)))
+    return out
 
 
 async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UUID, UUID]]) -> None:
@@ -220,16 +228,16 @@ class RecordReader:
         return patient, version
 
     async def worklist(self, unit: str, start: datetime, end: datetime,
-                       overdue_since: datetime | None) -> list[dict]:
-        """Open tasks of ``unit`` due in [start, end), and those overdue since
-        ``overdue_since``, by due time."""
+                       overdue: bool) -> list[dict]:
+        """Open tasks of ``unit`` due in [start, end) (with ``overdue``, also every open task
+        due before ``start``), by due time."""
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
             rows = await conn.fetch("""
                 SELECT doc::text FROM journal_tasks
                  WHERE unit = $1 AND status = 'requested' AND due_at < $3
-                   AND due_at >= coalesce($4::timestamptz, $2::timestamptz)
-                 ORDER BY due_at, task_id""", unit, start, end, overdue_since)
+                   AND ($4 OR due_at >= $2)
+                 ORDER BY due_at, task_id""", unit, start, end, overdue)
         return [json.loads(r[0]) for r in rows]
 
     async def fhir_current(self, rtype: str, rid: str,
