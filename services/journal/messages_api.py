@@ -82,11 +82,6 @@ class Inbound(InboundBody):  # type: ignore[misc, valid-type]
     patient: PatientRef
 
 
-def _receipt(status: int, receipt: dict[str, Any], response: Response) -> dict[str, Any]:
-    response.status_code = status
-    return receipt
-
-
 def _error_receipt(message_id: str, errors: list[str]):
     return outcome_response(422, "invalid", [f"Applikasjonskvittering (feil) for {message_id}: "
                                              + e for e in errors])
@@ -113,16 +108,16 @@ async def receive(body: Inbound, request: Request, response: Response, who: Curr
     now = access.now()
     result = await store.execute(patient_id, lambda p: msg.receive_message(
         p, command, now, reply_unit=party.unit), actor_of(gate))
-    patient, _ = await store.current(patient_id)
-    receipt = msg.receipt_for(patient, body.message_id)
-    if receipt is None:   # unreachable: the message or its receipt is in the record now
+    patient, _ = await store.current(patient_id)   # the cached fold, just updated
+    found = msg.receipt_for(patient, body.message_id)
+    if found is None:   # unreachable: the message or its receipt is in the record now
         raise Refused(409, "The message could not be receipted; send it again.")
-    answer = receipt.model_dump(mode="json")
-    if receipt.status == "error":
-        return _error_receipt(body.message_id, list(receipt.errors))
+    if found.status == "error":
+        return _error_receipt(body.message_id, list(found.errors))
     if result is not None:
         response.headers["X-Consistency-Token"] = result.token.encode()
-    return _receipt(201 if result is not None else 200, answer, response)
+    response.status_code = 201 if result is not None else 200   # 200: a repeat, ignored
+    return found.model_dump(mode="json")
 
 
 ReceiptBody = body_of(msg.ReceiveReceipt, "message_id")
