@@ -4,9 +4,6 @@ the hash chains are intact after the restart (nothing acknowledged is lost)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 from datetime import date
 
 import httpx
@@ -19,23 +16,10 @@ from libs.access.identifiers import synthetic_number
 from libs.config import Settings
 from libs.devstack.procs import free_port
 from tests.consent.conftest import HOME_CARE, MUNICIPALITY
+from tests.support.service_process import healthy, start_service
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.fault
-
-
-def start(database_url, schema, kafka_bootstrap, port, key, topics) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.support.worker", "consent",
-                             database_url, schema, kafka_bootstrap, str(port), str(key),
-                             json.dumps(topics)])
-
-
-async def healthy(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient() as c:
-            return (await c.get(f"{url}/health", timeout=1)).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def test_service_killed_under_read_load_keeps_every_answered_access_logged(
@@ -45,7 +29,7 @@ async def test_service_killed_under_read_load_keeps_every_answered_access_logged
               "journal.events": await make_topics("journal.events", 3)}
     key, port = tmp_path / "key.pem", free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start(database_url, schema, kafka_bootstrap, port, key, topics)
+    proc = start_service("consent", database_url, schema, kafka_bootstrap, port, key, topics)
     try:
         await eventually(lambda: healthy(url), 90, what="service up")
         issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
@@ -93,7 +77,7 @@ async def test_service_killed_under_read_load_keeps_every_answered_access_logged
         assert report.problems == [] and report.entries >= len(answered)
 
         # after a restart the chains go on where they stopped
-        proc = start(database_url, schema, kafka_bootstrap, port, key, topics)
+        proc = start_service("consent", database_url, schema, kafka_bootstrap, port, key, topics)
         await eventually(lambda: healthy(url), 90, what="service restarted")
         async with httpx.AsyncClient(base_url=url, timeout=10) as c:
             for p in patients:

@@ -10,9 +10,6 @@ every one of them has its access-log entry, and the hash chains verify.
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -25,13 +22,14 @@ from sqlalchemy import text
 from libs.access.audit_verify import verify_db
 from libs.access.dev_issuer import DevIssuer
 from libs.access.identifiers import synthetic_number
-from libs.config import REPO_ROOT, Settings
+from libs.config import Settings
 from libs.devstack.procs import free_port
 from libs.events.migrations import run_migrations
 from libs.web.service import Options
 from services.consent.app import create_app as consent_app
 from services.journal.domain.events import stream_of
 from tests.journal.conftest import ALLOCATION, HOME_CARE, MUNICIPALITY
+from tests.support.service_process import healthy, start_service
 from tests.support.waiting import eventually, passes
 
 pytestmark = pytest.mark.fault
@@ -39,20 +37,6 @@ pytestmark = pytest.mark.fault
 PATIENTS = 20
 WRITERS = 8
 KILL_AFTER = 200          # acknowledged writes before the kill
-
-
-def start_journal(database_url, schema, kafka_bootstrap, port, key, topics) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.support.worker", "journal",
-                             database_url, schema, kafka_bootstrap, str(port), str(key),
-                             json.dumps(topics)], cwd=REPO_ROOT)
-
-
-async def healthy(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient() as c:
-            return (await c.get(f"{url}/health", timeout=1)).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass
@@ -122,7 +106,7 @@ async def test_journal_killed_under_write_load_loses_no_acknowledged_write(
     await run_migrations(database_url, consent_schema)
     capp = consent_app(settings, Options(schema=consent_schema, topic_names=topics,
                                          telemetry=False))
-    proc = start_journal(database_url, schema, kafka_bootstrap, port, key, topics)
+    proc = start_service("journal", database_url, schema, kafka_bootstrap, port, key, topics)
     try:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(capp.router.lifespan_context(capp))
@@ -177,7 +161,8 @@ async def test_journal_killed_under_write_load_loses_no_acknowledged_write(
             assert report.problems == [] and report.entries >= len(acked)
 
             # 2. restarted on the same schema: the read model and FHIR catch up
-            proc = start_journal(database_url, schema, kafka_bootstrap, port, key, topics)
+            proc = start_service("journal", database_url, schema, kafka_bootstrap, port, key,
+                                 topics)
             await eventually(lambda: healthy(url), 90, what="journal restarted")
             for p in patients:
                 await passes(lambda p=p: read_model_has(journal, nurse, p, acked), 90, 0.5)

@@ -21,6 +21,7 @@ from libs.events.migrations import run_migrations
 from libs.web.service import Options
 from services.consent.app import create_app as consent_app
 from services.journal.app import create_app as journal_app
+from services.journal.domain.episodes import IPLOS_VARIABLES
 from tests.support.waiting import passes
 
 HOME_CARE = "974600978"       # hjemmetjenesten (unit)
@@ -34,7 +35,6 @@ HOME_NURSING = "15"           # IPLOS service code: helsetjenester i hjemmet
 
 
 def iplos_scores(score: int = 3) -> dict[str, int]:
-    from services.journal.domain.episodes import IPLOS_VARIABLES  # noqa: PLC0415
     return dict.fromkeys(IPLOS_VARIABLES, score)
 
 

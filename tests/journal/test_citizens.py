@@ -16,8 +16,7 @@ def _years_ago(years: int, days: int = 0) -> date:
     return today.replace(year=today.year - years) - timedelta(days=days)
 
 
-async def _child_with_a_note(clinic: Clinic, parent_pid: str, parent_id: str,
-                             born: date) -> str:
+async def _child_with_a_note(clinic: Clinic, parent_id: str, born: date) -> str:
     child_id, _ = await clinic.register(born=born, name={"given": "Emil", "family": "Hansen"})
     cw = clinic.case_worker()
     await clinic.until_allowed(cw, child_id)
@@ -45,8 +44,8 @@ async def test_own_record_and_a_parents_view_by_the_childs_age(clinic: Clinic):
                                   json={"kind": "nursing", "text": "x"})
     assert r.status_code == 403        # citizens read; they do not write the journal
 
-    young = await _child_with_a_note(clinic, parent_pid, parent_id, _years_ago(9))
-    teen = await _child_with_a_note(clinic, parent_pid, parent_id, _years_ago(13))
+    young = await _child_with_a_note(clinic, parent_id, _years_ago(9))
+    teen = await _child_with_a_note(clinic, parent_id, _years_ago(13))
     for child in (young, teen):
         await clinic.until_allowed(clinic.case_worker(), child)
 
