@@ -101,7 +101,8 @@ async def change_or_412(store: JournalStore, patient_id: UUID,
         return await store.execute(patient_id, decide, actor,
                                    expected_version=expected(if_match))
     except PreconditionFailed as exc:
-        raise Refused(412, f"{exc} Read the record again and redo your change against "
+        raise Refused(412, f"The record has changed: it is at version {exc.current}. Read "
+                           "the record again and redo your change against "
                            f"version {exc.current}.") from None
 
 
@@ -127,7 +128,7 @@ async def record_at(store: JournalStore, records: RecordReader, patient_id: UUID
     """The record now (the read model) or as it stood at ``as_of`` (folded from the store)."""
     if as_of is not None:
         loaded = await store.history(patient_id, as_of)
-        patient, version = loaded.patient, loaded.version
+        patient, version = loaded.state, loaded.version
     else:
         found = await records.patient(patient_id)
         patient, version = found if found else (Patient.unknown(patient_id), 0)
@@ -207,7 +208,7 @@ async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
     """Every change to the record, newest first, with who made it; corrections next to what
     they correct."""
     loaded = await store.history(patient_id, as_of)
-    if not loaded.patient.registered:
+    if not loaded.state.registered:
         raise Refused(404, "No record for this patient in the journal.")
     return {"version": loaded.version,
             "entries": views.timeline(loaded.envelopes, hidden(grant))[:limit]}

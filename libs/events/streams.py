@@ -1,0 +1,132 @@
+"""Runs a service's decisions against one stream per patient: load, decide, append.
+
+The write side decides against its own event store, never a read model. A stream's state is kept
+in a small in-process cache keyed by patient with the version it was folded to; each command
+reads only the events after that version (one query), so a long stream does not make every
+write slower. Another replica's write shows up as new events and is folded in.
+
+Two ways to meet a concurrent change:
+- ``expected_version`` given (the client's ``If-Match``): a different current version is a
+  ``PreconditionFailed`` (412) carrying the current version; nothing is retried.
+- none given: the command is decided again on the new state (a few times), since the client
+  did not claim to have seen any particular version.
+
+The journal (a patient's record) and the medication service (a patient's list) both use it with
+their own state type, fold and stream names.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import text
+
+from libs.events.envelope import Actor, Envelope
+from libs.events.registry import EventPayload
+from libs.events.store import AppendResult, ConcurrencyError, EventContext, EventStore
+
+S = TypeVar("S")
+RETRIES = 5
+CACHE_SIZE = 20_000
+
+
+class PreconditionFailed(Exception):
+    """``If-Match`` named a version that is no longer current."""
+
+    def __init__(self, current: int):
+        self.current = current
+        super().__init__(f"It has changed: it is at version {current}.")
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[S]):
+    state: S
+    version: int
+    envelopes: tuple[Envelope, ...] = ()
+
+
+class StreamStore(Generic[S]):
+    """Decisions on ``stream_of(patient_id)``, folded with ``evolve`` from ``empty(patient_id)``.
+    """
+
+    def __init__(self, store: EventStore, *, stream_of: Callable[[UUID], str],
+                 empty: Callable[[UUID], S], evolve: Callable[[S, EventPayload], S],
+                 cache_size: int = CACHE_SIZE):
+        self.store = store
+        self.stream_of, self.empty, self.evolve = stream_of, empty, evolve
+        self._cache: OrderedDict[UUID, tuple[int, S]] = OrderedDict()
+        self._cache_size = cache_size
+
+    # --- reading the write side ----------------------------------------------------------------
+
+    async def current(self, patient_id: UUID) -> tuple[S, int]:
+        """The stream's state now: the cached fold plus whatever was appended since."""
+        version, state = self._cache.get(patient_id, (0, None))
+        if state is None:
+            state = self.empty(patient_id)
+        new = await self.store.load(self.stream_of(patient_id), after_version=version)
+        for _, payload in new:
+            state = self.evolve(state, payload)
+        version += len(new)
+        self._remember(patient_id, version, state)
+        return state, version
+
+    async def history(self, patient_id: UUID, as_of: datetime | None = None) -> Loaded[S]:
+        """The stream from its start, up to ``as_of`` (recorded time) when given: the state as
+        it stood then, with the envelopes (who, when) of every event in it."""
+        sql = ("SELECT envelope::text FROM events WHERE stream_id = :s"
+               + (" AND recorded_at <= :t" if as_of is not None else "")
+               + " ORDER BY stream_version")
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(text(sql), {"s": self.stream_of(patient_id), "t": as_of})
+            decoded = [self.store.registry.decode(r[0]) for r in rows]
+        state = self.empty(patient_id)
+        for _, payload in decoded:
+            state = self.evolve(state, payload)
+        return Loaded(state, len(decoded), tuple(env for env, _ in decoded))
+
+    def _remember(self, patient_id: UUID, version: int, state: S) -> None:
+        self._cache[patient_id] = (version, state)
+        self._cache.move_to_end(patient_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    # --- writing -------------------------------------------------------------------------------
+
+    async def execute(self, patient_id: UUID, decide: Callable[[S], Sequence[EventPayload]],
+                      actor: Actor, *, purpose: str | None = None,
+                      expected_version: int | None = None) -> AppendResult | None:
+        """Decide on the current state and append. ``None`` when the decision needed no event
+        (a repeated change that changes nothing)."""
+        for attempt in range(RETRIES):
+            state, version = await self.current(patient_id)
+            if expected_version is not None and expected_version != version:
+                raise PreconditionFailed(version)
+            payloads = list(decide(state))
+            if not payloads:
+                return None
+            try:
+                result = await self.store.append(
+                    self.stream_of(patient_id), version, payloads,
+                    EventContext(patient_id=patient_id, actor=actor, purpose=purpose))
+            except ConcurrencyError as exc:
+                if expected_version is not None:
+                    raise PreconditionFailed(exc.actual) from None
+                if attempt == RETRIES - 1:
+                    raise
+                continue
+            self.fold_in(patient_id, version, state, payloads)
+            return result
+        raise AssertionError("unreachable")
+
+    def fold_in(self, patient_id: UUID, version: int, state: S,
+                payloads: Sequence[EventPayload]) -> None:
+        """Remember the state after this process appended ``payloads`` at ``version``."""
+        for payload in payloads:
+            state = self.evolve(state, payload)
+        self._remember(patient_id, version + len(payloads), state)
