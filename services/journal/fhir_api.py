@@ -80,7 +80,7 @@ def _denied() -> Refused:
 async def _resolve(request: Request, access, who: Subject, rtype: str, rid: str) -> Grant:
     """Decide and log the read of one resource; an unknown id is decided like a stranger."""
     reader = request.app.state.reader
-    patient_id = await reader.fhir_patient_of(rtype, rid)
+    patient_id = await reader.fhir.patient_of(rtype, rid)
     probe = patient_id or new_event_id()
     grant = await _allowed(access, who, probe, rtype, (f"{rtype}/{rid}"[:200],))
     withheld = views.hidden_for(grant.decision.hidden, grant.decision.categories)
@@ -193,7 +193,7 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
                                    "record at a time (Patient: _id).")
     patient_id = _patient_ref(patient)
     grant = await _allowed(access, who, patient_id, rtype, (f"{rtype}?patient",))
-    found = await request.app.state.reader.fhir_search(patient_id, rtype, as_of)
+    found = await request.app.state.reader.fhir.search(patient_id, rtype, as_of)
     hidden = views.hidden_for(grant.decision.hidden, grant.decision.categories)
     if TYPES[rtype][0] in hidden:     # the whole section is withheld
         found = []
@@ -219,7 +219,7 @@ async def read(rtype: str, rid: str, request: Request, who: CurrentSubject, acce
                as_of: AsOf = None):
     rtype = _type(rtype)
     await _resolve(request, access, who, rtype, rid)
-    found = await request.app.state.reader.fhir_current(rtype, rid, as_of)
+    found = await request.app.state.reader.fhir.current(rtype, rid, as_of)
     if found is None:
         raise Refused(404, "The resource did not exist at that time.")
     return _etagged(found[2])
@@ -231,7 +231,7 @@ async def history(rtype: str, rid: str, request: Request, who: CurrentSubject,
     """Every version, newest first: a corrected note shows its original and each correction."""
     rtype = _type(rtype)
     await _resolve(request, access, who, rtype, rid)
-    versions = await request.app.state.reader.fhir_versions(rtype, rid)
+    versions = await request.app.state.reader.fhir.versions(rtype, rid)
     base = str(request.base_url).rstrip("/") + "/fhir"
     return FhirJSONResponse({
         "resourceType": "Bundle", "type": "history", "total": len(versions),
@@ -249,7 +249,7 @@ async def vread(rtype: str, rid: str, vid: str, request: Request, who: CurrentSu
                 access: AccessDep):
     rtype = _type(rtype)
     await _resolve(request, access, who, rtype, rid)
-    for v in await request.app.state.reader.fhir_versions(rtype, rid):
+    for v in await request.app.state.reader.fhir.versions(rtype, rid):
         if v["meta"]["versionId"] == vid:
             return _etagged(v)
     raise Refused(404, f"{rtype}/{rid} has no version {vid[:20]}.")

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.envelope import Envelope
+from libs.events.fhir_versions import VersionReader, create_versions_table, write_versions
 from libs.events.projection import Projection
 from libs.events.projections_index import register_projection
 from libs.events.registry import EventPayload
@@ -30,6 +31,7 @@ from services.journal.domain.events import PatientDetailsChanged
 from services.journal.domain.patients import Patient, evolve
 
 NAME = "journal_records"
+FHIR_TABLE = "journal_fhir"
 PARSED_CACHE = 5_000
 READ_CACHE = 2_000
 
@@ -72,14 +74,7 @@ class JournalRecordsProjection(Projection):
         await conn.execute(text("""
             CREATE INDEX IF NOT EXISTS journal_tasks_worklist
                 ON journal_tasks (unit, due_at) WHERE status = 'requested'"""))
-        await conn.execute(text("""
-            CREATE TABLE IF NOT EXISTS journal_fhir (
-                resource_type text NOT NULL, id text NOT NULL, version_id integer NOT NULL,
-                patient_id uuid NOT NULL, last_updated timestamptz NOT NULL,
-                doc jsonb NOT NULL, PRIMARY KEY (resource_type, id, version_id))"""))
-        await conn.execute(text("""
-            CREATE INDEX IF NOT EXISTS journal_fhir_patient
-                ON journal_fhir (patient_id, resource_type, last_updated)"""))
+        await create_versions_table(conn, FHIR_TABLE)
 
     async def reset(self, conn: AsyncConnection) -> None:
         self._parsed.clear()
@@ -123,41 +118,9 @@ class JournalRecordsProjection(Projection):
             {"p": list(state), "v": [s[0] for s in state.values()],
              "u": [s[1] for s in state.values()],
              "d": [s[2].model_dump_json() for s in state.values()]})
-        new_versions = await _numbered(conn, changed)
-        if new_versions:
-            cols = list(zip(*new_versions, strict=True))
-            await conn.execute(text("""
-                INSERT INTO journal_fhir (resource_type, id, version_id, patient_id,
-                                          last_updated, doc)
-                SELECT t, i, v, p, u, d::jsonb
-                  FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:v AS int[]),
-                              CAST(:p AS uuid[]), CAST(:u AS timestamptz[]),
-                              CAST(:d AS text[])) AS x(t, i, v, p, u, d)
-                ON CONFLICT DO NOTHING"""),
-                {"t": list(cols[0]), "i": list(cols[1]), "v": list(cols[2]),
-                 "p": list(cols[3]), "u": list(cols[4]), "d": list(cols[5])})
+        await write_versions(conn, FHIR_TABLE, changed)
         await _write_tasks(conn, state, touched_tasks)
         self._remember(state)
-
-
-async def _numbered(conn: AsyncConnection, changed: list[tuple]) -> list[tuple]:
-    """The batch's resource versions as rows, numbered after each resource's newest stored
-    version (looked up for the resources this batch touched only, by primary key)."""
-    if not changed:
-        return []
-    keys = list({(t, i) for t, i, *_ in changed})
-    rows = await conn.execute(text("""
-        SELECT x.t, x.i, (SELECT max(version_id) FROM journal_fhir f
-                           WHERE f.resource_type = x.t AND f.id = x.i)
-          FROM unnest(CAST(:t AS text[]), CAST(:i AS text[])) AS x(t, i)"""),
-        {"t": [k[0] for k in keys], "i": [k[1] for k in keys]})
-    versions = {(r[0], r[1]): r[2] or 0 for r in rows}
-    out = []
-    for rtype, rid, patient_id, at, doc in changed:
-        versions[(rtype, rid)] += 1
-        doc["meta"] = {"versionId": str(versions[(rtype, rid)]), "lastUpdated": at.isoformat()}
-        out.append((rtype, rid, versions[(rtype, rid)], patient_id, at, json.dumps(doc)))
-    return out
 
 
 async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UUID, UUID]]) -> None:
@@ -203,6 +166,7 @@ class RecordReader:
 
     def __init__(self, engine: AsyncEngine, cache_size: int = READ_CACHE):
         self.engine = engine
+        self.fhir = VersionReader(engine, FHIR_TABLE)
         self._parsed: OrderedDict[UUID, tuple[int, Patient]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -238,45 +202,6 @@ class RecordReader:
                  WHERE unit = $1 AND status = 'requested' AND due_at < $3
                    AND ($4 OR due_at >= $2)
                  ORDER BY due_at, task_id""", unit, start, end, overdue)
-        return [json.loads(r[0]) for r in rows]
-
-    async def fhir_current(self, rtype: str, rid: str,
-                           as_of: datetime | None = None) -> tuple[UUID, int, dict] | None:
-        """The resource's newest version (at ``as_of``): (patient, version, resource)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            row = await conn.fetchrow("""
-                SELECT patient_id, version_id, doc::text FROM journal_fhir
-                 WHERE resource_type = $1 AND id = $2
-                   AND ($3::timestamptz IS NULL OR last_updated <= $3)
-                 ORDER BY version_id DESC LIMIT 1""", rtype, rid, as_of)
-        return (row[0], row[1], json.loads(row[2])) if row else None
-
-    async def fhir_patient_of(self, rtype: str, rid: str) -> UUID | None:
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            return await conn.fetchval(
-                "SELECT patient_id FROM journal_fhir WHERE resource_type = $1 AND id = $2 "
-                "LIMIT 1", rtype, rid)
-
-    async def fhir_versions(self, rtype: str, rid: str) -> list[dict]:
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            rows = await conn.fetch("""
-                SELECT doc::text FROM journal_fhir WHERE resource_type = $1 AND id = $2
-                 ORDER BY version_id DESC""", rtype, rid)
-        return [json.loads(r[0]) for r in rows]
-
-    async def fhir_search(self, patient_id: UUID, rtype: str,
-                          as_of: datetime | None = None) -> list[dict]:
-        """The patient's resources of a type, newest version of each (at ``as_of``)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            rows = await conn.fetch("""
-                SELECT DISTINCT ON (id) doc::text FROM journal_fhir
-                 WHERE patient_id = $1 AND resource_type = $2
-                   AND ($3::timestamptz IS NULL OR last_updated <= $3)
-                 ORDER BY id, version_id DESC""", patient_id, rtype, as_of)
         return [json.loads(r[0]) for r in rows]
 
 
