@@ -525,6 +525,7 @@ def token_jwks() -> None:
     typer.echo(json.dumps(_dev_issuer().jwks(), indent=2))
 
 
+from libs.cli.catalogue import catalogue as catalogue_app  # noqa: E402
 from libs.cli.importing import importer as import_app  # noqa: E402
 from libs.cli.seed import seed as seed_app  # noqa: E402
 from libs.cli.services import serve as serve_app  # noqa: E402
@@ -534,6 +535,7 @@ app.add_typer(serve_app, name="serve")
 app.add_typer(services_app, name="services")
 app.add_typer(seed_app, name="seed")
 app.add_typer(import_app, name="import")
+app.add_typer(catalogue_app, name="catalogue")
 
 if __name__ == "__main__":
     app()
