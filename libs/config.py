@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     # services of the local stack (ehr services start)
     consent_port: int = 8003
     journal_port: int = 8004
+    medication_port: int = 8005
 
     # read path
     projection_batch_size: int = 500

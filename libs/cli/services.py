@@ -26,7 +26,8 @@ services = typer.Typer(help="The services of the local stack, in the background.
 
 # name -> (ASGI factory, settings field with its port)
 SERVICES = {"consent": ("services.consent.app:create_app", "consent_port"),
-            "journal": ("services.journal.app:create_app", "journal_port")}
+            "journal": ("services.journal.app:create_app", "journal_port"),
+            "medication": ("services.medication.app:create_app", "medication_port")}
 
 
 def _port(name: str) -> int:
@@ -64,6 +65,8 @@ _serve("consent", "Consent and access: care relations, consents, blocks, emergen
                   "access log.")
 _serve("journal", "The journal: patients, episodes, decisions, notes, vital signs, CAVE, "
                   "care plans, tasks, worklists, FHIR.")
+_serve("medication", "The medication list: prescriptions, doses given, reconciliation, "
+                     "decision support, the drug catalogue, FHIR.")
 
 
 @services.command("start")

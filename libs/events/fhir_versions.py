@@ -31,12 +31,16 @@ async def create_versions_table(conn: AsyncConnection, table: str) -> None:
             ON {table} (patient_id, resource_type, last_updated)"""))
 
 
-async def write_versions(conn: AsyncConnection, table: str, changed: Sequence[Changed]) -> int:
-    """Append the batch's resource versions, numbered after each resource's newest stored
-    version (looked up for the resources this batch touched only, by primary key). Returns how
-    many were written."""
+Row = tuple[str, str, int, UUID, datetime, dict]
+"""(resource type, id, version, patient, time, resource with ``meta``)"""
+
+
+async def number_versions(conn: AsyncConnection, table: str,
+                          changed: Sequence[Changed]) -> list[Row]:
+    """The batch's resource versions, numbered after each resource's newest stored version
+    (looked up for the resources this batch touched only, by primary key), with ``meta``."""
     if not changed:
-        return 0
+        return []
     keys = list({(t, i) for t, i, *_ in changed})
     rows = await conn.execute(text(f"""
         SELECT x.t, x.i, (SELECT max(version_id) FROM {table} f
@@ -47,10 +51,22 @@ async def write_versions(conn: AsyncConnection, table: str, changed: Sequence[Ch
     out = []
     for rtype, rid, patient_id, at, doc in changed:
         versions[(rtype, rid)] += 1
-        number = versions[(rtype, rid)]
-        doc["meta"] = {"versionId": str(number), "lastUpdated": at.isoformat()}
-        out.append((rtype, rid, number, patient_id, at, json.dumps(doc)))
-    cols = list(zip(*out, strict=True))
+        out.append(versioned(rtype, rid, versions[(rtype, rid)], patient_id, at, doc))
+    return out
+
+
+def versioned(rtype: str, rid: str, version: int, patient_id: UUID, at: datetime,
+              doc: dict) -> Row:
+    """A version numbered by the caller (e.g. a list numbered by its stream's version)."""
+    doc["meta"] = {"versionId": str(version), "lastUpdated": at.isoformat()}
+    return (rtype, rid, version, patient_id, at, doc)
+
+
+async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row]) -> int:
+    """Store numbered versions; one already stored (a replayed batch) is left as it is."""
+    if not rows:
+        return 0
+    cols = list(zip(*rows, strict=True))
     await conn.execute(text(f"""
         INSERT INTO {table} (resource_type, id, version_id, patient_id, last_updated, doc)
         SELECT t, i, v, p, u, d::jsonb
@@ -59,8 +75,13 @@ async def write_versions(conn: AsyncConnection, table: str, changed: Sequence[Ch
                       CAST(:d AS text[])) AS x(t, i, v, p, u, d)
         ON CONFLICT DO NOTHING"""),
         {"t": list(cols[0]), "i": list(cols[1]), "v": list(cols[2]),
-         "p": list(cols[3]), "u": list(cols[4]), "d": list(cols[5])})
-    return len(out)
+         "p": list(cols[3]), "u": list(cols[4]), "d": [json.dumps(d) for d in cols[5]]})
+    return len(rows)
+
+
+async def write_versions(conn: AsyncConnection, table: str, changed: Sequence[Changed]) -> int:
+    """Number and store the batch's resource versions; returns how many were written."""
+    return await insert_versions(conn, table, await number_versions(conn, table, changed))
 
 
 class VersionReader:

@@ -14,7 +14,8 @@ from libs.events.projection import Projection
 PROJECTION_MODULES: tuple[str, ...] = ("libs.access.facts_projection",
                                        "services.consent.projections",
                                        "services.consent.journal_bridge",
-                                       "services.journal.projections")
+                                       "services.journal.projections",
+                                       "services.medication.projections")
 _FACTORIES: dict[str, Callable[[], Projection]] = {}
 
 

@@ -6,7 +6,7 @@ reads them back from ``consent.events`` like any other service."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -22,6 +22,7 @@ from libs.web.service import Options
 from services.consent.app import create_app as consent_app
 from services.journal.app import create_app as journal_app
 from services.journal.domain.episodes import IPLOS_VARIABLES
+from services.medication.app import create_app as medication_app
 from tests.support.waiting import passes
 
 HOME_CARE = "974600978"       # hjemmetjenesten (unit)
@@ -45,6 +46,8 @@ class Clinic:
     issuer: DevIssuer
     journal_app: object
     consent_app: object
+    medication: httpx.AsyncClient | None = None
+    medication_app: object = None
     _slot: list[int] = field(default_factory=lambda: [0])
 
     def pro(self, hpr: str, unit: str, roles=(Role.nurse,), org: str = MUNICIPALITY,
@@ -120,26 +123,44 @@ class Clinic:
         return decision
 
 
-@pytest.fixture
-async def clinic(database_url, kafka_bootstrap, unique, make_topics,
-                 tmp_path) -> AsyncIterator[Clinic]:
-    topics = {t: await make_topics(t, 3) for t in ("consent.events", "audit.access",
-                                                   "journal.events")}
+@asynccontextmanager
+async def running_clinic(database_url: str, kafka_bootstrap: str, unique: str, make_topics,
+                         tmp_path, *, medication: bool = False) -> AsyncIterator[Clinic]:
+    """The consent service and the journal (and the medication service when asked), each with
+    its own schema, on one set of fresh topics."""
+    names = ("consent.events", "audit.access", "journal.events") + (
+        ("medication.events",) if medication else ())
+    topics = {t: await make_topics(t, 3) for t in names}
     settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
                         environment="test", dev_key_path=tmp_path / "key.pem",
                         relay_poll_interval_s=0.2, consistency_wait_s=15)
-    schemas = {name: f"t_{unique}_{name}" for name in ("consent", "journal")}
+    services = ("consent", "journal") + (("medication",) if medication else ())
+    schemas = {name: f"t_{unique}_{name}" for name in services}
     for s in schemas.values():
         await run_migrations(database_url, s)
     capp = consent_app(settings, Options(schema=schemas["consent"], topic_names=topics,
                                          telemetry=False))
     japp = journal_app(settings, Options(schema=schemas["journal"], topic_names=topics,
                                          telemetry=False))
+    mapp = None
+    if medication:
+        mapp = medication_app(settings, Options(schema=schemas["medication"],
+                                                topic_names=topics, telemetry=False))
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(capp.router.lifespan_context(capp))
-        await stack.enter_async_context(japp.router.lifespan_context(japp))
-        jc = await stack.enter_async_context(httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=japp), base_url="http://journal"))
-        cc = await stack.enter_async_context(httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=capp), base_url="http://consent"))
-        yield Clinic(jc, cc, DevIssuer.from_settings(settings), japp, capp)
+        clients = {}
+        for name, app in (("consent", capp), ("journal", japp), ("medication", mapp)):
+            if app is None:
+                continue
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            clients[name] = await stack.enter_async_context(httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=f"http://{name}"))
+        yield Clinic(clients["journal"], clients["consent"], DevIssuer.from_settings(settings),
+                     japp, capp, clients.get("medication"), mapp)
+
+
+@pytest.fixture
+async def clinic(database_url, kafka_bootstrap, unique, make_topics,
+                 tmp_path) -> AsyncIterator[Clinic]:
+    async with running_clinic(database_url, kafka_bootstrap, unique, make_topics,
+                              tmp_path) as c:
+        yield c
