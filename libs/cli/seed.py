@@ -46,9 +46,12 @@ def _ok(r: httpx.Response) -> httpx.Response:
 @seed.command("demo")
 def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL")] = None,
               journal_url: Annotated[str | None, typer.Option(help="journal URL")] = None,
+              medication_url: Annotated[str | None, typer.Option(
+                  help="medication service URL")] = None,
               ) -> None:
     """Register demo people, care relations, a guardian, a consent and a block; then their
-    journal: home-care decisions, today's visits on the worklist, notes, vital signs, CAVE."""
+    journal: home-care decisions, today's visits on the worklist, notes, vital signs, CAVE;
+    then Kari's and Ola's medication lists."""
     s = get_settings()
     base = url or f"http://127.0.0.1:{s.consent_port}"
     issuer = DevIssuer.from_settings(s)
@@ -96,6 +99,7 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
                      headers=nurse | related["Kari Nordmann"]))
         bar.advance(task)
     seed_journal(journal_url or f"http://127.0.0.1:{s.journal_port}", issuer, people)
+    seed_medication(medication_url or f"http://127.0.0.1:{s.medication_port}", issuer, people)
     table = Table("name", "patient id", "national id (synthetic)", "born")
     table.columns[1].no_wrap = True
     for name, born, _ in PEOPLE:
@@ -107,6 +111,9 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
                   f"{base}/patients/{people['Kari Nordmann'][0]}/consents", soft_wrap=True)
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
                   f"http://127.0.0.1:{s.journal_port}/worklist", soft_wrap=True)
+    console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
+                  f"http://127.0.0.1:{s.medication_port}/patients/"
+                  f"{people['Ola Nordmann'][0]}/medication-list", soft_wrap=True)
 
 
 # --- the journal -------------------------------------------------------------------------------
@@ -178,6 +185,55 @@ def seed_journal(base: str, issuer: DevIssuer, people: dict) -> None:
                     "category": "drug_reaction", "substance": "Penicillin",
                     "reaction": "Utslett og hevelse", "severity": "severe"}))
             bar.advance(task)
+
+
+# --- the medication lists ----------------------------------------------------------------------
+# (product id in the sample catalogue, dose, indication) per patient
+MEDICATION = {
+    "Kari Nordmann": (
+        ("ID_51880918-B912-5B4F-B068-44B21E91FC2D",   # Levaxin 50 µg
+         {"amount": 1, "unit": "tablett", "times_of_day": ["08:00"]}, "Hypotyreose"),
+        ("ID_A574264A-D850-5369-94C3-C313934C2FFF",   # Paracet 500 mg
+         {"amount": 2, "unit": "tablett", "times_of_day": ["08:00", "14:00", "20:00"]},
+         "Artrosesmerter"),
+        ("ID_B0D8BCAE-FBA3-5ED9-B8F7-5902CE100988",   # Movicol
+         {"amount": 1, "unit": "dosepose", "as_needed": True, "max_per_day": 2},
+         "Obstipasjon")),
+    "Ola Nordmann": (
+        ("ID_69D20C22-0364-5D59-A87F-0AFCBD06E6D3",   # Marevan 2,5 mg
+         {"amount": 1, "unit": "tablett", "times_of_day": ["20:00"],
+          "instructions": "Dosering etter INR; se doseringskort"}, "Atrieflimmer"),
+        ("ID_8A6F2781-1ADF-50AF-8151-A680DA9A002F",   # Selo-Zok 50 mg
+         {"amount": 1, "unit": "tablett", "times_of_day": ["08:00"]}, "Hypertensjon"),
+        ("ID_A574264A-D850-5369-94C3-C313934C2FFF",   # Paracet 500 mg
+         {"amount": 2, "unit": "tablett", "as_needed": True, "max_per_day": 6}, "Smerter")),
+}
+
+
+def seed_medication(base: str, issuer: DevIssuer, people: dict) -> None:
+    """Kari's and Ola's medication lists, prescribed by the home-care unit's physician (the
+    grant's care relation covers the unit). Seeding again adds nothing to a list that has
+    entries."""
+    doctor = {"Authorization": "Bearer " + issuer.mint_practitioner(
+        "7123456", MUNICIPALITY, HOME_CARE, ("physician", "prescriber"), "Lege Tilsynslege")}
+    with httpx.Client(base_url=base, timeout=30) as http, Progress(console=console) as bar:
+        task = bar.add_task("seeding the medication lists",
+                            total=sum(map(len, MEDICATION.values())))
+        for name, orders in MEDICATION.items():
+            patient = people[name][0]
+            path = f"/patients/{patient}/medication-list"
+            current = _until_ok(http, path, doctor)
+            if current["entries"]:
+                bar.advance(task, len(orders))
+                continue
+            version = current["version"]
+            for product, dose, indication in orders:
+                r = _ok(http.post(f"{path}/prescriptions", headers=doctor | {
+                    "If-Match": f'W/"{version}"'}, json={
+                    "product_id": product, "dose": {"route": "oral"} | dose,
+                    "indication": indication}))
+                version = int(r.headers["ETag"].removeprefix("W/").strip('"'))
+                bar.advance(task)
 
 
 def _until_ok(http: httpx.Client, path: str, headers: dict, timeout_s: float = 60) -> dict:

@@ -149,7 +149,11 @@ def test_a_cave_on_the_substance_is_an_avoid_warning():
     (cave("j01ce02"), True),
     (cave("Apocillin tab 660 mg"), True),               # the product's name
     (cave("J01D"), False),
-    (cave("penicillin"), False),                        # names match whole, not in part
+    (cave("Penicillin"), True),                         # a drug class covers its ATC groups
+    (cave("penicilliner"), True),
+    (cave("cefalosporiner"), False),
+    (cave("penicillinallergi"), False),                 # names match whole, not in part
+    (cave("Pen"), False),
     (cave("fenoksymetylpenicillin", status="refuted"), False),
     (cave("fenoksymetylpenicillin", status="removed"), False),
     (cave("fenoksymetylpenicillin", category="infection"), False),
@@ -160,6 +164,17 @@ def test_which_cave_entries_warn(entry, warns):
     apocillin = Drug(product_id="apocillin", name="Apocillin tab 660 mg", atc="J01CE02",
                      substances=("fenoksymetylpenicillin",))
     assert bool(ds.cave_conflicts(apocillin, [entry])) is warns
+
+
+def test_a_cave_for_a_drug_class_covers_its_members_only():
+    ibux = Drug(product_id="ibux", name="Ibux tab 400 mg", atc="M01AE01",
+                substances=("ibuprofen",))
+    paracet = Drug(product_id="paracet", name="Paracet tab 500 mg", atc="N02BE01",
+                   substances=("paracetamol",))
+    [w] = ds.cave_conflicts(ibux, [cave("NSAID")])
+    assert w.message == "CAVE (legemiddelreaksjon, verifisert): NSAID."
+    assert ds.cave_conflicts(paracet, [cave("NSAID")]) == []
+    assert ds.cave_conflicts(Drug(name="Ukjent urtemiddel"), [cave("NSAID")]) == []
 
 
 # --- maximum daily dose -------------------------------------------------------------------------

@@ -9,8 +9,9 @@ Rules, each giving warnings at FEST's two shown levels:
 - duplicate substance: an active entry with a substance in common, or the same ATC code ->
   ``precautions`` (two strengths of one drug are sometimes meant; the prescriber decides);
 - CAVE: a drug reaction or other allergy, registered or verified (refuted and removed never warn),
-  whose substance is one of the drug's substances or its name, or an ATC code (or group) the
-  drug's ATC code starts with, case-insensitively -> ``avoid``;
+  whose substance is one of the drug's substances or its name, an ATC code (or group) the drug's
+  ATC code starts with, or a drug class (``CAVE_CLASSES``: "Penicillin" covers J01C),
+  case-insensitively -> ``avoid``;
 - daily dose above the catalogue's maximum -> ``avoid``. Compared when the units can be: the same
   unit, mass units converted (g, mg, mikrog/µg), or through the product's strength in either
   direction: a dose counted in units of the form ("tablett" of a "depottablett") or in what the
@@ -124,6 +125,27 @@ TEXTS: dict[str, str] = {
 CAVE_CATEGORIES = {"drug_reaction": "legemiddelreaksjon", "other_allergy": "annen allergi"}
 CAVE_STATUSES = {"registered": "registrert", "verified": "verifisert"}
 SHOWN_LEVELS = {1: "avoid", 2: "precautions"}
+# A CAVE is often registered for a drug class ("Penicillin", "NSAID"), not a substance. The class
+# names clinicians write, in bokmål and English, and the ATC groups they cover [inference: from
+# the WHO ATC index; a class here must never be narrower than what a clinician means by it].
+CAVE_CLASSES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("penicillin", "penicilliner", "penicillins"), ("J01C",)),
+    **dict.fromkeys(("cefalosporin", "cefalosporiner", "cephalosporin", "cephalosporins"),
+                    ("J01DB", "J01DC", "J01DD", "J01DE")),
+    **dict.fromkeys(("sulfonamid", "sulfonamider", "sulfa", "sulfonamides"), ("J01E",)),
+    **dict.fromkeys(("makrolid", "makrolider", "macrolide", "macrolides"), ("J01FA",)),
+    **dict.fromkeys(("kinolon", "kinoloner", "fluorokinolon", "fluorokinoloner", "quinolone",
+                     "quinolones"), ("J01M",)),
+    **dict.fromkeys(("tetracyklin", "tetracykliner", "tetracycline", "tetracyclines"),
+                    ("J01AA",)),
+    **dict.fromkeys(("nsaid", "nsaids", "nsaid-er"), ("M01A", "N02BA")),
+    **dict.fromkeys(("acetylsalisylsyre", "asa", "aspirin"), ("B01AC06", "N02BA01")),
+    **dict.fromkeys(("opioid", "opioider", "opioids", "opiat", "opiater"), ("N02A", "R05DA")),
+    **dict.fromkeys(("benzodiazepin", "benzodiazepiner", "benzodiazepines"),
+                    ("N05BA", "N05CD")),
+    **dict.fromkeys(("statin", "statiner", "statins"), ("C10AA",)),
+    **dict.fromkeys(("ace-hemmer", "ace-hemmere", "ace inhibitor", "ace inhibitors"), ("C09A",)),
+}
 MASS = {"g": 1000.0, "mg": 1.0, "mikrog": 1e-3, "µg": 1e-3, "μg": 1e-3, "mcg": 1e-3, "ug": 1e-3}
 
 
@@ -186,7 +208,9 @@ def cave_conflicts(drug: Drug, cave: Iterable[CaveEntry]) -> list[MedicationWarn
         term = (x.substance or "").strip()
         if not term:
             continue
-        if term.casefold() in names or (_is_atc(term) and atc.startswith(term.upper())):
+        groups = CAVE_CLASSES.get(term.casefold(), ())
+        if (term.casefold() in names or (_is_atc(term) and atc.startswith(term.upper()))
+                or (atc and any(atc.startswith(g) for g in groups))):
             out.append(MedicationWarning(
                 kind="cave", level="avoid", critical_id=x.critical_id,
                 message=TEXTS["cave"].format(category=CAVE_CATEGORIES[x.category],
