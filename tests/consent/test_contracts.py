@@ -29,3 +29,5 @@ def test_each_service_process_knows_the_event_types_of_the_topics_it_reads():
     assert {"consent", "audit", "journal"} <= _known_prefixes("consent")
     # the journal reads journal.events and consent.events (access facts)
     assert {"consent", "journal"} <= _known_prefixes("journal")
+    # the medication service reads medication.events, consent.events and journal.events (CAVE)
+    assert {"consent", "journal", "medication"} <= _known_prefixes("medication")
