@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     journal_port: int = 8004
     medication_port: int = 8005
 
+    # medication: a change of the list needs the patient's prescriptions fetched from the
+    # prescription intermediary (RF) this recently (DOMAIN.md requirement 31); None: required in
+    # production only, where an RF integration reports its fetches
+    medication_rf_fetch_required: bool | None = None
+    medication_rf_fetch_max_age_h: float = Field(default=4.0, gt=0)
+
     # read path
     projection_batch_size: int = 500
     consistency_wait_s: float = 3.0

@@ -253,9 +253,10 @@ async def prescribe(patient_id: UUID, body: ml.Prescribe, response: Response, re
     by, catalogue, cave = actor(grant.subject), catalogue_of(request), await reader.cave(
         patient_id)
     now = access.now()
+    fresh = request.app.state.fresh_within
     return await change(response, store, patient_id, grant, lambda lst: ml.prescribe(
-        lst, body, by, now, catalogue=catalogue, cave=cave), if_match, status=201,
-        created="entry_id")
+        lst, body, by, now, catalogue=catalogue, cave=cave, fresh_within=fresh), if_match,
+        status=201, created="entry_id")
 
 
 @router.post(LIST + "/other-sources", status_code=201, tags=["changes"])
@@ -282,8 +283,9 @@ def _checked_change(name: str, command: type, decide: Callable, doc: str) -> Non
         by, catalogue, cave = actor(grant.subject), catalogue_of(request), await reader.cave(
             patient_id)
         c, now = command(entry_id=entry_id, **body.model_dump()), access.now()
+        fresh = request.app.state.fresh_within
         return await change(response, store, patient_id, grant, lambda lst: decide(
-            lst, c, by, now, catalogue=catalogue, cave=cave), if_match)
+            lst, c, by, now, catalogue=catalogue, cave=cave, fresh_within=fresh), if_match)
 
     route.__doc__, route.__name__ = doc, name
     route.__annotations__["body"] = _body(command)   # the command without its path parameter
@@ -292,12 +294,13 @@ def _checked_change(name: str, command: type, decide: Callable, doc: str) -> Non
 
 def _plain_change(name: str, command: type, decide: Callable, doc: str) -> None:
     async def route(patient_id: UUID, entry_id: UUID, body: Any,
-                    response: Response, store: Store, access: AccessDep,
+                    response: Response, request: Request, store: Store, access: AccessDep,
                     if_match: IfMatch = None, grant: Grant = WRITE):
         by, c, now = actor(grant.subject), command(entry_id=entry_id, **body.model_dump()), \
             access.now()
+        fresh = request.app.state.fresh_within
         return await change(response, store, patient_id, grant,
-                            lambda lst: decide(lst, c, by, now), if_match)
+                            lambda lst: decide(lst, c, by, now, fresh_within=fresh), if_match)
 
     route.__doc__, route.__name__ = doc, name
     route.__annotations__["body"] = _body(command)
@@ -314,6 +317,19 @@ _plain_change("pause", ml.Pause, ml.pause, "Pause (a reason is required).")
 _plain_change("discontinue", ml.Discontinue, ml.discontinue,
               "Discontinue (seponere) with a reason; every prescription still active is "
               "recalled. A discontinued medication is not resumed: prescribe it again.")
+
+
+@router.post(LIST + "/fetches", status_code=201, tags=["changes"])
+async def record_fetch(patient_id: UUID, body: ml.RecordFetch, response: Response,
+                       store: Store, access: AccessDep, grant: Grant = WRITE):
+    """Report a fetch of the patient's prescriptions from the prescription intermediary (RF)
+    and the summary care record (KJ), e.g. by the EHR's SFM integration for the user. Where
+    required (``EHR_MEDICATION_RF_FETCH_REQUIRED``; production by default), a change of the
+    list needs one less than ``EHR_MEDICATION_RF_FETCH_MAX_AGE_H`` (4) hours old."""
+    by, now = actor(grant.subject), access.now()
+    return await change(response, store, patient_id, grant,
+                        lambda lst: ml.record_fetch(lst, body, by, now), None,
+                        required=False, status=201)
 
 
 # --- what happened (health personnel, dispensers) --------------------------------------------

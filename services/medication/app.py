@@ -10,6 +10,7 @@ Nothing connects at import time.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -29,6 +30,15 @@ SERVICE = "medication"
 __all__ = ["Options", "create_app"]
 
 
+def fetch_window(settings: Settings) -> timedelta | None:
+    """How recent a fetch from the prescription intermediary a change of the list needs
+    (requirement 31); None where it is not required (outside production, by default)."""
+    required = settings.medication_rf_fetch_required
+    if required is None:
+        required = settings.environment == "production"
+    return timedelta(hours=settings.medication_rf_fetch_max_age_h) if required else None
+
+
 def create_app(settings: Settings | None = None, options: Options | None = None) -> FastAPI:
     settings = settings or get_settings()
     opts = options or Options()
@@ -46,6 +56,7 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                 load_sample_if_empty=settings.environment != "production")
             await app.state.catalogue.start()
             app.state.medication = MedicationStore(rt.store)
+            app.state.fresh_within = fetch_window(settings)
             app.state.reader = ListReader(rt.engine)
             app.state.access = rt.access(read_models=(LISTS, CAVE))
             try:

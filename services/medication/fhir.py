@@ -423,6 +423,7 @@ _TOUCHES: dict[type[EventPayload], Callable[[MedicationList, Any], Touched]] = {
     ev.MedicationDispensed: _nothing,
     ev.MedicationReconciled: _nothing,
     ev.MedicationReviewed: _nothing,
+    ev.MedicationListFetched: _nothing,   # what RF showed; not a resource of ours
 }
 MAPPED_EVENTS: frozenset[type[EventPayload]] = frozenset(_TOUCHES)
 """Every medication event type ``touched`` knows, including those that touch no resource."""

@@ -49,7 +49,11 @@ def current_view(lst: MedicationList, now: datetime) -> dict[str, Any]:
     taken = actually_taken(lst)
     entries = sorted(current_list(lst, now), key=lambda e: (e.status != "active",
                                                               e.drug.name.casefold()))
+    fetched = lst.fetched and {"at": lst.fetched.fetched_at.isoformat(),
+                               "sources": list(lst.fetched.sources),
+                               "prescriptions": len(lst.fetched.prescriptions)}
     return {"title": CURRENT_TITLE, "patient_id": str(lst.patient_id), "version": lst.version,
+            "fetched_from_rf": fetched or None,
             "entries": [_entry(e, now, taken[e.entry_id]) for e in entries]}
 
 

@@ -283,3 +283,22 @@ async def test_the_catalogue(ward: Ward):
 
 def test_every_patient_route_is_guarded(ward: Ward):
     assert unguarded_routes(ward.c.medication_app, ("access.require(", "_allowed(")) == []
+
+
+async def test_where_required_a_change_needs_a_recent_fetch_from_the_prescription_intermediary(
+        ward: Ward):
+    patient_id, _ = await ward.patient()
+    # as in production (EHR_MEDICATION_RF_FETCH_REQUIRED): fetched less than 4 hours ago
+    ward.c.medication_app.state.fresh_within = timedelta(hours=4)
+    r = await ward.prescribe(patient_id, PARACET, expect=409)
+    assert "prescription intermediary (RF)" in r.json()["issue"][0]["diagnostics"]
+    r = await ward.med.post(LIST.format(patient_id) + "/fetches", headers=ward.c.nurse(),
+                            json={"sources": ["rf", "kj"],
+                                  "fetched_at": (datetime.now(OSLO) - timedelta(minutes=5)
+                                                 ).isoformat()})
+    assert r.status_code == 201, r.text
+    ward.seen(r)
+    await ward.prescribe(patient_id, PARACET)
+    current = (await ward.read(patient_id)).json()
+    assert current["fetched_from_rf"]["sources"] == ["rf", "kj"]
+    assert len(current["entries"]) == 1

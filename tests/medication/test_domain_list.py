@@ -265,6 +265,49 @@ def test_discontinuation_needs_a_reason_recalls_the_chain_and_is_final():
     assert reads.current_list(lst, LATER) == ()
 
 
+def test_a_change_needs_a_fetch_from_the_prescription_intermediary_less_than_4_hours_old():
+    """Requirement 31, where it is switched on: orders and changes (not reading, giving or
+    recording another source) need a fresh fetch from RF."""
+    four = timedelta(hours=4)
+    lst, entry = prescribed()
+    never = refused(409, ml.prescribe, lst, ml.Prescribe(product_id="ibux", dose=dose()), DOCTOR,
+                    NOW, catalogue=CATALOGUE, fresh_within=four)
+    assert never.startswith("The patient's prescriptions have not been fetched from the "
+                            "prescription intermediary (RF)")
+    refused(403, ml.record_fetch, lst, ml.RecordFetch(), PHARMACY, NOW)
+    refused(422, ml.record_fetch, lst, ml.RecordFetch(fetched_at=NOW + timedelta(minutes=1)),
+            NURSE, NOW)
+    fetched = ml.record_fetch(lst, ml.RecordFetch(
+        fetched_at=NOW - timedelta(hours=3), sources=["rf", "kj"], prescriptions=[
+            ev.NationalPrescription(prescription_id=uuid.uuid4(), status="active",
+                                    drug=ev.Drug(name="Paracet tab 500 mg", atc="N02BE01"))]),
+        NURSE, NOW)
+    assert fetched[0].sources == ("rf", "kj")
+    lst = then(lst, fetched)
+    assert lst.fetched.fetched_at == NOW - timedelta(hours=3)
+    assert lst.changes[-1].action == "fetched"
+    stop = ml.Discontinue(entry_id=entry.entry_id, reason="ferdig")
+    assert ml.discontinue(lst, stop, DOCTOR, NOW, fresh_within=four)
+    late = NOW + timedelta(hours=1)
+    stale = refused(409, ml.discontinue, lst, stop, DOCTOR, late, fresh_within=four)
+    assert stale == ("The patient's prescriptions were last fetched from the prescription "
+                     "intermediary (RF) at 10:00 on 29.11.2026, more than 4 hours ago: fetch "
+                     "them again before changing the list.")
+    for decide, command, kw in (
+            (ml.pause, ml.Pause(entry_id=entry.entry_id, reason="x"), {}),
+            (ml.renew, ml.Renew(entry_id=entry.entry_id), {"catalogue": CATALOGUE}),
+            (ml.change_dose, ml.ChangeDose(entry_id=entry.entry_id, dose=dose(3)),
+             {"catalogue": CATALOGUE})):
+        refused(409, decide, lst, command, DOCTOR, late, fresh_within=four, **kw)
+    # a late report of an older fetch does not replace the newer one
+    lst = then(lst, ml.record_fetch(lst, ml.RecordFetch(fetched_at=NOW - timedelta(hours=5)),
+                                    NURSE, NOW))
+    assert lst.fetched.fetched_at == NOW - timedelta(hours=3)
+    # giving a dose needs no fetch
+    assert adm.record_administration(lst, adm.RecordAdministration(
+        entry_id=entry.entry_id, outcome="given"), NURSE, late)
+
+
 def test_discontinuing_after_renewals_recalls_only_what_is_still_active():
     lst, entry = prescribed()
     lst = then(lst, ml.renew(lst, ml.Renew(entry_id=entry.entry_id), DOCTOR, NOW,

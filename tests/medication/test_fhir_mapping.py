@@ -144,6 +144,7 @@ def _history() -> tuple[Story, dict[str, uuid.UUID]]:
     s.do(ml.change_dose, ml.ChangeDose(  # before it starts
         entry_id=ids["levaxin"], dose=dose(2, "tablett", "07:00"), reason="feil styrke"),
         DOCTOR, at(24, 16, 5), catalogue=CATALOGUE)
+    s.do(ml.record_fetch, ml.RecordFetch(sources=["rf", "kj"]), DOCTOR, at(24, 17))
     return s, ids
 
 

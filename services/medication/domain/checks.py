@@ -4,7 +4,7 @@ Each raises ``Refused`` with a readable sentence."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from services.medication.domain import (
 )
 from services.medication.domain.decision_support import Catalogue
 from services.medication.domain.events import Author, Drug
-from services.medication.domain.state import Entry, MedicationList
+from services.medication.domain.state import Entry, MedicationList, clock
 
 
 def author(by: Actor) -> Author:
@@ -98,3 +98,19 @@ def treatment_period(start_on: date | None, end_on: date | None, now: datetime, 
     if end_on is not None and end_on < start:
         raise invalid("end_on is before start_on.")
     return start, end_on
+
+
+def require_fresh(lst: MedicationList, now: datetime, within: timedelta | None) -> None:
+    """Requirement 31: a change of the list needs the patient's prescriptions fetched from the
+    prescription intermediary (RF) less than ``within`` ago (None: not required here)."""
+    if within is None:
+        return
+    hours = f"{within.total_seconds() / 3600:g}"
+    if lst.fetched is None:
+        raise conflict("The patient's prescriptions have not been fetched from the prescription "
+                       f"intermediary (RF): fetch them (less than {hours} hours before a change) "
+                       "and change the list against what they show.")
+    if now - lst.fetched.fetched_at >= within:
+        raise conflict("The patient's prescriptions were last fetched from the prescription "
+                       f"intermediary (RF) at {clock(lst.fetched.fetched_at)}, more than {hours} "
+                       "hours ago: fetch them again before changing the list.")

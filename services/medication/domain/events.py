@@ -121,7 +121,32 @@ class ReconciledLine(_Value):
     note: str | None = Note
 
 
+class NationalPrescription(_Value):
+    """One prescription as the prescription intermediary (RF) reported it in a fetch (M9.6):
+    its ReseptID, what it is, and its status there."""
+
+    prescription_id: UUID
+    drug: Drug
+    status: Literal["active", "dispensed", "recalled", "expired"]
+    issued_on: date | None = None
+    prescriber: str | None = Field(default=None, max_length=300)
+
+
 # --- the list ----------------------------------------------------------------------------------
+
+@event("medication.MedicationListFetched")
+class MedicationListFetched(EventPayload):
+    """The patient's prescriptions (M9.5/9.6) and medication list (M25) fetched from the
+    prescription intermediary (RF), and medication from the summary care record (KJ), e.g.
+    through SFM's ``$getMedication``. A change of the list needs one less than 4 hours old
+    (requirement 31), so it is not made against an outdated picture."""
+
+    fetched_at: datetime
+    sources: tuple[Literal["rf", "kj"], ...] = Field(min_length=1, max_length=2)
+    prescriptions: tuple[NationalPrescription, ...] = Field(default=(), max_length=500)
+    by: Author
+    recorded_at: datetime
+
 
 @event("medication.MedicationPrescribed")
 class MedicationPrescribed(EventPayload):

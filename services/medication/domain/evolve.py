@@ -16,7 +16,7 @@ from libs.events.registry import EventPayload
 from services.medication.domain import events as ev
 from services.medication.domain.dosing import describe
 from services.medication.domain.state import (
-    Administration, Change, Dispensing, DoseFrom, Entry, EntryStatus, MedicationList,
+    Administration, Change, Dispensing, DoseFrom, Entry, EntryStatus, Fetch, MedicationList,
     MedicationReview, Period, Prescription, Reconciliation, midnight,
 )
 
@@ -96,6 +96,11 @@ def _entry_event(lst: MedicationList, e: EventPayload) -> MedicationList:
             r = Reconciliation(reconciliation_id=e.reconciliation_id, version=e.version,
                                lines=e.lines, note=e.note, by=e.by, at=e.recorded_at)
             return u(update={"reconciliations": (*lst.reconciliations, r)})
+        case ev.MedicationListFetched():
+            if lst.fetched is not None and lst.fetched.fetched_at >= e.fetched_at:
+                return lst   # an older snapshot recorded late does not replace a newer one
+            return u(update={"fetched": Fetch(fetched_at=e.fetched_at, sources=e.sources,
+                                              prescriptions=e.prescriptions, by=e.by)})
         case ev.MedicationReviewed():
             r = MedicationReview(review_id=e.review_id, reconciliation_id=e.reconciliation_id,
                                  reconciliation_version=e.reconciliation_version,
@@ -140,6 +145,11 @@ def _change(lst: MedicationList, e: EventPayload) -> Change | None:
                           detail=f"versjon {e.version}, {len(e.lines)} legemidler")
         case ev.MedicationReviewed():
             return Change(**line, action="reviewed", detail=e.summary)
+        case ev.MedicationListFetched():
+            return Change(**line, action="fetched",
+                          detail=f"{' + '.join(s.upper() for s in e.sources)}: "
+                                 f"{len(e.prescriptions)} resepter, hentet "
+                                 f"{e.fetched_at.isoformat()}")
     return None
 
 

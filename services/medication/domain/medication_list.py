@@ -33,25 +33,29 @@ number of events folded (= the stream version, the API's ``ETag``); the API pass
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from typing import Literal
+from datetime import date, datetime, timedelta
 from uuid import UUID, uuid4
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from libs.access.policy import local_day
 from libs.events.registry import EventPayload
-from services.medication.domain import Actor, Command, conflict, invalid
+from services.medication.domain import (
+    Actor, Command, Nurse, Prescriber, conflict, forbidden, invalid,
+)
 from services.medication.domain import events as ev
 from services.medication.domain.checks import (
-    catalogue_drug, described_drug, find_entry, require_not_discontinued, require_prescriber,
-    required_reason, text_or_none, treatment_period,
+    author, catalogue_drug, described_drug, find_entry, require_fresh, require_not_discontinued,
+    require_prescriber, required_reason, text_or_none, treatment_period,
 )
 from services.medication.domain.decision_support import (
     Catalogue, CaveEntry, check, require_override,
 )
 from services.medication.domain.dosing import DoseIn, to_dose
 from services.medication.domain.events import (
-    Author, CheckedAction, Dose, Drug, MedicationWarning, OtherSource, RecallReason,
+    Author, CheckedAction, Dose, Drug, MedicationWarning, NationalPrescription, OtherSource,
+    RecallReason,
 )
 from services.medication.domain.state import Entry, MedicationList, clock
 
@@ -114,6 +118,15 @@ class Discontinue(Command):
     reason: str | None = Text
 
 
+class RecordFetch(Command):
+    """What a fetch from the prescription intermediary (and the summary care record) showed,
+    as the EHR's SFM integration reports it."""
+
+    fetched_at: AwareDatetime | None = Field(default=None, description="default now")
+    sources: list[Literal["rf", "kj"]] = Field(default=["rf"], min_length=1, max_length=2)
+    prescriptions: list[NationalPrescription] = Field(default=[], max_length=500)
+
+
 # --- decision support --------------------------------------------------------------------------
 
 def _checked(lst: MedicationList, entry_id: UUID, drug: Drug, dose: Dose, action: CheckedAction,
@@ -136,8 +149,10 @@ def warnings_of(events: Sequence[EventPayload]) -> tuple[MedicationWarning, ...]
 # --- decisions ---------------------------------------------------------------------------------
 
 def prescribe(lst: MedicationList, c: Prescribe, by: Actor, now: datetime, *,
-              catalogue: Catalogue, cave: Iterable[CaveEntry] = ()) -> list[EventPayload]:
+              catalogue: Catalogue, cave: Iterable[CaveEntry] = (),
+              fresh_within: timedelta | None = None) -> list[EventPayload]:
     who = require_prescriber(by)
+    require_fresh(lst, now, fresh_within)
     drug = catalogue_drug(catalogue, c.product_id)
     dose = to_dose(c.dose)
     start, end = treatment_period(c.start_on, c.end_on, now, past_start=False)
@@ -174,8 +189,10 @@ def record_from_other_source(lst: MedicationList, c: RecordFromOtherSource, by: 
 
 
 def renew(lst: MedicationList, c: Renew, by: Actor, now: datetime, *, catalogue: Catalogue,
-          cave: Iterable[CaveEntry] = ()) -> list[EventPayload]:
+          cave: Iterable[CaveEntry] = (),
+          fresh_within: timedelta | None = None) -> list[EventPayload]:
     who = require_prescriber(by)
+    require_fresh(lst, now, fresh_within)
     e = find_entry(lst, c.entry_id)
     require_not_discontinued(e, "renewed")
     if (head := e.prescription) is None:
@@ -202,9 +219,11 @@ def _recalls(e: Entry, reason: RecallReason, who: Author,
 
 
 def change_dose(lst: MedicationList, c: ChangeDose, by: Actor, now: datetime, *,
-                catalogue: Catalogue, cave: Iterable[CaveEntry] = ()) -> list[EventPayload]:
+                catalogue: Catalogue, cave: Iterable[CaveEntry] = (),
+                fresh_within: timedelta | None = None) -> list[EventPayload]:
     """A new dose; on a paused entry it applies from resumption."""
     who = require_prescriber(by)
+    require_fresh(lst, now, fresh_within)
     e = find_entry(lst, c.entry_id)
     require_not_discontinued(e, "given a new dose")
     dose = to_dose(c.dose)
@@ -220,8 +239,10 @@ def change_dose(lst: MedicationList, c: ChangeDose, by: Actor, now: datetime, *,
     return [changed, *_recalls(e, "renewal_with_change", who, now), *warned]
 
 
-def pause(lst: MedicationList, c: Pause, by: Actor, now: datetime) -> list[EventPayload]:
+def pause(lst: MedicationList, c: Pause, by: Actor, now: datetime, *,
+          fresh_within: timedelta | None = None) -> list[EventPayload]:
     who = require_prescriber(by)
+    require_fresh(lst, now, fresh_within)
     e = find_entry(lst, c.entry_id)
     require_not_discontinued(e, "paused")
     if e.status == "paused":
@@ -231,8 +252,10 @@ def pause(lst: MedicationList, c: Pause, by: Actor, now: datetime) -> list[Event
 
 
 def resume(lst: MedicationList, c: Resume, by: Actor, now: datetime, *, catalogue: Catalogue,
-           cave: Iterable[CaveEntry] = ()) -> list[EventPayload]:
+           cave: Iterable[CaveEntry] = (),
+           fresh_within: timedelta | None = None) -> list[EventPayload]:
     who = require_prescriber(by)
+    require_fresh(lst, now, fresh_within)
     e = find_entry(lst, c.entry_id)
     require_not_discontinued(e, "resumed")
     if e.status != "paused":
@@ -243,10 +266,11 @@ def resume(lst: MedicationList, c: Resume, by: Actor, now: datetime, *, catalogu
                                  recorded_at=now), *warned]
 
 
-def discontinue(lst: MedicationList, c: Discontinue, by: Actor,
-                now: datetime) -> list[EventPayload]:
+def discontinue(lst: MedicationList, c: Discontinue, by: Actor, now: datetime, *,
+                fresh_within: timedelta | None = None) -> list[EventPayload]:
     """Seponering: off the list, and every prescription still active is recalled."""
     who = require_prescriber(by)
+    require_fresh(lst, now, fresh_within)
     e = find_entry(lst, c.entry_id)
     if e.status == "discontinued":
         raise conflict(f"{e.drug.name} is already discontinued (on "
@@ -255,3 +279,18 @@ def discontinue(lst: MedicationList, c: Discontinue, by: Actor,
     return [ev.MedicationDiscontinued(entry_id=e.entry_id, reason=reason, by=who,
                                       recorded_at=now),
             *_recalls(e, "discontinuation", who, now)]
+
+
+def record_fetch(lst: MedicationList, c: RecordFetch, by: Actor,
+                 now: datetime) -> list[EventPayload]:
+    """A fetch from the prescription intermediary, reported by health personnel's EHR (the
+    fetch is made for them). A fetch time in the future is refused."""
+    if not isinstance(by, Prescriber | Nurse):
+        raise forbidden("A fetch from the prescription intermediary is reported by health "
+                        "personnel.")
+    at = c.fetched_at or now
+    if at > now:
+        raise invalid("fetched_at is in the future.")
+    return [ev.MedicationListFetched(fetched_at=at, sources=tuple(dict.fromkeys(c.sources)),
+                                     prescriptions=tuple(c.prescriptions), by=author(by),
+                                     recorded_at=now)]

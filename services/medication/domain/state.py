@@ -22,7 +22,7 @@ from libs.access.policy import OSLO, local_day
 from services.medication.domain import Frozen
 from services.medication.domain.dosing import planned_times
 from services.medication.domain.events import (
-    Author, Dose, Drug, OtherSource, Outcome, RecallReason, ReconciledLine,
+    Author, Dose, Drug, NationalPrescription, OtherSource, Outcome, RecallReason, ReconciledLine,
 )
 
 EntryStatus = Literal["active", "paused", "discontinued"]
@@ -137,8 +137,17 @@ class MedicationReview(Frozen):
     at: datetime
 
 
+class Fetch(Frozen):
+    """The newest fetch from the prescription intermediary (RF) and the summary care record."""
+
+    fetched_at: datetime
+    sources: tuple[str, ...]
+    prescriptions: tuple[NationalPrescription, ...] = ()
+    by: Author
+
+
 ChangeAction = Literal["prescribed", "recorded", "renewed", "dose_changed", "recalled", "paused",
-                       "resumed", "discontinued", "warnings", "reconciled", "reviewed"]
+                       "resumed", "discontinued", "warnings", "reconciled", "reviewed", "fetched"]
 
 
 class Change(Frozen):
@@ -164,6 +173,7 @@ class MedicationList(Frozen):
     reconciliations: tuple[Reconciliation, ...] = ()
     reviews: tuple[MedicationReview, ...] = ()
     changes: tuple[Change, ...] = ()
+    fetched: Fetch | None = None
 
     @classmethod
     def empty(cls, patient_id: UUID) -> MedicationList:
