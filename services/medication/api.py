@@ -150,13 +150,22 @@ def _warnings(result: AppendResult) -> list[dict[str, Any]]:
             for w in env.data["warnings"]]
 
 
+def hidden(grant: Grant) -> frozenset[str]:
+    return views.hidden_of(grant.decision.hidden, grant.decision.categories)
+
+
 async def list_at(store: MedicationStore, reader: ListReader, patient_id: UUID,
-                  as_of: datetime | None) -> tuple[MedicationList, int]:
+                  as_of: datetime | None, grant: Grant) -> tuple[MedicationList, int, int]:
+    """The list now (the read model) or as it stood at ``as_of`` (folded from the store), as
+    the reader may see it: (list, version, entries withheld)."""
     if as_of is not None:
         loaded = await store.history(patient_id, as_of)
-        return loaded.state, loaded.version
-    found = await reader.list(patient_id)
-    return (found[1], found[0]) if found else (MedicationList.empty(patient_id), 0)
+        lst, version = loaded.state, loaded.version
+    else:
+        found = await reader.list(patient_id)
+        lst, version = (found[1], found[0]) if found else (MedicationList.empty(patient_id), 0)
+    seen, withheld = views.visible(lst, hidden(grant))
+    return seen, version, withheld
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -169,9 +178,11 @@ async def current(patient_id: UUID, store: Store, reader: Reader, access: Access
     with ``as_of``, the list as it stood then. ``ETag`` is the list version to change it
     against."""
     headers = {"Cache-Control": "no-store"}
-    if as_of is not None:
-        lst, version = await list_at(store, reader, patient_id, as_of)
-        body = views.current_view(lst, as_of) | {"as_of": as_of.isoformat()}
+    if as_of is not None or hidden(grant):
+        lst, version, withheld = await list_at(store, reader, patient_id, as_of, grant)
+        body = views.current_view(lst, as_of or access.now()) | views.withheld_note(withheld)
+        if as_of is not None:
+            body["as_of"] = as_of.isoformat()
         return Response(views.to_json(body), media_type="application/json",
                         headers=headers | {"ETag": etag(version)})
     version, ready, lst = await reader.current(patient_id, access.now())
@@ -189,9 +200,9 @@ async def chart(patient_id: UUID, response: Response, store: Store, reader: Read
                 as_of: AsOf = None, grant: Grant = READ):
     """The administration chart of a day: each planned dose with what was recorded (given,
     missed, refused, or nothing yet) and doses given outside the plan (as needed, extra)."""
-    lst, version = await list_at(store, reader, patient_id, as_of)
+    lst, version, withheld = await list_at(store, reader, patient_id, as_of, grant)
     response.headers["ETag"] = etag(version)
-    return views.chart_view(lst, day or local_day(access.now()))
+    return views.chart_view(lst, day or local_day(access.now())) | views.withheld_note(withheld)
 
 
 @router.get(LIST + "/history", tags=["reads"])
@@ -200,9 +211,9 @@ async def history(patient_id: UUID, response: Response, store: Store, reader: Re
                   grant: Grant = READ):
     """Every change of the list, newest first: who, when, what and why (reasons for
     discontinuing, pausing, overriding a warning)."""
-    lst, version = await list_at(store, reader, patient_id, as_of)
+    lst, version, withheld = await list_at(store, reader, patient_id, as_of, grant)
     response.headers["ETag"] = etag(version)
-    return views.history_view(lst, entry_id)
+    return views.history_view(lst, entry_id) | views.withheld_note(withheld)
 
 
 @router.get(ENTRY, tags=["reads"])
@@ -210,7 +221,7 @@ async def entry(patient_id: UUID, entry_id: UUID, response: Response, store: Sto
                 reader: Reader, access: AccessDep, as_of: AsOf = None, grant: Grant = READ):
     """One entry with its prescription chain (renewals and recalls), dose steps, dispensings,
     administrations and history; discontinued entries too."""
-    lst, version = await list_at(store, reader, patient_id, as_of)
+    lst, version, _ = await list_at(store, reader, patient_id, as_of, grant)
     found = lst.entry(entry_id)
     if found is None:
         raise Refused(404, "No such medication on this patient's list.")
@@ -223,9 +234,9 @@ async def reconciliations(patient_id: UUID, response: Response, store: Store, re
                           as_of: AsOf = None, grant: Grant = READ):
     """The reconciled lists ("medicines in use", newest first, each line with its source) and
     the medication reviews of them."""
-    lst, version = await list_at(store, reader, patient_id, as_of)
+    lst, version, withheld = await list_at(store, reader, patient_id, as_of, grant)
     response.headers["ETag"] = etag(version)
-    return views.reconciliations_view(lst)
+    return views.reconciliations_view(lst) | views.withheld_note(withheld)
 
 
 @router.post(LIST + "/$check", tags=["decision support"])

@@ -20,6 +20,45 @@ from services.medication.domain.reads import actually_taken, administration_char
 from services.medication.domain.state import Entry, MedicationList
 
 CURRENT_TITLE = "Pasientens legemiddelliste"
+SECTION = "medication"
+WITHHELD = "Noe er skjermet her. Some information here is withheld."
+
+
+def hidden_of(hidden: frozenset[str], categories: frozenset[str] | None) -> frozenset[str]:
+    """What an access decision withholds here: restricted entries (by entry id), or the whole
+    list when the medication section is restricted or outside a limited proxy's categories."""
+    if categories is not None and SECTION not in categories:
+        return hidden | {SECTION}
+    return hidden
+
+
+def visible(lst: MedicationList, hidden: frozenset[str]) -> tuple[MedicationList, int]:
+    """The list without what the reader may not see (an entry hidden from guardians, e.g. a
+    15-year-old's contraceptive, or everything when the section is locked), and how many
+    entries were withheld. Their administrations, dispensings, history lines and reconciled
+    lines go with them."""
+    if not hidden:
+        return lst, 0
+    gone = ({e.entry_id for e in lst.entries} if SECTION in hidden
+            else {e.entry_id for e in lst.entries if str(e.entry_id) in hidden})
+    if not gone and SECTION not in hidden:
+        return lst, 0
+    keep = lst.model_copy(update={
+        "entries": tuple(e for e in lst.entries if e.entry_id not in gone),
+        "administrations": tuple(a for a in lst.administrations if a.entry_id not in gone),
+        "dispensings": tuple(d for d in lst.dispensings if d.entry_id not in gone),
+        "changes": tuple(c for c in lst.changes if c.entry_id not in gone
+                         and (SECTION not in hidden)),
+        "reconciliations": () if SECTION in hidden else tuple(
+            r.model_copy(update={"lines": tuple(x for x in r.lines if x.entry_id not in gone)})
+            for r in lst.reconciliations),
+        "reviews": () if SECTION in hidden else lst.reviews,
+        "fetched": None if SECTION in hidden else lst.fetched})
+    return keep, len(gone) or 1
+
+
+def withheld_note(count: int) -> dict[str, Any]:
+    return {"withheld": count, "withheld_message": WITHHELD} if count else {}
 
 
 def _entry(e: Entry, now: datetime, taken=None) -> dict[str, Any]:

@@ -6,11 +6,14 @@ catalogue, and that bad input is a clear 4xx that changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from libs.access.policy import OSLO
-from tests.medication.conftest import ALBYL, IBUX, MAREVAN, PARACET, Ward, dose, soon
+from tests.medication.conftest import (
+    ALBYL, APOCILLIN, IBUX, MAREVAN, PARACET, Ward, dose, soon,
+)
 from tests.support.routes import unguarded_routes
+from tests.support.waiting import passes
 
 LIST = "/patients/{}/medication-list"
 
@@ -214,7 +217,6 @@ async def test_a_medicine_dispenser_reports_once(ward: Ward):
 
     async def reported() -> None:
         await ward.give(patient_id, entry, report, headers=dispenser)
-    from tests.support.waiting import passes
     await passes(reported, timeout_s=20)
     again = await ward.give(patient_id, entry, report, headers=dispenser, expect=200)
     assert again.json() == {"recorded": False}
@@ -302,3 +304,46 @@ async def test_where_required_a_change_needs_a_recent_fetch_from_the_prescriptio
     current = (await ward.read(patient_id)).json()
     assert current["fetched_from_rf"]["sources"] == ["rf", "kj"]
     assert len(current["entries"]) == 1
+
+
+async def test_a_teenager_hides_an_entry_from_their_parents(ward: Ward):
+    """A 12–16-year-old's parent sees the medication list (a category parents may see) but not
+    an entry the youth has hidden from guardians; the youth and the GP see it."""
+    c = ward.c
+    parent_id, parent_pid = await c.register(born=date(1985, 5, 15))
+    today = datetime.now(OSLO).date()
+    teen_id, teen_pid = await c.register(born=today.replace(year=today.year - 14),
+                                         name={"given": "Emil", "family": "Hansen"})
+    cw = c.case_worker()
+    await c.until_allowed(cw, teen_id)
+    r = await c.consent.post(f"/patients/{teen_id}/guardians", headers=cw,
+                             json={"guardian": parent_id, "shares_address": True})
+    assert r.status_code == 201, r.text
+    r = await c.consent.post(f"/patients/{teen_id}/care-relations", headers=c.gp(),
+                             json={"purpose": "fastlege", "basis": "referral"})
+    assert r.status_code == 201, r.text
+    await ward.until_allowed(c.gp(), teen_id)
+    open_entry = (await ward.prescribe(teen_id, PARACET)).json()["entry_id"]
+    private = (await ward.prescribe(teen_id, APOCILLIN, dose=dose(1, times_per_day=3))
+               ).json()["entry_id"]
+    teen = c.citizen(teen_pid)
+    r = await c.consent.post(f"/patients/{teen_id}/restrictions", headers=teen,
+                             json={"kind": "hidden_from_guardians", "target": private})
+    assert r.status_code == 201, r.text
+    parent = c.citizen(parent_pid) | {"X-Acting-For": teen_id,
+                                      "X-Consistency-Token": r.headers["X-Consistency-Token"]}
+
+    async def parent_sees_one() -> dict:
+        r = await ward.med.get(LIST.format(teen_id), headers=parent)
+        assert r.status_code == 200, r.text
+        assert [e["entry_id"] for e in r.json()["entries"]] == [open_entry], r.json()
+        return r.json()
+    seen = await passes(parent_sees_one, timeout_s=20)
+    assert seen["withheld"] == 1 and "withheld" in seen["withheld_message"]
+    history = (await ward.med.get(LIST.format(teen_id) + "/history", headers=parent)).json()
+    assert {h["entry_id"] for h in history["changes"]} == {open_entry}
+    r = await ward.med.get(LIST.format(teen_id) + f"/entries/{private}", headers=parent)
+    assert r.status_code == 404
+    r = await ward.med.get(LIST.format(teen_id), headers=teen)
+    assert {e["entry_id"] for e in r.json()["entries"]} == {open_entry, private}
+    assert len((await ward.read(teen_id)).json()["entries"]) == 2   # the GP
