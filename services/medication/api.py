@@ -123,19 +123,28 @@ def catalogue_of(request: Request):
     return live.view
 
 
-async def change(response: Response, store: MedicationStore, patient_id: UUID, grant: Grant,
-                 decide: Callable[[MedicationList], Sequence[EventPayload]],
-                 if_match: str | None, *, required: bool = True, status: int = 200,
-                 created: str | None = None) -> dict[str, Any]:
-    """Decide and append against the version ``If-Match`` names; the answer has the new
-    version (also as ``ETag``), the warnings shown and recorded, and what was created."""
+async def append_against(store: MedicationStore, patient_id: UUID, grant: Grant,
+                         decide: Callable[[MedicationList], Sequence[EventPayload]],
+                         if_match: str | None, *, required: bool = True) -> AppendResult | None:
+    """Decide and append against the version ``If-Match`` names (428 without one where it is
+    required, 412 when it is stale); None when nothing needed recording."""
     try:
-        result = await store.execute(patient_id, decide, actor_of(grant.subject),
-                                     expected_version=expected(if_match, required=required))
+        return await store.execute(patient_id, decide, actor_of(grant.subject),
+                                   expected_version=expected(if_match, required=required))
     except PreconditionFailed as exc:
         raise Refused(412, f"The medication list has changed: it is at version {exc.current}. "
                            "Read it again, and check your change against what changed, before "
                            f"you send it with If-Match: W/\"{exc.current}\".") from None
+
+
+async def change(response: Response, store: MedicationStore, patient_id: UUID, grant: Grant,
+                 decide: Callable[[MedicationList], Sequence[EventPayload]],
+                 if_match: str | None, *, required: bool = True, status: int = 200,
+                 created: str | None = None) -> dict[str, Any]:
+    """``append_against``; the answer has the new version (also as ``ETag``), the warnings
+    shown and recorded, and what was created."""
+    result = await append_against(store, patient_id, grant, decide, if_match,
+                                  required=required)
     if result is None:   # a repeated report (a dispenser's event id already recorded)
         return {"recorded": False}
     response.headers["ETag"] = etag(result.version)

@@ -128,9 +128,10 @@ def _medication(drug: Drug) -> dict:
     return ({"coding": coding} if coding else {}) | {"text": drug.name}
 
 
-def _dosage(dose: Dose) -> dict:
+def _dosage(dose: Dose, bounds: dict | None = None) -> dict:
     """``Dosage``: the Norwegian rendering as text, fixed times or times a day as a daily
-    ``timing``, an as-needed dose with its maximum per day."""
+    ``timing``, an as-needed dose with its maximum per day; ``bounds`` the treatment period
+    (on a prescription: when the treatment runs)."""
     repeat: dict[str, Any] | None = None
     if dose.times_of_day:
         repeat = {"frequency": len(dose.times_of_day), "period": 1, "periodUnit": "d",
@@ -143,7 +144,8 @@ def _dosage(dose: Dose) -> dict:
     return _drop_none({
         "text": describe(dose),
         "additionalInstruction": [{"text": dose.instructions}] if dose.instructions else None,
-        "timing": {"repeat": repeat} if repeat else None,
+        "timing": {"repeat": (repeat or {}) | ({"boundsPeriod": bounds} if bounds else {})}
+        if repeat or bounds else None,
         "asNeededBoolean": dose.as_needed,
         "route": {"text": ROUTE_NO[dose.route]},
         "doseAndRate": [{"doseQuantity": {"value": dose.amount, "unit": dose.unit}}],
@@ -251,7 +253,9 @@ def medication_request(lst: MedicationList, e: Entry, p: Prescription) -> Resour
         "requester": None if reported else _who(p.issued_by),
         "recorder": _who(p.issued_by) if reported else None,
         "reasonCode": [{"text": e.indication}] if e.indication else None,
-        "dosageInstruction": [_dosage(_issued_dose(lst, e, p))],
+        "dosageInstruction": [_dosage(_issued_dose(lst, e, p), _drop_none({
+            "start": e.start_on.isoformat(),
+            "end": e.end_on.isoformat() if e.end_on else None}))],
         "priorPrescription": _ref("MedicationRequest", p.previous) if p.previous else None,
     })
 

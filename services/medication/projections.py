@@ -6,9 +6,9 @@
   until the next moment an entry starts or ends (``current_until``). A read of the current list
   is one row sent as it is; after ``current_until`` it is computed from ``doc``.
 - ``medication_fhir``: every version of every FHIR resource (``libs/events/fhir_versions.py``).
-  A version of the patient's ``List`` is numbered by the list's version when it changed (so
-  1, 2, 5, ...: an administration between changes the list but not its entries), the same
-  number the REST API's ``ETag`` carries.
+  The patient's ``List`` gets a version for every event of the stream (once it has an entry),
+  numbered by the list's version: the same number the REST API's ``ETag`` carries, so either
+  works as ``If-Match``. Versions after a dose given or a warning differ only in ``meta``.
 
 ``medication_cave`` (from ``journal.events``): the patient's critical information (CAVE) as the
 journal records it, for decision support. It applies every journal event (most change nothing
@@ -91,14 +91,13 @@ class MedicationListsProjection(Projection):
             lst = evolve(lst, payload)
             state[env.patient_id] = (env.recorded_at, lst)
             for rtype, rid in fhir.touched(lst, payload):
-                doc = fhir.resource(lst, rtype, str(rid))
-                if doc is None:
-                    continue
-                if rtype == "List":   # numbered by the list's version: its ETag is the API's
-                    lists.append(versioned(rtype, str(rid), lst.version, env.patient_id,
-                                           env.recorded_at, doc))
-                else:
+                if rtype != "List" and (doc := fhir.resource(lst, rtype, str(rid))) is not None:
                     changed.append((rtype, str(rid), env.patient_id, env.recorded_at, doc))
+            # the List gets a version for every event, numbered by the list's version, so its
+            # ETag is the REST API's and works as If-Match for both
+            if (doc := fhir.resource(lst, "List", str(lst.patient_id))) is not None:
+                lists.append(versioned("List", str(lst.patient_id), lst.version,
+                                       env.patient_id, env.recorded_at, doc))
         ids, versions, times, docs, currents, untils = [], [], [], [], [], []
         for patient_id, (at, lst) in state.items():
             if at is None:
