@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.envelope import Envelope
 from libs.events.fhir_versions import VersionReader, create_versions_table, write_versions
+from libs.events.parsed_docs import ParsedDocs
 from libs.events.projection import Projection
 from libs.events.projections_index import register_projection
 from libs.events.registry import EventPayload
@@ -167,29 +168,10 @@ class RecordReader:
     def __init__(self, engine: AsyncEngine, cache_size: int = READ_CACHE):
         self.engine = engine
         self.fhir = VersionReader(engine, FHIR_TABLE)
-        self._parsed: OrderedDict[UUID, tuple[int, Patient]] = OrderedDict()
-        self._cache_size = cache_size
+        self.records = ParsedDocs(engine, "journal_records", Patient, cache_size)
 
     async def patient(self, patient_id: UUID) -> tuple[Patient, int] | None:
-        cached = self._parsed.get(patient_id)
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            row = await conn.fetchrow("""
-                SELECT version, CASE WHEN version = $2 THEN NULL ELSE doc::text END
-                  FROM journal_records WHERE patient_id = $1""",
-                patient_id, cached[0] if cached else -1)
-        if row is None:
-            return None
-        version, doc = row
-        if doc is None and cached is not None:
-            self._parsed.move_to_end(patient_id)
-            return cached[1], version
-        patient = Patient.model_validate_json(doc)
-        self._parsed[patient_id] = (version, patient)
-        self._parsed.move_to_end(patient_id)
-        while len(self._parsed) > self._cache_size:
-            self._parsed.popitem(last=False)
-        return patient, version
+        return await self.records.get(patient_id)
 
     async def worklist(self, unit: str, start: datetime, end: datetime,
                        overdue: bool) -> list[dict]:

@@ -172,7 +172,7 @@ async def list_at(store: MedicationStore, reader: ListReader, patient_id: UUID,
         lst, version = loaded.state, loaded.version
     else:
         found = await reader.list(patient_id)
-        lst, version = (found[1], found[0]) if found else (MedicationList.empty(patient_id), 0)
+        lst, version = found or (MedicationList.empty(patient_id), 0)
     seen, withheld = views.visible(lst, hidden(grant))
     return seen, version, withheld
 

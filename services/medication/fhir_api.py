@@ -14,9 +14,10 @@ patient's medication list, PLL), as ``fhir.py`` maps them and the projection ver
   ``POST /patients/{id}/medication-list/prescriptions``: ``If-Match`` names the list version
   (428 without, 412 when stale), decision support runs, and going ahead against an "avoid"
   warning needs the reason in the extension ``EXT_OVERRIDE_REASON`` (valueString). The body is
-  read with the fhir.resources R4B models; what cannot be mapped is a 422 naming the element.
-  The mapping of the body is ``fhir_in.py``. The answer is 201 with the MedicationRequest (version 1), ``Location``, the list's new version
-  as ``ETag`` (what the next change names in ``If-Match``) and ``X-Consistency-Token``.
+  read with the fhir.resources R4B models (``fhir_in.py``); what cannot be mapped is a 422
+  naming the element. The answer is 201 with the MedicationRequest (version 1), ``Location``,
+  the list's new version as ``ETag`` (what the next change names in ``If-Match``) and
+  ``X-Consistency-Token``.
 """
 
 from __future__ import annotations

@@ -29,8 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.envelope import Envelope
 from libs.events.fhir_versions import (
-    VersionReader, create_versions_table, insert_versions, number_versions, versioned,
+    VersionReader,
+    create_versions_table,
+    insert_versions,
+    number_versions,
+    versioned,
 )
+from libs.events.parsed_docs import ParsedDocs
 from libs.events.projection import Projection
 from libs.events.projections_index import register_projection
 from libs.events.registry import EventPayload
@@ -186,14 +191,12 @@ class ListReader:
     def __init__(self, engine: AsyncEngine, cache_size: int = 2_000):
         self.engine = engine
         self.fhir = VersionReader(engine, FHIR_TABLE)
-        self._parsed: OrderedDict[UUID, tuple[int, MedicationList]] = OrderedDict()
-        self._cache_size = cache_size
+        self.lists = ParsedDocs(engine, LISTS, MedicationList, cache_size)
 
     async def current(self, patient_id: UUID, now: datetime) -> tuple[int, str | None,
                                                                         MedicationList | None]:
         """(version, the current list as JSON text when still valid at ``now``, else the
         parsed list); version 0 and neither when the patient has no list."""
-        cached = self._parsed.get(patient_id)
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
             row = await conn.fetchrow("""
@@ -203,37 +206,16 @@ class ListReader:
                        CASE WHEN (current_until IS NULL OR current_until > $2) OR version = $3
                             THEN NULL ELSE doc::text END
                   FROM medication_lists WHERE patient_id = $1""",
-                patient_id, now, cached[0] if cached else -1)
+                patient_id, now, self.lists.cached_version(patient_id))
         if row is None:
             return 0, None, None
         version, current, doc = row
         if current is not None:
             return version, current, None
-        if doc is None and cached is not None:
-            return version, None, cached[1]
-        return version, None, self._remember(patient_id, version, doc)
+        return version, None, self.lists.parsed(patient_id, version, doc)[0]
 
-    async def list(self, patient_id: UUID) -> tuple[int, MedicationList] | None:
-        cached = self._parsed.get(patient_id)
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            row = await conn.fetchrow("""
-                SELECT version, CASE WHEN version = $2 THEN NULL ELSE doc::text END
-                  FROM medication_lists WHERE patient_id = $1""",
-                patient_id, cached[0] if cached else -1)
-        if row is None:
-            return None
-        if row[1] is None and cached is not None:
-            return row[0], cached[1]
-        return row[0], self._remember(patient_id, row[0], row[1])
-
-    def _remember(self, patient_id: UUID, version: int, doc: str) -> MedicationList:
-        lst = MedicationList.model_validate_json(doc)
-        self._parsed[patient_id] = (version, lst)
-        self._parsed.move_to_end(patient_id)
-        while len(self._parsed) > self._cache_size:
-            self._parsed.popitem(last=False)
-        return lst
+    async def list(self, patient_id: UUID) -> tuple[MedicationList, int] | None:
+        return await self.lists.get(patient_id)
 
     async def cave(self, patient_id: UUID) -> list[CaveItem]:
         async with self.engine.connect() as sa:
