@@ -27,6 +27,7 @@ then log the traceback a second time, with the exception's message unfiltered (a
 from __future__ import annotations
 
 import json
+import re
 import logging
 import traceback
 import typing
@@ -108,6 +109,9 @@ def describe_error(err: Mapping[str, Any]) -> str:
     custom validator put it in its message)."""
     where = location(err.get("loc", ()))
     if err.get("type") == "json_invalid":
+        # at an element (fhir.resources: a string where an object goes), not the body's JSON
+        if any(isinstance(p, str) for p in err.get("loc", ())[1:]):
+            return f"{where}: not a valid value of this element's type"
         detail = (err.get("ctx") or {}).get("error")
         return "body: the request body is not valid JSON" + (f" ({detail})" if detail else "")
     msg = str(err.get("msg", "invalid value"))
@@ -228,6 +232,46 @@ class CatchUnhandled:
             await response(scope, receive, send)
 
 
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+NUL_MESSAGE = "Text must not contain the NUL character (U+0000)."
+
+
+class RefuseNul:
+    """422 for a request with a NUL character (U+0000) in its path, query, headers or body,
+    raw or as a JSON escape: PostgreSQL cannot store it in text or jsonb, so it would fail the
+    append (a 500) or, in a header such as X-Purpose-Of-Use, the access log's whole batch."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        query = scope.get("query_string", b"")
+        if ("\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
+                or any(b"\x00" in v for _, v in scope.get("headers", ()))):
+            return await _send_nul_refusal(scope, receive, send)
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        messages: list[Message] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if b"\x00" in body or _ESCAPED_NUL.search(body):
+            return await _send_nul_refusal(scope, receive, send)
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+        await self.app(scope, replay, send)
+
+
+async def _send_nul_refusal(scope: Scope, receive: Receive, send: Send) -> None:
+    await outcome_response(422, "invalid", NUL_MESSAGE)(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error of ``app`` with an OperationOutcome."""
     install_record_redaction()
@@ -239,3 +283,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SearchParameterError, _search_parameter)
     app.add_exception_handler(Exception, _unhandled)  # for errors in outer middlewares
     app.add_middleware(CatchUnhandled)
+    app.add_middleware(RefuseNul)

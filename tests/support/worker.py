@@ -5,6 +5,7 @@ SIGKILL.
     python -m tests.support.worker projection <database_url> <schema> <bootstrap> <topic> <delay_s>
     python -m tests.support.worker consent <database_url> <schema> <bootstrap> <port> <key> <topics>
     python -m tests.support.worker journal <database_url> <schema> <bootstrap> <port> <key> <topics>
+    python -m tests.support.worker medication …   (the same arguments as journal)
 
 ``key`` is the development issuer's key file (the test mints tokens with the same file);
 ``topics`` is JSON: ``{"consent.events": "<the test's topic>", ...}``.
@@ -62,7 +63,8 @@ async def main(argv: list[str]) -> None:
         raise SystemExit(f"unknown worker {kind}")
 
 
-SERVICES = {"consent": "services.consent.app", "journal": "services.journal.app"}
+SERVICES = {"consent": "services.consent.app", "journal": "services.journal.app",
+            "medication": "services.medication.app"}
 
 
 async def serve(service: str, url: str, schema: str, bootstrap: str, port: int, key: str,

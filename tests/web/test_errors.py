@@ -141,6 +141,29 @@ async def test_malformed_json_is_a_readable_422(client):
     assert FNR not in r.text
 
 
+@pytest.mark.parametrize("body", [
+    b'{"name": "Kari\\u0000", "national_id": "x", "birth_date": "2000-01-01"}',
+    b'{"name": "Kari\x00"}',
+    b'{"name": "\\\\\\u0000"}',          # an escaped backslash, then an escaped NUL
+])
+async def test_a_nul_character_is_a_422_before_it_reaches_the_database(client, body):
+    """PostgreSQL cannot store U+0000 in text or jsonb: an append would fail with a 500."""
+    r = await client.post("/patients", content=body, headers={"content-type":
+                                                               "application/json"})
+    assert r.status_code == 422
+    assert issue(r)["diagnostics"] == "Text must not contain the NUL character (U+0000)."
+    r = await client.get("/items/1", params={"q": "a\x00"})
+    assert r.status_code == 422
+    r = await client.get("/items/1", headers={"X-Purpose-Of-Use": "a\x00"})
+    assert r.status_code == 422
+
+
+async def test_the_text_backslash_u0000_is_not_a_nul(client):
+    r = await client.post("/patients", json={"name": "C:\\u0000", "national_id": FNR,
+                                             "birth_date": "2000-01-01"})
+    assert r.status_code == 200, r.text
+
+
 async def test_unhandled_error_is_a_500_without_traceback_and_logged_redacted(client, caplog):
     with caplog.at_level(logging.ERROR, logger="libs.web.errors"):
         r = await client.get("/boom")
