@@ -2,7 +2,8 @@
 
 ``medication_lists`` (from ``medication.events``), one transaction per batch:
 - ``medication_lists(patient_id, version, doc, current, current_until)``: the folded list
-  (``MedicationList``) as JSON, and the current list as it is sent (``views.current_view``), valid
+  (``MedicationList``) as JSON, and the current list as the text that is sent
+  (``views.current_view``; text, not jsonb, so it is not parsed on write or re-ordered), valid
   until the next moment an entry starts or ends (``current_until``). A read of the current list
   is one row sent as it is; after ``current_until`` it is computed from ``doc``.
 - ``medication_fhir``: every version of every FHIR resource (``libs/events/fhir_versions.py``).
@@ -65,7 +66,7 @@ class MedicationListsProjection(Projection):
             CREATE TABLE IF NOT EXISTS medication_lists (
                 patient_id uuid PRIMARY KEY, version integer NOT NULL,
                 updated_at timestamptz NOT NULL, doc jsonb NOT NULL,
-                current jsonb NOT NULL, current_until timestamptz)"""))
+                current text NOT NULL, current_until timestamptz)"""))
         await create_versions_table(conn, FHIR_TABLE)
 
     async def reset(self, conn: AsyncConnection) -> None:
@@ -116,7 +117,7 @@ class MedicationListsProjection(Projection):
         await conn.execute(text("""
             INSERT INTO medication_lists (patient_id, version, updated_at, doc, current,
                                           current_until)
-            SELECT p, v, u, d::jsonb, c::jsonb, t
+            SELECT p, v, u, d::jsonb, c, t
               FROM unnest(CAST(:p AS uuid[]), CAST(:v AS int[]), CAST(:u AS timestamptz[]),
                           CAST(:d AS text[]), CAST(:c AS text[]), CAST(:t AS timestamptz[]))
                    AS x(p, v, u, d, c, t)
@@ -202,7 +203,7 @@ class ListReader:
             row = await conn.fetchrow("""
                 SELECT version,
                        CASE WHEN current_until IS NULL OR current_until > $2
-                            THEN current::text END,
+                            THEN current END,
                        CASE WHEN (current_until IS NULL OR current_until > $2) OR version = $3
                             THEN NULL ELSE doc::text END
                   FROM medication_lists WHERE patient_id = $1""",
