@@ -102,8 +102,9 @@ def etag(version: int) -> str:
 
 
 def expected(if_match: str | None, *, required: bool) -> int | None:
-    """``W/"7"``, ``"7"`` or ``7`` -> 7. Missing on a change of the list: 428; malformed: 422."""
-    if if_match is None or not if_match.strip():
+    """``W/"7"``, ``"7"`` or ``7`` -> 7. Missing (or ``*``, which names no version) on a change
+    of the list: 428; malformed: 422."""
+    if if_match is None or if_match.strip() in ("", "*"):
         if required:
             raise Refused(428, 'A change of the medication list must name the list version it '
                                'was made against: send If-Match with the ETag of your last '

@@ -24,6 +24,8 @@ async def test_changes_name_the_version_and_two_at_once_do_not_both_win(ward: Wa
     order = {"product_id": PARACET, "dose": dose()}
     r = await ward.med.post(url, headers=ward.c.gp(), json=order)
     assert r.status_code == 428 and "If-Match" in r.text
+    r = await ward.med.post(url, headers=ward.c.gp() | {"If-Match": "*"}, json=order)
+    assert r.status_code == 428
     r = await ward.med.post(url, headers=ward.c.gp() | {"If-Match": "latest"}, json=order)
     assert r.status_code == 422
 
