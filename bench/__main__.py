@@ -1,8 +1,10 @@
 """``python -m bench``: append, relay, replay and end-to-end lag, each next to its raw baseline;
 then access (``decide()`` latency, reads with and without access logging; ``--sizes ""
 --skip-lag --skip-journal`` runs it alone); then the journal (signed-note writes and overview
-reads over HTTP next to a raw FastAPI + asyncpg app; ``--sizes "" --skip-lag --skip-access``
-runs it alone).
+reads over HTTP next to a raw FastAPI + asyncpg app; ``--sizes "" --skip-lag --skip-access
+--skip-medication`` runs it alone); then the medication service (current-list reads and orders
+with decision support over HTTP next to a raw FastAPI + asyncpg app; ``--sizes "" --skip-lag
+--skip-access --skip-journal`` runs it alone).
 
 Starts its own PostgreSQL and Kafka under .local/bench-stack (unless DATABASE_URL /
 KAFKA_BOOTSTRAP_SERVERS are set), creates fresh schemas and topics per size, drops them after,
@@ -27,6 +29,7 @@ from bench import access as ac
 from bench import append as ap
 from bench import journal as jn
 from bench import lag as lg
+from bench import medication as md
 from bench import publish as pb
 from bench import replay as rp
 from bench.infra import (PARTITIONS, STACK_DIR, Resources, loadavg, machine, pg_connect, stack,
@@ -172,7 +175,8 @@ async def lag_phase(url: str, bootstrap: str, size: str, rate: float, seconds: f
 async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: int,
               proj_batch: int, lag_rate: float, lag_seconds: float, lag_warmup: float,
               skip_lag: bool, extra_notes: list[str], lag_extra_rate: float = 0,
-              skip_access: bool = False, skip_journal: bool = False) -> list[Row]:
+              skip_access: bool = False, skip_journal: bool = False,
+              skip_medication: bool = False) -> list[Row]:
     info = await machine(handle)
     console.log(f"stack: {handle.mode}; PostgreSQL {info['PostgreSQL']}; Kafka {info['Kafka']}")
     rows: list[Row] = []
@@ -205,6 +209,12 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
             await _settle(handle.database_url)
         await jn.journal_phase(handle.database_url, handle.kafka_bootstrap, console, rows, notes)
         console.print(rich_table(rows, "results so far"))
+    if not skip_medication:
+        if sizes or not (skip_lag and skip_access and skip_journal):
+            await _settle(handle.database_url)
+        await md.medication_phase(handle.database_url, handle.kafka_bootstrap, console, rows,
+                                  notes)
+        console.print(rich_table(rows, "results so far"))
     notes.append(f"whole run: {time.monotonic() - started:,.0f} s")
     settings = {"sizes": ", ".join(_size_label(n) for n in sizes), "writers": str(writers),
                 "relay batch": str(relay_batch), "projection batch": str(proj_batch),
@@ -214,6 +224,7 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
                 + (f", and {lag_extra_rate:.0f} ev/s for information" if lag_extra_rate else ""),
                 "access": "not run" if skip_access else ac.SETTINGS,
                 "journal": "not run" if skip_journal else jn.SETTINGS,
+                "medication": "not run" if skip_medication else md.SETTINGS,
                 "OpenTelemetry": "API only (no SDK configured: no-op tracer and meter)"}
     write_results(out, info, settings, rows, notes)
     console.print(rich_table(rows, f"event backbone benchmark ({info['date']})"))
@@ -238,6 +249,9 @@ def main(
                                      "reads with/without access logging)"),
     skip_journal: bool = typer.Option(False, help="do not run the journal benchmark (signed "
                                       "notes and overview reads over HTTP vs raw FastAPI)"),
+    skip_medication: bool = typer.Option(False, help="do not run the medication benchmark "
+                                         "(current-list reads and orders with decision support "
+                                         "over HTTP vs raw FastAPI)"),
     note: list[str] = typer.Option([], help="a note to add to the results (repeatable)"),
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
@@ -248,7 +262,7 @@ def main(
             rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
                                    projection_batch, lag_rate, lag_seconds, lag_warmup,
                                    skip_lag, list(note), lag_extra_rate, skip_access,
-                                   skip_journal))
+                                   skip_journal, skip_medication))
     finally:  # the private stack's data (GBs at 1M events); nothing else lives there
         shutil.rmtree(STACK_DIR, ignore_errors=True)
     if any(r.passed is False for r in rows):

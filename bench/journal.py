@@ -55,7 +55,8 @@ from pydantic import BaseModel, Field
 
 from bench.infra import Deadline, Resources, loadavg, pg_connect, unique
 from bench.report import Row
-from bench.util import Child, CpuMeter, _proc_cpu, cpu_text, make_progress, pct, tracked
+from bench.util import (Child, CpuMeter, _proc_cpu, cpu_text, gather_bounded, make_progress,
+                        pct, tracked)
 from libs.access.dev_issuer import DevIssuer
 from libs.access.identifiers import synthetic_number
 from libs.access.model import Role
@@ -262,11 +263,13 @@ async def settle(server: Child, target: Target, engine) -> None:
 
 # --- the servers -----------------------------------------------------------------------------
 
-async def start_server(mode: str, config: dict, log: Path) -> Child:
+async def start_server(mode: str, config: dict, log: Path,
+                       module: str = "bench.journal") -> Child:
+    """``python -m <module> serve <mode> <config>`` (each benchmark module has its ``serve``)."""
     child = Child(f"{mode} server", [], log)  # for its bounded stop()
     with open(log, "ab") as err:
         child.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.journal", "serve", mode, json.dumps(config),
+            sys.executable, "-m", module, "serve", mode, json.dumps(config),
             stdout=err, stderr=err, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     deadline = Deadline(120, f"{mode} server start")
     while not port_open(config["port"]):  # uvicorn listens once the lifespan is up
@@ -284,16 +287,6 @@ def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> ai
 
 
 # --- set-up: patients, care relations, records -----------------------------------------------
-
-async def _gather_bounded(coros, limit: int, timeout: float) -> list:
-    sem = asyncio.Semaphore(limit)
-
-    async def one(c):
-        async with sem:
-            return await c
-
-    return await asyncio.wait_for(asyncio.gather(*(one(c) for c in coros)), timeout)
-
 
 async def register(journal: aiohttp.ClientSession, consent: aiohttp.ClientSession,
                    case_worker: str, engine, counter) -> list[str]:
@@ -317,7 +310,7 @@ async def register(journal: aiohttp.ClientSession, consent: aiohttp.ClientSessio
         counter.n += 1
         return patient
 
-    patients = await _gather_bounded([one(n) for n in range(PATIENTS)], SETUP_CLIENTS, 600)
+    patients = await gather_bounded([one(n) for n in range(PATIENTS)], SETUP_CLIENTS, 600)
     for t in tokens:  # the journal's access facts have every relation before anything else
         await wait_until_applied(engine, "access_facts", ConsistencyToken.decode(t), 120)
     return patients
@@ -353,7 +346,7 @@ async def seed(journal: aiohttp.ClientSession, patients: list[str], engine, coun
         last.append(token)
 
     t0 = perf_counter()
-    await _gather_bounded([one(p) for p in patients], CLIENTS, 1800)
+    await gather_bounded([one(p) for p in patients], CLIENTS, 1800)
     rate = len(writes) * len(patients) / (perf_counter() - t0)
     for t in last:
         await wait_until_applied(engine, "journal_records", ConsistencyToken.decode(t), 120)

@@ -55,6 +55,17 @@ async def tracked(progress: Progress | None, label: str, total: int) -> AsyncIte
         progress.update(task, completed=counter.n)
 
 
+async def gather_bounded(coros, limit: int, timeout: float) -> list:
+    """Await the coroutines, at most ``limit`` at a time, all within ``timeout`` seconds."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(c):
+        async with sem:
+            return await c
+
+    return await asyncio.wait_for(asyncio.gather(*(one(c) for c in coros)), timeout)
+
+
 def pct(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of unsorted values."""
     if not values:

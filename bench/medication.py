@@ -1,0 +1,592 @@
+"""Medication: current-list reads and orders with decision support over HTTP, each next to a
+raw FastAPI + asyncpg app doing the same work without the platform, in one run.
+
+The medication service runs under uvicorn **in its own process** (``python -m bench.medication
+serve medication ...``) with its relay, projections (``access_facts``, ``medication_lists``,
+``medication_cave``), access logger and telemetry in-process, as deployed; so does the baseline
+app (``serve raw``). The load generator, the windows, the CPU meter and the servers' start are
+``bench/journal.py``'s (aiohttp, closed and open loop, ``Window``).
+
+Set-up (not measured): ``jn.PATIENTS`` patients registered in the journal by a case worker,
+each with a care relation for the GP's office declared on the consent service (as the journal
+benchmark does, ``jn.register``); a CAVE on each in the journal (a drug reaction to
+"Penicillin", which decision support applies to the class, ATC ``J01C``), projected by the
+medication service into ``medication_cave``; the journal and the consent service are then
+stopped (deployed, they run elsewhere). Each patient then gets 3 to 5 entries on the
+medication list, ordered through the service's API by the GP (read the ``ETag``, order with
+``If-Match``).
+
+Measured, service first and then the baseline, on the same patients:
+
+* current-list reads ``GET /patients/{id}/medication-list``: closed loop on ``CLIENTS``
+  connections (reads/s, p50/p99, server CPU per read), then open loop at ``LOW_RATE``
+  (information) and ``READ_RATE`` (p50/p99, the latency target), and at ``READ_TARGET``
+  reads/s only when the service's closed loop reached 90 % of it (below that an open loop at
+  that rate measures nothing but a queue; the baseline runs it when the service does);
+* orders with decision support ``POST /patients/{id}/medication-list/prescriptions`` with
+  ``If-Match``: closed loop on ``CLIENTS`` connections, each client on its own patients
+  (information: orders/s, server CPU per order), then open loop at ``LOW_RATE``
+  (information) and ``ORDER_RATE`` (p50/p99, the target). The client keeps each patient's
+  version (from the ``ETag`` of its last order, or one read before the first window, not
+  counted) and sends one order per patient at a time, so orders never conflict unless the
+  service is wrong; a 412 (or any other status but 201) is counted and reported. Latency
+  counts the POST only, plus, in the open loop, any wait behind the previous order of the same
+  patient (from its due time). Every order names ``override_reason``, so an "avoid" warning
+  does not turn it into a 422; products cycle through the sample catalogue, so orders meet
+  interactions, duplicates, CAVE and maximum doses.
+
+Open loop and windows as in ``bench/journal.py`` (request *i* due at *t0 + i/rate*, latency from
+its due time; 2 s warm-up not counted). Between windows the service's ``medication_lists``
+projection catches up with the orders and the server goes idle.
+
+Baseline: FastAPI + an asyncpg pool (10..20 connections), the same uvicorn (uvloop, httptools),
+no token, no access decision, no access log, no event store, no projection, no decision
+support: a read SELECTs the ready current-list JSON (text) by primary key (the same documents,
+copied from ``medication_lists.current`` after the set-up) and returns it with its version as
+``ETag``; an order validates the same body with pydantic and, in one statement, bumps the
+list's version if ``If-Match`` names it (412 otherwise) and INSERTs the order (jsonb).
+
+``BENCH_PROFILE_DIR`` (optional): py-spy (``BENCH_PYSPY``, or on ``PATH``) samples the service
+during each of its closed-loop windows at 100 Hz and writes collapsed stacks there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+from uuid import UUID, uuid4
+
+import aiohttp
+from pydantic import BaseModel, Field
+
+from bench import journal as jn
+from bench.infra import Resources, loadavg, pg_connect, unique
+from bench.report import Row
+from bench.util import Child, CpuMeter, gather_bounded, make_progress, tracked
+from libs.access.dev_issuer import DevIssuer
+from libs.access.model import Role
+from libs.config import Settings
+from libs.devstack.procs import free_port
+from libs.events.consistency import ConsistencyToken, wait_until_applied
+from libs.events.db import make_engine
+
+PATIENTS, CLIENTS, SETUP_CLIENTS = jn.PATIENTS, jn.CLIENTS, jn.SETUP_CLIENTS
+READ_RATE, ORDER_RATE = 200.0, 100.0     # offered loads of the open-loop windows (targets)
+LOW_RATE = jn.LOW_RATE                   # and a lower one for both, for information
+READ_TARGET, READ_P99_MS, ORDER_P99_MS = 2_000.0, 10.0, 50.0
+GP_OFFICE, GP_HPR = "889640790", "7654321"
+LISTS = "medication_lists"
+# a realistic list of an old patient at home: patient n gets 3 + n % 3 of these, from n on
+BASE = ["ID_69D20C22-0364-5D59-A87F-0AFCBD06E6D3",   # Marevan (warfarin)
+        "ID_8A6F2781-1ADF-50AF-8151-A680DA9A002F",   # Selo-Zok
+        "ID_3257C749-C74A-5F6C-B538-4B28AB11E949",   # Furix
+        "ID_5E340F26-617D-5E41-B1B9-637B41A13EA7",   # Zocor
+        "ID_A574264A-D850-5369-94C3-C313934C2FFF",   # Paracet 500 mg
+        "ID_51880918-B912-5B4F-B068-44B21E91FC2D",   # Levaxin
+        "ID_9CB5E2A6-89F7-5DBE-9F4A-21CEB9C6CE0A"]   # Losec
+DOSE = {"amount": 1, "unit": "tablett", "route": "oral", "times_per_day": 2}
+OVERRIDE = "Vurdert: nytten oppveier risikoen; følges opp ved neste besøk."
+CAVE = jn.CAVE  # "Penicillin": decision support warns on every penicillin (J01C) ordered
+SETTINGS = (f"{PATIENTS} patients, each with a CAVE and 3–5 entries on the list; {CLIENTS} "
+            f"clients closed-loop for {jn.WINDOW_S:.0f} s, open loop at {READ_RATE:.0f} "
+            f"reads/s (and {READ_TARGET:,.0f}/s when the closed loop reaches 90 % of it) and "
+            f"{ORDER_RATE:.0f} orders/s, and at {LOW_RATE:.0f}/s each for information, for "
+            f"{jn.RATE_S:.0f} s (+{jn.WARMUP_S:.0f} s warm-up each)")
+
+
+def products() -> list[str]:
+    """The sample catalogue's active products, the order the orders cycle through them."""
+    from services.medication.catalogue import sample_catalogue
+    return [p.id for p in sample_catalogue().active_products()]
+
+
+class Target(jn.Target):
+    """``jn.Target`` on the medication API: reads of the current list, orders with ``If-Match``
+    from the version the client holds for the patient (one order per patient at a time)."""
+
+    def __init__(self, kind: str, patients: list[str], versions: dict[str, str],
+                 order_products: list[str]):
+        super().__init__(kind, patients)
+        self.versions = versions            # patient -> ETag, kept across windows
+        self.locks = {p: asyncio.Lock() for p in patients}
+        self.products, self.n = order_products, 0
+        self.last: dict[str, str] = {}      # patient -> consistency token of its last order
+        self.warnings: Counter[str] = Counter()
+        self.orders = 0
+
+    @staticmethod
+    async def _get(session: aiohttp.ClientSession, patient: str) -> int:
+        async with session.get(f"/patients/{patient}/medication-list") as r:
+            await r.read()
+            return r.status
+
+    async def _post(self, session: aiohttp.ClientSession, k: int, patient: str) -> int:
+        async with self.locks[patient]:
+            tag = self.versions.get(patient)
+            if tag is None:  # after a refusal: read the version again, after our last write
+                headers = {"X-Consistency-Token": self.last[patient]} \
+                    if patient in self.last else {}
+                async with session.get(f"/patients/{patient}/medication-list",
+                                       headers=headers) as r:
+                    await r.read()
+                    tag = r.headers.get("ETag", 'W/"0"')
+            self.n += 1
+            body = {"product_id": self.products[self.n % len(self.products)], "dose": DOSE,
+                    "override_reason": OVERRIDE}
+            async with session.post(f"/patients/{patient}/medication-list/prescriptions",
+                                    json=body, headers={"If-Match": tag}) as r:
+                raw = await r.read()
+                if r.status == 201:
+                    self.versions[patient] = r.headers["ETag"]
+                    if token := r.headers.get("X-Consistency-Token"):
+                        self.tokens[patient] = self.last[patient] = token
+                    self.orders += 1
+                    for w in json.loads(raw).get("warnings", ()):
+                        self.warnings[f"{w.get('kind')}:{w.get('level')}"] += 1
+                else:
+                    self.versions.pop(patient, None)
+                return r.status
+
+
+async def read_versions(session: aiohttp.ClientSession, patients: list[str]) -> dict[str, str]:
+    """Each patient's list version, from a read (before the order windows; not counted)."""
+    out: dict[str, str] = {}
+
+    async def one(p: str) -> None:
+        async with session.get(f"/patients/{p}/medication-list") as r:
+            await r.read()
+            assert r.status == 200, (p, r.status)
+            out[p] = r.headers["ETag"]
+
+    await gather_bounded([one(p) for p in patients], CLIENTS, 300)
+    return out
+
+
+async def caught_up(engine, tokens) -> None:
+    for t in list(tokens):
+        await wait_until_applied(engine, LISTS, ConsistencyToken.decode(t), 300)
+
+
+@contextlib.asynccontextmanager
+async def profiled(server: Child, name: str, seconds: float):
+    """py-spy on the server for the window, when ``BENCH_PROFILE_DIR`` is set."""
+    out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
+        shutil.which("py-spy")
+    proc = None
+    if out and spy:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        proc = await asyncio.create_subprocess_exec(
+            spy, "record", "--pid", str(server.pid), "--rate", "100", "--duration",
+            str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
+            str(Path(out) / f"{name}.txt"), stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if proc is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 30)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+async def cave(journal: aiohttp.ClientSession, patients: list[str], engine, counter) -> None:
+    """A CAVE on each patient in the journal, by the GP (retried while the journal's access
+    facts do not yet have the care relation); returns once ``medication_cave`` has them all."""
+    tokens: list[str] = []
+
+    async def one(p: str) -> None:
+        for attempt in range(300):
+            async with journal.post(f"/patients/{p}/critical-info", json=CAVE) as r:
+                text = await r.text()
+                if r.status == 201:
+                    tokens.append(r.headers["X-Consistency-Token"])
+                    counter.n += 1
+                    return
+                assert r.status == 403, (r.status, text)
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"the journal refused the GP on {p} for 30 s: {text}")
+
+    await gather_bounded([one(p) for p in patients], SETUP_CLIENTS, 600)
+    for t in tokens:
+        await wait_until_applied(engine, "medication_cave", ConsistencyToken.decode(t), 120)
+
+
+async def seed(med: aiohttp.ClientSession, patients: list[str], engine,
+               counter) -> tuple[float, dict[str, str]]:
+    """3 to 5 entries on each list, ordered one after the other with ``If-Match``; returns
+    the orders per second of the set-up and each patient's version, once the read model has
+    them all."""
+    versions: dict[str, str] = {}
+    last: list[str] = []
+    n_orders = 0
+
+    async def one(n: int, p: str) -> None:
+        nonlocal n_orders
+        async with med.get(f"/patients/{p}/medication-list") as r:
+            assert r.status == 200, (r.status, await r.text())
+            tag = r.headers["ETag"]
+        for j in range(3 + n % 3):
+            body = {"product_id": BASE[(n + j) % len(BASE)], "dose": DOSE,
+                    "override_reason": OVERRIDE, "indication": "fast medisin"}
+            async with med.post(f"/patients/{p}/medication-list/prescriptions", json=body,
+                                headers={"If-Match": tag}) as r:
+                assert r.status == 201, (r.status, await r.text())
+                tag, token = r.headers["ETag"], r.headers["X-Consistency-Token"]
+            n_orders += 1
+            counter.n += 1
+        versions[p] = tag
+        last.append(token)
+
+    t0 = perf_counter()
+    await gather_bounded([one(n, p) for n, p in enumerate(patients)], CLIENTS, 1800)
+    rate = n_orders / (perf_counter() - t0)
+    for t in last:
+        await wait_until_applied(engine, LISTS, ConsistencyToken.decode(t), 120)
+    return rate, versions
+
+
+async def copy_lists(url: str, med_schema: str, raw_schema: str) -> tuple[int, float]:
+    """The baseline's tables; its lists are the service's ready current-list documents.
+    Returns (average document length, average entries per list)."""
+    conn = await pg_connect(url, raw_schema)
+    try:
+        await conn.execute("""
+            CREATE TABLE orders (order_id uuid PRIMARY KEY, patient_id uuid NOT NULL,
+                                 doc jsonb NOT NULL);
+            CREATE TABLE lists (patient_id uuid PRIMARY KEY, version integer NOT NULL,
+                                current text NOT NULL)""")
+        await conn.execute(f'INSERT INTO lists SELECT patient_id, version, current::text '
+                           f'FROM "{med_schema}".medication_lists')
+        await conn.execute("VACUUM ANALYZE lists")
+        row = await conn.fetchrow(
+            "SELECT avg(length(current))::int, "
+            "avg(jsonb_array_length(current::jsonb->'entries'))::float FROM lists")
+        return row[0], row[1]
+    finally:
+        await conn.close()
+
+
+async def list_size(url: str, med_schema: str) -> float:
+    """Entries on the current lists now, on average."""
+    conn = await pg_connect(url, med_schema)
+    try:
+        return await conn.fetchval(
+            "SELECT avg(jsonb_array_length(current::jsonb->'entries'))::float "
+            "FROM medication_lists")
+    finally:
+        await conn.close()
+
+
+# --- the phases ------------------------------------------------------------------------------
+
+async def measure(port: int, token: str | None, patients: list[str], server: Child, who: str,
+                  progress, engine=None, at_target: bool | None = None
+                  ) -> tuple[dict[str, jn.Window], Target]:
+    """Reads, then orders, against one server; each window on fresh connections and after the
+    last one has settled (the projection has the orders, the server is idle). Reads open-loop
+    at ``READ_TARGET`` when ``at_target``, or (None) when this server's closed loop reached 90 %
+    of it."""
+    got: dict[str, jn.Window] = {}
+    catalogue = products()
+    orders: Target | None = None
+    for what in ("reads", "orders"):
+        if what == "orders":
+            async with jn.session_for(port, token) as s:
+                versions = await read_versions(s, patients)
+            target = orders = Target("writes", patients, versions, catalogue)
+        else:
+            target = Target("reads", patients, {}, catalogue)
+        rates: list[float | None] = [None, LOW_RATE, READ_RATE if what == "reads" else
+                                     ORDER_RATE]
+        for rate in rates:  # the list may grow by one after the closed loop
+            if rate == 0:   # LOW_RATE 0: none
+                continue
+            kind = f"open @ {rate:.0f}/s" if rate else "closed"
+            total = int(rate * (jn.WARMUP_S + jn.RATE_S)) if rate else None
+            async with jn.session_for(port, token, jn.OPEN_CONNECTIONS if rate else CLIENTS) \
+                    as s, tracked(progress, f"medication {what} {kind}: {who}", total) as c:
+                cpu = CpuMeter({server.pid: "server", os.getpid(): "load generator"})
+                async with profiled(server, f"{who.split()[0]}-{what}-{kind.replace(' ', '')}",
+                                    jn.WARMUP_S + jn.WINDOW_S) if not rate and engine else \
+                        contextlib.nullcontext():
+                    w = await (jn.open_loop(s, target, rate, c) if rate
+                               else jn.closed_loop(s, target, c))
+                w.cpu = cpu.stop()
+                w.load = loadavg()
+            progress.update(progress.task_ids[-1], total=c.n)
+            got[f"{what} {kind}"] = w
+            if what == "reads" and not rate and (
+                    w.rate >= 0.9 * READ_TARGET if at_target is None else at_target):
+                rates.append(READ_TARGET)
+            if engine is not None:
+                await caught_up(engine, target.tokens.values())
+            await jn.settle(server, target, None)
+    assert orders is not None
+    return got, orders
+
+
+async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
+                           notes: list[str]) -> None:
+    res, uid, work = Resources(url, bootstrap), unique(), Path(tempfile.mkdtemp(prefix="bench-"))
+    closers: list = []
+    servers: list[Child] = []
+
+    async def stop(server: Child) -> None:
+        await server.stop()
+        servers.remove(server)
+
+    async def start(mode: str, module: str = "bench.medication") -> Child:
+        server = await jn.start_server(mode, cfg[mode], work / f"{mode}.log", module)
+        servers.append(server)
+        return server
+
+    try:
+        schemas = {s: await res.schema(f"bench_medication_{uid}_{s}")
+                   for s in ("medication", "journal", "consent", "raw")}
+        topics = {t: await res.topic(f"bench.{t}.{uid}") for t in (
+            "consent.events", "audit.access", "journal.events", "medication.events")}
+        key = work / "key.pem"
+        issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
+        gp = issuer.mint_practitioner(GP_HPR, jn.MUNICIPALITY, GP_OFFICE,
+                                      (Role.physician, Role.prescriber), "Lege Fastlege",
+                                      ttl=6 * 3600)
+        case_worker = issuer.mint_practitioner("5550001", jn.MUNICIPALITY, jn.ALLOCATION,
+                                               (Role.other,), "Kari Saksbehandler",
+                                               ttl=6 * 3600)
+        engine = make_engine(url, schemas["medication"], pool_size=2)
+        closers.append(engine.dispose)
+        base = {"url": url, "bootstrap": bootstrap, "topics": topics, "key": str(key)}
+        cfg = {m: base | {"schema": schemas[m], "port": free_port()} for m in schemas}
+        console.log(f"[bold]medication[/]: starting the medication, journal and consent "
+                    f"services (load {loadavg()})")
+        t_setup = perf_counter()
+        medication = await start("medication")
+        journal = await start("journal", "bench.journal")
+        consent = await start("consent", "bench.journal")
+        mport = cfg["medication"]["port"]
+        with make_progress(console) as progress:
+            async with jn.session_for(cfg["journal"]["port"], gp, SETUP_CLIENTS * 2) as js, \
+                    jn.session_for(cfg["consent"]["port"], gp, SETUP_CLIENTS) as cs:
+                async with tracked(progress, "medication set-up: patients + care relations",
+                                   PATIENTS) as c:
+                    patients = await jn.register(js, cs, case_worker, engine, c)
+                await stop(consent)
+                async with tracked(progress, "medication set-up: CAVE in the journal",
+                                   PATIENTS) as c:
+                    await cave(js, patients, engine, c)
+            await stop(journal)
+            n_seed = sum(3 + n % 3 for n in range(PATIENTS))
+            async with jn.session_for(mport, gp) as ms:
+                async with tracked(progress, "medication set-up: lists", n_seed) as c:
+                    seed_rate, _ = await seed(ms, patients, engine, c)
+            doc_len, entries = await copy_lists(url, schemas["medication"], schemas["raw"])
+            notes.append(f"medication set-up ({perf_counter() - t_setup:.0f} s): {PATIENTS} "
+                         f"patients registered in the journal, care relations for the GP's "
+                         f"office declared on the consent service and a CAVE (\"Penicillin\") "
+                         f"in the journal on each (both services stopped afterwards); "
+                         f"{n_seed} orders through the API on {CLIENTS} connections at "
+                         f"{seed_rate:,.0f} orders/s; current lists {entries:.1f} entries and "
+                         f"{doc_len:,} characters on average")
+            console.log(f"medication: measuring the medication service (load {loadavg()})")
+            await jn.settle(medication, jn.Target("reads", patients), None)
+            system, sys_orders = await measure(mport, gp, patients, medication,
+                                               "medication service", progress, engine)
+            await stop(medication)
+            grown = await list_size(url, schemas["medication"])
+            raw = await start("raw")
+            console.log(f"medication: measuring the raw baseline (load {loadavg()})")
+            baseline, _ = await measure(cfg["raw"]["port"], None, patients, raw,
+                                        "raw FastAPI + asyncpg", progress, at_target=(
+                                            f"reads open @ {READ_TARGET:.0f}/s" in system))
+            await stop(raw)
+        add_rows(system, baseline, sys_orders, rows, notes)
+        notes.append(f"medication: the reads ran on lists of {entries:.1f} entries; the orders "
+                     f"grew them to {grown:.1f} entries (current list) on average by the end")
+        shutil.rmtree(work, ignore_errors=True)
+    except Exception as exc:  # noqa: BLE001 - report it, the other benchmarks' rows stand
+        console.print_exception()
+        notes.append(f"medication: failed: {type(exc).__name__}: {exc} (logs: {work})")
+        rows.append(jn.JRow(f"{PATIENTS} patients", f"medication FAILED ({type(exc).__name__})",
+                            None, None, "reads/s", passed=False))
+    finally:
+        for s in list(servers):
+            await s.stop()
+        for close in closers:
+            await asyncio.wait_for(close(), 30)
+        await asyncio.wait_for(res.cleanup(), 300)
+
+
+def add_rows(s: dict[str, jn.Window], b: dict[str, jn.Window], orders: Target,
+             rows: list[Row], notes: list[str]) -> None:
+    size, R = f"{PATIENTS} patients", jn.JRow
+    sustained = lambda w: w.achieved >= 0.95 * w.offered  # noqa: E731
+    v = lambda w, f: None if w is None else f(w)  # noqa: E731
+
+    def open_rows(what: str, name: str, unit: str, rates, p99_ms: float, target) -> None:
+        """Open-loop rows at each rate run (on either server); the p99 target at ``target``
+        rates, information at the others."""
+        for rate in rates:
+            o, bo = s.get(f"{what} open @ {rate:.0f}/s"), b.get(f"{what} open @ {rate:.0f}/s")
+            if o is None and bo is None:
+                continue
+            judged = (f"≤ {p99_ms:.0f} ms at {rate:,.0f} {unit}", o is not None and
+                      o.p(99) <= p99_ms and sustained(o) and o.ok) if rate in target else ()
+            rows.extend([
+                R(size, f"{what} sustained (offered {rate:,.0f}/s)", v(o, lambda w: w.achieved),
+                  v(bo, lambda w: w.achieved), unit),
+                R(size, f"{name} p50 @ {rate:,.0f}/s", v(o, lambda w: w.p(50)),
+                  v(bo, lambda w: w.p(50)), "ms"),
+                R(size, f"{name} p99 @ {rate:,.0f}/s", v(o, lambda w: w.p(99)),
+                  v(bo, lambda w: w.p(99)), "ms", *judged)])
+
+    c, bc = s["reads closed"], b["reads closed"]
+    rows += [R(size, f"list reads/s ({CLIENTS} clients)", c.rate, bc.rate, "reads/s",
+               f"≥ {READ_TARGET:,.0f} reads/s", c.rate >= READ_TARGET and c.ok),
+             R(size, f"list read p50 ({CLIENTS} clients)", c.p(50), bc.p(50), "ms"),
+             R(size, f"list read p99 ({CLIENTS} clients)", c.p(99), bc.p(99), "ms"),
+             R(size, "service CPU per list read", c.cpu_ms, bc.cpu_ms, "ms")]
+    open_rows("reads", "list read", "reads/s", (LOW_RATE, READ_RATE, READ_TARGET), READ_P99_MS,
+              (READ_RATE, READ_TARGET))
+    if f"reads open @ {READ_TARGET:.0f}/s" not in s:
+        notes.append(f"medication reads: not measured open-loop at {READ_TARGET:,.0f} reads/s "
+                     f"because the service's closed loop reached only {c.rate:,.0f} reads/s "
+                     f"(an open loop beyond its capacity measures only the queue); the p99 "
+                     f"target is judged at {READ_RATE:.0f} reads/s")
+    c, bc = s["orders closed"], b["orders closed"]
+    o = s[f"orders open @ {ORDER_RATE:.0f}/s"]
+    rows += [R(size, f"orders/s ({CLIENTS} clients)", c.rate, bc.rate, "orders/s"),
+             R(size, f"order p50 ({CLIENTS} clients)", c.p(50), bc.p(50), "ms"),
+             R(size, f"order p99 ({CLIENTS} clients)", c.p(99), bc.p(99), "ms"),
+             R(size, "service CPU per order", c.cpu_ms, bc.cpu_ms, "ms")]
+    open_rows("orders", "order", "orders/s", (LOW_RATE, ORDER_RATE), ORDER_P99_MS,
+              (ORDER_RATE,))
+    if not sustained(o):
+        notes.append(f"medication orders: the service answered only {o.achieved:,.0f} of the "
+                     f"{o.offered:,.0f} orders/s offered, so the p99 target is missed whatever "
+                     "the latency (latency counts from each order's due time)")
+    for who, got in (("medication", s), ("baseline", b)):
+        for k, w in got.items():
+            notes.append(f"{who} {k}: {w.text('orders/s' if 'orders' in k else 'reads/s')}")
+    shown = ", ".join(f"{k} {n / max(1, orders.orders):.2f}"
+                      for k, n in orders.warnings.most_common())
+    notes.append(f"medication orders: {orders.orders:,} orders answered 201 in the windows "
+                 f"(with warm-ups); warnings per order: {shown or 'none'}")
+    notes.append(f"medication: the service in its own process (relay, projections "
+                 f"`access_facts`, `medication_lists` (with its FHIR versions) and "
+                 f"`medication_cave`, access logger, telemetry SDK without exporter); every "
+                 f"request as the GP (physician, prescriber): token, access decision, durable "
+                 f"AccessLogged entry; an order loads the list (cached fold), reads the CAVE, "
+                 f"runs decision support and appends the prescription and its warnings. "
+                 f"Baseline: FastAPI + asyncpg in its own process, one SELECT of the ready "
+                 f"current-list JSON (text) by primary key / pydantic body and one statement (version "
+                 f"check and bump, INSERT of the order); no auth, no log, no decision support. "
+                 f"Server CPU per request = its CPU over the closed-loop window ÷ requests sent, "
+                 f"background work (relay, projections, log) in the same process included")
+    bad = {k: {st: n for st, n in w.status.items() if st not in (200, 201)}
+           for k, w in s.items() if not w.ok}
+    if bad:
+        notes.append(f"medication: **some requests did not answer 200/201**: {bad} (412: the "
+                     f"list version the client held was stale; {jn.ERROR}: no answer)")
+
+
+# --- the baseline server ---------------------------------------------------------------------
+
+class DoseBody(BaseModel):  # the baseline's body (module level: FastAPI resolves it by name)
+    amount: float
+    unit: str = Field(max_length=20)
+    route: str = Field(default="oral", max_length=40)
+    times_per_day: int | None = None
+    as_needed: bool = False
+
+
+class OrderBody(BaseModel):
+    product_id: str = Field(max_length=100)
+    dose: DoseBody
+    indication: str | None = Field(default=None, max_length=2000)
+    override_reason: str | None = Field(default=None, max_length=2000)
+
+
+def raw_app(url: str, schema: str):
+    """The baseline: the same two routes without the platform."""
+    import asyncpg
+    from fastapi import FastAPI, Header
+    from fastapi.responses import JSONResponse, Response
+
+    from libs.events.db import asyncpg_dsn
+
+    state: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        state["pool"] = await asyncpg.create_pool(
+            asyncpg_dsn(url), min_size=10, max_size=20,
+            server_settings={"search_path": schema, "application_name": f"bench-{schema}"})
+        yield
+        await state["pool"].close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/patients/{patient_id}/medication-list", response_model=None)
+    async def read_list(patient_id: UUID):
+        row = await state["pool"].fetchrow(
+            "SELECT version, current FROM lists WHERE patient_id = $1", patient_id)
+        if row is None:
+            return Response(status_code=404)
+        return Response(row[1], media_type="application/json",
+                        headers={"ETag": f'W/"{row[0]}"', "Cache-Control": "no-store"})
+
+    @app.post("/patients/{patient_id}/medication-list/prescriptions", response_model=None)
+    async def order(patient_id: UUID, body: OrderBody,
+                    if_match: str | None = Header(default=None, alias="If-Match")):
+        raw = (if_match or "").strip().removeprefix("W/").strip('"')
+        if not raw.isdigit():
+            return JSONResponse({"detail": "If-Match"}, status_code=428)
+        entry_id = uuid4()
+        doc = {"entry_id": str(entry_id), "patient_id": str(patient_id),
+               "recorded_at": datetime.now(UTC).isoformat()} | body.model_dump()
+        version = await state["pool"].fetchval("""
+            WITH bumped AS (UPDATE lists SET version = version + 1
+                             WHERE patient_id = $1 AND version = $2 RETURNING version),
+                 ins AS (INSERT INTO orders (order_id, patient_id, doc)
+                         SELECT $3, $1, $4::jsonb FROM bumped)
+            SELECT version FROM bumped""", patient_id, int(raw), entry_id, json.dumps(doc))
+        if version is None:
+            return JSONResponse({"detail": "stale"}, status_code=412)
+        return JSONResponse({"version": version, "warnings": [], "entry_id": str(entry_id)},
+                            status_code=201, headers={"ETag": f'W/"{version}"'})
+
+    return app
+
+
+def serve(mode: str, raw_config: str) -> None:
+    if mode != "medication" and mode != "raw":
+        return jn.serve(mode, raw_config)
+    import uvicorn
+
+    from libs.web.service import Options
+    c = json.loads(raw_config)
+    if mode == "raw":
+        app = raw_app(c["url"], c["schema"])
+    else:
+        from services.medication.app import create_app
+        s = Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
+                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30)
+        app = create_app(s, Options(schema=c["schema"], topic_names=c["topics"]))
+    uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    serve(*sys.argv[2:])
