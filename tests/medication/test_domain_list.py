@@ -20,7 +20,9 @@ from services.medication.domain import medication_list as ml
 from services.medication.domain import reads
 from services.medication.domain import reconciliation as rec
 from services.medication.domain import state as st
-from services.medication.domain.dosing import DoseIn, daily_amount, planned_times, to_dose
+from services.medication.domain.dosing import (
+    DoseIn, daily_amount, describe, planned_times, to_dose,
+)
 from tests.medication.domain_support import (
     CATALOGUE, DEVICE, DOCTOR, NOW, NURSE, OTHER_DOCTOR, P, PHARMACY, TODAY, UNIT, dose, empty,
     prescribed, then,
@@ -130,6 +132,14 @@ def test_doses_plan_times_and_amounts_per_day():
     assert six == (time(0), time(4), time(8), time(12), time(16), time(20))
     assert daily_amount(to_dose(dose(2, "tablett", "08:00", "14:00", "20:00"))) == 6
     assert daily_amount(to_dose(dose(1, "tablett", as_needed=True, max_per_day=4))) == 4
+
+
+def test_doses_read_as_norwegian_text():
+    assert describe(to_dose(dose(1.5, "tablett", "08:00", "20:00"))) == (
+        "1,5 tablett kl. 08:00, 20:00")
+    assert describe(to_dose(dose(0.5, "tablett", as_needed=True, max_per_day=1.5))) == (
+        "0,5 tablett ved behov, maks 1,5 per døgn")
+    assert describe(to_dose(dose(2, "tablett", times_per_day=2))) == "2 tablett kl. 08:00, 20:00"
 
 
 def test_unknown_entries_are_404():

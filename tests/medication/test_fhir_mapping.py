@@ -313,7 +313,7 @@ def test_statement_says_who_asserted_it_and_where_it_comes_from():
 def test_statement_dosage_is_the_dose_in_force():
     marevan, ibux, selozok, tran = (the("MedicationStatement", IDS[n])["dosage"]
                                     for n in ("marevan", "ibux", "selozok", "tran"))
-    assert marevan == [{"text": "1.5 tablett kl. 18:00", "timing": {"repeat": {
+    assert marevan == [{"text": "1,5 tablett kl. 18:00", "timing": {"repeat": {
         "frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["18:00:00"]}},
         "asNeededBoolean": False, "route": {"text": "oral"},
         "doseAndRate": [{"doseQuantity": {"value": 1.5, "unit": "tablett"}}]}]

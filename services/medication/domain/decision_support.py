@@ -32,7 +32,7 @@ from typing import Protocol
 from uuid import UUID
 
 from services.medication.domain import invalid
-from services.medication.domain.dosing import daily_amount
+from services.medication.domain.dosing import daily_amount, nb
 from services.medication.domain.events import Dose, Drug, MedicationWarning
 
 
@@ -120,7 +120,7 @@ TEXTS: dict[str, str] = {
     "duplicate.substance": "Samme virkestoff som {other} ({substance}).",
     "duplicate.atc": "Samme ATC-kode som {other} ({atc}).",
     "cave": "CAVE ({category}, {status}): {substance}.",
-    "max_dose": "Døgndosen {daily:g} {unit} er over maksimal døgndose {max:g} {unit}.",
+    "max_dose": "Døgndosen {daily} {unit} er over maksimal døgndose {max} {unit}.",
 }
 CAVE_CATEGORIES = {"drug_reaction": "legemiddelreaksjon", "other_allergy": "annen allergi"}
 CAVE_STATUSES = {"registered": "registrert", "verified": "verifisert"}
@@ -267,7 +267,8 @@ def above_max_dose(drug: Drug, dose: Dose, catalogue: Catalogue) -> list[Medicat
     if daily is None or daily <= product.max_daily_dose * (1 + 1e-9):
         return []
     return [MedicationWarning(kind="max_dose", level="avoid", message=TEXTS["max_dose"].format(
-        daily=round(daily, 3), max=product.max_daily_dose, unit=product.max_daily_dose_unit))]
+        daily=nb(round(daily, 3)), max=nb(product.max_daily_dose),
+        unit=product.max_daily_dose_unit))]
 
 
 def require_override(warnings: Sequence[MedicationWarning], reason: str | None) -> str | None:

@@ -89,9 +89,16 @@ def daily_amount(dose: Dose) -> float:
     return dose.amount * len(planned_times(dose))
 
 
+def nb(x: float) -> str:
+    """A number as Norwegian text shows it: 1,5 (not 1.5); whole numbers without decimals."""
+    return f"{x:g}".replace(".", ",")
+
+
 def describe(dose: Dose) -> str:
-    """A short Norwegian rendering, e.g. "2 tablett kl. 08:00, 20:00" (for messages)."""
+    """A short Norwegian rendering, e.g. "2 tablett kl. 08:00, 20:00" or "1,5 tablett kl.
+    18:00" (for lists, charts and history)."""
     if dose.as_needed:
-        return f"{dose.amount:g} {dose.unit} ved behov, maks {dose.max_per_day:g} per døgn"
+        return (f"{nb(dose.amount)} {dose.unit} ved behov, maks {nb(dose.max_per_day or 0)} "
+                "per døgn")
     times = ", ".join(t.strftime("%H:%M") for t in planned_times(dose))
-    return f"{dose.amount:g} {dose.unit} kl. {times}"
+    return f"{nb(dose.amount)} {dose.unit} kl. {times}"
