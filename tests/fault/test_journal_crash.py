@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,16 +19,10 @@ import pytest
 from sqlalchemy import text
 
 from libs.access.audit_verify import verify_db
-from libs.access.dev_issuer import DevIssuer
 from libs.access.identifiers import synthetic_number
-from libs.config import Settings
-from libs.devstack.procs import free_port
-from libs.events.migrations import run_migrations
-from libs.web.service import Options
-from services.consent.app import create_app as consent_app
 from services.journal.domain.events import stream_of
 from tests.journal.conftest import ALLOCATION, HOME_CARE, MUNICIPALITY
-from tests.support.service_process import healthy, start_service
+from tests.support.service_process import beside_consent
 from tests.support.waiting import eventually, passes
 
 pytestmark = pytest.mark.fault
@@ -92,86 +85,64 @@ async def test_journal_killed_under_write_load_loses_no_acknowledged_write(
         database_url, kafka_bootstrap, schema, engine, make_topics, tmp_path):
     topics = {t: await make_topics(t, 3) for t in ("consent.events", "audit.access",
                                                    "journal.events")}
-    key, port = tmp_path / "key.pem", free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
-                        environment="test", dev_key_path=key, relay_poll_interval_s=0.2,
-                        consistency_wait_s=15)
-    issuer = DevIssuer.from_settings(settings)      # creates the key both services read
-    nurse = {"Authorization": "Bearer " + issuer.mint_practitioner(
-        "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina Sykepleier")}
-    case_worker = {"Authorization": "Bearer " + issuer.mint_practitioner(
-        "5550001", MUNICIPALITY, ALLOCATION, ("other",), "Kari Saksbehandler")}
-    consent_schema = f"{schema}_consent"
-    await run_migrations(database_url, consent_schema)
-    capp = consent_app(settings, Options(schema=consent_schema, topic_names=topics,
-                                         telemetry=False))
-    proc = start_service("journal", database_url, schema, kafka_bootstrap, port, key, topics)
-    try:
-        async with AsyncExitStack() as stack:
-            await stack.enter_async_context(capp.router.lifespan_context(capp))
-            consent = await stack.enter_async_context(httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=capp), base_url="http://consent", timeout=30))
-            journal = await stack.enter_async_context(httpx.AsyncClient(base_url=url,
-                                                                        timeout=30))
-            await eventually(lambda: healthy(url), 90, what="journal up")
+    async with beside_consent("journal", database_url, schema, kafka_bootstrap, topics,
+                              tmp_path) as it:
+        consent, journal, url = it.consent, it.client, it.url
+        nurse = {"Authorization": "Bearer " + it.issuer.mint_practitioner(
+            "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina Sykepleier")}
+        case_worker = {"Authorization": "Bearer " + it.issuer.mint_practitioner(
+            "5550001", MUNICIPALITY, ALLOCATION, ("other",), "Kari Saksbehandler")}
 
-            # the case worker registers the patients; the nurse's unit declares its relations
-            patients, relation_tokens = [], {}
-            for slot in range(PATIENTS):
-                r = await journal.post("/patients", headers=case_worker, json={
-                    "national_id": synthetic_number(date(1938, 5, 17), slot),
-                    "name": {"given": "Astrid", "family": f"Hansen {slot}"}, "sex": "female",
-                    "address": {"municipality": "0301"}})
-                assert r.status_code == 201, r.text
-                patients.append(r.json()["patient_id"])
-            for p in patients:
-                r = await consent.post(f"/patients/{p}/care-relations", headers=nurse,
-                                       json={"purpose": "hjemmesykepleie",
-                                             "basis": "service_decision"})
-                assert r.status_code == 201, r.text
-                relation_tokens[p] = r.headers["X-Consistency-Token"]
-            for p in patients:            # the journal sees the relation and the patient
-                async def allowed(p=p) -> None:
-                    r = await journal.get(f"/patients/{p}", headers=nurse | {
-                        "X-Consistency-Token": relation_tokens[p]})
-                    assert r.status_code == 200, r.text
-                await passes(allowed, timeout_s=60, interval_s=0.2)
+        # the case worker registers the patients; the nurse's unit declares its relations
+        patients, relation_tokens = [], {}
+        for slot in range(PATIENTS):
+            r = await journal.post("/patients", headers=case_worker, json={
+                "national_id": synthetic_number(date(1938, 5, 17), slot),
+                "name": {"given": "Astrid", "family": f"Hansen {slot}"}, "sex": "female",
+                "address": {"municipality": "0301"}})
+            assert r.status_code == 201, r.text
+            patients.append(r.json()["patient_id"])
+        for p in patients:
+            r = await consent.post(f"/patients/{p}/care-relations", headers=nurse,
+                                   json={"purpose": "hjemmesykepleie",
+                                         "basis": "service_decision"})
+            assert r.status_code == 201, r.text
+            relation_tokens[p] = r.headers["X-Consistency-Token"]
+        for p in patients:            # the journal sees the relation and the patient
+            async def allowed(p=p) -> None:
+                r = await journal.get(f"/patients/{p}", headers=nurse | {
+                    "X-Consistency-Token": relation_tokens[p]})
+                assert r.status_code == 200, r.text
+            await passes(allowed, timeout_s=60, interval_s=0.2)
 
-            acked = Acked()
-            writers = [asyncio.create_task(write_load(url, nurse, patients, acked, w))
-                       for w in range(WRITERS)]
-            await eventually(lambda: len(acked) >= KILL_AFTER or all(w.done() for w in writers),
-                             90, what="writes under way")
-            assert not any(w.done() for w in writers), [w.exception() for w in writers]
-            proc.kill()                   # SIGKILL, mid-load
-            proc.wait()
-            await asyncio.gather(*writers)
-            assert len(acked) >= KILL_AFTER
+        acked = Acked()
+        writers = [asyncio.create_task(write_load(url, nurse, patients, acked, w))
+                   for w in range(WRITERS)]
+        await eventually(lambda: len(acked) >= KILL_AFTER or all(w.done() for w in writers),
+                         90, what="writes under way")
+        assert not any(w.done() for w in writers), [w.exception() for w in writers]
+        it.kill()                     # SIGKILL, mid-load
+        await asyncio.gather(*writers)
+        assert len(acked) >= KILL_AFTER
 
-            # 1. the event store holds every acknowledged write, once
-            await assert_in_event_store(engine, acked)
-            async with engine.connect() as conn:
-                logged = {r[0] for r in await conn.execute(text("""
-                    SELECT envelope->'data'->>'purpose_of_use' FROM events
-                     WHERE type = 'audit.AccessLogged'"""))}
-            missing = [t for t in acked.tags if t not in logged]
-            assert missing == [], f"{len(missing)} acknowledged writes have no access-log entry"
-            report = await verify_db(database_url, schema)
-            assert report.problems == [] and report.entries >= len(acked)
+        # 1. the event store holds every acknowledged write, once
+        await assert_in_event_store(engine, acked)
+        async with engine.connect() as conn:
+            logged = {r[0] for r in await conn.execute(text("""
+                SELECT envelope->'data'->>'purpose_of_use' FROM events
+                 WHERE type = 'audit.AccessLogged'"""))}
+        missing = [t for t in acked.tags if t not in logged]
+        assert missing == [], f"{len(missing)} acknowledged writes have no access-log entry"
+        report = await verify_db(database_url, schema)
+        assert report.problems == [] and report.entries >= len(acked)
 
-            # 2. restarted on the same schema: the read model and FHIR catch up
-            proc = start_service("journal", database_url, schema, kafka_bootstrap, port, key,
-                                 topics)
-            await eventually(lambda: healthy(url), 90, what="journal restarted")
-            for p in patients:
-                await passes(lambda p=p: read_model_has(journal, nurse, p, acked), 90, 0.5)
-                await passes(lambda p=p: fhir_has(journal, nurse, p, acked), 30, 0.5)
-        after = await verify_db(database_url, schema)
-        assert after.problems == [] and after.entries > report.entries
-    finally:
-        proc.kill()
-        proc.wait()
+        # 2. restarted on the same schema: the read model and FHIR catch up
+        await it.restart()
+        for p in patients:
+            await passes(lambda p=p: read_model_has(journal, nurse, p, acked), 90, 0.5)
+            await passes(lambda p=p: fhir_has(journal, nurse, p, acked), 30, 0.5)
+    after = await verify_db(database_url, schema)
+    assert after.problems == [] and after.entries > report.entries
 
 
 async def assert_in_event_store(engine, acked: Acked) -> None:
