@@ -37,7 +37,6 @@ No token, no access decision, no access log, no event store, no projection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -56,7 +55,7 @@ from pydantic import BaseModel, Field
 from bench.infra import Deadline, Resources, loadavg, pg_connect, unique
 from bench.report import Row
 from bench.util import (Child, CpuMeter, _proc_cpu, cpu_text, gather_bounded, make_progress,
-                        pct, tracked)
+                        pct, pooled_app, tracked)
 from libs.access.dev_issuer import DevIssuer
 from libs.access.identifiers import synthetic_number
 from libs.access.model import Role
@@ -536,23 +535,9 @@ class NoteIn(BaseModel):  # the baseline's body (module level: FastAPI resolves 
 
 def raw_app(url: str, schema: str):
     """The baseline: the same two routes without the platform."""
-    import asyncpg
-    from fastapi import FastAPI
     from fastapi.responses import Response
 
-    from libs.events.db import asyncpg_dsn
-
-    state: dict = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        state["pool"] = await asyncpg.create_pool(
-            asyncpg_dsn(url), min_size=10, max_size=20,
-            server_settings={"search_path": schema, "application_name": f"bench-{schema}"})
-        yield
-        await state["pool"].close()
-
-    app = FastAPI(lifespan=lifespan)
+    app, state = pooled_app(url, schema)
 
     @app.post("/patients/{patient_id}/notes", status_code=201)
     async def write_note(patient_id: UUID, body: NoteIn, sign: bool = False) -> dict:

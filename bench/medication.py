@@ -71,7 +71,7 @@ from pydantic import BaseModel, Field
 from bench import journal as jn
 from bench.infra import Resources, loadavg, pg_connect, unique
 from bench.report import Row
-from bench.util import Child, CpuMeter, gather_bounded, make_progress, tracked
+from bench.util import Child, CpuMeter, gather_bounded, make_progress, pooled_app, tracked
 from libs.access.dev_issuer import DevIssuer
 from libs.access.model import Role
 from libs.config import Settings
@@ -484,17 +484,17 @@ def add_rows(s: dict[str, jn.Window], b: dict[str, jn.Window], orders: Target,
                       for k, n in orders.warnings.most_common())
     notes.append(f"medication orders: {orders.orders:,} orders answered 201 in the windows "
                  f"(with warm-ups); warnings per order: {shown or 'none'}")
-    notes.append(f"medication: the service in its own process (relay, projections "
-                 f"`access_facts`, `medication_lists` (with its FHIR versions) and "
-                 f"`medication_cave`, access logger, telemetry SDK without exporter); every "
-                 f"request as the GP (physician, prescriber): token, access decision, durable "
-                 f"AccessLogged entry; an order loads the list (cached fold), reads the CAVE, "
-                 f"runs decision support and appends the prescription and its warnings. "
-                 f"Baseline: FastAPI + asyncpg in its own process, one SELECT of the ready "
-                 f"current-list JSON (text) by primary key / pydantic body and one statement (version "
-                 f"check and bump, INSERT of the order); no auth, no log, no decision support. "
-                 f"Server CPU per request = its CPU over the closed-loop window ÷ requests sent, "
-                 f"background work (relay, projections, log) in the same process included")
+    notes.append("medication: the service in its own process (relay, projections "
+                 "`access_facts`, `medication_lists` (with its FHIR versions) and "
+                 "`medication_cave`, access logger, telemetry SDK without exporter); every "
+                 "request as the GP (physician, prescriber): token, access decision, durable "
+                 "AccessLogged entry; an order loads the list (cached fold), reads the CAVE, "
+                 "runs decision support and appends the prescription and its warnings. "
+                 "Baseline: FastAPI + asyncpg in its own process, one SELECT of the ready "
+                 "current-list JSON (text) by primary key / pydantic body and one statement (version "
+                 "check and bump, INSERT of the order); no auth, no log, no decision support. "
+                 "Server CPU per request = its CPU over the closed-loop window ÷ requests sent, "
+                 "background work (relay, projections, log) in the same process included")
     bad = {k: {st: n for st, n in w.status.items() if st not in (200, 201)}
            for k, w in s.items() if not w.ok}
     if bad:
@@ -521,23 +521,10 @@ class OrderBody(BaseModel):
 
 def raw_app(url: str, schema: str):
     """The baseline: the same two routes without the platform."""
-    import asyncpg
-    from fastapi import FastAPI, Header
+    from fastapi import Header
     from fastapi.responses import JSONResponse, Response
 
-    from libs.events.db import asyncpg_dsn
-
-    state: dict = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        state["pool"] = await asyncpg.create_pool(
-            asyncpg_dsn(url), min_size=10, max_size=20,
-            server_settings={"search_path": schema, "application_name": f"bench-{schema}"})
-        yield
-        await state["pool"].close()
-
-    app = FastAPI(lifespan=lifespan)
+    app, state = pooled_app(url, schema)
 
     @app.get("/patients/{patient_id}/medication-list", response_model=None)
     async def read_list(patient_id: UUID):

@@ -212,3 +212,26 @@ class Throughput:
 def phase_timeout(n: int) -> float:
     """Far beyond any plausible rate; only a hang trips it."""
     return 120 + n / 200
+
+
+def pooled_app(url: str, schema: str):
+    """A FastAPI app with an asyncpg pool on ``schema`` in ``state["pool"]``: what the raw
+    baselines are built on (no platform: no token, log, event store or telemetry)."""
+    import contextlib  # noqa: PLC0415
+
+    import asyncpg  # noqa: PLC0415
+    from fastapi import FastAPI  # noqa: PLC0415
+
+    from libs.events.db import asyncpg_dsn  # noqa: PLC0415
+
+    state: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        state["pool"] = await asyncpg.create_pool(
+            asyncpg_dsn(url), min_size=10, max_size=20,
+            server_settings={"search_path": schema, "application_name": f"bench-{schema}"})
+        yield
+        await state["pool"].close()
+
+    return FastAPI(lifespan=lifespan), state
