@@ -11,8 +11,8 @@ Two ways to meet a concurrent change:
 - none given: the command is decided again on the new state (a few times), since the client
   did not claim to have seen any particular version.
 
-The journal (a patient's record) and the medication service (a patient's list) both use it with
-their own state type, fold and stream names.
+The consent service (a patient's access facts), the journal (a patient's record) and the
+medication service (a patient's list) use it with their own state type, fold and stream names.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from libs.events.claims import append_claiming
 from libs.events.envelope import Actor, Envelope
 from libs.events.registry import EventPayload
 from libs.events.store import AppendResult, ConcurrencyError, EventContext, EventStore
@@ -123,6 +124,22 @@ class StreamStore(Generic[S]):
             self.fold_in(patient_id, version, state, payloads)
             return result
         raise AssertionError("unreachable")
+
+    async def append_claiming(self, patient_id: UUID,
+                              decide: Callable[[S], Sequence[EventPayload]], actor: Actor, *,
+                              claims: str, key_of: Callable[[Sequence[EventPayload]], str],
+                              ) -> AppendResult | None:
+        """Decide and append while claiming a unique key (a national id number) in the table
+        ``claims``, in the same transaction (``libs/events/claims.py``), so one number never
+        becomes two patients. None, and nothing appended, when another patient holds it."""
+        state, version = await self.current(patient_id)
+        payloads = list(decide(state))
+        result = await append_claiming(self.store, claims, key_of(payloads), patient_id,
+                                       self.stream_of(patient_id), version, payloads,
+                                       EventContext(patient_id=patient_id, actor=actor))
+        if result is not None:
+            self.fold_in(patient_id, version, state, payloads)
+        return result
 
     def fold_in(self, patient_id: UUID, version: int, state: S,
                 payloads: Sequence[EventPayload]) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
-from libs.events.claims import append_claiming, create_claims_table, owner_of
+from libs.events.claims import create_claims_table, owner_of
 from libs.events.envelope import Actor
 from libs.events.registry import EventPayload
-from libs.events.store import AppendResult, EventContext, EventStore
+from libs.events.store import AppendResult, EventStore
 from libs.events.streams import CACHE_SIZE, Loaded, PreconditionFailed, StreamStore
 from services.journal.domain import Refused
 from services.journal.domain import events as ev
@@ -35,16 +35,11 @@ class JournalStore(StreamStore[Patient]):
                        decide: Callable[[Patient], Sequence[EventPayload]],
                        actor: Actor) -> AppendResult:
         """Register a patient; a national id already claimed by another patient is a 409."""
-        patient, version = await self.current(patient_id)
-        payloads = list(decide(patient))
-        registered = next(p for p in payloads if isinstance(p, ev.PatientRegistered))
-        result = await append_claiming(self.store, CLAIMS, registered.national_id, patient_id,
-                                       stream_of(patient_id), version, payloads,
-                                       EventContext(patient_id=patient_id, actor=actor))
+        result = await self.append_claiming(patient_id, decide, actor, claims=CLAIMS,
+                                            key_of=_national_id)
         if result is None:
             raise Refused(409, "A patient with this national id number is already "
                                "registered.")
-        self.fold_in(patient_id, version, patient, payloads)
         return result
 
     async def claimed_by(self, national_id: str) -> UUID | None:
@@ -54,3 +49,7 @@ class JournalStore(StreamStore[Patient]):
 
 def stream_of(patient_id: UUID) -> str:
     return ev.stream_of(patient_id)
+
+
+def _national_id(payloads: Sequence[EventPayload]) -> str:
+    return next(p for p in payloads if isinstance(p, ev.PatientRegistered)).national_id

@@ -68,7 +68,7 @@ async def give_consent(patient_id: UUID, body: d.GiveConsent, response: Response
     who: Citizen = grant.subject
     now = access.now()
     result = await store.execute(patient_id, lambda f: d.give_consent(f, body, who, now),
-                                 actor_of(who), body.purpose)
+                                 actor_of(who), purpose=body.purpose)
     return written(response, result, {"consent_id": result.envelopes[0].data["consent_id"]})
 
 
@@ -139,7 +139,7 @@ async def grant_mandate(patient_id: UUID, body: d.GrantMandate, response: Respon
     if not isinstance(grant.subject, Citizen) or grant.subject.acting_for not in (
             None, grant.subject.patient_id):
         raise d.Refused(403, "Only the person themself can give a mandate.")
-    representative, _ = await store.facts(body.representative)
+    representative, _ = await store.current(body.representative)
     now = access.now()
     result = await store.execute(patient_id, lambda f: d.grant_mandate(f, body, representative,
                                                                         now),

@@ -51,7 +51,7 @@ async def start_care_relation(patient_id: UUID, body: d.StartCareRelation, who: 
                         purpose=body.purpose)
     now = access.now()
     result = await store.execute(patient_id, lambda f: d.start_care_relation(f, body, pro, now),
-                                 actor_of(pro), body.purpose)
+                                 actor_of(pro), purpose=body.purpose)
     rid = result.envelopes[0].data["relation_id"]
     return written(response, result, {"relation_id": rid})
 
@@ -83,7 +83,8 @@ async def break_the_glass(patient_id: UUID, body: d.GrantEmergencyAccess, who: C
                         declared("emergency_access_granted", Basis.emergency,
                                  Obligation.mark_emergency, Obligation.review),
                         purpose=f"{body.basis}: {body.reason}")
-    result = await store.execute(patient_id, lambda f: events, actor_of(pro), "emergency")
+    result = await store.execute(patient_id, lambda f: events, actor_of(pro),
+                                 purpose="emergency")
     g = events[0]
     return written(response, result, {"access_id": str(g.access_id),
                                       "expires_at": g.expires_at.isoformat()})
@@ -122,7 +123,7 @@ async def report_child_welfare(
     pro = practitioner(grant.subject)
     now = access.now()
     result = await store.execute(patient_id, lambda f: d.report_child_welfare(f, body, pro, now),
-                                 actor_of(pro), "duty_to_notify")
+                                 actor_of(pro), purpose="duty_to_notify")
     return written(response, result, {"report_id": result.envelopes[0].data["report_id"]})
 
 

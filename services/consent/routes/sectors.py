@@ -45,7 +45,8 @@ async def disclose(patient_id: UUID, body: ExtractRequest, who: CurrentSubject,
                               recipient_org=who.org, consent_id=grant.decision.decision_ref,
                               categories=[body.category], period_from=body.period_from,
                               period_to=body.period_to, disclosed_at=now)
-    result = await store.execute(patient_id, lambda f: [event], actor_of(who), "disclosure")
+    result = await store.execute(patient_id, lambda f: [event], actor_of(who),
+                                 purpose="disclosure")
     return written(response, result, {"disclosure_id": str(event.disclosure_id),
                                       "categories": [body.category],
                                       "withheld": sorted(grant.decision.hidden)})
