@@ -30,9 +30,9 @@ import aiohttp
 from bench.infra import Deadline, Resources, loadavg, pg_connect, unique
 from bench.report import Row
 from bench.util import Child, CpuMeter, cpu_text, pct
-from libs.access.audit import entry_for
+from libs.audit.log import entry_for
 from libs.access.dev_issuer import DevIssuer
-from libs.access.identifiers import make_synthetic
+from libs.kernel.identifiers import make_synthetic
 from libs.access.model import (Action, Block, CareRelation, Citizen, Consent, EmergencyAccess,
                                Facts, Guardian, Practitioner, Resource, Restriction, Role,
                                Sector, SectorOfficial)

@@ -17,6 +17,7 @@ from bench.util import Counter, pct
 from libs.events.db import make_engine
 from libs.events.envelope import Actor, new_event_id, utcnow
 from libs.events.store import NOTIFY_CHANNEL, EventContext, EventStore
+from bench.model import EVENTS as BENCH_EVENTS
 
 ACTOR = Actor(kind="system", id="bench")
 
@@ -42,7 +43,7 @@ def _timeout(n: int) -> float:
 async def store_append(database_url: str, schema: str, topic: str, n: int, writers: int,
                        counter: Counter) -> AppendFigures:
     engine = make_engine(database_url, schema, pool_size=writers)
-    store = EventStore(engine, topic_names={BASE_TOPIC: topic})
+    store = EventStore(engine, BENCH_EVENTS, topic_names={BASE_TOPIC: topic})
     slots = plan(n, writers)
     latencies: list[float] = []
 

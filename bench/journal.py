@@ -57,7 +57,7 @@ from bench.report import Row
 from bench.util import (Child, CpuMeter, _proc_cpu, cpu_text, gather_bounded, make_progress,
                         pct, pooled_app, tracked)
 from libs.access.dev_issuer import DevIssuer
-from libs.access.identifiers import synthetic_number
+from libs.kernel.identifiers import synthetic_number
 from libs.access.model import Role
 from libs.config import REPO_ROOT, Settings
 from libs.devstack.procs import free_port, port_open

@@ -31,6 +31,7 @@ from libs.events.relay import producer_for
 from bench.util import Child, Counter, CpuMeter, pct
 from libs.events.db import asyncpg_dsn, make_engine
 from libs.events.store import EventContext, EventStore
+from bench.model import EVENTS as BENCH_EVENTS
 
 
 @dataclass
@@ -143,7 +144,7 @@ async def system_lag(res: Resources, workdir: Path, rate: float, seconds: float,
     proj = Child("projection", ["projection", res.database_url, schema, res.bootstrap, topic,
                                 str(out)], workdir / f"projection-{uid}.log")
     engine = make_engine(res.database_url, schema, pool_size=concurrency)
-    store = EventStore(engine, topic_names={BASE_TOPIC: topic})
+    store = EventStore(engine, BENCH_EVENTS, topic_names={BASE_TOPIC: topic})
     ids: dict[int, str] = {}
 
     async def one(s: Slot) -> tuple[str, float]:

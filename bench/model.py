@@ -9,6 +9,7 @@ rows into a table of the same shape with asyncpg.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.envelope import Envelope
-from libs.events.projection import Projection
-from libs.events.registry import EventPayload, event
+from libs.events.read_model import Projection
+from libs.events.registry import EventPayload, Registry, event
 
 BASE_TOPIC = "bench.events"
 NOTE = "blood pressure 128/82, pulse 71, measured sitting"  # a realistic few dozen bytes
@@ -124,3 +125,6 @@ def raw_row(value: bytes | str) -> tuple:
     data = d["data"]
     return (uuid.UUID(d["event_id"]), d["stream_id"], d["stream_version"], data["seq"],
             data["value"])
+
+
+EVENTS = Registry.of(sys.modules[__name__])   # the bench's events, for its stores and runners

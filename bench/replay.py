@@ -11,7 +11,7 @@ from time import perf_counter
 from aiokafka import TopicPartition
 
 from bench.infra import Deadline, pg_connect
-from bench.model import ROWS_COLUMNS, ROWS_DDL, BenchProjection, raw_row
+from bench.model import EVENTS, ROWS_COLUMNS, ROWS_DDL, BenchProjection, raw_row
 from bench.util import Counter, Throughput, phase_timeout
 from libs.events.db import make_engine
 from libs.events.projection import ProjectionRunner, consumer_for, replay
@@ -54,7 +54,8 @@ async def raw_replay(database_url: str, schema: str, bootstrap: str, topic: str,
 async def projection_replay(database_url: str, schema: str, bootstrap: str, topic: str, n: int,
                             batch: int, counter: Counter) -> Throughput:
     engine = make_engine(database_url, schema, pool_size=2)
-    runner = ProjectionRunner(BenchProjection(topic), engine, bootstrap, batch_size=batch)
+    runner = ProjectionRunner(BenchProjection(topic), engine, bootstrap, registry=EVENTS,
+                              batch_size=batch)
 
     def on_progress(total: int | None = None, advance: int | None = None) -> None:
         if advance:

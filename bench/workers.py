@@ -23,7 +23,7 @@ import time
 
 from aiokafka import TopicPartition
 
-from bench.model import ROWS_COLUMNS, ROWS_DDL, BenchProjection, raw_row
+from bench.model import EVENTS, ROWS_COLUMNS, ROWS_DDL, BenchProjection, raw_row
 from libs.events.projection import consumer_for
 from bench.infra import pg_connect
 from libs.config import Settings
@@ -84,7 +84,7 @@ async def relay(url: str, schema: str, bootstrap: str) -> None:
 
 async def projection(url: str, schema: str, bootstrap: str, topic: str, out: str) -> None:
     engine = make_engine(url, schema, pool_size=2)
-    runner = StampingRunner(BenchProjection(topic), engine, bootstrap,
+    runner = StampingRunner(BenchProjection(topic), engine, bootstrap, registry=EVENTS,
                             batch_size=Settings().projection_batch_size)
     await asyncio.wait_for(runner.start(), 60)
     task = asyncio.create_task(runner.run())

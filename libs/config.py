@@ -1,4 +1,4 @@
-"""Settings shared by every part of the system, read from the environment (pydantic-settings).
+"""The platform's settings, shared by every service (each service's ``settings.py`` adds its own), read from the environment (pydantic-settings).
 
 Infrastructure is chosen here, so development and production run the same code:
 ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` point at any server; when they are unset the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,17 +46,6 @@ class Settings(BaseSettings):
     relay_poll_interval_s: float = 1.0
     relay_standby_retry_s: float = 2.0
 
-    # services of the local stack (ehr services start)
-    consent_port: int = 8003
-    journal_port: int = 8004
-    medication_port: int = 8005
-
-    # medication: a change of the list needs the patient's prescriptions fetched from the
-    # prescription intermediary (RF) this recently (DOMAIN.md requirement 31); None: required in
-    # production only, where an RF integration reports its fetches
-    medication_rf_fetch_required: bool | None = None
-    medication_rf_fetch_max_age_h: float = Field(default=4.0, gt=0)
-
     # read path
     projection_batch_size: int = 500
     consistency_wait_s: float = 3.0
@@ -85,12 +74,16 @@ class Settings(BaseSettings):
     dev_key_path: Path = REPO_ROOT / ".local" / "dev-issuer" / "key.pem"
     id_rule_2032: bool = False
 
-    # messaging (DOMAIN.md §7): our communication parties by HER-id, JSON such as
-    # EHR_MESSAGING_PARTIES='{"8140001": {"role": "sykepleietjeneste", "unit": "974600978"}}',
-    # and the client ids of the message gateways allowed to deliver inbound messages
-    # (EHR_MESSAGE_GATEWAYS='["edi-gateway"]'). Outside production, demo values stand in.
-    messaging_parties: dict[str, dict[str, str]] = {}
-    message_gateways: tuple[str, ...] = ()
+    @classmethod
+    def for_service(cls, settings: Settings | None = None) -> Self:
+        """A service's settings (a subclass): read from the environment, or, when a test or
+        the CLI gives the platform's, those with this service's defaults added. Called only by
+        a composition root (``services/<name>/app.py``)."""
+        if settings is None:
+            return cls()
+        if isinstance(settings, cls):
+            return settings
+        return cls.model_validate(settings.model_dump())
 
     def local_database_url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/ehr"
@@ -109,4 +102,6 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The platform settings from the environment: for the ``ehr`` command. A service's
+    composition root reads its own settings class instead."""
     return Settings()

@@ -25,6 +25,14 @@ from libs.events.migrations import run_migrations
 from libs.events.topics import TopicSpec
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the servers (directly or through a fixture) ``stack``, so
+    ``make test-fast`` (``-m "not stack"``) runs the pure and in-memory tests alone."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackHandle]:
     # one folder per session: concurrent sessions on one machine must not share data dirs

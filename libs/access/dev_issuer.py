@@ -22,7 +22,6 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import APIRouter
 
 from libs.access import tokens as t
 from libs.access.model import Role, Sector
@@ -140,13 +139,3 @@ def dev_validator(settings: Settings) -> t.TokenValidator:
     """A validator that trusts the development issuer's key (never in production)."""
     return t.TokenValidator(settings, keys=DevIssuer.from_settings(settings).jwks())
 
-
-def jwks_router(issuer: DevIssuer) -> APIRouter:
-    """``GET /.well-known/jwks.json``: publish the development key set locally."""
-    router = APIRouter(tags=["development"])
-
-    @router.get("/.well-known/jwks.json", include_in_schema=False)
-    def jwks() -> dict:
-        return issuer.jwks()
-
-    return router

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from libs.access.identifiers import PersonIdType
+from libs.kernel.identifiers import PersonIdType
 from libs.access.model import DeclaredBasis, RestrictionKind, Sector
 from libs.events.registry import EventPayload, event
 

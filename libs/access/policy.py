@@ -16,34 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from libs.access.model import (
     Action, Basis, Citizen, Decision, DeclaredBasis, Device, Facts, Obligation, Practitioner,
     Resource, RestrictionKind, Role, Sector, SectorOfficial,
 )
+from libs.access.rules import DEFAULT, PolicyConfig
+from libs.kernel.time import OSLO, age_on, local_day
 
-OSLO = ZoneInfo("Europe/Oslo")
+__all__ = ["DEFAULT", "OSLO", "PolicyConfig", "age_on", "decide", "local_day", "not_found_safe"]
 
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """The data-driven part of the rules (AC17: the law is being reformed; keep rules in data)."""
-
-    guardian_full_until: int = 12        # under 12: full proxy if a parent shares the address
-    guardian_limited_until: int = 16     # 12–16: limited proxy; from 16 none (pasrl § 3-4)
-    mandate_giver_min_age: int = 16
-    mandate_receiver_min_age: int = 18
-    # what parents of a 12–16-year-old may see on helsenorge (KJ, documents, messages are not)
-    guardian_categories_12_16: frozenset[str] = field(default_factory=lambda: frozenset(
-        {"medication", "appointments", "vaccinations", "consents"}))
-    # sectors whose access needs a consent covering the category (AC5, req 17)
-    consent_sectors: frozenset[Sector] = frozenset(
-        {Sector.school, Sector.kindergarten, Sector.ppt, Sector.municipal_other, Sector.nav})
-    emergency_hours: float = 4.0
-
-
-DEFAULT = PolicyConfig()
 
 DENY_GENERIC = ("no_access", "Du har ikke tjenstlig behov for disse opplysningene. "
                 "You have no need-to-know for this information.")
@@ -58,14 +40,6 @@ def not_found_safe() -> Decision:
     """The denial an unauthorised caller gets, the same whether the patient exists or not."""
     return deny(*DENY_GENERIC)
 
-
-def age_on(birth: date, day: date) -> int:
-    """Completed years on ``day`` (a 29 February birthday completes the year on 1 March)."""
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
-def local_day(now: datetime) -> date:
-    return now.astimezone(OSLO).date()
 
 
 def decide(subject: Practitioner | Citizen | SectorOfficial | Device, action: Action,

@@ -23,7 +23,7 @@ import jwt
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from libs.access.identifiers import InvalidIdentifier, parse_person_id
+from libs.kernel.identifiers import InvalidIdentifier, parse_person_id
 from libs.access.model import Device, Practitioner, Role, Sector, SectorOfficial
 from libs.config import Settings
 

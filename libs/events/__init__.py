@@ -3,11 +3,11 @@ consistency tokens, topic catalogue and schema export."""
 
 from libs.events.consistency import ConsistencyToken, NotCaughtUp, wait_until_applied
 from libs.events.envelope import Actor, Envelope
-from libs.events.registry import REGISTRY, EventPayload, event, upcaster
+from libs.events.registry import EventPayload, Registry, event, upcaster
 from libs.events.store import AppendResult, ConcurrencyError, EventContext, EventStore
 
 __all__ = [
-    "REGISTRY", "Actor", "AppendResult", "ConcurrencyError", "ConsistencyToken", "Envelope",
-    "EventContext", "EventPayload", "EventStore", "NotCaughtUp", "event", "upcaster",
+    "Actor", "AppendResult", "ConcurrencyError", "ConsistencyToken", "Envelope",
+    "EventContext", "EventPayload", "EventStore", "NotCaughtUp", "Registry", "event", "upcaster",
     "wait_until_applied",
 ]

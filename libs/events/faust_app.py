@@ -36,7 +36,7 @@ import faust
 from faust.types import AgentT, ChannelT
 from faust.types.agents import AgentFun
 
-from libs.config import Settings, get_settings
+from libs.config import Settings
 
 # Settings that carry the rules above: create_app refuses overrides of these.
 FIXED = ("processing_guarantee", "web_bind", "web_tables_enabled", "web_router_enabled", "Agent")
@@ -66,7 +66,7 @@ def _check_concurrency(concurrency: int) -> None:
         )
 
 
-def create_app(name: str, settings: Settings | None = None, **overrides: Any) -> faust.App:
+def create_app(name: str, settings: Settings, **overrides: Any) -> faust.App:
     """A faust app (consumer group ``name``) on the configured Kafka cluster.
 
     ``overrides`` are faust settings (``datadir``, ``web_port``, ``broker_commit_interval``...);
@@ -76,7 +76,6 @@ def create_app(name: str, settings: Settings | None = None, **overrides: Any) ->
     if fixed:
         raise ValueError(f"faust settings {fixed} are fixed by DESIGN.md §2 and cannot be "
                          "overridden")
-    settings = settings or get_settings()
     brokers = [f"kafka://{host.strip()}" for host in settings.effective_kafka.split(",")]
     conf: dict[str, Any] = {
         "broker": brokers,

@@ -28,7 +28,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.envelope import Envelope
-from libs.events.registry import REGISTRY, EventDecodeError, EventPayload, Registry
+from libs.events.read_model import Projection
+from libs.events.registry import EventDecodeError, EventPayload, Registry
 from libs.events.telemetry_hooks import instruments
 from libs.events.topics import dlq_of
 
@@ -38,28 +39,6 @@ tracer = trace.get_tracer("ehr.events.projection")
 
 class ProjectionBusy(RuntimeError):
     pass
-
-
-class Projection:
-    """A read model. Subclasses set ``name`` and ``topics`` and implement ``setup``, ``reset``
-    and ``apply`` (or ``apply_batch`` when a bulk statement is faster)."""
-
-    name: str
-    topics: tuple[str, ...]
-
-    async def setup(self, conn: AsyncConnection) -> None:  # create tables if missing
-        raise NotImplementedError
-
-    async def reset(self, conn: AsyncConnection) -> None:  # empty the read model
-        raise NotImplementedError
-
-    async def apply(self, conn: AsyncConnection, env: Envelope, payload: EventPayload) -> None:
-        raise NotImplementedError
-
-    async def apply_batch(self, conn: AsyncConnection,
-                          events: Sequence[tuple[Envelope, EventPayload]]) -> None:
-        for env, payload in events:
-            await self.apply(conn, env, payload)
 
 
 def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
@@ -106,8 +85,8 @@ class RunnerStats:
 
 
 class ProjectionRunner:
-    def __init__(self, projection: Projection, engine: AsyncEngine, bootstrap: str,
-                 registry: Registry = REGISTRY, batch_size: int = 500):
+    def __init__(self, projection: Projection, engine: AsyncEngine, bootstrap: str, *,
+                 registry: Registry, batch_size: int = 500):
         self.projection = projection
         self.engine = engine
         self.bootstrap = bootstrap

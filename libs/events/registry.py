@@ -1,6 +1,6 @@
 """Payload types registered by name and schema version, and upcasters for old versions.
 
-A service declares its events once::
+A service declares its events once, and its manifest lists the modules they are in::
 
     @event("medication.DoseChanged", version=2)
     class DoseChanged(EventPayload):
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -50,6 +51,30 @@ class EventDecodeError(ValueError):
 class Registry:
     payloads: dict[str, type[EventPayload]] = field(default_factory=dict)
     upcasters: dict[tuple[str, int], Upcaster] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, *modules: ModuleType) -> Registry:
+        """The registry of the event classes and upcasters in ``modules`` (defined there or
+        re-exported, as a contract package does): a service's
+        manifest names the modules of every event it decodes, so nothing depends on what
+        happened to be imported."""
+        registry = cls()
+        for module in modules:   # a contract package re-exports its submodules' events
+            for value in vars(module).values():
+                if isinstance(value, type) and issubclass(value, EventPayload) \
+                        and "event_type" in vars(value):
+                    registry.register(value)
+                elif callable(value) and hasattr(value, "upcasts"):
+                    registry.upcasters[value.upcasts] = value
+        return registry
+
+    def merged(self, *others: Registry) -> Registry:
+        out = Registry(dict(self.payloads), dict(self.upcasters))
+        for other in others:
+            for payload in other.payloads.values():
+                out.register(payload)
+            out.upcasters.update(other.upcasters)
+        return out
 
     def register(self, cls: type[EventPayload]) -> None:
         existing = self.payloads.get(cls.event_type)
@@ -110,14 +135,14 @@ def _short(exc: ValidationError) -> str:
                      for e in exc.errors(include_input=False))[:500]
 
 
-REGISTRY = Registry()
-
 P = TypeVar("P", bound=type[EventPayload])
 
 
 def event(event_type: str, version: int = 1, topic: str | None = None,
-          registry: Registry = REGISTRY) -> Callable[[P], P]:
-    """Register a payload class under its type name and current schema version."""
+          registry: Registry | None = None) -> Callable[[P], P]:
+    """Name a payload class: its type, current schema version and topic. Nothing registers
+    by importing it: a service's registry is built from the modules its manifest lists
+    (``Registry.of``); ``registry`` adds it to one now (tests)."""
     if "." not in event_type:
         raise ValueError("event types are '<service>.<PastTenseName>'")
 
@@ -125,16 +150,21 @@ def event(event_type: str, version: int = 1, topic: str | None = None,
         cls.event_type = event_type
         cls.schema_version = version
         cls.topic = topic or f"{event_type.split('.', 1)[0]}.events"
-        registry.register(cls)
+        if registry is not None:
+            registry.register(cls)
         return cls
 
     return wrap
 
 
 def upcaster(event_type: str, from_version: int,
-             registry: Registry = REGISTRY) -> Callable[[Upcaster], Upcaster]:
+             registry: Registry | None = None) -> Callable[[Upcaster], Upcaster]:
+    """Mark a function as the step from ``from_version`` to the next (found by
+    ``Registry.of`` in the same module as its event)."""
     def wrap(fn: Upcaster) -> Upcaster:
-        registry.upcasters[(event_type, from_version)] = fn
+        fn.upcasts = (event_type, from_version)   # type: ignore[attr-defined]
+        if registry is not None:
+            registry.upcasters[(event_type, from_version)] = fn
         return fn
 
     return wrap

@@ -6,18 +6,13 @@ differ from what the code would write, so the contract never drifts silently.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 from libs.events.envelope import Envelope
-from libs.events.registry import REGISTRY, EventPayload, Registry
+from libs.events.registry import EventPayload, Registry
 from libs.events.topics import CATALOGUE, TopicSpec, all_topics
 
-# Modules that declare the events of each service; they are imported before an export.
-EVENT_MODULES: tuple[str, ...] = ("libs.access.events", "libs.access.audit",
-                                  "services.journal.domain.events",
-                                  "services.medication.domain.events")
 
 
 def _dump(obj) -> str:
@@ -29,15 +24,15 @@ def _camel(topic: str) -> str:
     return parts[0] + "".join(p.capitalize() for p in parts[1:])
 
 
-def event_types(registry: Registry = REGISTRY) -> list[type[EventPayload]]:
-    for mod in EVENT_MODULES:
-        importlib.import_module(mod)
+def event_types(registry: Registry) -> list[type[EventPayload]]:
+    """The events of ``registry`` (every service's, merged by the ``ehr`` command from the
+    manifests) that travel on a public topic."""
     public = {t.name for t in CATALOGUE}
     return sorted((c for c in registry.payloads.values() if c.topic in public),
                   key=lambda c: c.event_type)
 
 
-def render(registry: Registry = REGISTRY) -> dict[str, str]:
+def render(registry: Registry) -> dict[str, str]:
     """Every file of the contract: relative path -> content."""
     files: dict[str, str] = {}
     envelope = Envelope.model_json_schema()
@@ -112,7 +107,7 @@ def _topic_config(spec: TopicSpec) -> dict:
             "retention.bytes": int(cfg["retention.bytes"])}
 
 
-def export(out_dir: Path, registry: Registry = REGISTRY) -> list[Path]:
+def export(out_dir: Path, registry: Registry) -> list[Path]:
     files = render(registry)
     written = []
     (out_dir / "events").mkdir(parents=True, exist_ok=True)
@@ -126,7 +121,7 @@ def export(out_dir: Path, registry: Registry = REGISTRY) -> list[Path]:
     return written
 
 
-def stale(out_dir: Path, registry: Registry = REGISTRY) -> list[str]:
+def stale(out_dir: Path, registry: Registry) -> list[str]:
     """Files that differ from what export would write (missing, changed or extra)."""
     files = render(registry)
     problems = []

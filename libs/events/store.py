@@ -16,55 +16,23 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events.consistency import ConsistencyToken
-from libs.events.envelope import SYSTEM, Actor, Envelope, new_event_id, utcnow
-from libs.events.registry import REGISTRY, EventPayload, Registry
+from libs.events.envelope import Envelope, utcnow
+from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
+                               StoredEvent, build_envelopes, check_append, claims_table,
+                               trace_carrier)
+from libs.events.registry import EventPayload, Registry
+
+# the values crossing the store's boundary live in ports.py (the in-memory store shares them)
+__all__ = ["AppendResult", "CommitPosition", "ConcurrencyError", "EventContext", "EventStore",
+           "StoredEvent", "StreamAppend", "claims_ddl"]
 
 NOTIFY_CHANNEL = "ehr_outbox"
 tracer = trace.get_tracer("ehr.events.store")
-
-
-class ConcurrencyError(Exception):
-    """The stream is not at the expected version: someone else changed it first."""
-
-    def __init__(self, stream_id: str, expected: int | None, actual: int):
-        self.stream_id, self.expected, self.actual = stream_id, expected, actual
-        super().__init__(f"stream {stream_id} is at version {actual}, not {expected}")
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """What every event of one command shares: the patient, who acted, and why."""
-
-    patient_id: UUID | None
-    actor: Actor = SYSTEM
-    purpose: str | None = None
-    correlation_id: UUID | None = None
-    causation_id: UUID | None = None
-    occurred_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    stream_id: str
-    version: int
-    envelopes: tuple[Envelope, ...]
-    positions: tuple[int, ...]
-
-    @property
-    def token(self) -> ConsistencyToken:
-        return ConsistencyToken(self.envelopes[-1].event_id)
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    position: int
-    envelope: Envelope
 
 
 # One statement per append: claim the stream version, insert the events and their outbox rows,
@@ -155,7 +123,7 @@ class StreamAppend:
 
 
 class EventStore:
-    def __init__(self, engine: AsyncEngine, registry: Registry = REGISTRY,
+    def __init__(self, engine: AsyncEngine, registry: Registry,
                  topic_names: Mapping[str, str] | None = None):
         """``topic_names`` renames catalogue topics (a shared cluster's prefix, a test's own
         topics); events go to their payload's catalogue topic otherwise."""
@@ -168,7 +136,7 @@ class EventStore:
         """Append events to a stream. ``expected_version`` 0 creates the stream; ``None`` appends
         at whatever version the stream has (for streams nobody decides against, such as logs).
         Returns when the events are durable."""
-        _check(payloads, expected_version)
+        check_append(payloads, expected_version)
         async with self.engine.connect() as sa_conn:
             # the driver connection directly: the append is one statement, and SQLAlchemy's
             # per-statement cost was most of an append's CPU (bench/RESULTS.md)
@@ -182,7 +150,7 @@ class EventStore:
                         expected_version: int | None, payloads: Sequence[EventPayload],
                         ctx: EventContext) -> AppendResult:
         """Append inside a transaction the caller owns (to write several streams atomically)."""
-        _check(payloads, expected_version)
+        check_append(payloads, expected_version)
 
         async def fetchrow(sql: str, *args):
             return (await conn.exec_driver_sql(sql, args)).mappings().first()
@@ -197,30 +165,10 @@ class EventStore:
             mode, base = "claimed", claimed - n
         else:
             mode, base = ("create" if expected == 0 else "advance"), expected
-        # the write's trace context (the request's span): the relay's publish continues it
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        carrier = trace_carrier()
         traceparent = carrier.get("traceparent")
         now = utcnow()
-        envelopes = tuple(
-            Envelope(
-                event_id=new_event_id(),
-                type=p.event_type,
-                schema_version=p.schema_version,
-                stream_id=stream_id,
-                stream_version=base + 1 + i,
-                patient_id=ctx.patient_id,
-                occurred_at=ctx.occurred_at or now,
-                recorded_at=now,
-                actor=ctx.actor,
-                purpose=ctx.purpose,
-                correlation_id=ctx.correlation_id,
-                causation_id=ctx.causation_id,
-                traceparent=traceparent,
-                data=p.model_dump(mode="json"),
-            )
-            for i, p in enumerate(payloads)
-        )
+        envelopes = build_envelopes(stream_id, base, payloads, ctx, now, traceparent)
         try:
             with tracer.start_as_current_span(
                     "event store append", kind=trace.SpanKind.CLIENT,
@@ -253,23 +201,16 @@ class EventStore:
         if not batch:
             return []
         for item in batch:
-            _check(item.payloads, item.expected_version)
+            check_append(item.payloads, item.expected_version)
             if item.expected_version is None:
                 raise ValueError("append_streams_in needs an expected version per stream")
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        carrier = trace_carrier()
         traceparent = carrier.get("traceparent")
         now = utcnow()
         results, rows = [], {k: [] for k in ("id", "s", "v", "t", "sv", "p", "e", "topic", "key")}
         for item in batch:
-            ctx = item.ctx
-            envs = tuple(Envelope(
-                event_id=new_event_id(), type=p.event_type, schema_version=p.schema_version,
-                stream_id=item.stream_id, stream_version=item.expected_version + 1 + i,
-                patient_id=ctx.patient_id, occurred_at=ctx.occurred_at or now, recorded_at=now,
-                actor=ctx.actor, purpose=ctx.purpose, correlation_id=ctx.correlation_id,
-                causation_id=ctx.causation_id, traceparent=traceparent,
-                data=p.model_dump(mode="json")) for i, p in enumerate(item.payloads))
+            envs = build_envelopes(item.stream_id, item.expected_version, item.payloads,
+                                   item.ctx, now, traceparent)
             for env, p in zip(envs, item.payloads, strict=True):
                 for k, v in (("id", env.event_id), ("s", env.stream_id), ("v", env.stream_version),
                              ("t", env.type), ("sv", env.schema_version), ("p", env.patient_id),
@@ -312,6 +253,44 @@ class EventStore:
                                                   "u": up_to_version})
             return [self.registry.decode(r[0]) for r in rows]
 
+    async def load_until(self, stream_id: str, as_of: datetime | None = None,
+                         ) -> list[tuple[Envelope, EventPayload]]:
+        """The stream from its start, up to ``as_of`` (recorded time, inclusive) when given:
+        what the store held then, for a record as it stood at a point in time."""
+        sql = ("SELECT envelope::text FROM events WHERE stream_id = :s"
+               + (" AND recorded_at <= :t" if as_of is not None else "")
+               + " ORDER BY stream_version")
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(sql), {"s": stream_id, "t": as_of})
+            return [self.registry.decode(r[0]) for r in rows]
+
+    # --- claims: unique keys (national id numbers) claimed with an append ----------------------
+
+    async def create_claims(self, table: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(claims_ddl(table)))
+
+    async def append_claiming(self, table: str, key: str, owner: UUID, stream_id: str,
+                              expected_version: int | None, payloads: Sequence[EventPayload],
+                              ctx: EventContext) -> AppendResult | None:
+        """Claim ``key`` for ``owner`` and append, in one transaction: ``None``, and nothing
+        appended, when the key (or the owner) already has a claim; a ConcurrencyError leaves no
+        claim behind."""
+        async with self.engine.begin() as conn:
+            claimed = await conn.execute(text(f"""
+                INSERT INTO {claims_table(table)} VALUES (:n, :p) ON CONFLICT DO NOTHING
+                RETURNING patient_id"""), {"n": key, "p": owner})
+            if claimed.first() is None:
+                await conn.rollback()
+                return None
+            return await self.append_in(conn, stream_id, expected_version, payloads, ctx)
+
+    async def owner_of(self, table: str, key: str) -> UUID | None:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(text(
+                f"SELECT patient_id FROM {claims_table(table)} WHERE national_id = :n"), {"n": key})
+            return found.scalar_one_or_none()
+
     async def read_all(self, after: CommitPosition | None = None,
                        limit: int = 1000) -> tuple[list[StoredEvent], CommitPosition | None]:
         """Events in global commit order after ``after``. Only rows below the oldest transaction
@@ -330,19 +309,8 @@ class EventStore:
         return events, CommitPosition(rows[-1][0], rows[-1][1])
 
 
-def _check(payloads: Sequence[EventPayload], expected: int | None) -> None:
-    if not payloads:
-        raise ValueError("append needs at least one event")
-    if expected is not None and expected < 0:
-        raise ValueError("expected_version is 0 (new stream), a positive version, or None")
+def claims_ddl(table: str) -> str:
+    """A claims table: each key (national id) has one owner, and each owner one key."""
+    return (f"CREATE TABLE IF NOT EXISTS {claims_table(table)} ("
+            "national_id text PRIMARY KEY, patient_id uuid NOT NULL UNIQUE)")
 
-
-@dataclass(frozen=True, order=True)
-class CommitPosition:
-    """A point in the store's global commit order."""
-
-    transaction_id: int
-    position: int
-
-    def __str__(self) -> str:
-        return f"{self.transaction_id}:{self.position}"

@@ -13,6 +13,8 @@ Two ways to meet a concurrent change:
 
 The consent service (a patient's access facts), the journal (a patient's record) and the
 medication service (a patient's list) use it with their own state type, fold and stream names.
+It needs only the store's methods (``libs/events/ports.py``), so handler tests can run it on the
+in-memory store (``libs/events/memory.py``) without a database.
 """
 
 from __future__ import annotations
@@ -24,24 +26,16 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import text
-
-from libs.events.claims import append_claiming
 from libs.events.envelope import Actor, Envelope
+from libs.events.ports import AppendResult, ConcurrencyError, EventContext, EventStorePort
 from libs.events.registry import EventPayload
-from libs.events.store import AppendResult, ConcurrencyError, EventContext, EventStore
+from libs.kernel.errors import PreconditionFailed
+
+__all__ = ["CACHE_SIZE", "Loaded", "PreconditionFailed", "StreamStore"]
 
 S = TypeVar("S")
 RETRIES = 5
 CACHE_SIZE = 20_000
-
-
-class PreconditionFailed(Exception):
-    """``If-Match`` named a version that is no longer current."""
-
-    def __init__(self, current: int):
-        self.current = current
-        super().__init__(f"It has changed: it is at version {current}.")
 
 
 @dataclass(frozen=True)
@@ -55,7 +49,7 @@ class StreamStore(Generic[S]):
     """Decisions on ``stream_of(patient_id)``, folded with ``evolve`` from ``empty(patient_id)``.
     """
 
-    def __init__(self, store: EventStore, *, stream_of: Callable[[UUID], str],
+    def __init__(self, store: EventStorePort, *, stream_of: Callable[[UUID], str],
                  empty: Callable[[UUID], S], evolve: Callable[[S, EventPayload], S],
                  cache_size: int = CACHE_SIZE):
         self.store = store
@@ -80,12 +74,7 @@ class StreamStore(Generic[S]):
     async def history(self, patient_id: UUID, as_of: datetime | None = None) -> Loaded[S]:
         """The stream from its start, up to ``as_of`` (recorded time) when given: the state as
         it stood then, with the envelopes (who, when) of every event in it."""
-        sql = ("SELECT envelope::text FROM events WHERE stream_id = :s"
-               + (" AND recorded_at <= :t" if as_of is not None else "")
-               + " ORDER BY stream_version")
-        async with self.store.engine.connect() as conn:
-            rows = await conn.execute(text(sql), {"s": self.stream_of(patient_id), "t": as_of})
-            decoded = [self.store.registry.decode(r[0]) for r in rows]
+        decoded = await self.store.load_until(self.stream_of(patient_id), as_of)
         state = self.empty(patient_id)
         for _, payload in decoded:
             state = self.evolve(state, payload)
@@ -130,13 +119,14 @@ class StreamStore(Generic[S]):
                               claims: str, key_of: Callable[[Sequence[EventPayload]], str],
                               ) -> AppendResult | None:
         """Decide and append while claiming a unique key (a national id number) in the table
-        ``claims``, in the same transaction (``libs/events/claims.py``), so one number never
-        becomes two patients. None, and nothing appended, when another patient holds it."""
+        ``claims``, in the same transaction (the store's ``append_claiming``), so one number
+        never becomes two patients. None, and nothing appended, when another patient holds it.
+        """
         state, version = await self.current(patient_id)
         payloads = list(decide(state))
-        result = await append_claiming(self.store, claims, key_of(payloads), patient_id,
-                                       self.stream_of(patient_id), version, payloads,
-                                       EventContext(patient_id=patient_id, actor=actor))
+        result = await self.store.append_claiming(
+            claims, key_of(payloads), patient_id, self.stream_of(patient_id), version, payloads,
+            EventContext(patient_id=patient_id, actor=actor))
         if result is not None:
             self.fold_in(patient_id, version, state, payloads)
         return result

@@ -25,11 +25,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.config import get_settings
 from libs.events.consistency import HEADER, ConsistencyToken, wait_until_applied
 from libs.events.store import AppendResult
 
 QUERY_PARAM = "consistency_token"
+DEFAULT_WAIT_S = 3.0   # settings.consistency_wait_s's default
 
 
 def set_consistency_token(response: Response,
@@ -56,12 +56,12 @@ def requested_token(
 
 
 def consistent_read(projection: str, engine_getter: Callable[..., AsyncEngine] | AsyncEngine,
-                    wait_s: float | None = None) -> Callable[..., Any]:
+                    wait_s: float = DEFAULT_WAIT_S) -> Callable[..., Any]:
     """A dependency that waits until ``projection`` has applied the client's write.
 
     ``engine_getter`` is itself used as a dependency (so it may take ``Request`` or other
-    dependencies), or is the engine. ``wait_s`` defaults to ``settings.consistency_wait_s``,
-    read on each request. The dependency returns the token, or ``None`` when none was sent.
+    dependencies), or is the engine. ``wait_s`` is the service's
+    ``consistency_wait_s`` (its composition root passes it). The dependency returns the token, or ``None`` when none was sent.
     """
     if isinstance(engine_getter, AsyncEngine):
         engine = engine_getter
@@ -75,8 +75,7 @@ def consistent_read(projection: str, engine_getter: Callable[..., AsyncEngine] |
         engine: AsyncEngine = Depends(engine_getter),
     ) -> ConsistencyToken | None:
         if token is not None:
-            timeout = get_settings().consistency_wait_s if wait_s is None else wait_s
-            await wait_until_applied(engine, projection, token, timeout)
+            await wait_until_applied(engine, projection, token, wait_s)
         return token
 
     wait_for_write.__name__ = f"consistent_read_{projection}"

@@ -11,6 +11,11 @@ HTTPException (incl. routing 404/405)  its     by status     its headers are kep
 libs.events.store.ConcurrencyError     409     conflict      the version the resource is at now
 libs.events.consistency.NotCaughtUp    503     transient     with ``Retry-After``
 libs.events.consistency.InvalidToken   422     invalid
+libs.kernel.errors.DomainError         by its  by status     Forbidden 403, NotFound 404, Conflict
+                                       kind                  409, PreconditionFailed 412, Invalid
+                                                             422, PreconditionRequired 428,
+                                                             Unavailable 503; its ``details``
+                                                             follow as issues of severity warning
 any other Exception                    500     exception     "internal error" and the trace id;
                                                              the details go to the server log
 =====================================  ======  ============  ==================================
@@ -46,9 +51,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.events.consistency import HEADER, InvalidToken, NotCaughtUp
 from libs.events.store import ConcurrencyError
+from libs.kernel import errors as k
 from libs.telemetry.logs import install_record_redaction
 from libs.telemetry.redaction import redact
-from libs.web.fhir_search import SearchParameterError
+from libs.web.fhir.search import SearchParameterError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,36 @@ _CODE_BY_STATUS = {
 
 def code_for_status(status_code: int) -> str:
     return _CODE_BY_STATUS.get(status_code, "exception" if status_code >= 500 else "processing")
+
+
+STATUS_OF_KIND: dict[type[k.DomainError], int] = {
+    k.Forbidden: 403, k.NotFound: 404, k.Conflict: 409, k.PreconditionFailed: 412,
+    k.Invalid: 422, k.PreconditionRequired: 428, k.Unavailable: 503,
+}
+
+
+def status_of(exc: k.DomainError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS_OF_KIND:
+            return STATUS_OF_KIND[kind]
+    return 422
+
+
+def domain_outcome(exc: k.DomainError) -> tuple[int, dict]:
+    """The status and OperationOutcome of a domain error: its message first, then each of its
+    details (decision-support warnings, for example) as an issue of severity warning."""
+    status = status_of(exc)
+    body = outcome(code_for_status(status), exc.message)
+    body["issue"] += [{"severity": "warning", "code": "business-rule",
+                       "diagnostics": redact(str(d["text"])),
+                       **({"details": {"text": str(d["code"])}} if d.get("code") else {})}
+                      for d in exc.details]
+    return status, body
+
+
+async def _domain_error(request: Request, exc: k.DomainError) -> FhirJSONResponse:
+    status, body = domain_outcome(exc)
+    return FhirJSONResponse(body, status_code=status)
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -278,6 +314,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ConcurrencyError, _conflict)
+    app.add_exception_handler(k.DomainError, _domain_error)
     app.add_exception_handler(NotCaughtUp, _not_caught_up)
     app.add_exception_handler(InvalidToken, _invalid_token)
     app.add_exception_handler(SearchParameterError, _search_parameter)

@@ -1,9 +1,9 @@
 """What every service's composition root shares: options, and the runtime a service's lifespan
 starts and stops (migrations, engine, event store, access logger, relay, projections).
 
-A service says which projections it runs and what it keeps in ``app.state``; the rest is here:
+A service's manifest says which events it decodes and which projections it runs and what it keeps in ``app.state``; the rest is here:
 
-    async with ServiceRuntime(settings, opts, "journal", projections) as rt:
+    async with ServiceRuntime(settings, opts, MANIFEST) as rt:
         app.state.access = rt.access(read_models=("journal_records",))
         yield
 """
@@ -18,19 +18,21 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from libs.access.audit import AccessLogger
+from libs.audit.log import AccessLogger
 from libs.access.dev_issuer import dev_validator
-from libs.access.facts_projection import FactsReader
-from libs.access.guard import Access, install_access_handlers
+from libs.audit.facts_store import FactsReader
+from libs.web.guard import Access, install_access_handlers
 from libs.access.tokens import TokenValidator
 from libs.config import Settings
 from libs.events.db import make_engine
 from libs.events.migrations import run_migrations
-from libs.events.projection import Projection, ProjectionRunner
+from libs.events.projection import ProjectionRunner
+from libs.events.read_model import Projection
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
 from libs.telemetry import instrument_engine, setup_telemetry
-from libs.web.errors import code_for_status, install_error_handlers, outcome_response
+from libs.web.errors import install_error_handlers
+from libs.web.manifest import Manifest
 
 
 @dataclass
@@ -58,11 +60,11 @@ class ServiceRuntime:
     leader per schema across replicas), the given projections (their tables exist before the
     first request) and the access logger; stops them in reverse."""
 
-    def __init__(self, settings: Settings, opts: Options, service: str,
-                 projections: Sequence[Projection]):
-        self.settings, self.opts, self.service = settings, opts, service
-        self.schema = opts.schema or service
-        self.projections = projections
+    def __init__(self, settings: Settings, opts: Options, manifest: Manifest):
+        self.settings, self.opts, self.service = settings, opts, manifest.name
+        self.schema = opts.schema or manifest.name
+        self.projections = manifest.projections(opts.topic)
+        self.registry = manifest.registry()
         self._tasks: list[asyncio.Task] = []
 
     async def __aenter__(self) -> ServiceRuntime:
@@ -71,10 +73,11 @@ class ServiceRuntime:
         self.engine = make_engine(url, self.schema)
         if self.opts.telemetry and s.otel_sql_spans:
             instrument_engine(self.engine)
-        self.store = EventStore(self.engine, topic_names=self.opts.topic_names)
+        self.store = EventStore(self.engine, registry=self.registry,
+                                topic_names=self.opts.topic_names)
         self.logger = AccessLogger(self.engine, self.service, store=self.store)
         kafka = s.effective_kafka
-        self.runners = [ProjectionRunner(p, self.engine, kafka,
+        self.runners = [ProjectionRunner(p, self.engine, kafka, registry=self.registry,
                                          batch_size=s.projection_batch_size)
                         for p in self.projections]
         self.relay = OutboxRelay(url, self.schema, kafka, s.relay_batch_size,
@@ -107,9 +110,9 @@ class ServiceRuntime:
 
 
 def service_app(settings: Settings, opts: Options, service: str, lifespan, *, title: str,
-                description: str, refused: type[Exception]) -> FastAPI:
-    """The FastAPI app with what every service has: telemetry, error and access handlers,
-    ``/health``, and the service's ``Refused`` (status, message) as an OperationOutcome."""
+                description: str) -> FastAPI:
+    """The FastAPI app with what every service has: telemetry, error and access handlers
+    (a domain error is an OperationOutcome with its kind's status), and ``/health``."""
     app = FastAPI(title=title, version="1.0", lifespan=lifespan, description=description)
     if opts.telemetry:   # before the first request: it adds the tracing middleware
         setup_telemetry(settings, service, app)
@@ -120,10 +123,6 @@ def service_app(settings: Settings, opts: Options, service: str, lifespan, *, ti
     async def health() -> dict:
         """Ready: started (migrated, projections prepared, access logger running)."""
         return {"status": "ok", "service": service}
-
-    @app.exception_handler(refused)
-    async def _refused(request, exc):
-        return outcome_response(exc.status, code_for_status(exc.status), exc.message)
 
     return app
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from libs.access.audit import AccessEntry, entry_for
-from libs.access.audit_chain import (EMPTY, GENESIS, Head, canonical, chain, entry_hash, link,
+from libs.audit.log import AccessEntry, entry_for
+from libs.audit.chain import (EMPTY, GENESIS, Head, canonical, chain, entry_hash, link,
                                      verify)
 from libs.access.model import Action, Basis, Decision, Practitioner, Resource, Role
 

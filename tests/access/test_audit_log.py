@@ -14,14 +14,13 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from libs.access.audit import AccessLogger, entry_for
-from libs.access.audit_verify import verify_db, verify_kafka
+from libs.audit.log import AccessLogger, entry_for
+from libs.audit.verify import verify_db, verify_kafka
 from libs.access.model import Action, Basis, Decision, Practitioner, Resource, Role
-from libs.cli.main import app
+from cli.main import app
 from libs.config import get_settings
 from libs.events.db import make_engine
 from libs.events.relay import OutboxRelay
-from libs.events.store import EventStore
 from tests.support.waiting import eventually
 
 DOC = Practitioner(person_id="sub-1", hpr="1234567", org_parent="974589095",
@@ -205,8 +204,7 @@ async def test_cli_errors_are_one_sentence_and_exit_2(monkeypatch, schema):
 async def test_the_relayed_topic_verifies_intact(
         engine, database_url, schema, kafka_bootstrap, make_topics, cli_env):
     topic = await make_topics("audit.access", 3)
-    lg = AccessLogger(engine, "journal", store=EventStore(engine,
-                                                          topic_names={"audit.access": topic}))
+    lg = AccessLogger(engine, "journal", topic_names={"audit.access": topic})
     await lg.start()
     patients = [uuid.uuid4() for _ in range(4)]
     await asyncio.gather(*(lg.log(entry(p, i), p) for i in range(10) for p in patients))

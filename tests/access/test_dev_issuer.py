@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from libs.access import tokens as t
-from libs.access.dev_issuer import DevIssuer, dev_validator, jwks_router
+from libs.access.dev_issuer import DevIssuer, dev_validator
+from libs.web.dev_jwks import jwks_router
 from libs.access.model import Device, Practitioner, Role, Sector, SectorOfficial
 from libs.access.tokens import CitizenLogin, TokenConfigError
-from libs.cli.main import app
+from cli.main import app
 from libs.config import Settings, get_settings
 
 PID = "15858512066"  # synthetic (month + 80)

@@ -15,7 +15,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from libs.access.identifiers import (
+from libs.kernel.identifiers import (
     ALL_SYSTEMS, IdentifierSystem, InvalidIdentifier, NationalId, OrgNr, PersonId, PersonIdType,
     check_digits, make_synthetic, parse_person_id, system_for, validate_orgnr,
 )

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -19,7 +21,9 @@ from libs.access.model import (
 from libs.access.policy import age_on, decide, local_day
 from tests.access.policy_cases import NOW, OTHER_PATIENT, PARENT, PATIENT, REPRESENTATIVE
 
-MANY = settings(max_examples=10_000, deadline=None, derandomize=True,
+# 10,000 cases in `make test`; `make test-fast` asks for fewer (EHR_PROPERTY_CASES) to stay quick
+CASES = int(os.environ.get("EHR_PROPERTY_CASES", "10000"))
+MANY = settings(max_examples=CASES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 HPRS = ["9144889", "9144890", "7654321"]

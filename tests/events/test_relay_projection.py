@@ -14,6 +14,7 @@ from libs.events.projection import ProjectionRunner, replay
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventContext, EventStore
 from tests.support.bank import AccountOpened, BalanceProjection, Deposited, stream_of
+from tests.support.bank import EVENTS as BANK_EVENTS
 from tests.support.waiting import eventually
 
 ACTOR = Actor(kind="system", id="test")
@@ -50,7 +51,7 @@ async def write_accounts(store: EventStore, n: int, deposits: int) -> list[str]:
 async def test_relay_publishes_in_order_with_patient_key_and_marks_published(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 3)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     sids = await write_accounts(store, 4, 5)
     relay = OutboxRelay(database_url, schema, kafka_bootstrap, batch_size=7, poll_interval_s=0.2)
     task = asyncio.create_task(relay.run())
@@ -77,7 +78,7 @@ async def test_relay_publishes_in_order_with_patient_key_and_marks_published(
 async def test_second_relay_stands_by_while_the_first_is_active(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 1)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     a = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2, standby_retry_s=0.2)
     b = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2, standby_retry_s=0.2)
     ta = asyncio.create_task(a.run())
@@ -99,12 +100,12 @@ async def test_second_relay_stands_by_while_the_first_is_active(
 async def test_projection_applies_resumes_and_equals_replay(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 3)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     sids = await write_accounts(store, 5, 3)
     relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
     rtask = asyncio.create_task(relay.run())
     try:
-        runner = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, batch_size=4)
+        runner = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS, batch_size=4)
         await runner.start()
         ptask = asyncio.create_task(runner.run())
         await eventually(lambda: runner.stats.applied == 20)
@@ -115,7 +116,7 @@ async def test_projection_applies_resumes_and_equals_replay(
 
         # a restarted runner starts from the stored positions: it applies only the new events
         await write_accounts(store, 1, 1)
-        runner2 = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap)
+        runner2 = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS)
         await runner2.start()
         ptask = asyncio.create_task(runner2.run())
         await eventually(lambda: runner2.stats.applied == 2)
@@ -126,7 +127,7 @@ async def test_projection_applies_resumes_and_equals_replay(
     finally:
         relay.stop()
         await rtask
-    rebuilt = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    rebuilt = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     assert rebuilt.applied == 22
     assert await balances(engine) == incremental
     assert set(sids) <= {r[0] for r in incremental}
@@ -135,7 +136,7 @@ async def test_projection_applies_resumes_and_equals_replay(
 async def test_duplicates_on_the_topic_are_applied_once(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 1)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     await write_accounts(store, 2, 2)
     relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
     rtask = asyncio.create_task(relay.run())
@@ -147,7 +148,7 @@ async def test_duplicates_on_the_topic_are_applied_once(
     for r in records[:4]:  # a relay that crashed before marking rows published sends again
         await producer.send_and_wait(topic, r.value, key=r.key)
     await producer.stop()
-    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     assert stats.applied == 6 and stats.duplicates == 4
     assert [row[1:] for row in await balances(engine)] == [(3, 3), (3, 3)]
 
@@ -155,7 +156,7 @@ async def test_duplicates_on_the_topic_are_applied_once(
 async def test_poison_event_goes_to_dlq_and_the_projection_keeps_going(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 1)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     good = await write_accounts(store, 1, 1)
     c = EventContext(patient_id=uuid.uuid4(), actor=ACTOR)
     await store.append(stream_of(uuid.uuid4()), 0, [AccountOpened(owner="POISON")], c)
@@ -175,7 +176,7 @@ async def test_poison_event_goes_to_dlq_and_the_projection_keeps_going(
     relay.stop()
     await rtask
 
-    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     assert stats.dead_lettered == 2 and stats.applied == 3
     rows = await balances(engine)
     assert len(rows) == 2 and good[0] in {r[0] for r in rows}
@@ -201,12 +202,12 @@ async def test_one_active_runner_per_projection_and_replay_refuses_while_it_runs
     import pytest
 
     topic = await make_topics("bank.events", 1)
-    first = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap)
+    first = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS)
     await first.start()
     try:
         with pytest.raises(ProjectionBusy, match="stop it first"):
-            await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+            await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     finally:
         await first.stop()
-    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     assert stats.applied == 0

@@ -6,7 +6,7 @@ appends with expected versions, the relay, projections, DLQ and upcasting.
 
 from __future__ import annotations
 
-import os
+import sys
 import uuid
 from dataclasses import dataclass
 
@@ -15,10 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.envelope import Envelope
-from libs.events.registry import EventPayload, event, upcaster
-from libs.events.projection import Projection
+from libs.events.registry import EventPayload, Registry, event, upcaster
+from libs.events.read_model import Projection
+from libs.web.manifest import Manifest
 
-TOPIC = os.environ.get("BANK_TOPIC", "bank.events")
+TOPIC = "bank.events"
 
 
 @event("bank.AccountOpened", topic="bank.events")
@@ -110,6 +111,10 @@ class BalanceProjection(Projection):
             raise ValueError(f"{env.stream_id} v{env.stream_version} applied out of order")
 
 
-from libs.events.projections_index import register_projection  # noqa: E402
+EVENTS = Registry.of(sys.modules[__name__])   # the bank's events, for its stores and runners
 
-register_projection("bank_balances")(lambda: BalanceProjection(os.environ.get("BANK_TOPIC", TOPIC)))
+
+def manifest(topic: str = TOPIC) -> Manifest:
+    """The bank as a worker-only service, for the ``ehr`` command's tests (``build_app``)."""
+    return Manifest(name="bank", title="test-only bank", events=(sys.modules[__name__],),
+                    projections=lambda topic_of: [BalanceProjection(topic)])

@@ -21,6 +21,7 @@ from libs.events.db import make_engine
 from libs.events.projection import ProjectionRunner
 from libs.events.relay import OutboxRelay
 from tests.support.bank import BalanceProjection
+from tests.support.bank import EVENTS as BANK_EVENTS
 
 
 class SlowBalanceProjection(BalanceProjection):
@@ -54,6 +55,7 @@ async def main(argv: list[str]) -> None:
         topic, delay = argv[4], float(argv[5])
         engine = make_engine(url, schema)
         runner = ProjectionRunner(SlowBalanceProjection(topic, delay), engine, bootstrap,
+                                  registry=BANK_EVENTS,
                                   batch_size=50)
         await runner.start()
         await runner.run()

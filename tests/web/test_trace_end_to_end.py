@@ -33,6 +33,7 @@ from libs.events.topics import TopicSpec, all_topics
 from libs.telemetry import MASK, setup_telemetry, shutdown
 from libs.web import consistent_read, install_error_handlers, set_consistency_token
 from tests.support.bank import AccountOpened, BalanceProjection, stream_of
+from tests.support.bank import EVENTS as BANK_EVENTS
 
 FNR = "01017012345"
 TOPIC = "bank.events"
@@ -47,7 +48,7 @@ class OpenAccount(BaseModel):
 def make_app(engine) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    store = EventStore(engine)
+    store = EventStore(engine, BANK_EVENTS)
     log = logging.getLogger("tests.web.e2e")
 
     @app.post("/accounts", status_code=201)
@@ -103,7 +104,7 @@ async def test_one_trace_from_http_through_kafka_to_the_projection(
                     engine=engine, span_exporters=[spans], log_stream=logs)
 
     relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
-    runner = ProjectionRunner(BalanceProjection(topic=TOPIC), engine, kafka_bootstrap)
+    runner = ProjectionRunner(BalanceProjection(topic=TOPIC), engine, kafka_bootstrap, registry=BANK_EVENTS)
     probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None,
                              enable_auto_commit=False)
     relay_task = runner_task = None

@@ -21,7 +21,7 @@ from uuid import UUID
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from libs.access.audit_chain import Problem, Verifier, chain_id
+from libs.audit.chain import Problem, Verifier, chain_id
 from libs.events.db import asyncpg_dsn, check_schema
 
 EVENT_TYPE = "audit.AccessLogged"

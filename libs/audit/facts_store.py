@@ -19,8 +19,7 @@ from libs.access.events import PersonRegistered
 from libs.access.facts import evolve
 from libs.access.model import Facts
 from libs.events.envelope import Envelope
-from libs.events.projection import Projection
-from libs.events.projections_index import register_projection
+from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
 
 NAME = "access_facts"
@@ -89,7 +88,3 @@ class FactsReader:
             conn = (await sa.get_raw_connection()).driver_connection
             return await conn.fetchval(
                 "SELECT patient_id FROM access_identities WHERE national_id = $1", national_id)
-
-
-
-register_projection(NAME)(AccessFactsProjection)

@@ -26,17 +26,18 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
-from libs.access.fhir import searchset
-from libs.access.guard import Access, Grant, Subject
+from libs.web.fhir.elements import searchset
+from libs.web.guard import Access, AccessDep, CurrentSubject, Grant, Subject
 from libs.access.model import Action, Decision, Resource
 from libs.access.policy import DENY_GENERIC
 from libs.events.envelope import new_event_id
-from libs.events.fhir_versions import VersionReader
+from libs.kernel.errors import Forbidden, NotFound
+from libs.web.fhir.versions import VersionReader
 from libs.web.errors import FhirJSONResponse
-from libs.web.fhir_search import SearchParameterError, date_filters
+from libs.web.fhir.search import SearchParameterError, date_filters
 
 Count = Annotated[int, Query(alias="_count", ge=1, le=500)]
 Offset = Annotated[int, Query(alias="_offset", ge=0, le=100_000)]
@@ -236,21 +237,20 @@ def withheld_in(decision: Decision, category: str) -> frozenset[str]:
 
 
 class FhirReads:
-    """A service's FHIR reads: ``name`` for messages ("The journal"), its ``types``, its
-    ``refused(status, message)`` exception, where its versions are (``versions(app)``) and,
-    when the service knows more sections than one category, what a decision withholds."""
+    """A service's FHIR reads: ``name`` for messages ("The journal"), its ``types``, where its
+    versions are (``versions(app)``) and, when the service knows more sections than one
+    category, what a decision withholds. Refusals are the kernel's error kinds."""
 
-    def __init__(self, name: str, types: Mapping[str, FhirType],
-                 refused: Callable[[int, str], Exception], *,
+    def __init__(self, name: str, types: Mapping[str, FhirType], *,
                  versions: Callable[[Any], VersionReader] = lambda app: app.state.reader.fhir,
                  withheld: Callable[[Decision, str], Collection[str]] = withheld_in):
-        self.name, self.types, self.refused = name, dict(types), refused
+        self.name, self.types = name, dict(types)
         self._versions, self._withheld = versions, withheld
 
     def type(self, rtype: str) -> str:
         """The resource type, or 404 naming the types served."""
         if rtype not in self.types:
-            raise self.refused(404, f"{self.name} has no FHIR resource type '{rtype[:40]}'; it "
+            raise NotFound(f"{self.name} has no FHIR resource type '{rtype[:40]}'; it "
                                     f"serves {', '.join(self.types)}.")
         return rtype
 
@@ -258,7 +258,7 @@ class FhirReads:
         return self.types[rtype].category
 
     def denied(self) -> Exception:
-        return self.refused(403, DENY_GENERIC[1])
+        return Forbidden(DENY_GENERIC[1])
 
     def versions(self, request: Request) -> VersionReader:
         return self._versions(request.app)
@@ -308,15 +308,46 @@ class FhirReads:
                    as_of: datetime | None = None) -> FhirJSONResponse:
         found = await self.versions(request).current(rtype, rid, as_of_utc(as_of))
         if found is None:
-            raise self.refused(404, "The resource did not exist at that time.")
+            raise NotFound("The resource did not exist at that time.")
         return etagged(found[2])
 
     async def vread(self, request: Request, rtype: str, rid: str, vid: str) -> FhirJSONResponse:
         for v in await self.versions(request).versions(rtype, rid):
             if v["meta"]["versionId"] == vid:
                 return etagged(v)
-        raise self.refused(404, f"{rtype}/{rid} has no version {vid[:20]}.")
+        raise NotFound(f"{rtype}/{rid} has no version {vid[:20]}.")
 
     async def history(self, request: Request, rtype: str, rid: str) -> FhirJSONResponse:
         versions = await self.versions(request).versions(rtype, rid)
         return FhirJSONResponse(history_bundle(fhir_base(request), rtype, rid, versions))
+
+    def instance_routes(self, history_doc: str) -> APIRouter:
+        """read, ``_history`` and vread of one resource, each guarded for the resource's
+        patient: the same three routes in every service (include them after the search)."""
+        router = APIRouter()
+        reads = self
+
+        @router.get("/{rtype}/{rid}")
+        async def read(rtype: str, rid: str, request: Request, who: CurrentSubject,
+                       access: AccessDep, as_of: AsOf = None):
+            rtype = reads.type(rtype)
+            await reads.resource_allowed(request, access, who, rtype, rid)
+            return await reads.read(request, rtype, rid, as_of)
+
+        @router.get("/{rtype}/{rid}/_history", description=history_doc)
+        async def history(rtype: str, rid: str, request: Request, who: CurrentSubject,
+                          access: AccessDep):
+            rtype = reads.type(rtype)
+            await reads.resource_allowed(request, access, who, rtype, rid)
+            return await reads.history(request, rtype, rid)
+
+        @router.get("/{rtype}/{rid}/_history/{vid}")
+        async def vread(rtype: str, rid: str, vid: str, request: Request, who: CurrentSubject,
+                        access: AccessDep):
+            rtype = reads.type(rtype)
+            await reads.resource_allowed(request, access, who, rtype, rid)
+            return await reads.vread(request, rtype, rid, vid)
+
+        for route in (read, history, vread):
+            route.ehr_decides_access = True   # resource_allowed: decided and logged
+        return router

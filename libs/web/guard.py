@@ -20,19 +20,19 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Header, Request
 
-from libs.access.audit import AccessLogger, entry_for
-from libs.access.facts_projection import NAME as FACTS
-from libs.access.facts_projection import FactsReader
+from libs.audit.log import AccessLogger, entry_for
+from libs.audit.facts_store import NAME as FACTS
+from libs.audit.facts_store import FactsReader
 from libs.access.model import (
     Action, Basis, Citizen, Decision, Device, Facts, Obligation, Practitioner, Resource,
     SectorOfficial,
 )
 from libs.access.policy import decide
 from libs.access.tokens import CitizenLogin, TokenError, TokenValidator, parse_authorization
-from libs.config import get_settings
 from libs.events.envelope import Actor
+from libs.kernel.errors import Forbidden
 from libs.events.consistency import ConsistencyToken, wait_until_applied
-from libs.web.consistency import requested_token
+from libs.web.consistency import DEFAULT_WAIT_S, requested_token
 from libs.web.errors import outcome_response
 
 Subject = Practitioner | Citizen | SectorOfficial | Device
@@ -60,14 +60,14 @@ class Access:
 
     def __init__(self, service: str, validator: TokenValidator, facts: FactsReader,
                  logger: AccessLogger, clock: Callable[[], datetime] | None = None,
-                 wait_s: float | None = None, read_models: Sequence[str] = ()):
+                 wait_s: float = DEFAULT_WAIT_S, read_models: Sequence[str] = ()):
         """``read_models``: the service's own projections a client's write may be waiting in
         (a consistency token names one event; the service waits until the access facts or one
         of these has applied it, whichever reads that event's topic)."""
         self.service, self.validator, self.reader, self.logger = service, validator, facts, logger
         self.read_models = (FACTS, *read_models)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.wait_s = get_settings().consistency_wait_s if wait_s is None else wait_s
+        self.wait_s = wait_s
 
     def now(self) -> datetime:
         return self.clock()
@@ -130,6 +130,14 @@ def actor_of(who) -> Actor:
     if isinstance(who, SectorOfficial):
         return Actor(kind="system", id=f"{who.sector}:{who.org}")
     return Actor(kind="device", id=who.actor_id)
+
+
+def practitioner(who: Subject) -> Practitioner:
+    """The subject as health personnel, or ``Forbidden`` (a write's ``actor`` for routes only
+    health personnel may use)."""
+    if not isinstance(who, Practitioner):
+        raise Forbidden("Only health personnel can do this.")
+    return who
 
 
 def declared(reason: str, basis: Basis, *extra: Obligation) -> Decision:

@@ -10,7 +10,7 @@ Group commit: one writer task, on a connection of its own, takes every entry wai
 queue (up to ``max_batch``) and writes them in one statement (``EventStore.append_streams_in``,
 atomic without a transaction: one round trip per batch) over the patient streams
 ``audit-<service>-<patient>``
-whose version is the chain's ``seq`` (:mod:`libs.access.audit_chain`). Chain heads are cached;
+whose version is the chain's ``seq`` (:mod:`libs.audit.chain`). Chain heads are cached;
 when another replica moved a chain first (:class:`ConcurrencyError`) the batch's heads are
 reloaded and the batch is re-chained and retried. Any other failure fails every waiter of the
 batch with that exception: an entry is never dropped silently. The envelope's actor is the
@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import contextvars
 import random
+import sys
 from collections import deque
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
@@ -33,11 +34,11 @@ import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.access.audit_chain import EMPTY, Head, chain_id, iso_utc, link
+from libs.audit.chain import EMPTY, Head, chain_id, iso_utc, link
 from libs.access.model import (Action, Basis, Citizen, Decision, Obligation, Practitioner,
                                Resource, SectorOfficial, Subject)
 from libs.events.envelope import Actor
-from libs.events.registry import EventPayload, event
+from libs.events.registry import EventPayload, Registry, event
 from libs.events.store import ConcurrencyError, EventContext, EventStore, StreamAppend
 
 MAX_ATTEMPTS = 50  # another writer moved a chain first (or a lock cycle): reload heads, retry
@@ -130,7 +131,8 @@ class AccessLogger:
                  max_heads: int = 100_000, lanes: int = 2):
         self.engine, self.service, self.max_batch = engine, service, max_batch
         self.max_heads = max_heads  # cached chain heads (a miss costs one indexed read)
-        self.store = store or EventStore(engine, topic_names=topic_names)
+        self.store = store or EventStore(engine, Registry.of(sys.modules[__name__]),
+                                         topic_names=topic_names)
         self.ctx_actor = Actor(kind="system", id=service)
         self.heads: dict[UUID, Head] = {}
         self.batches = self.retries = 0

@@ -1,0 +1,48 @@
+"""FHIR R4 elements every service builds: codings, instants, organisation references, masked
+free text, and searchset Bundles. Pure functions returning JSON-ready dicts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from libs.kernel.identifiers import IdentifierSystem
+
+CODE_BASE = "https://ehr.example.no/fhir"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+_LONG_DIGITS = re.compile(r"\d{11,}")
+
+
+def text(value: object) -> str:
+    """Free text for export: a run of 11+ digits (a national id?) becomes asterisks."""
+    return _LONG_DIGITS.sub(lambda m: "*" * len(m.group()), str(value))
+
+
+def instant(dt: datetime) -> str:
+    """FHIR instant/dateTime in UTC; a naive datetime is taken to be UTC already."""
+    return (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)).isoformat()
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict:
+    return {"system": system, "code": code} | ({"display": display} if display else {})
+
+
+def org(orgnr: str, display: str | None = None) -> dict:
+    """A logical reference to an organisation by its organisation number (ENH)."""
+    ref = {"type": "Organization", "identifier": {"system": IdentifierSystem.ENH, "value": orgnr}}
+    return ref | ({"display": text(display)} if display else {})
+
+
+def searchset(resources: list[dict], base: str, total: int | None = None,
+              next_url: str | None = None) -> dict:
+    """A search result page: ``fullUrl`` = ``<base>/<type>/<id>``; ``next`` link when given."""
+    base = base.rstrip("/")
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if total is not None:
+        bundle["total"] = total
+    if next_url:
+        bundle["link"] = [{"relation": "next", "url": next_url}]
+    bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
+                        "search": {"mode": "match"}} for r in resources]
+    return bundle
