@@ -2,7 +2,7 @@
 
 Every bundle is read and checked first (JSON, FHIR R4 Bundle, one patient); a broken one stops the
 import before anything is written, with one sentence naming the file. Then each patient is
-registered (a synthetic national id, ``services/journal/synthea.py``) and its entries are decided
+registered (a synthetic national id, ``services/journal/fhir/synthea.py``) and its entries are decided
 by the journal's domain, one command at a time, as the system actor ``import:synthea``. A refused
 entry is counted with the refusal's message. Ids are deterministic, so a second run appends
 nothing and reports everything as already imported. No national id is ever printed.
@@ -74,8 +74,10 @@ def _bundle_files(folder: Path, limit: int | None) -> list[Path]:
 
 
 def _read(path: Path, now: datetime):
-    from services.journal.fhir_in import BundleError, map_bundle, validate_bundle
-    from services.journal.synthea import SyntheaPolicy
+    from services.journal.fhir.deciders import validate_bundle
+    from services.journal.fhir.from_fhir import map_bundle
+    from services.journal.fhir.plan import BundleError
+    from services.journal.fhir.synthea import SyntheaPolicy
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -136,13 +138,15 @@ async def _apply(plans: list, s: Settings, schema: str, report: Report,
     from libs.events.db import make_engine
     from libs.events.migrations import run_migrations
     from libs.events.store import EventStore
-    from services.journal.handlers import JournalStore
+    from libs.events.registry import Registry
+    from services.journal import contract
+    from services.journal.store import JournalStore
 
     url = s.effective_database_url
     await run_migrations(url, schema)
     engine = make_engine(url, schema, pool_size=2)
     try:
-        journal = JournalStore(EventStore(engine))
+        journal = JournalStore(EventStore(engine, Registry.of(contract)))
         await journal.setup()
         for plan in plans:
             await _apply_plan(journal, plan, s, report)
@@ -152,9 +156,9 @@ async def _apply(plans: list, s: Settings, schema: str, report: Report,
 
 
 async def _apply_plan(journal, plan, s: Settings, report: Report) -> None:
-    from services.journal.domain import Refused
-    from services.journal.fhir_in import decider
-    from services.journal.synthea import ACTOR
+    from libs.kernel.errors import DomainError as Refused
+    from services.journal.fhir.deciders import decider
+    from services.journal.fhir.synthea import ACTOR
 
     report.skipped.update(plan.skipped)
     patient, _ = await journal.current(plan.patient_id)
@@ -190,9 +194,9 @@ async def _apply_plan(journal, plan, s: Settings, report: Report) -> None:
 async def _register(journal, plan, s: Settings) -> str | None:
     """Register the plan's patient: the refusal's message, or None when it was registered. A
     synthetic number another patient already holds is replaced by the next alternative."""
-    from services.journal.domain import Refused
-    from services.journal.fhir_in import register_decider
-    from services.journal.synthea import ACTOR
+    from libs.kernel.errors import DomainError as Refused
+    from services.journal.fhir.deciders import register_decider
+    from services.journal.fhir.synthea import ACTOR
 
     for number in (plan.registration.national_id, *plan.alternatives):
         if await journal.claimed_by(number) not in (None, plan.patient_id):

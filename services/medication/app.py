@@ -1,10 +1,11 @@
-"""Composition root of the medication service: settings in, a FastAPI app out.
+"""Composition root of the medication service: settings in, a FastAPI app out. The only module
+of the service that reads settings and builds adapters.
 
 On start it migrates its schema, loads the drug catalogue (the shipped sample when the database
 has none, outside production) and then runs, in this process: the outbox relay, its projections
-(``access_facts`` from ``consent.events``, ``medication_lists`` from ``medication.events``,
-``medication_cave`` from ``journal.events``) and the access logger (``libs/web/service.py``).
-Nothing connects at import time.
+(``MANIFEST.projections``: ``access_facts`` from ``consent.events``, ``medication_lists`` from
+``medication.events``, ``medication_cave`` from ``journal.events``) and the access logger
+(``libs/web/service.py``). Nothing connects at import time.
 """
 
 from __future__ import annotations
@@ -14,23 +15,21 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from libs.access.facts_projection import AccessFactsProjection
-from libs.config import Settings, get_settings
-from libs.web.errors import FhirJSONResponse, code_for_status, outcome
+from libs.config import Settings
 from libs.web.service import Options, ServiceRuntime, service_app
-from services.medication import api, fhir_api
-from services.medication.catalogue_store import CatalogueStore, LiveCatalogue
-from services.medication.domain import Refused
-from services.medication.handlers import MedicationStore
-from services.medication.projections import (
-    CAVE, LISTS, CaveProjection, ListReader, MedicationListsProjection,
-)
+from services.medication import http
+from services.medication.catalogue.store import CatalogueStore, LiveCatalogue
+from services.medication.manifest import MANIFEST
+from services.medication.projections.cave import CAVE
+from services.medication.projections.lists import LISTS
+from services.medication.projections.reader import ListReader
+from services.medication.settings import MedicationSettings
+from services.medication.store import MedicationStore
 
-SERVICE = "medication"
 __all__ = ["Options", "create_app"]
 
 
-def fetch_window(settings: Settings) -> timedelta | None:
+def fetch_window(settings: MedicationSettings) -> timedelta | None:
     """How recent a fetch from the prescription intermediary a change of the list needs
     (requirement 31); None where it is not required (outside production, by default)."""
     required = settings.medication_rf_fetch_required
@@ -40,15 +39,12 @@ def fetch_window(settings: Settings) -> timedelta | None:
 
 
 def create_app(settings: Settings | None = None, options: Options | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = MedicationSettings.for_service(settings)
     opts = options or Options()
-    projections = [AccessFactsProjection(opts.topic("consent.events")),
-                   MedicationListsProjection(opts.topic("medication.events")),
-                   CaveProjection(opts.topic("journal.events"))]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with ServiceRuntime(settings, opts, SERVICE, projections) as rt:
+        async with ServiceRuntime(settings, opts, MANIFEST) as rt:
             app.state.settings, app.state.engine, app.state.store = settings, rt.engine, rt.store
             app.state.runners = rt.runners
             app.state.catalogue = LiveCatalogue(
@@ -64,23 +60,11 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
             finally:
                 await app.state.catalogue.stop()
 
-    app = service_app(settings, opts, SERVICE, lifespan, title="Medication",
+    app = service_app(settings, opts, MANIFEST.name, lifespan, title="Medication",
                       description="The patient's medication list (PLL) shared by everyone who "
                                   "treats the patient: prescriptions, renewals, pauses and "
                                   "discontinuations with decision support, doses given, "
-                                  "reconciliation and review, the drug catalogue; FHIR R4.",
-                      refused=Refused)
-
-    @app.exception_handler(Refused)
-    async def _refused(request, exc: Refused):
-        """A refusal as an OperationOutcome; the decision-support warnings that made it
-        (an "avoid" without a reason) follow as issues of severity ``warning``."""
-        body = outcome(code_for_status(exc.status), exc.message)
-        body["issue"] += [{"severity": "warning", "code": "business-rule",
-                           "diagnostics": w.message,
-                           "details": {"text": f"{w.kind}:{w.level}"}} for w in exc.warnings]
-        return FhirJSONResponse(body, status_code=exc.status)
-
-    app.include_router(api.router)
-    app.include_router(fhir_api.router)
+                                  "reconciliation and review, the drug catalogue; FHIR R4.")
+    for router in http.routers:
+        app.include_router(router)
     return app

@@ -2,7 +2,7 @@
 and show what is loaded.
 
 ``load`` reads and checks the whole file first (one sentence per problem), then loads it in one
-transaction (``services/medication/catalogue_store.py``): new, changed and restored entries are
+transaction (``services/medication/catalogue/store.py``): new, changed and restored entries are
 written, entries missing from the extract are marked expired, never deleted. Loading the same
 extract again changes nothing. An older extract is refused unless ``--allow-older``; one that
 would expire more than a fifth of the active entries (a truncated file) unless ``--force``.
@@ -137,7 +137,7 @@ async def _load(url: str, schema: str, extract, source: str, *, allow_older: boo
                 progress: Callable[[str], None]):
     from libs.events.db import make_engine
     from libs.events.migrations import run_migrations
-    from services.medication.catalogue_store import CatalogueStore
+    from services.medication.catalogue.store import CatalogueStore
 
     progress(f"preparing schema {schema}")
     await run_migrations(url, schema)
@@ -200,7 +200,7 @@ async def _show(url: str, schema: str, last: int):
     from sqlalchemy import text
 
     from libs.events.db import make_engine
-    from services.medication.catalogue_store import CatalogueStore
+    from services.medication.catalogue.store import CatalogueStore
 
     engine = make_engine(url, schema, pool_size=1)
     try:

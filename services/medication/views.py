@@ -13,9 +13,9 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from libs.access.policy import OSLO
+from libs.kernel.time import OSLO
 from services.medication.domain.dosing import describe
-from services.medication.domain.events import MedicationWarning
+from services.medication.contract import MedicationWarning
 from services.medication.domain.reads import actually_taken, administration_chart, current_list
 from services.medication.domain.state import Entry, MedicationList
 

@@ -3,18 +3,21 @@ child welfare, FHIR Consent and AuditEvent, and a check that every patient route
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+from libs.kernel.time import local_day
 
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent as FhirConsent
 
 from services.consent.app import Options, create_app
+from services.consent.manifest import MANIFEST
 from tests.consent.conftest import SCHOOL_ORG, Consent
-from tests.support.routes import unguarded_routes
+from tests.support.routes import patient_routes, unguarded_routes
 from tests.support.waiting import passes
 
-TODAY = date.today()
+TODAY = local_day(datetime.now(UTC))   # the policy counts ages in Oslo days, as here
 
 
 def years_ago(years: int) -> date:
@@ -148,6 +151,7 @@ def test_every_route_that_names_a_patient_is_decided_and_logged(tmp_path):
 
     app = create_app(Settings(environment="test", dev_key_path=tmp_path / "k.pem"),
                      Options(telemetry=False))
+    assert len(patient_routes(app)) >= 20   # the walk sees the included routers
     assert unguarded_routes(app, ("access.require(", "access.record(", "_audit_scope(",
                                   "_consents(")) == []
 
@@ -158,7 +162,7 @@ async def test_another_service_projects_the_same_facts_from_the_topic(
     consent.events, decides on exactly the facts the consent service holds."""
     from sqlalchemy import text  # noqa: PLC0415
 
-    from libs.access.facts_projection import AccessFactsProjection, FactsReader  # noqa: PLC0415
+    from libs.audit.facts_store import AccessFactsProjection, FactsReader  # noqa: PLC0415
     from libs.events.db import make_engine  # noqa: PLC0415
     from libs.events.migrations import run_migrations  # noqa: PLC0415
     from libs.events.projection import ProjectionRunner, replay  # noqa: PLC0415
@@ -181,7 +185,7 @@ async def test_another_service_projects_the_same_facts_from_the_topic(
     try:
         topic = consent.app.state.runners[0].projection.topics[0]
         stats = await replay(ProjectionRunner(AccessFactsProjection(topic), engine,
-                                              kafka_bootstrap))
+                                              kafka_bootstrap, registry=MANIFEST.registry()))
         assert stats.applied >= 5
         mine = await consent.app.state.access.reader.facts(patient)
         theirs = await FactsReader(engine).facts(patient)

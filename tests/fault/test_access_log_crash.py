@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from libs.access.audit_verify import verify_db
+from libs.audit.verify import verify_db
 from libs.access.dev_issuer import DevIssuer
-from libs.access.identifiers import synthetic_number
+from libs.kernel.identifiers import synthetic_number
 from libs.config import Settings
 from libs.devstack.procs import free_port
 from tests.consent.conftest import HOME_CARE, MUNICIPALITY

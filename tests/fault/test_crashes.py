@@ -26,6 +26,7 @@ from libs.events.store import EventContext, EventStore
 from libs.events.topics import TopicSpec, all_topics
 from tests.events.test_relay_projection import balances, consume_all
 from tests.support.bank import AccountOpened, BalanceProjection, Deposited, stream_of
+from tests.support.bank import EVENTS as BANK_EVENTS
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.fault
@@ -76,7 +77,7 @@ def first_seen_order(records) -> dict[str, list[int]]:
 async def test_relay_killed_mid_stream_loses_nothing_and_keeps_stream_order(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 3)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     sids = await write_load(store, 20, 49)  # 1,000 events
     total = 1000
 
@@ -105,14 +106,14 @@ async def test_relay_killed_mid_stream_loses_nothing_and_keeps_stream_order(
     assert all(v == list(range(1, 51)) for v in order.values()), "in order per stream"
 
     # a projection fed by this (possibly duplicated) topic equals a from-scratch replay
-    runner = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap)
+    runner = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS)
     await runner.start()
     task = asyncio.create_task(runner.run())
     await eventually(lambda: runner.stats.applied == total, 60)
     await runner.stop()
     await task
     live = await balances(engine)
-    await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     assert await balances(engine) == live
     assert all(row[1:] == (49, 50) for row in live)
 
@@ -124,7 +125,7 @@ async def _all_published(engine) -> bool:
 async def test_projection_killed_mid_batch_equals_a_replay_after_restart(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 2)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     await write_load(store, 10, 59)  # 600 events
     total = 600
     relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
@@ -152,7 +153,7 @@ async def test_projection_killed_mid_batch_equals_a_replay_after_restart(
     finally:
         kill9(worker)
     after_restart = await balances(engine)
-    await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap))
+    await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     assert await balances(engine) == after_restart
     assert all(row[1:] == (59, 60) for row in after_restart)
 
@@ -185,7 +186,7 @@ async def test_broker_stopped_during_writes_every_event_arrives_in_order(
         engine, database_url, schema, own_broker):
     topic = "bank.events"
     await apply_topics(own_broker.bootstrap, all_topics((TopicSpec(topic, 3, "fault test"),)))
-    store = EventStore(engine)
+    store = EventStore(engine, BANK_EVENTS)
     relay = OutboxRelay(database_url, schema, own_broker.bootstrap, poll_interval_s=0.2,
                         batch_size=50)
     rtask = asyncio.create_task(relay.run())

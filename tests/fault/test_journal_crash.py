@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from libs.access.audit_verify import verify_db
-from libs.access.identifiers import synthetic_number
-from services.journal.domain.events import stream_of
+from libs.audit.verify import verify_db
+from libs.kernel.identifiers import synthetic_number
+from services.journal.contract import stream_of
 from tests.journal.conftest import ALLOCATION, HOME_CARE, MUNICIPALITY
 from tests.support.service_process import beside_consent
 from tests.support.waiting import eventually, passes

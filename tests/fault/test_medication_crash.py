@@ -22,10 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from libs.access.audit_verify import verify_db
+from libs.audit.verify import verify_db
 from libs.access.model import Role
-from services.medication.catalogue.fest import sample_catalogue
-from services.medication.domain.events import stream_of
+from services.medication.catalogue import sample_catalogue
+from services.medication.contract import stream_of
 from tests.journal.conftest import GP_OFFICE, HOME_CARE, MUNICIPALITY
 from tests.support.service_process import beside_consent
 from tests.support.waiting import eventually, passes

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from libs.access.dev_issuer import DevIssuer
-from libs.access.identifiers import synthetic_number
+from libs.kernel.identifiers import synthetic_number
 from libs.access.model import Role
 from libs.config import Settings
 from libs.events.migrations import run_migrations

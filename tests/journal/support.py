@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from services.journal.domain import events as ev
+from services.journal import contract as ev
 from services.journal.domain import patients as pt
-from services.journal.domain.events import Name
+from services.journal.contract import Name
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 TODAY = date(2026, 11, 29)

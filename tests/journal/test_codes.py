@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import services.journal.codes as codes
-from services.journal.codes import lists
+import services.journal.domain.codes as codes
+from services.journal.domain.codes import lists
 
 PACKAGE = Path(codes.__file__).resolve().parent
 DATA = PACKAGE / "data"

@@ -9,8 +9,9 @@ from datetime import date, timedelta
 
 
 from services.journal.domain import clinical as c
+from services.journal.domain import clinical_state as cs
 from services.journal.domain import episodes as care
-from services.journal.domain import events as ev
+from services.journal import contract as ev
 from services.journal.domain import patients as pt
 from tests.journal.support import NOW, TODAY, registered, then
 from tests.support.refusals import refused
@@ -148,7 +149,7 @@ def test_observations_are_corrected_or_entered_in_error_with_a_reason():
     p = then(p, c.record_observation(p, c.RecordObservation(code="29463-7", value=70),
                                      NURSE, NOW))
     old, new = p.observations
-    assert c.latest_observations(p)["29463-7"] == new
+    assert cs.latest_observations(p)["29463-7"] == new
     refused(422, c.correct_observation, p, c.CorrectObservation(
         observation_id=old.observation_id, value=71.2), NURSE, NOW)
     refused(422, c.correct_observation, p, c.CorrectObservation(
@@ -170,7 +171,7 @@ def test_observations_are_corrected_or_entered_in_error_with_a_reason():
     p = then(p, [err])
     assert (p.observations[1].status, p.observations[1].value) == ("entered_in_error", None)
     assert p.observations[1].versions[0].value == 70
-    assert c.latest_observations(p)["29463-7"].observation_id == old.observation_id
+    assert cs.latest_observations(p)["29463-7"].observation_id == old.observation_id
     for fn, cmd in [(c.mark_observation_in_error, c.ObservationInError(
             observation_id=new.observation_id, reason="again")),
             (c.correct_observation, c.CorrectObservation(
@@ -300,7 +301,7 @@ def test_folding_all_produced_events_gives_the_state_the_decisions_read():
         assert type(e).model_validate_json(e.model_dump_json()) == e
     assert (p.notes[0].text, [v.text for v in p.notes[0].versions]) == ("v3", ["v2", "v3"])
     assert [o.status for o in p.observations] == ["amended", "entered_in_error"]
-    assert list(c.latest_observations(p)) == ["8480-6"]
+    assert list(cs.latest_observations(p)) == ["8480-6"]
     assert [type(e).__name__ for e in produced] == [
         "NoteDrafted", "NoteDrafted", "NoteSigned", "NoteCorrected", "ObservationRecorded",
         "ObservationRecorded", "ObservationCorrected", "ObservationEnteredInError",

@@ -12,12 +12,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from libs.access.policy import OSLO
-from services.journal import fhir
+from services.journal.fhir import to_fhir as fhir
 from services.journal.domain import clinical as c
-from services.journal.domain import events as ev
+from services.journal import contract as ev
 from services.journal.domain import messages as msg
+from services.journal.domain import messages_state as ms
+from services.journal.domain import working_days as wd
 from services.journal.domain import patients as pt
 from services.journal.domain import process as pr
+from services.journal.domain import process_state as ps
 from tests.journal.support import NOW, TODAY, registered, then
 from tests.support.refusals import refused
 
@@ -78,20 +81,20 @@ def oslo(*args) -> datetime:
 # --- working days ----------------------------------------------------------------------------
 
 def test_easter_by_the_computus():
-    assert [msg.easter_sunday(y) for y in (2024, 2025, 2026, 2027, 2028, 2038)] == [
+    assert [wd.easter_sunday(y) for y in (2024, 2025, 2026, 2027, 2028, 2038)] == [
         date(2024, 3, 31), date(2025, 4, 20), date(2026, 4, 5), date(2027, 3, 28),
         date(2028, 4, 16), date(2038, 4, 25)]
     easter = pytest.importorskip("dateutil.easter")  # a cross-check, when it happens to be there
-    assert all(msg.easter_sunday(y) == easter.easter(y) for y in range(1900, 2200))
+    assert all(wd.easter_sunday(y) == easter.easter(y) for y in range(1900, 2200))
 
 
 def test_norwegian_public_holidays_2027():
-    assert sorted(msg.public_holidays(2027)) == [
+    assert sorted(wd.public_holidays(2027)) == [
         date(2027, 1, 1), date(2027, 3, 25), date(2027, 3, 26), date(2027, 3, 28),
         date(2027, 3, 29), date(2027, 5, 1), date(2027, 5, 6), date(2027, 5, 16),
         date(2027, 5, 17), date(2027, 12, 25), date(2027, 12, 26)]  # Whit Monday is 17 May
-    assert msg.is_working_day(date(2027, 12, 24)) and msg.is_working_day(date(2027, 12, 31))
-    assert not msg.is_working_day(date(2027, 3, 27))  # a Saturday
+    assert wd.is_working_day(date(2027, 12, 24)) and wd.is_working_day(date(2027, 12, 31))
+    assert not wd.is_working_day(date(2027, 3, 27))  # a Saturday
 
 
 @pytest.mark.parametrize(("moment", "n", "due"), [
@@ -108,21 +111,21 @@ def test_norwegian_public_holidays_2027():
     (oslo(2026, 12, 31, 12), 1, oslo(2027, 1, 4, 23, 59, 59)),        # over New Year
 ])
 def test_working_days_after(moment, n, due):
-    got = msg.working_days_after(moment, n)
+    got = wd.working_days_after(moment, n)
     assert got == due and got.tzinfo is OSLO
 
 
 def test_working_days_after_keeps_the_local_end_of_day_over_daylight_saving():
-    due = msg.working_days_after(oslo(2027, 3, 24, 10), 3)
+    due = wd.working_days_after(oslo(2027, 3, 24, 10), 3)
     assert due.utcoffset() == timedelta(hours=2)  # summer time began on 28 March
     assert due.astimezone(UTC) == datetime(2027, 4, 1, 21, 59, 59, tzinfo=UTC)
 
 
 def test_working_days_after_needs_an_aware_moment_and_a_positive_count():
     with pytest.raises(ValueError, match="aware"):
-        msg.working_days_after(datetime(2026, 11, 27, 15), 3)
+        wd.working_days_after(datetime(2026, 11, 27, 15), 3)
     with pytest.raises(ValueError, match="at least 1"):
-        msg.working_days_after(FRIDAY_15, 0)
+        wd.working_days_after(FRIDAY_15, 0)
 
 
 # --- inbound ---------------------------------------------------------------------------------
@@ -147,9 +150,9 @@ def test_a_message_is_stored_as_a_journal_document_with_an_ok_receipt():
             m.answered_by, m.reply_task_id, m.is_question) == (
         "in", "epikrise", "Innlagt for pneumoni.",
         ev.Party(her_id=OUR_HER, name="Legetjeneste PO"), "ok", NOW, NOW, None, None, False)
-    assert msg.receipt_for(p, "EPI-9") == msg.Receipt(message_id="EPI-9", status="ok",
+    assert ms.receipt_for(p, "EPI-9") == ms.Receipt(message_id="EPI-9", status="ok",
                                                       to_her="8094", sent_at=NOW)
-    assert p.tasks == () and msg.unanswered(p) == ()
+    assert p.tasks == () and ms.unanswered(p) == ()
 
 
 @pytest.mark.parametrize("kind", ["helseopplysninger", "melding_om_innlagt_pasient",
@@ -175,9 +178,9 @@ def test_a_question_makes_a_reply_task_due_in_three_working_days():
     [m], [t] = p.messages, p.tasks
     assert (m.reply_task_id, m.is_question, t.message_id, t.status) == (
         task.task_id, True, "DM-1", "requested")
-    assert pr.task_summary(t) == ("Svar på melding: Svar på dialogmelding: Blodtrykk – frist "
+    assert ps.task_summary(t) == ("Svar på melding: Svar på dialogmelding: Blodtrykk – frist "
                                   "02.12.2026 kl. 23:59 (åpen)")
-    assert msg.unanswered(p) == (m,)
+    assert ms.unanswered(p) == (m,)
 
 
 def test_a_plo_question_over_easter_and_the_answer_days_are_configurable():
@@ -203,7 +206,7 @@ def test_a_message_id_already_in_the_record_is_ignored():
     assert receive(p) == []
     assert receive(p, text="Annen tekst med samme id", kind="epikrise", dialog_type=None) == []
     assert len(p.messages) == len(p.tasks) == len(p.receipts) == 1
-    assert msg.receipt_for(p, "DM-1").status == "ok"
+    assert ms.receipt_for(p, "DM-1").status == "ok"
 
 
 def test_an_invalid_message_gets_only_an_error_receipt_once():
@@ -215,7 +218,7 @@ def test_an_invalid_message_gets_only_an_error_receipt_once():
         ("En dialogmelding kan ikke ha vedlegg (nasjonal regel for helsefaglig dialog).",))
     p = then(p, [receipt])
     assert p.messages == () and p.tasks == ()  # not stored as a document
-    assert msg.receipt_for(p, "DM-1").status == "error"
+    assert ms.receipt_for(p, "DM-1").status == "error"
     assert receive(p, kind="dialogmelding", dialog_type="notat", attachments=1) == []
     assert receive(p) == []  # the id is taken: a corrected message comes with a new id
 
@@ -276,7 +279,7 @@ def test_a_message_is_sent_by_a_clinician_from_our_party():
     [m] = p.messages
     assert (m.direction, m.sender, m.receiver.her_id, m.by, m.unit, m.receipt, m.at) == (
         "out", ev.Party(her_id=OUR_SENDER_HER), "56704", NURSE.hpr, UNIT, "pending", NOW)
-    assert msg.message_of(p, sent.message_id) == m and msg.message_of(p, "nope") is None
+    assert ms.message_of(p, sent.message_id) == m and ms.message_of(p, "nope") is None
 
 
 def test_sending_is_refused_with_a_reason():
@@ -323,11 +326,11 @@ def test_our_answer_completes_the_reply_task_once():
     [t] = p.tasks
     assert (t.status, t.reply_message_id, t.note_id, t.completed_by) == (
         "completed", sent.message_id, None, DOCTOR.hpr)
-    assert msg.message_of(p, "DM-1").answered_by == sent.message_id
-    assert msg.unanswered(p) == ()
+    assert ms.message_of(p, "DM-1").answered_by == sent.message_id
+    assert ms.unanswered(p) == ()
     [follow_up] = send(p, dialog_type="svar", in_reply_to="DM-1", text="Målingene er gode.")
     p = then(p, [follow_up])
-    assert msg.message_of(p, "DM-1").answered_by == sent.message_id  # the first answer stays
+    assert ms.message_of(p, "DM-1").answered_by == sent.message_id  # the first answer stays
     assert "already completed" in says(409, pr.complete_task, p, pr.CompleteTask(
         task_id=t.task_id, text="x"), NURSE, NOW)
 
@@ -337,17 +340,17 @@ def test_a_reply_task_closed_another_way_is_not_completed_again():
     [t] = p.tasks
     p = then(p, pr.cancel_task(p, pr.CancelTask(task_id=t.task_id, reason="svart på telefon"),
                                NURSE, NOW))
-    assert msg.unanswered(p) != ()  # the sender still has no answer
+    assert ms.unanswered(p) != ()  # the sender still has no answer
     [sent] = send(p, kind="svar_pa_foresporsel", dialog_type=None, in_reply_to="DM-1")
-    assert msg.unanswered(then(p, [sent])) == ()
+    assert ms.unanswered(then(p, [sent])) == ()
 
 
 def test_a_note_or_a_counter_question_in_reply_is_linked_but_only_an_answer_closes_the_task():
     p = then(patient(), receive(patient()))
     [counter] = send(p, dialog_type="foresporsel", in_reply_to="DM-1", text="Hvilken arm?")
     p = then(p, [counter])
-    assert msg.message_of(p, "DM-1").answered_by is None and p.tasks[0].status == "requested"
-    assert msg.awaiting_answer(p) == (msg.message_of(p, counter.message_id),)
+    assert ms.message_of(p, "DM-1").answered_by is None and p.tasks[0].status == "requested"
+    assert ms.awaiting_answer(p) == (ms.message_of(p, counter.message_id),)
     sent, done = send(p, dialog_type="notat", in_reply_to="DM-1", text="Vi måler daglig.")
     assert done.task_id == p.tasks[0].task_id
 
@@ -356,16 +359,16 @@ def test_an_inbound_answer_marks_our_question_answered():
     p = patient()
     [question] = send(p, dialog_type="foresporsel", text="Hvilken dose?")
     p = then(p, [question])
-    assert msg.awaiting_answer(p) == p.messages
+    assert ms.awaiting_answer(p) == p.messages
     events = receive(p, message_id="DM-2", dialog_type="svar", in_reply_to=question.message_id,
                      text="5 mg.")
     assert [type(e).__name__ for e in events] == ["MessageReceived", "ApplicationReceiptSent"]
     p = then(p, events)
-    assert msg.message_of(p, question.message_id).answered_by == "DM-2"
-    assert msg.awaiting_answer(p) == ()
+    assert ms.message_of(p, question.message_id).answered_by == "DM-2"
+    assert ms.awaiting_answer(p) == ()
     again = receive(p, message_id="DM-3", kind="svar_pa_foresporsel", dialog_type=None,
                     in_reply_to=question.message_id)
-    assert msg.message_of(then(p, again), question.message_id).answered_by == "DM-2"
+    assert ms.message_of(then(p, again), question.message_id).answered_by == "DM-2"
     lone = receive(p, message_id="DM-4", dialog_type="svar")  # answers nothing we know: stored
     assert lone[1].status == "ok"
 
@@ -416,9 +419,9 @@ def test_a_thread_holds_every_message_about_one_referral_or_epikrise_in_time_ord
     p = then(p, receive(p, message_id="OTHER", kind="helseopplysninger", dialog_type=None))
     expected = ["EPI-1", ours.message_id, "DM-9", "DM-2"]
     for start in (*expected, "HEN-7"):  # from any member, or from the referral itself
-        assert [m.message_id for m in msg.thread(p, start)] == expected
-    assert [m.message_id for m in msg.thread(p, "OTHER")] == ["OTHER"]
-    assert msg.thread(p, "unknown") == ()
+        assert [m.message_id for m in ms.thread(p, start)] == expected
+    assert [m.message_id for m in ms.thread(p, "OTHER")] == ["OTHER"]
+    assert ms.thread(p, "unknown") == ()
 
 
 # --- fold and FHIR ---------------------------------------------------------------------------
@@ -453,7 +456,7 @@ def test_folding_all_produced_events_gives_the_state_the_decisions_read():
         ("in", "dialogmelding", "ok", p.messages[1].message_id),
         ("out", "dialogmelding", "pending", None), ("out", "henvisning", "ok", None),
         ("out", "foresporsel", "pending", "SV-1"), ("in", "svar_pa_foresporsel", "ok", None)]
-    assert (p.tasks[0].status, msg.unanswered(p), msg.awaiting_answer(p)) == ("completed", (), ())
+    assert (p.tasks[0].status, ms.unanswered(p), ms.awaiting_answer(p)) == ("completed", (), ())
     assert [r.status for r in p.receipts] == ["ok", "error", "ok"]
 
 

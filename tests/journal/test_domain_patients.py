@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, date, datetime
 
 
-from libs.events.registry import REGISTRY
-from services.journal.domain import events as ev
+from services.journal.manifest import MANIFEST
+from services.journal import contract as ev
 from services.journal.domain import patients as d
-from services.journal.domain.events import Name
+from services.journal.contract import Name
 from tests.support.refusals import refused
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -151,7 +151,7 @@ def test_folding_the_events_gives_the_state_and_never_prints_the_number():
 
 
 def test_the_national_id_is_only_in_patient_registration_events():
-    journal = [c for c in REGISTRY.payloads.values() if c.event_type.startswith("journal.")]
+    journal = [c for c in MANIFEST.registry().payloads.values() if c.event_type.startswith("journal.")]
     assert {c.__name__ for c in journal} >= {"PatientRegistered", "ServiceGranted"}
     holders = {c.__name__ for c in journal if "national_id" in c.model_fields}
     assert holders == {"PatientRegistered", "PatientDetailsChanged"}

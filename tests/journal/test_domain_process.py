@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from services.journal.domain import clinical as c
 from services.journal.domain import episodes as care
-from services.journal.domain import events as ev
+from services.journal import contract as ev
 from services.journal.domain import patients as pt
 from services.journal.domain import process as pr
+from services.journal.domain import process_state as ps
 from tests.journal.support import NOW, TODAY, registered, then
 from tests.support.refusals import refused
 
@@ -358,7 +359,7 @@ def test_cancelling_a_task_needs_a_reason_and_closes_it_also_after_death():
     assert "already cancelled" in says(409, cancel, p, "again")
     assert "already cancelled" in says(409, pr.complete_task, p, pr.CompleteTask(
         task_id=task_id, text="x"), NURSE, NOW)
-    assert pr.open_tasks(p) == ()
+    assert ps.open_tasks(p) == ()
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -369,15 +370,15 @@ def test_worklist_reads_use_the_norwegian_day():
     p, second = with_task(p, kind="message_reply", title="Svar fastlegen", due_at=NOW)
     p, third = with_task(p, kind="other", title="Bestill hjelpemidler", due_at=NOW)
     p = then(p, pr.cancel_task(p, pr.CancelTask(task_id=third, reason="dobbel"), NURSE, NOW))
-    assert [t.task_id for t in pr.open_tasks(p)] == [second, first]
+    assert [t.task_id for t in ps.open_tasks(p)] == [second, first]
     row = next(t for t in p.tasks if t.task_id == first)
-    assert pr.is_due_on(row, date(2026, 11, 30)) and not pr.is_due_on(row, TODAY)
-    assert pr.is_overdue(row, late + timedelta(minutes=1))
-    assert not pr.is_overdue(row, late)
-    assert pr.task_summary(row) == "Hjemmebesøk: Sårstell – frist 30.11.2026 kl. 00:30 (åpen)"
+    assert ps.is_due_on(row, date(2026, 11, 30)) and not ps.is_due_on(row, TODAY)
+    assert ps.is_overdue(row, late + timedelta(minutes=1))
+    assert not ps.is_overdue(row, late)
+    assert ps.task_summary(row) == "Hjemmebesøk: Sårstell – frist 30.11.2026 kl. 00:30 (åpen)"
     cancelled = next(t for t in p.tasks if t.task_id == third)
-    assert not pr.is_overdue(cancelled, late)
-    assert pr.task_summary(cancelled).endswith("(avlyst)")
+    assert not ps.is_overdue(cancelled, late)
+    assert ps.task_summary(cancelled).endswith("(avlyst)")
 
 
 # --- fold ------------------------------------------------------------------------------------
@@ -425,4 +426,4 @@ def test_folding_all_produced_events_gives_the_state_the_decisions_read():
     assert [(t.status, t.assignee) for t in p.tasks] == [
         ("completed", "1234567"), ("cancelled", None)]
     assert p.tasks[0].note_id == p.notes[0].note_id and p.notes[0].status == "signed"
-    assert pr.open_tasks(p) == ()
+    assert ps.open_tasks(p) == ()

@@ -8,7 +8,7 @@ import asyncio
 import importlib
 from datetime import UTC, date, datetime, timedelta
 
-from libs.access.identifiers import ALL_SYSTEMS, IdentifierSystem
+from libs.kernel.identifiers import ALL_SYSTEMS, IdentifierSystem
 from tests.journal.conftest import HOME_CARE, Clinic
 
 MODULES = {"CapabilityStatement": "capabilitystatement", "EpisodeOfCare": "episodeofcare", "AllergyIntolerance": "allergyintolerance",

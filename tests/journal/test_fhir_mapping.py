@@ -1,4 +1,4 @@
-"""The journal's FHIR R4 view (services.journal.fhir), pure: every resource parses with the
+"""The journal's FHIR R4 view (services.journal.fhir.to_fhir), pure: every resource parses with the
 fhir.resources R4B models (R4B = R4 for every type here) and keeps the R4 rules those models do
 not check; only §6 identifier systems appear and the national id only in Patient.identifier
 (requirement 6); the status mappings (corrected notes, observations in error, CAVE states, care
@@ -28,16 +28,21 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.task import Task
 
-from libs.access import fhir as access_fhir
-from libs.access.identifiers import ALL_SYSTEMS, IdentifierSystem, check_digits
-from libs.events.registry import REGISTRY, EventPayload
-from services.journal import fhir
-from services.journal.codes import ICD10, ICPC2
+
+from libs.kernel.identifiers import ALL_SYSTEMS, IdentifierSystem, check_digits
+from libs.events.registry import EventPayload
+from services.journal.manifest import MANIFEST
+from services.journal.fhir import clinical as fhir_clinical
+from services.journal.fhir import elements as vocab
+from services.journal.fhir import record as fhir_record
+from services.journal.fhir import to_fhir as fhir
+from services.journal.domain.codes import ICD10, ICPC2
 from services.journal.domain import clinical as c
-from services.journal.domain import events as ev
+from services.journal.domain.clinical_state import Note
+from services.journal import contract as ev
 from services.journal.domain import patients as pt
 from services.journal.domain import process as pr
-from services.journal.domain.events import Name
+from services.journal.contract import Name
 from tests.journal.support import NOW, TEST_NUMBER, TODAY, every_event, registered, then
 
 P = uuid.UUID("0190f0a0-0000-7000-8000-00000000f001")
@@ -51,7 +56,7 @@ RESOURCES = fhir.resources_of(FULL)
 MODELS: dict[str, Any] = {m.__name__: m for m in (
     Patient, EpisodeOfCare, Encounter, DocumentReference, Composition, Observation, Condition,
     AllergyIntolerance, Flag, CarePlan, Task)}
-JOURNAL_EVENTS = {t for t in REGISTRY.payloads if t.startswith("journal.")}
+JOURNAL_EVENTS = {t for t in MANIFEST.registry().payloads if t.startswith("journal.")}
 STATUS = {  # R4 required bindings the models do not check
     "EpisodeOfCare": {"planned", "waitlist", "active", "onhold", "finished", "cancelled",
                       "entered-in-error"},
@@ -169,7 +174,7 @@ def test_the_history_yields_every_resource_type():
 
 ENTITY = {  # one entity of each kind in the history, for the mappers that take one
     "EpisodeOfCare": lambda p: p.episodes[0],
-    "Encounter": lambda p: next(n for n in p.notes if fhir.is_contact(n)),
+    "Encounter": lambda p: next(n for n in p.notes if vocab.is_contact(n)),
     "DocumentReference": lambda p: p.notes[0],
     "Composition": lambda p: p.notes[0],
     "Observation": lambda p: p.observations[0],
@@ -179,11 +184,11 @@ ENTITY = {  # one entity of each kind in the history, for the mappers that take 
     "CarePlan": lambda p: p.care_plans[0],
     "Task": lambda p: p.tasks[0],
 }
-FUNCTIONS = {"Patient": fhir.patient, "EpisodeOfCare": fhir.episode_of_care,
-             "Encounter": fhir.encounter, "DocumentReference": fhir.document_reference,
-             "Composition": fhir.composition, "Observation": fhir.observation,
-             "Condition": fhir.condition, "AllergyIntolerance": fhir.allergy_intolerance,
-             "Flag": fhir.flag, "CarePlan": fhir.care_plan, "Task": fhir.task}
+FUNCTIONS = {"Patient": fhir_record.patient, "EpisodeOfCare": fhir_record.episode_of_care,
+             "Encounter": fhir_record.encounter, "DocumentReference": fhir_record.document_reference,
+             "Composition": fhir_record.composition, "Observation": fhir_clinical.observation,
+             "Condition": fhir_clinical.condition, "AllergyIntolerance": fhir_clinical.allergy_intolerance,
+             "Flag": fhir_clinical.flag, "CarePlan": fhir_clinical.care_plan, "Task": fhir_clinical.task}
 
 
 @pytest.mark.parametrize("kind", FUNCTIONS)
@@ -203,15 +208,15 @@ def test_mappers_refuse_entities_of_the_other_kind():
     draft = next(n for n in FULL.notes if n.status == "draft")
     allergy, other = FULL.critical_info[0], FULL.critical_info[-1]
     with pytest.raises(ValueError):
-        fhir.encounter(FULL, draft)
+        fhir_record.encounter(FULL, draft)
     with pytest.raises(ValueError):
-        fhir.flag(FULL, allergy)
+        fhir_clinical.flag(FULL, allergy)
     with pytest.raises(ValueError):
-        fhir.allergy_intolerance(FULL, other)
+        fhir_clinical.allergy_intolerance(FULL, other)
     with pytest.raises(ValueError):
-        fhir.patient(pt.Patient.unknown(Q))
-    assert fhir.critical_info(FULL, allergy)["resourceType"] == "AllergyIntolerance"
-    assert fhir.critical_info(FULL, other)["resourceType"] == "Flag"
+        fhir_record.patient(pt.Patient.unknown(Q))
+    assert fhir_clinical.critical_info(FULL, allergy)["resourceType"] == "AllergyIntolerance"
+    assert fhir_clinical.critical_info(FULL, other)["resourceType"] == "Flag"
 
 
 def test_resource_finds_each_current_resource_and_nothing_else():
@@ -243,7 +248,8 @@ def test_only_section_6_identifier_systems_are_emitted():
     found = set(_identifier_systems([r for _, _, r in RESOURCES]))
     assert found <= ALL_SYSTEMS
     assert found == {IdentifierSystem.FNR, IdentifierSystem.HPR, IdentifierSystem.ENH}
-    assert access_fhir.SYSTEMS_USED <= found  # the same HPR and ENH systems as the consent export
+    # the same HPR and ENH systems as the consent export
+    assert {IdentifierSystem.HPR, IdentifierSystem.ENH} <= found
 
 
 def _number(ddmmyy: str) -> str:
@@ -272,7 +278,7 @@ def test_the_person_id_gets_its_no_basis_system(name):
         national_id=number, id_type=id_type, assigner=assigner,
         name=Name(given="Test", family="Testesen"), birth_date=date(1985, 5, 15), sex="unknown",
         address=ev.Address(municipality="4601"), registered_at=NOW)])
-    res = valid(fhir.patient(p))
+    res = valid(fhir_record.patient(p))
     [ident] = res["identifier"]
     assert (ident["system"], ident["value"]) == (system, number)
     assert set(_identifier_systems(res)) <= ALL_SYSTEMS
@@ -384,7 +390,7 @@ def test_episodes_of_care_are_active_or_finished_at_their_unit():
     assert home["period"] == {"start": "2026-10-30T12:00:00+00:00",
                               "end": "2026-11-29T12:00:00+00:00"}
     assert "end" not in gp["period"]
-    assert home["type"] == [{"coding": [{"system": fhir.CS_EPISODE_KIND, "code": "home_care",
+    assert home["type"] == [{"coding": [{"system": vocab.CS_EPISODE_KIND, "code": "home_care",
                                          "display": "hjemmetjenester"}]}]
     assert home["managingOrganization"] == {"type": "Organization", "identifier": {
         "system": IdentifierSystem.ENH, "value": UNIT}}
@@ -399,7 +405,7 @@ def test_service_decisions_and_assessments_are_not_resources():
 
 # --- notes, contacts ---------------------------------------------------------------------------
 
-def _notes(kind: str) -> list[c.Note]:
+def _notes(kind: str) -> list[Note]:
     return [n for n in FULL.notes if n.kind == kind]
 
 
@@ -415,8 +421,8 @@ def test_note_statuses_draft_signed_and_corrected():
         assert (doc["status"], doc["docStatus"], comp["status"]) == ("current", status, status)
         assert text_of(doc) == note.text
         assert doc["type"] == comp["type"]
-        assert doc["type"]["coding"][0] == {"system": fhir.CS_NOTE_KIND, "code": note.kind,
-                                            "display": fhir.NOTE_KIND_NO[note.kind]}
+        assert doc["type"]["coding"][0] == {"system": vocab.CS_NOTE_KIND, "code": note.kind,
+                                            "display": vocab.NOTE_KIND_NO[note.kind]}
     assert "authenticator" not in the(FULL, "DocumentReference", draft.note_id)
     assert "attester" not in the(FULL, "Composition", draft.note_id)
 
@@ -564,10 +570,10 @@ def test_critical_information_states(name):
         assert res["recorder"] == hpr(NURSE.hpr)
     else:
         assert res["status"] == status
-        assert res["extension"] == [{"url": fhir.EXT_CRITICAL_STATUS, "valueCoding": {
-            "system": fhir.CS_CRITICAL_STATUS, "code": state,
-            "display": fhir.CRITICAL_STATUS_NO[state]}}]
-        assert res["code"]["coding"] == [{"system": fhir.CS_CRITICAL_CATEGORY,
+        assert res["extension"] == [{"url": vocab.EXT_CRITICAL_STATUS, "valueCoding": {
+            "system": vocab.CS_CRITICAL_STATUS, "code": state,
+            "display": vocab.CRITICAL_STATUS_NO[state]}}]
+        assert res["code"]["coding"] == [{"system": vocab.CS_CRITICAL_CATEGORY,
                                           "code": category, "display": c.CATEGORY_NO[category]}]
         assert res["code"]["text"] == "Penicillin – Se epikrise"
         assert ("end" in res["period"]) == (state in ("refuted", "removed"))
@@ -626,7 +632,7 @@ def test_task_statuses_owner_due_time_and_documenting_note():
         "completed", "cancelled", "requested"]
     plan, intervention = FULL.care_plans[0], FULL.care_plans[0].interventions[0]
     assert done["basedOn"] == [{"reference": f"CarePlan/{plan.care_plan_id}"}]
-    assert done["extension"] == [{"url": fhir.EXT_CARE_PLAN_ACTIVITY,
+    assert done["extension"] == [{"url": vocab.EXT_CARE_PLAN_ACTIVITY,
                                   "valueString": str(intervention.intervention_id)}]
     note_id = FULL.tasks[0].note_id
     assert done["output"][0]["valueReference"] == {"reference": f"DocumentReference/{note_id}"}
@@ -634,7 +640,7 @@ def test_task_statuses_owner_due_time_and_documenting_note():
     assert done["owner"] == {"reference": "#owner", "type": "PractitionerRole"}
     assert done["contained"][0]["practitioner"] == hpr("9144889")  # reassigned to the nurse
     assert done["restriction"] == {"period": {"end": FULL.tasks[0].due_at.isoformat()}}
-    assert done["code"]["coding"][0] == {"system": fhir.CS_TASK_KIND, "code": "home_care_visit",
+    assert done["code"]["coding"][0] == {"system": vocab.CS_TASK_KIND, "code": "home_care_visit",
                                          "display": "Hjemmebesøk"}
     assert cancelled["statusReason"] == {"text": "ikke lenger aktuelt"}
     assert cancelled["description"] == "om smertestillende"

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from libs.access.dev_issuer import DevIssuer
-from libs.access.identifiers import synthetic_number
+from libs.kernel.identifiers import synthetic_number
 from libs.config import Settings
 from libs.web.service import Options
 from services.consent.app import create_app as consent_app

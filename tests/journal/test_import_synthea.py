@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
-from libs.cli.main import app
-from services.journal.domain import events as ev
-from services.journal.fhir_in import map_bundle
-from services.journal.synthea import SyntheaPolicy
+from cli.main import app
+from services.journal import contract as ev
+from services.journal.fhir.from_fhir import map_bundle
+from services.journal.fhir.synthea import SyntheaPolicy
 from tests.conftest import count_rows
 from tests.journal.test_fhir_in import DATA
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from libs.access.policy import OSLO
+from libs.kernel.time import OSLO
 from tests.journal.conftest import Clinic, running_clinic
 from tests.support.waiting import passes
 

@@ -7,12 +7,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+
+
 from services.medication.domain import Dispenser, Nurse, Pharmacy, Prescriber
 from services.medication.domain import evolve as fl
 from services.medication.domain import medication_list as ml
 from services.medication.domain import state as st
 from services.medication.domain.dosing import DoseIn
-from services.medication.domain.events import Drug
+from services.medication.contract import Drug
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)  # 13:00 in Oslo
 TODAY = date(2026, 11, 29)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timedelta
 
-from libs.access.policy import OSLO
+from libs.kernel.time import OSLO
 from tests.medication.conftest import (
     ALBYL, APOCILLIN, IBUX, MAREVAN, PARACET, Ward, dose, soon,
 )
-from tests.support.routes import unguarded_routes
+from tests.support.routes import patient_routes, unguarded_routes
 from tests.support.waiting import passes
 
 LIST = "/patients/{}/medication-list"
@@ -286,6 +286,7 @@ async def test_the_catalogue(ward: Ward):
 
 
 def test_every_patient_route_is_guarded(ward: Ward):
+    assert len(patient_routes(ward.c.medication_app)) >= 15   # the walk sees the included routers
     assert unguarded_routes(ward.c.medication_app, ("access.require(", "_allowed(")) == []
 
 

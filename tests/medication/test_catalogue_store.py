@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from libs.cli.main import app
+from cli.main import app
 from libs.events.db import make_engine
 from services.medication.catalogue import (CatalogueError, Extract, apply_plan, parse_extract,
                                            read_sample, sample_catalogue, sample_extract)
-from services.medication.catalogue_store import CatalogueStore, LiveCatalogue
+from services.medication.catalogue.store import CatalogueStore, LiveCatalogue
 from tests.conftest import count_rows
 from tests.support.waiting import eventually
 

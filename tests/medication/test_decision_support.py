@@ -11,13 +11,14 @@ from datetime import timedelta
 
 import pytest
 
-from services.journal.domain.clinical import CriticalInfo
+from libs.kernel.errors import Invalid
 from services.medication.domain import decision_support as ds
-from services.medication.domain import events as ev
+from services.medication import contract as ev
 from services.medication.domain import medication_list as ml
 from services.medication.domain import state as st
 from services.medication.domain.dosing import to_dose
-from services.medication.domain.events import Drug
+from services.medication.projections.cave import CaveItem
+from services.medication.contract import Drug
 from tests.medication.domain_support import (
     CATALOGUE, DOCTOR, NOW, dose, drug, empty, prescribed, then,
 )
@@ -25,8 +26,8 @@ from tests.support.refusals import refused
 
 
 def cave(substance: str, category: str = "drug_reaction", status: str = "verified"):
-    return CriticalInfo(critical_id=uuid.uuid4(), category=category, substance=substance,
-                        status=status, history=())
+    return CaveItem(critical_id=uuid.uuid4(), category=category, substance=substance,
+                    status=status)
 
 
 def order(lst, product_id: str, d=None, cave_list=(), **kw):
@@ -38,20 +39,24 @@ def order(lst, product_id: str, d=None, cave_list=(), **kw):
 
 def test_an_avoid_interaction_needs_a_stated_reason_which_is_recorded():
     lst, warfarin = prescribed(product_id="marevan", d=dose(1, "tablett", "18:00"))
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(Invalid) as exc:
         order(lst, "ibux")
-    message = refused(422, order, lst, "ibux")
+    message = refused(Invalid, order, lst, "ibux")
     assert message == ("1 warning(s) say this should be avoided: going ahead needs a stated "
                        "reason (override_reason).")
-    [w] = exc.value.warnings  # the 422 carries the warnings, so they can be shown
+    # the refusal carries the warnings as its details, so they can be shown
+    assert exc.value.details == ({
+        "text": "Interaksjon med Marevan tab 2,5 mg: bør unngås. Økt blødningsrisiko.",
+        "code": "interaction:avoid"},)
+    refused(Invalid, order, lst, "ibux", override_reason="   ")
+    prescribed_, recorded = order(lst, "ibux", override_reason=" kortvarig, INR følges ")
+    assert isinstance(recorded, ev.WarningsRecorded)
+    [w] = recorded.warnings
     assert (w.kind, w.level, w.other_entry_id, w.detail) == (
         "interaction", "avoid", warfarin.entry_id, "Økt blødningsrisiko.")
     assert w.message == "Interaksjon med Marevan tab 2,5 mg: bør unngås. Økt blødningsrisiko."
-    refused(422, order, lst, "ibux", override_reason="   ")
-    prescribed_, recorded = order(lst, "ibux", override_reason=" kortvarig, INR følges ")
-    assert isinstance(recorded, ev.WarningsRecorded)
-    assert (recorded.entry_id, recorded.action, recorded.override_reason, recorded.warnings) == (
-        prescribed_.entry_id, "prescribe", "kortvarig, INR følges", (w,))
+    assert (recorded.entry_id, recorded.action, recorded.override_reason) == (
+        prescribed_.entry_id, "prescribe", "kortvarig, INR følges")
     assert ml.warnings_of([prescribed_, recorded]) == (w,)
     lst = then(lst, [prescribed_, recorded])
     assert lst.changes[-1].action == "warnings"
@@ -79,7 +84,7 @@ def test_only_active_entries_are_checked_and_a_resumed_one_is_checked_again():
     events = order(lst, "ibux")
     assert len(events) == 1  # paused: not checked now
     lst = then(lst, events)
-    message = refused(422, ml.resume, lst, ml.Resume(entry_id=warfarin.entry_id), DOCTOR, NOW,
+    message = refused(Invalid, ml.resume, lst, ml.Resume(entry_id=warfarin.entry_id), DOCTOR, NOW,
                       catalogue=CATALOGUE)
     assert "override_reason" in message
     resumed, recorded = ml.resume(lst, ml.Resume(entry_id=warfarin.entry_id,
@@ -97,7 +102,7 @@ def test_renewal_and_dose_change_are_checked_too():
     lst, warfarin = prescribed(product_id="marevan")
     lst = then(lst, order(lst, "ibux", override_reason="kort kur"))
     ibux = lst.entries[-1]
-    refused(422, ml.renew, lst, ml.Renew(entry_id=ibux.entry_id), DOCTOR, NOW,
+    refused(Invalid, ml.renew, lst, ml.Renew(entry_id=ibux.entry_id), DOCTOR, NOW,
             catalogue=CATALOGUE)
     *_, recorded = ml.renew(lst, ml.Renew(entry_id=ibux.entry_id, override_reason="kort kur"),
                             DOCTOR, NOW, catalogue=CATALOGUE)
@@ -134,7 +139,7 @@ def test_the_same_atc_code_is_a_duplicate():
 def test_a_cave_on_the_substance_is_an_avoid_warning():
     lst = empty()
     allergy = cave("FENOKSYMETYLPENICILLIN")
-    message = refused(422, order, lst, "apocillin", cave_list=[allergy])
+    message = refused(Invalid, order, lst, "apocillin", cave_list=[allergy])
     assert "override_reason" in message
     _, recorded = order(lst, "apocillin", cave_list=[allergy], override_reason="tålt før")
     [w] = recorded.warnings
@@ -157,8 +162,8 @@ def test_a_cave_on_the_substance_is_an_avoid_warning():
     (cave("fenoksymetylpenicillin", status="refuted"), False),
     (cave("fenoksymetylpenicillin", status="removed"), False),
     (cave("fenoksymetylpenicillin", category="infection"), False),
-    (CriticalInfo(critical_id=uuid.uuid4(), category="drug_reaction", substance=None,
-                  text="ukjent", history=()), False),
+    (CaveItem(critical_id=uuid.uuid4(), category="drug_reaction", substance=None,
+              status="registered"), False),
 ])
 def test_which_cave_entries_warn(entry, warns):
     apocillin = Drug(product_id="apocillin", name="Apocillin tab 660 mg", atc="J01CE02",
@@ -210,13 +215,13 @@ def test_the_daily_dose_is_checked_against_the_maximum(product_id, d, warns):
 def test_a_dose_above_the_maximum_needs_a_reason_also_when_changed():
     lst = empty()
     too_much = dose(2, "tablett", times_per_day=5)
-    refused(422, order, lst, "paracet", too_much)
+    refused(Invalid, order, lst, "paracet", too_much)
     _, recorded = order(lst, "paracet", too_much, override_reason="palliativ")
     [w] = recorded.warnings
     assert (w.kind, w.level) == ("max_dose", "avoid")
     assert w.message == "Døgndosen 5000 mg er over maksimal døgndose 4000 mg."
     lst, entry = prescribed()
-    refused(422, ml.change_dose, lst, ml.ChangeDose(entry_id=entry.entry_id, dose=too_much),
+    refused(Invalid, ml.change_dose, lst, ml.ChangeDose(entry_id=entry.entry_id, dose=too_much),
             DOCTOR, NOW, catalogue=CATALOGUE)
 
 
@@ -241,7 +246,7 @@ def test_check_returns_every_rule_and_a_record_needs_no_reason():
 
 def test_the_shipped_sample_catalogue_fits_decision_support():
     from services.medication.catalogue import sample_catalogue
-    from services.medication.domain.fest_adapter import FestCatalogue
+    from services.medication.catalogue.adapter import FestCatalogue
 
     fest = FestCatalogue(sample_catalogue())
     ids = {p.name_form_strength: p.id for p in sample_catalogue().products.values()}

@@ -10,16 +10,17 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from libs.access.policy import OSLO
-from libs.events.registry import REGISTRY
-from services.medication.domain import Prescriber, Refused
+from libs.kernel.time import OSLO
+from libs.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from services.medication.domain import Prescriber
 from services.medication.domain import administration as adm
-from services.medication.domain import events as ev
+from services.medication import contract as ev
 from services.medication.domain import evolve as fl
 from services.medication.domain import medication_list as ml
 from services.medication.domain import reads
 from services.medication.domain import reconciliation as rec
 from services.medication.domain import state as st
+from services.medication.manifest import MANIFEST
 from services.medication.domain.dosing import (
     DoseIn, daily_amount, describe, planned_times, to_dose,
 )
@@ -78,7 +79,7 @@ def test_a_prescription_starting_later_is_planned_from_midnight_that_day():
 def test_only_a_prescriber_changes_the_list():
     lst, entry = prescribed()
     for who in (NURSE, DEVICE, PHARMACY):
-        assert refused(403, ml.prescribe, lst, ml.Prescribe(product_id="paracet", dose=dose()),
+        assert refused(Forbidden, ml.prescribe, lst, ml.Prescribe(product_id="paracet", dose=dose()),
                        who, NOW, catalogue=CATALOGUE) == (
             "Only a prescriber changes the medication list.")
     cases = [
@@ -92,7 +93,7 @@ def test_only_a_prescriber_changes_the_list():
         (ml.discontinue, ml.Discontinue(entry_id=entry.entry_id, reason="ferdig"), {}),
     ]
     for decide, command, kw in cases:
-        assert "Only a prescriber" in refused(403, decide, lst, command, NURSE, NOW, **kw)
+        assert "Only a prescriber" in refused(Forbidden, decide, lst, command, NURSE, NOW, **kw)
 
 
 def test_orders_are_validated():
@@ -100,7 +101,7 @@ def test_orders_are_validated():
 
     def order(d: DoseIn | None = None, by=DOCTOR, **kw) -> str:
         kw.setdefault("product_id", "paracet")
-        return refused(422, ml.prescribe, lst, ml.Prescribe(dose=d or dose(), **kw), by, NOW,
+        return refused(Invalid, ml.prescribe, lst, ml.Prescribe(dose=d or dose(), **kw), by, NOW,
                        catalogue=CATALOGUE)
 
     assert "Unknown product 'nope'" in order(product_id="nope")
@@ -145,13 +146,13 @@ def test_doses_read_as_norwegian_text():
 def test_unknown_entries_are_404():
     lst, _ = prescribed()
     unknown = uuid.uuid4()
-    message = refused(404, ml.pause, lst, ml.Pause(entry_id=unknown, reason="x"), DOCTOR, NOW)
+    message = refused(NotFound, ml.pause, lst, ml.Pause(entry_id=unknown, reason="x"), DOCTOR, NOW)
     assert message == "No such medication on this patient's list."
-    refused(404, ml.renew, lst, ml.Renew(entry_id=unknown), DOCTOR, NOW, catalogue=CATALOGUE)
-    refused(404, ml.discontinue, lst, ml.Discontinue(entry_id=unknown, reason="x"), DOCTOR, NOW)
-    refused(404, adm.record_administration, lst, adm.RecordAdministration(
+    refused(NotFound, ml.renew, lst, ml.Renew(entry_id=unknown), DOCTOR, NOW, catalogue=CATALOGUE)
+    refused(NotFound, ml.discontinue, lst, ml.Discontinue(entry_id=unknown, reason="x"), DOCTOR, NOW)
+    refused(NotFound, adm.record_administration, lst, adm.RecordAdministration(
         entry_id=unknown, outcome="given"), NURSE, NOW)
-    refused(404, adm.record_dispensing, lst, adm.RecordDispensing(entry_id=unknown), PHARMACY, NOW)
+    refused(NotFound, adm.record_dispensing, lst, adm.RecordDispensing(entry_id=unknown), PHARMACY, NOW)
 
 
 # --- renewal, dose change and the chain (requirements 30, 32) ----------------------------------
@@ -179,10 +180,10 @@ def test_a_renewal_is_a_new_prescription_in_the_chain_and_recalls_the_previous()
 def test_a_dose_change_issues_a_new_prescription_and_keeps_the_old_dose_in_history():
     lst, entry = prescribed(d=dose(1, "tablett", "08:00", "20:00"))
     later = NOW + timedelta(days=2)
-    assert "same as the current one" in refused(422, ml.change_dose, lst, ml.ChangeDose(
+    assert "same as the current one" in refused(Invalid, ml.change_dose, lst, ml.ChangeDose(
         entry_id=entry.entry_id, dose=dose(1, "tablett", "20:00", "08:00")), DOCTOR, later,
         catalogue=CATALOGUE)
-    refused(422, ml.change_dose, lst, ml.ChangeDose(entry_id=entry.entry_id, dose=dose(0)),
+    refused(Invalid, ml.change_dose, lst, ml.ChangeDose(entry_id=entry.entry_id, dose=dose(0)),
             DOCTOR, later, catalogue=CATALOGUE)
     changed, recalled = ml.change_dose(lst, ml.ChangeDose(
         entry_id=entry.entry_id, dose=dose(2, "tablett", "08:00"), reason="bedre effekt"),
@@ -205,7 +206,7 @@ def test_the_dose_of_an_entry_without_a_prescription_changes_without_one():
     [changed] = ml.change_dose(lst, ml.ChangeDose(entry_id=rec.entry_id, dose=dose(10, "ml")),
                                DOCTOR, NOW, catalogue=CATALOGUE)
     assert changed.prescription_id is None and changed.previous_prescription_id is None
-    assert "no prescription to renew" in refused(409, ml.renew, lst, ml.Renew(
+    assert "no prescription to renew" in refused(Conflict, ml.renew, lst, ml.Renew(
         entry_id=rec.entry_id), DOCTOR, NOW, catalogue=CATALOGUE)
 
 
@@ -213,10 +214,10 @@ def test_the_dose_of_an_entry_without_a_prescription_changes_without_one():
 
 def test_pause_and_resume():
     lst, entry = prescribed()
-    assert refused(422, ml.pause, lst, ml.Pause(entry_id=entry.entry_id), DOCTOR, NOW) == (
+    assert refused(Invalid, ml.pause, lst, ml.Pause(entry_id=entry.entry_id), DOCTOR, NOW) == (
         "Pausing Paracet tab 500 mg needs a reason.")
-    refused(422, ml.pause, lst, ml.Pause(entry_id=entry.entry_id, reason="  "), DOCTOR, NOW)
-    assert refused(409, ml.resume, lst, ml.Resume(entry_id=entry.entry_id), DOCTOR, NOW,
+    refused(Invalid, ml.pause, lst, ml.Pause(entry_id=entry.entry_id, reason="  "), DOCTOR, NOW)
+    assert refused(Conflict, ml.resume, lst, ml.Resume(entry_id=entry.entry_id), DOCTOR, NOW,
                    catalogue=CATALOGUE) == (
         "Paracet tab 500 mg is not paused, so there is nothing to resume.")
     [paused] = ml.pause(lst, ml.Pause(entry_id=entry.entry_id, reason="før operasjon"),
@@ -224,7 +225,7 @@ def test_pause_and_resume():
     lst = then(lst, [paused])
     e = lst.entry(entry.entry_id)
     assert (e.status, e.status_reason) == ("paused", "før operasjon")
-    assert refused(409, ml.pause, lst, ml.Pause(entry_id=entry.entry_id, reason="x"), DOCTOR,
+    assert refused(Conflict, ml.pause, lst, ml.Pause(entry_id=entry.entry_id, reason="x"), DOCTOR,
                    NOW) == "Paracet tab 500 mg is already paused (since 14:00 on 29.11.2026)."
     # a new dose may be set while paused: it applies from resumption
     lst = then(lst, ml.change_dose(lst, ml.ChangeDose(
@@ -245,9 +246,9 @@ def test_discontinuation_needs_a_reason_recalls_the_chain_and_is_final():
     lst, entry = prescribed()
     lst = then(lst, ml.pause(lst, ml.Pause(entry_id=entry.entry_id, reason="kvalme"), DOCTOR,
                              NOW))
-    assert refused(422, ml.discontinue, lst, ml.Discontinue(entry_id=entry.entry_id), DOCTOR,
+    assert refused(Invalid, ml.discontinue, lst, ml.Discontinue(entry_id=entry.entry_id), DOCTOR,
                    NOW) == "Discontinuing Paracet tab 500 mg needs a reason."
-    refused(422, ml.discontinue, lst, ml.Discontinue(entry_id=entry.entry_id, reason=" "),
+    refused(Invalid, ml.discontinue, lst, ml.Discontinue(entry_id=entry.entry_id, reason=" "),
             DOCTOR, NOW)
     stopped, recall = ml.discontinue(lst, ml.Discontinue(entry_id=entry.entry_id,
                                                          reason="bivirkninger"), DOCTOR, LATER)
@@ -258,18 +259,18 @@ def test_discontinuation_needs_a_reason_recalls_the_chain_and_is_final():
     e = lst.entry(entry.entry_id)
     assert (e.status, e.status_reason, e.prescription.recalled) == (
         "discontinued", "bivirkninger", "discontinuation")
-    assert refused(409, ml.discontinue, lst, ml.Discontinue(entry_id=entry.entry_id,
+    assert refused(Conflict, ml.discontinue, lst, ml.Discontinue(entry_id=entry.entry_id,
                                                             reason="igjen"), DOCTOR, LATER) == (
         "Paracet tab 500 mg is already discontinued (on 2026-11-29).")
     final = ("Paracet tab 500 mg was discontinued on 2026-11-29: a discontinued medication is "
              "not {}; prescribe it again instead.")
-    assert refused(409, ml.resume, lst, ml.Resume(entry_id=entry.entry_id), DOCTOR, LATER,
+    assert refused(Conflict, ml.resume, lst, ml.Resume(entry_id=entry.entry_id), DOCTOR, LATER,
                    catalogue=CATALOGUE) == final.format("resumed")
-    assert refused(409, ml.renew, lst, ml.Renew(entry_id=entry.entry_id), DOCTOR, LATER,
+    assert refused(Conflict, ml.renew, lst, ml.Renew(entry_id=entry.entry_id), DOCTOR, LATER,
                    catalogue=CATALOGUE) == final.format("renewed")
-    assert refused(409, ml.pause, lst, ml.Pause(entry_id=entry.entry_id, reason="x"), DOCTOR,
+    assert refused(Conflict, ml.pause, lst, ml.Pause(entry_id=entry.entry_id, reason="x"), DOCTOR,
                    LATER) == final.format("paused")
-    assert refused(409, ml.change_dose, lst, ml.ChangeDose(entry_id=entry.entry_id,
+    assert refused(Conflict, ml.change_dose, lst, ml.ChangeDose(entry_id=entry.entry_id,
                                                            dose=dose(3)), DOCTOR, LATER,
                    catalogue=CATALOGUE) == final.format("given a new dose")
     assert reads.current_list(lst, LATER) == ()
@@ -280,12 +281,12 @@ def test_a_change_needs_a_fetch_from_the_prescription_intermediary_less_than_4_h
     recording another source) need a fresh fetch from RF."""
     four = timedelta(hours=4)
     lst, entry = prescribed()
-    never = refused(409, ml.prescribe, lst, ml.Prescribe(product_id="ibux", dose=dose()), DOCTOR,
+    never = refused(Conflict, ml.prescribe, lst, ml.Prescribe(product_id="ibux", dose=dose()), DOCTOR,
                     NOW, catalogue=CATALOGUE, fresh_within=four)
     assert never.startswith("The patient's prescriptions have not been fetched from the "
                             "prescription intermediary (RF)")
-    refused(403, ml.record_fetch, lst, ml.RecordFetch(), PHARMACY, NOW)
-    refused(422, ml.record_fetch, lst, ml.RecordFetch(fetched_at=NOW + timedelta(minutes=1)),
+    refused(Forbidden, ml.record_fetch, lst, ml.RecordFetch(), PHARMACY, NOW)
+    refused(Invalid, ml.record_fetch, lst, ml.RecordFetch(fetched_at=NOW + timedelta(minutes=1)),
             NURSE, NOW)
     fetched = ml.record_fetch(lst, ml.RecordFetch(
         fetched_at=NOW - timedelta(hours=3), sources=["rf", "kj"], prescriptions=[
@@ -299,7 +300,7 @@ def test_a_change_needs_a_fetch_from_the_prescription_intermediary_less_than_4_h
     stop = ml.Discontinue(entry_id=entry.entry_id, reason="ferdig")
     assert ml.discontinue(lst, stop, DOCTOR, NOW, fresh_within=four)
     late = NOW + timedelta(hours=1)
-    stale = refused(409, ml.discontinue, lst, stop, DOCTOR, late, fresh_within=four)
+    stale = refused(Conflict, ml.discontinue, lst, stop, DOCTOR, late, fresh_within=four)
     assert stale == ("The patient's prescriptions were last fetched from the prescription "
                      "intermediary (RF) at 10:00 on 29.11.2026, more than 4 hours ago: fetch "
                      "them again before changing the list.")
@@ -308,7 +309,7 @@ def test_a_change_needs_a_fetch_from_the_prescription_intermediary_less_than_4_h
             (ml.renew, ml.Renew(entry_id=entry.entry_id), {"catalogue": CATALOGUE}),
             (ml.change_dose, ml.ChangeDose(entry_id=entry.entry_id, dose=dose(3)),
              {"catalogue": CATALOGUE})):
-        refused(409, decide, lst, command, DOCTOR, late, fresh_within=four, **kw)
+        refused(Conflict, decide, lst, command, DOCTOR, late, fresh_within=four, **kw)
     # a late report of an older fetch does not replace the newer one
     lst = then(lst, ml.record_fetch(lst, ml.RecordFetch(fetched_at=NOW - timedelta(hours=5)),
                                     NURSE, NOW))
@@ -349,14 +350,14 @@ def test_a_medicine_from_another_source_is_recorded_with_its_source():
     assert (e.source, e.source_detail, e.prescription.prescription_id) == (
         "hospital_discharge", "Epikrise Ullevål 20.11.2026", uuid.UUID(int=7))
     assert e.status_at(NOW - timedelta(days=1)) is None  # planned from when we knew of it
-    assert "Name the medicine" in refused(422, ml.record_from_other_source, lst,
+    assert "Name the medicine" in refused(Invalid, ml.record_from_other_source, lst,
                                           ml.RecordFromOtherSource(source="supplement",
                                                                    dose=dose()), DOCTOR, NOW,
                                           catalogue=CATALOGUE)
-    assert "ATC code" in refused(422, ml.record_from_other_source, lst, ml.RecordFromOtherSource(
+    assert "ATC code" in refused(Invalid, ml.record_from_other_source, lst, ml.RecordFromOtherSource(
         source="supplement", name="Tran", atc="fish", dose=dose()), DOCTOR, NOW,
         catalogue=CATALOGUE)
-    refused(422, ml.record_from_other_source, lst, ml.RecordFromOtherSource(
+    refused(Invalid, ml.record_from_other_source, lst, ml.RecordFromOtherSource(
         source="supplement", product_id="nope", dose=dose()), DOCTOR, NOW, catalogue=CATALOGUE)
 
 
@@ -368,9 +369,9 @@ def test_a_planned_dose_is_given_missed_or_refused():
     assert (a.outcome, a.scheduled_for, a.administered_at, a.amount, a.by.kind, a.by.id) == (
         "given", EVENING, LATER, 2, "nurse", NURSE.hpr)
     lst = then(lst, [a])
-    assert refused(409, given, lst, entry) == (
+    assert refused(Conflict, given, lst, entry) == (
         "The 20:00 on 29.11.2026 dose of Paracet tab 500 mg is already recorded as given.")
-    refused(409, given, lst, entry, outcome="missed")
+    refused(Conflict, given, lst, entry, outcome="missed")
     [m] = given(lst, entry, at=TOMORROW_8, now=TOMORROW_8 + timedelta(hours=1),
                 outcome="missed", note="ikke hjemme")
     lst = then(lst, [m])
@@ -380,17 +381,17 @@ def test_a_planned_dose_is_given_missed_or_refused():
     chart = reads.administration_chart(lst, TODAY + timedelta(days=1))
     assert [(x.planned_at.time(), x.outcome) for x in chart.lines] == [
         (time(8), "given"), (time(20), None)]
-    assert refused(422, given, lst, entry, at=EVENING + timedelta(minutes=30)) == (
+    assert refused(Invalid, given, lst, entry, at=EVENING + timedelta(minutes=30)) == (
         "20:30 is not a planned time for Paracet tab 500 mg that day (planned: 20:00).")
-    assert "scheduled_for" in refused(422, given, lst, entry, at=None, outcome="refused")
-    assert refused(422, given, lst, entry, at=TOMORROW_8 + timedelta(hours=12), now=LATER,
+    assert "scheduled_for" in refused(Invalid, given, lst, entry, at=None, outcome="refused")
+    assert refused(Invalid, given, lst, entry, at=TOMORROW_8 + timedelta(hours=12), now=LATER,
                    outcome="missed") == "A dose is not missed before its planned time."
-    assert refused(422, given, lst, entry, at=TOMORROW_8 + timedelta(hours=12),
+    assert refused(Invalid, given, lst, entry, at=TOMORROW_8 + timedelta(hours=12),
                    outcome="refused", amount=2, now=TOMORROW_8 + timedelta(hours=13)) == (
         "A refused dose has no amount given.")
-    refused(422, given, lst, entry, at=TOMORROW_8 + timedelta(hours=12), amount=0,
+    refused(Invalid, given, lst, entry, at=TOMORROW_8 + timedelta(hours=12), amount=0,
             now=TOMORROW_8 + timedelta(hours=13))
-    assert refused(422, adm.record_administration, lst, adm.RecordAdministration(
+    assert refused(Invalid, adm.record_administration, lst, adm.RecordAdministration(
         entry_id=entry.entry_id, outcome="given", administered_at=LATER + timedelta(hours=1)),
         NURSE, LATER) == "administered_at is in the future."
     [extra] = adm.record_administration(lst, adm.RecordAdministration(
@@ -400,11 +401,11 @@ def test_a_planned_dose_is_given_missed_or_refused():
 
 def test_a_paused_discontinued_or_not_yet_started_medication_is_not_given():
     lst, entry = prescribed()
-    assert refused(409, given, lst, entry, at=NOW - timedelta(hours=5),
+    assert refused(Conflict, given, lst, entry, at=NOW - timedelta(hours=5),
                    now=NOW) == "Paracet tab 500 mg had not started at 08:00 on 29.11.2026."
     lst = then(lst, ml.pause(lst, ml.Pause(entry_id=entry.entry_id, reason="lavt BT"), DOCTOR,
                              NOW + timedelta(hours=1)))
-    assert refused(409, given, lst, entry) == (
+    assert refused(Conflict, given, lst, entry) == (
         "Paracet tab 500 mg is paused: a paused medication is not given.")
     # the evening dose of the day before the pause can still be recorded afterwards
     lst2, e2 = prescribed(at=NOW - timedelta(days=1))
@@ -413,16 +414,16 @@ def test_a_paused_discontinued_or_not_yet_started_medication_is_not_given():
     assert given(lst2, e2, at=EVENING - timedelta(days=1), now=NOW)
     lst2 = then(lst2, ml.resume(lst2, ml.Resume(entry_id=e2.entry_id), DOCTOR,
                                 NOW + timedelta(days=1), catalogue=CATALOGUE))
-    assert refused(409, given, lst2, e2, at=EVENING, now=NOW + timedelta(days=1)) == (
+    assert refused(Conflict, given, lst2, e2, at=EVENING, now=NOW + timedelta(days=1)) == (
         "Paracet tab 500 mg was paused at 20:00 on 29.11.2026: a paused medication is not "
         "given.")
     lst = then(lst, ml.discontinue(lst, ml.Discontinue(entry_id=entry.entry_id, reason="x"),
                                    DOCTOR, NOW + timedelta(hours=2)))
-    assert refused(409, given, lst, entry) == (
+    assert refused(Conflict, given, lst, entry) == (
         "Paracet tab 500 mg was discontinued on 2026-11-29: a discontinued medication is not "
         "given.")
     lst3, e3 = prescribed(end_on=TODAY)
-    assert refused(409, given, lst3, e3, at=TOMORROW_8, now=TOMORROW_8) == (
+    assert refused(Conflict, given, lst3, e3, at=TOMORROW_8, now=TOMORROW_8) == (
         "Paracet tab 500 mg ended on 2026-11-29: it is not given after that.")
 
 
@@ -436,14 +437,14 @@ def test_an_as_needed_medication_is_given_up_to_its_maximum_per_day():
 
     lst = then(lst, prn(lst, NOW + timedelta(hours=1), amount=2))
     lst = then(lst, prn(lst, NOW + timedelta(hours=2), outcome="refused"))
-    assert refused(409, prn, lst, NOW + timedelta(hours=3), amount=2) == (
+    assert refused(Conflict, prn, lst, NOW + timedelta(hours=3), amount=2) == (
         "Giving 2 tablett of Paracet tab 500 mg would exceed its maximum of 3 tablett per day "
         "(2 tablett given that day).")
     lst = then(lst, prn(lst, NOW + timedelta(hours=3)))
-    refused(409, prn, lst, NOW + timedelta(hours=4))
+    refused(Conflict, prn, lst, NOW + timedelta(hours=4))
     assert prn(lst, datetime(2026, 11, 29, 23, 30, tzinfo=UTC))  # 00:30 on the next Oslo day
-    assert "no planned times" in refused(422, given, lst, entry)
-    assert "not missed" in refused(422, prn, lst, NOW + timedelta(hours=4), outcome="missed")
+    assert "no planned times" in refused(Invalid, given, lst, entry)
+    assert "not missed" in refused(Invalid, prn, lst, NOW + timedelta(hours=4), outcome="missed")
     chart = reads.administration_chart(lst, TODAY)
     assert [(x.planned_at, x.outcome, x.amount) for x in chart.lines] == [
         (None, "given", 2), (None, "refused", None), (None, "given", 1)]
@@ -451,14 +452,14 @@ def test_an_as_needed_medication_is_given_up_to_its_maximum_per_day():
 
 def test_a_medicine_dispenser_records_administration_idempotently():
     lst, entry = prescribed()
-    assert "device_event_id" in refused(422, given, lst, entry, by=DEVICE)
+    assert "device_event_id" in refused(Invalid, given, lst, entry, by=DEVICE)
     [a] = given(lst, entry, by=DEVICE, device_event_id="evt-1", outcome="missed")
     assert (a.by.kind, a.by.id, a.by.unit, a.device_event_id) == (
         "device", "dispenser-42", None, "evt-1")
     lst = then(lst, [a])
     assert given(lst, entry, by=DEVICE, device_event_id="evt-1", outcome="missed") == []
     assert given(lst, entry, by=DEVICE, device_event_id="evt-2")
-    assert refused(403, given, lst, entry, by=PHARMACY) == (
+    assert refused(Forbidden, given, lst, entry, by=PHARMACY) == (
         "A pharmacy records dispensing, not administration.")
 
 
@@ -478,21 +479,21 @@ def test_a_dispensing_is_recorded_on_a_prescription_of_the_entry():
         entry_id=entry.entry_id, prescription_id=first, pharmacy="974600978",
         dispensed_at=NOW), NURSE, LATER)  # a recalled one still reports what happened
     assert (old.prescription_id, old.pharmacy, old.by.kind) == (first, "974600978", "nurse")
-    assert "No such prescription" in refused(404, adm.record_dispensing, lst, adm.RecordDispensing(
+    assert "No such prescription" in refused(NotFound, adm.record_dispensing, lst, adm.RecordDispensing(
         entry_id=entry.entry_id, prescription_id=uuid.uuid4()), PHARMACY, LATER)
-    refused(422, adm.record_dispensing, lst, adm.RecordDispensing(
+    refused(Invalid, adm.record_dispensing, lst, adm.RecordDispensing(
         entry_id=entry.entry_id, dispensed_at=LATER + timedelta(hours=1)), PHARMACY, LATER)
-    refused(422, adm.record_dispensing, lst, adm.RecordDispensing(
+    refused(Invalid, adm.record_dispensing, lst, adm.RecordDispensing(
         entry_id=entry.entry_id, quantity=0), PHARMACY, LATER)
-    assert "pharmacy" in refused(422, adm.record_dispensing, lst, adm.RecordDispensing(
+    assert "pharmacy" in refused(Invalid, adm.record_dispensing, lst, adm.RecordDispensing(
         entry_id=entry.entry_id, pharmacy="123"), NURSE, LATER)
-    assert refused(403, adm.record_dispensing, lst, adm.RecordDispensing(
+    assert refused(Forbidden, adm.record_dispensing, lst, adm.RecordDispensing(
         entry_id=entry.entry_id), DEVICE, LATER) == (
         "A medicine dispenser records administration, not dispensing.")
     [otc] = ml.record_from_other_source(lst, ml.RecordFromOtherSource(
         source="supplement", name="Tran", dose=dose(5, "ml")), DOCTOR, NOW, catalogue=CATALOGUE)
     lst = then(lst, [otc])
-    assert refused(409, adm.record_dispensing, lst, adm.RecordDispensing(
+    assert refused(Conflict, adm.record_dispensing, lst, adm.RecordDispensing(
         entry_id=otc.entry_id), PHARMACY, LATER) == "Tran has no prescription to dispense on."
 
 
@@ -518,29 +519,29 @@ def test_reconciliation_makes_versions_of_medicines_in_use_and_a_review_refers_t
     [from_entry] = rec.reconcile(lst, rec.Reconcile(lines=[rec.ReconcileLine(
         entry_id=entry.entry_id, source="medication_list")]), DOCTOR, NOW, catalogue=CATALOGUE)
     assert from_entry.version == 2 and from_entry.lines[0].dose == entry.dose
-    refused(404, rec.reconcile, lst, rec.Reconcile(lines=[rec.ReconcileLine(
+    refused(NotFound, rec.reconcile, lst, rec.Reconcile(lines=[rec.ReconcileLine(
         entry_id=uuid.uuid4(), source="patient")]), NURSE, NOW, catalogue=CATALOGUE)
-    assert "lines[0]: name the medicine" in refused(422, rec.reconcile, lst, rec.Reconcile(
+    assert "lines[0]: name the medicine" in refused(Invalid, rec.reconcile, lst, rec.Reconcile(
         lines=[rec.ReconcileLine(source="patient")]), NURSE, NOW, catalogue=CATALOGUE)
-    refused(422, rec.reconcile, lst, rec.Reconcile(lines=[rec.ReconcileLine(
+    refused(Invalid, rec.reconcile, lst, rec.Reconcile(lines=[rec.ReconcileLine(
         name="x", source="patient", dose=dose(0))]), NURSE, NOW, catalogue=CATALOGUE)
-    refused(403, rec.reconcile, lst, rec.Reconcile(), DEVICE, NOW, catalogue=CATALOGUE)
+    refused(Forbidden, rec.reconcile, lst, rec.Reconcile(), DEVICE, NOW, catalogue=CATALOGUE)
 
     review = rec.ReviewMedication(reconciliation_version=1, summary="Seponerer ibux.",
                                  next_review_on=TODAY + timedelta(days=180))
-    assert refused(403, rec.review, lst, review, NURSE, NOW) == (
+    assert refused(Forbidden, rec.review, lst, review, NURSE, NOW) == (
         "Only a prescriber reviews the medication.")
     [rv] = rec.review(lst, review, DOCTOR, NOW)
     assert (rv.reconciliation_id, rv.reconciliation_version, rv.summary) == (
         r1.reconciliation_id, 1, "Seponerer ibux.")
-    assert refused(404, rec.review, lst, review.model_copy(update={"reconciliation_version": 5}),
+    assert refused(NotFound, rec.review, lst, review.model_copy(update={"reconciliation_version": 5}),
                    DOCTOR, NOW) == "No reconciled list version 5 for this patient."
-    assert "summary" in refused(422, rec.review, lst, review.model_copy(
+    assert "summary" in refused(Invalid, rec.review, lst, review.model_copy(
         update={"summary": " "}), DOCTOR, NOW)
-    refused(422, rec.review, lst, review.model_copy(
+    refused(Invalid, rec.review, lst, review.model_copy(
         update={"next_review_on": TODAY - timedelta(days=1)}), DOCTOR, NOW)
     lst = then(lst, [from_entry, rv])
-    assert refused(409, rec.review, lst, review, DOCTOR, NOW) == (
+    assert refused(Conflict, rec.review, lst, review, DOCTOR, NOW) == (
         "Reconciled list version 1 is superseded by version 2: review the newest.")
     assert [r.version for r in lst.reconciliations] == [1, 2]
     assert lst.reviews[0].reconciliation_version == 1
@@ -698,13 +699,14 @@ def test_fold_replays_the_stream_and_as_of_reads_the_list_at_a_past_instant():
 def test_every_event_is_registered_on_medication_events_and_survives_the_wire():
     for e in _story():
         assert e.topic == "medication.events" and e.event_type.startswith("medication.")
-        assert REGISTRY.payload_type(e.event_type) is type(e)
+        assert MANIFEST.registry().payload_type(e.event_type) is type(e)
         assert type(e).model_validate_json(e.model_dump_json()) == e
     assert ev.stream_of(P) == f"medication-{P}"
 
 
-def test_refused_carries_its_status_and_message():
-    exc = Refused(409, "x")
-    assert (exc.status, exc.message, exc.warnings) == (409, "x", ())
-    with pytest.raises(Refused):
+def test_a_refusal_is_a_kernel_kind_without_a_status():
+    exc = Conflict("x")
+    assert (exc.kind, exc.message, exc.details) == ("conflict", "x", ())
+    assert not hasattr(exc, "status")
+    with pytest.raises(Conflict):
         raise exc

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 from datetime import datetime, timedelta
 
-from libs.access.policy import OSLO
-from services.medication.fhir import ATC, FEST_MERKEVARE
-from services.medication.fhir_api import EXT_OVERRIDE_REASON
+from libs.kernel.time import OSLO
+from services.medication.fhir.elements import ATC, FEST_MERKEVARE
+from services.medication.fhir.from_fhir import EXT_OVERRIDE_REASON
 from tests.journal.conftest import LEGEVAKT
 from tests.medication.conftest import APOCILLIN, IBUX, MAREVAN, PARACET, Ward, dose
 from tests.support.waiting import passes

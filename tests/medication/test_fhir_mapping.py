@@ -19,18 +19,20 @@ from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
-from libs.access.identifiers import ALL_SYSTEMS, IdentifierSystem
-from libs.access.policy import OSLO
-from libs.events.registry import REGISTRY, EventPayload
-from services.medication import fhir
+from libs.kernel.identifiers import ALL_SYSTEMS, IdentifierSystem
+from libs.kernel.time import OSLO
+from libs.events.registry import EventPayload
+from services.medication.fhir import elements, resources
+from services.medication.fhir import touched as touches
 from services.medication.catalogue import sample_catalogue
 from services.medication.domain import administration as adm
-from services.medication.domain import events as ev
+from services.medication import contract as ev
 from services.medication.domain import evolve as fl
 from services.medication.domain import medication_list as ml
 from services.medication.domain import reconciliation as rec
-from services.medication.domain.fest_adapter import FestCatalogue
+from services.medication.catalogue.adapter import FestCatalogue
 from services.medication.domain.state import MedicationList
+from services.medication.manifest import MANIFEST
 from tests.medication.domain_support import DEVICE, DOCTOR, NURSE, P, PHARMACY, dose
 
 CATALOGUE = FestCatalogue(sample_catalogue())
@@ -52,7 +54,7 @@ STATUS = {  # R4 required bindings the models do not check
 }
 REQUEST_INTENT = {"proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
                   "instance-order", "option"}
-MEDICATION_EVENTS = {t for t in REGISTRY.payloads if t.startswith("medication.")}
+MEDICATION_EVENTS = {t for t in MANIFEST.registry().payloads if t.startswith("medication.")}
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -150,7 +152,7 @@ def _history() -> tuple[Story, dict[str, uuid.UUID]]:
 
 STORY, IDS = _history()
 HISTORY, FULL = STORY.events, STORY.lst
-RESOURCES = fhir.resources_of(FULL)
+RESOURCES = resources.resources_of(FULL)
 
 
 # --- R4 rules the models do not check ------------------------------------------------------------
@@ -203,7 +205,7 @@ def valid(res: dict | None) -> dict:
 
 
 def the(kind: str, id_, lst: MedicationList = FULL, now: datetime | None = None) -> dict:
-    return valid(fhir.resource(lst, kind, id_, now))
+    return valid(resources.resource(lst, kind, id_, now))
 
 
 def hpr(value: str) -> dict:
@@ -225,27 +227,27 @@ def request_ids(name: str) -> list[uuid.UUID]:
                          ids=[f"{r['resourceType']}-{n}" for n, r in enumerate(RESOURCES)])
 def test_every_resource_is_valid_r4(res):
     valid(res)
-    assert res["resourceType"] in fhir.RESOURCE_TYPES and "meta" not in res
+    assert res["resourceType"] in elements.RESOURCE_TYPES and "meta" not in res
     assert res["subject"] == {"reference": f"Patient/{P}"}
 
 
 def test_the_history_yields_every_resource_type():
-    assert {r["resourceType"] for r in RESOURCES} == set(fhir.RESOURCE_TYPES) == set(MODELS)
+    assert {r["resourceType"] for r in RESOURCES} == set(elements.RESOURCE_TYPES) == set(MODELS)
     assert len(RESOURCES) == 5 + 7 + 5 + 1  # entries, prescriptions, administrations, the List
 
 
 def test_resource_finds_each_resource_and_nothing_else():
     for res in RESOURCES:
         kind, id_ = res["resourceType"], res["id"]
-        assert fhir.resource(FULL, kind, id_) == res
-        assert fhir.resource(FULL, kind, uuid.UUID(id_)) == res
-        for other in set(fhir.RESOURCE_TYPES) - {kind}:
-            assert fhir.resource(FULL, other, id_) is None
-    assert fhir.resource(FULL, "MedicationStatement", "not-a-uuid") is None
-    assert fhir.resource(FULL, "Medication", IDS["marevan"]) is None
-    assert fhir.resource(FULL, "List", Q) is None
-    assert fhir.resources_of(MedicationList.empty(Q)) == []
-    assert fhir.resource(MedicationList.empty(Q), "List", Q) is None  # nothing on it yet
+        assert resources.resource(FULL, kind, id_) == res
+        assert resources.resource(FULL, kind, uuid.UUID(id_)) == res
+        for other in set(elements.RESOURCE_TYPES) - {kind}:
+            assert resources.resource(FULL, other, id_) is None
+    assert resources.resource(FULL, "MedicationStatement", "not-a-uuid") is None
+    assert resources.resource(FULL, "Medication", IDS["marevan"]) is None
+    assert resources.resource(FULL, "List", Q) is None
+    assert resources.resources_of(MedicationList.empty(Q)) == []
+    assert resources.resource(MedicationList.empty(Q), "List", Q) is None  # nothing on it yet
 
 
 # --- identifiers and codes (requirement 6) -------------------------------------------------------
@@ -265,7 +267,7 @@ def test_only_section_6_identifier_systems_are_emitted():
     assert systems <= ALL_SYSTEMS and systems == {IdentifierSystem.HPR}
     assert not any("identifier" in r for r in RESOURCES)  # no system for PLL-id or ReseptID
     codes = {c["system"] for c in _found(RESOURCES, "coding")}
-    assert codes == {fhir.FEST_MERKEVARE, fhir.ATC, fhir.LOINC}
+    assert codes == {elements.FEST_MERKEVARE, elements.ATC, elements.LOINC}
 
 
 def test_the_medication_is_coded_by_fest_id_and_atc_when_known():
@@ -275,7 +277,7 @@ def test_the_medication_is_coded_by_fest_id_and_atc_when_known():
          "code": PRODUCT["Marevan tab 2,5 mg"], "display": "Marevan tab 2,5 mg"},
         {"system": "http://www.whocc.no/atc", "code": "B01AA03"}], "text": "Marevan tab 2,5 mg"}
     tran = the("MedicationStatement", IDS["tran"])["medicationCodeableConcept"]
-    assert tran == {"coding": [{"system": fhir.ATC, "code": "A11CB"}], "text": "Tran"}
+    assert tran == {"coding": [{"system": elements.ATC, "code": "A11CB"}], "text": "Tran"}
     for res in RESOURCES:
         if res["resourceType"] != "List":
             assert res["medicationCodeableConcept"]["text"]
@@ -452,15 +454,15 @@ def test_now_decides_intended_and_completed_and_what_is_on_the_list():
     assert stopped["effectivePeriod"] == {"start": "2026-11-22",
                                           "end": "2026-11-21T23:00:00+00:00"}  # from its start
     assert "entry" not in the("List", pll_id, s.lst)
-    assert [r["resourceType"] for r in fhir.resources_of(s.lst, at(26, 1))] == [
+    assert [r["resourceType"] for r in resources.resources_of(s.lst, at(26, 1))] == [
         "MedicationStatement", "MedicationRequest", "List"]
 
 
 # --- touched: which resources each event changes -------------------------------------------------
 
 def test_every_registered_medication_event_type_has_a_mapping():
-    """A new medication event type fails here until ``fhir._TOUCHES`` names what it changes."""
-    assert {t.event_type for t in fhir.MAPPED_EVENTS} == MEDICATION_EVENTS
+    """A new medication event type fails here until ``fhir/touched.py`` names what it changes."""
+    assert {t.event_type for t in touches.MAPPED_EVENTS} == MEDICATION_EVENTS
 
 
 def test_the_history_has_every_medication_event_type():
@@ -469,7 +471,7 @@ def test_the_history_has_every_medication_event_type():
 
 
 def _by_key(lst: MedicationList) -> dict[tuple[str, str], dict]:
-    return {(r["resourceType"], r["id"]): r for r in fhir.resources_of(lst)}
+    return {(r["resourceType"], r["id"]): r for r in resources.resources_of(lst)}
 
 
 def test_touched_is_exactly_what_each_event_changed():
@@ -480,12 +482,12 @@ def test_touched_is_exactly_what_each_event_changed():
         after = _by_key(lst)
         changed = {k for k, r in after.items() if before.get(k) != r} | (
             before.keys() - after.keys())
-        got = fhir.touched(lst, e)
+        got = touches.touched(lst, e)
         assert len(got) == len(set(got)), e.event_type
         assert set(got) == changed, (e.event_type, set(got) ^ changed)
-        assert all(isinstance(i, str) and k in fhir.RESOURCE_TYPES for k, i in got)
+        assert all(isinstance(i, str) and k in elements.RESOURCE_TYPES for k, i in got)
         for k, i in got:
-            assert fhir.resource(lst, k, i) == after[(k, i)]
+            assert resources.resource(lst, k, i) == after[(k, i)]
     assert after == {(r["resourceType"], r["id"]): r for r in RESOURCES}
 
 
@@ -493,7 +495,7 @@ def test_the_list_is_touched_by_changes_of_its_entries_only():
     lst, touching = MedicationList.empty(P), set()
     for e in HISTORY:
         lst = fl.evolve(lst, e)
-        if ("List", str(P)) in fhir.touched(lst, e):
+        if ("List", str(P)) in touches.touched(lst, e):
             touching.add(type(e).__name__)
     assert touching == {"MedicationPrescribed", "MedicationRecordedFromOtherSource",
                         "PrescriptionRenewed", "DoseChanged", "MedicationPaused",
@@ -504,8 +506,8 @@ def test_the_list_is_touched_by_changes_of_its_entries_only():
 def test_an_unmapped_event_type_is_refused_not_skipped():
     class Unknown(EventPayload):
         event_type: ClassVar[str] = "medication.Unknown"
-    with pytest.raises(fhir.UnmappedEvent, match=r"medication\.Unknown"):
-        fhir.touched(FULL, Unknown())
+    with pytest.raises(touches.UnmappedEvent, match=r"medication\.Unknown"):
+        touches.touched(FULL, Unknown())
 
 
 def test_a_recall_with_its_renewal_leaves_the_list_alone_a_later_one_moves_its_date():
@@ -515,15 +517,15 @@ def test_a_recall_with_its_renewal_leaves_the_list_alone_a_later_one_moves_its_d
                                  catalogue=CATALOGUE)
     old, new = str(recalled.prescription_id), str(renewed.prescription_id)
     lst = fl.evolve(s.lst, renewed)
-    assert fhir.touched(lst, renewed) == [
+    assert touches.touched(lst, renewed) == [
         ("MedicationStatement", str(entry_id)), ("MedicationRequest", new),
         ("MedicationRequest", old), ("List", str(Q))]  # the old one is replaced: completed
     lst = fl.evolve(lst, recalled)
-    assert fhir.touched(lst, recalled) == [("MedicationRequest", old)]
+    assert touches.touched(lst, recalled) == [("MedicationRequest", old)]
     late = ev.PrescriptionRecalled(  # a recall recorded on its own, a day later
         entry_id=entry_id, prescription_id=renewed.prescription_id, reason="discontinuation",
         by=recalled.by, recorded_at=at(22, 9))
     lst = fl.evolve(lst, late)
-    assert fhir.touched(lst, late) == [("MedicationRequest", new), ("List", str(Q))]
+    assert touches.touched(lst, late) == [("MedicationRequest", new), ("List", str(Q))]
     assert the("List", Q, lst)["date"] == "2026-11-22T08:00:00+00:00"
     assert the("MedicationRequest", new, lst)["status"] == "stopped"

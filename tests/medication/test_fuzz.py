@@ -29,10 +29,10 @@ from libs.access.model import Role
 from libs.config import Settings
 from libs.web.service import Options
 from services.consent.app import create_app as consent_app
-from services.medication import fhir
+from services.medication.fhir import elements as fhir
 from services.medication.app import create_app as medication_app
-from services.medication.catalogue.fest import sample_catalogue
-from services.medication.fhir_api import EXT_OVERRIDE_REASON
+from services.medication.catalogue import sample_catalogue
+from services.medication.fhir.from_fhir import EXT_OVERRIDE_REASON
 from tests.journal.conftest import GP_OFFICE, MUNICIPALITY
 from tests.medication.conftest import ALBYL, IBUX, MAREVAN, PARACET, dose
 from tests.support.fuzzing import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from libs.access.policy import OSLO
+from libs.kernel.time import OSLO
 from tests.journal.conftest import LEGEVAKT
 from tests.medication.conftest import APOCILLIN, MAREVAN, PARACET, Ward, dose, soon
 from tests.support.waiting import passes

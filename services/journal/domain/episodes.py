@@ -1,16 +1,16 @@
 """Episodes of care, IPLOS functional assessments and service decisions (vedtak), decided against
 the ``Patient`` state of ``patients.py`` (DOMAIN.md §5.1, §11 requirements 25-26).
 
-A decision goes applied -> granted | refused, and granted -> ended; anything else is 409. A grant
-rests on an IPLOS assessment (IPLOS-kartlegging) with every variable scored 1-5 or 9, made at most
-``ASSESSMENT_MAX_AGE_DAYS`` days before the grant (default 365 [inference]: IPLOS asks for an
-assessment at every new vedtak and whenever needs change; we let a new grant rest on one up to a
-year old; callers pass ``max_age_days``). Assessments may be partial; a grant checks completeness
-and says what is missing (422). After death, episodes and decisions can still be closed (ended, or
-an application refused) so the registry gets end dates; nothing new is started.
+A decision goes applied -> granted | refused, and granted -> ended; anything else is a Conflict.
+A grant rests on an IPLOS assessment (IPLOS-kartlegging) with every variable scored 1-5 or 9,
+made at most ``ASSESSMENT_MAX_AGE_DAYS`` days before the grant (default 365 [inference]: IPLOS
+asks for an assessment at every new vedtak and whenever needs change; we let a new grant rest on
+one up to a year old; callers pass ``max_age_days``). Assessments may be partial; a grant checks
+completeness and says what is missing (Invalid). After death, episodes and decisions can still be
+closed (ended, or an application refused) so the registry gets end dates; nothing new is started.
 
 ``grant_service`` returns ``Granted(events, care_relation)``. ``CareRelationNeeded`` is the care
-relation the access model needs (no read without one): the API layer turns it into the consent
+relation the access model needs (no read without one): the HTTP layer turns it into the consent
 service's ``StartCareRelation`` for the provider unit. This module never calls anyone.
 """
 
@@ -23,21 +23,21 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, Field, StrictInt
 
-from libs.access.identifiers import InvalidIdentifier, validate_orgnr
-from libs.access.policy import OSLO, local_day
 from libs.events.evolve import replace_where
 from libs.events.registry import EventPayload
-from services.journal.codes.iplos import iplos_variables
-from services.journal.domain import (
-    Command, Frozen, conflict, invalid, not_found, require_alive, require_registered,
+from libs.kernel.errors import Conflict, Invalid, NotFound
+from libs.kernel.time import OSLO, local_day
+from services.journal import contract as ev
+from services.journal.contract import EpisodeKind, Scope
+from services.journal.domain.base import (
+    Command, Frozen, orgnr, require_alive, require_registered, service_code,
 )
-from services.journal.domain import events as ev
-from services.journal.domain.events import EpisodeKind, Scope
+from services.journal.domain.codes.iplos import iplos_variables
 
 if TYPE_CHECKING:
     from services.journal.domain.patients import Patient
 
-# The IPLOS variables of the shipped list (services/journal/codes/data/iplos; 17, to be checked
+# The IPLOS variables of the shipped list (domain/codes/data/iplos; 17, to be checked
 # against the official guide); callers may pass another list as ``variables``.
 IPLOS_VARIABLES: tuple[str, ...] = tuple(v.id for v in iplos_variables())
 SCORES: frozenset[int] = frozenset({1, 2, 3, 4, 5, 9})
@@ -76,7 +76,7 @@ class ServiceDecision(Frozen):
 
 
 class CareRelationNeeded(Frozen):
-    """The care relation a grant calls for: the API layer sends the consent service a
+    """The care relation a grant calls for: the HTTP layer sends the consent service a
     ``StartCareRelation(purpose, basis, basis_ref, ends_at)`` for the provider ``unit``. It is
     started when the grant is made (the provider reads the record before the first visit)."""
 
@@ -143,37 +143,24 @@ class EndService(Command):
 
 # --- checks ----------------------------------------------------------------------------------
 
-def _orgnr(field: str, value: str) -> str:
-    try:
-        return validate_orgnr(value)
-    except InvalidIdentifier as exc:
-        raise invalid(f"{field}: {exc}") from None
-
-
-def _service_code(code: str, known: Collection[str] | None) -> str:
-    if not (code.isdigit() and 1 <= len(code) <= 3) or (known is not None and code not in known):
-        raise invalid(f"service_code {code!r} is not an IPLOS service code (tjenestekode)")
-    return code
-
-
 def _scope(s: Scope) -> Scope:
     if s.unit != "continuous" and s.amount is None:
-        raise invalid(f"scope: give the amount of {s.unit.replace('_', ' ')}")
+        raise Invalid(f"scope: give the amount of {s.unit.replace('_', ' ')}")
     if s.unit == "hours_per_week" and s.amount is not None and s.amount > 168:
-        raise invalid("scope: a week has 168 hours")
+        raise Invalid("scope: a week has 168 hours")
     return s
 
 
 def _not_future(field: str, when: datetime | date, now: datetime) -> None:
     latest = now if isinstance(when, datetime) else local_day(now)
     if when > latest:
-        raise invalid(f"{field} is in the future")
+        raise Invalid(f"{field} is in the future")
 
 
 def _decision(p: Patient, decision_id: UUID) -> ServiceDecision:
     d = next((d for d in p.decisions if d.decision_id == decision_id), None)
     if d is None:
-        raise not_found("No such service decision for this patient.")
+        raise NotFound("No such service decision for this patient.")
     return d
 
 
@@ -184,7 +171,7 @@ def assessment_for_grant(p: Patient, assessment_id: UUID | None, today: date, *,
             f"made within {max_age_days} days before the decision")
     found = [a for a in p.assessments if assessment_id in (None, a.assessment_id)]
     if not found:
-        raise invalid(f"{need}: " + ("no assessment is registered for this patient."
+        raise Invalid(f"{need}: " + ("no assessment is registered for this patient."
                                      if assessment_id is None else "the named one does not "
                                      "exist for this patient."))
 
@@ -198,7 +185,7 @@ def assessment_for_grant(p: Patient, assessment_id: UUID | None, today: date, *,
     valid = next((a for a in newest if not problems(a)), None)
     if valid is None:
         a = newest[0]
-        raise invalid(f"{need}: the {'named' if assessment_id else 'newest'} one "
+        raise Invalid(f"{need}: the {'named' if assessment_id else 'newest'} one "
                       f"({local_day(a.assessed_at).isoformat()}) is not valid: "
                       f"{'; '.join(problems(a))}.")
     return valid
@@ -208,10 +195,10 @@ def assessment_for_grant(p: Patient, assessment_id: UUID | None, today: date, *,
 
 def start_episode(p: Patient, c: StartEpisode, now: datetime) -> list[EventPayload]:
     require_alive(p)
-    unit, start = _orgnr("unit", c.unit), c.started_at or now
+    unit, start = orgnr("unit", c.unit), c.started_at or now
     _not_future("started_at", start, now)
     if any(e.kind == c.kind and e.unit == unit and e.ended_at is None for e in p.episodes):
-        raise conflict(f"A {c.kind} episode at this unit is already open.")
+        raise Conflict(f"A {c.kind} episode at this unit is already open.")
     return [ev.EpisodeStarted(episode_id=uuid4(), kind=c.kind, unit=unit, started_at=start,
                               reason=c.reason)]
 
@@ -220,13 +207,13 @@ def end_episode(p: Patient, c: EndEpisode, now: datetime) -> list[EventPayload]:
     require_registered(p)  # also after death: closing is allowed
     e = next((e for e in p.episodes if e.episode_id == c.episode_id), None)
     if e is None:
-        raise not_found("No such episode for this patient.")
+        raise NotFound("No such episode for this patient.")
     if e.ended_at is not None:
-        raise conflict("The episode has already ended.")
+        raise Conflict("The episode has already ended.")
     end = c.ended_at or now
     _not_future("ended_at", end, now)
     if end < e.started_at:
-        raise invalid("ended_at is before the episode started")
+        raise Invalid("ended_at is before the episode started")
     return [ev.EpisodeEnded(episode_id=e.episode_id, ended_at=end, reason=c.reason)]
 
 
@@ -235,13 +222,13 @@ def assess_iplos(p: Patient, c: AssessIplos, by: str, now: datetime, *,
     """Record scores (all or some) made by ``by`` (an HPR number or person id)."""
     require_alive(p)
     if not c.scores:
-        raise invalid("scores: give at least one IPLOS variable and its score")
+        raise Invalid("scores: give at least one IPLOS variable and its score")
     unknown = sorted(set(c.scores) - set(variables))
     if unknown:
-        raise invalid(f"scores: not IPLOS variables: {', '.join(unknown)}")
+        raise Invalid(f"scores: not IPLOS variables: {', '.join(unknown)}")
     bad = [f"{v}={s}" for v, s in c.scores.items() if s not in SCORES]
     if bad:
-        raise invalid(f"scores: IPLOS scores are 1-5 or 9 (not relevant); got {', '.join(bad)}")
+        raise Invalid(f"scores: IPLOS scores are 1-5 or 9 (not relevant); got {', '.join(bad)}")
     at = c.assessed_at or now
     _not_future("assessed_at", at, now)
     return [ev.IplosAssessed(assessment_id=uuid4(), scores=c.scores, assessed_at=at,
@@ -255,7 +242,7 @@ def apply_for_service(p: Patient, c: ApplyForService, now: datetime, *,
     _not_future("applied_on", on, now)
     scope = _scope(c.requested_scope) if c.requested_scope is not None else None
     return [ev.ServiceApplied(decision_id=uuid4(),
-                              service_code=_service_code(c.service_code, service_codes),
+                              service_code=service_code(c.service_code, service_codes),
                               applied_on=on, requested_scope=scope, note=c.note)]
 
 
@@ -266,13 +253,13 @@ def grant_service(p: Patient, c: GrantService, now: datetime, *,
     require_alive(p)
     d = _decision(p, c.decision_id)
     if d.status != "applied":
-        raise conflict(f"Only an applied service can be granted; this decision is {d.status}.")
-    code = _service_code(c.service_code or d.service_code, service_codes)
-    provider = _orgnr("provider", c.provider)
+        raise Conflict(f"Only an applied service can be granted; this decision is {d.status}.")
+    code = service_code(c.service_code or d.service_code, service_codes)
+    provider = orgnr("provider", c.provider)
     if c.to_date is not None and c.to_date < c.from_date:
-        raise invalid("to_date is before from_date (til_dato must be on or after fra_dato)")
+        raise Invalid("to_date is before from_date (til_dato must be on or after fra_dato)")
     if p.birth_date is not None and c.from_date < p.birth_date:
-        raise invalid("from_date is before the patient's birth date")
+        raise Invalid("from_date is before the patient's birth date")
     scope, today = _scope(c.scope), local_day(now)
     a = assessment_for_grant(p, c.assessment_id, today, variables=variables,
                              max_age_days=max_age_days)
@@ -292,7 +279,7 @@ def refuse_service(p: Patient, c: RefuseService, now: datetime) -> list[EventPay
     require_registered(p)  # also after death: an open application is closed
     d = _decision(p, c.decision_id)
     if d.status != "applied":
-        raise conflict(f"Only an applied service can be refused; this decision is {d.status}.")
+        raise Conflict(f"Only an applied service can be refused; this decision is {d.status}.")
     return [ev.ServiceRefused(decision_id=d.decision_id, reason=c.reason,
                               decided_on=local_day(now))]
 
@@ -301,13 +288,13 @@ def end_service(p: Patient, c: EndService, now: datetime) -> list[EventPayload]:
     require_registered(p)  # also after death: the service gets its end date
     d = _decision(p, c.decision_id)
     if d.status != "granted":
-        raise conflict(f"Only a granted service can be ended; this decision is {d.status}.")
+        raise Conflict(f"Only a granted service can be ended; this decision is {d.status}.")
     on = c.ended_on or local_day(now)
     _not_future("ended_on", on, now)
     if d.from_date is not None and on < d.from_date:
-        raise invalid("ended_on is before the service's from_date")
+        raise Invalid("ended_on is before the service's from_date")
     if d.to_date is not None and on > d.to_date:
-        raise invalid(f"ended_on is after the service's to_date ({d.to_date.isoformat()})")
+        raise Invalid(f"ended_on is after the service's to_date ({d.to_date.isoformat()})")
     return [ev.ServiceEnded(decision_id=d.decision_id, ended_on=on, reason=c.reason)]
 
 

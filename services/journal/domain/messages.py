@@ -17,15 +17,15 @@ Inbound (``receive_message``). Every message gets exactly one application receip
   any dialogue message, with an ok receipt; a question (PLO forespørsel, or a dialogmelding of type
   forespørsel) also makes a ``message_reply`` task for ``reply_unit``, due at the end of the
   ``ANSWER_WORKING_DAYS``-th working day after it arrived (req. 29).
-The patient must be registered (404): a message for no patient of ours is the API layer's to
+The patient must be registered (NotFound): a message for no patient of ours is the HTTP layer's to
 answer with an error receipt outside any patient's record. After death inbound messages are still
 stored, receipted and, when asked, answered: a death notice arrives after death, and a question
 about a patient who has died deserves that answer. So the reply task is made after death too.
 
-Outbound (``send_message``): 422 for a dialogmelding with attachments (the national rule), no
+Outbound (``send_message``): Invalid for a dialogmelding with attachments (the national rule), no
 text, a dialogmelding without its type or another kind with one, an answer without
-``in_reply_to``, or a party that is not a HER-id; 404 when ``in_reply_to`` is no message of this
-patient's. Sending is allowed after death (the death notice, answers to questions).
+``in_reply_to``, or a party that is not a HER-id; NotFound when ``in_reply_to`` is no message of
+this patient's. Sending is allowed after death (the death notice, answers to questions).
 
 Answers: a message that names another in ``in_reply_to`` answers it, whatever its kind, unless it
 is itself a question (a counter-question leaves the first one open). The first answer is the
@@ -39,34 +39,30 @@ the question learns its task when that event is folded (``Message.reply_task_id`
 is written once. ``thread`` follows ``refers_to`` and ``in_reply_to`` both ways, so every message
 about one referral or epikrise is one thread, whether or not that document is itself a message.
 
-Receipts for our messages (``receive_receipt``): 404 for an id we never sent; the same receipt
-again returns no events; a different second receipt is 409 (the first stands).
+Receipts for our messages (``receive_receipt``): NotFound for an id we never sent; the same receipt
+again returns no events; a different second receipt is a Conflict (the first stands).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, datetime, time, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Literal
-from uuid import UUID, uuid4
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from uuid import uuid4
 
 from pydantic import AwareDatetime, Field
 
-from libs.access.identifiers import InvalidIdentifier, validate_orgnr
-from libs.access.policy import OSLO, local_day
-from libs.events.evolve import replace_where
 from libs.events.registry import EventPayload
-from services.journal.domain import (
-    Command, Frozen, conflict, invalid, not_found, require_registered,
+from libs.kernel.errors import Conflict, Invalid, NotFound
+from libs.kernel.identifiers import InvalidIdentifier, validate_orgnr
+from services.journal import contract as ev
+from services.journal.contract import DialogType, MessageKind, Party, ReceiptStatus, ReceiverRole
+from services.journal.domain.base import (
+    Clinician, Command, optional_text, orgnr, require_registered, signature,
 )
-from services.journal.domain import clinical
-from services.journal.domain import events as ev
-from services.journal.domain.clinical import Clinician
-from services.journal.domain.episodes import _orgnr
-from services.journal.domain.events import (
-    DialogType, MessageKind, Party, ReceiptStatus, ReceiverRole,
+from services.journal.domain.messages_state import (
+    ROLE_NO, Message, answers, is_answer_kind, is_question, message_of, receipt_for,
 )
+from services.journal.domain.working_days import working_days_after
 
 if TYPE_CHECKING:
     from services.journal.domain.patients import Patient
@@ -76,7 +72,6 @@ ANSWER_WORKING_DAYS = 3
 3, so a reply task falls due at the end of the third working day after the message arrived."""
 CLOCK_SKEW = timedelta(minutes=5)
 """How far a sender's clock may run ahead of ours before its send time counts as in the future."""
-END_OF_DAY = time(23, 59, 59)
 
 # Text shown to clinicians (Norwegian), kept in one place.
 KIND_NO: dict[str, str] = {
@@ -89,9 +84,6 @@ KIND_NO: dict[str, str] = {
     "avviksmelding": "Avviksmelding", "dialogmelding": "Dialogmelding", "epikrise": "Epikrise",
     "henvisning": "Henvisning"}
 DIALOG_NO: dict[str, str] = {"foresporsel": "forespørsel", "svar": "svar", "notat": "notat"}
-ROLE_NO: dict[str, str] = {"sykepleietjeneste": "Sykepleietjeneste PO",
-                           "legetjeneste": "Legetjeneste PO",
-                           "saksbehandler": "Saksbehandler pleie, omsorg, rehab"}
 RECEIPT_NO: dict[str, str] = {  # reasons in an error receipt, read by the sender's clinicians
     "sender_her": "Avsenders HER-id er ikke gyldig: en HER-id er 1 til 9 siffer.",
     "sender_orgnr": "Avsenders organisasjonsnummer er ikke gyldig.",
@@ -103,56 +95,6 @@ RECEIPT_NO: dict[str, str] = {  # reasons in an error receipt, read by the sende
     "future": "Meldingen er sendt fram i tid: sendetidspunktet er senere enn nå.",
     "no_text": "Meldingen har ingen tekst.",
 }
-
-Direction = Literal["in", "out"]
-Delivery = Literal["pending", "ok", "error"]
-
-
-class Receipt(Frozen):
-    """An application receipt we sent for an inbound message (also for one not stored)."""
-
-    message_id: str
-    status: ReceiptStatus
-    errors: tuple[str, ...] = ()
-    to_her: str | None = None
-    sent_at: datetime
-
-
-class Message(Frozen):
-    """A message in the record: a journal document, never changed; ``receipt`` is the receipt we
-    sent (inbound) or the receiver's (outbound; ``pending`` until it comes)."""
-
-    message_id: str
-    direction: Direction
-    kind: MessageKind
-    dialog_type: DialogType | None = None
-    sender: Party
-    receiver: Party
-    receiver_role: ReceiverRole | None = None  # inbound: which of our parties it was sent to
-    refers_to: str | None = None
-    in_reply_to: str | None = None
-    subject: str | None = None
-    text: str
-    attachments: int = 0
-    sent_at: datetime
-    received_at: datetime | None = None  # inbound
-    by: str | None = None  # outbound: HPR number of the writer
-    unit: str | None = None  # outbound: the writer's unit
-    receipt: Delivery = "pending"
-    receipt_errors: tuple[str, ...] = ()
-    receipt_at: datetime | None = None
-    answered_by: str | None = None  # the first message that answered this one
-    reply_task_id: UUID | None = None  # inbound question: its message_reply task
-
-    @property
-    def at(self) -> datetime:
-        """When it entered the record: received (inbound) or sent (outbound)."""
-        return self.received_at or self.sent_at
-
-    @property
-    def is_question(self) -> bool:
-        return is_question(self.kind, self.dialog_type)
-
 
 # --- commands --------------------------------------------------------------------------------
 
@@ -203,89 +145,22 @@ class ReceiveReceipt(Command):
     errors: list[str] = Field(default=[], max_length=20)
 
 
-# --- working days ----------------------------------------------------------------------------
-
-def easter_sunday(year: int) -> date:
-    """Easter Sunday in the Gregorian calendar (the anonymous Gregorian algorithm)."""
-    a, (b, c) = year % 19, divmod(year, 100)
-    d, e = divmod(b, 4)
-    g = (b - (b + 8) // 25 + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    weekday = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * weekday) // 451
-    month, day = divmod(h + weekday - 7 * m + 114, 31)
-    return date(year, month, day + 1)
-
-
-@cache
-def public_holidays(year: int) -> frozenset[date]:
-    """Norway's public holidays (helligdager and 1 and 17 May): New Year's Day, Maundy Thursday,
-    Good Friday, Easter Sunday and Monday, 1 May, 17 May, Ascension Day, Whit Sunday and Monday,
-    Christmas Day and Boxing Day. Christmas Eve and New Year's Eve are working days."""
-    easter = easter_sunday(year)
-    return frozenset({date(year, 1, 1), date(year, 5, 1), date(year, 5, 17), date(year, 12, 25),
-                      date(year, 12, 26)} | {easter + timedelta(days=n)
-                                             for n in (-3, -2, 0, 1, 39, 49, 50)})
-
-
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in public_holidays(day.year)
-
-
-def working_days_after(moment: datetime, n: int) -> datetime:
-    """The end (23:59:59 in Europe/Oslo) of the ``n``-th working day after the Norwegian day of
-    ``moment``: counting starts the next day, whatever day ``moment`` falls on, and skips
-    weekends and public holidays. A Friday 15:00 with ``n=3`` gives Wednesday 23:59:59."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("working_days_after needs an aware datetime")
-    if n < 1:
-        raise ValueError("n must be at least 1 working day")
-    day = local_day(moment)
-    while n:
-        day += timedelta(days=1)
-        n -= is_working_day(day)
-    return datetime.combine(day, END_OF_DAY, tzinfo=OSLO)
-
-
 # --- checks ----------------------------------------------------------------------------------
-
-def is_question(kind: str, dialog_type: str | None) -> bool:
-    """Whether a message asks for an answer: a PLO forespørsel or a dialogmelding forespørsel."""
-    return kind == "foresporsel" or (kind == "dialogmelding" and dialog_type == "foresporsel")
-
-
-def is_answer_kind(kind: str, dialog_type: str | None) -> bool:
-    """A svar på forespørsel, or a dialogmelding of type svar: it must name what it answers."""
-    return kind == "svar_pa_foresporsel" or (kind == "dialogmelding" and dialog_type == "svar")
-
-
-def _answers(kind: str, dialog_type: str | None, in_reply_to: str | None) -> bool:
-    return in_reply_to is not None and not is_question(kind, dialog_type)
-
 
 def _is_her(value: str) -> bool:
     return value.isdigit() and 1 <= len(value) <= 9
 
 
-def _maybe(value: str | None) -> str | None:
-    return (value or "").strip() or None
-
-
-def _find(p: Patient, message_id: str) -> Message | None:
-    return next((m for m in p.messages if m.message_id == message_id), None)
-
-
 def _party(c: PartyIn, field: str) -> Party:
     if not _is_her(c.her_id.strip()):
-        raise invalid(f"{field}.her_id: a HER-id is 1 to 9 digits.")
+        raise Invalid(f"{field}.her_id: a HER-id is 1 to 9 digits.")
     orgnr = None
-    if _maybe(c.orgnr) is not None:
+    if optional_text(c.orgnr) is not None:
         try:
             orgnr = validate_orgnr(c.orgnr.strip())
         except InvalidIdentifier as exc:
-            raise invalid(f"{field}.orgnr: {exc}.") from None
-    return Party(her_id=c.her_id.strip(), name=_maybe(c.name), orgnr=orgnr)
+            raise Invalid(f"{field}.orgnr: {exc}.") from None
+    return Party(her_id=c.her_id.strip(), name=optional_text(c.name), orgnr=orgnr)
 
 
 def _inbound_errors(c: ReceiveMessage, now: datetime) -> list[str]:
@@ -293,7 +168,7 @@ def _inbound_errors(c: ReceiveMessage, now: datetime) -> list[str]:
     wrong: list[str] = []
     if not _is_her(c.sender.her_id.strip()):
         wrong.append("sender_her")
-    if _maybe(c.sender.orgnr) is not None:
+    if optional_text(c.sender.orgnr) is not None:
         try:
             validate_orgnr(c.sender.orgnr.strip())
         except InvalidIdentifier:
@@ -316,7 +191,7 @@ def _inbound_errors(c: ReceiveMessage, now: datetime) -> list[str]:
 def _reply_title(c: ReceiveMessage, sender: Party) -> str:
     """``Svar på dialogmelding: <subject>``, or ``Svar på forespørsel fra <sender>``."""
     what = "dialogmelding" if c.kind == "dialogmelding" else "forespørsel"
-    subject = _maybe(c.subject)
+    subject = optional_text(c.subject)
     title = (f"Svar på {what}: {subject}" if subject else
              f"Svar på {what} fra {sender.name or f'HER-id {sender.her_id}'}")
     return title if len(title) <= 200 else title[:199] + "…"
@@ -330,22 +205,22 @@ def receive_message(p: Patient, c: ReceiveMessage, now: datetime, *, reply_unit:
     invalid message; else ``[MessageReceived, ApplicationReceiptSent(ok)]``, plus a
     ``TaskCreated`` (kind ``message_reply``, for ``reply_unit``) when the message is a question."""
     require_registered(p)  # also after death: see the module doc
-    unit = _orgnr("reply_unit", reply_unit)
-    if _find(p, c.message_id) is not None or receipt_for(p, c.message_id) is not None:
+    unit = orgnr("reply_unit", reply_unit)
+    if message_of(p, c.message_id) is not None or receipt_for(p, c.message_id) is not None:
         return []
     her = c.sender.her_id.strip()
     to_her = her if _is_her(her) else None
     if errors := _inbound_errors(c, now):
         return [ev.ApplicationReceiptSent(message_id=c.message_id, status="error",
                                           errors=tuple(errors), to_her=to_her, sent_at=now)]
-    sender = Party(her_id=her, name=_maybe(c.sender.name),
-                   orgnr=_maybe(c.sender.orgnr))
+    sender = Party(her_id=her, name=optional_text(c.sender.name),
+                   orgnr=optional_text(c.sender.orgnr))
     out: list[EventPayload] = [
         ev.MessageReceived(
             message_id=c.message_id, kind=c.kind, dialog_type=c.dialog_type, sender=sender,
             receiver_her=c.receiver_her.strip(), receiver_role=c.receiver_role,
-            refers_to=_maybe(c.refers_to), in_reply_to=_maybe(c.in_reply_to),
-            subject=_maybe(c.subject), text=c.text, attachments=c.attachments,
+            refers_to=optional_text(c.refers_to), in_reply_to=optional_text(c.in_reply_to),
+            subject=optional_text(c.subject), text=c.text, attachments=c.attachments,
             sent_at=c.sent_at, received_at=now),
         ev.ApplicationReceiptSent(message_id=c.message_id, status="ok", to_her=to_her,
                                   sent_at=now)]
@@ -364,38 +239,39 @@ def send_message(p: Patient, c: SendMessage, by: Clinician, now: datetime, *,
     """``[MessageSent]``, plus ``TaskCompleted`` when it answers a question whose reply task is
     still open. ``sender_her`` is the HER-id of our party that sends (routing config)."""
     require_registered(p)  # also after death: the death notice, answers
-    who = clinical._who(by)
+    who = signature(by)
     if not _is_her(sender_her):
-        raise invalid("sender_her: a HER-id is 1 to 9 digits.")
+        raise Invalid("sender_her: a HER-id is 1 to 9 digits.")
     to = _party(c.to, "to")
     if not c.text.strip():
-        raise invalid("text: a message needs text.")
+        raise Invalid("text: a message needs text.")
     if c.kind == "dialogmelding":
         if c.dialog_type is None:
-            raise invalid("dialog_type: a dialogmelding is a question, an answer or a note "
+            raise Invalid("dialog_type: a dialogmelding is a question, an answer or a note "
                           "(foresporsel, svar or notat).")
         if c.attachments:
-            raise invalid("attachments: a dialogmelding has no attachments (the national rule "
+            raise Invalid("attachments: a dialogmelding has no attachments (the national rule "
                           "for clinical dialogue); send them with another message kind.")
     elif c.dialog_type is not None:
-        raise invalid("dialog_type: only a dialogmelding has a dialog type.")
-    reply_to = _maybe(c.in_reply_to)
+        raise Invalid("dialog_type: only a dialogmelding has a dialog type.")
+    reply_to = optional_text(c.in_reply_to)
     if is_answer_kind(c.kind, c.dialog_type) and reply_to is None:
-        raise invalid("in_reply_to: an answer names the message it answers.")
+        raise Invalid("in_reply_to: an answer names the message it answers.")
     question: Message | None = None
     if reply_to is not None:
-        question = _find(p, reply_to)
+        question = message_of(p, reply_to)
         if question is None:
-            raise not_found("No such message for this patient to reply to.")
+            raise NotFound("No such message for this patient to reply to.")
         if question.direction != "in":
-            raise invalid("in_reply_to: a reply answers a message we received; to follow up a "
+            raise Invalid("in_reply_to: a reply answers a message we received; to follow up a "
                           "message we sent, use refers_to.")
     message_id = str(uuid4())
     out: list[EventPayload] = [ev.MessageSent(
         message_id=message_id, kind=c.kind, dialog_type=c.dialog_type, sender_her=sender_her,
-        to=to, refers_to=_maybe(c.refers_to), in_reply_to=reply_to, subject=_maybe(c.subject),
+        to=to, refers_to=optional_text(c.refers_to), in_reply_to=reply_to,
+        subject=optional_text(c.subject),
         text=c.text, attachments=c.attachments, by=who["by"], unit=who["unit"], sent_at=now)]
-    if question is not None and _answers(c.kind, c.dialog_type, reply_to):
+    if question is not None and answers(c.kind, c.dialog_type, reply_to):
         task = next((t for t in p.tasks if t.task_id == question.reply_task_id
                      and t.status == "requested"), None)
         if task is not None:
@@ -408,105 +284,16 @@ def receive_receipt(p: Patient, c: ReceiveReceipt, now: datetime) -> list[EventP
     """``[ApplicationReceiptReceived]`` for a message we sent; ``[]`` for the same receipt
     again."""
     require_registered(p)
-    m = _find(p, c.message_id)
+    m = message_of(p, c.message_id)
     if m is None or m.direction != "out":
-        raise not_found("No such sent message for this patient.")
+        raise NotFound("No such sent message for this patient.")
     errors = tuple(e.strip()[:1000] for e in c.errors if e.strip())
     if c.status == "error" and not errors:
-        raise invalid("errors: an error receipt says what was wrong.")
+        raise Invalid("errors: an error receipt says what was wrong.")
     if m.receipt != "pending":
         if (m.receipt, m.receipt_errors) == (c.status, errors):
             return []
-        raise conflict(f"The message already has a receipt ({m.receipt}); a second, different "
+        raise Conflict(f"The message already has a receipt ({m.receipt}); a second, different "
                        "one is not accepted.")
     return [ev.ApplicationReceiptReceived(message_id=m.message_id, status=c.status,
                                           errors=errors, received_at=now)]
-
-
-# --- reads -----------------------------------------------------------------------------------
-
-def message_of(p: Patient, message_id: str) -> Message | None:
-    return _find(p, message_id)
-
-
-def receipt_for(p: Patient, message_id: str) -> Receipt | None:
-    """The receipt we sent for an inbound message id (what a repeated message gets again)."""
-    return next((r for r in p.receipts if r.message_id == message_id), None)
-
-
-def thread(p: Patient, message_id: str) -> tuple[Message, ...]:
-    """Every message linked to ``message_id`` through ``refers_to`` and ``in_reply_to``, in
-    either direction and transitively, oldest first. ``message_id`` may also be the id of a
-    referral or epikrise that is no message in the record; an unknown id gives ``()``."""
-    links: defaultdict[str, set[str]] = defaultdict(set)
-    for m in p.messages:
-        for other in (m.refers_to, m.in_reply_to):
-            if other is not None:
-                links[m.message_id].add(other)
-                links[other].add(m.message_id)
-    seen, todo = {message_id}, [message_id]
-    while todo:
-        for nxt in links[todo.pop()] - seen:
-            seen.add(nxt)
-            todo.append(nxt)
-    return tuple(sorted((m for m in p.messages if m.message_id in seen), key=lambda m: m.at))
-
-
-def unanswered(p: Patient) -> tuple[Message, ...]:
-    """Questions we received that no message of ours answers yet, oldest first (a reply task
-    completed or cancelled some other way does not answer the sender)."""
-    return tuple(sorted((m for m in p.messages if m.direction == "in" and m.is_question
-                         and m.answered_by is None), key=lambda m: m.at))
-
-
-def awaiting_answer(p: Patient) -> tuple[Message, ...]:
-    """Questions we sent that no received message answers yet, oldest first."""
-    return tuple(sorted((m for m in p.messages if m.direction == "out" and m.is_question
-                         and m.answered_by is None), key=lambda m: m.at))
-
-
-# --- evolve ----------------------------------------------------------------------------------
-
-def _answered(messages: tuple[Message, ...], e: ev.MessageReceived | ev.MessageSent,
-              direction: Direction) -> tuple[Message, ...]:
-    if not _answers(e.kind, e.dialog_type, e.in_reply_to):
-        return messages
-    return replace_where(messages, lambda m: m.message_id == e.in_reply_to
-                         and m.direction == direction and m.answered_by is None,
-                         answered_by=e.message_id)
-
-
-def evolve(p: Patient, e: EventPayload) -> Patient:
-    """The messaging arms of ``patients.evolve``; other events leave the state as it is."""
-    u = p.model_copy
-    match e:
-        case ev.MessageReceived():
-            m = Message(message_id=e.message_id, direction="in", kind=e.kind,
-                        dialog_type=e.dialog_type, sender=e.sender,
-                        receiver=Party(her_id=e.receiver_her, name=ROLE_NO[e.receiver_role]),
-                        receiver_role=e.receiver_role, refers_to=e.refers_to,
-                        in_reply_to=e.in_reply_to, subject=e.subject, text=e.text,
-                        attachments=e.attachments, sent_at=e.sent_at, received_at=e.received_at)
-            return u(update={"messages": (*_answered(p.messages, e, "out"), m)})
-        case ev.ApplicationReceiptSent():
-            r = Receipt(message_id=e.message_id, status=e.status, errors=e.errors,
-                        to_her=e.to_her, sent_at=e.sent_at)
-            return u(update={"receipts": (*p.receipts, r), "messages": replace_where(
-                p.messages, lambda m: m.message_id == e.message_id and m.direction == "in",
-                receipt=e.status, receipt_errors=e.errors, receipt_at=e.sent_at)})
-        case ev.MessageSent():
-            m = Message(message_id=e.message_id, direction="out", kind=e.kind,
-                        dialog_type=e.dialog_type, sender=Party(her_id=e.sender_her),
-                        receiver=e.to, refers_to=e.refers_to, in_reply_to=e.in_reply_to,
-                        subject=e.subject, text=e.text, attachments=e.attachments,
-                        sent_at=e.sent_at, by=e.by, unit=e.unit)
-            return u(update={"messages": (*_answered(p.messages, e, "in"), m)})
-        case ev.ApplicationReceiptReceived():
-            return u(update={"messages": replace_where(
-                p.messages, lambda m: m.message_id == e.message_id and m.direction == "out",
-                receipt=e.status, receipt_errors=e.errors, receipt_at=e.received_at)})
-        case ev.TaskCreated(message_id=str()):
-            return u(update={"messages": replace_where(
-                p.messages, lambda m: m.message_id == e.message_id and m.direction == "in",
-                reply_task_id=e.task_id)})
-    return p

@@ -8,9 +8,10 @@ is the one fold for the stream; it hands care events to ``episodes.evolve``, cli
 ``clinical.evolve``, process-support ones to ``process.evolve`` and messaging ones (and a reply
 task's link to its question) to ``messages.evolve``.
 
-Rules: a patient is registered once (409); the national id is validated with the environment's
-flags (production refuses test numbers, development and test accept only test numbers) and a
-refusal carries the identifier library's message (422); the kommunenummer has 4 digits (422).
+Rules: a patient is registered once (Conflict); the national id is validated with the
+environment's flags (production refuses test numbers, development and test accept only test
+numbers) and a refusal carries the identifier library's message (Invalid); the kommunenummer has
+4 digits (Invalid).
 After death nothing changes except the death itself (its date, with a reason) and the closing of
 open episodes and decisions (``episodes.py``), so a dead patient's services get their end dates;
 messages are still received, sent and answered (``messages.py``: a death notice comes after death).
@@ -24,20 +25,19 @@ from uuid import UUID
 
 from pydantic import Field
 
-from libs.access.identifiers import InvalidIdentifier, PersonId, PersonIdType, parse_person_id
-from libs.access.policy import local_day
 from libs.events.registry import EventPayload
-from services.journal.domain import (
-    Command, Frozen, conflict, invalid, require_alive, require_registered,
-)
-from services.journal.domain import clinical, messages, process
+from libs.kernel.errors import Conflict, Invalid
+from libs.kernel.identifiers import InvalidIdentifier, PersonId, PersonIdType, parse_person_id
+from libs.kernel.time import local_day
+from services.journal import contract as ev
+from services.journal.contract import Address, Name, Sex
+from services.journal.domain import clinical_state, messages_state, process_state
 from services.journal.domain import episodes as care
-from services.journal.domain import events as ev
-from services.journal.domain.clinical import Condition, CriticalInfo, Note, Observation
+from services.journal.domain.base import Command, Frozen, require_alive, require_registered
+from services.journal.domain.clinical_state import Condition, CriticalInfo, Note, Observation
 from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
-from services.journal.domain.events import Address, Name, Sex
-from services.journal.domain.messages import Message, Receipt
-from services.journal.domain.process import CarePlan, Task
+from services.journal.domain.messages_state import Message, Receipt
+from services.journal.domain.process_state import CarePlan, Task
 
 
 class Patient(Frozen):
@@ -72,7 +72,7 @@ class Patient(Frozen):
 # --- commands --------------------------------------------------------------------------------
 
 class AddressIn(Command):
-    """An address as a client sends it; checked and turned into ``events.Address``."""
+    """An address as a client sends it; checked and turned into ``contract.Address``."""
 
     lines: list[str] = Field(default=[], max_length=4)
     postal_code: str | None = Field(default=None, max_length=20)
@@ -120,7 +120,7 @@ def _person_id(value: str, assigner: str | None, *, production: bool,
         return parse_person_id(value, allow_synthetic=not production, allow_real=production,
                                assigner=assigner, rule_2032=rule_2032)
     except InvalidIdentifier as exc:
-        raise invalid(str(exc)) from None
+        raise Invalid(str(exc)) from None
 
 
 def _stored_id(p: Patient) -> PersonId:
@@ -134,18 +134,18 @@ def _stored_id(p: Patient) -> PersonId:
 
 def _birth_date(pid: PersonId, given: date | None) -> date | None:
     if pid.birth_date is not None and given is not None and given != pid.birth_date:
-        raise invalid("birth_date does not match the date encoded in the national id number")
+        raise Invalid("birth_date does not match the date encoded in the national id number")
     return given or pid.birth_date
 
 
 def _address(a: AddressIn) -> Address:
     if not (len(a.municipality) == 4 and a.municipality.isdigit()):
-        raise invalid("address.municipality: a municipality number (kommunenummer) is 4 digits")
+        raise Invalid("address.municipality: a municipality number (kommunenummer) is 4 digits")
     if a.postal_code is not None and not (len(a.postal_code) == 4 and a.postal_code.isdigit()):
-        raise invalid("address.postal_code: a Norwegian postal code is 4 digits")
+        raise Invalid("address.postal_code: a Norwegian postal code is 4 digits")
     if a.district is not None and not (len(a.district) == 6 and a.district.isdigit()
                                        and a.district.startswith(a.municipality)):
-        raise invalid("address.district: a city district number (bydelsnummer) is the "
+        raise Invalid("address.district: a city district number (bydelsnummer) is the "
                       "municipality number followed by 2 digits")
     return Address(lines=tuple(x.strip() for x in a.lines if x.strip()),
                    postal_code=a.postal_code, city=a.city, municipality=a.municipality,
@@ -154,7 +154,7 @@ def _address(a: AddressIn) -> Address:
 
 def _hpr(value: str | None) -> str | None:
     if value is not None and not (value.isdigit() and 1 <= len(value) <= 9):
-        raise invalid("regular_gp: an HPR number is 1 to 9 digits")
+        raise Invalid("regular_gp: an HPR number is 1 to 9 digits")
     return value
 
 
@@ -163,13 +163,13 @@ def _hpr(value: str | None) -> str | None:
 def register_patient(p: Patient, c: RegisterPatient, now: datetime, *, production: bool,
                      rule_2032: bool = False) -> list[EventPayload]:
     if p.registered:
-        raise conflict("The patient is already registered.")
+        raise Conflict("The patient is already registered.")
     pid = _person_id(c.national_id, c.assigner, production=production, rule_2032=rule_2032)
     birth = _birth_date(pid, c.birth_date)
     if birth is None:
-        raise invalid("birth_date is required when the number does not encode a birth date")
+        raise Invalid("birth_date is required when the number does not encode a birth date")
     if birth > local_day(now):
-        raise invalid("birth_date is in the future")
+        raise Invalid("birth_date is in the future")
     return [ev.PatientRegistered(
         national_id=pid.value, id_type=pid.type, assigner=pid.assigner, name=c.name,
         birth_date=birth, sex=c.sex, address=_address(c.address),
@@ -181,11 +181,11 @@ def change_details(p: Patient, c: ChangeDetails, now: datetime, *, production: b
     """Returns no event when every given detail equals the current one (a repeated request)."""
     require_alive(p)
     if not c.model_fields_set - {"reason"}:
-        raise invalid("Nothing to change: give at least one detail.")
+        raise Invalid("Nothing to change: give at least one detail.")
     if c.assigner is not None and c.national_id is None:
-        raise invalid("assigner comes with the new national_id it issued.")
+        raise Invalid("assigner comes with the new national_id it issued.")
     if c.regular_gp is not None and c.no_regular_gp:
-        raise invalid("Give either a new regular_gp or no_regular_gp, not both.")
+        raise Invalid("Give either a new regular_gp or no_regular_gp, not both.")
     changes: dict = {}
     if c.national_id is not None:
         pid = _person_id(c.national_id, c.assigner, production=production,
@@ -196,7 +196,7 @@ def change_details(p: Patient, c: ChangeDetails, now: datetime, *, production: b
         pid = _stored_id(p)
     birth = _birth_date(pid, c.birth_date) or p.birth_date
     if birth is not None and birth > local_day(now):
-        raise invalid("birth_date is in the future")
+        raise Invalid("birth_date is in the future")
     address = _address(c.address) if c.address is not None else None
     new = {"birth_date": birth, "name": c.name, "sex": c.sex, "address": address,
            "regular_gp": _hpr(c.regular_gp)}
@@ -212,15 +212,15 @@ def record_death(p: Patient, c: RecordDeath, now: datetime) -> list[EventPayload
     """The first call records the death; a later one corrects its date and needs a reason."""
     require_registered(p)
     if c.deceased_on > local_day(now):
-        raise invalid("deceased_on is in the future")
+        raise Invalid("deceased_on is in the future")
     if p.birth_date is not None and c.deceased_on < p.birth_date:
-        raise invalid("deceased_on is before the patient's birth date")
+        raise Invalid("deceased_on is before the patient's birth date")
     if p.deceased_on is None:
         return [ev.PatientDeceased(deceased_on=c.deceased_on, reason=c.reason, recorded_at=now)]
     if c.deceased_on == p.deceased_on:
-        raise conflict("The patient is already recorded as deceased on that date.")
+        raise Conflict("The patient is already recorded as deceased on that date.")
     if not c.reason:
-        raise invalid("Correcting the date of death needs a reason.")
+        raise Invalid("Correcting the date of death needs a reason.")
     return [ev.PatientDeceased(deceased_on=c.deceased_on, corrects=p.deceased_on,
                                reason=c.reason, recorded_at=now)]
 
@@ -245,7 +245,8 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             return p.model_copy(update=update)
         case ev.PatientDeceased():
             return p.model_copy(update={"deceased_on": e.deceased_on})
-    return messages.evolve(process.evolve(clinical.evolve(care.evolve(p, e), e), e), e)
+    return messages_state.evolve(process_state.evolve(clinical_state.evolve(care.evolve(p, e), e),
+                                                    e), e)
 
 
 def fold(patient_id: UUID, payloads: Iterable[EventPayload]) -> Patient:

@@ -17,55 +17,16 @@ change the list, requirement 33), ``Nurse`` (other health personnel: records adm
 takes part in reconciliation), ``Dispenser`` (a medicine dispenser device: records
 administration) and ``Pharmacy`` (reports dispensing).
 
-``Refused`` has the same shape as the journal's (status, message) but is defined here, so the
-services stay independent; it may also carry the decision-support ``warnings`` that made an order
-need a stated reason, so the API can show them with the 422.
+Refusals are the kinds of ``libs.kernel.errors`` (``Forbidden``, ``NotFound``, ``Conflict``,
+``Invalid``); going ahead against an "avoid" warning without a reason is ``Invalid`` carrying the
+warnings as its ``details``, so the answer can show them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from services.medication.domain.events import MedicationWarning
-
-
-class Refused(Exception):
-    """A command the domain will not accept: ``status`` is the HTTP status a client should see
-    (403 not this actor's to do, e.g. a nurse changing the list; 404 unknown id; 409 conflict
-    with the current state, e.g. resuming a discontinued medication; 422 invalid input, e.g. a
-    zero dose or going ahead against an "avoid" warning without a reason), ``message`` one
-    readable sentence that never contains a national id number."""
-
-    def __init__(self, status: int, message: str,
-                 warnings: Sequence[MedicationWarning] = ()):
-        self.status, self.message, self.warnings = status, message, tuple(warnings)
-        super().__init__(message)
-
-
-def forbidden(message: str) -> Refused:
-    return Refused(403, message)
-
-
-def not_found(message: str) -> Refused:
-    return Refused(404, message)
-
-
-def conflict(message: str) -> Refused:
-    return Refused(409, message)
-
-
-def invalid(message: str, warnings: Sequence[Any] = ()) -> Refused:
-    return Refused(422, message, warnings)
-
-
-class Frozen(BaseModel):
-    """An immutable value: state, value objects, results."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from libs.kernel.model import Frozen
 
 
 class Command(Frozen):

@@ -18,10 +18,10 @@ Rules, each giving warnings at FEST's two shown levels:
   strength is per (the ml of "mg/ml"). Otherwise (a dose in mg of a combination product whose
   maximum is in tablets, a dose in ml of a tablet) it is not checked.
 
-Going ahead despite an ``avoid`` needs a stated reason (``require_override``: 422 without it,
-carrying the warnings). The catalogue and the CAVE list are Protocols, so the catalogue module,
-the journal's critical information or a tiny in-test fake all fit. Texts shown to clinicians are
-Norwegian and kept in ``TEXTS``.
+Going ahead despite an ``avoid`` needs a stated reason (``require_override``: ``Invalid``
+without it, carrying the warnings). The catalogue and the CAVE list are Protocols, so the
+catalogue module, the journal's critical information or a tiny in-test fake all fit. Texts shown
+to clinicians are Norwegian and kept in ``TEXTS``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 from uuid import UUID
 
-from services.medication.domain import invalid
+from libs.kernel.errors import Invalid
 from services.medication.domain.dosing import daily_amount, nb
-from services.medication.domain.events import Dose, Drug, MedicationWarning
+from services.medication.contract import Dose, Drug, MedicationWarning
 
 
 # --- what decision support needs from others ---------------------------------------------------
@@ -271,12 +271,19 @@ def above_max_dose(drug: Drug, dose: Dose, catalogue: Catalogue) -> list[Medicat
         unit=product.max_daily_dose_unit))]
 
 
+def warning_details(warnings: Sequence[MedicationWarning]) -> list[dict[str, str]]:
+    """The warnings as the details of a refusal: each its message, and its kind and level as
+    ``kind:level`` (``interaction:avoid``)."""
+    return [{"text": w.message, "code": f"{w.kind}:{w.level}"} for w in warnings]
+
+
 def require_override(warnings: Sequence[MedicationWarning], reason: str | None) -> str | None:
-    """The stated reason for going ahead, required when any warning says "avoid" (422 with the
-    warnings otherwise); None when nothing was there to override or no reason was given."""
+    """The stated reason for going ahead, required when any warning says "avoid" (``Invalid``
+    with the warnings otherwise); None when nothing was there to override or no reason was
+    given."""
     stripped = (reason or "").strip() or None
     avoid = [w for w in warnings if w.level == "avoid"]
     if avoid and stripped is None:
-        raise invalid(f"{len(avoid)} warning(s) say this should be avoided: going ahead needs a "
-                      "stated reason (override_reason).", warnings)
+        raise Invalid(f"{len(avoid)} warning(s) say this should be avoided: going ahead needs a "
+                      "stated reason (override_reason).", warning_details(warnings))
     return stripped if warnings else None

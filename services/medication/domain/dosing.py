@@ -15,8 +15,9 @@ from datetime import time
 
 from pydantic import Field
 
-from services.medication.domain import Command, invalid
-from services.medication.domain.events import Dose, Route
+from libs.kernel.errors import Invalid
+from services.medication.domain import Command
+from services.medication.contract import Dose, Route
 
 STANDARD_TIMES: dict[int, tuple[time, ...]] = {
     1: (time(8),),
@@ -43,27 +44,27 @@ class DoseIn(Command):
 
 def to_dose(d: DoseIn, what: str = "dose") -> Dose:
     if not (math.isfinite(d.amount) and d.amount > 0):
-        raise invalid(f"{what}.amount: a dose is more than zero.")
+        raise Invalid(f"{what}.amount: a dose is more than zero.")
     if not (unit := d.unit.strip()):
-        raise invalid(f"{what}.unit: name the unit of the dose (e.g. mg or tablett).")
+        raise Invalid(f"{what}.unit: name the unit of the dose (e.g. mg or tablett).")
     given = sum((bool(d.times_of_day), d.times_per_day is not None, d.as_needed))
     if given != 1:
-        raise invalid(f"{what}: give exactly one of times_of_day, times_per_day or as_needed.")
+        raise Invalid(f"{what}: give exactly one of times_of_day, times_per_day or as_needed.")
     if any(t.tzinfo is not None for t in d.times_of_day):
-        raise invalid(f"{what}.times_of_day are Oslo wall-clock times without a time zone.")
+        raise Invalid(f"{what}.times_of_day are Oslo wall-clock times without a time zone.")
     times = tuple(sorted(t.replace(second=0, microsecond=0) for t in d.times_of_day))
     if len(set(times)) != len(times):
-        raise invalid(f"{what}.times_of_day: each time of day is given once.")
+        raise Invalid(f"{what}.times_of_day: each time of day is given once.")
     if d.times_per_day is not None and not 1 <= d.times_per_day <= 24:
-        raise invalid(f"{what}.times_per_day is between 1 and 24.")
+        raise Invalid(f"{what}.times_per_day is between 1 and 24.")
     if d.as_needed:
         if d.max_per_day is None or not math.isfinite(d.max_per_day):
-            raise invalid(f"{what}: an as-needed dose needs a max_per_day.")
+            raise Invalid(f"{what}: an as-needed dose needs a max_per_day.")
         if d.max_per_day < d.amount:
-            raise invalid(f"{what}.max_per_day ({d.max_per_day:g} {unit}) is less than one "
+            raise Invalid(f"{what}.max_per_day ({d.max_per_day:g} {unit}) is less than one "
                           f"dose ({d.amount:g} {unit}).")
     elif d.max_per_day is not None:
-        raise invalid(f"{what}.max_per_day is only for an as-needed dose.")
+        raise Invalid(f"{what}.max_per_day is only for an as-needed dose.")
     return Dose(amount=d.amount, unit=unit, route=d.route, times_of_day=times,
                 times_per_day=d.times_per_day, as_needed=d.as_needed,
                 max_per_day=d.max_per_day, instructions=(d.instructions or "").strip() or None)

@@ -13,7 +13,7 @@ from itertools import takewhile
 from uuid import UUID
 
 from libs.events.registry import EventPayload
-from services.medication.domain import events as ev
+from services.medication import contract as ev
 from services.medication.domain.dosing import describe
 from services.medication.domain.state import (
     Administration, Change, Dispensing, DoseFrom, Entry, EntryStatus, Fetch, MedicationList,

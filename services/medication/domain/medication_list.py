@@ -3,20 +3,21 @@ requirements 30-33, 36). What actually happened is decided in ``administration.p
 reconciliation and review in ``reconciliation.py``; the state is ``state.py``, its fold
 ``evolve.py``.
 
-Every decision is ``decide(lst, command, by, now, ...) -> events`` and raises ``Refused``:
-- 403: only a ``Prescriber`` changes the list (prescribe, record from another source, renew,
-  change dose, pause, resume, discontinue) and reviews it; administration is recorded by a
+Every decision is ``decide(lst, command, by, now, ...) -> events`` and raises a kind of
+``libs.kernel.errors``:
+- ``Forbidden``: only a ``Prescriber`` changes the list (prescribe, record from another source,
+  renew, change dose, pause, resume, discontinue) and reviews it; administration is recorded by a
   ``Nurse``, a ``Prescriber`` or a ``Dispenser``; dispensing by a ``Pharmacy`` or health
   personnel; reconciliation by a ``Prescriber`` or ``Nurse``.
-- 404: an unknown entry, prescription or reconciliation version.
-- 409: a transition the entry's state does not allow. An entry is active, paused or discontinued;
-  active -> paused -> active (resume); active | paused -> discontinued, which is final (it is not
-  resumed, renewed, paused, re-dosed or given: prescribe it again). Renewal needs a prescription
-  (an over-the-counter entry has none). A dose may be changed while paused: it applies from
-  resumption (e.g. warfarin restarted lower after surgery). What may be given when is in
-  ``administration.py``.
-- 422: invalid input (no reason to discontinue or pause, a zero dose, an unknown or expired
-  product, a time that is not on the plan, going ahead against an "avoid" warning without a
+- ``NotFound``: an unknown entry, prescription or reconciliation version.
+- ``Conflict``: a transition the entry's state does not allow. An entry is active, paused or
+  discontinued; active -> paused -> active (resume); active | paused -> discontinued, which is
+  final (it is not resumed, renewed, paused, re-dosed or given: prescribe it again). Renewal
+  needs a prescription (an over-the-counter entry has none). A dose may be changed while paused:
+  it applies from resumption (e.g. warfarin restarted lower after surgery). What may be given
+  when is in ``administration.py``.
+- ``Invalid``: invalid input (no reason to discontinue or pause, a zero dose, an unknown or
+  expired product, a time that is not on the plan, going ahead against an "avoid" warning without a
   reason).
 
 Orders and changes run decision support (``decision_support.check``) against the active entries
@@ -26,7 +27,8 @@ warnings recorded too but needs no override reason: it records a fact, it does n
 
 Concurrency: the domain does not take an expected version. ``MedicationList.version`` is the
 number of events folded (= the stream version, the API's ``ETag``); the API passes the client's
-``If-Match`` to the event store as the expected version, so a stale change is a 412 from the store
+``If-Match`` to the event store as the expected version, so a stale change is
+``PreconditionFailed`` from the store
 (STYLE.md habit 5: never a read followed by a check in Python).
 """
 
@@ -39,12 +41,11 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, Field
 
-from libs.access.policy import local_day
+from libs.kernel.time import local_day
 from libs.events.registry import EventPayload
-from services.medication.domain import (
-    Actor, Command, Nurse, Prescriber, conflict, forbidden, invalid,
-)
-from services.medication.domain import events as ev
+from libs.kernel.errors import Conflict, Forbidden, Invalid
+from services.medication.domain import Actor, Command, Nurse, Prescriber
+from services.medication import contract as ev
 from services.medication.domain.checks import (
     author, catalogue_drug, described_drug, find_entry, require_fresh, require_not_discontinued,
     require_prescriber, required_reason, text_or_none, treatment_period,
@@ -53,7 +54,7 @@ from services.medication.domain.decision_support import (
     Catalogue, CaveEntry, check, require_override,
 )
 from services.medication.domain.dosing import DoseIn, to_dose
-from services.medication.domain.events import (
+from services.medication.contract import (
     Author, CheckedAction, Dose, Drug, MedicationWarning, NationalPrescription, OtherSource,
     RecallReason,
 )
@@ -175,7 +176,7 @@ def record_from_other_source(lst: MedicationList, c: RecordFromOtherSource, by: 
         drug = described_drug(name=name, atc=text_or_none(c.atc and c.atc.upper()),
                               substances=tuple(s.strip() for s in c.substances if s.strip()))
     else:
-        raise invalid("Name the medicine: a product_id from the catalogue or a name.")
+        raise Invalid("Name the medicine: a product_id from the catalogue or a name.")
     dose = to_dose(c.dose)
     start, end = treatment_period(c.start_on, c.end_on, now, past_start=True)
     entry_id = uuid4()
@@ -196,10 +197,10 @@ def renew(lst: MedicationList, c: Renew, by: Actor, now: datetime, *, catalogue:
     e = find_entry(lst, c.entry_id)
     require_not_discontinued(e, "renewed")
     if (head := e.prescription) is None:
-        raise conflict(f"{e.drug.name} has no prescription to renew (it was recorded from "
+        raise Conflict(f"{e.drug.name} has no prescription to renew (it was recorded from "
                        "another source): prescribe it instead.")
     if e.drug.product_id is None:
-        raise invalid(f"{e.drug.name} is not a product in the drug catalogue: prescribe a "
+        raise Invalid(f"{e.drug.name} is not a product in the drug catalogue: prescribe a "
                       "catalogue product instead.")
     catalogue_drug(catalogue, e.drug.product_id)
     warned = _checked(lst, e.entry_id, e.drug, e.dose, "renew", who, now, catalogue, cave,
@@ -228,7 +229,7 @@ def change_dose(lst: MedicationList, c: ChangeDose, by: Actor, now: datetime, *,
     require_not_discontinued(e, "given a new dose")
     dose = to_dose(c.dose)
     if dose == e.dose:
-        raise invalid(f"The new dose of {e.drug.name} is the same as the current one.")
+        raise Invalid(f"The new dose of {e.drug.name} is the same as the current one.")
     warned = _checked(lst, e.entry_id, e.drug, dose, "change_dose", who, now, catalogue, cave,
                       c.override_reason)
     head = e.prescription
@@ -246,7 +247,7 @@ def pause(lst: MedicationList, c: Pause, by: Actor, now: datetime, *,
     e = find_entry(lst, c.entry_id)
     require_not_discontinued(e, "paused")
     if e.status == "paused":
-        raise conflict(f"{e.drug.name} is already paused (since {clock(e.status_since)}).")
+        raise Conflict(f"{e.drug.name} is already paused (since {clock(e.status_since)}).")
     reason = required_reason(c.reason, f"Pausing {e.drug.name}")
     return [ev.MedicationPaused(entry_id=e.entry_id, reason=reason, by=who, recorded_at=now)]
 
@@ -259,7 +260,7 @@ def resume(lst: MedicationList, c: Resume, by: Actor, now: datetime, *, catalogu
     e = find_entry(lst, c.entry_id)
     require_not_discontinued(e, "resumed")
     if e.status != "paused":
-        raise conflict(f"{e.drug.name} is not paused, so there is nothing to resume.")
+        raise Conflict(f"{e.drug.name} is not paused, so there is nothing to resume.")
     warned = _checked(lst, e.entry_id, e.drug, e.dose, "resume", who, now, catalogue, cave,
                       c.override_reason)
     return [ev.MedicationResumed(entry_id=e.entry_id, note=text_or_none(c.note), by=who,
@@ -273,7 +274,7 @@ def discontinue(lst: MedicationList, c: Discontinue, by: Actor, now: datetime, *
     require_fresh(lst, now, fresh_within)
     e = find_entry(lst, c.entry_id)
     if e.status == "discontinued":
-        raise conflict(f"{e.drug.name} is already discontinued (on "
+        raise Conflict(f"{e.drug.name} is already discontinued (on "
                        f"{local_day(e.status_since)}).")
     reason = required_reason(c.reason, f"Discontinuing {e.drug.name}")
     return [ev.MedicationDiscontinued(entry_id=e.entry_id, reason=reason, by=who,
@@ -286,11 +287,11 @@ def record_fetch(lst: MedicationList, c: RecordFetch, by: Actor,
     """A fetch from the prescription intermediary, reported by health personnel's EHR (the
     fetch is made for them). A fetch time in the future is refused."""
     if not isinstance(by, Prescriber | Nurse):
-        raise forbidden("A fetch from the prescription intermediary is reported by health "
+        raise Forbidden("A fetch from the prescription intermediary is reported by health "
                         "personnel.")
     at = c.fetched_at or now
     if at > now:
-        raise invalid("fetched_at is in the future.")
+        raise Invalid("fetched_at is in the future.")
     return [ev.MedicationListFetched(fetched_at=at, sources=tuple(dict.fromkeys(c.sources)),
                                      prescriptions=tuple(c.prescriptions), by=author(by),
                                      recorded_at=now)]

@@ -2,7 +2,7 @@
 day, what was actually taken, and the change history. The list as of a past instant is
 ``evolve.as_of`` (the fold of the events recorded up to then), read with these.
 
-Days are Oslo days (``libs.access.policy.local_day``): the chart for 29.11 runs from 00:00 to
+Days are Oslo days (``libs.kernel.time.local_day``): the chart for 29.11 runs from 00:00 to
 24:00 Norwegian time, also across a daylight-saving change.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from libs.access.policy import OSLO, local_day
-from services.medication.domain import Frozen
-from services.medication.domain.events import Author, Dose, Outcome
+from libs.kernel.time import OSLO, local_day
+from libs.kernel.model import Frozen
+from services.medication.contract import Author, Dose, Outcome
 from services.medication.domain.state import Change, Entry, MedicationList, planned_slots
 
 

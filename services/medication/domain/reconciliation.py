@@ -4,7 +4,7 @@ LMG), DOMAIN.md §2.1 and §11 requirement 34.
 A reconciliation records, with the patient, what the patient actually uses, each line with the
 source of the information, as the next version of "medicines in use" (LIB); it judges nothing and
 does not change the list. Health personnel do it (a prescriber or a nurse). A review is a
-prescriber's, of the newest reconciled version (an older one is 409), with a summary of its
+prescriber's, of the newest reconciled version (an older one is a conflict), with a summary of its
 findings; the changes it leads to are ordinary list changes.
 """
 
@@ -15,18 +15,17 @@ from uuid import UUID, uuid4
 
 from pydantic import Field
 
-from libs.access.policy import local_day
+from libs.kernel.time import local_day
 from libs.events.registry import EventPayload
-from services.medication.domain import (
-    Actor, Command, Nurse, Prescriber, conflict, forbidden, invalid, not_found,
-)
-from services.medication.domain import events as ev
+from libs.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from services.medication.domain import Actor, Command, Nurse, Prescriber
+from services.medication import contract as ev
 from services.medication.domain.checks import (
     author, catalogue_drug, described_drug, find_entry, require_prescriber, text_or_none,
 )
 from services.medication.domain.decision_support import Catalogue
 from services.medication.domain.dosing import DoseIn, to_dose
-from services.medication.domain.events import InformationSource, ReconciledLine
+from services.medication.contract import InformationSource, ReconciledLine
 from services.medication.domain.state import MedicationList
 
 Text = Field(default=None, max_length=2000)
@@ -68,7 +67,7 @@ def _line(lst: MedicationList, n: int, x: ReconcileLine, catalogue: Catalogue) -
     elif name := text_or_none(x.name):
         drug = described_drug(name=name)
     else:
-        raise invalid(f"lines[{n}]: name the medicine (a list entry, a product or a name).")
+        raise Invalid(f"lines[{n}]: name the medicine (a list entry, a product or a name).")
     dose = to_dose(x.dose, f"lines[{n}].dose") if x.dose is not None else None
     if dose is None and entry is not None and not x.dose_text:
         dose = entry.dose
@@ -81,7 +80,7 @@ def reconcile(lst: MedicationList, c: Reconcile, by: Actor, now: datetime, *,
     """Legemiddelsamstemming: what the patient actually uses, each line with its source, as the
     next version of "medicines in use". It does not change the list."""
     if not isinstance(by, Prescriber | Nurse):
-        raise forbidden("Medication reconciliation is done by health personnel.")
+        raise Forbidden("Medication reconciliation is done by health personnel.")
     who = author(by)
     lines = tuple(_line(lst, n, x, catalogue) for n, x in enumerate(c.lines))
     version = len(lst.reconciliations) + 1
@@ -96,16 +95,16 @@ def review(lst: MedicationList, c: ReviewMedication, by: Actor,
     who = require_prescriber(by, "reviews the medication")
     found = next((r for r in lst.reconciliations if r.version == c.reconciliation_version), None)
     if found is None:
-        raise not_found(f"No reconciled list version {c.reconciliation_version} for this "
+        raise NotFound(f"No reconciled list version {c.reconciliation_version} for this "
                         "patient.")
     latest = lst.reconciliations[-1]
     if found.version != latest.version:
-        raise conflict(f"Reconciled list version {found.version} is superseded by version "
+        raise Conflict(f"Reconciled list version {found.version} is superseded by version "
                        f"{latest.version}: review the newest.")
     if not (summary := c.summary.strip()):
-        raise invalid("A medication review needs a summary of its findings.")
+        raise Invalid("A medication review needs a summary of its findings.")
     if c.next_review_on is not None and c.next_review_on < local_day(now):
-        raise invalid("next_review_on is in the past.")
+        raise Invalid("next_review_on is in the past.")
     return [ev.MedicationReviewed(review_id=uuid4(), reconciliation_id=found.reconciliation_id,
                                   reconciliation_version=found.version, summary=summary,
                                   next_review_on=c.next_review_on, by=who, recorded_at=now)]

@@ -18,10 +18,10 @@ from uuid import UUID
 
 from pydantic import Field
 
-from libs.access.policy import OSLO, local_day
-from services.medication.domain import Frozen
+from libs.kernel.time import OSLO, local_day
+from libs.kernel.model import Frozen
 from services.medication.domain.dosing import planned_times
-from services.medication.domain.events import (
+from services.medication.contract import (
     Author, Dose, Drug, NationalPrescription, OtherSource, Outcome, RecallReason, ReconciledLine,
 )
 

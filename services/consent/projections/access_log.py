@@ -1,0 +1,148 @@
+"""The consent service's own read models.
+
+``access_log`` (from ``audit.access`` and ``consent.events``):
+- ``access_log``: every AccessLogged entry of every service, for the citizen's "who looked at my
+  record" (req 49) and FHIR AuditEvent;
+- ``review_items``: what the unit leader must review (AC13, req 14): every emergency access
+  (break-the-glass), every restricted entry opened on necessity, every attempt by a
+  professional without need-to-know, and a professional's accesses to a patient with their own
+  surname (one item per professional, patient and day; the names come from the journal through
+  ``journal_bridge``, so an access before the journal's registration reached it is not
+  flagged); ``AccessReviewed`` closes an item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from uuid import UUID, uuid5
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.audit.log import AccessLogged
+from libs.events.envelope import Envelope
+from libs.events.read_model import Projection
+from libs.events.registry import EventPayload
+from services.consent import contract as ev
+from services.consent.projections.journal_bridge import PATIENT_NAMES_DDL
+
+NAME = "access_log"
+SAME_SURNAME = UUID("3c1f7a52-1d6e-4b8e-9f0a-8d2b7c4e5a61")
+
+_INSERT_LOG = """
+INSERT INTO access_log (event_id, patient_id, service, chain, seq, accessed_at, actor_kind,
+                        actor_id, unit, outcome, legal_basis, emergency, action, doc)
+SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:p AS uuid[]), CAST(:svc AS text[]),
+                     CAST(:ch AS text[]), CAST(:seq AS int[]), CAST(:at AS timestamptz[]),
+                     CAST(:ak AS text[]), CAST(:ai AS text[]), CAST(:u AS text[]),
+                     CAST(:o AS text[]), CAST(:b AS text[]), CAST(:e AS boolean[]),
+                     CAST(:a AS text[]), CAST(:d AS jsonb[]))
+ON CONFLICT (event_id) DO NOTHING"""
+
+_INSERT_ITEM = """
+INSERT INTO review_items (item_id, patient_id, unit, kind, created_at, summary)
+VALUES (:i, :p, :u, :k, :t, CAST(:s AS jsonb)) ON CONFLICT (item_id) DO NOTHING"""
+
+
+class AccessLogProjection(Projection):
+    name = NAME
+
+    def __init__(self, audit_topic: str = "audit.access", consent_topic: str = "consent.events"):
+        self.topics = (audit_topic, consent_topic)
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await conn.execute(text(PATIENT_NAMES_DDL))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS access_log (
+                event_id uuid PRIMARY KEY, patient_id uuid NOT NULL, service text NOT NULL,
+                chain text NOT NULL, seq integer NOT NULL, accessed_at timestamptz NOT NULL,
+                actor_kind text NOT NULL, actor_id text NOT NULL, unit text,
+                outcome text NOT NULL, legal_basis text NOT NULL, emergency boolean NOT NULL,
+                action text NOT NULL, doc jsonb NOT NULL)"""))
+        await conn.execute(text("""CREATE INDEX IF NOT EXISTS access_log_patient
+                                   ON access_log (patient_id, accessed_at)"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS review_items (
+                item_id uuid PRIMARY KEY, patient_id uuid NOT NULL, unit text NOT NULL,
+                kind text NOT NULL, created_at timestamptz NOT NULL, summary jsonb NOT NULL,
+                reviewed_at timestamptz, outcome text, reviewer text, note text)"""))
+        await conn.execute(text("""CREATE INDEX IF NOT EXISTS review_items_open
+                                   ON review_items (unit, created_at) WHERE reviewed_at IS NULL"""))
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("TRUNCATE access_log, review_items"))
+
+    async def apply_batch(self, conn: AsyncConnection,
+                          events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+        logs = [(env, p) for env, p in events if isinstance(p, AccessLogged)]
+        if logs:
+            await conn.execute(text(_INSERT_LOG), {
+                "id": [e.event_id for e, _ in logs], "p": [e.patient_id for e, _ in logs],
+                "svc": [p.service for _, p in logs], "ch": [p.chain for _, p in logs],
+                "seq": [p.seq for _, p in logs], "at": [p.accessed_at for _, p in logs],
+                "ak": [p.actor_kind for _, p in logs], "ai": [p.actor_id for _, p in logs],
+                "u": [p.point_of_care for _, p in logs], "o": [p.outcome for _, p in logs],
+                "b": [p.legal_basis.value for _, p in logs],
+                "e": [p.emergency for _, p in logs], "a": [p.action for _, p in logs],
+                "d": [p.model_dump_json() for _, p in logs]})
+        for item in await _same_surname(conn, logs):
+            await conn.execute(text(_INSERT_ITEM), item)
+        for env, p in events:
+            item = review_item(env, p)
+            if item is not None:
+                await conn.execute(text(_INSERT_ITEM), item)
+            if isinstance(p, ev.AccessReviewed):
+                await conn.execute(text("""
+                    UPDATE review_items SET reviewed_at = :t, outcome = :o, reviewer = :r,
+                           note = :n WHERE item_id = :i AND reviewed_at IS NULL"""),
+                    {"t": p.reviewed_at, "o": p.outcome, "r": p.reviewer_hpr, "n": p.note,
+                     "i": p.access_event_id})
+
+
+async def _same_surname(conn: AsyncConnection,
+                        logs: Sequence[tuple[Envelope, AccessLogged]]) -> list[dict]:
+    """Review items for permitted accesses by professionals whose surname (the last word of
+    their name in the token) is the patient's family name."""
+    named = [(env, p) for env, p in logs if p.actor_kind == "practitioner" and p.name
+             and p.outcome == "permit" and p.point_of_care and env.patient_id]
+    if not named:
+        return []
+    rows = await conn.execute(text(
+        "SELECT patient_id, lower(family) FROM patient_names WHERE patient_id = ANY(:p)"),
+        {"p": list({env.patient_id for env, _ in named})})
+    family = dict(rows.all())
+    items = []
+    for env, p in named:
+        if family.get(env.patient_id) != p.name.split()[-1].lower():
+            continue
+        day = p.accessed_at.date().isoformat()
+        items.append({"i": uuid5(SAME_SURNAME, f"{p.actor_id}:{env.patient_id}:{day}"),
+                      "p": env.patient_id, "u": p.point_of_care, "k": "same_surname",
+                      "t": p.accessed_at, "s": json.dumps({
+                          "hpr": p.hpr, "name": p.name, "action": p.action,
+                          "service": p.service, "category": p.category})})
+    return items
+
+
+def review_item(env: Envelope, p: EventPayload) -> dict | None:
+    """The review item an event creates for the unit leader, if any."""
+    summary: dict
+    match p:
+        case ev.EmergencyAccessGranted():
+            kind, unit, when = "emergency_access", p.unit, p.granted_at
+            summary = {"hpr": p.hpr, "basis": p.basis, "reason": p.reason,
+                       "expires_at": p.expires_at.isoformat()}
+        case ev.RestrictedEntryOpened() if p.basis == "necessity":
+            kind, unit, when = "restricted_opened", p.unit, p.opened_at
+            summary = {"hpr": p.hpr, "entries": p.entries, "reason": p.reason}
+        case AccessLogged() if (p.actor_kind == "practitioner" and p.outcome == "deny"
+                                and p.reason == "no_access" and p.point_of_care):
+            kind, unit, when = "access_without_care_relation", p.point_of_care, p.accessed_at
+            summary = {"hpr": p.hpr, "name": p.name, "action": p.action,
+                       "service": p.service, "category": p.category}
+        case _:
+            return None
+    return {"i": env.event_id, "p": env.patient_id, "u": unit, "k": kind, "t": when,
+            "s": json.dumps(summary, default=str)}
+

@@ -1,1 +1,0 @@
-"""The consent service's routes, one module per audience."""

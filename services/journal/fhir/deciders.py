@@ -1,0 +1,113 @@
+"""Applying a ``Plan`` (``from_fhir.py``): pure deciders for ``JournalStore``, idempotent (an
+entry whose id the record already holds decides no event), and the Bundle's validation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from libs.events.registry import EventPayload
+from services.journal.domain import clinical, episodes
+from services.journal.domain import patients as pt
+from services.journal.domain.patients import Patient, RegisterPatient
+from services.journal.fhir.plan import BundleError, Entry, Plan
+
+
+_ID_FIELD = {"observation": "observation_id", "condition": "condition_id",
+             "critical_info": "critical_id", "episode_started": "episode_id"}
+
+
+def exists(p: Patient, entry: Entry) -> bool:
+    """Whether the record already holds what ``entry`` would write (an earlier import)."""
+    i = entry.entity_id
+    match entry.kind:
+        case "observation":
+            return any(o.observation_id == i for o in p.observations)
+        case "condition":
+            return any(c.condition_id == i for c in p.conditions)
+        case "condition_resolved":
+            return any(c.condition_id == i and c.resolved_on is not None for c in p.conditions)
+        case "critical_info":
+            return any(c.critical_id == i for c in p.critical_info)
+        case "episode_started":
+            return any(e.episode_id == i for e in p.episodes)
+        case "episode_ended":
+            return any(e.episode_id == i and e.ended_at is not None for e in p.episodes)
+        case "death":
+            return p.deceased_on is not None
+    raise ValueError(f"unknown entry kind {entry.kind!r}")
+
+
+def decide(p: Patient, entry: Entry, now: datetime) -> list[EventPayload]:
+    """The events ``entry`` makes on ``p`` (a domain error as the domain decides), with the
+    entry's deterministic id in place of the domain's new one; none when it ``exists``."""
+    if exists(p, entry):
+        return []
+    c, by = entry.command, entry.by
+    match entry.kind:
+        case "observation":
+            events = clinical.record_observation(p, c, by, now)
+        case "condition":
+            events = clinical.record_condition(p, c, by, now)
+        case "condition_resolved":
+            events = clinical.resolve_condition(p, c, by, now)
+        case "critical_info":
+            events = clinical.register_critical_info(p, c, by, now)
+        case "episode_started":
+            events = episodes.start_episode(p, c, now)
+        case "episode_ended":
+            events = episodes.end_episode(p, c, now)
+        case "death":
+            events = pt.record_death(p, c, now)
+        case _:
+            raise ValueError(f"unknown entry kind {entry.kind!r}")
+    id_field = _ID_FIELD.get(entry.kind)
+    if id_field is None:
+        return list(events)
+    return [e.model_copy(update={id_field: entry.entity_id}) if hasattr(e, id_field) else e
+            for e in events]
+
+
+def decider(entry: Entry, now: datetime) -> Callable[[Patient], list[EventPayload]]:
+    """``decide`` as the callable ``JournalStore.execute`` takes."""
+    return lambda p: decide(p, entry, now)
+
+
+def register_decider(registration: RegisterPatient, now: datetime, *, production: bool,
+                     rule_2032: bool = False) -> Callable[[Patient], list[EventPayload]]:
+    """``register_patient`` as the callable ``JournalStore.register`` takes."""
+    return lambda p: pt.register_patient(p, registration, now, production=production,
+                                         rule_2032=rule_2032)
+
+
+def skipped_total(plans: Iterable[Plan]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for plan in plans:
+        total.update(plan.skipped)
+    return total
+
+
+def validate_bundle(bundle: Any) -> None:
+    """Check ``bundle`` against the FHIR R4B ``Bundle`` model (fhir.resources; R4 4.0.1 bundles
+    such as Synthea's parse with it). ``BundleError`` names the first problem in one sentence."""
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise BundleError("This is not a FHIR Bundle (resourceType must be \"Bundle\").")
+    try:
+        Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "the bundle"
+        msg = str(first.get("msg", "invalid")).splitlines()[0].rstrip(".")
+        more = exc.error_count() - 1
+        raise BundleError(f"This is not a valid FHIR R4 Bundle: {where}: {msg}"
+                          + (f" (and {more} more problem{'s' if more > 1 else ''})"
+                             if more else "") + ".") from None
+    except KeyError as exc:  # fhir.resources' lookup of an unknown resourceType
+        name = str(exc.args[0] if exc.args else "").rsplit(".", 1)[-1].removesuffix("Type")
+        raise BundleError(f"This is not a valid FHIR R4 Bundle: it holds a resource type R4 "
+                          f"does not define ({name}).") from None

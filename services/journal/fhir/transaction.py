@@ -1,0 +1,155 @@
+"""FHIR transaction Bundles for one patient: all or nothing.
+
+The Bundle is mapped by ``from_fhir`` into the same domain commands the REST API uses, decided in
+order against the patient's record, and appended as one write: every entry is in the record,
+or none is. Entries the journal cannot hold make the whole Bundle a 422 that names each one
+(a transaction that silently dropped part of what a clinician sent would be worse than none).
+A Patient in the Bundle registers the patient (or, when the national id is already known, the
+entries go to that patient); without one, every entry's subject must be the same
+``Patient/<id>``. The HTTP ``If-Match`` header names the record version the Bundle was made
+against (412 when stale), as on the REST API; ``request.ifMatch`` on entries is for updates,
+which the journal takes through its correction commands instead (422).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from libs.access.model import Action, Basis, Resource
+from libs.events.consistency import HEADER
+from libs.events.registry import EventPayload
+from libs.kernel.errors import DomainError, Invalid, PreconditionFailed
+from libs.web.errors import FhirJSONResponse
+from libs.web.guard import declared
+from libs.web.write import Write
+from services.journal.domain.patients import Patient, evolve
+from services.journal.fhir import deciders, from_fhir, plan as fhir_plan
+from services.journal.domain.base import Clinician
+
+
+class _Policy(fhir_plan.IdPolicy):
+    """The base policy, except that a patient already known keeps their id."""
+
+    known: UUID | None = None
+
+    def patient_id(self, patient, fallback=None) -> UUID:
+        return self.known or super().patient_id(patient, fallback)
+
+
+def _subject(bundle: dict) -> UUID | None:
+    refs = set()
+    for e in bundle.get("entry") or []:
+        res = (e or {}).get("resource") or {}
+        ref = ((res.get("subject") or res.get("patient")) or {}).get("reference")
+        if ref:
+            refs.add(ref)
+    if len(refs) != 1:
+        return None
+    try:
+        return UUID(refs.pop().removeprefix("Patient/"))
+    except ValueError:
+        return None
+
+
+def check(bundle: dict) -> None:
+    """A transaction Bundle the journal takes, or ``Invalid`` saying why not."""
+    try:
+        deciders.validate_bundle(bundle)
+    except fhir_plan.BundleError as exc:
+        raise Invalid(str(exc)) from None
+    if bundle.get("type") != "transaction":
+        raise Invalid("Bundle.type must be 'transaction' (the journal takes a patient's "
+                           "entries all or nothing).")
+    for n, e in enumerate(bundle.get("entry") or []):
+        request = (e or {}).get("request") or {}
+        if request.get("method", "POST") != "POST" or request.get("ifMatch"):
+            raise Invalid(f"Bundle.entry[{n}]: the journal creates entries (POST); a change "
+                          "to an entry is a correction with a reason, made through its "
+                          "correction operation.")
+
+
+async def run(w: Write, bundle: dict, by: Clinician, *, production: bool,
+              rule_2032: bool) -> FhirJSONResponse:
+    """Decide a ``check``ed Bundle and write it through ``w``: a registration (``w.register``,
+    the declared access) or entries for a known patient (the policy decides, then ``apply``).
+    ``production`` and ``rule_2032`` are the national-id rules of the environment."""
+    access, store = w.access, w.store
+    now = w.now
+    policy = _Policy(by, now)
+    try:
+        plan = from_fhir.map_bundle(bundle, policy, patient_id=_subject(bundle))
+        if plan.registration is not None:
+            nid = plan.registration.national_id
+            policy.known = (await store.claimed_by(nid) or await access.reader.patient_for(nid))
+            if policy.known is not None:
+                plan = from_fhir.map_bundle(bundle, policy)
+    except fhir_plan.BundleError as exc:
+        raise Invalid(f"{exc} (Without a Patient entry, every entry's subject must be "
+                      "the same Patient/<id>.)") from None
+    if plan.skipped:
+        raise Invalid("The journal cannot hold every entry of this transaction, so none "
+                      "was written: " + "; ".join(f"{n} × {reason}"
+                                                  for reason, n in plan.skipped.items()))
+    patient_id = plan.patient_id
+    new_patient = plan.registration is not None and policy.known is None
+    if new_patient:   # the registration is the access, declared
+        await access.record(w.subject, Action.write, Resource(patient_id=patient_id,
+                                                              category="identity"),
+                            declared("patient_registered", Basis.administration))
+    else:   # entries for a patient the policy decides on
+        await w.require(Resource(patient_id=patient_id, category="record"),
+                        resources=("Bundle",))
+
+    def decide(p: Patient) -> list[EventPayload]:
+        events: list[EventPayload] = []
+        if new_patient:
+            events += deciders.register_decider(
+                plan.registration, now, production=production, rule_2032=rule_2032)(p)
+        for e in events:
+            p = evolve(p, e)
+        for entry in plan.entries:
+            try:
+                made = deciders.decide(p, entry, now)
+            except DomainError as exc:
+                raise type(exc)(f"{entry.source}: {exc.message}", exc.details) from None
+            for e in made:
+                p = evolve(p, e)
+            events += made
+        return events
+
+    if new_patient:
+        if w.expected not in (None, 0):
+            raise PreconditionFailed(0, "The patient is not registered yet: the record is at "
+                                        "version 0.")
+        await w.register(patient_id, decide)
+    else:
+        await w.apply(decide, patient_id=patient_id)
+    # the answer is a Bundle: the write's ETag and consistency token go on it
+    headers = {h: w.response.headers[h] for h in ("ETag", HEADER) if h in w.response.headers}
+    return _response(plan, headers, new_patient)
+
+
+def _response(plan: fhir_plan.Plan, headers: dict[str, str],
+              new_patient: bool) -> FhirJSONResponse:
+    entries = []
+    if new_patient:
+        entries.append({"response": {"status": "201 Created",
+                                     "location": f"Patient/{plan.patient_id}"}})
+    types = {"observation": "Observation", "condition": "Condition",
+             "condition_resolved": "Condition", "critical_info": None,
+             "episode_started": "EpisodeOfCare", "episode_ended": "EpisodeOfCare",
+             "death": "Patient"}
+    for entry in plan.entries:
+        rtype = types[entry.kind] or _critical_type(entry)
+        rid = entry.entity_id or plan.patient_id
+        entries.append({"response": {"status": "201 Created" if entry.kind in (
+            "observation", "condition", "critical_info", "episode_started") else "200 OK",
+            "location": f"{rtype}/{rid}"}})
+    return FhirJSONResponse({"resourceType": "Bundle", "type": "transaction-response",
+                             "entry": entries}, status_code=200, headers=headers)
+
+
+def _critical_type(entry: fhir_plan.Entry) -> str:
+    category = getattr(entry.command, "category", "")
+    return "AllergyIntolerance" if category in ("drug_reaction", "other_allergy") else "Flag"
+

@@ -1,0 +1,10 @@
+"""The journal's REST API: patient administration, care (episodes, IPLOS, service decisions),
+the clinical record, process support, messaging and the reads. Thin: each route parses, then
+calls the domain through the write dependency (``deps.py``); ``fhir.py`` is the FHIR R4 API."""
+
+from __future__ import annotations
+
+from services.journal.http import care, clinical, fhir, messages, patients, process, reads
+
+routers = (patients.router, reads.router, care.router, clinical.router, process.router,
+           messages.router, fhir.router)

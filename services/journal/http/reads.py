@@ -1,0 +1,98 @@
+"""The journal's reads over REST: the overview, the timeline, the notes (each as it stands now
+or ``as_of`` an instant), and a unit's worklist. Every read with a patient in its path is
+guarded (``guarded``: decide, log ``AccessLogged`` durably, then permit or 403)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from libs.access.model import Action, Resource
+from libs.kernel.errors import Forbidden, NotFound
+from libs.kernel.time import OSLO, local_day
+from libs.web.guard import AccessDenied, AccessDep, CurrentSubject, Grant, guarded
+from libs.web.write import etag
+from services.journal.http import views
+from services.journal.http.deps import (
+    AsOf, Journal, Reader, hidden, practitioner, record_at, viewer_hpr,
+)
+
+router = APIRouter()
+
+
+# response_model: serialised by pydantic-core, not walked by ``jsonable_encoder`` (10–18 % of
+# the read's CPU on a 20-note record; bench/RESULTS.md, journal)
+@router.get("/patients/{patient_id}", tags=["reads"], response_model=dict[str, Any])
+async def overview(patient_id: UUID, response: Response, store: Journal, records: Reader,
+                   access: AccessDep, as_of: AsOf = None,
+                   grant: Grant = Depends(guarded(Action.read, "record"))):
+    """Overview: active episodes and service decisions, CAVE, latest vital signs, open tasks,
+    active care plans and the newest notes; ``as_of`` for the record as it stood then."""
+    patient, version = await record_at(store, records, patient_id, as_of)
+    response.headers["ETag"] = etag(version)
+    return views.overview(patient, as_of or access.now(), hidden(grant), viewer_hpr(grant)) | {
+        "version": version, "as_of": as_of.isoformat() if as_of else None}
+
+
+@router.get("/patients/{patient_id}/timeline", tags=["reads"])
+async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                   grant: Grant = Depends(guarded(Action.read, "record"))):
+    """Every change to the record, newest first, with who made it; corrections next to what
+    they correct."""
+    loaded = await store.history(patient_id, as_of)
+    if not loaded.state.registered:
+        raise NotFound("No record for this patient in the journal.")
+    return {"version": loaded.version,
+            "entries": views.timeline(loaded.envelopes, hidden(grant))[:limit]}
+
+
+@router.get("/patients/{patient_id}/notes", tags=["reads"])
+async def list_notes(patient_id: UUID, store: Journal, records: Reader, response: Response,
+                     kind: Annotated[str | None, Query(description="e.g. home_care_visit")] = None,
+                     as_of: AsOf = None,
+                     grant: Grant = Depends(guarded(Action.read, "notes"))):
+    patient, version = await record_at(store, records, patient_id, as_of)
+    response.headers["ETag"] = etag(version)
+    return {"version": version,
+            "notes": views.notes(patient, hidden(grant), kind, viewer_hpr(grant))}
+
+
+@router.get("/worklist", tags=["worklist"])
+async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
+                   unit: Annotated[str | None, Query(description="default: your unit")] = None,
+                   day: Annotated[date | None, Query(description="default: today")] = None,
+                   overdue: Annotated[bool, Query(description="also open tasks from "
+                                                  "earlier days")] = True):
+    """The unit's open tasks for a day (Norwegian time), by due time. Each patient shown is
+    an access to that patient, decided and logged; tasks of patients the caller may not see
+    are left out and counted."""
+    pro = practitioner(who)
+    unit = unit or pro.unit
+    if unit not in (pro.unit, pro.org_parent):
+        raise Forbidden("You can only see the worklist of your own unit.")
+    now = access.now()
+    day = day or local_day(now)
+    start = datetime.combine(day, time(), OSLO)
+    end = datetime.combine(day + timedelta(days=1), time(), OSLO)
+    tasks = await records.worklist(unit, start, end, overdue)
+    shown, withheld, decided = [], 0, {}
+    for task in tasks:
+        pid = UUID(task["patient_id"])
+        if pid not in decided:
+            try:
+                await access.require(pro, Action.read, Resource(patient_id=pid,
+                                                                category="tasks"),
+                                     resources=("worklist",))
+                decided[pid] = True
+            except AccessDenied:
+                decided[pid] = False
+        if decided[pid]:
+            shown.append(task | {"overdue": datetime.fromisoformat(task["due_at"]) < now})
+        else:
+            withheld += 1
+    return {"unit": unit, "day": day.isoformat(), "tasks": shown,
+            "not_shown": withheld}

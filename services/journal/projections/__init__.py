@@ -1,0 +1,2 @@
+"""The journal's read models: ``journal_records`` (``records.py``, with its worklist and FHIR
+version tables) and its reader (``reader.py``)."""

@@ -1,0 +1,44 @@
+"""Reads of ``journal_records`` (``records.py``): a patient's projected record, the worklist
+rows and the FHIR versions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events.parsed_docs import ParsedDocs
+from libs.web.fhir.versions import VersionReader
+from services.journal.domain.patients import Patient
+from services.journal.projections.records import FHIR_TABLE
+
+READ_CACHE = 2_000
+
+
+class RecordReader:
+    """Reads of the projected record. The records read last are kept parsed with their version:
+    a record still at that version is not sent or parsed again (parsing a large record was the
+    biggest part of an overview read; bench/RESULTS.md, journal)."""
+
+    def __init__(self, engine: AsyncEngine, cache_size: int = READ_CACHE):
+        self.engine = engine
+        self.fhir = VersionReader(engine, FHIR_TABLE)
+        self.records = ParsedDocs(engine, "journal_records", Patient, cache_size)
+
+    async def patient(self, patient_id: UUID) -> tuple[Patient, int] | None:
+        return await self.records.get(patient_id)
+
+    async def worklist(self, unit: str, start: datetime, end: datetime,
+                       overdue: bool) -> list[dict]:
+        """Open tasks of ``unit`` due in [start, end) (with ``overdue``, also every open task
+        due before ``start``), by due time."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch("""
+                SELECT doc::text FROM journal_tasks
+                 WHERE unit = $1 AND status = 'requested' AND due_at < $3
+                   AND ($4 OR due_at >= $2)
+                 ORDER BY due_at, task_id""", unit, start, end, overdue)
+        return [json.loads(r[0]) for r in rows]

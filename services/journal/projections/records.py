@@ -1,0 +1,157 @@
+"""``journal_records``: the journal's read model, projected from ``journal.events``.
+
+One projection (so one transaction per batch, one consistency token) keeps three tables:
+- ``journal_records(patient_id, version, doc)``: the patient's folded record (``Patient``) as JSON;
+  the overview, notes and care-plan reads start here;
+- ``journal_tasks``: one row per task with its unit, assignee, due time and status, plus the
+  patient's name and address for the round; the unit's worklist is a query on it;
+- ``journal_fhir(resource_type, id, version_id, …)``: every version of every FHIR resource the
+  record exposes, written when an event touches it. FHIR read, search, ``_history``, ``ETag``
+  and ``as_of`` all read this table; a version is never updated or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.envelope import Envelope
+from libs.web.fhir.versions import create_versions_table, write_versions
+from libs.events.read_model import Projection
+from libs.events.registry import EventPayload
+from services.journal.contract import PatientDetailsChanged
+from services.journal.domain.patients import Patient, evolve
+from services.journal.fhir import to_fhir as fhir
+
+NAME = "journal_records"
+FHIR_TABLE = "journal_fhir"
+PARSED_CACHE = 5_000
+
+
+class JournalRecordsProjection(Projection):
+    name = NAME
+
+    def __init__(self, topic: str = "journal.events", cache_size: int = PARSED_CACHE):
+        self.topics = (topic,)
+        # the records this process last wrote, parsed, by (version, time of the last event): a
+        # row still at that version is not parsed again; one another replica wrote, or a batch
+        # that was rolled back, has another version (or last event) and is parsed as before
+        self._parsed: OrderedDict[UUID, tuple[int, datetime, Patient]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _patient(self, patient_id: UUID, version: int, updated_at: datetime,
+                 doc: str) -> Patient:
+        cached = self._parsed.get(patient_id)
+        if cached is not None and cached[:2] == (version, updated_at):
+            return cached[2]
+        return Patient.model_validate_json(doc)
+
+    def _remember(self, state: dict) -> None:
+        for patient_id, (version, updated_at, p) in state.items():
+            self._parsed[patient_id] = (version, updated_at, p)
+            self._parsed.move_to_end(patient_id)
+        while len(self._parsed) > self._cache_size:
+            self._parsed.popitem(last=False)
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS journal_records (
+                patient_id uuid PRIMARY KEY, version integer NOT NULL,
+                updated_at timestamptz NOT NULL, doc jsonb NOT NULL)"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS journal_tasks (
+                task_id uuid PRIMARY KEY, patient_id uuid NOT NULL, unit text NOT NULL,
+                assignee text, due_at timestamptz NOT NULL, status text NOT NULL,
+                doc jsonb NOT NULL)"""))
+        await conn.execute(text("""
+            CREATE INDEX IF NOT EXISTS journal_tasks_worklist
+                ON journal_tasks (unit, due_at) WHERE status = 'requested'"""))
+        await create_versions_table(conn, FHIR_TABLE)
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        self._parsed.clear()
+        await conn.execute(text("TRUNCATE journal_records, journal_tasks, journal_fhir"))
+
+    async def apply_batch(self, conn: AsyncConnection,
+                          events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+        mine = [(env, p) for env, p in events if env.patient_id is not None]
+        if not mine:
+            return
+        patients = list({env.patient_id for env, _ in mine})
+        rows = await conn.execute(text(
+            "SELECT patient_id, version, updated_at, doc::text FROM journal_records "
+            "WHERE patient_id = ANY(:ids) FOR UPDATE"), {"ids": patients})
+        state: dict[UUID, tuple[int, datetime | None, Patient]] = {
+            r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], r[3])) for r in rows}
+        changed: list[tuple] = []   # (type, id, patient, recorded_at, resource) per event
+        touched_tasks: set[tuple[UUID, UUID]] = set()
+        for env, payload in mine:
+            n, _, p = state.get(env.patient_id, (0, None, Patient.unknown(env.patient_id)))
+            p = evolve(p, payload)
+            state[env.patient_id] = (n + 1, env.recorded_at, p)
+            for rtype, rid in fhir.touched(p, payload):
+                doc = fhir.resource(p, rtype, str(rid))
+                if doc is None:
+                    continue
+                changed.append((rtype, str(rid), env.patient_id, env.recorded_at, doc))
+                if rtype == "Task":
+                    touched_tasks.add((env.patient_id, UUID(str(rid))))
+            if isinstance(payload, PatientDetailsChanged):   # new name or address on the round
+                touched_tasks |= {(env.patient_id, t.task_id) for t in p.tasks
+                                  if t.status == "requested"}
+        await conn.execute(text("""
+            INSERT INTO journal_records (patient_id, version, updated_at, doc)
+            SELECT p, v, u, d::jsonb FROM unnest(CAST(:p AS uuid[]), CAST(:v AS int[]),
+                                                 CAST(:u AS timestamptz[]), CAST(:d AS text[]))
+                   AS x(p, v, u, d)
+            ON CONFLICT (patient_id) DO UPDATE
+               SET version = excluded.version, updated_at = excluded.updated_at,
+                   doc = excluded.doc"""),
+            {"p": list(state), "v": [s[0] for s in state.values()],
+             "u": [s[1] for s in state.values()],
+             "d": [s[2].model_dump_json() for s in state.values()]})
+        await write_versions(conn, FHIR_TABLE, changed)
+        await _write_tasks(conn, state, touched_tasks)
+        self._remember(state)
+
+
+async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UUID, UUID]]) -> None:
+    """Upsert the worklist rows of the tasks this batch changed, with the patient's name and
+    address as they are now (a renamed patient's open tasks show the new name)."""
+    rows = []
+    for patient_id, task_id in touched:
+        p: Patient = state[patient_id][2]
+        task = next((t for t in p.tasks if t.task_id == task_id), None)
+        if task is None:
+            continue
+        doc = task.model_dump(mode="json") | {"patient_id": str(patient_id),
+                                              "patient": patient_label(p)}
+        rows.append((task_id, patient_id, task.unit, task.assignee, task.due_at, task.status,
+                     json.dumps(doc)))
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    await conn.execute(text("""
+        INSERT INTO journal_tasks (task_id, patient_id, unit, assignee, due_at, status, doc)
+        SELECT * FROM unnest(CAST(:a AS uuid[]), CAST(:b AS uuid[]), CAST(:c AS text[]),
+                             CAST(:d AS text[]), CAST(:e AS timestamptz[]), CAST(:f AS text[]),
+                             CAST(:g AS jsonb[]))
+        ON CONFLICT (task_id) DO UPDATE
+           SET unit = excluded.unit, assignee = excluded.assignee, due_at = excluded.due_at,
+               status = excluded.status, doc = excluded.doc"""),
+        {"a": list(cols[0]), "b": list(cols[1]), "c": list(cols[2]), "d": list(cols[3]),
+         "e": list(cols[4]), "f": list(cols[5]), "g": list(cols[6])})
+
+
+def patient_label(p: Patient) -> dict:
+    """What a worklist shows about the patient: name, birth date and address, never the id
+    number."""
+    return {"name": f"{p.name.given} {p.name.family}" if p.name else None,
+            "birth_date": p.birth_date.isoformat() if p.birth_date else None,
+            "address": p.address.model_dump(mode="json") if p.address else None}

@@ -1,0 +1,198 @@
+"""FHIR R4 for the medication list: MedicationStatement (an entry), MedicationRequest (a
+prescription), MedicationAdministration (a dose given, missed or refused) and List (the
+patient's medication list, PLL), as ``resources`` maps them and the projection versions them.
+
+- Reads (``libs/web/fhir/reads.py``): read, vread, ``_history``, search by ``patient`` with
+  ``date``, ``code`` (FEST product id or ATC code), ``status``, ``_count``/``_offset`` and
+  ``as_of`` (an extension: the resources as they stood at an instant). Every read is decided
+  and logged as an access to the patient's medication (category ``medication``); an unknown id
+  is answered like a patient the caller may not see (403, the same text).
+- Versions: MedicationStatement, MedicationRequest and MedicationAdministration are numbered
+  1, 2, 3 per resource; the List has a version for every event of the list, numbered by the
+  list's version, so its ``ETag`` is the REST API's and either works as ``If-Match``.
+- ``POST /fhir/MedicationRequest`` orders a catalogue product through the same decision as
+  ``POST /patients/{id}/medication-list/prescriptions``: ``If-Match`` names the list version
+  (428 without, 412 when stale), decision support runs, and going ahead against an "avoid"
+  warning needs the reason in the extension ``EXT_OVERRIDE_REASON`` (valueString). The body is
+  read with the fhir.resources R4B models (``from_fhir``); what cannot be mapped is a 422
+  naming the element. The answer is 201 with the MedicationRequest (version 1), ``Location``,
+  the list's new version as ``ETag`` (what the next change names in ``If-Match``) and
+  ``X-Consistency-Token``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+
+from libs.access.model import Action, Resource
+from libs.events.consistency import HEADER
+from libs.kernel import errors
+from libs.web.errors import FhirJSONResponse
+from libs.web.fhir.reads import (
+    READ_INTERACTIONS, AsOf, Count, FhirReads, FhirType, Offset, etag_headers, fhir_base,
+    required_patient, resource_capability, server_capabilities,
+)
+from libs.web.guard import PURPOSE, AccessDep, CurrentSubject, get_access
+from libs.web.write import IF_MATCH_HELP, Write, expected_version
+from services.medication.domain import medication_list as ml
+from services.medication.fhir.elements import FEST_MERKEVARE
+from services.medication.fhir.from_fhir import (
+    EXT_OVERRIDE_REASON, parsed, prescribe_command, subject,
+)
+from services.medication.fhir.resources import resource
+from services.medication.http.deps import (
+    CATEGORY, WHAT, actor, catalogue_of, fresh_within, medication_store,
+)
+
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+
+
+DRUG = ("medicationCodeableConcept",)
+TYPES: dict[str, FhirType] = {
+    "MedicationStatement": FhirType("medication", ("effectivePeriod.start", "dateAsserted"),
+                                    DRUG),
+    "MedicationRequest": FhirType("medication", ("authoredOn",), DRUG),
+    "MedicationAdministration": FhirType("medication", ("effectiveDateTime",), DRUG),
+    "List": FhirType("medication", ("date",), ("code",)),
+}
+
+READS = FhirReads("The medication service", TYPES)
+
+PATIENT_REQUIRED = ("patient is required: the medication service searches one patient's "
+                    "medication list at a time.")
+DATES = {"MedicationStatement": "effectivePeriod.start (else dateAsserted)",
+         "MedicationRequest": "authoredOn", "MedicationAdministration": "effectiveDateTime",
+         "List": "date (the last change of the list's entries)"}
+CODES = {"List": "LOINC 10160-0, the list's code"}
+LIST_DOC = ("The patient's medication list (PLL), id = the patient's id. Its versionId is the "
+            "list's version (the REST ETag, what If-Match names): every change, also a dose "
+            "given, makes a version; the date is the last change of its entries.")
+ORDER_DOC = (
+    "Order a catalogue product, the same decision as POST "
+    "/patients/{id}/medication-list/prescriptions. If-Match is required and names the "
+    "medication list's version (the ETag of that list or of the last change): 428 without, "
+    "412 when stale. status active, intent order, subject Patient/<id>; the product as a "
+    f"medicationCodeableConcept coding of {FEST_MERKEVARE} (an ATC coding, when given, "
+    "must match it); one dosageInstruction: timing.repeat.timeOfDay, or frequency per period "
+    "1 d, or asNeededBoolean with maxDosePerPeriod per 1 d; doseAndRate.doseQuantity; "
+    "route.text (default oral); timing.repeat.boundsPeriod = the treatment's start and end "
+    "(dates); additionalInstruction/patientInstruction text; reasonCode text = the "
+    "indication. authoredOn and requester are the server's (now, the caller). Going ahead "
+    f"against an \"avoid\" warning needs the extension {EXT_OVERRIDE_REASON} (valueString); "
+    "without it 422 listing the warnings. 201 with the MedicationRequest; ETag = the list's "
+    "new version.")
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+@router.get("/metadata")
+async def capability_statement():
+    """What this server does, exactly: the reads of every type, and ordering."""
+    resources = []
+    for rtype in TYPES:
+        params = [{"name": "patient", "type": "reference", "documentation": "required"},
+                  {"name": "date", "type": "date", "documentation": DATES[rtype]},
+                  {"name": "code", "type": "token", "documentation": CODES.get(
+                      rtype, "FEST product id or ATC code: code or system|code")},
+                  {"name": "status", "type": "token"}]
+        writes = [{"code": "create", "documentation": ORDER_DOC}] * (rtype == "MedicationRequest")
+        more = {"documentation": LIST_DOC} if rtype == "List" else {}
+        resources.append(resource_capability(rtype, params, [*writes, *READ_INTERACTIONS],
+                                             **more))
+    return FhirJSONResponse(server_capabilities(
+        resources, date_="2026-11-29",
+        implementation={"description": "Pasientens legemiddelliste (PLL): the medication "
+                                       "service's FHIR R4 API"},
+        rest={"searchParam": [
+            {"name": "_count", "type": "number", "documentation": "page size, 1 to 500, "
+                                                                  "default 50"},
+            {"name": "_offset", "type": "number", "documentation": "where the page starts; "
+                                                                   "the next link sets it"},
+            {"name": "as_of", "type": "date", "documentation": "extension: search or read "
+                                                               "the resources as they stood "
+                                                               "at this instant"}]}))
+
+
+@router.get("/{rtype}")
+async def search(rtype: str, request: Request, who: CurrentSubject, access: AccessDep,
+                 patient: Annotated[str | None, Query(description="Patient/<id>")] = None,
+                 date_: Annotated[list[str] | None, Query(alias="date")] = None,
+                 code: Annotated[str | None, Query(description="code or system|code")] = None,
+                 status: Annotated[str | None, Query()] = None,
+                 count: Count = 50, offset: Offset = 0, as_of: AsOf = None):
+    """Search one patient's resources of a type, newest first, a page at a time."""
+    rtype = READS.type(rtype)
+    patient_id = required_patient(patient, PATIENT_REQUIRED)
+    grant = await READS.search_allowed(access, who, patient_id, rtype)
+    return await READS.search(request, grant, patient_id, rtype, date_=date_, code=code,
+                              status=status, count=count, offset=offset, as_of=as_of)
+
+
+router.include_router(READS.instance_routes(
+    "Every version, newest first: a paused, renewed or discontinued entry shows each step."))
+
+
+# --- ordering: POST /fhir/MedicationRequest ----------------------------------------------------
+
+@dataclass
+class Order:
+    sent: dict[str, Any]   # the MedicationRequest, with its R4 types
+    write: Write
+
+
+async def order_write(request: Request, response: Response, who: CurrentSubject,
+                      body: Annotated[dict[str, Any], Body(description="an R4 MedicationRequest")],
+                      if_match: Annotated[str | None, Header(alias="If-Match",
+                                                             description=IF_MATCH_HELP)] = None,
+                      purpose: Annotated[str | None, Header(alias=PURPOSE)] = None) -> Order:
+    """The write of an order, whose patient is in the body: read it, decide and log the access
+    as a change of the patient's medication list, then the actor and ``If-Match`` (required),
+    as the write dependency does for a patient in the path."""
+    sent = parsed(body)
+    patient_id = subject(sent)
+    access = get_access(request)
+    grant = await access.require(who, Action.write, Resource(
+        patient_id=patient_id, category=CATEGORY), purpose=purpose,
+        resources=("MedicationRequest",))
+    return Order(sent, Write(patient_id, who, actor(who), access.now(), grant, access,
+                             medication_store(request), response,
+                             expected_version(if_match, "required", WHAT), WHAT))
+
+
+order_write.ehr_access_guard = True   # it decides and logs the access (access.require)
+
+
+@router.post("/MedicationRequest", status_code=201)
+async def order(request: Request, o: Annotated[Order, Depends(order_write)]):
+    """Order a catalogue product (see ``ORDER_DOC``): decided and logged as a change of the
+    patient's medication list, then the same decision support and ``If-Match`` as REST."""
+    w = o.write
+    catalogue = catalogue_of(request)
+    command = prescribe_command(o.sent, catalogue, w.now)
+    cave = await request.app.state.reader.cave(w.patient_id)
+    fresh = fresh_within(request)
+    appended = []
+    try:
+        await w.apply(lambda lst: ml.prescribe(lst, command, w.actor, w.now, catalogue=catalogue,
+                                               cave=cave, fresh_within=fresh),
+                      body=lambda result: appended.append(result) or {})
+    except errors.Invalid as exc:
+        if exc.details:   # the warnings' refusal, in this API's words
+            avoid = sum(str(d["code"]).endswith(":avoid") for d in exc.details)
+            raise errors.Invalid(f"{avoid} warning(s) say this should be avoided: going ahead "
+                                 "needs a stated reason in the extension "
+                                 f"{EXT_OVERRIDE_REASON} (valueString).", exc.details) from None
+        raise
+    result = appended[0]   # an order always records its prescription
+    state, _ = await w.store.current(w.patient_id)   # the cached fold, with the new events
+    prescription_id = str(result.envelopes[0].data["prescription_id"])
+    # the new resource as the projection will store it: version 1, updated at the append
+    created = resource(state, "MedicationRequest", prescription_id) | {"meta": {
+        "versionId": "1", "lastUpdated": result.envelopes[0].recorded_at.isoformat()}}
+    location = f"{fhir_base(request)}/MedicationRequest/{prescription_id}/_history/1"
+    # the list's new version as ETag (what the next change names) and the consistency token
+    return FhirJSONResponse(created, status_code=201, headers=etag_headers(created) | {
+        "Location": location} | {h: w.response.headers[h] for h in ("ETag", HEADER)})

@@ -1,0 +1,55 @@
+"""Reads of the medication read models (raw asyncpg: the current list is the hot path)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events.parsed_docs import ParsedDocs
+from libs.web.fhir.versions import VersionReader
+from services.medication.domain.state import MedicationList
+from services.medication.projections.cave import CaveItem
+from services.medication.projections.lists import FHIR_TABLE, LISTS
+
+
+class ListReader:
+    """Reads of the medication read models (raw asyncpg: the current list is the hot path)."""
+
+    def __init__(self, engine: AsyncEngine, cache_size: int = 2_000):
+        self.engine = engine
+        self.fhir = VersionReader(engine, FHIR_TABLE)
+        self.lists = ParsedDocs(engine, LISTS, MedicationList, cache_size)
+
+    async def current(self, patient_id: UUID, now: datetime) -> tuple[int, str | None,
+                                                                        MedicationList | None]:
+        """(version, the current list as JSON text when still valid at ``now``, else the
+        parsed list); version 0 and neither when the patient has no list."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow("""
+                SELECT version,
+                       CASE WHEN current_until IS NULL OR current_until > $2
+                            THEN current END,
+                       CASE WHEN (current_until IS NULL OR current_until > $2) OR version = $3
+                            THEN NULL ELSE doc::text END
+                  FROM medication_lists WHERE patient_id = $1""",
+                patient_id, now, self.lists.cached_version(patient_id))
+        if row is None:
+            return 0, None, None
+        version, current, doc = row
+        if current is not None:
+            return version, current, None
+        return version, None, self.lists.parsed(patient_id, version, doc)[0]
+
+    async def list(self, patient_id: UUID) -> tuple[MedicationList, int] | None:
+        return await self.lists.get(patient_id)
+
+    async def cave(self, patient_id: UUID) -> list[CaveItem]:
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch(
+                "SELECT critical_id, category, substance, status FROM medication_cave "
+                "WHERE patient_id = $1 ORDER BY updated_at", patient_id)
+        return [CaveItem(*r) for r in rows]
