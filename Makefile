@@ -6,7 +6,7 @@ BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run down status test test-fast bench schemas lock clean
+.PHONY: help install run down status test test-fast test-nofault bench schemas lock clean
 
 help:
 	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
@@ -39,10 +39,18 @@ down: $(STAMP)
 status: $(STAMP)
 	$(BIN)/ehr dev status
 
+# the layers first (import-linter contracts in pyproject.toml), then every test
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# pure and in-memory tests only: no PostgreSQL, no Kafka
 test-fast: $(STAMP)
+	$(BIN)/lint-imports
+	EHR_PROPERTY_CASES=500 $(BIN)/python -m pytest -m "not stack and not fault" $(PYTEST_ARGS)
+
+# every test but the fault tests (kill -9, broker stop)
+test-nofault: $(STAMP)
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -18,9 +18,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from libs.access.dev_issuer import DevIssuer
-from libs.access.identifiers import synthetic_number
-from libs.access.policy import OSLO
+from libs.kernel.identifiers import synthetic_number
+from cli.manifests import CONSENT, JOURNAL, MEDICATION
+from cli.services import port_of
 from libs.config import get_settings
+from libs.kernel.time import OSLO
 
 console = Console()
 seed = typer.Typer(help="Demo data for the local stack.", no_args_is_help=True)
@@ -53,7 +55,7 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
     journal: home-care decisions, today's visits on the worklist, notes, vital signs, CAVE;
     then Kari's and Ola's medication lists."""
     s = get_settings()
-    base = url or f"http://127.0.0.1:{s.consent_port}"
+    base = url or f"http://127.0.0.1:{port_of(CONSENT)}"
     issuer = DevIssuer.from_settings(s)
     nurse = {"Authorization": "Bearer " + issuer.mint_practitioner(
         "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina Sykepleier")}
@@ -98,8 +100,8 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
         _ok(http.get(f"/patients/{people['Kari Nordmann'][0]}/consents",
                      headers=nurse | related["Kari Nordmann"]))
         bar.advance(task)
-    seed_journal(journal_url or f"http://127.0.0.1:{s.journal_port}", issuer, people)
-    seed_medication(medication_url or f"http://127.0.0.1:{s.medication_port}", issuer, people)
+    seed_journal(journal_url or f"http://127.0.0.1:{port_of(JOURNAL)}", issuer, people)
+    seed_medication(medication_url or f"http://127.0.0.1:{port_of(MEDICATION)}", issuer, people)
     table = Table("name", "patient id", "national id (synthetic)", "born")
     table.columns[1].no_wrap = True
     for name, born, _ in PEOPLE:
@@ -110,9 +112,9 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
                   f"{base}/patients/{people['Kari Nordmann'][0]}/consents", soft_wrap=True)
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
-                  f"http://127.0.0.1:{s.journal_port}/worklist", soft_wrap=True)
+                  f"http://127.0.0.1:{port_of(JOURNAL)}/worklist", soft_wrap=True)
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
-                  f"http://127.0.0.1:{s.medication_port}/patients/"
+                  f"http://127.0.0.1:{port_of(MEDICATION)}/patients/"
                   f"{people['Ola Nordmann'][0]}/medication-list", soft_wrap=True)
 
 

@@ -9,11 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from libs.config import get_settings
-from libs.cli.main import app
+from cli.main import app, build_app
+from cli.manifests import MANIFESTS
 from libs.events.envelope import Actor
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventContext, EventStore
 from libs.events.topics import all_topics
+from tests.support import bank
 from tests.support.bank import AccountOpened, Deposited, stream_of
 from tests.support.waiting import eventually
 
@@ -21,9 +23,9 @@ runner = CliRunner()
 
 
 
-def invoke(*args: str):
+def invoke(*args: str, command=app):
     # the CLI runs its own event loop; keep it off the test's loop
-    return runner.invoke(app, list(args), catch_exceptions=False)
+    return runner.invoke(command, list(args), catch_exceptions=False)
 
 
 async def test_topics_apply_creates_then_reports_ok(cli_env):
@@ -44,9 +46,9 @@ async def test_db_migrate_is_idempotent(cli_env, unique):
 
 
 async def test_replay_rebuilds_a_read_model_and_reports_counts(
-        cli_env, engine, database_url, schema, kafka_bootstrap, make_topics, monkeypatch):
+        cli_env, engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 2)
-    store = EventStore(engine, topic_names={"bank.events": topic})
+    store = EventStore(engine, bank.EVENTS, topic_names={"bank.events": topic})
     for _ in range(3):
         sid = stream_of(uuid.uuid4())
         c = EventContext(patient_id=uuid.uuid4(), actor=Actor(kind="system", id="t"))
@@ -56,16 +58,16 @@ async def test_replay_rebuilds_a_read_model_and_reports_counts(
     await eventually(lambda: relay.stats.published == 6)
     relay.stop()
     await task
-    monkeypatch.setenv("BANK_TOPIC", topic)
+    with_bank = build_app((*MANIFESTS, bank.manifest(topic)))
     res = await asyncio.to_thread(invoke, "replay", "bank_balances", "--schema", schema,
-                                  "--import", "tests.support.bank")
+                                  command=with_bank)
     assert res.exit_code == 0, res.output
     assert "6 events applied" in res.output
 
 
 async def test_replay_of_unknown_projection_says_which_exist(cli_env):
-    res = await asyncio.to_thread(invoke, "replay", "nope", "--schema", "x", "--import",
-                                  "tests.support.bank")
+    res = await asyncio.to_thread(invoke, "replay", "nope", "--schema", "x",
+                                  command=build_app((*MANIFESTS, bank.manifest())))
     assert res.exit_code == 1
     assert "no projection named 'nope'" in res.output and "bank_balances" in res.output
 
@@ -79,6 +81,7 @@ def test_missing_java_is_one_clear_sentence(monkeypatch):
         k.check_java()
 
 
+@pytest.mark.stack   # waits for a real connection attempt to time out: not a pure test
 async def test_unreachable_kafka_is_one_clear_sentence(monkeypatch):
     from libs.devstack.procs import free_port
 
