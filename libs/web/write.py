@@ -116,14 +116,15 @@ class Write(Generic[S, A]):
     expected: int | None
     what: str
     declared: Declared | None = None
-    purpose: str | None = None
+    purpose: str | None = None          # on the events
+    purpose_of_use: str | None = None   # the request's X-Purpose-Of-Use, for ``require``
 
     async def require(self, resource: Resource, *, action: Action | None = None,
                       purpose: str | None = None, resources: Sequence[str] = ()) -> Grant:
         """Decide and log the access (``IN_ROUTE`` writes); a denial is ``AccessDenied``."""
         self.grant = await self.access.require(
             self.subject, action or (self.declared.action if self.declared else Action.write),
-            resource, purpose=purpose, resources=resources)
+            resource, purpose=purpose or self.purpose_of_use, resources=resources)
         return self.grant
 
     async def apply(self, decide: Callable[[S], Sequence[EventPayload]], *,
@@ -224,13 +225,15 @@ def write(category: str, *, store: Callable[[Request], StreamStore],
         async def dependency(request: Request, response: Response,
                              subject: Annotated[Subject, Depends(current_subject)],
                              if_match_header: Annotated[str | None, Header(
-                                 alias="If-Match", description=IF_MATCH_HELP)] = None) -> Write:
+                                 alias="If-Match", description=IF_MATCH_HELP)] = None,
+                             purpose_header: Annotated[str | None,
+                                                       Header(alias=PURPOSE)] = None) -> Write:
             access = get_access(request)
             return Write(_path_patient(request), subject, actor(subject),
                          access.now(), None, access, store(request), response,
                          expected_version(if_match_header, if_match, what), what,
                          declared=None if authorize == IN_ROUTE else authorize,
-                         purpose=purpose)
+                         purpose=purpose, purpose_of_use=purpose_header)
         if authorize == IN_ROUTE:
             dependency.ehr_access_in_route = True   # the route calls ``w.require``
         else:

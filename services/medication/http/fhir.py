@@ -22,12 +22,11 @@ patient's medication list, PLL), as ``resources`` maps them and the projection v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request
 
-from libs.access.model import Action, Resource
+from libs.access.model import Resource
 from libs.events.consistency import HEADER
 from libs.kernel import errors
 from libs.web.errors import FhirJSONResponse
@@ -35,8 +34,8 @@ from libs.web.fhir.reads import (
     READ_INTERACTIONS, AsOf, Count, FhirReads, FhirType, Offset, etag_headers, fhir_base,
     required_patient, resource_capability, server_capabilities,
 )
-from libs.web.guard import PURPOSE, AccessDep, CurrentSubject, get_access
-from libs.web.write import IF_MATCH_HELP, Write, expected_version
+from libs.web.guard import AccessDep, CurrentSubject
+from libs.web.write import IN_ROUTE, Write, write
 from services.medication.domain import medication_list as ml
 from services.medication.fhir.elements import FEST_MERKEVARE
 from services.medication.fhir.from_fhir import (
@@ -137,48 +136,30 @@ router.include_router(READS.instance_routes(
 
 # --- ordering: POST /fhir/MedicationRequest ----------------------------------------------------
 
-@dataclass
-class Order:
-    sent: dict[str, Any]   # the MedicationRequest, with its R4 types
-    write: Write
-
-
-async def order_write(request: Request, response: Response, who: CurrentSubject,
-                      body: Annotated[dict[str, Any], Body(description="an R4 MedicationRequest")],
-                      if_match: Annotated[str | None, Header(alias="If-Match",
-                                                             description=IF_MATCH_HELP)] = None,
-                      purpose: Annotated[str | None, Header(alias=PURPOSE)] = None) -> Order:
-    """The write of an order, whose patient is in the body: read it, decide and log the access
-    as a change of the patient's medication list, then the actor and ``If-Match`` (required),
-    as the write dependency does for a patient in the path."""
-    sent = parsed(body)
-    patient_id = subject(sent)
-    access = get_access(request)
-    grant = await access.require(who, Action.write, Resource(
-        patient_id=patient_id, category=CATEGORY), purpose=purpose,
-        resources=("MedicationRequest",))
-    return Order(sent, Write(patient_id, who, actor(who), access.now(), grant, access,
-                             medication_store(request), response,
-                             expected_version(if_match, "required", WHAT), WHAT))
-
-
-order_write.ehr_access_guard = True   # it decides and logs the access (access.require)
+OrderWrite = Annotated[Write, Depends(write(CATEGORY, store=medication_store, actor=actor,
+                                             if_match="required", what=WHAT,
+                                             authorize=IN_ROUTE))]
 
 
 @router.post("/MedicationRequest", status_code=201)
-async def order(request: Request, o: Annotated[Order, Depends(order_write)]):
+async def order(request: Request, w: OrderWrite,
+                body: Annotated[dict[str, Any], Body(description="an R4 MedicationRequest")]):
     """Order a catalogue product (see ``ORDER_DOC``): decided and logged as a change of the
-    patient's medication list, then the same decision support and ``If-Match`` as REST."""
-    w = o.write
+    patient's medication list (its patient is in the body), then the same decision support and
+    ``If-Match`` as REST."""
+    sent = parsed(body)
+    patient_id = subject(sent)
+    await w.require(Resource(patient_id=patient_id, category=CATEGORY),
+                    resources=("MedicationRequest",))
     catalogue = catalogue_of(request)
-    command = prescribe_command(o.sent, catalogue, w.now)
-    cave = await request.app.state.reader.cave(w.patient_id)
+    command = prescribe_command(sent, catalogue, w.now)
+    cave = await request.app.state.reader.cave(patient_id)
     fresh = fresh_within(request)
     appended = []
     try:
         await w.apply(lambda lst: ml.prescribe(lst, command, w.actor, w.now, catalogue=catalogue,
                                                cave=cave, fresh_within=fresh),
-                      body=lambda result: appended.append(result) or {})
+                      body=lambda result: appended.append(result) or {}, patient_id=patient_id)
     except errors.Invalid as exc:
         if exc.details:   # the warnings' refusal, in this API's words
             avoid = sum(str(d["code"]).endswith(":avoid") for d in exc.details)
@@ -187,7 +168,7 @@ async def order(request: Request, o: Annotated[Order, Depends(order_write)]):
                                  f"{EXT_OVERRIDE_REASON} (valueString).", exc.details) from None
         raise
     result = appended[0]   # an order always records its prescription
-    state, _ = await w.store.current(w.patient_id)   # the cached fold, with the new events
+    state, _ = await w.store.current(patient_id)   # the cached fold, with the new events
     prescription_id = str(result.envelopes[0].data["prescription_id"])
     # the new resource as the projection will store it: version 1, updated at the append
     created = resource(state, "MedicationRequest", prescription_id) | {"meta": {
