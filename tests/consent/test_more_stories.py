@@ -111,7 +111,9 @@ async def test_fhir_consent_and_audit_event_are_valid_r4(consent: Consent):
     seen = token(await c.post(f"/patients/{patient}/consents", headers=as_parent, json={
         "sector": "school", "recipient_org": SCHOOL_ORG, "categories": ["school_health"],
         "purpose": "asthma"}))
-    r = await c.get(f"/fhir/Consent?patient={patient}&date=ge{TODAY.isoformat()}",
+    # a date without a zone is a UTC day in FHIR search (libs/web/fhir/search.py)
+    utc_today = datetime.now(UTC).date().isoformat()
+    r = await c.get(f"/fhir/Consent?patient={patient}&date=ge{utc_today}",
                     headers=as_parent | seen)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/fhir+json")
