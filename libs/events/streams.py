@@ -29,13 +29,28 @@ from uuid import UUID
 from libs.events.envelope import Actor, Envelope
 from libs.events.ports import AppendResult, ConcurrencyError, EventContext, EventStorePort
 from libs.events.registry import EventPayload
-from libs.kernel.errors import PreconditionFailed
+from libs.kernel.errors import Conflict, PreconditionFailed
 
 __all__ = ["CACHE_SIZE", "Loaded", "PreconditionFailed", "StreamStore"]
 
 S = TypeVar("S")
 RETRIES = 5
 CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A unique key a stream's registration claims in the same transaction (a national id
+    number, so one number never becomes two patients): the claims table, the event and field
+    that carry the key, and the refusal when another stream holds it."""
+
+    table: str
+    event: type[EventPayload]
+    field: str
+    taken: str
+
+    def key_of(self, payloads: Sequence[EventPayload]) -> str:
+        return getattr(next(p for p in payloads if isinstance(p, self.event)), self.field)
 
 
 @dataclass(frozen=True)
@@ -51,11 +66,17 @@ class StreamStore(Generic[S]):
 
     def __init__(self, store: EventStorePort, *, stream_of: Callable[[UUID], str],
                  empty: Callable[[UUID], S], evolve: Callable[[S, EventPayload], S],
-                 cache_size: int = CACHE_SIZE):
+                 cache_size: int = CACHE_SIZE, claim: Claim | None = None):
         self.store = store
         self.stream_of, self.empty, self.evolve = stream_of, empty, evolve
         self._cache: OrderedDict[UUID, tuple[int, S]] = OrderedDict()
         self._cache_size = cache_size
+        self.claim = claim
+
+    async def setup(self) -> None:
+        """The claims table of a store whose streams claim a key."""
+        if self.claim is not None:
+            await self.store.create_claims(self.claim.table)
 
     # --- reading the write side ----------------------------------------------------------------
 
@@ -130,6 +151,24 @@ class StreamStore(Generic[S]):
         if result is not None:
             self.fold_in(patient_id, version, state, payloads)
         return result
+
+    async def register(self, patient_id: UUID, decide: Callable[[S], Sequence[EventPayload]],
+                       actor: Actor) -> AppendResult:
+        """Start a stream whose registration claims its key (``claim``); a key another stream
+        holds is a ``Conflict``, and nothing is appended."""
+        if self.claim is None:
+            raise TypeError("this store's streams claim no key")
+        result = await self.append_claiming(patient_id, decide, actor, claims=self.claim.table,
+                                            key_of=self.claim.key_of)
+        if result is None:
+            raise Conflict(self.claim.taken)
+        return result
+
+    async def claimed_by(self, key: str) -> UUID | None:
+        """The stream (patient) a key is registered to (for staff lookups; never logged)."""
+        if self.claim is None:
+            return None
+        return await self.store.owner_of(self.claim.table, key)
 
     def fold_in(self, patient_id: UUID, version: int, state: S,
                 payloads: Sequence[EventPayload]) -> None:

@@ -8,17 +8,12 @@ sent (the gateway's receipt names only the message), over an index of the event 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from sqlalchemy import text
 
-from libs.events.claims import create_claims_table, owner_of
-from libs.events.envelope import Actor
-from libs.events.registry import EventPayload
-from libs.events.store import AppendResult, EventStore
-from libs.events.streams import CACHE_SIZE, Loaded, StreamStore
-from libs.kernel.errors import Conflict
+from libs.events.store import EventStore
+from libs.events.streams import CACHE_SIZE, Claim, Loaded, StreamStore
 from services.journal.contract import PatientRegistered, stream_of
 from services.journal.domain.patients import Patient, evolve
 
@@ -29,30 +24,17 @@ __all__ = ["JournalStore", "Loaded", "stream_of"]
 class JournalStore(StreamStore[Patient]):
     def __init__(self, store: EventStore, cache_size: int = CACHE_SIZE):
         super().__init__(store, stream_of=stream_of, empty=Patient.unknown, evolve=evolve,
-                         cache_size=cache_size)
+                         cache_size=cache_size, claim=Claim(
+                             CLAIMS, PatientRegistered, "national_id",
+                             "A patient with this national id number is already registered."))
 
     async def setup(self) -> None:
-        await create_claims_table(self.store, CLAIMS)
+        await super().setup()
         async with self.store.engine.begin() as conn:
             await conn.execute(text("""
                 CREATE INDEX IF NOT EXISTS events_sent_message_id
                     ON events ((envelope->'data'->>'message_id'))
                  WHERE type = 'journal.MessageSent'"""))
-
-    async def register(self, patient_id: UUID,
-                       decide: Callable[[Patient], Sequence[EventPayload]],
-                       actor: Actor) -> AppendResult:
-        """Register a patient; a national id already claimed by another patient is a
-        ``Conflict``."""
-        result = await self.append_claiming(patient_id, decide, actor, claims=CLAIMS,
-                                            key_of=_national_id)
-        if result is None:
-            raise Conflict("A patient with this national id number is already registered.")
-        return result
-
-    async def claimed_by(self, national_id: str) -> UUID | None:
-        """The patient a national id is registered to (for staff lookups; never logged)."""
-        return await owner_of(self.store, CLAIMS, national_id)
 
     async def patient_of_sent(self, message_id: str) -> UUID | None:
         """The patient of a message we sent, from the event store (indexed, see ``setup``)."""
@@ -62,7 +44,3 @@ class JournalStore(StreamStore[Patient]):
                  WHERE type = 'journal.MessageSent' AND envelope->'data'->>'message_id' = :m
                  LIMIT 1"""), {"m": message_id})
             return row.scalar_one_or_none()
-
-
-def _national_id(payloads: Sequence[EventPayload]) -> str:
-    return next(p for p in payloads if isinstance(p, PatientRegistered)).national_id

@@ -11,8 +11,8 @@ import pytest
 
 from libs.events.ports import ConcurrencyError, EventContext, EventStorePort
 from libs.events.registry import EventPayload
-from libs.events.streams import RETRIES, StreamStore
-from libs.kernel.errors import PreconditionFailed
+from libs.events.streams import RETRIES, Claim, StreamStore
+from libs.kernel.errors import Conflict, PreconditionFailed
 from tests.events.store_contract import NURSE, Backend, ctx
 from tests.support.bank import (Account, AccountOpened, Deposited, Withdrawn, decide_withdraw,
                                 evolve, stream_of)
@@ -190,3 +190,16 @@ async def test_a_key_claimed_by_one_patient_is_refused_to_another(backend: Backe
                                          key_of=key_of) is None
     assert await backend.store.version(stream_of(ola)) == 0
     assert await backend.store.owner_of(CLAIMS, "nid-same") == kari
+
+
+async def test_a_registration_claims_its_key_and_a_second_one_is_a_conflict(backend: Backend):
+    streams = accounts(backend.store, claim=Claim(CLAIMS, AccountOpened, "owner",
+                                                  "An account for this owner exists."))
+    await streams.setup()
+    kari, ola = uuid.uuid4(), uuid.uuid4()
+    result = await streams.register(kari, lambda state: [AccountOpened(owner="kari")], NURSE)
+    assert result.version == 1 and await streams.claimed_by("kari") == kari
+    with pytest.raises(Conflict, match="An account for this owner exists."):
+        await streams.register(ola, lambda state: [AccountOpened(owner="kari")], NURSE)
+    assert await backend.store.version(stream_of(ola)) == 0
+    assert await streams.claimed_by("nobody") is None
