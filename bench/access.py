@@ -156,7 +156,8 @@ async def start_server(args: list[str], log: Path, port: int) -> Child:
     return child
 
 
-async def register(session: aiohttp.ClientSession, engine, nids: list[str]) -> list[str]:
+async def register(session: aiohttp.ClientSession, engine, nids: list[str],
+                   leader: dict[str, str]) -> list[str]:
     sem, tokens = asyncio.Semaphore(8), []
 
     async def one(nid: str) -> str:
@@ -164,8 +165,9 @@ async def register(session: aiohttp.ClientSession, engine, nids: list[str]) -> l
             async with session.post("/persons", json={"national_id": nid}) as r:
                 assert r.status == 201, await r.text()
                 patient = (await r.json())["patient_id"]
-            async with session.post(f"/patients/{patient}/care-relations", json={
-                    "purpose": "home care", "basis": "service_decision"}) as r:
+            async with session.post(f"/patients/{patient}/care-relations", headers=leader,
+                                    json={"purpose": "home care", "basis": "service_decision",
+                                          "reason": "vedtak om hjemmesykepleie"}) as r:
                 assert r.status == 201, await r.text()
                 tokens.append(r.headers["X-Consistency-Token"])
             return patient
@@ -208,8 +210,10 @@ async def read_throughput(url: str, bootstrap: str, console, rows: list[Row],
                                                                     "audit.access",
                                                                     "journal.events")}
         key = work / "key.pem"
-        nurse = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key)) \
-            .mint_practitioner("9144889", MUNICIPALITY, HOME_CARE, (Role.nurse,), "Nina")
+        issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
+        nurse = issuer.mint_practitioner("9144889", MUNICIPALITY, HOME_CARE, (Role.nurse,), "Nina")
+        leader = {"Authorization": "Bearer " + issuer.mint_practitioner(   # assigns (AC3)
+            "1234567", MUNICIPALITY, HOME_CARE, (Role.unit_leader,), "Leder")}
         engine, db = make_engine(url, schema, pool_size=2), await pg_connect(url, schema)
         closers += [engine.dispose, db.close]
         count = "SELECT count(*) FROM events WHERE type = 'audit.AccessLogged'"
@@ -225,7 +229,8 @@ async def read_throughput(url: str, bootstrap: str, console, rows: list[Row],
                         connector=aiohttp.TCPConnector(limit=CONNECTIONS)) as session:
                     if not patients:
                         console.log(f"access: registering {PATIENTS} patients")
-                        patients = await register(session, engine, national_ids(PATIENTS))
+                        patients = await register(session, engine, national_ids(PATIENTS),
+                                                  leader)
                     console.log(f"access: reads, {mode} (load {loadavg()})")
                     before = await db.fetchval(count)
                     cpu = CpuMeter({server.pid: "consent service", os.getpid(): "load generator"})

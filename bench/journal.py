@@ -289,8 +289,9 @@ def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> ai
 
 async def register(journal: aiohttp.ClientSession, consent: aiohttp.ClientSession,
                    case_worker: str, engine, counter) -> list[str]:
-    """Patients registered by the allocation office; the nurse's unit declares a care relation
-    on the consent service; returns once the journal's access facts have every relation."""
+    """Patients registered by the allocation office; the unit's leader assigns it a care
+    relation on the consent service; returns once the journal's access facts have every
+    relation."""
     tokens: list[str] = []
 
     async def one(n: int) -> str:
@@ -303,7 +304,8 @@ async def register(journal: aiohttp.ClientSession, consent: aiohttp.ClientSessio
             assert r.status == 201, await r.text()
             patient = (await r.json())["patient_id"]
         async with consent.post(f"/patients/{patient}/care-relations", json={
-                "purpose": "home care", "basis": "service_decision"}) as r:
+                "purpose": "home care", "basis": "service_decision",
+                "reason": "vedtak om hjemmesykepleie"}) as r:
             assert r.status == 201, await r.text()
             tokens.append(r.headers["X-Consistency-Token"])
         counter.n += 1
@@ -418,6 +420,8 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
         case_worker = issuer.mint_practitioner("5550001", MUNICIPALITY, ALLOCATION,
                                                (Role.other,), "Kari Saksbehandler",
                                                ttl=6 * 3600)
+        leader = issuer.mint_practitioner("1234567", MUNICIPALITY, HOME_CARE,   # assigns (AC3)
+                                          (Role.unit_leader,), "Leder", ttl=6 * 3600)
         engine = make_engine(url, schemas["journal"], pool_size=2)
         closers.append(engine.dispose)
         base = {"url": url, "bootstrap": bootstrap, "topics": topics, "key": str(key)}
@@ -431,7 +435,7 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
         servers.append(consent)
         with make_progress(console) as progress:
             async with session_for(cfg["journal"]["port"], nurse, SETUP_CLIENTS * 2) as js, \
-                    session_for(cfg["consent"]["port"], nurse, SETUP_CLIENTS) as cs:
+                    session_for(cfg["consent"]["port"], leader, SETUP_CLIENTS) as cs:
                 async with tracked(progress, "journal set-up: patients + care relations",
                                    PATIENTS) as c:
                     patients = await register(js, cs, case_worker, engine, c)
@@ -570,7 +574,8 @@ def serve(mode: str, raw_config: str) -> None:
         app = raw_app(c["url"], c["schema"])
     else:
         s = Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
-                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30)
+                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
+                     token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
         if mode == "journal":
             from services.journal.app import create_app
         else:

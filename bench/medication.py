@@ -366,6 +366,8 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
         case_worker = issuer.mint_practitioner("5550001", jn.MUNICIPALITY, jn.ALLOCATION,
                                                (Role.other,), "Kari Saksbehandler",
                                                ttl=6 * 3600)
+        leader = issuer.mint_practitioner("1234567", jn.MUNICIPALITY, GP_OFFICE,  # assigns
+                                          (Role.unit_leader,), "Leder", ttl=6 * 3600)
         engine = make_engine(url, schemas["medication"], pool_size=2)
         closers.append(engine.dispose)
         base = {"url": url, "bootstrap": bootstrap, "topics": topics, "key": str(key)}
@@ -379,7 +381,7 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
         mport = cfg["medication"]["port"]
         with make_progress(console) as progress:
             async with jn.session_for(cfg["journal"]["port"], gp, SETUP_CLIENTS * 2) as js, \
-                    jn.session_for(cfg["consent"]["port"], gp, SETUP_CLIENTS) as cs:
+                    jn.session_for(cfg["consent"]["port"], leader, SETUP_CLIENTS) as cs:
                 async with tracked(progress, "medication set-up: patients + care relations",
                                    PATIENTS) as c:
                     patients = await jn.register(js, cs, case_worker, engine, c)
@@ -570,7 +572,8 @@ def serve(mode: str, raw_config: str) -> None:
     else:
         from services.medication.app import create_app
         s = Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
-                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30)
+                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
+                     token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
         app = create_app(s, Options(schema=c["schema"], topic_names=c["topics"]))
     uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
 

@@ -59,6 +59,9 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
     issuer = DevIssuer.from_settings(s)
     nurse = {"Authorization": "Bearer " + issuer.mint_practitioner(
         "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina Sykepleier")}
+    # the home-care leader assigns the unit its care relations (AC3: the data controller does)
+    leader = {"Authorization": "Bearer " + issuer.mint_practitioner(
+        "1234567", MUNICIPALITY, HOME_CARE, ("unit_leader",), "Lise Leder")}
     people = {}
     with httpx.Client(base_url=base, timeout=30) as http, Progress(console=console) as bar:
         task = bar.add_task("seeding demo data", total=len(PEOPLE) + 5)
@@ -71,8 +74,9 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
             bar.advance(task)
         related = {}   # read your writes: the next call waits for the care relation
         for name in ("Kari Nordmann", "Ola Nordmann", "Emma Hansen", "Jonas Hansen"):
-            r = _ok(http.post(f"/patients/{people[name][0]}/care-relations", headers=nurse,
-                              json={"purpose": "hjemmesykepleie", "basis": "service_decision"}))
+            r = _ok(http.post(f"/patients/{people[name][0]}/care-relations", headers=leader,
+                              json={"purpose": "hjemmesykepleie", "basis": "service_decision",
+                                    "reason": "vedtak om hjemmesykepleie"}))
             related[name] = {"X-Consistency-Token": r.headers["X-Consistency-Token"]} \
                 if "X-Consistency-Token" in r.headers else {}
         bar.advance(task)

@@ -6,7 +6,6 @@ stderr. A bad argument is one sentence and exit code 2, like a usage error."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, NoReturn
 
 import typer
@@ -32,6 +31,19 @@ def _dev_issuer():
         return DevIssuer.from_settings(get_settings())
     except (TokenConfigError, OSError, ValueError) as exc:
         _fail(f"the development issuer cannot start: {exc}")
+
+
+TTL_HELP = "lifetime in seconds; at most (and by default) EHR_TOKEN_MAX_LIFETIME_S, 3600"
+
+
+def _ttl(value: int | None) -> int:
+    """The services refuse a token that lives longer than ``token_max_lifetime_s``."""
+    longest = get_settings().token_max_lifetime_s
+    if value is None:
+        return longest
+    if not 0 < value <= longest:
+        _fail(f"--ttl: a token lives 1 to {longest} seconds here (EHR_TOKEN_MAX_LIFETIME_S)")
+    return value
 
 
 def _orgnr(value: str | None, option: str) -> str | None:
@@ -63,36 +75,40 @@ def token_practitioner(
     name: Annotated[str | None, typer.Option(help="the person's name")] = None,
     pid: Annotated[str | None, typer.Option(help="synthetic national id")] = None,
     security_level: Annotated[int, typer.Option(help="HelseID security level")] = 4,
-    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+    ttl: Annotated[int | None, typer.Option(help=TTL_HELP)] = None,
 ) -> None:
     """A HelseID-shaped token for health personnel."""
-    if not re.fullmatch(r"[0-9]{1,9}", hpr):
-        _fail("--hpr: an HPR number has 1-9 digits (0-9) and nothing else")
+    from libs.kernel.identifiers import InvalidIdentifier, parse_hpr
+
+    try:
+        hpr = parse_hpr(hpr)
+    except InvalidIdentifier as exc:
+        _fail(f"--hpr: {exc}")
     extra = {} if pid is None else {"pid": _pid(pid)}
     issuer = _dev_issuer()
     typer.echo(issuer.mint_practitioner(hpr, _orgnr(org, "--org"), _orgnr(unit, "--unit"),
                                         roles=role, name=name, security_level=security_level,
-                                        ttl=ttl, **extra))
+                                        ttl=_ttl(ttl), **extra))
 
 
 @tokens.command("citizen")
 def token_citizen(
     pid: Annotated[str, typer.Option(help="synthetic national id (11 digits)")],
     acr: Annotated[str, typer.Option(help="ID-porten assurance level")] = "idporten-loa-high",
-    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+    ttl: Annotated[int | None, typer.Option(help=TTL_HELP)] = None,
 ) -> None:
     """An ID-porten-shaped token for a citizen."""
-    typer.echo(_dev_issuer().mint_citizen(_pid(pid), acr=acr, ttl=ttl))
+    typer.echo(_dev_issuer().mint_citizen(_pid(pid), acr=acr, ttl=_ttl(ttl)))
 
 
 @tokens.command("proxy")
 def token_proxy(
     pid: Annotated[str, typer.Option(help="the parent's or representative's synthetic id")],
     acr: Annotated[str, typer.Option(help="ID-porten assurance level")] = "idporten-loa-high",
-    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+    ttl: Annotated[int | None, typer.Option(help=TTL_HELP)] = None,
 ) -> None:
     """A citizen token for someone acting for a child or a mandate giver."""
-    token = _dev_issuer().mint_citizen(_pid(pid), acr=acr, ttl=ttl)
+    token = _dev_issuer().mint_citizen(_pid(pid), acr=acr, ttl=_ttl(ttl))
     err_console.print("hint: send the patient you act for in the X-Acting-For header")
     typer.echo(token)
 
@@ -102,22 +118,22 @@ def token_sector(
     sector: Annotated[Sector, typer.Option(help="the recipient's sector")],
     org: Annotated[str, typer.Option(help="organisation number of the recipient")],
     person_id: Annotated[str, typer.Option(help="the official's id (token sub)")] = "dev-official",
-    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+    ttl: Annotated[int | None, typer.Option(help=TTL_HELP)] = None,
 ) -> None:
     """A Maskinporten-shaped token for an official outside health care (NAV, school, ...)."""
     typer.echo(_dev_issuer().mint_sector(sector, _orgnr(org, "--org"), person_id=person_id,
-                                         ttl=ttl))
+                                         ttl=_ttl(ttl)))
 
 
 @tokens.command("device")
 def token_device(
     client_id: Annotated[str, typer.Option(help="the device's client id")],
-    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+    ttl: Annotated[int | None, typer.Option(help=TTL_HELP)] = None,
 ) -> None:
     """A client-credentials token for a welfare-technology device or gateway."""
     if not client_id.strip():
         _fail("--client-id must not be empty")
-    typer.echo(_dev_issuer().mint_device(client_id.strip(), ttl=ttl))
+    typer.echo(_dev_issuer().mint_device(client_id.strip(), ttl=_ttl(ttl)))
 
 
 @tokens.command("jwks")

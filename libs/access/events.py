@@ -13,8 +13,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from libs.kernel.identifiers import PersonIdType
-from libs.access.model import DeclaredBasis, RestrictionKind, Sector
+from libs.kernel.identifiers import Hpr, PersonIdType
+from libs.access.model import DeclaredBasis, RelationSource, RestrictionKind, Sector
 from libs.events.registry import EventPayload, event
 
 Text = Field(min_length=1, max_length=2000)
@@ -33,15 +33,25 @@ class PersonRegistered(EventPayload):
 
 @event("consent.CareRelationStarted")
 class CareRelationStarted(EventPayload):
+    """A care relation (tjenstlig relasjon) of a unit, or of a named professional in it.
+    ``source`` says how it came about: ``journal`` (a fact in the journal: registration, episode,
+    application, service decision, inbound message), ``assigned`` (by the unit leader, with
+    ``reason``) or ``self_declared`` (by the professional, where the organisation allows it;
+    always time-limited and reviewed). Events recorded before issue 12 have no source."""
+
     relation_id: UUID
     unit: str
     org_parent: str
-    hpr: str | None = None
+    hpr: Hpr | None = None
     purpose: str = Text
     basis: Literal["episode", "service_decision", "referral", "legevakt_contact", "other"]
     basis_ref: str | None = None
     started_at: datetime
     ends_at: datetime | None = None
+    source: RelationSource | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    declared_by: Hpr | None = Field(default=None, description="the unit leader who assigned "
+                                    "it, or the professional who declared it")
 
 
 @event("consent.CareRelationEnded")
@@ -129,7 +139,7 @@ class EmergencyAccessGranted(EventPayload):
     """Break-the-glass (akuttilgang): time-limited, logged as such, reviewed afterwards."""
 
     access_id: UUID
-    hpr: str
+    hpr: Hpr
     unit: str
     org_parent: str
     basis: DeclaredBasis

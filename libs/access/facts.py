@@ -26,9 +26,9 @@ def evolve(f: Facts, e: EventPayload) -> Facts:  # noqa: C901 - one arm per even
             return u(update={"registered": True, "id_type": e.id_type.value,
                              "birth_date": e.birth_date})
         case ev.CareRelationStarted():
-            r = CareRelation(relation_id=e.relation_id, unit=e.unit, hpr=e.hpr,
-                             purpose=e.purpose, basis=e.basis, started_at=e.started_at,
-                             ends_at=e.ends_at)
+            r = CareRelation(relation_id=e.relation_id, unit=e.unit, org_parent=e.org_parent,
+                             hpr=e.hpr, purpose=e.purpose, basis=e.basis, source=e.source,
+                             started_at=e.started_at, ends_at=e.ends_at)
             return u(update={"care_relations": (*f.care_relations, r)})
         case ev.CareRelationEnded():
             return u(update={"care_relations": replace_where(

@@ -15,7 +15,9 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from libs.kernel.identifiers import Hpr, InvalidIdentifier, parse_hpr
 
 
 class Frozen(BaseModel):
@@ -42,7 +44,8 @@ class Practitioner(Frozen):
 
     kind: Literal["practitioner"] = "practitioner"
     person_id: str
-    hpr: str | None = Field(default=None, description="HPR number (Helsepersonellregisteret)")
+    hpr: Hpr | None = Field(default=None, description="HPR number (Helsepersonellregisteret), "
+                            "canonical: no leading zeros")
     name: str | None = None
     org_parent: str = Field(description="organisation number of the legal entity")
     org_child: str | None = Field(default=None, description="organisation number of the unit")
@@ -147,15 +150,33 @@ class Resource(Frozen):
 
 # --- what is known about the patient (projected from consent.events) -------------------------
 
+RelationSource = Literal["journal", "assigned", "self_declared"]
+"""How a care relation came about: from a journal fact (registration, episode, application,
+service decision, inbound message), assigned by the unit leader (the data controller, AC3), or
+declared by the professional themself where their organisation allows it (always reviewed)."""
+
+
 class CareRelation(Frozen):
     relation_id: UUID
     unit: str = Field(description="organisation number of the unit that holds the relation")
-    hpr: str | None = Field(default=None, description="a named professional, or the whole unit")
+    org_parent: str | None = Field(default=None, description="the unit's legal entity")
+    hpr: Hpr | None = Field(default=None, description="a named professional, or the whole unit")
     purpose: str
     basis: str
+    source: RelationSource | None = Field(default=None, description="None: recorded before "
+                                          "sources were (issue 12)")
     started_at: datetime
     ends_at: datetime | None = None
     ended_at: datetime | None = None
+
+    @property
+    def self_declared(self) -> bool:
+        return self.source == "self_declared"
+
+    def of_organisation(self, who: Practitioner) -> bool:
+        """The relation is held by the professional's organisation (unit or legal entity)."""
+        return (self.unit in (who.unit, who.org_parent)
+                or (self.org_parent is not None and self.org_parent == who.org_parent))
 
     def active(self, now: datetime) -> bool:
         end = min((t for t in (self.ends_at, self.ended_at) if t is not None), default=None)
@@ -174,6 +195,17 @@ class Block(Frozen):
     since: datetime
     lifted_at: datetime | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical(cls, data: object) -> object:
+        """A practitioner's block names the canonical HPR number (no leading zeros)."""
+        if isinstance(data, dict) and data.get("target_kind") == "practitioner":
+            try:
+                return {**data, "target": parse_hpr(data.get("target"))}
+            except InvalidIdentifier as exc:
+                raise ValueError(f"target: {exc}") from None
+        return data
+
     def applies(self, who: Practitioner, now: datetime) -> bool:
         if self.since > now or (self.lifted_at is not None and self.lifted_at <= now):
             return False
@@ -184,7 +216,7 @@ class Block(Frozen):
 
 class EmergencyAccess(Frozen):
     access_id: UUID
-    hpr: str
+    hpr: Hpr
     unit: str
     basis: DeclaredBasis
     granted_at: datetime

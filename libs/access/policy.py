@@ -10,6 +10,12 @@ Order of the rules for a professional (the order is the law's, not an accident):
 2. an active care relation for the person or their unit gives need-to-know (AC2, AC3, req 9);
 3. otherwise an unexpired emergency access (AC12, req 10);
 4. otherwise deny.
+
+A self-declared care relation (``source == "self_declared"``) gives need-to-know only with the
+``review`` obligation: nobody reads through a relation they declared themself without the unit
+leader seeing it. Emergency access to a patient the access model does not know (no
+``PersonRegistered``), or whom the patient has blocked the caller from, is denied with the same
+generic text as no access at all: the answer never tells whether the patient exists.
 """
 
 from __future__ import annotations
@@ -70,20 +76,26 @@ def _practitioner(who: Practitioner, action: Action, resource: Resource, facts: 
                   now: datetime) -> Decision:
     if action in (Action.manage, Action.disclose):
         return not_found_safe()
-    relation = next((r for r in facts.care_relations if r.active(now) and r.covers(who)), None)
+    # a relation from a fact or the unit leader first; a self-declared one is always reviewed
+    relation = min((r for r in facts.care_relations if r.active(now) and r.covers(who)),
+                   key=lambda r: r.self_declared, default=None)
     emergency = next((e for e in facts.emergency_accesses if e.active(who, now)), None)
+    if relation is None and (emergency is None or not facts.registered):
+        # no way in; and emergency access to a patient the access model does not know is
+        # answered like any denial, so breaking the glass never tells whether a patient exists
+        return not_found_safe()
     if any(b.applies(who, now) for b in facts.blocks):
-        if relation is None and emergency is None:
-            return not_found_safe()  # the caller had no way in anyway: do not confirm the patient
+        if relation is None:
+            return not_found_safe()  # only the glass was broken: do not confirm the patient
         return deny("withheld_by_patient", "Pasienten har motsatt seg at du får se disse "
                     "opplysningene. Withheld by the patient.")
     if relation is not None:
         basis, ref, obligations = Basis.care_relation, relation.relation_id, {Obligation.log}
-    elif emergency is not None:
+        if relation.self_declared:
+            obligations.add(Obligation.review)
+    else:
         basis, ref = Basis.emergency, emergency.access_id
         obligations = {Obligation.log, Obligation.mark_emergency, Obligation.review}
-    else:
-        return not_found_safe()
 
     if action == Action.report_child_welfare:
         # hpl § 33: the duty to notify overrides confidentiality and needs no consent

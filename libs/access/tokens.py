@@ -23,7 +23,7 @@ import jwt
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from libs.kernel.identifiers import InvalidIdentifier, parse_person_id
+from libs.kernel.identifiers import InvalidIdentifier, parse_hpr, parse_person_id, validate_orgnr
 from libs.access.model import Device, Practitioner, Role, Sector, SectorOfficial
 from libs.config import Settings
 
@@ -79,12 +79,22 @@ class CitizenLogin:
 TokenSubject = Practitioner | CitizenLogin | SectorOfficial | Device
 
 
+HEADER_PADDING = 32   # what a header may add to its token ("Bearer", spaces): with the
+#                      token's own cap (token_max_bytes) this bounds the header
+
+
 def parse_authorization(header: str | None) -> str:
-    """The raw token of an ``Authorization: Bearer <token>`` header, or TokenError 401."""
+    """The raw token of an ``Authorization: Bearer <token>`` header, or TokenError 401. The
+    token's size is checked by ``TokenValidator.validate``; the header may add only
+    ``HEADER_PADDING`` characters to it."""
     scheme, _, token = (header or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenError(401, "an Authorization header with a Bearer token is required")
-    return token.strip()
+    token = token.strip()
+    if len(header or "") - len(token) > HEADER_PADDING:
+        raise TokenError(401, "the Authorization header is too large: send only "
+                              "'Bearer <token>'")
+    return token
 
 
 def load_keys(source: str | Mapping | jwt.PyJWKSet | jwt.PyJWKClient,
@@ -120,6 +130,27 @@ def _scopes(claims: Mapping) -> set[str]:
     scope = claims.get("scope", "")
     items = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else []
     return {s for s in items if isinstance(s, str)}
+
+
+def _identifier(parse, value: Any, claim: str) -> str:
+    """An identifier claim in its canonical form, or 401: a token whose identifiers do not parse
+    is refused, never passed on to be compared as text."""
+    try:
+        return parse(value)
+    except InvalidIdentifier as exc:
+        raise TokenError(401, f"the token's {claim} claim is not a valid identifier: "
+                              f"{exc}") from None
+
+
+def _security_level(value: Any) -> int:
+    """HelseID's security level: one digit, as an integer or as exactly that digit in text
+    ("4"); "4\\n", " 4", 4.0 and booleans are refused."""
+    if value is None:
+        raise _forbid("the HelseID token states no security level")
+    if isinstance(value, bool) or not isinstance(value, int | str) or not re.fullmatch(
+            r"[0-9]", str(value), flags=re.ASCII):
+        raise TokenError(401, "the HelseID token's security_level must be one digit")
+    return int(value)
 
 
 def _forbid(message: str) -> TokenError:
@@ -175,6 +206,11 @@ class TokenValidator:
         than ``CACHE_S``: a client sends the same token with every request, and verifying its
         signature was 5-11 % of a request's CPU (bench/RESULTS.md, journal). The bound keeps a
         key removed from the JWKS from being trusted for long."""
+        cap = self.s.token_max_bytes
+        if isinstance(raw, str) and (len(raw) > cap or len(raw.encode(errors="replace")) > cap):
+            log.info("bearer token refused (401): larger than %d bytes", cap)
+            raise TokenError(401, f"the bearer token is larger than the {cap} bytes this "
+                                  f"service accepts")
         key = hashlib.sha256(raw.encode()).digest() if isinstance(raw, str) else b""
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.time():
@@ -219,6 +255,7 @@ class TokenValidator:
             raise TokenError(401, "tokens from the development issuer are not accepted in "
                                   "production")
         claims = self._decode(raw, self._key(kid))
+        self._lifetime(claims)
         iss = claims["iss"]
         if (iss == self.s.dev_issuer) != kid.startswith(DEV_KID_PREFIX):
             raise TokenError(401, "the token's issuer does not match the key that signed it")
@@ -262,6 +299,21 @@ class TokenValidator:
             msg = "the token could not be validated"
         raise TokenError(401, msg)
 
+    def _lifetime(self, claims: Mapping) -> None:
+        """Strict times: ``exp``, ``iat`` (and ``nbf`` if present) are integers (NumericDate; a
+        string or a boolean is refused), and no token lives longer than
+        ``token_max_lifetime_s``, neither from its issue nor from now."""
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TokenError(401, f"the token's {name} claim must be an integer number of "
+                                      f"seconds, not {type(value).__name__}")
+        longest = self.s.token_max_lifetime_s
+        if (claims["exp"] - claims["iat"] > longest
+                or claims["exp"] - time.time() > longest + LEEWAY_S):
+            raise TokenError(401, f"the token lives longer than the {longest} seconds this "
+                                  f"service accepts; ask for a token with a shorter lifetime")
+
     def _kind(self, iss: str, claims: Mapping) -> str:
         if iss == self.s.dev_issuer and not self.production:
             kind = claims.get(KIND)
@@ -282,17 +334,21 @@ class TokenValidator:
                       "ehr:sector/<sector>)")
 
     def _practitioner(self, c: Mapping) -> Practitioner:
-        if not _text(c.get(PID)):
+        pid = _text(c.get(PID))
+        if not pid:
             raise _forbid("the HelseID token lacks the person's national id (pid claim)")
-        level = _text(c.get(SECURITY_LEVEL))
-        if level is None or not re.fullmatch(r"[0-9]", level):
-            raise _forbid("the HelseID token states no security level")
-        if int(level) < self.s.min_security_level:
-            raise _forbid(f"security level {int(level)} is below the required "
+        self._person_id(pid, "pid", synthetic=True)   # never mapped to a patient
+        level = _security_level(c.get(SECURITY_LEVEL))
+        if level < self.s.min_security_level:
+            raise _forbid(f"security level {level} is below the required "
                           f"{self.s.min_security_level}; log in with a higher level")
         org_parent = _text(c.get(ORG_PARENT))
         if org_parent is None:
             raise _forbid("the HelseID token names no legal entity (orgnr_parent)")
+        org_parent = _identifier(validate_orgnr, org_parent, "orgnr_parent")
+        org_child, hpr = _text(c.get(ORG_CHILD)), c.get(HPR)
+        org_child = org_child and _identifier(validate_orgnr, org_child, "orgnr_child")
+        hpr = None if hpr is None else _identifier(parse_hpr, hpr, "hpr_number")
         raw_roles = c.get(ROLES, [])
         raw_roles = [raw_roles] if isinstance(raw_roles, str) else raw_roles
         known = {r.value for r in Role}
@@ -300,10 +356,18 @@ class TokenValidator:
                                                       for r in raw_roles):
             raise _forbid(f"the token carries a role this service does not know (known: "
                           f"{', '.join(sorted(known))})")
-        return _build(Practitioner, person_id=_required(c, "sub"), hpr=_text(c.get(HPR)),
+        return _build(Practitioner, person_id=_required(c, "sub"), hpr=hpr,
                       name=_text(c.get("name")), org_parent=org_parent,
-                      org_child=_text(c.get(ORG_CHILD)), roles=frozenset(map(Role, raw_roles)),
-                      security_level=int(level))
+                      org_child=org_child, roles=frozenset(map(Role, raw_roles)),
+                      security_level=level)
+
+    def _person_id(self, pid: str, claim: str, synthetic: bool = False) -> str:
+        try:
+            return parse_person_id(pid, allow_synthetic=synthetic or not self.production,
+                                   rule_2032=self.s.id_rule_2032).value
+        except InvalidIdentifier:  # its text names digits of the number: not for a token error
+            raise TokenError(401, f"the token's {claim} claim is not a valid national id "
+                                  f"number") from None
 
     def _citizen(self, c: Mapping) -> CitizenLogin:
         pid, sub, acr = (_text(c.get(k)) for k in ("pid", "sub", "acr"))
@@ -312,12 +376,7 @@ class TokenValidator:
         if acr not in self.s.citizen_acr:
             raise _forbid(f"this service requires a login at assurance level "
                           f"{' or '.join(self.s.citizen_acr)}; log in again with a higher level")
-        try:
-            parse_person_id(pid, allow_synthetic=not self.production,
-                            rule_2032=self.s.id_rule_2032)
-        except InvalidIdentifier:
-            raise _forbid("the token's pid is not a valid national id number") from None
-        return CitizenLogin(pid=pid, sub=sub, acr=acr)
+        return CitizenLogin(pid=self._person_id(pid, "pid"), sub=sub, acr=acr)
 
     def _sector(self, c: Mapping) -> SectorOfficial:
         consumer = c.get("consumer")
@@ -325,6 +384,7 @@ class TokenValidator:
         icd, _, org = (ident or "").partition(":")
         if icd != NORWEGIAN_ORG or not re.fullmatch(r"[0-9]{9}", org):
             raise _forbid("the token names no Norwegian consumer organisation (consumer.ID)")
+        org = _identifier(validate_orgnr, org, "consumer.ID")
         sectors = {s.removeprefix(SECTOR_SCOPE) for s in _scopes(c) if s.startswith(SECTOR_SCOPE)}
         known = {s.value for s in Sector}
         if len(sectors) != 1 or not sectors <= known:

@@ -17,7 +17,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
@@ -237,7 +237,7 @@ def system_for(pid: PersonId) -> str:
 
 
 def _pydantic(check, error_type: str):
-    def validate(value: str) -> str:
+    def validate(value: object) -> str:
         try:
             return check(value)
         except InvalidIdentifier as e:  # no "Value error, " prefix: the sentence is the message
@@ -245,8 +245,40 @@ def _pydantic(check, error_type: str):
     return validate
 
 
+def parse_hpr(value: object) -> str:
+    """An HPR number (Helsepersonellregisteret) in its canonical form: the number without leading
+    zeros, 1 to 9 digits, never 0. ``"07654321"`` and ``7654321`` are the same person as
+    ``"7654321"``: parse once at the edge, compare only what this returns."""
+    return _canonical_number(value, "an HPR number")
+
+
+def parse_her_id(value: object) -> str:
+    """A HER-id (Adresseregisteret) in its canonical form: 1 to 9 digits, no leading zeros."""
+    return _canonical_number(value, "a HER-id")
+
+
+def _canonical_number(value: object, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidIdentifier(f"{what} must be given as digits, not {type(value).__name__}")
+    text = str(value)
+    if not 1 <= len(text) <= 12 or not all(c in "0123456789" for c in text):
+        raise InvalidIdentifier(f"{what} has only the digits 0-9 (1 to 9 of them, leading "
+                                f"zeros aside)")
+    canonical = text.lstrip("0")
+    if not 1 <= len(canonical) <= 9:
+        raise InvalidIdentifier(f"{what} is a number from 1 to 999999999")
+    return canonical
+
+
 OrgNr = Annotated[str, AfterValidator(_pydantic(validate_orgnr, "invalid_orgnr"))]
 """A request field holding an organisation number; a bad one is a readable 422."""
+
+Hpr = Annotated[str, BeforeValidator(_pydantic(parse_hpr, "invalid_hpr"))]
+"""An HPR number, canonical after validation (``"07654321"`` -> ``"7654321"``): every stored or
+compared HPR number is of this type."""
+
+HerId = Annotated[str, BeforeValidator(_pydantic(parse_her_id, "invalid_her_id"))]
+"""A HER-id, canonical after validation (no leading zeros)."""
 
 NationalId = Annotated[
     str, AfterValidator(_pydantic(lambda v: parse_person_id(v).value, "invalid_national_id"))]

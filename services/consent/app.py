@@ -17,6 +17,7 @@ from libs.access.dev_issuer import DevIssuer
 from libs.config import Settings
 from libs.web.dev_jwks import jwks_router
 from libs.web.service import Options, ServiceRuntime, service_app
+from services.consent.domain.relations import RelationRules
 from services.consent.http import routers
 from services.consent.manifest import MANIFEST
 from services.consent.settings import ConsentSettings
@@ -28,6 +29,11 @@ __all__ = ["Options", "create_app"]
 def create_app(settings: Settings | None = None, options: Options | None = None) -> FastAPI:
     settings = ConsentSettings.for_service(settings)
     opts = options or Options()
+    rules = RelationRules(
+        self_declared={org: frozenset(roles)
+                       for org, roles in settings.self_declared_relations.items()},
+        self_declared_hours=settings.self_declared_relation_hours,
+        self_declared_max_hours=settings.self_declared_relation_max_hours)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -42,6 +48,7 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
     app = service_app(settings, opts, MANIFEST.name, lifespan, title="Consent and access",
                       description="Care relations, consents, blocks, restricted entries, "
                                   "emergency access, proxies and the access log (DESIGN.md §4).")
+    app.state.relation_rules = rules   # who may start a care relation (domain/relations.py)
     for router in routers:
         app.include_router(router)
     if settings.environment != "production" and not settings.jwks:

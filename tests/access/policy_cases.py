@@ -42,14 +42,15 @@ def uid() -> uuid.UUID:
 
 
 def facts(**kw) -> Facts:
-    return Facts(patient_id=kw.pop("patient_id", PATIENT), **kw)
+    """Facts of a patient the access model knows (registered), unless ``registered=False``."""
+    return Facts(patient_id=kw.pop("patient_id", PATIENT), **({"registered": True} | kw))
 
 
 def relation(*, unit: str = HOME_CARE, hpr: str | None = None, start=NOW - DAY,
-             ends=None, ended=None) -> CareRelation:
+             ends=None, ended=None, source: str | None = "journal") -> CareRelation:
     return CareRelation(relation_id=uid(), unit=unit, hpr=hpr, purpose="home care",
                         basis="service_decision", started_at=start, ends_at=ends,
-                        ended_at=ended)
+                        ended_at=ended, source=source)
 
 
 def block(target: str, kind: str = "practitioner", since=NOW - DAY, lifted=None) -> Block:

@@ -165,6 +165,10 @@ def test_cli_citizen_proxy_sector_device_and_jwks(cli_env):
     (["citizen", "--pid", "15858512067"], "--pid:"),
     (["citizen", "--pid", "31129956715"], "--pid:"),
     (["sector", "--sector", "nav", "--org", "123456786"], "--org:"),
+    # issue 12: the services refuse a token living longer than token_max_lifetime_s (1 h)
+    (["practitioner", "--hpr", "9144889", "--org", ORG, "--role", "nurse", "--ttl", "3601"],
+     "--ttl:"),
+    (["device", "--client-id", "gw", "--ttl", "86400"], "--ttl:"),
 ])
 def test_cli_bad_arguments_are_one_readable_line_and_exit_2(cli_env, args, words):
     res = ehr(*args)

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from libs.kernel.identifiers import (
-    ALL_SYSTEMS, IdentifierSystem, InvalidIdentifier, NationalId, OrgNr, PersonId, PersonIdType,
-    check_digits, make_synthetic, parse_person_id, system_for, validate_orgnr,
+    ALL_SYSTEMS, HerId, Hpr, IdentifierSystem, InvalidIdentifier, NationalId, OrgNr, PersonId,
+    PersonIdType, check_digits, make_synthetic, parse_her_id, parse_hpr, parse_person_id,
+    system_for, validate_orgnr,
 )
 
 TEXTBOOK = "31129956715"  # §6 worked example: born 31.12.1899 (individnummer 567)
@@ -379,3 +380,37 @@ def test_national_id_field_uses_default_flags_and_never_names_the_number():
         "invalid_national_id", "the second check digit of 311299***** should be 5, not 6")
     with pytest.raises(ValidationError, match="needs the assigner"):
         Registration(provider="123456785", patient=first_valid("154345", range(500)))
+
+
+# --- HPR numbers and HER-ids: one canonical form (issue 12) ----------------------------------
+
+@pytest.mark.parametrize("value", ["7654321", "07654321", "0007654321", 7654321])
+def test_an_hpr_number_has_one_canonical_form(value):
+    assert parse_hpr(value) == "7654321"
+
+
+@pytest.mark.parametrize("value", ["", "0", "000", "12345678901", "1234567890", "76 54321",
+                                   " 7654321", "7654321\n", "HPR-7654321", "٧٦٥٤٣٢١", True,
+                                   None, 7.0, [], "+7654321", "-1"])
+def test_anything_else_is_not_an_hpr_number(value):
+    with pytest.raises(InvalidIdentifier):
+        parse_hpr(value)
+
+
+def test_canonical_types_validate_once_at_the_edge():
+    class Body(BaseModel):
+        hpr: Hpr
+        her: HerId
+
+    body = Body(hpr="09144889", her="08140001")
+    assert (body.hpr, body.her) == ("9144889", "8140001")
+    assert Body.model_json_schema()["properties"]["hpr"]["type"] == "string"
+    with pytest.raises(ValidationError) as exc:
+        Body(hpr="91-44", her="1")
+    assert "an HPR number" in str(exc.value) and "Value error" not in str(exc.value)
+    assert parse_her_id(8140001) == "8140001"
+
+
+@given(st.integers(min_value=1, max_value=999_999_999), st.integers(min_value=0, max_value=3))
+def test_leading_zeros_never_make_another_hpr_number(number, zeros):
+    assert parse_hpr("0" * zeros + str(number)) == parse_hpr(number) == str(number)

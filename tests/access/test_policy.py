@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 
 from libs.access.model import (
-    Action, Basis, Citizen, Declaration, DeclaredBasis, Facts, Obligation, Resource,
-    RestrictionKind, Sector,
+    Action, Basis, Citizen, Declaration, DeclaredBasis, Facts, Obligation, Practitioner,
+    Resource, RestrictionKind, Sector,
 )
 from libs.access.policy import decide
 from tests.access.policy_cases import (
-    COLLEAGUE, DAY, DISPENSER, HOME_CARE, HOUR, LEGEVAKT_DOCTOR, MUNICIPALITY, NAV, NOW, NURSE,
+    COLLEAGUE, DAY, DISPENSER, HOME_CARE, HOUR, LEGEVAKT, LEGEVAKT_DOCTOR, MUNICIPALITY, NAV, NOW, NURSE,
     OTHER_PATIENT, PATIENT, SCHOOL, SELF, STRANGER, birthday, block, consent, device, emergency,
     facts, guardian, mandate, parent_of, relation, representative_of, restriction,
 )
@@ -48,6 +48,12 @@ CASES = [
     Case("named care relation covers the named person", NURSE,
          facts(care_relations=(relation(hpr=NURSE.hpr),)), True, "care_relation"),
     Case("no care relation", NURSE, facts(), False, "no_access"),
+    # self-declared relations are always reviewed (issue 12)
+    Case("a self-declared relation gives access only with a review", NURSE,
+         facts(care_relations=(relation(hpr=NURSE.hpr, source="self_declared"),)), True,
+         "care_relation", obligations=frozenset({Obligation.review})),
+    Case("an assigned relation needs no review", NURSE,
+         facts(care_relations=(relation(source="assigned"),)), True, "care_relation"),
     Case("another unit's care relation", LEGEVAKT_DOCTOR,
          facts(care_relations=(relation(),)), False, "no_access"),
     Case("ended care relation", NURSE, facts(care_relations=(relation(ended=NOW - HOUR),)),
@@ -71,8 +77,15 @@ CASES = [
     Case("a lifted block no longer applies", NURSE,
          facts(care_relations=(relation(),), blocks=(block(NURSE.hpr, lifted=NOW - HOUR),)),
          True, "care_relation"),
-    Case("block beats emergency access", LEGEVAKT_DOCTOR,
+    Case("block beats emergency access, answered like no access at all", LEGEVAKT_DOCTOR,
          facts(emergency_accesses=(E,), blocks=(block(LEGEVAKT_DOCTOR.hpr),)), False,
+         "no_access"),
+    Case("a block holds for the HPR number written with a leading zero",
+         Practitioner(**LEGEVAKT_DOCTOR.model_dump() | {"hpr": "07654321"}),
+         facts(care_relations=(relation(unit=LEGEVAKT),), blocks=(block("7654321"),)), False,
+         "withheld_by_patient"),
+    Case("a block registered with a leading zero holds for the HPR number", LEGEVAKT_DOCTOR,
+         facts(care_relations=(relation(unit=LEGEVAKT),), blocks=(block("007654321"),)), False,
          "withheld_by_patient"),
     Case("block without any way in does not reveal the patient", LEGEVAKT_DOCTOR,
          facts(blocks=(block(LEGEVAKT_DOCTOR.hpr),)), False, "no_access"),
@@ -80,6 +93,8 @@ CASES = [
     Case("emergency access within its time", LEGEVAKT_DOCTOR, facts(emergency_accesses=(E,)),
          True, "emergency_access", basis=Basis.emergency,
          obligations=frozenset({Obligation.mark_emergency, Obligation.review})),
+    Case("emergency access to a patient unknown to the access model is no access",
+         LEGEVAKT_DOCTOR, facts(registered=False, emergency_accesses=(E,)), False, "no_access"),
     Case("emergency access expired", LEGEVAKT_DOCTOR, facts(emergency_accesses=(E,)), False,
          "no_access", at=timedelta(hours=3, minutes=1)),
     Case("emergency access is personal", COLLEAGUE, facts(emergency_accesses=(E,)), False,
@@ -232,6 +247,22 @@ def test_denials_for_unknown_and_unrelated_patients_are_identical():
                    facts(care_relations=(relation(unit="111111111"),),
                          blocks=(block(NURSE.hpr),)), NOW)
     assert (unknown.reason, unknown.message) == (known.reason, known.message)
+
+
+def test_a_relation_from_a_fact_is_preferred_to_a_self_declared_one():
+    f = facts(care_relations=(relation(hpr=NURSE.hpr, source="self_declared"), relation()))
+    d = decide(NURSE, Action.read, Resource(patient_id=PATIENT), f, NOW)
+    assert d.permit and Obligation.review not in d.obligations
+    assert d.decision_ref == f.care_relations[1].relation_id
+
+
+def test_emergency_access_to_an_unknown_patient_looks_like_a_blocked_one():
+    """Issue 12, finding 7: breaking the glass never tells whether the patient exists."""
+    unknown = decide(LEGEVAKT_DOCTOR, Action.read, Resource(patient_id=OTHER_PATIENT),
+                     Facts(patient_id=OTHER_PATIENT, emergency_accesses=(E,)), NOW)
+    blocked = decide(LEGEVAKT_DOCTOR, Action.read, Resource(patient_id=PATIENT),
+                     facts(emergency_accesses=(E,), blocks=(block(LEGEVAKT_DOCTOR.hpr),)), NOW)
+    assert not unknown.permit and unknown == blocked
 
 
 def test_emergency_access_runs_out_after_its_window():

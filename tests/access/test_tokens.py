@@ -212,7 +212,37 @@ REFUSALS = [
     ("citizen without acr", lambda i, s, o: i.mint_citizen(CITIZEN_PID, extra={"acr": None}),
      403, "assurance level"),
     ("citizen pid bad check digit", lambda i, s, o: i.mint_citizen(CITIZEN_PID[:-1] + "9"),
-     403, "pid"),
+     401, "pid"),
+    # issue 12: limits and strict claim types, each refused with 401 and a readable message
+    ("lifetime 10^30 s", lambda i, s, o: practitioner(i, exp=10**30), 401, "lives longer"),
+    ("issued 2 h before a far expiry", lambda i, s, o: practitioner(
+        i, iat=NOW - 3600, nbf=NOW - 3600, exp=NOW + 3000), 401, "lives longer"),
+    ("citizen beyond the lifetime", lambda i, s, o: i.mint_citizen(CITIZEN_PID, ttl=7200),
+     401, "lives longer"),
+    ("exp as a string", lambda i, s, o: practitioner(i, exp=str(NOW + 600)), 401,
+     "exp claim must be an integer"),
+    ("iat as a string", lambda i, s, o: practitioner(i, iat=str(NOW)), 401,
+     "iat claim must be an integer"),
+    ("nbf as a boolean", lambda i, s, o: practitioner(i, nbf=True), 401,
+     "nbf claim must be an integer"),
+    ("security level 4 and a newline", lambda i, s, o: practitioner(
+        i, **{t.SECURITY_LEVEL: "4\n"}), 401, "security_level must be one digit"),
+    ("security level as a boolean", lambda i, s, o: practitioner(
+        i, **{t.SECURITY_LEVEL: True}), 401, "security_level must be one digit"),
+    ("token larger than the cap", lambda i, s, o: practitioner(i, padding="x" * 9000), 401,
+     "larger than"),
+    ("hpr with letters", lambda i, s, o: practitioner(i, **{t.HPR: "HPR-9144889"}), 401,
+     "hpr_number"),
+    ("hpr of ten digits", lambda i, s, o: practitioner(i, **{t.HPR: "1234567890"}), 401,
+     "hpr_number"),
+    ("orgnr_parent failing mod 11", lambda i, s, o: practitioner(
+        i, **{t.ORG_PARENT: "974600952"}), 401, "orgnr_parent"),
+    ("orgnr_child not a number", lambda i, s, o: practitioner(i, **{t.ORG_CHILD: "unit-1"}),
+     401, "orgnr_child"),
+    ("practitioner pid bad check digit", lambda i, s, o: practitioner(
+        i, **{t.PID: PID[:-1] + "0"}), 401, "pid"),
+    ("sector consumer failing mod 11", lambda i, s, o: i.mint_sector("nav", "123456786"), 401,
+     "consumer.ID"),
     ("unknown sector", lambda i, s, o: i.mint_sector("school", "123456785",
                                                      extra={"scope": "ehr:sector/bank"}),
      403, "sector"),
@@ -241,7 +271,7 @@ def test_refusals(validator, issuer, settings, other, caplog, make, status, word
     assert err.status == status and words in err.message, err.message
     assert str(err) == err.message and err.message.count(". ") == 0
     assert err.headers["WWW-Authenticate"].startswith("Bearer error=")
-    for secret in (PID, CITIZEN_PID, CITIZEN_PID[:-1] + "9", raw or "\0"):
+    for secret in (PID, PID[:-1] + "0", CITIZEN_PID, CITIZEN_PID[:-1] + "9", raw or "\0"):
         assert secret not in err.message and secret not in caplog.text
     # no chained library exception carries claim values into a traceback
     assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
@@ -253,7 +283,26 @@ def test_parse_authorization(header, token):
     assert parse_authorization(header) == token
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  ", "Basic dXNlcg==", "abc"])
+def test_identifiers_in_a_token_are_canonical(validator, issuer):
+    """Issue 12: "07654321" and 7654321 are the same HPR number as "7654321"; a security level
+    may come as the integer 4 or the text "4" (HelseID's form)."""
+    for hpr in ("07654321", 7654321, "0007654321"):
+        who = validator.validate(practitioner(issuer, **{t.HPR: hpr}))
+        assert who.hpr == "7654321" and who.actor_id == "7654321"
+    assert validator.validate(practitioner(issuer, **{t.SECURITY_LEVEL: 4})).security_level == 4
+
+
+def test_a_shorter_maximum_lifetime_is_configurable(settings, issuer):
+    short = TokenValidator(settings.model_copy(update={"token_max_lifetime_s": 300}),
+                           keys=issuer.jwks())
+    assert short.validate(issuer.mint_device("gw", ttl=300)).client_id == "gw"
+    with pytest.raises(TokenError, match="300 seconds") as exc:
+        short.validate(issuer.mint_device("gw", ttl=301))
+    assert exc.value.status == 401
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  ", "Basic dXNlcg==", "abc",
+                                    "Bearer" + " " * 100 + "abc", "Bearer abc" + " " * 100])
 def test_parse_authorization_refuses(header):
     with pytest.raises(TokenError) as exc:
         parse_authorization(header)
@@ -334,7 +383,7 @@ def test_production_refuses_synthetic_citizen_ids(production, issuer):
                                                     "acr": "idporten-loa-high"})
     with pytest.raises(TokenError) as exc:
         v.validate(raw)
-    assert exc.value.status == 403 and CITIZEN_PID not in exc.value.message
+    assert exc.value.status == 401 and CITIZEN_PID not in exc.value.message
 
 
 WEIRD = [None, 0, 1, True, "", " ", [], {}, ["nurse", 1], {"ID": None}, "x" * 500, 1.5]

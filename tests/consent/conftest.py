@@ -71,10 +71,12 @@ class Consent:
         return r.json()["patient_id"], pid
 
     async def relate(self, patient_id: str, headers: dict | None = None) -> str:
-        """Declare a care relation for the nurse's unit; returns the consistency token."""
+        """The home-care leader assigns a care relation to the nurse's unit (AC3); returns the
+        consistency token."""
         r = await self.client.post(f"/patients/{patient_id}/care-relations",
-                                   json={"purpose": "home care", "basis": "service_decision"},
-                                   headers=headers or self.nurse())
+                                   json={"purpose": "home care", "basis": "service_decision",
+                                         "reason": "hjemmesykepleie etter vedtak"},
+                                   headers=headers or self.leader(HOME_CARE, MUNICIPALITY))
         assert r.status_code == 201, r.text
         return r.headers["X-Consistency-Token"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -16,6 +16,7 @@ from libs.kernel import errors as k
 from tests.support.refusals import refused
 from services.consent.domain import commands as c
 from services.consent.domain import decisions as d
+from services.consent.domain import relations as r
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 P = uuid.UUID("0190f0a0-0000-7000-8000-00000000000a")
@@ -62,18 +63,59 @@ def test_registration_refusals():
             production=False, rule_2032=False)
 
 
+LEADER = Practitioner(person_id="l", hpr="1234567", org_parent="123456785",
+                      org_child="974600978", roles=frozenset({Role.unit_leader}))
+NIGHT = Practitioner(person_id="n", hpr="9144891", org_parent="123456785",
+                     org_child="974600986", roles=frozenset({Role.nurse}))
+ASSIGN = c.StartCareRelation(purpose="home care", basis="service_decision",
+                             reason="vedtak om hjemmesykepleie")
+OPEN = r.RelationRules(self_declared={"123456785": frozenset({Role.nurse})})
+
+
 def test_care_relations_start_and_end_for_your_own_unit():
-    [e] = d.start_care_relation(person(), c.StartCareRelation(
-        purpose="home care", basis="service_decision"), NURSE, NOW)
-    assert (e.unit, e.org_parent) == (NURSE.unit, NURSE.org_parent)
+    assert r.relation_source(person(), ASSIGN, LEADER, NOW, r.DEFAULT_RULES) == "assigned"
+    [e] = r.start_care_relation(person(), ASSIGN, LEADER, NOW, "assigned", r.DEFAULT_RULES)
+    assert (e.unit, e.org_parent, e.source, e.hpr) == (LEADER.unit, LEADER.org_parent,
+                                                       "assigned", None)
     f = fold(P, [e])
     refused(k.NotFound, d.end_care_relation, f, c.EndCareRelation(relation_id=e.relation_id),
             OTHER_UNIT, NOW)
     [end] = d.end_care_relation(f, c.EndCareRelation(relation_id=e.relation_id), NURSE, NOW)
     refused(k.Conflict, d.end_care_relation, fold(P, [e, end]),
             c.EndCareRelation(relation_id=e.relation_id), NURSE, NOW)
-    refused(k.Invalid, d.start_care_relation, f, c.StartCareRelation(
-        purpose="x", basis="episode", ends_at=NOW - timedelta(hours=1)), NURSE, NOW)
+    for ends in (NOW - timedelta(hours=1), NOW + timedelta(days=3654),
+                 datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(hours=14))),
+                 datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))):
+        refused(k.Invalid, r.start_care_relation, f, ASSIGN.model_copy(update={"ends_at": ends}),
+                LEADER, NOW, "assigned", r.DEFAULT_RULES)
+
+
+def test_only_the_unit_leader_or_an_allowed_self_declaration_starts_a_relation():
+    """Issue 12, finding 1: nobody else, and no self-declaration outside a treating
+    organisation or where the organisation's policy does not allow it."""
+    nobody = person()
+    for who in (NURSE, OTHER_UNIT, NIGHT):
+        for rules in (r.DEFAULT_RULES, OPEN):
+            assert r.relation_source(nobody, ASSIGN, who, NOW, rules) is None
+    [assigned] = r.start_care_relation(nobody, ASSIGN, LEADER, NOW, "assigned", r.DEFAULT_RULES)
+    treated = person(40, 0, assigned)
+    assert r.relation_source(treated, ASSIGN, NIGHT, NOW, r.DEFAULT_RULES) is None, "off"
+    assert r.relation_source(treated, ASSIGN, NIGHT, NOW, OPEN) == "self_declared"
+    assert r.relation_source(treated, ASSIGN.model_copy(update={"hpr": "9144889"}), NIGHT, NOW,
+                             OPEN) is None, "only for themself"
+    no_hpr = NIGHT.model_copy(update={"hpr": None})
+    assert r.relation_source(treated, ASSIGN, no_hpr, NOW, OPEN) is None
+    [e] = r.start_care_relation(treated, ASSIGN, NIGHT, NOW, "self_declared", OPEN)
+    assert (e.source, e.hpr, e.unit, e.ends_at) == ("self_declared", "9144891", NIGHT.unit,
+                                                   NOW + timedelta(hours=4))
+    refused(k.Invalid, r.start_care_relation, treated, ASSIGN.model_copy(
+        update={"ends_at": NOW + timedelta(hours=25)}), NIGHT, NOW, "self_declared", OPEN)
+    refused(k.Forbidden, r.start_care_relation, nobody, ASSIGN, NIGHT, NOW, "self_declared",
+            OPEN)
+    # a relation the professional declared does not make their organisation a treating one
+    alone = fold(P, [e])
+    other_night = NIGHT.model_copy(update={"hpr": "9144892"})
+    assert r.relation_source(alone, ASSIGN, other_night, NOW, OPEN) is None
 
 
 def test_consents_never_cover_the_full_record_and_withdraw_once():
@@ -82,6 +124,11 @@ def test_consents_never_cover_the_full_record_and_withdraw_once():
                                                   purpose="x"), SELF, NOW)
     refused(k.Invalid, d.give_consent, f, c.GiveConsent(
         sector=Sector.school, categories=["a"], purpose="x", valid_to=NOW), SELF, NOW)
+    for dates in ({"valid_to": NOW + timedelta(days=3654)}, {"valid_from": NOW - timedelta(days=1)},
+                  {"valid_to": datetime(9999, 12, 31, 23, 59, 59,
+                                        tzinfo=timezone(-timedelta(hours=14)))}):
+        refused(k.Invalid, d.give_consent, f, c.GiveConsent(
+            sector=Sector.school, categories=["a"], purpose="x", **dates), SELF, NOW)
     refused(k.Invalid, d.give_consent, f, c.GiveConsent(
         sector=Sector.school, categories=["a"], purpose="x", recipient_org="123456784"),
         SELF, NOW)
@@ -100,7 +147,9 @@ def test_blocks_are_validated_and_not_doubled():
     refused(k.Invalid, d.register_block, f, c.RegisterBlock(target_kind="unit", target="123"), NOW)
     refused(k.Invalid, d.register_block, f, c.RegisterBlock(target_kind="practitioner",
                                                       target="abc"), NOW)
-    [b] = d.register_block(f, c.RegisterBlock(target_kind="practitioner", target="9144889"), NOW)
+    [b] = d.register_block(f, c.RegisterBlock(target_kind="practitioner", target="09144889"),
+                           NOW)
+    assert b.target == "9144889", "an HPR number is stored in its canonical form"
     f = fold(P, [b])
     refused(k.Conflict, d.register_block, f, c.RegisterBlock(target_kind="practitioner",
                                                       target="9144889"), NOW)

@@ -59,8 +59,11 @@ def server(database_url, kafka_bootstrap, tmp_path_factory):
                    headers=nurse)
     assert r.status_code == 201, r.text
     patient = r.json()["patient_id"]
-    httpx.post(f"{url}/patients/{patient}/care-relations", headers=nurse,
-               json={"purpose": "fuzz", "basis": "episode"}).raise_for_status()
+    leader = {"Authorization": "Bearer " + issuer.mint_practitioner(
+        "1234567", MUNICIPALITY, HOME_CARE, ("unit_leader",), "Leder")}
+    httpx.post(f"{url}/patients/{patient}/care-relations", headers=leader,
+               json={"purpose": "fuzz", "basis": "episode",
+                     "reason": "fuzzing"}).raise_for_status()
     yield url, nurse
     srv.should_exit = True
     thread.join(timeout=30)

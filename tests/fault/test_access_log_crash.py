@@ -35,14 +35,17 @@ async def test_service_killed_under_read_load_keeps_every_answered_access_logged
         issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
         nurse = {"Authorization": "Bearer " + issuer.mint_practitioner(
             "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina")}
+        leader = {"Authorization": "Bearer " + issuer.mint_practitioner(
+            "1234567", MUNICIPALITY, HOME_CARE, ("unit_leader",), "Leder")}
         async with httpx.AsyncClient(base_url=url, timeout=10) as c:
             patients = []
             for slot in range(3):
                 r = await c.post("/persons", headers=nurse, json={
                     "national_id": synthetic_number(date(1944, 2, 2), slot)})
                 patients.append(r.json()["patient_id"])
-                r = await c.post(f"/patients/{patients[-1]}/care-relations", headers=nurse,
-                                 json={"purpose": "home care", "basis": "episode"})
+                r = await c.post(f"/patients/{patients[-1]}/care-relations", headers=leader,
+                                 json={"purpose": "home care", "basis": "episode",
+                                       "reason": "episode of home care"})
             seen = {"X-Consistency-Token": r.headers["X-Consistency-Token"]}
             await c.get(f"/patients/{patients[-1]}/consents", headers=nurse | seen)
 

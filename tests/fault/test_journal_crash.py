@@ -92,8 +92,10 @@ async def test_journal_killed_under_write_load_loses_no_acknowledged_write(
             "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina Sykepleier")}
         case_worker = {"Authorization": "Bearer " + it.issuer.mint_practitioner(
             "5550001", MUNICIPALITY, ALLOCATION, ("other",), "Kari Saksbehandler")}
+        leader = {"Authorization": "Bearer " + it.issuer.mint_practitioner(
+            "1234567", MUNICIPALITY, HOME_CARE, ("unit_leader",), "Leder")}
 
-        # the case worker registers the patients; the nurse's unit declares its relations
+        # the case worker registers the patients; the home-care leader assigns the relations
         patients, relation_tokens = [], {}
         for slot in range(PATIENTS):
             r = await journal.post("/patients", headers=case_worker, json={
@@ -103,9 +105,9 @@ async def test_journal_killed_under_write_load_loses_no_acknowledged_write(
             assert r.status_code == 201, r.text
             patients.append(r.json()["patient_id"])
         for p in patients:
-            r = await consent.post(f"/patients/{p}/care-relations", headers=nurse,
+            r = await consent.post(f"/patients/{p}/care-relations", headers=leader,
                                    json={"purpose": "hjemmesykepleie",
-                                         "basis": "service_decision"})
+                                         "basis": "service_decision", "reason": "vedtak"})
             assert r.status_code == 201, r.text
             relation_tokens[p] = r.headers["X-Consistency-Token"]
         for p in patients:            # the journal sees the relation and the patient

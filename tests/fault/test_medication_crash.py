@@ -134,15 +134,17 @@ async def test_medication_killed_under_write_load_loses_no_acknowledged_write(
             "Lege Fastlege")}
         nurse = {"Authorization": "Bearer " + it.issuer.mint_practitioner(
             "9144889", MUNICIPALITY, HOME_CARE, (Role.nurse,), "Nina Sykepleier")}
-        # the GP's office and home care each declare their care relation with every patient
+        # the leaders of the GP's office and home care assign each a relation with every patient
         # (a care relation needs no registered person: the patients are plain ids here)
         patients = [str(uuid4()) for _ in range(PATIENTS)]
         relation_tokens: dict[tuple[str, str], str] = {}
         for p in patients:
-            for who, headers in (("gp", prescriber), ("nurse", nurse)):
-                r = await consent.post(f"/patients/{p}/care-relations", headers=headers,
+            for who, unit in (("gp", GP_OFFICE), ("nurse", HOME_CARE)):
+                leader = {"Authorization": "Bearer " + it.issuer.mint_practitioner(
+                    "1234567", MUNICIPALITY, unit, (Role.unit_leader,), "Leder")}
+                r = await consent.post(f"/patients/{p}/care-relations", headers=leader,
                                        json={"purpose": "legemiddelhåndtering",
-                                             "basis": "service_decision"})
+                                             "basis": "service_decision", "reason": "vedtak"})
                 assert r.status_code == 201, r.text
                 relation_tokens[p, who] = r.headers["X-Consistency-Token"]
         for (p, who), token in relation_tokens.items():   # the service sees the relations

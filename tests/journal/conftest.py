@@ -71,6 +71,17 @@ class Clinic:
     def citizen(self, pid: str) -> dict[str, str]:
         return self.bearer(self.issuer.mint_citizen(pid))
 
+    def leader(self, unit: str, org: str = MUNICIPALITY) -> dict[str, str]:
+        return self.pro("1234567", unit, (Role.unit_leader,), org=org, name="Enhets Leder")
+
+    async def assign(self, patient_id: str, unit: str, org: str = MUNICIPALITY, *,
+                     purpose: str = "behandling", basis: str = "referral") -> httpx.Response:
+        """The unit's leader assigns it a care relation (AC3: the data controller assigns
+        access; issue 12). Relations otherwise come from the journal's facts."""
+        return await self.consent.post(
+            f"/patients/{patient_id}/care-relations", headers=self.leader(unit, org),
+            json={"purpose": purpose, "basis": basis, "reason": "tildelt av enhetsleder"})
+
     @staticmethod
     def bearer(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}

@@ -4,6 +4,8 @@ service's journal_bridge, on real Kafka)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from libs.access.model import Role
 from tests.journal.conftest import HOME_CARE, LEGEVAKT, Clinic
 from tests.support.waiting import passes
@@ -32,6 +34,8 @@ async def test_ending_the_service_ends_the_providers_access(clinic: Clinic):
     assert any(t == "consent.CareRelationEnded" for t, _ in kinds)
     assert all(env.causation_id is not None for env, _ in events
                if env.type.startswith("consent.CareRelation"))
+    assert {env.data["source"] for env, _ in events
+            if env.type == "consent.CareRelationStarted"} == {"journal"}
 
 
 async def test_a_legevakt_episode_gives_the_unit_access_until_it_ends(clinic: Clinic):
@@ -83,3 +87,21 @@ async def test_reading_a_patient_with_ones_own_surname_is_flagged_for_log_contro
     items = await passes(flagged)
     assert len(items) == 1
     assert items[0]["patient_id"] == patient_id and items[0]["summary"]["hpr"] == "9144800"
+
+
+async def test_a_question_to_our_legetjeneste_gives_the_receiving_unit_access(clinic: Clinic):
+    """Issue 12: an inbound message the unit must answer is a fact that justifies its care
+    relation (through its reply task), scoped to that unit; nobody declares it."""
+    patient_id, national_id = await clinic.register()
+    doctor = clinic.legevakt()     # unit 987654325: Legetjeneste PO, HER-id 8140002 (demo)
+    assert not await clinic.can(doctor, patient_id)
+    gate = clinic.bearer(clinic.issuer.mint_device("dev-edi-gateway"))
+    r = await clinic.journal.post("/messages", headers=gate, json={
+        "message_id": "henv-1", "kind": "dialogmelding", "dialog_type": "foresporsel",
+        "sender": {"her_id": "123456", "name": "Sykehuset"}, "receiver_her": "8140002",
+        "subject": "Oppfølging", "text": "Kan legetjenesten vurdere pasienten etter utskrivning?",
+        "sent_at": (datetime.now(UTC) - timedelta(minutes=2)).isoformat(),
+        "patient": {"national_id": national_id}})
+    assert r.status_code == 201, r.text
+    await clinic.until_allowed(doctor, patient_id)
+    assert not await clinic.can(clinic.nurse(), patient_id), "only the receiving unit"

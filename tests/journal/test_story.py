@@ -44,10 +44,9 @@ async def test_from_registration_to_the_gp_reading_the_visit_and_the_record_befo
     assert overview["latest_vital_signs"][0]["value"] == 72
     assert [d["decision_id"] for d in overview["service_decisions"]] == [decision]
 
-    # the GP has no relation yet; a GP consultation (episode) gives the GP office one
+    # the GP has no relation yet; the GP office's leader assigns the office one (AC3)
     assert not await clinic.can(gp, patient_id)
-    r = await clinic.consent.post(f"/patients/{patient_id}/care-relations", headers=gp,
-                                  json={"purpose": "fastlege", "basis": "referral"})
+    r = await clinic.assign(patient_id, GP_OFFICE, purpose="fastlege")
     assert r.status_code == 201, r.text
     r = await clinic.journal.get(f"/patients/{patient_id}/notes?kind=home_care_visit",
                                  headers=gp | {"X-Consistency-Token":

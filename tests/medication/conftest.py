@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from libs.kernel.time import OSLO
-from tests.journal.conftest import Clinic, running_clinic
+from tests.journal.conftest import GP_OFFICE, Clinic, running_clinic
 from tests.support.waiting import passes
 
 PARACET = "ID_A574264A-D850-5369-94C3-C313934C2FFF"     # Paracet tab 500 mg, max 4000 mg/day
@@ -57,9 +57,7 @@ class Ward:
         id, national id) once both can read the medication list."""
         patient_id, national_id = await self.c.register()
         await self.c.home_care_granted(patient_id)
-        r = await self.c.consent.post(f"/patients/{patient_id}/care-relations",
-                                      headers=self.c.gp(),
-                                      json={"purpose": "fastlege", "basis": "referral"})
+        r = await self.c.assign(patient_id, GP_OFFICE, purpose="fastlege")
         assert r.status_code == 201, r.text
         for who in (self.c.nurse(), self.c.gp()):
             await self.until_allowed(who, patient_id)

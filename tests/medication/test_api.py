@@ -12,6 +12,7 @@ from libs.kernel.time import OSLO
 from tests.medication.conftest import (
     ALBYL, APOCILLIN, IBUX, MAREVAN, PARACET, Ward, dose, soon,
 )
+from tests.journal.conftest import GP_OFFICE
 from tests.support.routes import patient_routes, unguarded_routes
 from tests.support.waiting import passes
 
@@ -322,8 +323,7 @@ async def test_a_teenager_hides_an_entry_from_their_parents(ward: Ward):
     r = await c.consent.post(f"/patients/{teen_id}/guardians", headers=cw,
                              json={"guardian": parent_id, "shares_address": True})
     assert r.status_code == 201, r.text
-    r = await c.consent.post(f"/patients/{teen_id}/care-relations", headers=c.gp(),
-                             json={"purpose": "fastlege", "basis": "referral"})
+    r = await c.assign(teen_id, GP_OFFICE, purpose="fastlege")
     assert r.status_code == 201, r.text
     await ward.until_allowed(c.gp(), teen_id)
     open_entry = (await ward.prescribe(teen_id, PARACET)).json()["entry_id"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from libs.kernel.time import OSLO
-from tests.journal.conftest import LEGEVAKT
+from tests.journal.conftest import LEGEVAKT, LEGEVAKT_ORG
 from tests.medication.conftest import APOCILLIN, MAREVAN, PARACET, Ward, dose, soon
 from tests.support.waiting import passes
 
@@ -42,11 +42,11 @@ async def test_prescribe_give_read_at_night_discontinue_and_look_back(ward: Ward
     assert line["outcome"] == "given" and line["amount"] == 2
     assert line["by"]["id"] == "9144889"
 
-    # the legevakt, at night, has no access until it states a legevakt contact
+    # the legevakt, at night, has no access until its leader assigns it the legevakt contact
     r = await ward.med.get(f"/patients/{patient_id}/medication-list", headers=legevakt)
     assert r.status_code == 403
-    r = await c.consent.post(f"/patients/{patient_id}/care-relations", headers=legevakt,
-                             json={"purpose": "legevakt", "basis": "legevakt_contact"})
+    r = await c.assign(patient_id, LEGEVAKT, LEGEVAKT_ORG, purpose="legevakt",
+                       basis="legevakt_contact")
     assert r.status_code == 201, r.text
     await ward.until_allowed(legevakt, patient_id)
     night = (await ward.read(patient_id, legevakt)).json()

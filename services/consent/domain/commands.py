@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from libs.access.rules import DEFAULT
 from libs.access.model import DeclaredBasis, RestrictionKind, Sector
+from libs.kernel.identifiers import Hpr
 from libs.kernel.model import Frozen
 
 
@@ -31,11 +32,17 @@ class RegisterPerson(Command):
 
 
 class StartCareRelation(Command):
-    hpr: str | None = Field(default=None, description="a named professional; else the unit")
+    """A unit leader assigns a care relation to their unit (or a named professional of it); or
+    a professional declares one for themself, where their organisation allows it
+    (``domain/relations.py``)."""
+
+    hpr: Hpr | None = Field(default=None, description="a named professional; else the unit")
     purpose: str = Field(min_length=1, max_length=500)
     basis: Literal["episode", "service_decision", "referral", "legevakt_contact", "other"]
     basis_ref: str | None = Field(default=None, max_length=200)
-    ends_at: AwareDatetime | None = None
+    reason: str = Field(min_length=3, max_length=2000, description="why the relation is needed")
+    ends_at: AwareDatetime | None = Field(default=None, description="in the future; a "
+                                          "self-declared relation ends within hours")
 
 
 class EndCareRelation(Command):
@@ -59,7 +66,8 @@ class WithdrawConsent(Command):
 
 class RegisterBlock(Command):
     target_kind: Literal["practitioner", "unit"]
-    target: str = Field(min_length=1, max_length=20)
+    target: str = Field(min_length=1, max_length=20, description="an HPR number (leading "
+                        "zeros are the same number) or an organisation number")
     reason: str | None = Field(default=None, max_length=2000)
 
 

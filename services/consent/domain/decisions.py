@@ -16,7 +16,9 @@ from uuid import UUID, uuid4
 from libs.access.model import Citizen, Facts, Practitioner, RestrictionKind, SectorOfficial
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from libs.kernel.identifiers import InvalidIdentifier, parse_person_id, validate_orgnr
+from libs.kernel.identifiers import (
+    InvalidIdentifier, parse_hpr, parse_person_id, validate_orgnr,
+)
 from libs.access.rules import DEFAULT, PolicyConfig
 from libs.kernel.time import age_on, local_day
 from services.consent import contract as ev
@@ -24,10 +26,19 @@ from services.consent.domain.commands import (
     AssignDevice, ChooseNotifications, EndCareRelation, ExtractRequest, GiveConsent,
     GrantEmergencyAccess, GrantMandate, OpenRestricted, RegisterBlock, RegisterGuardian,
     RegisterPerson, ReportChildWelfare, RestrictEntry, ReviewBody, ReviewItem,
-    StartCareRelation, WithdrawConsent,
+    WithdrawConsent,
 )
+from services.consent.domain.relations import TEN_YEARS, plausible_end
 
 ADULT_AGE = 18   # parental responsibility ends (and a report must name the child)
+CLOCK_SKEW = timedelta(minutes=5)   # a consent "from now" sent by a client whose clock is behind
+
+
+def _plausible(at: datetime | None, now: datetime, what: str,
+               past: timedelta = timedelta(0)) -> datetime | None:
+    """A consent's or mandate's date: not in the past (beyond ``past``), at most ten years
+    ahead; 422 otherwise, never an overflow."""
+    return None if at is None else plausible_end(at, now - past, TEN_YEARS + past, what)
 
 
 def register_person(f: Facts, c: RegisterPerson, *, production: bool,
@@ -50,17 +61,6 @@ def register_person(f: Facts, c: RegisterPerson, *, production: bool,
                                 assigner=pid.assigner)]
 
 
-def start_care_relation(f: Facts, c: StartCareRelation, by: Practitioner,
-                        now: datetime) -> list[EventPayload]:
-    if c.hpr is not None and not (c.hpr.isdigit() and len(c.hpr) <= 9):
-        raise Invalid("hpr: an HPR number is 1 to 9 digits")
-    if c.ends_at is not None and c.ends_at <= now:
-        raise Invalid("ends_at must be in the future")
-    return [ev.CareRelationStarted(relation_id=uuid4(), unit=by.unit, org_parent=by.org_parent,
-                                   hpr=c.hpr, purpose=c.purpose, basis=c.basis,
-                                   basis_ref=c.basis_ref, started_at=now, ends_at=c.ends_at)]
-
-
 def end_care_relation(f: Facts, c: EndCareRelation, by: Practitioner,
                       now: datetime) -> list[EventPayload]:
     r = next((r for r in f.care_relations if r.relation_id == c.relation_id), None)
@@ -80,7 +80,8 @@ def give_consent(f: Facts, c: GiveConsent, by: Citizen, now: datetime) -> list[E
             validate_orgnr(c.recipient_org)
         except InvalidIdentifier as exc:
             raise Invalid(f"recipient_org: {exc}") from None
-    start = c.valid_from or now
+    start = _plausible(c.valid_from, now, "valid_from", past=CLOCK_SKEW) or now
+    _plausible(c.valid_to, now, "valid_to")
     if c.valid_to is not None and c.valid_to <= start:
         raise Invalid("valid_to must be after valid_from")
     role = "patient" if by.patient_id == f.patient_id else "guardian"
@@ -105,11 +106,15 @@ def register_block(f: Facts, c: RegisterBlock, now: datetime) -> list[EventPaylo
             validate_orgnr(c.target)
         except InvalidIdentifier as exc:
             raise Invalid(f"target: {exc}") from None
-    elif not (c.target.isdigit() and 1 <= len(c.target) <= 9):
-        raise Invalid("target: an HPR number is 1 to 9 digits")
-    if any(b.target == c.target and b.lifted_at is None for b in f.blocks):
+        target = c.target
+    else:
+        try:
+            target = parse_hpr(c.target)   # "07654321" blocks the same person as "7654321"
+        except InvalidIdentifier as exc:
+            raise Invalid(f"target: {exc}") from None
+    if any(b.target == target and b.lifted_at is None for b in f.blocks):
         raise Conflict("This professional or unit is already blocked.")
-    return [ev.BlockRegistered(block_id=uuid4(), target_kind=c.target_kind, target=c.target,
+    return [ev.BlockRegistered(block_id=uuid4(), target_kind=c.target_kind, target=target,
                                since=now, reason=c.reason)]
 
 
@@ -181,8 +186,7 @@ def grant_mandate(f: Facts, c: GrantMandate, representative: Facts, now: datetim
     if (not representative.registered or representative.birth_date is None
             or age_on(representative.birth_date, today) < rules.mandate_receiver_min_age):
         raise Invalid("The representative must be a registered person aged 18 or over.")
-    if c.valid_to is not None and c.valid_to <= now:
-        raise Invalid("valid_to must be in the future")
+    _plausible(c.valid_to, now, "valid_to")
     return [ev.MandateGranted(mandate_id=uuid4(), representative=c.representative,
                               categories=sorted(set(c.categories)), valid_from=now,
                               valid_to=c.valid_to)]

@@ -1,11 +1,12 @@
 """What the consent routes share: the patients' stream store, who may act, and the write
 dependencies (``libs/web/write.py``) of its writes, each with the access it is logged under.
 
-Four writes declare their own access (registering a person, declaring and ending a care
-relation, breaking the glass): the declaration is logged as the access before the append. Two
-are decided in the route with a resource only the request names (opening restricted entries,
-a disclosure): there the route calls ``w.require(...)`` (``IN_ROUTE``) before ``w.apply``. The rest
-are guarded by the policy for their category.
+Three writes declare their own access (registering a person, ending a care relation, breaking
+the glass): the declaration is logged as the access before the append. Three are decided in the
+route (``IN_ROUTE``): opening restricted entries and a disclosure call ``w.require(...)`` with a
+resource only the request names; starting a care relation asks who may start it
+(``domain/relations.py``) and logs that, or the generic denial. The rest are guarded by the
+policy for their category.
 """
 
 from __future__ import annotations
@@ -44,9 +45,16 @@ PersonWrite = Annotated[Write, Depends(write(
     "identity", store=patients, actor=practitioner, what=RECORD,
     authorize=declared_access(declared("person_registered", Basis.administration), "identity")))]
 CareRelationWrite = Annotated[Write, Depends(write(
-    "care_relations", store=patients, actor=practitioner, what=RECORD,
-    authorize=declared_access(declared("care_relation_declared", Basis.care_relation),
-                              "care_relations")))]
+    "care_relations", store=patients, actor=practitioner, what=RECORD, authorize=IN_ROUTE))]
+# how a started care relation is logged (services/consent/domain/relations.py): the unit leader's
+# assignment, or a professional's own declaration, which the unit leader reviews
+RELATION_ACCESS = {
+    "assigned": declared_access(declared("care_relation_assigned", Basis.administration),
+                                "care_relations"),
+    "self_declared": declared_access(declared("care_relation_self_declared",
+                                              Basis.care_relation, Obligation.review),
+                                     "care_relations"),
+}
 EndCareRelationWrite = Annotated[Write, Depends(write(
     "care_relations", store=patients, actor=practitioner, what=RECORD,
     authorize=declared_access(declared("care_relation_ended", Basis.care_relation),

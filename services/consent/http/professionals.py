@@ -10,13 +10,16 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from libs.access.model import Action, Obligation, Resource
+from libs.access.policy import not_found_safe
 from libs.events.envelope import new_event_id
+from libs.web.guard import AccessDenied
 from libs.web.write import created
 from services.consent.domain import commands as c
 from services.consent.domain import decisions as d
+from services.consent.domain import relations as r
 from services.consent.http.deps import (
     CareRelationWrite, ChildWelfareWrite, DevicesWrite, EmergencyWrite, EndCareRelationWrite,
-    GuardiansWrite, OpenRestrictedWrite, PersonWrite,
+    GuardiansWrite, OpenRestrictedWrite, PersonWrite, RELATION_ACCESS,
 )
 
 router = APIRouter()
@@ -38,10 +41,27 @@ async def register_person(body: RegisterPersonBody, request: Request, w: PersonW
 
 
 @router.post("/patients/{patient_id}/care-relations", status_code=201, tags=["care relations"])
-async def start_care_relation(patient_id: UUID, body: c.StartCareRelation, w: CareRelationWrite):
-    """Declare a care relation for your unit (or a named professional in it)."""
-    return await w.apply(lambda f: d.start_care_relation(f, body, w.actor, w.now),
-                         body=created("relation_id"), purpose=body.purpose)
+async def start_care_relation(patient_id: UUID, body: c.StartCareRelation, request: Request,
+                              w: CareRelationWrite):
+    """A unit leader assigns a care relation to their unit (or a named professional of it),
+    with a basis and a reason. Where the organisation's policy allows it, a professional of an
+    organisation that already treats the patient may declare one for themself: time-limited and
+    reviewed by the unit leader. Anyone else gets the generic 403 (they have emergency access);
+    care relations otherwise come from the journal (``projections/journal_bridge.py``)."""
+    rules = request.app.state.relation_rules
+    facts, _ = await w.store.current(patient_id)
+    source = r.relation_source(facts, body, w.actor, w.now, rules)
+    if source is None:
+        refusal = not_found_safe()   # logged: the unit leader sees the attempt
+        await w.access.record(w.subject, Action.write, Resource(
+            patient_id=patient_id, category="care_relations"), refusal,
+            purpose=body.purpose, resources=("care_relations",))
+        raise AccessDenied(refusal)
+    r.start_care_relation(facts, body, w.actor, w.now, source, rules)  # 422 before it is logged
+    w.declared = RELATION_ACCESS[source]
+    return await w.apply(lambda f: r.start_care_relation(f, body, w.actor, w.now, source, rules),
+                         body=created("relation_id"), purpose=body.purpose,
+                         access_purpose=f"{body.purpose}: {body.reason}")
 
 
 @router.post("/patients/{patient_id}/care-relations/{relation_id}/end", status_code=200,

@@ -26,8 +26,9 @@ router = APIRouter()
 async def reviews(request: Request, who: CurrentSubject, access: AccessDep,
                   status: Literal["open", "reviewed", "all"] = "open",
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100):
-    """Emergency accesses, restricted entries opened on necessity and attempts without
-    need-to-know in the leader's unit, for log control (AC13)."""
+    """Emergency accesses, self-declared care relations, restricted entries opened on
+    necessity, attempts without need-to-know (a refused care relation among them) and accesses
+    to patients with the user's own surname, in the leader's unit, for log control (AC13)."""
     pro = practitioner(who)
     if not may_review(pro, pro.unit):
         raise Forbidden("Only the unit leader reviews the access log of the unit.")

@@ -23,6 +23,13 @@ BASIS_FOR_CITIZEN = {
     Basis.none: "avvist",
 }
 
+# how a care relation the patient sees in their log came about (issue 12)
+RELATION_FOR_CITIZEN = {
+    "care_relation_assigned": "tilgang tildelt av enhetsleder",
+    "care_relation_self_declared": "tjenstlig behov erklært av helsepersonellet selv, "
+                                   "kontrolleres av enhetsleder",
+}
+
 
 def consent_status(c: Consent, now: datetime) -> str:
     if c.withdrawn_at is not None and c.withdrawn_at <= now:
@@ -73,4 +80,5 @@ def access_log_view(event_id: UUID, doc: dict[str, Any]) -> dict[str, Any]:
         "permitted": doc["outcome"] == "permit",
         "what": doc.get("category"),
         "service": doc["service"],
-    }
+    } | ({"how": RELATION_FOR_CITIZEN[doc["reason"]], "purpose": doc.get("purpose_of_use")}
+         if doc.get("reason") in RELATION_FOR_CITIZEN else {})

@@ -4,7 +4,8 @@
 - ``access_log``: every AccessLogged entry of every service, for the citizen's "who looked at my
   record" (req 49) and FHIR AuditEvent;
 - ``review_items``: what the unit leader must review (AC13, req 14): every emergency access
-  (break-the-glass), every restricted entry opened on necessity, every attempt by a
+  (break-the-glass), every care relation a professional declared for themself, every
+  restricted entry opened on necessity, every attempt by a
   professional without need-to-know, and a professional's accesses to a patient with their own
   surname (one item per professional, patient and day; the names come from the journal through
   ``journal_bridge``, so an access before the journal's registration reached it is not
@@ -133,6 +134,11 @@ def review_item(env: Envelope, p: EventPayload) -> dict | None:
             kind, unit, when = "emergency_access", p.unit, p.granted_at
             summary = {"hpr": p.hpr, "basis": p.basis, "reason": p.reason,
                        "expires_at": p.expires_at.isoformat()}
+        case ev.CareRelationStarted() if p.source == "self_declared":
+            kind, unit, when = "self_declared_relation", p.unit, p.started_at
+            summary = {"hpr": p.hpr, "basis": p.basis, "purpose": p.purpose,
+                       "reason": p.reason,
+                       "ends_at": p.ends_at.isoformat() if p.ends_at else None}
         case ev.RestrictedEntryOpened() if p.basis == "necessity":
             kind, unit, when = "restricted_opened", p.unit, p.opened_at
             summary = {"hpr": p.hpr, "entries": p.entries, "reason": p.reason}

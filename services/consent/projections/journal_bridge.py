@@ -10,6 +10,10 @@ consent service's own streams (DESIGN.md §4; issue: "a grant starts the care re
 | ServiceApplied                       | case-handling relation of the applying unit               |
 | ServiceGranted                       | relation of the provider unit, until ``to_date``          |
 | ServiceRefused / ServiceEnded        | the case-handling (and service) relation ended            |
+| TaskCreated (message_reply)          | relation of the unit that must answer an inbound message  |
+|                                      | (a forespørsel, dialogmelding), 30 days                   |
+
+Every relation it starts says ``source="journal"``. A legevakt contact is a legevakt episode.
 
 It also keeps ``patient_names`` (patient id -> family name) from registrations and changed
 details, so log control can flag accesses to patients who share the user's surname (req. 14).
@@ -55,7 +59,8 @@ NAMED = frozenset(e.event_type for e in (journal.PatientRegistered,
                                          journal.PatientDetailsChanged))
 HANDLED = NAMED | {e.event_type for e in (
     journal.EpisodeStarted, journal.EpisodeEnded, journal.ServiceApplied, journal.ServiceGranted,
-    journal.ServiceRefused, journal.ServiceEnded)}
+    journal.ServiceRefused, journal.ServiceEnded, journal.TaskCreated)}
+REPLY_TASK = "message_reply"
 PATIENT_NAMES_DDL = ("CREATE TABLE IF NOT EXISTS patient_names ("
                      "patient_id uuid PRIMARY KEY, family text NOT NULL)")
 
@@ -91,8 +96,10 @@ class JournalBridge(Projection):
         store = EventStore(conn.engine, self.registry, topic_names=self.topic_names)
         facts: dict = {}   # per patient, loaded once per batch and kept up to date
         for env, payload in events:
-            if env.patient_id is None or env.type not in HANDLED:
-                continue   # notes, observations, ...: nothing to load, nothing to do
+            if env.patient_id is None or env.type not in HANDLED or (
+                    env.type == journal.TaskCreated.event_type
+                    and env.data.get("kind") != REPLY_TASK):
+                continue   # notes, observations, visits...: nothing to load, nothing to do
             name = env.data.get("name") if env.type in NAMED else None
             if name:
                 await conn.execute(text("""
@@ -172,6 +179,13 @@ class JournalBridge(Projection):
                 return _start(known, relation_id("service", d["decision_id"]), d["provider"],
                               env.actor, f"service decision (IPLOS service {d['service_code']})",
                               "service_decision", d["decision_id"], env.recorded_at, ends)
+            case "TaskCreated" if d.get("kind") == REPLY_TASK:
+                # an inbound message the unit must answer: the receiving unit reads the record
+                at = datetime.fromisoformat(d["created_at"])
+                return _start(known, relation_id("message", d["message_id"]), d["unit"],
+                              env.actor, "an inbound message to answer", "referral",
+                              d["message_id"], at,
+                              at + timedelta(days=REGISTRATION_RELATION_DAYS))
             case "ServiceRefused" | "ServiceEnded":
                 why = ("the application was refused" if e.event_type.endswith("Refused")
                        else "the service ended")
@@ -187,7 +201,8 @@ def _start(known: dict, rid: UUID, unit: str, actor: Actor, purpose: str, basis:
         return []
     return [ce.CareRelationStarted(relation_id=rid, unit=unit,
                                    org_parent=actor.organisation or unit, purpose=purpose,
-                                   basis=basis, basis_ref=str(ref), started_at=at, ends_at=ends)]
+                                   basis=basis, basis_ref=str(ref), started_at=at, ends_at=ends,
+                                   source="journal")]
 
 
 def _end(known: dict, rid: UUID, at: datetime, reason: str | None) -> list[EventPayload]:
