@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     relay_poll_interval_s: float = 1.0
     relay_standby_retry_s: float = 2.0
 
+    # request limits (issue 12): the largest body a service reads (413 beyond it, counted as it
+    # streams in) and the most entries a FHIR Bundle may carry
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_bundle_entries: int = Field(default=1000, gt=0)
+
     # read path
     projection_batch_size: int = 500
     consistency_wait_s: float = 3.0
@@ -72,6 +77,10 @@ class Settings(BaseSettings):
     min_security_level: int = 4
     citizen_acr: tuple[str, ...] = ("idporten-loa-high",)
     dev_key_path: Path = REPO_ROOT / ".local" / "dev-issuer" / "key.pem"
+    # token limits (issue 12): the longest lifetime accepted from issuer to expiry for health
+    # personnel and citizens, and the largest token and Authorization header accepted
+    token_max_lifetime_s: int = Field(default=3600, gt=0)
+    token_max_bytes: int = Field(default=8192, gt=0)
     id_rule_2032: bool = False
 
     @classmethod

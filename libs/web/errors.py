@@ -32,7 +32,6 @@ then log the traceback a second time, with the exception's message unfiltered (a
 from __future__ import annotations
 
 import json
-import re
 import logging
 import traceback
 import typing
@@ -55,6 +54,7 @@ from libs.kernel import errors as k
 from libs.telemetry.logs import install_record_redaction
 from libs.telemetry.redaction import redact
 from libs.web.fhir.search import SearchParameterError
+from libs.web.limits import BODY_METHODS, BodyRefused, NulScanner, run_checked
 
 log = logging.getLogger(__name__)
 
@@ -268,14 +268,15 @@ class CatchUnhandled:
             await response(scope, receive, send)
 
 
-_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 NUL_MESSAGE = "Text must not contain the NUL character (U+0000)."
 
 
 class RefuseNul:
     """422 for a request with a NUL character (U+0000) in its path, query, headers or body,
     raw or as a JSON escape: PostgreSQL cannot store it in text or jsonb, so it would fail the
-    append (a 500) or, in a header such as X-Purpose-Of-Use, the access log's whole batch."""
+    append (a 500) or, in a header such as X-Purpose-Of-Use, the access log's whole batch.
+    The body is checked chunk by chunk as the app reads it (``libs/web/limits.py``), never
+    gathered here."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -287,21 +288,14 @@ class RefuseNul:
         if ("\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
                 or any(b"\x00" in v for _, v in scope.get("headers", ()))):
             return await _send_nul_refusal(scope, receive, send)
-        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+        if scope.get("method") not in BODY_METHODS:
             return await self.app(scope, receive, send)
-        messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        if b"\x00" in body or _ESCAPED_NUL.search(body):
-            return await _send_nul_refusal(scope, receive, send)
+        scanner = NulScanner()
 
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-        await self.app(scope, replay, send)
+        def on_chunk(chunk: bytes) -> None:
+            if scanner.feed(chunk):
+                raise BodyRefused(422, "invalid", NUL_MESSAGE)
+        await run_checked(self.app, scope, receive, send, on_chunk)
 
 
 async def _send_nul_refusal(scope: Scope, receive: Receive, send: Send) -> None:

@@ -32,6 +32,7 @@ from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
 from libs.telemetry import instrument_engine, setup_telemetry
 from libs.web.errors import install_error_handlers
+from libs.web.limits import BoundedRequests
 from libs.web.manifest import Manifest
 
 
@@ -112,12 +113,15 @@ class ServiceRuntime:
 def service_app(settings: Settings, opts: Options, service: str, lifespan, *, title: str,
                 description: str) -> FastAPI:
     """The FastAPI app with what every service has: telemetry, error and access handlers
-    (a domain error is an OperationOutcome with its kind's status), and ``/health``."""
+    (a domain error is an OperationOutcome with its kind's status), bounded request bodies
+    (``settings.max_body_bytes``, no duplicate JSON keys: ``libs/web/limits.py``), and
+    ``/health``."""
     app = FastAPI(title=title, version="1.0", lifespan=lifespan, description=description)
     if opts.telemetry:   # before the first request: it adds the tracing middleware
         setup_telemetry(settings, service, app)
     install_error_handlers(app)
     install_access_handlers(app)
+    app.add_middleware(BoundedRequests, max_body_bytes=settings.max_body_bytes)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:

@@ -5,8 +5,10 @@ reason (requirement 23), the Kjernejournal states (requirement 24) and the fold.
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+import pydantic
+import pytest
 
 from services.journal.domain import clinical as c
 from services.journal.domain import clinical_state as cs
@@ -308,3 +310,29 @@ def test_folding_all_produced_events_gives_the_state_the_decisions_read():
         "ConditionRecorded", "ConditionResolved", "CriticalInfoRegistered",
         "CriticalInfoVerified", "CriticalInfoRemoved"]
     assert all(e.topic == "journal.events" for e in produced)
+
+
+def test_clinical_times_are_in_range_after_birth_and_not_in_the_future():
+    """Issue 12: an observation at year 1 (or 9999), before the patient's birth (15.05.1985) or
+    in the future is refused; the birth day itself is fine. So are onsets and resolutions."""
+    p = patient()
+    for raw in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        with pytest.raises(pydantic.ValidationError):
+            c.RecordObservation(code="8867-4", value=70, effective_at=raw)
+    before = datetime.fromisoformat("1985-05-14T23:00:00+02:00")
+    assert "before the patient's birth" in refused(
+        422, c.record_observation, p,
+        c.RecordObservation(code="8867-4", value=70, effective_at=before), NURSE, NOW)
+    assert "future" in refused(422, c.record_observation, p, c.RecordObservation(
+        code="8867-4", value=70, effective_at=NOW + timedelta(seconds=1)), NURSE, NOW)
+    birth_day = datetime.fromisoformat("1985-05-15T00:30:00+02:00")
+    [o] = c.record_observation(p, c.RecordObservation(code="8867-4", value=70,
+                                                      effective_at=birth_day), NURSE, NOW)
+    assert o.effective_at == birth_day
+    assert "birth" in refused(422, c.record_condition, p, c.RecordCondition(
+        system="ICPC-2", code="K86", onset=date(1985, 5, 14)), NURSE, NOW)
+    with pytest.raises(pydantic.ValidationError):
+        c.RecordCondition(system="ICPC-2", code="K86", onset=date(1, 1, 1))
+    assert "started_at is before the patient's birth" in refused(
+        422, care.start_episode, p, care.StartEpisode(kind="home_care", unit=UNIT,
+                                                      started_at=before), NOW)

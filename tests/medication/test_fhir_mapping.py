@@ -529,3 +529,15 @@ def test_a_recall_with_its_renewal_leaves_the_list_alone_a_later_one_moves_its_d
     assert touches.touched(lst, late) == [("MedicationRequest", new), ("List", str(Q))]
     assert the("List", Q, lst)["date"] == "2026-11-22T08:00:00+00:00"
     assert the("MedicationRequest", new, lst)["status"] == "stopped"
+
+
+@pytest.mark.parametrize("raw", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+                                 "9999-12-31", "1200-01-01"])
+def test_an_order_date_out_of_range_is_invalid_not_an_overflow(raw):
+    """A boundsPeriod date beyond what a clinic plans is a 422, never an OverflowError (500)."""
+    from libs.kernel.errors import Invalid
+    from services.medication.fhir.from_fhir import _day
+
+    with pytest.raises(Invalid, match="between 1850-01-01 and 2199-12-31"):
+        _day(raw, "timing.repeat.boundsPeriod.end")
+    assert _day("2026-03-01", "x") == date(2026, 3, 1)

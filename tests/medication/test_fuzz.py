@@ -34,6 +34,7 @@ from services.medication.app import create_app as medication_app
 from services.medication.catalogue import sample_catalogue
 from services.medication.fhir.from_fhir import EXT_OVERRIDE_REASON
 from tests.journal.conftest import GP_OFFICE, MUNICIPALITY
+from tests.journal.edge_dates import date_fields, with_edge_dates
 from tests.medication.conftest import ALBYL, IBUX, MAREVAN, PARACET, dose
 from tests.support.fuzzing import (
     an_operation_outcome, aim_at, fresh_stack, serving, third, until_ok,
@@ -89,11 +90,14 @@ def target(database_url, kafka_bootstrap, tmp_path_factory):
                  for name, create in (("consent", consent_app),
                                       ("medication", medication_app))) as servers:
         consent_url, url = (x.url for x in servers)
-        gp = {"Authorization": "Bearer " + DevIssuer.from_settings(s).mint_practitioner(
+        issuer = DevIssuer.from_settings(s)
+        gp = {"Authorization": "Bearer " + issuer.mint_practitioner(
             "7654321", MUNICIPALITY, GP_OFFICE, (Role.physician, Role.prescriber), "Lege")}
+        leader = {"Authorization": "Bearer " + issuer.mint_practitioner(   # assigns (AC3)
+            "1234567", MUNICIPALITY, GP_OFFICE, (Role.unit_leader,), "Leder")}
         t = Target(url, gp, str(uuid4()))
-        r = httpx.post(f"{consent_url}/patients/{t.patient}/care-relations", headers=gp,
-                       json={"purpose": "fastlege", "basis": "referral"})
+        r = httpx.post(f"{consent_url}/patients/{t.patient}/care-relations", headers=leader,
+                       json={"purpose": "fastlege", "basis": "referral", "reason": "fastlege"})
         assert r.status_code == 201, r.text
         seen = {"X-Consistency-Token": r.headers["X-Consistency-Token"]}
         until_ok(lambda: httpx.get(f"{url}/patients/{t.patient}/medication-list",
@@ -260,3 +264,26 @@ def test_no_fhir_order_gets_a_server_error(changes, product, target):
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert r.json()["resourceType"] == "OperationOutcome", r.text
+
+
+EDGE_FIELDS = date_fields(SPEC)
+
+
+@SCHEMA.include(lambda ctx: (ctx.operation.path, ctx.operation.method.upper())
+                in EDGE_FIELDS).parametrize()
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_edge_dates_and_instants_get_no_server_error(case, target):
+    """Issue 12: every date and instant parameter and body field, seeded with values at and past
+    the edge of what the service can hold, on the GP's own patient with the list's current
+    version (past the guard and If-Match, into the domain)."""
+    aim_at_own_patient(case, target)
+    if takes_if_match(case):
+        case.headers = case.headers or {}
+        case.headers["If-Match"] = f'W/"{target.version}"'
+    pick = zlib.crc32(repr((case.path, case.query, case.body)).encode())
+    with_edge_dates(case, EDGE_FIELDS.get((case.path, case.method.upper()), []), pick)
+    response = case.call(base_url=target.url, headers=target.gp, timeout=30)
+    etag = response.headers.get("etag") or [None]
+    target.seen(case.method, response.status_code, etag[0])
+    case.validate_response(response, checks=[not_a_server_error, an_operation_outcome])

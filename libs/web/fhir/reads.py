@@ -27,7 +27,6 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from libs.web.fhir.elements import searchset
 from libs.web.guard import Access, AccessDep, CurrentSubject, Grant, Subject
@@ -38,11 +37,11 @@ from libs.kernel.errors import Forbidden, NotFound
 from libs.web.fhir.versions import VersionReader
 from libs.web.errors import FhirJSONResponse
 from libs.web.fhir.search import SearchParameterError, date_filters
+from libs.web.params import as_of_query
 
 Count = Annotated[int, Query(alias="_count", ge=1, le=500)]
 Offset = Annotated[int, Query(alias="_offset", ge=0, le=100_000)]
-AsOf = Annotated[AwareDatetime | None, Query(description=(
-    "the resource as it stood at this instant (ISO 8601 with an offset)"))]
+AsOf = as_of_query("the resource as it stood at this instant")
 
 READ_INTERACTIONS = ("read", "vread", "search-type", "history-instance")
 CODED = ("code", "type", "category", "class")

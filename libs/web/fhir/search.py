@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 
+from libs.kernel.time import in_range_instant
+
 
 class SearchParameterError(ValueError):
     """A search parameter that cannot be understood: a 422 with this readable message."""
@@ -34,5 +36,9 @@ def date_filters(values: list[str] | None) -> list[Callable[[datetime], bool]]:
         except ValueError:
             raise SearchParameterError(f"date: '{raw[:40]}' is not a valid date") from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        try:
+            in_range_instant(when)
+        except ValueError as exc:
+            raise SearchParameterError(f"date: {exc}") from None
         out.append(lambda v, f=_OPS[op], x=when: f(v, x))
     return out

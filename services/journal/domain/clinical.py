@@ -15,15 +15,15 @@ observations corrected.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from libs.kernel.time import local_day
+from libs.kernel.time import Day, Instant, clinical_day, clinical_time, local_day
 from services.journal import contract as ev
 from services.journal.contract import CriticalCategory, NoteKind, Severity
 from services.journal.domain.base import (
@@ -66,7 +66,7 @@ class RecordObservation(Command):
     code: str = Field(max_length=20, description="LOINC code from VITALS")
     value: float
     ucum: str | None = Field(default=None, max_length=20, description="must be the code's unit")
-    effective_at: AwareDatetime | None = None
+    effective_at: Instant | None = None
 
 
 class CorrectObservation(Command):
@@ -83,13 +83,13 @@ class ObservationInError(Command):
 class RecordCondition(Command):
     system: str = Field(max_length=60, description="ICPC-2 or ICD-10")
     code: str = Field(max_length=20)
-    onset: date | None = None
+    onset: Day | None = None
     note: str | None = OptionalReason
 
 
 class ResolveCondition(Command):
     condition_id: UUID
-    resolved_on: date | None = None
+    resolved_on: Day | None = None
     reason: str | None = OptionalReason
 
 
@@ -180,9 +180,9 @@ def record_observation(p: Patient, c: RecordObservation, by: Clinician,
     ucum = VITALS[c.code][1]
     if c.ucum is not None and c.ucum != ucum:
         raise Invalid(f"LOINC {c.code} is recorded in {ucum!r}, not {c.ucum!r}.")
-    at, who = c.effective_at or now, signature(by)
-    if at > now:
-        raise Invalid("effective_at is in the future")
+    who = signature(by)
+    at = (clinical_time("effective_at", c.effective_at, now, p.birth_date)
+          if c.effective_at is not None else now)
     return [ev.ObservationRecorded(observation_id=uuid4(), code=c.code,
                                    value=_value(c.code, c.value), ucum=ucum, effective_at=at,
                                    performer=who["by"], unit=who["unit"], recorded_at=now)]
@@ -221,8 +221,8 @@ def record_condition(p: Patient, c: RecordCondition, by: Clinician,
         code = validate_diagnosis(c.system, c.code)
     except CodeError as exc:
         raise Invalid(str(exc)) from None
-    if c.onset is not None and c.onset > local_day(now):
-        raise Invalid("onset is in the future")
+    if c.onset is not None:
+        clinical_day("onset", c.onset, now, p.birth_date)
     if any(x.system == code.system.name and x.code == code.code and x.resolved_on is None
            for x in p.conditions):
         raise Conflict(f"{code.system.name} {code.code} is already an active problem.")
@@ -237,8 +237,8 @@ def resolve_condition(p: Patient, c: ResolveCondition, by: Clinician,
     x: Condition = _find(p.conditions, "condition_id", c.condition_id, "condition")
     if x.resolved_on is not None:
         raise Conflict(f"The condition was already resolved on {x.resolved_on.isoformat()}.")
-    on = c.resolved_on or local_day(now)
-    if on > local_day(now) or (x.onset is not None and on < x.onset):
+    on = clinical_day("resolved_on", c.resolved_on or local_day(now), now, p.birth_date)
+    if x.onset is not None and on < x.onset:
         raise Invalid("resolved_on must be between the onset and today")
     return [ev.ConditionResolved(condition_id=x.condition_id, resolved_on=on, reason=c.reason,
                                  recorded_at=now, **signature(by))]

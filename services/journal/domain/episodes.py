@@ -21,12 +21,12 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal, NamedTuple
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from libs.events.evolve import replace_where
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Invalid, NotFound
-from libs.kernel.time import OSLO, local_day
+from libs.kernel.time import OSLO, Day, Instant, clinical_day, clinical_time, local_day
 from services.journal import contract as ev
 from services.journal.contract import EpisodeKind, Scope
 from services.journal.domain.base import (
@@ -98,32 +98,32 @@ class Granted(NamedTuple):
 class StartEpisode(Command):
     kind: EpisodeKind
     unit: str = Field(max_length=20, description="organisation number of the unit")
-    started_at: AwareDatetime | None = None
+    started_at: Instant | None = None
     reason: str | None = Note
 
 
 class EndEpisode(Command):
     episode_id: UUID
-    ended_at: AwareDatetime | None = None
+    ended_at: Instant | None = None
     reason: str | None = Note
 
 
 class AssessIplos(Command):
     scores: dict[str, StrictInt] = Field(max_length=100, description="variable -> 1-5 or 9")
-    assessed_at: AwareDatetime | None = None
+    assessed_at: Instant | None = None
 
 
 class ApplyForService(Command):
     service_code: str = Field(max_length=10, description="IPLOS tjenestekode")
-    applied_on: date | None = None
+    applied_on: Day | None = None
     requested_scope: Scope | None = None
     note: str | None = Note
 
 
 class GrantService(Command):
     decision_id: UUID
-    from_date: date
-    to_date: date | None = None
+    from_date: Day
+    to_date: Day | None = None
     scope: Scope
     provider: str = Field(max_length=20, description="organisation number of the provider")
     service_code: str | None = Field(default=None, max_length=10, description="default: applied")
@@ -137,7 +137,7 @@ class RefuseService(Command):
 
 class EndService(Command):
     decision_id: UUID
-    ended_on: date | None = None
+    ended_on: Day | None = None
     reason: str | None = Note
 
 
@@ -151,10 +151,13 @@ def _scope(s: Scope) -> Scope:
     return s
 
 
-def _not_future(field: str, when: datetime | date, now: datetime) -> None:
-    latest = now if isinstance(when, datetime) else local_day(now)
-    if when > latest:
-        raise Invalid(f"{field} is in the future")
+def _not_future(p: Patient, field: str, when: datetime | date, now: datetime) -> None:
+    """A time the patient's care began, ended or was assessed: plausible (not after now, give
+    or take a few minutes of clock skew; not before the patient's birth)."""
+    if isinstance(when, datetime):
+        clinical_time(field, when, now, p.birth_date)
+    else:
+        clinical_day(field, when, now, p.birth_date)
 
 
 def _decision(p: Patient, decision_id: UUID) -> ServiceDecision:
@@ -196,7 +199,7 @@ def assessment_for_grant(p: Patient, assessment_id: UUID | None, today: date, *,
 def start_episode(p: Patient, c: StartEpisode, now: datetime) -> list[EventPayload]:
     require_alive(p)
     unit, start = orgnr("unit", c.unit), c.started_at or now
-    _not_future("started_at", start, now)
+    _not_future(p, "started_at", start, now)
     if any(e.kind == c.kind and e.unit == unit and e.ended_at is None for e in p.episodes):
         raise Conflict(f"A {c.kind} episode at this unit is already open.")
     return [ev.EpisodeStarted(episode_id=uuid4(), kind=c.kind, unit=unit, started_at=start,
@@ -211,7 +214,7 @@ def end_episode(p: Patient, c: EndEpisode, now: datetime) -> list[EventPayload]:
     if e.ended_at is not None:
         raise Conflict("The episode has already ended.")
     end = c.ended_at or now
-    _not_future("ended_at", end, now)
+    _not_future(p, "ended_at", end, now)
     if end < e.started_at:
         raise Invalid("ended_at is before the episode started")
     return [ev.EpisodeEnded(episode_id=e.episode_id, ended_at=end, reason=c.reason)]
@@ -230,7 +233,7 @@ def assess_iplos(p: Patient, c: AssessIplos, by: str, now: datetime, *,
     if bad:
         raise Invalid(f"scores: IPLOS scores are 1-5 or 9 (not relevant); got {', '.join(bad)}")
     at = c.assessed_at or now
-    _not_future("assessed_at", at, now)
+    _not_future(p, "assessed_at", at, now)
     return [ev.IplosAssessed(assessment_id=uuid4(), scores=c.scores, assessed_at=at,
                              assessed_by=by)]
 
@@ -239,7 +242,7 @@ def apply_for_service(p: Patient, c: ApplyForService, now: datetime, *,
                       service_codes: Collection[str] | None = None) -> list[EventPayload]:
     require_alive(p)
     on = c.applied_on or local_day(now)
-    _not_future("applied_on", on, now)
+    _not_future(p, "applied_on", on, now)
     scope = _scope(c.requested_scope) if c.requested_scope is not None else None
     return [ev.ServiceApplied(decision_id=uuid4(),
                               service_code=service_code(c.service_code, service_codes),
@@ -290,7 +293,7 @@ def end_service(p: Patient, c: EndService, now: datetime) -> list[EventPayload]:
     if d.status != "granted":
         raise Conflict(f"Only a granted service can be ended; this decision is {d.status}.")
     on = c.ended_on or local_day(now)
-    _not_future("ended_on", on, now)
+    _not_future(p, "ended_on", on, now)
     if d.from_date is not None and on < d.from_date:
         raise Invalid("ended_on is before the service's from_date")
     if d.to_date is not None and on > d.to_date:

@@ -49,11 +49,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Invalid, NotFound
 from libs.kernel.identifiers import InvalidIdentifier, validate_orgnr
+from libs.kernel.time import Instant
 from services.journal import contract as ev
 from services.journal.contract import DialogType, MessageKind, Party, ReceiptStatus, ReceiverRole
 from services.journal.domain.base import (
@@ -121,7 +122,7 @@ class ReceiveMessage(Command):
     in_reply_to: str | None = Field(default=None, max_length=100)
     subject: str | None = Field(default=None, max_length=200)
     text: str = Field(max_length=50000)
-    sent_at: AwareDatetime
+    sent_at: Instant
     attachments: int = Field(default=0, ge=0)
 
 

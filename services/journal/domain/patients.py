@@ -28,7 +28,7 @@ from pydantic import Field
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Invalid
 from libs.kernel.identifiers import InvalidIdentifier, PersonId, PersonIdType, parse_person_id
-from libs.kernel.time import local_day
+from libs.kernel.time import Day, local_day
 from services.journal import contract as ev
 from services.journal.contract import Address, Name, Sex
 from services.journal.domain import clinical_state, messages_state, process_state
@@ -84,7 +84,7 @@ class AddressIn(Command):
 class RegisterPatient(Command):
     national_id: str = Field(min_length=1, max_length=20)
     assigner: str | None = Field(default=None, max_length=200, description="issuer of an H-number")
-    birth_date: date | None = Field(default=None, description="required only when the number "
+    birth_date: Day | None = Field(default=None, description="required only when the number "
                                     "encodes no birth date; else it must match the number")
     name: Name
     sex: Sex
@@ -97,7 +97,7 @@ class ChangeDetails(Command):
 
     national_id: str | None = Field(default=None, min_length=1, max_length=20)
     assigner: str | None = Field(default=None, max_length=200)
-    birth_date: date | None = None
+    birth_date: Day | None = None
     name: Name | None = None
     sex: Sex | None = None
     address: AddressIn | None = None
@@ -107,7 +107,7 @@ class ChangeDetails(Command):
 
 
 class RecordDeath(Command):
-    deceased_on: date
+    deceased_on: Day
     reason: str | None = Field(default=None, max_length=2000,
                                description="required when correcting an earlier date")
 

@@ -25,14 +25,15 @@ completed or revoked, a task cancelled), so worklists empty.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Invalid, NotFound
+from libs.kernel.time import Day, Instant
 from services.journal import contract as ev
 from services.journal.contract import GoalOutcome, NoteKind, TaskKind
 from services.journal.domain import clinical, clinical_state
@@ -53,14 +54,14 @@ FreeText = Field(default=None, max_length=2000)
 class CreateCarePlan(Command):
     title: str = Field(max_length=200)
     episode_id: UUID | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: Day | None = None
+    period_end: Day | None = None
 
 
 class AddGoal(Command):
     care_plan_id: UUID
     description: str = Field(max_length=2000)
-    target_date: date | None = None
+    target_date: Day | None = None
 
 
 class ChangeGoalStatus(Command):
@@ -100,7 +101,7 @@ class CreateTask(Command):
     description: str | None = FreeText
     unit: str = Field(max_length=20, description="organisation number of the assigned unit")
     assignee: str | None = Field(default=None, max_length=20, description="HPR number")
-    due_at: AwareDatetime
+    due_at: Instant
     care_plan_id: UUID | None = None
     intervention_id: UUID | None = Field(default=None, description="its care plan is implied")
 
@@ -113,7 +114,7 @@ class ReassignTask(Command):
     unit: str | None = Field(default=None, max_length=20)
     assignee: str | None = Field(default=None, max_length=20)
     no_assignee: bool = False
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
     reason: str | None = FreeText
 
 

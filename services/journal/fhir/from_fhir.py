@@ -42,7 +42,7 @@ from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
-from libs.kernel.time import OSLO, local_day
+from libs.kernel.time import OSLO, in_range_day, in_range_instant, local_day
 from services.journal.domain.codes import ICD10, ICPC2, CodeError, code_system
 from services.journal.domain import clinical, episodes
 from services.journal.domain import patients as pt
@@ -57,14 +57,15 @@ from services.journal.fhir.plan import (
 # --- small readers ---------------------------------------------------------------------------
 
 def _moment(value: Any) -> datetime | None:
-    """A FHIR dateTime/instant with a time and a zone, or None (a date alone has no time)."""
+    """A FHIR dateTime/instant with a time and a zone, or None (a date alone has no time, and
+    a moment outside ``libs.kernel.time``'s plausible range is not read)."""
     if not isinstance(value, str) or "T" not in value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return in_range_instant(parsed) if parsed.tzinfo is not None else None
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _day(value: Any) -> date | None:
@@ -74,7 +75,7 @@ def _day(value: Any) -> date | None:
     if (m := _moment(value)) is not None:
         return local_day(m)
     try:
-        return date.fromisoformat(value) if len(value) == 10 else None
+        return in_range_day(date.fromisoformat(value)) if len(value) == 10 else None
     except ValueError:
         return None
 

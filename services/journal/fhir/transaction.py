@@ -13,6 +13,7 @@ which the journal takes through its correction commands instead (422).
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
 
 from libs.access.model import Action, Basis, Resource
@@ -76,13 +77,14 @@ async def run(w: Write, bundle: dict, by: Clinician, *, production: bool,
     access, store = w.access, w.store
     now = w.now
     policy = _Policy(by, now)
-    try:
-        plan = from_fhir.map_bundle(bundle, policy, patient_id=_subject(bundle))
+    try:   # mapping a large Bundle is CPU work: in a worker thread, the loop serves others
+        plan = await asyncio.to_thread(from_fhir.map_bundle, bundle, policy,
+                                       patient_id=_subject(bundle))
         if plan.registration is not None:
             nid = plan.registration.national_id
             policy.known = (await store.claimed_by(nid) or await access.reader.patient_for(nid))
             if policy.known is not None:
-                plan = from_fhir.map_bundle(bundle, policy)
+                plan = await asyncio.to_thread(from_fhir.map_bundle, bundle, policy)
     except fhir_plan.BundleError as exc:
         raise Invalid(f"{exc} (Without a Patient entry, every entry's subject must be "
                       "the same Patient/<id>.)") from None

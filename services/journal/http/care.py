@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from libs.web.write import created
+from libs.kernel.time import Day, Instant
 from services.journal.contract import Scope
 from services.journal.domain import episodes as ep
 from services.journal.http.deps import journal_write
@@ -26,7 +26,7 @@ async def start_episode(patient_id: UUID, body: ep.StartEpisode, w: EpisodesWrit
 
 
 class EndBody(BaseModel):
-    ended_at: AwareDatetime | None = None
+    ended_at: Instant | None = None
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -52,8 +52,8 @@ async def apply_for_service(patient_id: UUID, body: ep.ApplyForService, w: Servi
 
 
 class GrantBody(BaseModel):
-    from_date: date
-    to_date: date | None = None
+    from_date: Day
+    to_date: Day | None = None
     scope: Scope
     provider: str = Field(max_length=20, description="organisation number of the provider")
     service_code: str | None = Field(default=None, max_length=10)
@@ -84,7 +84,7 @@ async def refuse_service(patient_id: UUID, decision_id: UUID, body: RefuseBody,
 
 
 class EndServiceBody(BaseModel):
-    ended_on: date | None = None
+    ended_on: Day | None = None
     reason: str | None = Field(default=None, max_length=2000)
 
 

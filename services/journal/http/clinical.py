@@ -3,7 +3,6 @@ critical information (CAVE). Every write documents: the actor is the clinician o
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from libs.events.registry import EventPayload
 from libs.web.write import created
+from libs.kernel.time import Day
 from services.journal.domain import clinical as cl
 from services.journal.domain import patients as pt
 from services.journal.domain.patients import Patient
@@ -111,7 +111,7 @@ async def record_condition(patient_id: UUID, body: cl.RecordCondition, w: Condit
 
 
 class ResolveBody(BaseModel):
-    resolved_on: date | None = None
+    resolved_on: Day | None = None
     reason: str | None = Field(default=None, max_length=2000)
 
 

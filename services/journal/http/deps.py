@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, create_model
+from fastapi import Depends, Request
+from pydantic import BaseModel, create_model
 
 from libs.access.model import Practitioner, Role
 from libs.kernel.errors import Forbidden, NotFound
 from libs.web.guard import Grant, practitioner
+from libs.web.params import as_of_query
 from libs.web.write import Write, write
 from services.journal.domain.base import Clinician
 from services.journal.domain.patients import Patient
@@ -41,9 +42,8 @@ async def reader(request: Request) -> RecordReader:
 
 Journal = Annotated[JournalStore, Depends(journal)]
 Reader = Annotated[RecordReader, Depends(reader)]
-AsOf = Annotated[AwareDatetime | None, Query(description=(
-    "Read the record as it stood at this instant (ISO 8601 with offset): what a clinician "
-    "saw when they acted. Corrections made later are not shown."))]
+AsOf = as_of_query("Read the record as it stood at this instant: what a clinician saw when "
+                   "they acted. Corrections made later are not shown.")
 
 
 

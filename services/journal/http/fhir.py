@@ -14,6 +14,7 @@ transaction Bundles, over the versions ``journal_records`` keeps (``journal_fhir
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -24,6 +25,7 @@ from libs.web.fhir.reads import (
     server_capabilities,
 )
 from libs.web.guard import AccessDep, CurrentSubject
+from libs.web.limits import require_bundle_size
 from libs.web.write import IN_ROUTE, Write, write
 from services.journal.fhir import transaction as tx
 from services.journal.http import views
@@ -102,9 +104,12 @@ async def transaction(request: Request, w: BundleWrite,
                       bundle: Annotated[dict, Body(description="a FHIR R4 transaction Bundle "
                                                    "for one patient")]):
     """A transaction Bundle for one patient, all or nothing: a Patient to register and/or
-    Observations, Conditions, AllergyIntolerances, Flags, DocumentReferences to record."""
-    tx.check(bundle)
+    Observations, Conditions, AllergyIntolerances, Flags, DocumentReferences to record.
+    At most ``max_bundle_entries`` entries (413 beyond, before anything is mapped); the
+    checking and mapping run in a worker thread, so other requests go on meanwhile."""
     s = request.app.state.settings
+    require_bundle_size(bundle, s.max_bundle_entries)
+    await asyncio.to_thread(tx.check, bundle)
     return await tx.run(w, bundle, clinician(w.subject), production=s.environment == "production",
                         rule_2032=s.id_rule_2032)
 

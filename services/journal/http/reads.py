@@ -4,7 +4,7 @@ guarded (``guarded``: decide, log ``AccessLogged`` durably, then permit or 403).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -14,11 +14,14 @@ from libs.access.model import Action, Resource
 from libs.kernel.errors import Forbidden, NotFound
 from libs.kernel.time import OSLO, local_day
 from libs.web.guard import AccessDenied, AccessDep, CurrentSubject, Grant, guarded
+from libs.web.params import day_query
 from libs.web.write import etag
 from services.journal.http import views
 from services.journal.http.deps import (
     AsOf, Journal, Reader, hidden, practitioner, record_at, viewer_hpr,
 )
+
+DayParam = day_query("default: today")
 
 router = APIRouter()
 
@@ -64,7 +67,7 @@ async def list_notes(patient_id: UUID, store: Journal, records: Reader, response
 @router.get("/worklist", tags=["worklist"])
 async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
                    unit: Annotated[str | None, Query(description="default: your unit")] = None,
-                   day: Annotated[date | None, Query(description="default: today")] = None,
+                   day: DayParam = None,
                    overdue: Annotated[bool, Query(description="also open tasks from "
                                                   "earlier days")] = True):
     """The unit's open tasks for a day (Norwegian time), by due time. Each patient shown is

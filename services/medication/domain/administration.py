@@ -18,9 +18,9 @@ import math
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from libs.kernel.time import OSLO, local_day
+from libs.kernel.time import OSLO, Instant, clinical_time, local_day
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from services.medication.domain import Actor, Command, Dispenser, Pharmacy
@@ -37,7 +37,7 @@ Text = Field(default=None, max_length=2000)
 class RecordDispensing(Command):
     entry_id: UUID
     prescription_id: UUID | None = Field(default=None, description="default: the newest")
-    dispensed_at: AwareDatetime | None = None
+    dispensed_at: Instant | None = None
     pharmacy: str | None = Field(default=None, max_length=20, description="organisation number")
     package: str | None = Field(default=None, max_length=50)
     quantity: float | None = None
@@ -46,8 +46,8 @@ class RecordDispensing(Command):
 class RecordAdministration(Command):
     entry_id: UUID
     outcome: Outcome
-    scheduled_for: AwareDatetime | None = Field(default=None, description="the planned time")
-    administered_at: AwareDatetime | None = Field(default=None, description="default now")
+    scheduled_for: Instant | None = Field(default=None, description="the planned time")
+    administered_at: Instant | None = Field(default=None, description="default now")
     amount: float | None = Field(default=None, description="default the planned amount")
     note: str | None = Text
     device_event_id: str | None = Field(default=None, max_length=100)
@@ -68,9 +68,7 @@ def record_dispensing(lst: MedicationList, c: RecordDispensing, by: Actor,
     wanted = c.prescription_id or e.prescriptions[-1].prescription_id
     if not any(p.prescription_id == wanted for p in e.prescriptions):
         raise NotFound(f"No such prescription for {e.drug.name}.")
-    at = c.dispensed_at or now
-    if at > now:
-        raise Invalid("dispensed_at is in the future.")
+    at = clinical_time("dispensed_at", c.dispensed_at, now) if c.dispensed_at else now
     if c.quantity is not None and not (math.isfinite(c.quantity) and c.quantity > 0):
         raise Invalid("quantity: a dispensed quantity is more than zero.")
     pharmacy = who.id if who.kind == "pharmacy" else (
@@ -108,9 +106,8 @@ def record_administration(lst: MedicationList, c: RecordAdministration, by: Acto
                             for a in lst.administrations):
         return []
     e = find_entry(lst, c.entry_id)
-    given_at = c.administered_at or now
-    if given_at > now:
-        raise Invalid("administered_at is in the future.")
+    given_at = (clinical_time("administered_at", c.administered_at, now)
+                if c.administered_at else now)
     at = c.scheduled_for or given_at
     if e.status_at(at) != "active":
         raise Conflict(_not_given_because(e, at, now))

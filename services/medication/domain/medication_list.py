@@ -36,12 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Literal
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from libs.kernel.time import local_day
+from libs.kernel.time import Day, Instant, clinical_time, local_day
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Forbidden, Invalid
 from services.medication.domain import Actor, Command, Nurse, Prescriber
@@ -69,8 +69,8 @@ class Prescribe(Command):
     product_id: str = Field(max_length=100, description="the catalogue's (FEST) product id")
     dose: DoseIn
     indication: str | None = Text
-    start_on: date | None = Field(default=None, description="default today (Oslo)")
-    end_on: date | None = None
+    start_on: Day | None = Field(default=None, description="default today (Oslo)")
+    end_on: Day | None = None
     override_reason: str | None = Text
 
 
@@ -87,8 +87,8 @@ class RecordFromOtherSource(Command):
     prescription_id: UUID | None = Field(default=None, description="the other prescriber's")
     dose: DoseIn
     indication: str | None = Text
-    start_on: date | None = None
-    end_on: date | None = None
+    start_on: Day | None = None
+    end_on: Day | None = None
 
 
 class Renew(Command):
@@ -123,7 +123,7 @@ class RecordFetch(Command):
     """What a fetch from the prescription intermediary (and the summary care record) showed,
     as the EHR's SFM integration reports it."""
 
-    fetched_at: AwareDatetime | None = Field(default=None, description="default now")
+    fetched_at: Instant | None = Field(default=None, description="default now")
     sources: list[Literal["rf", "kj"]] = Field(default=["rf"], min_length=1, max_length=2)
     prescriptions: list[NationalPrescription] = Field(default=[], max_length=500)
 
@@ -289,9 +289,7 @@ def record_fetch(lst: MedicationList, c: RecordFetch, by: Actor,
     if not isinstance(by, Prescriber | Nurse):
         raise Forbidden("A fetch from the prescription intermediary is reported by health "
                         "personnel.")
-    at = c.fetched_at or now
-    if at > now:
-        raise Invalid("fetched_at is in the future.")
+    at = clinical_time("fetched_at", c.fetched_at, now) if c.fetched_at else now
     return [ev.MedicationListFetched(fetched_at=at, sources=tuple(dict.fromkeys(c.sources)),
                                      prescriptions=tuple(c.prescriptions), by=author(by),
                                      recorded_at=now)]

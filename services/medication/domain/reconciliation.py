@@ -10,12 +10,12 @@ findings; the changes it leads to are ordinary list changes.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from uuid import UUID, uuid4
 
 from pydantic import Field
 
-from libs.kernel.time import local_day
+from libs.kernel.time import Day, local_day
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from services.medication.domain import Actor, Command, Nurse, Prescriber
@@ -53,7 +53,7 @@ class Reconcile(Command):
 class ReviewMedication(Command):
     reconciliation_version: int
     summary: str = Field(max_length=5000)
-    next_review_on: date | None = None
+    next_review_on: Day | None = None
 
 
 # --- decisions ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from pydantic import ValidationError
 
 from libs.web.fhir.elements import CODE_BASE
-from libs.kernel.time import OSLO
+from libs.kernel.time import OSLO, RANGE_TEXT, in_range_day, in_range_instant
 from libs.web.errors import describe_error, validation_diagnostics
 from libs.kernel.errors import Invalid
 from services.medication.domain import medication_list as ml
@@ -258,8 +258,8 @@ def _day(raw: str | None, at: str) -> date | None:
     try:
         if "T" in raw:
             moment = datetime.fromisoformat(raw)
-            return (moment if moment.tzinfo else moment.replace(tzinfo=OSLO)).astimezone(
-                OSLO).date()
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise _problem(at, "a full date, e.g. 2026-03-01.") from None
+            moment = in_range_instant(moment if moment.tzinfo else moment.replace(tzinfo=OSLO))
+            return moment.astimezone(OSLO).date()
+        return in_range_day(date.fromisoformat(raw))
+    except (ValueError, OverflowError):
+        raise _problem(at, f"a full date {RANGE_TEXT}, e.g. 2026-03-01.") from None

@@ -20,13 +20,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
-from pydantic import AwareDatetime, create_model
+from fastapi import Depends, Request
+from pydantic import create_model
 
 from libs.access.model import Device, Practitioner, Role
 from libs.events.store import AppendResult
 from libs.kernel.errors import Forbidden, Unavailable
 from libs.web.guard import Grant
+from libs.web.params import as_of_query
 from libs.web.write import Write, write
 from services.medication import views
 from services.medication.catalogue.adapter import FestCatalogue
@@ -55,9 +56,8 @@ async def _reader(request: Request) -> ListReader:
 
 Store = Annotated[MedicationStore, Depends(_store)]
 Reader = Annotated[ListReader, Depends(_reader)]
-AsOf = Annotated[AwareDatetime | None, Query(description=(
-    "The list as it stood at this instant (ISO 8601 with offset), e.g. when a dose was given. "
-    "Changes recorded later are not shown."))]
+AsOf = as_of_query("The list as it stood at this instant, e.g. when a dose was given. Changes "
+                   "recorded later are not shown.")
 
 
 def actor(who) -> Actor:

@@ -4,7 +4,6 @@ warnings an order would get (``$check``, which records nothing)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -14,6 +13,7 @@ from libs.access.model import Action
 from libs.kernel.errors import NotFound
 from libs.kernel.time import local_day
 from libs.web.guard import AccessDep, Grant, guarded
+from libs.web.params import day_query
 from libs.web.write import etag
 from services.medication import views
 from services.medication.domain import medication_list as ml
@@ -25,6 +25,7 @@ from services.medication.http.deps import (
     ENTRY, LIST, AsOf, Reader, Store, catalogue_of, hidden, list_at,
 )
 
+DayParam = day_query("Oslo day; default today")
 router = APIRouter()
 READ = Depends(guarded(Action.read, "medication"))
 
@@ -55,7 +56,7 @@ async def current(patient_id: UUID, store: Store, reader: Reader, access: Access
 @router.get(LIST + "/chart", tags=["reads"])
 async def chart(patient_id: UUID, response: Response, store: Store, reader: Reader,
                 access: AccessDep,
-                day: Annotated[date | None, Query(description="Oslo day; default today")] = None,
+                day: DayParam = None,
                 as_of: AsOf = None, grant: Grant = READ):
     """The administration chart of a day: each planned dose with what was recorded (given,
     missed, refused, or nothing yet) and doses given outside the plan (as needed, extra)."""
