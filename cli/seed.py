@@ -19,7 +19,7 @@ from rich.table import Table
 
 from libs.access.dev_issuer import DevIssuer
 from libs.kernel.identifiers import synthetic_number
-from cli.manifests import CONSENT, JOURNAL, MEDICATION
+from cli import manifests
 from cli.services import port_of
 from libs.config import get_settings
 from libs.kernel.time import OSLO
@@ -55,7 +55,7 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
     journal: home-care decisions, today's visits on the worklist, notes, vital signs, CAVE;
     then Kari's and Ola's medication lists."""
     s = get_settings()
-    base = url or f"http://127.0.0.1:{port_of(CONSENT)}"
+    base = url or f"http://127.0.0.1:{port_of(manifests.CONSENT)}"
     issuer = DevIssuer.from_settings(s)
     nurse = {"Authorization": "Bearer " + issuer.mint_practitioner(
         "9144889", MUNICIPALITY, HOME_CARE, ("nurse",), "Nina Sykepleier")}
@@ -104,8 +104,9 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
         _ok(http.get(f"/patients/{people['Kari Nordmann'][0]}/consents",
                      headers=nurse | related["Kari Nordmann"]))
         bar.advance(task)
-    seed_journal(journal_url or f"http://127.0.0.1:{port_of(JOURNAL)}", issuer, people)
-    seed_medication(medication_url or f"http://127.0.0.1:{port_of(MEDICATION)}", issuer, people)
+    seed_journal(journal_url or f"http://127.0.0.1:{port_of(manifests.JOURNAL)}", issuer, people)
+    seed_medication(medication_url or f"http://127.0.0.1:{port_of(manifests.MEDICATION)}",
+                    issuer, people)
     table = Table("name", "patient id", "national id (synthetic)", "born")
     table.columns[1].no_wrap = True
     for name, born, _ in PEOPLE:
@@ -116,9 +117,9 @@ def seed_demo(url: Annotated[str | None, typer.Option(help="consent service URL"
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
                   f"{base}/patients/{people['Kari Nordmann'][0]}/consents", soft_wrap=True)
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
-                  f"http://127.0.0.1:{port_of(JOURNAL)}/worklist", soft_wrap=True)
+                  f"http://127.0.0.1:{port_of(manifests.JOURNAL)}/worklist", soft_wrap=True)
     console.print(f"     curl -H \"Authorization: Bearer $TOKEN\" "
-                  f"http://127.0.0.1:{port_of(MEDICATION)}/patients/"
+                  f"http://127.0.0.1:{port_of(manifests.MEDICATION)}/patients/"
                   f"{people['Ola Nordmann'][0]}/medication-list", soft_wrap=True)
 
 
@@ -195,7 +196,7 @@ def seed_journal(base: str, issuer: DevIssuer, people: dict) -> None:
 
 # --- the medication lists ----------------------------------------------------------------------
 # (product id in the sample catalogue, dose, indication) per patient
-MEDICATION = {
+DEMO_LISTS = {
     "Kari Nordmann": (
         ("ID_51880918-B912-5B4F-B068-44B21E91FC2D",   # Levaxin 50 µg
          {"amount": 1, "unit": "tablett", "times_of_day": ["08:00"]}, "Hypotyreose"),
@@ -224,8 +225,8 @@ def seed_medication(base: str, issuer: DevIssuer, people: dict) -> None:
         "7123456", MUNICIPALITY, HOME_CARE, ("physician", "prescriber"), "Lege Tilsynslege")}
     with httpx.Client(base_url=base, timeout=30) as http, Progress(console=console) as bar:
         task = bar.add_task("seeding the medication lists",
-                            total=sum(map(len, MEDICATION.values())))
-        for name, orders in MEDICATION.items():
+                            total=sum(map(len, DEMO_LISTS.values())))
+        for name, orders in DEMO_LISTS.items():
             patient = people[name][0]
             path = f"/patients/{patient}/medication-list"
             current = _until_ok(http, path, doctor)
