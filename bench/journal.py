@@ -1,7 +1,7 @@
 """Journal (issue 4): signed-note writes and patient-overview reads over HTTP, each next to a raw
 FastAPI + asyncpg app doing the same work without the platform, in one run.
 
-The journal service runs under uvicorn **in its own process** (``python -m bench.journal serve
+The journal service runs under uvicorn **in its own process** (``python -m bench.servers serve
 ...``) with its relay, projections, access logger and telemetry in-process, as deployed; so does
 the baseline app (``serve raw``). The load generator (aiohttp, as ``bench/access.py``) runs here.
 
@@ -37,38 +37,34 @@ No token, no access decision, no access log, no event store, no projection.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from time import perf_counter
-from uuid import UUID, uuid4
 
 import aiohttp
-from pydantic import BaseModel, Field
 
-from bench.infra import Deadline, Resources, loadavg, pg_connect, unique
+from bench.infra import Resources, loadavg, pg_connect, unique
+from bench.loadgen import (CLIENTS, ERROR, OPEN_CONNECTIONS, RATE_S, WARMUP_S, WINDOW_S, JRow,
+                           Request, Window, closed_loop, open_loop, session_for, settle,
+                           start_server)
 from bench.report import Row
-from bench.util import (Child, CpuMeter, _proc_cpu, cpu_text, gather_bounded, make_progress,
-                        pct, pooled_app, tracked)
+from bench.util import (Child, CpuMeter, gather_bounded, make_progress,
+                        tracked)
 from libs.access.dev_issuer import DevIssuer
 from libs.kernel.identifiers import synthetic_number
 from libs.access.model import Role
-from libs.config import REPO_ROOT, Settings
-from libs.devstack.procs import free_port, port_open
+from libs.config import Settings
+from libs.devstack.procs import free_port
 from libs.events.consistency import ConsistencyToken, wait_until_applied
 from libs.events.db import make_engine
 
-PATIENTS, CLIENTS, SETUP_CLIENTS, OPEN_CONNECTIONS = 200, 32, 16, 512
+PATIENTS, SETUP_CLIENTS = 200, 16
 NOTES, VITALS, TASKS = 20, 20, 3
 WRITE_RATE, READ_RATE = 200.0, 200.0          # offered loads of the open-loop windows (targets)
 LOW_RATE = 50.0                               # and a lower one, for information (0 = none)
-WARMUP_S, WINDOW_S, RATE_S = 2.0, 10.0, 18.0  # closed-loop window, open-loop window
 WRITE_TARGET, WRITE_P99_MS, READ_P99_MS = 500.0, 50.0, 20.0
 HOME_CARE, MUNICIPALITY, ALLOCATION = "974600978", "123456785", "889640782"
 NURSE_HPR = "9144889"
@@ -87,65 +83,6 @@ SETTINGS = (f"{PATIENTS} patients, each with a CAVE, {NOTES} signed notes, {VITA
             f"open loop at {WRITE_RATE:.0f} notes/s and {READ_RATE:.0f} reads/s (and "
             f"{LOW_RATE:.0f}/s for information) for {RATE_S:.0f} s (+{WARMUP_S:.0f} s warm-up "
             "each)")
-
-
-class JRow(Row):  # report.Row formats ev/s and ms; these rows also notes/s and reads/s
-    def fmt(self, v: float | None) -> str:
-        if v is None or self.unit in ("ev/s", "ms"):
-            return super().fmt(v)
-        return f"{v:,.0f} {self.unit}"
-
-    @property
-    def ratio(self) -> str:
-        if self.unit.endswith("/s") and self.value is not None and self.baseline:
-            return f"{self.value / self.baseline * 100:.0f} %"
-        return super().ratio
-
-
-@dataclass
-class Window:
-    """One measured window: latencies (s) of the requests counted, their statuses."""
-
-    kind: str                       # "closed" or "open"
-    seconds: float
-    lat: list[float] = field(default_factory=list)
-    status: dict[int, int] = field(default_factory=dict)
-    sent: int = 0
-    wall: float = 0.0
-    offered: float = 0.0            # open loop
-    achieved: float = 0.0           # open loop: requests due in the window / time to serve them
-    max_slip_ms: float = 0.0        # open loop: latest send behind its due time
-    cpu: dict[str, float] = field(default_factory=dict)
-    load: str = ""                  # load average at the end of the window
-
-    @property
-    def rate(self) -> float:
-        return len(self.lat) / self.seconds if self.kind == "closed" else self.achieved
-
-    def p(self, q: float) -> float:
-        return pct(self.lat, q) * 1000
-
-    @property
-    def ok(self) -> bool:
-        return set(self.status) <= {200, 201}
-
-    @property
-    def cpu_ms(self) -> float:
-        """The server's CPU per request sent (warm-up included), in ms."""
-        return self.cpu.get("server", 0.0) * self.wall / max(1, self.sent) * 1000
-
-    def text(self, unit: str) -> str:
-        head = (f"{self.rate:,.0f} {unit}" if self.kind == "closed" else
-                f"offered {self.offered:,.0f}/s, achieved {self.achieved:,.0f}/s, latest send "
-                f"{self.max_slip_ms:.1f} ms behind schedule")
-        return (f"{head}, p50 {self.p(50):.1f} / p99 {self.p(99):.1f} / max {self.p(100):.1f} ms,"
-                f" {self.status}, {self.sent:,} sent (with warm-up); server CPU "
-                f"{self.cpu_ms:.2f} ms/request; {cpu_text(self.cpu)}; load average after "
-                f"{self.load}")
-
-
-Request = Callable[[aiohttp.ClientSession, int], Awaitable[int]]
-ERROR = 0  # the status recorded for a request that got no answer (timeout, reset)
 
 
 class Target:
@@ -176,113 +113,6 @@ class Target:
         async with session.get(f"/patients/{patient}") as r:
             await r.read()
             return r.status
-
-
-async def _send(req: Request, session: aiohttp.ClientSession, i: int) -> int:
-    try:
-        return await req(session, i)
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return ERROR
-
-
-async def closed_loop(session: aiohttp.ClientSession, target: Target, counter) -> Window:
-    """CLIENTS workers, each sending its next request when the last one answered; requests
-    completed inside the window count."""
-    window_s = WINDOW_S
-    w, t0 = Window("closed", window_s), perf_counter()
-    start, end = t0 + WARMUP_S, t0 + WARMUP_S + window_s
-
-    async def worker(k: int) -> None:
-        req, i = target.slot(k), 0
-        while (a := perf_counter()) < end:
-            w.sent += 1
-            status = await _send(req, session, i)
-            i, b = i + 1, perf_counter()
-            counter.n += 1
-            if start <= b <= end:
-                w.lat.append(b - a)
-                w.status[status] = w.status.get(status, 0) + 1
-
-    await asyncio.wait_for(asyncio.gather(*map(worker, range(CLIENTS))), window_s + 300)
-    w.wall = perf_counter() - t0
-    return w
-
-
-async def open_loop(session: aiohttp.ClientSession, target: Target, rate: float,
-                    counter) -> Window:
-    """Request *i* due at *t0 + i/rate*, sent then however many are in flight (up to
-    OPEN_CONNECTIONS connections; beyond, it waits for one in the client, and that wait
-    counts); latency from the due time. Requests due inside the window count."""
-    window_s = RATE_S
-    w = Window("open", window_s, offered=rate)
-    n_warm, n = int(rate * WARMUP_S), int(rate * (WARMUP_S + window_s))
-    reqs = [target.slot(k) for k in range(CLIENTS)]
-    done_at: list[float] = []
-    t0 = perf_counter() + 0.05
-
-    async def one(i: int, due: float) -> None:
-        status = await _send(reqs[i % CLIENTS], session, i // CLIENTS)
-        b = perf_counter()
-        counter.n += 1
-        if i >= n_warm:
-            w.lat.append(b - due)
-            done_at.append(b)
-            w.status[status] = w.status.get(status, 0) + 1
-
-    tasks = []
-    for i in range(n):
-        due = t0 + i / rate
-        if (delay := due - perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        w.max_slip_ms = max(w.max_slip_ms, (perf_counter() - due) * 1000)
-        w.sent += 1
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.wait_for(asyncio.gather(*tasks), 600)
-    w.wall = perf_counter() - (t0 - 0.05)
-    window_start = t0 + n_warm / rate
-    w.achieved = (n - n_warm) / max(window_s, max(done_at) - window_start) if done_at else 0.0
-    return w
-
-
-async def settle(server: Child, target: Target, engine) -> None:
-    """Before the next window: the projection has every write of this one (when the engine
-    is the journal's), and the server is idle (its relay and log writer have caught up)."""
-    if engine is not None:
-        for t in list(target.tokens.values()):
-            await wait_until_applied(engine, "journal_records", ConsistencyToken.decode(t), 300)
-    target.tokens.clear()
-    deadline, last = Deadline(120, "server idle"), _proc_cpu(server.pid) or 0.0
-    while True:
-        await asyncio.sleep(0.5)
-        now = _proc_cpu(server.pid) or 0.0
-        if now - last < 0.05 or deadline.left() < 0:  # under 10 % of a core
-            return
-        last = now
-
-
-# --- the servers -----------------------------------------------------------------------------
-
-async def start_server(mode: str, config: dict, log: Path,
-                       module: str = "bench.journal") -> Child:
-    """``python -m <module> serve <mode> <config>`` (each benchmark module has its ``serve``)."""
-    child = Child(f"{mode} server", [], log)  # for its bounded stop()
-    with open(log, "ab") as err:
-        child.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", module, "serve", mode, json.dumps(config),
-            stdout=err, stderr=err, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    deadline = Deadline(120, f"{mode} server start")
-    while not port_open(config["port"]):  # uvicorn listens once the lifespan is up
-        if child.proc.returncode is not None:
-            raise RuntimeError(f"the {mode} server exited; see {log}")
-        deadline.check()
-        await asyncio.sleep(0.1)
-    return child
-
-
-def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"} if token else {},
-        connector=aiohttp.TCPConnector(limit=limit), timeout=aiohttp.ClientTimeout(total=300))
 
 
 # --- set-up: patients, care relations, records -----------------------------------------------
@@ -453,7 +283,7 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
             system = await measure(cfg["journal"]["port"], nurse, patients, journal,
                                    "journal service", progress, engine)
             await stop(journal)
-            raw = await start_server("raw", cfg["raw"], work / "raw.log")
+            raw = await start_server("journal-raw", cfg["raw"], work / "raw.log")
             servers.append(raw)
             console.log(f"journal: measuring the raw baseline (load {loadavg()})")
             baseline = await measure(cfg["raw"]["port"], None, patients, raw,
@@ -528,61 +358,3 @@ def add_rows(s: dict[str, Window], b: dict[str, Window], rows: list[Row],
     if bad:
         notes.append(f"journal: **some requests did not answer 200/201**: {bad} (409: the "
                      f"write still conflicted after the service's retries; {ERROR}: no answer)")
-
-
-# --- the server processes --------------------------------------------------------------------
-
-class NoteIn(BaseModel):  # the baseline's body (module level: FastAPI resolves it by name)
-    kind: str = Field(max_length=40)
-    text: str = Field(min_length=1, max_length=20000)
-
-
-def raw_app(url: str, schema: str):
-    """The baseline: the same two routes without the platform."""
-    from fastapi.responses import Response
-
-    app, state = pooled_app(url, schema)
-
-    @app.post("/patients/{patient_id}/notes", status_code=201)
-    async def write_note(patient_id: UUID, body: NoteIn, sign: bool = False) -> dict:
-        note_id, now = uuid4(), datetime.now(UTC).isoformat()
-        doc = {"note_id": str(note_id), "patient_id": str(patient_id), "kind": body.kind,
-               "text": body.text, "status": "signed" if sign else "draft", "drafted_at": now,
-               "signed_at": now if sign else None}
-        await state["pool"].execute(
-            "INSERT INTO notes (note_id, patient_id, doc) VALUES ($1, $2, $3::jsonb)",
-            note_id, patient_id, json.dumps(doc))
-        return {"note_id": str(note_id)}
-
-    @app.get("/patients/{patient_id}", response_model=None)
-    async def read_record(patient_id: UUID):
-        doc = await state["pool"].fetchval(
-            "SELECT doc::text FROM records WHERE patient_id = $1", patient_id)
-        if doc is None:
-            return Response(status_code=404)
-        return Response(doc, media_type="application/json")
-
-    return app
-
-
-def serve(mode: str, raw_config: str) -> None:
-    import uvicorn
-
-    from libs.web.service import Options
-    c = json.loads(raw_config)
-    if mode == "raw":
-        app = raw_app(c["url"], c["schema"])
-    else:
-        s = Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
-                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
-                     token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
-        if mode == "journal":
-            from services.journal.app import create_app
-        else:
-            from services.consent.app import create_app
-        app = create_app(s, Options(schema=c["schema"], topic_names=c["topics"]))
-    uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(*sys.argv[2:])

@@ -1,11 +1,11 @@
 """Medication: current-list reads and orders with decision support over HTTP, each next to a
 raw FastAPI + asyncpg app doing the same work without the platform, in one run.
 
-The medication service runs under uvicorn **in its own process** (``python -m bench.medication
+The medication service runs under uvicorn **in its own process** (``python -m bench.servers
 serve medication ...``) with its relay, projections (``access_facts``, ``medication_lists``,
 ``medication_cave``), access logger and telemetry in-process, as deployed; so does the baseline
 app (``serve raw``). The load generator, the windows, the CPU meter and the servers' start are
-``bench/journal.py``'s (aiohttp, closed and open loop, ``Window``).
+``bench/loadgen.py``'s (aiohttp, closed and open loop, ``Window``).
 
 Set-up (not measured): ``jn.PATIENTS`` patients registered in the journal by a case worker,
 each with a care relation for the GP's office declared on the consent service (as the journal
@@ -57,21 +57,20 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
-from uuid import UUID, uuid4
 
 import aiohttp
-from pydantic import BaseModel, Field
 
 from bench import journal as jn
-from bench.infra import Resources, loadavg, pg_connect, unique
+from bench import loadgen as lg
+from bench.medication_setup import (DOSE, LISTS, OVERRIDE, cave, copy_lists,
+                                    list_size, seed)
+from bench.infra import Resources, loadavg, unique
 from bench.report import Row
-from bench.util import Child, CpuMeter, gather_bounded, make_progress, pooled_app, tracked
+from bench.util import Child, CpuMeter, gather_bounded, make_progress, tracked
 from libs.access.dev_issuer import DevIssuer
 from libs.access.model import Role
 from libs.config import Settings
@@ -79,28 +78,16 @@ from libs.devstack.procs import free_port
 from libs.events.consistency import ConsistencyToken, wait_until_applied
 from libs.events.db import make_engine
 
-PATIENTS, CLIENTS, SETUP_CLIENTS = jn.PATIENTS, jn.CLIENTS, jn.SETUP_CLIENTS
+PATIENTS, CLIENTS, SETUP_CLIENTS = jn.PATIENTS, lg.CLIENTS, jn.SETUP_CLIENTS
 READ_RATE, ORDER_RATE = 200.0, 100.0     # offered loads of the open-loop windows (targets)
 LOW_RATE = jn.LOW_RATE                   # and a lower one for both, for information
 READ_TARGET, READ_P99_MS, ORDER_P99_MS = 2_000.0, 10.0, 50.0
 GP_OFFICE, GP_HPR = "889640790", "7654321"
-LISTS = "medication_lists"
-# a realistic list of an old patient at home: patient n gets 3 + n % 3 of these, from n on
-BASE = ["ID_69D20C22-0364-5D59-A87F-0AFCBD06E6D3",   # Marevan (warfarin)
-        "ID_8A6F2781-1ADF-50AF-8151-A680DA9A002F",   # Selo-Zok
-        "ID_3257C749-C74A-5F6C-B538-4B28AB11E949",   # Furix
-        "ID_5E340F26-617D-5E41-B1B9-637B41A13EA7",   # Zocor
-        "ID_A574264A-D850-5369-94C3-C313934C2FFF",   # Paracet 500 mg
-        "ID_51880918-B912-5B4F-B068-44B21E91FC2D",   # Levaxin
-        "ID_9CB5E2A6-89F7-5DBE-9F4A-21CEB9C6CE0A"]   # Losec
-DOSE = {"amount": 1, "unit": "tablett", "route": "oral", "times_per_day": 2}
-OVERRIDE = "Vurdert: nytten oppveier risikoen; følges opp ved neste besøk."
-CAVE = jn.CAVE  # "Penicillin": decision support warns on every penicillin (J01C) ordered
 SETTINGS = (f"{PATIENTS} patients, each with a CAVE and 3–5 entries on the list; {CLIENTS} "
-            f"clients closed-loop for {jn.WINDOW_S:.0f} s, open loop at {READ_RATE:.0f} "
+            f"clients closed-loop for {lg.WINDOW_S:.0f} s, open loop at {READ_RATE:.0f} "
             f"reads/s (and {READ_TARGET:,.0f}/s when the closed loop reaches 90 % of it) and "
             f"{ORDER_RATE:.0f} orders/s, and at {LOW_RATE:.0f}/s each for information, for "
-            f"{jn.RATE_S:.0f} s (+{jn.WARMUP_S:.0f} s warm-up each)")
+            f"{lg.RATE_S:.0f} s (+{lg.WARMUP_S:.0f} s warm-up each)")
 
 
 def products() -> list[str]:
@@ -176,135 +163,21 @@ async def caught_up(engine, tokens) -> None:
         await wait_until_applied(engine, LISTS, ConsistencyToken.decode(t), 300)
 
 
-@contextlib.asynccontextmanager
-async def profiled(server: Child, name: str, seconds: float):
-    """py-spy on the server for the window, when ``BENCH_PROFILE_DIR`` is set."""
-    out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
-        shutil.which("py-spy")
-    proc = None
-    if out and spy:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        proc = await asyncio.create_subprocess_exec(
-            spy, "record", "--pid", str(server.pid), "--rate", "100", "--duration",
-            str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
-            str(Path(out) / f"{name}.txt"), stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        if proc is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(proc.wait(), 30)
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-
-
-# --- set-up ----------------------------------------------------------------------------------
-
-async def cave(journal: aiohttp.ClientSession, patients: list[str], engine, counter) -> None:
-    """A CAVE on each patient in the journal, by the GP (retried while the journal's access
-    facts do not yet have the care relation); returns once ``medication_cave`` has them all."""
-    tokens: list[str] = []
-
-    async def one(p: str) -> None:
-        for attempt in range(300):
-            async with journal.post(f"/patients/{p}/critical-info", json=CAVE) as r:
-                text = await r.text()
-                if r.status == 201:
-                    tokens.append(r.headers["X-Consistency-Token"])
-                    counter.n += 1
-                    return
-                assert r.status == 403, (r.status, text)
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"the journal refused the GP on {p} for 30 s: {text}")
-
-    await gather_bounded([one(p) for p in patients], SETUP_CLIENTS, 600)
-    for t in tokens:
-        await wait_until_applied(engine, "medication_cave", ConsistencyToken.decode(t), 120)
-
-
-async def seed(med: aiohttp.ClientSession, patients: list[str], engine,
-               counter) -> tuple[float, dict[str, str]]:
-    """3 to 5 entries on each list, ordered one after the other with ``If-Match``; returns
-    the orders per second of the set-up and each patient's version, once the read model has
-    them all."""
-    versions: dict[str, str] = {}
-    last: list[str] = []
-    n_orders = 0
-
-    async def one(n: int, p: str) -> None:
-        nonlocal n_orders
-        async with med.get(f"/patients/{p}/medication-list") as r:
-            assert r.status == 200, (r.status, await r.text())
-            tag = r.headers["ETag"]
-        for j in range(3 + n % 3):
-            body = {"product_id": BASE[(n + j) % len(BASE)], "dose": DOSE,
-                    "override_reason": OVERRIDE, "indication": "fast medisin"}
-            async with med.post(f"/patients/{p}/medication-list/prescriptions", json=body,
-                                headers={"If-Match": tag}) as r:
-                assert r.status == 201, (r.status, await r.text())
-                tag, token = r.headers["ETag"], r.headers["X-Consistency-Token"]
-            n_orders += 1
-            counter.n += 1
-        versions[p] = tag
-        last.append(token)
-
-    t0 = perf_counter()
-    await gather_bounded([one(n, p) for n, p in enumerate(patients)], CLIENTS, 1800)
-    rate = n_orders / (perf_counter() - t0)
-    for t in last:
-        await wait_until_applied(engine, LISTS, ConsistencyToken.decode(t), 120)
-    return rate, versions
-
-
-async def copy_lists(url: str, med_schema: str, raw_schema: str) -> tuple[int, float]:
-    """The baseline's tables; its lists are the service's ready current-list documents.
-    Returns (average document length, average entries per list)."""
-    conn = await pg_connect(url, raw_schema)
-    try:
-        await conn.execute("""
-            CREATE TABLE orders (order_id uuid PRIMARY KEY, patient_id uuid NOT NULL,
-                                 doc jsonb NOT NULL);
-            CREATE TABLE lists (patient_id uuid PRIMARY KEY, version integer NOT NULL,
-                                current text NOT NULL)""")
-        await conn.execute(f'INSERT INTO lists SELECT patient_id, version, current::text '
-                           f'FROM "{med_schema}".medication_lists')
-        await conn.execute("VACUUM ANALYZE lists")
-        row = await conn.fetchrow(
-            "SELECT avg(length(current))::int, "
-            "avg(jsonb_array_length(current::jsonb->'entries'))::float FROM lists")
-        return row[0], row[1]
-    finally:
-        await conn.close()
-
-
-async def list_size(url: str, med_schema: str) -> float:
-    """Entries on the current lists now, on average."""
-    conn = await pg_connect(url, med_schema)
-    try:
-        return await conn.fetchval(
-            "SELECT avg(jsonb_array_length(current::jsonb->'entries'))::float "
-            "FROM medication_lists")
-    finally:
-        await conn.close()
-
-
 # --- the phases ------------------------------------------------------------------------------
 
 async def measure(port: int, token: str | None, patients: list[str], server: Child, who: str,
                   progress, engine=None, at_target: bool | None = None
-                  ) -> tuple[dict[str, jn.Window], Target]:
+                  ) -> tuple[dict[str, lg.Window], Target]:
     """Reads, then orders, against one server; each window on fresh connections and after the
     last one has settled (the projection has the orders, the server is idle). Reads open-loop
     at ``READ_TARGET`` when ``at_target``, or (None) when this server's closed loop reached 90 %
     of it."""
-    got: dict[str, jn.Window] = {}
+    got: dict[str, lg.Window] = {}
     catalogue = products()
     orders: Target | None = None
     for what in ("reads", "orders"):
         if what == "orders":
-            async with jn.session_for(port, token) as s:
+            async with lg.session_for(port, token) as s:
                 versions = await read_versions(s, patients)
             target = orders = Target("writes", patients, versions, catalogue)
         else:
@@ -315,15 +188,15 @@ async def measure(port: int, token: str | None, patients: list[str], server: Chi
             if rate == 0:   # LOW_RATE 0: none
                 continue
             kind = f"open @ {rate:.0f}/s" if rate else "closed"
-            total = int(rate * (jn.WARMUP_S + jn.RATE_S)) if rate else None
-            async with jn.session_for(port, token, jn.OPEN_CONNECTIONS if rate else CLIENTS) \
+            total = int(rate * (lg.WARMUP_S + lg.RATE_S)) if rate else None
+            async with lg.session_for(port, token, lg.OPEN_CONNECTIONS if rate else CLIENTS) \
                     as s, tracked(progress, f"medication {what} {kind}: {who}", total) as c:
                 cpu = CpuMeter({server.pid: "server", os.getpid(): "load generator"})
-                async with profiled(server, f"{who.split()[0]}-{what}-{kind.replace(' ', '')}",
-                                    jn.WARMUP_S + jn.WINDOW_S) if not rate and engine else \
+                async with lg.profiled(server, f"{who.split()[0]}-{what}-{kind.replace(' ', '')}",
+                                    lg.WARMUP_S + lg.WINDOW_S) if not rate and engine else \
                         contextlib.nullcontext():
-                    w = await (jn.open_loop(s, target, rate, c) if rate
-                               else jn.closed_loop(s, target, c))
+                    w = await (lg.open_loop(s, target, rate, c) if rate
+                               else lg.closed_loop(s, target, c))
                 w.cpu = cpu.stop()
                 w.load = loadavg()
             progress.update(progress.task_ids[-1], total=c.n)
@@ -333,7 +206,7 @@ async def measure(port: int, token: str | None, patients: list[str], server: Chi
                 rates.append(READ_TARGET)
             if engine is not None:
                 await caught_up(engine, target.tokens.values())
-            await jn.settle(server, target, None)
+            await lg.settle(server, target, None)
     assert orders is not None
     return got, orders
 
@@ -348,8 +221,8 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
         await server.stop()
         servers.remove(server)
 
-    async def start(mode: str, module: str = "bench.medication") -> Child:
-        server = await jn.start_server(mode, cfg[mode], work / f"{mode}.log", module)
+    async def start(mode: str, key: str | None = None) -> Child:
+        server = await lg.start_server(mode, cfg[key or mode], work / f"{mode}.log")
         servers.append(server)
         return server
 
@@ -376,12 +249,12 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
                     f"services (load {loadavg()})")
         t_setup = perf_counter()
         medication = await start("medication")
-        journal = await start("journal", "bench.journal")
-        consent = await start("consent", "bench.journal")
+        journal = await start("journal")
+        consent = await start("consent")
         mport = cfg["medication"]["port"]
         with make_progress(console) as progress:
-            async with jn.session_for(cfg["journal"]["port"], gp, SETUP_CLIENTS * 2) as js, \
-                    jn.session_for(cfg["consent"]["port"], leader, SETUP_CLIENTS) as cs:
+            async with lg.session_for(cfg["journal"]["port"], gp, SETUP_CLIENTS * 2) as js, \
+                    lg.session_for(cfg["consent"]["port"], leader, SETUP_CLIENTS) as cs:
                 async with tracked(progress, "medication set-up: patients + care relations",
                                    PATIENTS) as c:
                     patients = await jn.register(js, cs, case_worker, engine, c)
@@ -391,7 +264,7 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
                     await cave(js, patients, engine, c)
             await stop(journal)
             n_seed = sum(3 + n % 3 for n in range(PATIENTS))
-            async with jn.session_for(mport, gp) as ms:
+            async with lg.session_for(mport, gp) as ms:
                 async with tracked(progress, "medication set-up: lists", n_seed) as c:
                     seed_rate, _ = await seed(ms, patients, engine, c)
             doc_len, entries = await copy_lists(url, schemas["medication"], schemas["raw"])
@@ -403,12 +276,12 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
                          f"{seed_rate:,.0f} orders/s; current lists {entries:.1f} entries and "
                          f"{doc_len:,} characters on average")
             console.log(f"medication: measuring the medication service (load {loadavg()})")
-            await jn.settle(medication, jn.Target("reads", patients), None)
+            await lg.settle(medication, jn.Target("reads", patients), None)
             system, sys_orders = await measure(mport, gp, patients, medication,
                                                "medication service", progress, engine)
             await stop(medication)
             grown = await list_size(url, schemas["medication"])
-            raw = await start("raw")
+            raw = await start("medication-raw", "raw")
             console.log(f"medication: measuring the raw baseline (load {loadavg()})")
             baseline, _ = await measure(cfg["raw"]["port"], None, patients, raw,
                                         "raw FastAPI + asyncpg", progress, at_target=(
@@ -421,7 +294,7 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
     except Exception as exc:  # noqa: BLE001 - report it, the other benchmarks' rows stand
         console.print_exception()
         notes.append(f"medication: failed: {type(exc).__name__}: {exc} (logs: {work})")
-        rows.append(jn.JRow(f"{PATIENTS} patients", f"medication FAILED ({type(exc).__name__})",
+        rows.append(lg.JRow(f"{PATIENTS} patients", f"medication FAILED ({type(exc).__name__})",
                             None, None, "reads/s", passed=False))
     finally:
         for s in list(servers):
@@ -431,9 +304,9 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
         await asyncio.wait_for(res.cleanup(), 300)
 
 
-def add_rows(s: dict[str, jn.Window], b: dict[str, jn.Window], orders: Target,
+def add_rows(s: dict[str, lg.Window], b: dict[str, lg.Window], orders: Target,
              rows: list[Row], notes: list[str]) -> None:
-    size, R = f"{PATIENTS} patients", jn.JRow
+    size, R = f"{PATIENTS} patients", lg.JRow
     sustained = lambda w: w.achieved >= 0.95 * w.offered  # noqa: E731
     v = lambda w, f: None if w is None else f(w)  # noqa: E731
 
@@ -501,82 +374,4 @@ def add_rows(s: dict[str, jn.Window], b: dict[str, jn.Window], orders: Target,
            for k, w in s.items() if not w.ok}
     if bad:
         notes.append(f"medication: **some requests did not answer 200/201**: {bad} (412: the "
-                     f"list version the client held was stale; {jn.ERROR}: no answer)")
-
-
-# --- the baseline server ---------------------------------------------------------------------
-
-class DoseBody(BaseModel):  # the baseline's body (module level: FastAPI resolves it by name)
-    amount: float
-    unit: str = Field(max_length=20)
-    route: str = Field(default="oral", max_length=40)
-    times_per_day: int | None = None
-    as_needed: bool = False
-
-
-class OrderBody(BaseModel):
-    product_id: str = Field(max_length=100)
-    dose: DoseBody
-    indication: str | None = Field(default=None, max_length=2000)
-    override_reason: str | None = Field(default=None, max_length=2000)
-
-
-def raw_app(url: str, schema: str):
-    """The baseline: the same two routes without the platform."""
-    from fastapi import Header
-    from fastapi.responses import JSONResponse, Response
-
-    app, state = pooled_app(url, schema)
-
-    @app.get("/patients/{patient_id}/medication-list", response_model=None)
-    async def read_list(patient_id: UUID):
-        row = await state["pool"].fetchrow(
-            "SELECT version, current FROM lists WHERE patient_id = $1", patient_id)
-        if row is None:
-            return Response(status_code=404)
-        return Response(row[1], media_type="application/json",
-                        headers={"ETag": f'W/"{row[0]}"', "Cache-Control": "no-store"})
-
-    @app.post("/patients/{patient_id}/medication-list/prescriptions", response_model=None)
-    async def order(patient_id: UUID, body: OrderBody,
-                    if_match: str | None = Header(default=None, alias="If-Match")):
-        raw = (if_match or "").strip().removeprefix("W/").strip('"')
-        if not raw.isdigit():
-            return JSONResponse({"detail": "If-Match"}, status_code=428)
-        entry_id = uuid4()
-        doc = {"entry_id": str(entry_id), "patient_id": str(patient_id),
-               "recorded_at": datetime.now(UTC).isoformat()} | body.model_dump()
-        version = await state["pool"].fetchval("""
-            WITH bumped AS (UPDATE lists SET version = version + 1
-                             WHERE patient_id = $1 AND version = $2 RETURNING version),
-                 ins AS (INSERT INTO orders (order_id, patient_id, doc)
-                         SELECT $3, $1, $4::jsonb FROM bumped)
-            SELECT version FROM bumped""", patient_id, int(raw), entry_id, json.dumps(doc))
-        if version is None:
-            return JSONResponse({"detail": "stale"}, status_code=412)
-        return JSONResponse({"version": version, "warnings": [], "entry_id": str(entry_id)},
-                            status_code=201, headers={"ETag": f'W/"{version}"'})
-
-    return app
-
-
-def serve(mode: str, raw_config: str) -> None:
-    if mode != "medication" and mode != "raw":
-        return jn.serve(mode, raw_config)
-    import uvicorn
-
-    from libs.web.service import Options
-    c = json.loads(raw_config)
-    if mode == "raw":
-        app = raw_app(c["url"], c["schema"])
-    else:
-        from services.medication.app import create_app
-        s = Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
-                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
-                     token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
-        app = create_app(s, Options(schema=c["schema"], topic_names=c["topics"]))
-    uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(*sys.argv[2:])
+                     f"list version the client held was stale; {lg.ERROR}: no answer)")

@@ -20,8 +20,7 @@ generic text as no access at all: the answer never tells whether the patient exi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from libs.access.model import (
     Action, Basis, Citizen, Decision, DeclaredBasis, Device, Facts, Obligation, Practitioner,

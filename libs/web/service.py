@@ -27,7 +27,6 @@ from libs.config import Settings
 from libs.events.db import make_engine
 from libs.events.migrations import run_migrations
 from libs.events.projection import ProjectionRunner
-from libs.events.read_model import Projection
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
 from libs.telemetry import instrument_engine, setup_telemetry

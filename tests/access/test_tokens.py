@@ -5,91 +5,20 @@ non-dev kid. No network."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import logging
-import time
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from libs.access import tokens as t
-from libs.access.dev_issuer import DevIssuer, dev_validator
 from libs.access.model import Device, Practitioner, Role, Sector, SectorOfficial
-from libs.access.tokens import (CitizenLogin, TokenConfigError, TokenError, TokenValidator,
+from libs.access.tokens import (CitizenLogin, TokenError, TokenValidator,
                                 parse_authorization)
-from libs.config import Settings
-
-PID = "15858512066"        # synthetic (month + 80)
-CITIZEN_PID = "01839012345"
-ORG, UNIT = "974600951", "974600978"
-NOW = int(time.time())
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(environment="test", dev_key_path=tmp_path / "dev-issuer" / "key.pem")
-
-
-@pytest.fixture
-def issuer(settings) -> DevIssuer:
-    return DevIssuer.from_settings(settings)
-
-
-@pytest.fixture
-def other(tmp_path) -> DevIssuer:
-    return DevIssuer(tmp_path / "other" / "key.pem")
-
-
-def as_prod_key(issuer: DevIssuer, kid: str = "prod-1") -> dict:
-    """The dev issuer's public key under a non-dev kid: stands in for HelseID's JWKS."""
-    return {"keys": [{**issuer.jwks()["keys"][0], "kid": kid}]}
-
-
-@pytest.fixture
-def validator(settings, issuer) -> TokenValidator:
-    keys = issuer.jwks()
-    keys["keys"] += as_prod_key(issuer)["keys"]
-    return TokenValidator(settings, keys=keys)
-
-
-def practitioner(issuer: DevIssuer, **extra) -> str:
-    return issuer.mint_practitioner("9144889", ORG, UNIT, [Role.nurse, Role.prescriber],
-                                    name="Kari Nordmann", pid=PID, extra=extra)
-
-
-def real(issuer: DevIssuer, iss: str, claims: dict, kid: str = "prod-1") -> str:
-    """A token shaped like the national issuer's (no ehr://claims/kind)."""
-    return issuer.encode({"iss": iss, "aud": "ehr-api", "iat": NOW, "exp": NOW + 300, **claims},
-                         kid=kid)
-
-
-def private_key(settings: Settings):
-    return serialization.load_pem_private_key(settings.dev_key_path.read_bytes(), None)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def hs256_with_public_key(issuer: DevIssuer) -> str:
-    """Algorithm confusion: HMAC over the token with the public key PEM as the secret."""
-    pem = public_key_pem(issuer)
-    head = _b64(json.dumps({"alg": "HS256", "kid": issuer.kid}).encode())
-    body = _b64(json.dumps({"iss": issuer.issuer, "aud": "ehr-api", "iat": NOW,
-                            "exp": NOW + 300, t.KIND: "device", "client_id": "x",
-                            "scope": "ehr:device"}).encode())
-    sig = hmac.new(pem, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{_b64(sig)}"
-
-
-def public_key_pem(issuer: DevIssuer) -> bytes:
-    key = jwt.PyJWK(issuer.jwks()["keys"][0]).key
-    return key.public_bytes(serialization.Encoding.PEM,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+from tests.access.token_support import (
+    CITIZEN_PID, NOW, ORG, PID, UNIT, _b64, hs256_with_public_key, practitioner, private_key, real,
+)
 
 
 # --- accepted --------------------------------------------------------------------------------
@@ -307,126 +236,3 @@ def test_parse_authorization_refuses(header):
     with pytest.raises(TokenError) as exc:
         parse_authorization(header)
     assert exc.value.status == 401
-
-
-# --- key sets and production -----------------------------------------------------------------
-
-def test_jwks_from_settings_as_json_file_or_inline(settings, issuer, tmp_path):
-    path = tmp_path / "jwks.json"
-    path.write_text(json.dumps(issuer.jwks()))
-    for source in (str(path), json.dumps(issuer.jwks())):
-        v = TokenValidator(settings.model_copy(update={"jwks": source}))
-        assert v.validate(issuer.mint_device("d-1")).client_id == "d-1"
-
-
-@pytest.mark.parametrize("source", [None, "{not json", "/does/not/exist.json", '{"keys": []}'])
-def test_missing_or_unreadable_jwks_refuses_to_start(settings, source):
-    with pytest.raises(TokenConfigError):
-        TokenValidator(settings.model_copy(update={"jwks": source}))
-
-
-def test_jwks_url_uses_a_cached_client(settings, issuer, monkeypatch):
-    calls = []
-
-    def fetch(self):
-        calls.append(self.uri)
-        return as_prod_key(issuer)
-
-    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", fetch)
-    v = TokenValidator(settings.model_copy(update={"jwks": "https://idp.example/jwks"}))
-    token = real(issuer, settings.device_issuer, {"client_id": "gw", "scope": "ehr:device"})
-    assert v.validate(token).client_id == "gw" and v.validate(token).client_id == "gw"
-    assert calls == ["https://idp.example/jwks"]
-
-
-@pytest.fixture
-def production(settings) -> Settings:
-    return settings.model_copy(update={"environment": "production"})
-
-
-def test_production_refuses_to_start_with_a_dev_key(production, issuer, tmp_path):
-    path = tmp_path / "jwks.json"
-    mixed = {"keys": as_prod_key(issuer)["keys"] + issuer.jwks()["keys"]}
-    path.write_text(json.dumps(mixed))
-    for kwargs in ({"keys": mixed}, {"keys": json.dumps(mixed)}, {"keys": str(path)}):
-        with pytest.raises(TokenConfigError, match="development key"):
-            TokenValidator(production, **kwargs)
-    with pytest.raises(TokenConfigError):
-        dev_validator(production)
-    with pytest.raises(TokenConfigError):
-        DevIssuer.from_settings(production)
-    with pytest.raises(TokenConfigError, match="https"):
-        TokenValidator(production, keys="http://localhost/.well-known/jwks.json")
-
-
-def test_production_refuses_dev_tokens(production, issuer, monkeypatch):
-    v = TokenValidator(production, keys=as_prod_key(issuer))
-    ok = real(issuer, production.helseid_issuer, {"sub": "s", t.PID: PID, t.SECURITY_LEVEL: "4",
-                                                  t.ORG_PARENT: ORG})
-    assert v.validate(ok).org_parent == ORG
-    dev_iss = real(issuer, issuer.issuer, {t.KIND: "device", "client_id": "x",
-                                           "scope": "ehr:device"})
-    for raw in (dev_iss, issuer.mint_device("x")):   # dev iss with a prod kid, dev kid
-        with pytest.raises(TokenError, match="development issuer") as exc:
-            v.validate(raw)
-        assert exc.value.status == 401
-    # a dev kid served later by a JWKS URL is refused too
-    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda self: issuer.jwks())
-    url = TokenValidator(production, keys="https://idp.example/jwks")
-    with pytest.raises(TokenError, match="development issuer"):
-        url.validate(issuer.mint_device("x"))
-
-
-def test_production_refuses_synthetic_citizen_ids(production, issuer):
-    v = TokenValidator(production, keys=as_prod_key(issuer))
-    raw = real(issuer, production.idporten_issuer, {"sub": "s", "pid": CITIZEN_PID,
-                                                    "acr": "idporten-loa-high"})
-    with pytest.raises(TokenError) as exc:
-        v.validate(raw)
-    assert exc.value.status == 401 and CITIZEN_PID not in exc.value.message
-
-
-WEIRD = [None, 0, 1, True, "", " ", [], {}, ["nurse", 1], {"ID": None}, "x" * 500, 1.5]
-SHAPES = {
-    "practitioner": lambda i, **x: practitioner(i, **x),
-    "citizen": lambda i, **x: i.mint_citizen(CITIZEN_PID, extra=x),
-    "sector": lambda i, **x: i.mint_sector("nav", "123456785", extra=x),
-    "device": lambda i, **x: i.mint_device("gw", extra=x),
-}
-CLAIMS = ["sub", "iss", "aud", "nbf", t.KIND, t.PID, t.SECURITY_LEVEL, t.HPR, t.ORG_PARENT,
-          t.ORG_CHILD, t.ROLES, "name", "pid", "acr", "scope", "consumer", "client_id"]
-
-
-@pytest.mark.parametrize("kind", SHAPES)
-@pytest.mark.parametrize("claim", CLAIMS)
-def test_malformed_claims_are_refused_cleanly(validator, issuer, kind, claim):
-    """Whatever a claim holds, the answer is a subject or a TokenError, never a crash."""
-    for value in WEIRD:
-        try:
-            raw = SHAPES[kind](issuer, **{claim: value})
-        except TypeError:  # PyJWT refuses to encode a non-numeric nbf: nothing to validate
-            continue
-        try:
-            validator.validate(raw)
-        except TokenError as exc:
-            assert exc.status in (401, 403)
-
-
-def test_a_verified_token_is_remembered_for_a_bounded_time_only(validator, issuer, monkeypatch,
-                                                              tmp_path):
-    """The signature is checked once per token for at most CACHE_S: a key removed from the
-    trusted set stops working within that bound, and a refused token is never remembered."""
-    token = practitioner(issuer)
-    who = validator.validate(token)
-    trusted = validator.keys
-    other = DevIssuer.from_settings(Settings(environment="test",
-                                             dev_key_path=tmp_path / "other.pem"))
-    validator.keys = jwt.PyJWKSet.from_dict(other.jwks())   # the key is withdrawn
-    assert validator.validate(token) == who    # remembered
-    with pytest.raises(TokenError):
-        validator.validate(practitioner(issuer, jti="another"))  # never seen: checked
-    later = time.time() + t.CACHE_S + 1
-    monkeypatch.setattr(t.time, "time", lambda: later)
-    with pytest.raises(TokenError):
-        validator.validate(token)              # the bound has passed: checked again, refused
-    validator.keys = trusted

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from libs.access.model import Role
 from libs.kernel.time import local_day
 from services.consent.domain.relations import RelationRules
-from tests.consent.conftest import HOME_CARE, LEGEVAKT, LEGEVAKT_ORG, MUNICIPALITY, Consent
+from tests.consent.conftest import HOME_CARE, LEGEVAKT_ORG, MUNICIPALITY, Consent
 from tests.support.waiting import passes
 
 NURSING_HOME = "974600986"   # another unit of the municipality

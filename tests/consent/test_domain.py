@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
-import pytest
 
 from services.consent import contract as ev
 from libs.access.facts import fold
 from libs.kernel.identifiers import synthetic_number
 from libs.access.model import Citizen, Facts, Practitioner, RestrictionKind, Role, Sector
-from libs.access.policy import DEFAULT, age_on
+from libs.access.policy import DEFAULT
 from libs.kernel import errors as k
 from tests.support.refusals import refused
 from services.consent.domain import commands as c

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from libs.access.policy import OSLO
-from services.journal.fhir import to_fhir as fhir
 from services.journal.domain import clinical as c
 from services.journal import contract as ev
 from services.journal.domain import messages as msg
 from services.journal.domain import messages_state as ms
-from services.journal.domain import working_days as wd
 from services.journal.domain import patients as pt
 from services.journal.domain import process as pr
 from services.journal.domain import process_state as ps
@@ -76,56 +74,6 @@ def send(p: pt.Patient, by: c.Clinician = NURSE, now: datetime = NOW,
 
 def oslo(*args) -> datetime:
     return datetime(*args, tzinfo=OSLO)
-
-
-# --- working days ----------------------------------------------------------------------------
-
-def test_easter_by_the_computus():
-    assert [wd.easter_sunday(y) for y in (2024, 2025, 2026, 2027, 2028, 2038)] == [
-        date(2024, 3, 31), date(2025, 4, 20), date(2026, 4, 5), date(2027, 3, 28),
-        date(2028, 4, 16), date(2038, 4, 25)]
-    easter = pytest.importorskip("dateutil.easter")  # a cross-check, when it happens to be there
-    assert all(wd.easter_sunday(y) == easter.easter(y) for y in range(1900, 2200))
-
-
-def test_norwegian_public_holidays_2027():
-    assert sorted(wd.public_holidays(2027)) == [
-        date(2027, 1, 1), date(2027, 3, 25), date(2027, 3, 26), date(2027, 3, 28),
-        date(2027, 3, 29), date(2027, 5, 1), date(2027, 5, 6), date(2027, 5, 16),
-        date(2027, 5, 17), date(2027, 12, 25), date(2027, 12, 26)]  # Whit Monday is 17 May
-    assert wd.is_working_day(date(2027, 12, 24)) and wd.is_working_day(date(2027, 12, 31))
-    assert not wd.is_working_day(date(2027, 3, 27))  # a Saturday
-
-
-@pytest.mark.parametrize(("moment", "n", "due"), [
-    (FRIDAY_15, 3, oslo(2026, 12, 2, 23, 59, 59)),                   # Fri -> Mon Tue Wed
-    (oslo(2026, 11, 30, 9), 3, oslo(2026, 12, 3, 23, 59, 59)),        # Mon -> Thu
-    (oslo(2026, 11, 28, 10), 1, oslo(2026, 11, 30, 23, 59, 59)),      # Sat -> Mon
-    (datetime(2026, 11, 26, 23, 30, tzinfo=UTC), 3,                   # Fri 00:30 in Oslo
-     oslo(2026, 12, 2, 23, 59, 59)),
-    (oslo(2027, 3, 24, 10), 3, oslo(2027, 4, 1, 23, 59, 59)),         # over Easter 2027
-    (oslo(2027, 3, 24, 10), 5, oslo(2027, 4, 5, 23, 59, 59)),
-    (oslo(2028, 5, 15, 12), 3, oslo(2028, 5, 19, 23, 59, 59)),        # Tue, (17 May), Thu, Fri
-    (oslo(2027, 5, 14, 12), 1, oslo(2027, 5, 18, 23, 59, 59)),        # Fri -> (17 May) Tue
-    (oslo(2026, 12, 23, 12), 3, oslo(2026, 12, 29, 23, 59, 59)),      # 24 Dec works, 25-26 not
-    (oslo(2026, 12, 31, 12), 1, oslo(2027, 1, 4, 23, 59, 59)),        # over New Year
-])
-def test_working_days_after(moment, n, due):
-    got = wd.working_days_after(moment, n)
-    assert got == due and got.tzinfo is OSLO
-
-
-def test_working_days_after_keeps_the_local_end_of_day_over_daylight_saving():
-    due = wd.working_days_after(oslo(2027, 3, 24, 10), 3)
-    assert due.utcoffset() == timedelta(hours=2)  # summer time began on 28 March
-    assert due.astimezone(UTC) == datetime(2027, 4, 1, 21, 59, 59, tzinfo=UTC)
-
-
-def test_working_days_after_needs_an_aware_moment_and_a_positive_count():
-    with pytest.raises(ValueError, match="aware"):
-        wd.working_days_after(datetime(2026, 11, 27, 15), 3)
-    with pytest.raises(ValueError, match="at least 1"):
-        wd.working_days_after(FRIDAY_15, 0)
 
 
 # --- inbound ---------------------------------------------------------------------------------
@@ -422,59 +370,3 @@ def test_a_thread_holds_every_message_about_one_referral_or_epikrise_in_time_ord
         assert [m.message_id for m in ms.thread(p, start)] == expected
     assert [m.message_id for m in ms.thread(p, "OTHER")] == ["OTHER"]
     assert ms.thread(p, "unknown") == ()
-
-
-# --- fold and FHIR ---------------------------------------------------------------------------
-
-def test_folding_all_produced_events_gives_the_state_the_decisions_read():
-    produced: list[ev.EventPayload] = []
-    p = patient()
-
-    def run(events):
-        nonlocal p
-        produced.extend(events)
-        p = then(p, events)
-
-    run(receive(p, now=FRIDAY_15))
-    run(receive(p, message_id="BAD", attachments=1))
-    run(send(p, dialog_type="svar", in_reply_to="DM-1"))
-    run(send(p, kind="henvisning", dialog_type=None, to=HOSPITAL, attachments=1))
-    run(msg.receive_receipt(p, msg.ReceiveReceipt(message_id=p.messages[-1].message_id,
-                                                  status="ok"), NOW))
-    run(send(p, kind="foresporsel", dialog_type=None, to=HOSPITAL, text="Dato for kontroll?"))
-    run(receive(p, message_id="SV-1", kind="svar_pa_foresporsel", dialog_type=None,
-                sender=HOSPITAL, in_reply_to=p.messages[-1].message_id))
-    assert patient(*produced) == p
-    for e in produced:  # every event survives its wire form
-        assert type(e).model_validate_json(e.model_dump_json()) == e
-    assert [type(e).__name__ for e in produced] == [
-        "MessageReceived", "ApplicationReceiptSent", "TaskCreated", "ApplicationReceiptSent",
-        "MessageSent", "TaskCompleted", "MessageSent", "ApplicationReceiptReceived",
-        "MessageSent", "MessageReceived", "ApplicationReceiptSent"]
-    assert all(e.topic == "journal.events" for e in produced)
-    assert [(m.direction, m.kind, m.receipt, m.answered_by) for m in p.messages] == [
-        ("in", "dialogmelding", "ok", p.messages[1].message_id),
-        ("out", "dialogmelding", "pending", None), ("out", "henvisning", "ok", None),
-        ("out", "foresporsel", "pending", "SV-1"), ("in", "svar_pa_foresporsel", "ok", None)]
-    assert (p.tasks[0].status, ms.unanswered(p), ms.awaiting_answer(p)) == ("completed", (), ())
-    assert [r.status for r in p.receipts] == ["ok", "error", "ok"]
-
-
-def test_fhir_sees_the_reply_task_and_touched_names_exactly_what_changed():
-    p = patient()
-    history = receive(p)
-    history += send(then(p, history), dialog_type="svar", in_reply_to="DM-1")
-    q = pt.Patient.unknown(P)
-    for e in (*pt.register_patient(pt.Patient.unknown(P), pt.RegisterPatient(
-            national_id="15858512066", name=ev.Name(given="Ingrid", family="Nordmann"),
-            sex="female", address=pt.AddressIn(municipality="0301")), NOW, production=False),
-            *history):
-        before = {(k, i): r for k, i, r in fhir.resources_of(q)}
-        q = pt.evolve(q, e)
-        after = {(k, i): r for k, i, r in fhir.resources_of(q)}
-        changed = {key for key, r in after.items() if before.get(key) != r}
-        assert {(k, str(i)) for k, i in fhir.touched(q, e)} == changed, e.event_type
-    [t] = q.tasks
-    task = fhir.resource(q, "Task", t.task_id)
-    assert task["status"] == "completed" and "requester" not in task and "output" not in task
-    assert task["code"]["coding"][0]["code"] == "message_reply"

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from libs.access.model import Action, Basis, Obligation, Practitioner, SectorOfficial
+from libs.access.model import Action, Basis, Obligation, SectorOfficial
 from libs.kernel.errors import Forbidden
 from libs.web.guard import Subject, declared, practitioner
 from libs.web.write import IN_ROUTE, Write, write

@@ -1,0 +1,227 @@
+"""The load generator the service benchmarks share (the journal's and the medication
+service's): closed and open loops over aiohttp, the windows they measure, the rows they report,
+and starting a server under test in its own process.
+
+Open loop: request *i* is due at *t0 + i/rate* and sent then, whatever is in flight; its latency
+counts from when it was due (a slow client or server cannot hide queueing). Each window has a
+warm-up before it that is not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from time import perf_counter
+
+import aiohttp
+
+from bench.infra import Deadline
+from bench.report import Row
+from bench.util import Child, _proc_cpu, cpu_text, pct
+from libs.config import REPO_ROOT
+from libs.devstack.procs import port_open
+from libs.events.consistency import ConsistencyToken, wait_until_applied
+
+if TYPE_CHECKING:   # the journal's and the medication's windows: slot(k) and tokens
+    from bench.journal import Target
+
+CLIENTS, OPEN_CONNECTIONS = 32, 512
+WARMUP_S, WINDOW_S, RATE_S = 2.0, 10.0, 18.0  # warm-up, closed-loop window, open-loop window
+
+
+class JRow(Row):  # report.Row formats ev/s and ms; these rows also notes/s and reads/s
+    def fmt(self, v: float | None) -> str:
+        if v is None or self.unit in ("ev/s", "ms"):
+            return super().fmt(v)
+        return f"{v:,.0f} {self.unit}"
+
+    @property
+    def ratio(self) -> str:
+        if self.unit.endswith("/s") and self.value is not None and self.baseline:
+            return f"{self.value / self.baseline * 100:.0f} %"
+        return super().ratio
+
+
+@dataclass
+class Window:
+    """One measured window: latencies (s) of the requests counted, their statuses."""
+
+    kind: str                       # "closed" or "open"
+    seconds: float
+    lat: list[float] = field(default_factory=list)
+    status: dict[int, int] = field(default_factory=dict)
+    sent: int = 0
+    wall: float = 0.0
+    offered: float = 0.0            # open loop
+    achieved: float = 0.0           # open loop: requests due in the window / time to serve them
+    max_slip_ms: float = 0.0        # open loop: latest send behind its due time
+    cpu: dict[str, float] = field(default_factory=dict)
+    load: str = ""                  # load average at the end of the window
+
+    @property
+    def rate(self) -> float:
+        return len(self.lat) / self.seconds if self.kind == "closed" else self.achieved
+
+    def p(self, q: float) -> float:
+        return pct(self.lat, q) * 1000
+
+    @property
+    def ok(self) -> bool:
+        return set(self.status) <= {200, 201}
+
+    @property
+    def cpu_ms(self) -> float:
+        """The server's CPU per request sent (warm-up included), in ms."""
+        return self.cpu.get("server", 0.0) * self.wall / max(1, self.sent) * 1000
+
+    def text(self, unit: str) -> str:
+        head = (f"{self.rate:,.0f} {unit}" if self.kind == "closed" else
+                f"offered {self.offered:,.0f}/s, achieved {self.achieved:,.0f}/s, latest send "
+                f"{self.max_slip_ms:.1f} ms behind schedule")
+        return (f"{head}, p50 {self.p(50):.1f} / p99 {self.p(99):.1f} / max {self.p(100):.1f} ms,"
+                f" {self.status}, {self.sent:,} sent (with warm-up); server CPU "
+                f"{self.cpu_ms:.2f} ms/request; {cpu_text(self.cpu)}; load average after "
+                f"{self.load}")
+
+
+Request = Callable[[aiohttp.ClientSession, int], Awaitable[int]]
+ERROR = 0  # the status recorded for a request that got no answer (timeout, reset)
+
+
+async def _send(req: Request, session: aiohttp.ClientSession, i: int) -> int:
+    try:
+        return await req(session, i)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return ERROR
+
+
+async def closed_loop(session: aiohttp.ClientSession, target: Target, counter) -> Window:
+    """CLIENTS workers, each sending its next request when the last one answered; requests
+    completed inside the window count."""
+    window_s = WINDOW_S
+    w, t0 = Window("closed", window_s), perf_counter()
+    start, end = t0 + WARMUP_S, t0 + WARMUP_S + window_s
+
+    async def worker(k: int) -> None:
+        req, i = target.slot(k), 0
+        while (a := perf_counter()) < end:
+            w.sent += 1
+            status = await _send(req, session, i)
+            i, b = i + 1, perf_counter()
+            counter.n += 1
+            if start <= b <= end:
+                w.lat.append(b - a)
+                w.status[status] = w.status.get(status, 0) + 1
+
+    await asyncio.wait_for(asyncio.gather(*map(worker, range(CLIENTS))), window_s + 300)
+    w.wall = perf_counter() - t0
+    return w
+
+
+async def open_loop(session: aiohttp.ClientSession, target: Target, rate: float,
+                    counter) -> Window:
+    """Request *i* due at *t0 + i/rate*, sent then however many are in flight (up to
+    OPEN_CONNECTIONS connections; beyond, it waits for one in the client, and that wait
+    counts); latency from the due time. Requests due inside the window count."""
+    window_s = RATE_S
+    w = Window("open", window_s, offered=rate)
+    n_warm, n = int(rate * WARMUP_S), int(rate * (WARMUP_S + window_s))
+    reqs = [target.slot(k) for k in range(CLIENTS)]
+    done_at: list[float] = []
+    t0 = perf_counter() + 0.05
+
+    async def one(i: int, due: float) -> None:
+        status = await _send(reqs[i % CLIENTS], session, i // CLIENTS)
+        b = perf_counter()
+        counter.n += 1
+        if i >= n_warm:
+            w.lat.append(b - due)
+            done_at.append(b)
+            w.status[status] = w.status.get(status, 0) + 1
+
+    tasks = []
+    for i in range(n):
+        due = t0 + i / rate
+        if (delay := due - perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        w.max_slip_ms = max(w.max_slip_ms, (perf_counter() - due) * 1000)
+        w.sent += 1
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.wait_for(asyncio.gather(*tasks), 600)
+    w.wall = perf_counter() - (t0 - 0.05)
+    window_start = t0 + n_warm / rate
+    w.achieved = (n - n_warm) / max(window_s, max(done_at) - window_start) if done_at else 0.0
+    return w
+
+
+async def settle(server: Child, target: Target, engine) -> None:
+    """Before the next window: the projection has every write of this one (when the engine
+    is the journal's), and the server is idle (its relay and log writer have caught up)."""
+    if engine is not None:
+        for t in list(target.tokens.values()):
+            await wait_until_applied(engine, "journal_records", ConsistencyToken.decode(t), 300)
+    target.tokens.clear()
+    deadline, last = Deadline(120, "server idle"), _proc_cpu(server.pid) or 0.0
+    while True:
+        await asyncio.sleep(0.5)
+        now = _proc_cpu(server.pid) or 0.0
+        if now - last < 0.05 or deadline.left() < 0:  # under 10 % of a core
+            return
+        last = now
+
+
+# --- the servers -----------------------------------------------------------------------------
+
+async def start_server(mode: str, config: dict, log: Path) -> Child:
+    """``python -m bench.servers serve <mode> <config>``: a server under test in its own
+    process, ready once it listens."""
+    child = Child(f"{mode} server", [], log)  # for its bounded stop()
+    with open(log, "ab") as err:
+        child.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.servers", "serve", mode, json.dumps(config),
+            stdout=err, stderr=err, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    deadline = Deadline(120, f"{mode} server start")
+    while not port_open(config["port"]):  # uvicorn listens once the lifespan is up
+        if child.proc.returncode is not None:
+            raise RuntimeError(f"the {mode} server exited; see {log}")
+        deadline.check()
+        await asyncio.sleep(0.1)
+    return child
+
+
+def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"} if token else {},
+        connector=aiohttp.TCPConnector(limit=limit), timeout=aiohttp.ClientTimeout(total=300))
+
+
+@contextlib.asynccontextmanager
+async def profiled(server: Child, name: str, seconds: float):
+    """py-spy on the server for the window, when ``BENCH_PROFILE_DIR`` is set."""
+    out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
+        shutil.which("py-spy")
+    proc = None
+    if out and spy:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        proc = await asyncio.create_subprocess_exec(
+            spy, "record", "--pid", str(server.pid), "--rate", "100", "--duration",
+            str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
+            str(Path(out) / f"{name}.txt"), stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if proc is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 30)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()

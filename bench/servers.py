@@ -1,0 +1,132 @@
+"""The processes under test of the service benchmarks, each started as ``python -m
+bench.servers serve <mode> <config>`` (``bench/loadgen.py``'s ``start_server``): a service as
+deployed (journal, consent, medication: relay, projections, access logger and telemetry in its
+process) or a raw baseline (FastAPI + an asyncpg pool, the same routes without the platform)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, Field
+
+from bench.util import pooled_app
+from libs.config import Settings
+
+
+class NoteIn(BaseModel):  # the baseline's body (module level: FastAPI resolves it by name)
+    kind: str = Field(max_length=40)
+    text: str = Field(min_length=1, max_length=20000)
+
+
+def journal_raw(url: str, schema: str):
+    """The journal's baseline: the same two routes without the platform."""
+    from fastapi.responses import Response
+
+    app, state = pooled_app(url, schema)
+
+    @app.post("/patients/{patient_id}/notes", status_code=201)
+    async def write_note(patient_id: UUID, body: NoteIn, sign: bool = False) -> dict:
+        note_id, now = uuid4(), datetime.now(UTC).isoformat()
+        doc = {"note_id": str(note_id), "patient_id": str(patient_id), "kind": body.kind,
+               "text": body.text, "status": "signed" if sign else "draft", "drafted_at": now,
+               "signed_at": now if sign else None}
+        await state["pool"].execute(
+            "INSERT INTO notes (note_id, patient_id, doc) VALUES ($1, $2, $3::jsonb)",
+            note_id, patient_id, json.dumps(doc))
+        return {"note_id": str(note_id)}
+
+    @app.get("/patients/{patient_id}", response_model=None)
+    async def read_record(patient_id: UUID):
+        doc = await state["pool"].fetchval(
+            "SELECT doc::text FROM records WHERE patient_id = $1", patient_id)
+        if doc is None:
+            return Response(status_code=404)
+        return Response(doc, media_type="application/json")
+
+    return app
+
+
+class DoseBody(BaseModel):  # the baseline's body (module level: FastAPI resolves it by name)
+    amount: float
+    unit: str = Field(max_length=20)
+    route: str = Field(default="oral", max_length=40)
+    times_per_day: int | None = None
+    as_needed: bool = False
+
+
+class OrderBody(BaseModel):
+    product_id: str = Field(max_length=100)
+    dose: DoseBody
+    indication: str | None = Field(default=None, max_length=2000)
+    override_reason: str | None = Field(default=None, max_length=2000)
+
+
+def medication_raw(url: str, schema: str):
+    """The medication service's baseline: the same two routes without the platform."""
+    from fastapi import Header
+    from fastapi.responses import JSONResponse, Response
+
+    app, state = pooled_app(url, schema)
+
+    @app.get("/patients/{patient_id}/medication-list", response_model=None)
+    async def read_list(patient_id: UUID):
+        row = await state["pool"].fetchrow(
+            "SELECT version, current FROM lists WHERE patient_id = $1", patient_id)
+        if row is None:
+            return Response(status_code=404)
+        return Response(row[1], media_type="application/json",
+                        headers={"ETag": f'W/"{row[0]}"', "Cache-Control": "no-store"})
+
+    @app.post("/patients/{patient_id}/medication-list/prescriptions", response_model=None)
+    async def order(patient_id: UUID, body: OrderBody,
+                    if_match: str | None = Header(default=None, alias="If-Match")):
+        raw = (if_match or "").strip().removeprefix("W/").strip('"')
+        if not raw.isdigit():
+            return JSONResponse({"detail": "If-Match"}, status_code=428)
+        entry_id = uuid4()
+        doc = {"entry_id": str(entry_id), "patient_id": str(patient_id),
+               "recorded_at": datetime.now(UTC).isoformat()} | body.model_dump()
+        version = await state["pool"].fetchval("""
+            WITH bumped AS (UPDATE lists SET version = version + 1
+                             WHERE patient_id = $1 AND version = $2 RETURNING version),
+                 ins AS (INSERT INTO orders (order_id, patient_id, doc)
+                         SELECT $3, $1, $4::jsonb FROM bumped)
+            SELECT version FROM bumped""", patient_id, int(raw), entry_id, json.dumps(doc))
+        if version is None:
+            return JSONResponse({"detail": "stale"}, status_code=412)
+        return JSONResponse({"version": version, "warnings": [], "entry_id": str(entry_id)},
+                            status_code=201, headers={"ETag": f'W/"{version}"'})
+
+    return app
+
+
+RAW = {"journal-raw": journal_raw, "medication-raw": medication_raw}
+
+
+def serve(mode: str, raw_config: str) -> None:
+    import uvicorn
+
+    from libs.web.service import Options
+    c = json.loads(raw_config)
+    if mode in RAW:
+        app = RAW[mode](c["url"], c["schema"])
+    else:
+        s = Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
+                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
+                     token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
+        if mode == "journal":
+            from services.journal.app import create_app
+        elif mode == "consent":
+            from services.consent.app import create_app
+        else:
+            from services.medication.app import create_app
+        app = create_app(s, Options(schema=c["schema"], topic_names=c["topics"]))
+    uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    serve(*sys.argv[2:])
