@@ -4,7 +4,9 @@ then access (``decide()`` latency, reads with and without access logging; ``--si
 reads over HTTP next to a raw FastAPI + asyncpg app; ``--sizes "" --skip-lag --skip-access
 --skip-medication`` runs it alone); then the medication service (current-list reads and orders
 with decision support over HTTP next to a raw FastAPI + asyncpg app; ``--sizes "" --skip-lag
---skip-access --skip-journal`` runs it alone).
+--skip-access --skip-journal`` runs it alone); then a record's cost as its history grows
+(``bench/history.py``: write, overview, FHIR search and timeline for one patient at 100, 10k and
+100k events next to a new patient; ``--only-history`` runs it alone).
 
 Starts its own PostgreSQL and Kafka under .local/bench-stack (unless DATABASE_URL /
 KAFKA_BOOTSTRAP_SERVERS are set), creates fresh schemas and topics per size, drops them after,
@@ -27,6 +29,7 @@ from rich.console import Console
 
 from bench import access as ac
 from bench import append as ap
+from bench import history as hs
 from bench import journal as jn
 from bench import lag as lg
 from bench import medication as md
@@ -176,7 +179,7 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
               proj_batch: int, lag_rate: float, lag_seconds: float, lag_warmup: float,
               skip_lag: bool, extra_notes: list[str], lag_extra_rate: float = 0,
               skip_access: bool = False, skip_journal: bool = False,
-              skip_medication: bool = False) -> list[Row]:
+              skip_medication: bool = False, skip_history: bool = False) -> list[Row]:
     info = await machine(handle)
     console.log(f"stack: {handle.mode}; PostgreSQL {info['PostgreSQL']}; Kafka {info['Kafka']}")
     rows: list[Row] = []
@@ -215,6 +218,10 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
         await md.medication_phase(handle.database_url, handle.kafka_bootstrap, console, rows,
                                   notes)
         console.print(rich_table(rows, "results so far"))
+    if not skip_history:
+        await _settle(handle.database_url)
+        await hs.history_phase(handle.database_url, handle.kafka_bootstrap, console, rows, notes)
+        console.print(rich_table(rows, "results so far"))
     notes.append(f"whole run: {time.monotonic() - started:,.0f} s")
     settings = {"sizes": ", ".join(_size_label(n) for n in sizes), "writers": str(writers),
                 "relay batch": str(relay_batch), "projection batch": str(proj_batch),
@@ -225,6 +232,7 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
                 "access": "not run" if skip_access else ac.SETTINGS,
                 "journal": "not run" if skip_journal else jn.SETTINGS,
                 "medication": "not run" if skip_medication else md.SETTINGS,
+                "history": "not run" if skip_history else hs.SETTINGS,
                 "OpenTelemetry": "API only (no SDK configured: no-op tracer and meter)"}
     write_results(out, info, settings, rows, notes)
     console.print(rich_table(rows, f"event backbone benchmark ({info['date']})"))
@@ -252,17 +260,22 @@ def main(
     skip_medication: bool = typer.Option(False, help="do not run the medication benchmark "
                                          "(current-list reads and orders with decision support "
                                          "over HTTP vs raw FastAPI)"),
+    skip_history: bool = typer.Option(False, help="do not run the history-size benchmark"),
+    only_history: bool = typer.Option(False, help="run the history-size benchmark alone"),
     note: list[str] = typer.Option([], help="a note to add to the results (repeatable)"),
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
     size_list = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
+    if only_history:
+        size_list, skip_lag, skip_access, skip_journal, skip_medication = [], True, True, True, \
+            True
     out = out if out.is_absolute() else Path.cwd() / out
     try:
         with stack() as handle:
             rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
                                    projection_batch, lag_rate, lag_seconds, lag_warmup,
                                    skip_lag, list(note), lag_extra_rate, skip_access,
-                                   skip_journal, skip_medication))
+                                   skip_journal, skip_medication, skip_history))
     finally:  # the private stack's data (GBs at 1M events); nothing else lives there
         shutil.rmtree(STACK_DIR, ignore_errors=True)
     if any(r.passed is False for r in rows):

@@ -118,7 +118,7 @@ class Target:
 # --- set-up: patients, care relations, records -----------------------------------------------
 
 async def register(journal: aiohttp.ClientSession, consent: aiohttp.ClientSession,
-                   case_worker: str, engine, counter) -> list[str]:
+                   case_worker: str, engine, counter, count: int = PATIENTS) -> list[str]:
     """Patients registered by the allocation office; the unit's leader assigns it a care
     relation on the consent service; returns once the journal's access facts have every
     relation."""
@@ -141,7 +141,7 @@ async def register(journal: aiohttp.ClientSession, consent: aiohttp.ClientSessio
         counter.n += 1
         return patient
 
-    patients = await gather_bounded([one(n) for n in range(PATIENTS)], SETUP_CLIENTS, 600)
+    patients = await gather_bounded([one(n) for n in range(count)], SETUP_CLIENTS, 600)
     for t in tokens:  # the journal's access facts have every relation before anything else
         await wait_until_applied(engine, "access_facts", ConsistencyToken.decode(t), 120)
     return patients

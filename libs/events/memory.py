@@ -21,8 +21,8 @@ from uuid import UUID
 
 from libs.events.envelope import Envelope, utcnow
 from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
-                               StoredEvent, build_envelopes, check_append, claims_table,
-                               trace_carrier)
+                               Snapshot, StoredEvent, build_envelopes, check_append,
+                               claims_table, data_field, trace_carrier)
 from libs.events.registry import EventPayload, Registry
 
 
@@ -47,6 +47,7 @@ class InMemoryEventStore:
         self._streams: dict[str, list[_Row]] = {}
         self._log: list[_Row] = []                 # every event, in commit order
         self._claims: dict[str, _Claims] = {}
+        self._snapshots: dict[str, Snapshot] = {}
         self._transactions = 0
         self._positions = 0
 
@@ -131,6 +132,38 @@ class InMemoryEventStore:
             return [], None
         return ([StoredEvent(r.position, Envelope.model_validate_json(r.envelope)) for r in rows],
                 CommitPosition(rows[-1].transaction_id, rows[-1].position))
+
+    async def load_newest(self, stream_id: str, limit: int, before_version: int | None = None,
+                          as_of: datetime | None = None) -> list[Envelope]:
+        """At most ``limit`` envelopes, newest first, below ``before_version``, by ``as_of``."""
+        await asyncio.sleep(0)
+        rows = [r for r in reversed(self._streams.get(stream_id, ()))
+                if (before_version is None or r.stream_version < before_version)
+                and (as_of is None or r.recorded_at <= as_of)]
+        return [Envelope.model_validate_json(r.envelope) for r in rows[:limit]]
+
+    async def load_entries(self, stream_id: str, field: str, values: Sequence[str],
+                           ) -> list[tuple[Envelope, EventPayload]]:
+        """The stream's events whose data ``field`` is one of ``values``, in order."""
+        await asyncio.sleep(0)
+        name, wanted = data_field(field), {str(v) for v in values}
+        decoded = (self.registry.decode(r.envelope) for r in self._streams.get(stream_id, ()))
+        return [(env, p) for env, p in decoded if str(env.data.get(name)) in wanted]
+
+    async def index_entries(self, field: str) -> None:
+        await asyncio.sleep(0)
+        data_field(field)
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        await asyncio.sleep(0)
+        old = self._snapshots.get(snapshot.stream_id)
+        if old is None or old.version < snapshot.version or old.schema != snapshot.schema:
+            self._snapshots[snapshot.stream_id] = snapshot
+
+    async def load_snapshot(self, stream_id: str, schema: str) -> Snapshot | None:
+        await asyncio.sleep(0)
+        found = self._snapshots.get(stream_id)
+        return found if found is not None and found.schema == schema else None
 
     async def owner_of(self, table: str, key: str) -> UUID | None:
         await asyncio.sleep(0)

@@ -72,6 +72,25 @@ class CommitPosition:
         return f"{self.transaction_id}:{self.position}"
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A stream's folded state at ``version``, as JSON, for a state shape ``schema`` (a
+    fingerprint of the state's model and fold: a snapshot of another shape is never used)."""
+
+    stream_id: str
+    version: int
+    schema: str
+    doc: str
+
+
+def data_field(name: str) -> str:
+    """A field of an event's data that a store may look entries up by, checked: PostgreSQL puts
+    it into SQL text (an expression index must see it literally)."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise ValueError(f"not an event data field name: {name!r}")
+    return name
+
+
 def check_append(payloads: Sequence[EventPayload], expected: int | None) -> None:
     if not payloads:
         raise ValueError("append needs at least one event")
@@ -150,3 +169,13 @@ class EventStorePort(Protocol):
                               ctx: EventContext) -> AppendResult | None: ...
 
     async def owner_of(self, table: str, key: str) -> UUID | None: ...
+
+    async def load_newest(self, stream_id: str, limit: int, before_version: int | None = None,
+                          as_of: datetime | None = None) -> list[Envelope]: ...
+
+    async def load_entries(self, stream_id: str, field: str, values: Sequence[str],
+                           ) -> list[tuple[Envelope, EventPayload]]: ...
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None: ...
+
+    async def load_snapshot(self, stream_id: str, schema: str) -> Snapshot | None: ...

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.envelope import Envelope, utcnow
 from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
-                               StoredEvent, build_envelopes, check_append, claims_table,
-                               trace_carrier)
+                               Snapshot, StoredEvent, build_envelopes, check_append,
+                               claims_table, data_field, trace_carrier)
 from libs.events.registry import EventPayload, Registry
 
 # the values crossing the store's boundary live in ports.py (the in-memory store shares them)
@@ -263,6 +263,71 @@ class EventStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(text(sql), {"s": stream_id, "t": as_of})
             return [self.registry.decode(r[0]) for r in rows]
+
+    async def load_newest(self, stream_id: str, limit: int, before_version: int | None = None,
+                          as_of: datetime | None = None) -> list[Envelope]:
+        """At most ``limit`` envelopes of the stream, newest first, below ``before_version`` and
+        recorded by ``as_of`` when given: one page of a stream's history, read backwards over
+        the ``(stream_id, stream_version)`` key, so a page costs the same however long the
+        stream is."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch("""
+                SELECT envelope::text FROM events
+                 WHERE stream_id = $1 AND stream_version < $2
+                   AND ($3::timestamptz IS NULL OR recorded_at <= $3)
+                 ORDER BY stream_version DESC LIMIT $4""",
+                stream_id, before_version or 2**31 - 1, as_of, limit)
+        return [Envelope.model_validate_json(r[0]) for r in rows]
+
+    async def load_entries(self, stream_id: str, field: str, values: Sequence[str],
+                           ) -> list[tuple[Envelope, EventPayload]]:
+        """The stream's events whose data ``field`` is one of ``values``, in order: the events
+        of a few entries (an observation and its corrections) without the rest of the stream.
+        A service that looks entries up this way indexes the field (``index_entries``)."""
+        if not values:
+            return []
+        name = data_field(field)
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch(f"""
+                SELECT envelope::text FROM events
+                 WHERE stream_id = $1 AND (envelope->'data'->>'{name}') = ANY($2::text[])
+                 ORDER BY stream_version""", stream_id, [str(v) for v in values])
+        return [self.registry.decode(r[0]) for r in rows]
+
+    async def index_entries(self, field: str) -> None:
+        """The index ``load_entries`` by ``field`` uses (created once, by the service's setup)."""
+        name = data_field(field)
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f"""
+                CREATE INDEX IF NOT EXISTS events_entry_{name}
+                    ON events (stream_id, (envelope->'data'->>'{name}'))
+                 WHERE envelope->'data' ? '{name}'"""))
+
+    # --- snapshots: a long stream's state, so a cold load reads only what came after -----------
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` as the stream's newest (an older one than stored is ignored)."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            await conn.execute("""
+                INSERT INTO snapshots (stream_id, version, schema, doc)
+                VALUES ($1, $2, $3, $4::jsonb)
+                ON CONFLICT (stream_id) DO UPDATE
+                   SET version = excluded.version, schema = excluded.schema,
+                       doc = excluded.doc, taken_at = now()
+                 WHERE snapshots.version < excluded.version
+                    OR snapshots.schema <> excluded.schema""",
+                snapshot.stream_id, snapshot.version, snapshot.schema, snapshot.doc)
+
+    async def load_snapshot(self, stream_id: str, schema: str) -> Snapshot | None:
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow(
+                "SELECT version, doc::text FROM snapshots WHERE stream_id = $1 AND schema = $2",
+                stream_id, schema)
+        return None if row is None else Snapshot(stream_id, row[0], schema, row[1])
 
     # --- claims: unique keys (national id numbers) claimed with an append ----------------------
 

@@ -11,6 +11,15 @@ Two ways to meet a concurrent change:
 - none given: the command is decided again on the new state (a few times), since the client
   did not claim to have seen any particular version.
 
+A long stream is not folded from its start on a cold load (a restart, another replica's
+patient): with ``snapshots`` the store keeps the folded state every ``every`` events and a cold
+load reads the newest snapshot and the events after it. A write then costs the same at 100 and at
+100,000 events per patient, as long as the state itself stays bounded (the journal keeps its
+unbounded series, observations, out of the state and decides on one entry by ``load_entries``).
+
+A decision may be async (it awaits what it needs from the store, such as one entry's events);
+it runs after the state is read, so an append made in between is a version conflict as usual.
+
 The consent service (a patient's access facts), the journal (a patient's record) and the
 medication service (a patient's list) use it with their own state type, fold and stream names.
 It needs only the store's methods (``libs/events/ports.py``), so handler tests can run it on the
@@ -19,15 +28,22 @@ in-memory store (``libs/events/memory.py``) without a database.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from pydantic import BaseModel
+
 from libs.events.envelope import Actor, Envelope
-from libs.events.ports import AppendResult, ConcurrencyError, EventContext, EventStorePort
+from libs.events.ports import (AppendResult, ConcurrencyError, EventContext, EventStorePort,
+                               Snapshot)
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict, PreconditionFailed
 
@@ -36,6 +52,31 @@ __all__ = ["CACHE_SIZE", "Loaded", "PreconditionFailed", "StreamStore"]
 S = TypeVar("S")
 RETRIES = 5
 CACHE_SIZE = 20_000
+log = logging.getLogger("ehr.events.streams")
+
+Decide = Callable[[S], Sequence[EventPayload] | Awaitable[Sequence[EventPayload]]]
+
+
+@dataclass(frozen=True)
+class Snapshots(Generic[S]):
+    """How a store snapshots its state: every ``every`` events, as JSON of ``model``. ``schema``
+    fingerprints the model's JSON schema and ``revision`` (bump it when the fold's meaning
+    changes without the model changing), so a snapshot of an older shape is never read."""
+
+    model: type[BaseModel]
+    every: int = 200
+    revision: str = "1"
+
+    @property
+    def schema(self) -> str:
+        shape = json.dumps(self.model.model_json_schema(), sort_keys=True) + self.revision
+        return hashlib.sha256(shape.encode()).hexdigest()[:16]
+
+    def dump(self, state: S) -> str:
+        return state.model_dump_json()   # type: ignore[attr-defined]
+
+    def load(self, doc: str) -> S:
+        return self.model.model_validate_json(doc)   # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -66,12 +107,15 @@ class StreamStore(Generic[S]):
 
     def __init__(self, store: EventStorePort, *, stream_of: Callable[[UUID], str],
                  empty: Callable[[UUID], S], evolve: Callable[[S, EventPayload], S],
-                 cache_size: int = CACHE_SIZE, claim: Claim | None = None):
+                 cache_size: int = CACHE_SIZE, claim: Claim | None = None,
+                 snapshots: Snapshots | None = None):
         self.store = store
         self.stream_of, self.empty, self.evolve = stream_of, empty, evolve
         self._cache: OrderedDict[UUID, tuple[int, S]] = OrderedDict()
         self._cache_size = cache_size
         self.claim = claim
+        self.snapshots = snapshots
+        self._schema = snapshots.schema if snapshots is not None else ""
 
     async def setup(self) -> None:
         """The claims table of a store whose streams claim a key."""
@@ -81,16 +125,38 @@ class StreamStore(Generic[S]):
     # --- reading the write side ----------------------------------------------------------------
 
     async def current(self, patient_id: UUID) -> tuple[S, int]:
-        """The stream's state now: the cached fold plus whatever was appended since."""
+        """The stream's state now: the cached fold (else the newest snapshot) plus whatever was
+        appended since."""
         version, state = self._cache.get(patient_id, (0, None))
         if state is None:
-            state = self.empty(patient_id)
+            state, version = await self._cold(patient_id)
         new = await self.store.load(self.stream_of(patient_id), after_version=version)
         for _, payload in new:
             state = self.evolve(state, payload)
-        version += len(new)
+        before, version = version, version + len(new)
         self._remember(patient_id, version, state)
+        await self._snapshot(patient_id, before, version, state)
         return state, version
+
+    async def _cold(self, patient_id: UUID) -> tuple[S, int]:
+        if self.snapshots is not None:
+            found = await self.store.load_snapshot(self.stream_of(patient_id), self._schema)
+            if found is not None:
+                return self.snapshots.load(found.doc), found.version
+        return self.empty(patient_id), 0
+
+    async def _snapshot(self, patient_id: UUID, before: int, after: int, state: S) -> None:
+        """Keep a snapshot when the stream passed a multiple of ``every`` since ``before``. A
+        snapshot is a cache: failing to write one never fails the write or read."""
+        policy = self.snapshots
+        if policy is None or after // policy.every == before // policy.every:
+            return
+        try:
+            await self.store.save_snapshot(Snapshot(self.stream_of(patient_id), after,
+                                                    self._schema, policy.dump(state)))
+        except Exception as exc:   # noqa: BLE001 - logged, and the next load folds on
+            log.warning("snapshot of a stream at version %d not saved: %s", after,
+                        type(exc).__name__)
 
     async def history(self, patient_id: UUID, as_of: datetime | None = None) -> Loaded[S]:
         """The stream from its start, up to ``as_of`` (recorded time) when given: the state as
@@ -109,7 +175,7 @@ class StreamStore(Generic[S]):
 
     # --- writing -------------------------------------------------------------------------------
 
-    async def execute(self, patient_id: UUID, decide: Callable[[S], Sequence[EventPayload]],
+    async def execute(self, patient_id: UUID, decide: Decide,
                       actor: Actor, *, purpose: str | None = None,
                       expected_version: int | None = None) -> AppendResult | None:
         """Decide on the current state and append. ``None`` when the decision needed no event
@@ -118,7 +184,7 @@ class StreamStore(Generic[S]):
             state, version = await self.current(patient_id)
             if expected_version is not None and expected_version != version:
                 raise PreconditionFailed(version)
-            payloads = list(decide(state))
+            payloads = await decided(decide, state)
             if not payloads:
                 return None
             try:
@@ -131,12 +197,11 @@ class StreamStore(Generic[S]):
                 if attempt == RETRIES - 1:
                     raise
                 continue
-            self.fold_in(patient_id, version, state, payloads)
+            await self.fold_in(patient_id, version, state, payloads)
             return result
         raise AssertionError("unreachable")
 
-    async def append_claiming(self, patient_id: UUID,
-                              decide: Callable[[S], Sequence[EventPayload]], actor: Actor, *,
+    async def append_claiming(self, patient_id: UUID, decide: Decide, actor: Actor, *,
                               claims: str, key_of: Callable[[Sequence[EventPayload]], str],
                               ) -> AppendResult | None:
         """Decide and append while claiming a unique key (a national id number) in the table
@@ -144,16 +209,15 @@ class StreamStore(Generic[S]):
         never becomes two patients. None, and nothing appended, when another patient holds it.
         """
         state, version = await self.current(patient_id)
-        payloads = list(decide(state))
+        payloads = await decided(decide, state)
         result = await self.store.append_claiming(
             claims, key_of(payloads), patient_id, self.stream_of(patient_id), version, payloads,
             EventContext(patient_id=patient_id, actor=actor))
         if result is not None:
-            self.fold_in(patient_id, version, state, payloads)
+            await self.fold_in(patient_id, version, state, payloads)
         return result
 
-    async def register(self, patient_id: UUID, decide: Callable[[S], Sequence[EventPayload]],
-                       actor: Actor) -> AppendResult:
+    async def register(self, patient_id: UUID, decide: Decide, actor: Actor) -> AppendResult:
         """Start a stream whose registration claims its key (``claim``); a key another stream
         holds is a ``Conflict``, and nothing is appended."""
         if self.claim is None:
@@ -170,9 +234,18 @@ class StreamStore(Generic[S]):
             return None
         return await self.store.owner_of(self.claim.table, key)
 
-    def fold_in(self, patient_id: UUID, version: int, state: S,
-                payloads: Sequence[EventPayload]) -> None:
+    async def fold_in(self, patient_id: UUID, version: int, state: S,
+                      payloads: Sequence[EventPayload]) -> None:
         """Remember the state after this process appended ``payloads`` at ``version``."""
         for payload in payloads:
             state = self.evolve(state, payload)
         self._remember(patient_id, version + len(payloads), state)
+        await self._snapshot(patient_id, version, version + len(payloads), state)
+
+
+async def decided(decide: Decide, state: S) -> list[EventPayload]:
+    """The events of a decision, awaited when it is async."""
+    made = decide(state)
+    if inspect.isawaitable(made):
+        made = await made
+    return list(made)

@@ -41,9 +41,8 @@ from uuid import UUID
 from fastapi import Depends, Header, Request, Response
 
 from libs.access.model import Action, Decision, Resource
-from libs.events.registry import EventPayload
 from libs.events.store import AppendResult
-from libs.events.streams import StreamStore
+from libs.events.streams import Decide, StreamStore
 from libs.kernel.errors import Invalid, PreconditionFailed, PreconditionRequired
 from libs.web.consistency import written
 from libs.web.guard import PURPOSE, Access, Grant, Subject, actor_of, current_subject, get_access
@@ -127,7 +126,7 @@ class Write(Generic[S, A]):
             resource, purpose=purpose or self.purpose_of_use, resources=resources)
         return self.grant
 
-    async def apply(self, decide: Callable[[S], Sequence[EventPayload]], *,
+    async def apply(self, decide: Decide, *,
                     status: int = 201, body: Body = None, unchanged: Mapping[str, Any] | None = None,
                     purpose: str | None = None, access_purpose: str | None = None,
                     access_resources: Sequence[str] = (),
@@ -148,7 +147,7 @@ class Write(Generic[S, A]):
             raise self._stale(exc.current) from None
         return self.answer(result, status=status, body=body, unchanged=unchanged)
 
-    async def register(self, patient_id: UUID, decide: Callable[[S], Sequence[EventPayload]], *,
+    async def register(self, patient_id: UUID, decide: Decide, *,
                        body: Body = None) -> dict[str, Any]:
         """A registration: the stream's unique key (a national id) is claimed with the event
         (``StreamStore.register``), so one number never becomes two patients."""

@@ -184,7 +184,8 @@ async def _apply_plan(journal, plan, s: Settings, report: Report) -> None:
     for entry in plan.entries:
         try:
             result = await journal.execute(plan.patient_id,
-                                           decider(entry, datetime.now(UTC)), ACTOR)
+                                           decider(entry, datetime.now(UTC),
+                                                   journal.observations), ACTOR)
         except Refused as exc:
             report.skipped[f"{entry.source.split('/')[0]} refused: {exc.message}"] += 1
             continue

@@ -45,6 +45,7 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
     refused with an error receipt) and sent with its receipt, death and its corrected date).
     Drafts, a legevakt contact and open entries remain."""
     from services.journal.domain import clinical as c
+    from services.journal.domain.clinical_state import fold_observations
     from services.journal.domain import episodes as care
     from services.journal.domain import messages as msg
     from services.journal.domain import process as pr
@@ -104,11 +105,14 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
     do(c.sign_note, c.SignNote(note_id=legevakt.note_id), doctor, NOW)
 
     [hr] = do(c.record_observation, c.RecordObservation(code="8867-4", value=72), nurse, NOW)
-    do(c.correct_observation, c.CorrectObservation(observation_id=hr.observation_id, value=76,
-                                                   reason="feil avlest"), nurse, NOW)
+    def observation(i: uuid.UUID):   # folded on its own: not part of the patient's state
+        return fold_observations(out)[i]
+
+    do(c.correct_observation, observation(hr.observation_id), c.CorrectObservation(
+        observation_id=hr.observation_id, value=76, reason="feil avlest"), nurse, NOW)
     [temp] = do(c.record_observation, c.RecordObservation(code="8310-5", value=37.2), nurse, NOW)
-    do(c.mark_observation_in_error, c.ObservationInError(observation_id=temp.observation_id,
-                                                         reason="feil pasient"), nurse, NOW)
+    do(c.mark_observation_in_error, observation(temp.observation_id), c.ObservationInError(
+        observation_id=temp.observation_id, reason="feil pasient"), nurse, NOW)
     do(c.record_observation, c.RecordObservation(code="8480-6", value=135), nurse, NOW)
 
     [dm] = do(c.record_condition, c.RecordCondition(system="ICPC-2", code="T90",

@@ -145,40 +145,51 @@ def test_observations_have_a_fixed_unit_and_a_plausible_range():
 
 
 def test_observations_are_corrected_or_entered_in_error_with_a_reason():
-    p = patient()
-    p = then(p, c.record_observation(p, c.RecordObservation(
+    p, made = patient(), []
+
+    def keep(events):   # observations are folded on their own, not into the patient
+        made.extend(events)
+        return events
+
+    def obs(i: uuid.UUID | None = None):
+        folded = cs.fold_observations(made)
+        return folded if i is None else folded.get(i)
+
+    keep(c.record_observation(p, c.RecordObservation(
         code="29463-7", value=172, effective_at=NOW - timedelta(days=1)), NURSE, NOW))
-    p = then(p, c.record_observation(p, c.RecordObservation(code="29463-7", value=70),
-                                     NURSE, NOW))
-    old, new = p.observations
-    assert cs.latest_observations(p)["29463-7"] == new
-    refused(422, c.correct_observation, p, c.CorrectObservation(
+    keep(c.record_observation(p, c.RecordObservation(code="29463-7", value=70), NURSE, NOW))
+    assert then(p, made) == p       # the patient's state holds no observations
+    old, new = obs().values()
+    assert cs.latest_observations(obs().values())["29463-7"] == new
+    refused(422, c.correct_observation, p, old, c.CorrectObservation(
         observation_id=old.observation_id, value=71.2), NURSE, NOW)
-    refused(422, c.correct_observation, p, c.CorrectObservation(
+    refused(422, c.correct_observation, p, old, c.CorrectObservation(
         observation_id=old.observation_id, value=712, reason="x"), NURSE, NOW)
-    refused(404, c.correct_observation, p, c.CorrectObservation(
-        observation_id=uuid.uuid4(), value=71, reason="x"), NURSE, NOW)
-    [fix] = c.correct_observation(p, c.CorrectObservation(
-        observation_id=old.observation_id, value=71.2, reason="decimal point"), NURSE, NOW)
-    p = then(p, [fix])
-    old = p.observations[0]
+    missing = uuid.uuid4()
+    refused(404, c.correct_observation, p, obs(missing), c.CorrectObservation(
+        observation_id=missing, value=71, reason="x"), NURSE, NOW)
+    refused(404, c.correct_observation, p, new, c.CorrectObservation(   # another one's id
+        observation_id=old.observation_id, value=71, reason="x"), NURSE, NOW)
+    keep(c.correct_observation(p, old, c.CorrectObservation(
+        observation_id=old.observation_id, value=71.2, reason="decimal point"), NURSE, NOW))
+    old = obs(old.observation_id)
     assert (old.status, old.value, [v.value for v in old.versions]) == (
         "amended", 71.2, [172, 71.2])
     assert old.versions[-1].reason == "decimal point"
-    assert "needs a reason" in refused(422, c.mark_observation_in_error, p,
+    assert "needs a reason" in refused(422, c.mark_observation_in_error, p, new,
                                        c.ObservationInError(observation_id=new.observation_id),
                                        NURSE, NOW)
-    [err] = c.mark_observation_in_error(p, c.ObservationInError(
-        observation_id=new.observation_id, reason="other patient"), NURSE, NOW)
-    p = then(p, [err])
-    assert (p.observations[1].status, p.observations[1].value) == ("entered_in_error", None)
-    assert p.observations[1].versions[0].value == 70
-    assert cs.latest_observations(p)["29463-7"].observation_id == old.observation_id
+    keep(c.mark_observation_in_error(p, new, c.ObservationInError(
+        observation_id=new.observation_id, reason="other patient"), NURSE, NOW))
+    new = obs(new.observation_id)
+    assert (new.status, new.value) == ("entered_in_error", None)
+    assert new.versions[0].value == 70
+    assert cs.latest_observations(obs().values())["29463-7"].observation_id == old.observation_id
     for fn, cmd in [(c.mark_observation_in_error, c.ObservationInError(
             observation_id=new.observation_id, reason="again")),
             (c.correct_observation, c.CorrectObservation(
                 observation_id=new.observation_id, value=70, reason="undo"))]:
-        assert "entered in error" in refused(409, fn, p, cmd, NURSE, NOW)
+        assert "entered in error" in refused(409, fn, p, new, cmd, NURSE, NOW)
 
 
 # --- conditions ------------------------------------------------------------------------------
@@ -285,11 +296,12 @@ def test_folding_all_produced_events_gives_the_state_the_decisions_read():
     run(c.correct_note(p, c.CorrectNote(note_id=note_id, text="v3", reason="typo"), DOCTOR, NOW))
     run(c.record_observation(p, c.RecordObservation(code="8480-6", value=140), NURSE, NOW))
     run(c.record_observation(p, c.RecordObservation(code="8462-4", value=90), NURSE, NOW))
-    obs = [o.observation_id for o in p.observations]
-    run(c.correct_observation(p, c.CorrectObservation(observation_id=obs[0], value=145,
-                                                      reason="misread"), NURSE, NOW))
-    run(c.mark_observation_in_error(p, c.ObservationInError(observation_id=obs[1],
-                                                            reason="cuff"), NURSE, NOW))
+    folded = cs.fold_observations(produced)
+    obs = list(folded)
+    run(c.correct_observation(p, folded[obs[0]], c.CorrectObservation(
+        observation_id=obs[0], value=145, reason="misread"), NURSE, NOW))
+    run(c.mark_observation_in_error(p, folded[obs[1]], c.ObservationInError(
+        observation_id=obs[1], reason="cuff"), NURSE, NOW))
     run(c.record_condition(p, c.RecordCondition(system="ICD-10", code="I10"), DOCTOR, NOW))
     run(c.resolve_condition(p, c.ResolveCondition(condition_id=p.conditions[0].condition_id),
                             DOCTOR, NOW))
@@ -302,8 +314,9 @@ def test_folding_all_produced_events_gives_the_state_the_decisions_read():
     for e in produced:  # every event survives its wire form
         assert type(e).model_validate_json(e.model_dump_json()) == e
     assert (p.notes[0].text, [v.text for v in p.notes[0].versions]) == ("v3", ["v2", "v3"])
-    assert [o.status for o in p.observations] == ["amended", "entered_in_error"]
-    assert list(cs.latest_observations(p)) == ["8480-6"]
+    folded = cs.fold_observations(produced)
+    assert [o.status for o in folded.values()] == ["amended", "entered_in_error"]
+    assert list(cs.latest_observations(folded.values())) == ["8480-6"]
     assert [type(e).__name__ for e in produced] == [
         "NoteDrafted", "NoteDrafted", "NoteSigned", "NoteCorrected", "ObservationRecorded",
         "ObservationRecorded", "ObservationCorrected", "ObservationEnteredInError",

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from services.journal.domain.clinical_state import fold_observations
+
 from libs.kernel.identifiers import PersonIdType, parse_person_id
 from libs.kernel.errors import Conflict
 from services.journal.domain import patients as pt
@@ -196,15 +198,18 @@ def test_the_whole_plan_is_accepted_by_the_domain_and_is_idempotent(plans):
         events = register_decider(plan.registration, NOW, production=False)(p)
         for e in events:
             p = pt.evolve(p, e)
+        made: list = []
         for entry in plan.entries:
-            new = decide(p, entry, NOW)
+            held = fold_observations(made)
+            new = decide(p, entry, NOW, held)
             assert new, entry
             for e in new:
                 p = pt.evolve(p, e)
-            assert exists(p, entry)
-        assert all(decide(p, entry, NOW) == [] for entry in plan.entries)
-        assert {o.observation_id for o in p.observations} == {
-            e.entity_id for e in plan.entries if e.kind == "observation"}
+            made += new
+            assert exists(p, entry, fold_observations(made))
+        held = fold_observations(made)
+        assert all(decide(p, entry, NOW, held) == [] for entry in plan.entries)
+        assert set(held) == {e.entity_id for e in plan.entries if e.kind == "observation"}
 
 
 # --- single resources ------------------------------------------------------------------------

@@ -11,6 +11,10 @@ information (CAVE, Kjernejournal): registered -> verified (physician only, else 
 registered | verified -> refuted (avkreftet); any but removed -> removed (slettet); the rest is a
 Conflict. New entries need a living patient; after death drafts can be signed and notes and
 observations corrected.
+
+Observations are a series without bound (home monitoring sends several a day), so the patient's
+state does not hold them: a correction is decided on the one observation, folded from its own
+events (``clinical_state.fold_observation``), which the caller loads from the stream.
 """
 
 from __future__ import annotations
@@ -188,26 +192,29 @@ def record_observation(p: Patient, c: RecordObservation, by: Clinician,
                                    performer=who["by"], unit=who["unit"], recorded_at=now)]
 
 
-def _open_observation(p: Patient, observation_id: UUID) -> Observation:
+def _open_observation(p: Patient, o: Observation | None, observation_id: UUID) -> Observation:
     require_registered(p)  # also after death: the record stays correctable
-    o: Observation = _find(p.observations, "observation_id", observation_id, "observation")
+    if o is None or o.observation_id != observation_id:
+        raise NotFound("No such observation for this patient.")
     if o.status == "entered_in_error":
         raise Conflict("The observation is already marked as entered in error.")
     return o
 
 
-def correct_observation(p: Patient, c: CorrectObservation, by: Clinician,
-                        now: datetime) -> list[EventPayload]:
-    o = _open_observation(p, c.observation_id)
+def correct_observation(p: Patient, o: Observation | None, c: CorrectObservation,
+                        by: Clinician, now: datetime) -> list[EventPayload]:
+    """``o`` is the observation as its own events fold it (``clinical_state.fold_observation``;
+    the patient's state holds no observations), ``None`` when the patient has none by that id."""
+    o = _open_observation(p, o, c.observation_id)
     reason, who = require_reason(c.reason, "A correction"), signature(by)
     return [ev.ObservationCorrected(observation_id=o.observation_id,
                                     value=_value(o.code, c.value), reason=reason,
                                     corrected_at=now, **who)]
 
 
-def mark_observation_in_error(p: Patient, c: ObservationInError, by: Clinician,
-                              now: datetime) -> list[EventPayload]:
-    o = _open_observation(p, c.observation_id)
+def mark_observation_in_error(p: Patient, o: Observation | None, c: ObservationInError,
+                              by: Clinician, now: datetime) -> list[EventPayload]:
+    o = _open_observation(p, o, c.observation_id)
     reason = require_reason(c.reason, "Marking an observation as entered in error")
     who = signature(by)
     return [ev.ObservationEnteredInError(observation_id=o.observation_id, reason=reason,

@@ -1,10 +1,16 @@
-"""The clinical record as state of a patient's stream: notes with their versions, observations,
-conditions and critical information (CAVE), the code tables they use, and their fold (the
-clinical arms of ``patients.evolve``). Decisions on them are ``clinical.py``'s.
+"""The clinical record as state of a patient's stream: notes with their versions, conditions
+and critical information (CAVE), the code tables they use, and their fold (the clinical arms of
+``patients.evolve``). Decisions on them are ``clinical.py``'s.
+
+Observations are folded on their own (``fold_observation``, ``fold_observations``): a patient
+gathers thousands a year, so they are not part of the patient's state, whose every write and
+cold load would otherwise grow with them (issue 12, finding 6). The journal's read model keeps
+them in a table of their own, one row per observation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
@@ -104,12 +110,46 @@ class CriticalInfo(Frozen):
 
 # --- reads -----------------------------------------------------------------------------------
 
-def latest_observations(p: Patient) -> dict[str, Observation]:
+def latest_observations(observations: Iterable[Observation]) -> dict[str, Observation]:
     """The newest valid observation per LOINC code (by effective time)."""
     out: dict[str, Observation] = {}
-    for o in sorted(p.observations, key=lambda o: o.effective_at):
+    for o in sorted(observations, key=lambda o: o.effective_at):
         if o.status != "entered_in_error":
             out[o.code] = o
+    return out
+
+
+OBSERVATION_EVENTS = (ev.ObservationRecorded, ev.ObservationCorrected,
+                      ev.ObservationEnteredInError)
+
+
+def fold_observation(o: Observation | None, e: EventPayload) -> Observation | None:
+    """One observation's state after ``e`` (one of ``OBSERVATION_EVENTS`` about it)."""
+    match e:
+        case ev.ObservationRecorded():
+            return Observation(observation_id=e.observation_id, code=e.code, ucum=e.ucum,
+                               effective_at=e.effective_at, versions=(Version(
+                                   by=e.performer, unit=e.unit, at=e.recorded_at,
+                                   value=e.value),))
+        case ev.ObservationCorrected() | ev.ObservationEnteredInError() if o is not None:
+            fixed = isinstance(e, ev.ObservationCorrected)
+            v = Version(by=e.by, unit=e.unit, reason=e.reason,
+                        at=e.corrected_at if fixed else e.marked_at,
+                        value=e.value if fixed else None)
+            return o.model_copy(update={
+                "status": "amended" if fixed else "entered_in_error",
+                "versions": (*o.versions, v)})
+    return o
+
+
+def fold_observations(payloads: Iterable[EventPayload]) -> dict[UUID, Observation]:
+    """Every observation the events make, by id, in the order they were recorded."""
+    out: dict[UUID, Observation] = {}
+    for e in payloads:
+        if isinstance(e, OBSERVATION_EVENTS):
+            o = fold_observation(out.get(e.observation_id), e)
+            if o is not None:
+                out[e.observation_id] = o
     return out
 
 
@@ -127,7 +167,8 @@ def _critical(p: Patient, e, status: str, at: datetime, reason: str | None = Non
 
 
 def evolve(p: Patient, e: EventPayload) -> Patient:
-    """The clinical arms of ``patients.evolve``; other events leave the state as it is."""
+    """The clinical arms of ``patients.evolve``; other events (and observations, folded on
+    their own) leave the state as it is."""
     u = p.model_copy
     match e:
         case ev.NoteDrafted():  # a new note, or a draft's new text
@@ -143,20 +184,6 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             v = Version(by=e.author, unit=e.unit, at=e.corrected_at, text=e.text, reason=e.reason)
             return u(update={"notes": _with(p.notes, "note_id", e.note_id, lambda x: x.model_copy(
                 update={"versions": (*x.versions, v)}))})
-        case ev.ObservationRecorded():
-            o = Observation(observation_id=e.observation_id, code=e.code, ucum=e.ucum,
-                            effective_at=e.effective_at, versions=(Version(
-                                by=e.performer, unit=e.unit, at=e.recorded_at, value=e.value),))
-            return u(update={"observations": (*p.observations, o)})
-        case ev.ObservationCorrected() | ev.ObservationEnteredInError():
-            fixed = isinstance(e, ev.ObservationCorrected)
-            v = Version(by=e.by, unit=e.unit, reason=e.reason,
-                        at=e.corrected_at if fixed else e.marked_at,
-                        value=e.value if fixed else None)
-            status = "amended" if fixed else "entered_in_error"
-            return u(update={"observations": _with(
-                p.observations, "observation_id", e.observation_id, lambda x: x.model_copy(
-                    update={"status": status, "versions": (*x.versions, v)}))})
         case ev.ConditionRecorded():
             x = Condition(condition_id=e.condition_id, system=e.system, code=e.code,
                           display=e.display, onset=e.onset, by=e.by, recorded_at=e.recorded_at)

@@ -1,8 +1,9 @@
 """Patients: registration, changed details and death; the state of a ``journal-<patient_id>``
 stream and its ``evolve``.
 
-``Patient`` is the whole stream's state: who the patient is, plus the episodes, IPLOS assessments
-and service decisions that ``episodes.py`` decides on, the clinical record of ``clinical.py`` and
+``Patient`` is the stream's state: who the patient is, plus the episodes, IPLOS assessments
+and service decisions that ``episodes.py`` decides on, the clinical record of ``clinical.py``
+(but its observations, a series without bound, folded on their own by ``clinical_state``) and
 the care plans and tasks of ``process.py`` and the messages of ``messages.py``. ``evolve`` here
 is the one fold for the stream; it hands care events to ``episodes.evolve``, clinical ones to
 ``clinical.evolve``, process-support ones to ``process.evolve`` and messaging ones (and a reply
@@ -34,7 +35,7 @@ from services.journal.contract import Address, Name, Sex
 from services.journal.domain import clinical_state, messages_state, process_state
 from services.journal.domain import episodes as care
 from services.journal.domain.base import Command, Frozen, require_alive, require_registered
-from services.journal.domain.clinical_state import Condition, CriticalInfo, Note, Observation
+from services.journal.domain.clinical_state import Condition, CriticalInfo, Note
 from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
 from services.journal.domain.messages_state import Message, Receipt
 from services.journal.domain.process_state import CarePlan, Task
@@ -56,7 +57,6 @@ class Patient(Frozen):
     assessments: tuple[Assessment, ...] = ()
     decisions: tuple[ServiceDecision, ...] = ()
     notes: tuple[Note, ...] = ()
-    observations: tuple[Observation, ...] = ()
     conditions: tuple[Condition, ...] = ()
     critical_info: tuple[CriticalInfo, ...] = ()
     care_plans: tuple[CarePlan, ...] = ()

@@ -4,9 +4,10 @@ entry whose id the record already holds decides no event), and the Bundle's vali
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from libs.events.registry import EventPayload
 from services.journal.domain import clinical, episodes
@@ -19,12 +20,14 @@ _ID_FIELD = {"observation": "observation_id", "condition": "condition_id",
              "critical_info": "critical_id", "episode_started": "episode_id"}
 
 
-def exists(p: Patient, entry: Entry) -> bool:
-    """Whether the record already holds what ``entry`` would write (an earlier import)."""
+def exists(p: Patient, entry: Entry, observations: Collection[UUID] = ()) -> bool:
+    """Whether the record already holds what ``entry`` would write (an earlier import).
+    ``observations``: those of the entry ids the record holds (not part of ``Patient``; the
+    caller looks them up, see ``JournalStore.observations``)."""
     i = entry.entity_id
     match entry.kind:
         case "observation":
-            return any(o.observation_id == i for o in p.observations)
+            return i in observations
         case "condition":
             return any(c.condition_id == i for c in p.conditions)
         case "condition_resolved":
@@ -40,10 +43,11 @@ def exists(p: Patient, entry: Entry) -> bool:
     raise ValueError(f"unknown entry kind {entry.kind!r}")
 
 
-def decide(p: Patient, entry: Entry, now: datetime) -> list[EventPayload]:
+def decide(p: Patient, entry: Entry, now: datetime,
+           observations: Collection[UUID] = ()) -> list[EventPayload]:
     """The events ``entry`` makes on ``p`` (a domain error as the domain decides), with the
     entry's deterministic id in place of the domain's new one; none when it ``exists``."""
-    if exists(p, entry):
+    if exists(p, entry, observations):
         return []
     c, by = entry.command, entry.by
     match entry.kind:
@@ -70,9 +74,22 @@ def decide(p: Patient, entry: Entry, now: datetime) -> list[EventPayload]:
             for e in events]
 
 
-def decider(entry: Entry, now: datetime) -> Callable[[Patient], list[EventPayload]]:
-    """``decide`` as the callable ``JournalStore.execute`` takes."""
-    return lambda p: decide(p, entry, now)
+Lookup = Callable[[UUID, Iterable[UUID]], Awaitable[Mapping[UUID, Any]]]
+"""The patient's observations among some ids (``JournalStore.observations``)."""
+
+
+def observation_ids(entries: Iterable[Entry]) -> list[UUID]:
+    return [e.entity_id for e in entries if e.kind == "observation"]
+
+
+def decider(entry: Entry, now: datetime,
+            lookup: Lookup) -> Callable[[Patient], Awaitable[list[EventPayload]]]:
+    """``decide`` as the callable ``JournalStore.execute`` takes (looking up whether the record
+    holds the entry's observation already)."""
+    async def decide_(p: Patient) -> list[EventPayload]:
+        held = await lookup(p.patient_id, observation_ids([entry])) if p.registered else {}
+        return decide(p, entry, now, set(held))
+    return decide_
 
 
 def register_decider(registration: RegisterPatient, now: datetime, *, production: bool,

@@ -90,14 +90,14 @@ Mapping (domain -> FHIR R4):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 from libs.events.registry import EventPayload
 from services.journal import contract as ev
-from services.journal.domain.clinical_state import Note
+from services.journal.domain.clinical_state import Note, Observation
 from services.journal.domain.patients import Patient
 from services.journal.fhir.elements import is_contact, Resource
 from services.journal.fhir.clinical import (
@@ -110,8 +110,10 @@ from services.journal.fhir.record import (
 
 # --- every resource, and what an event touches -------------------------------------------------
 
-def _entries(p: Patient) -> Iterator[tuple[str, str, Callable[[], Resource]]]:
-    """(type, id, build) for every current resource, built only when asked."""
+def _entries(p: Patient, observations: Iterable[Observation] = (),
+             ) -> Iterator[tuple[str, str, Callable[[], Resource]]]:
+    """(type, id, build) for every current resource, built only when asked (the patient's
+    ``observations`` are not part of ``Patient``: the caller gives those it wants)."""
     if not p.registered:
         return
     yield "Patient", str(p.patient_id), partial(patient, p)
@@ -122,7 +124,7 @@ def _entries(p: Patient) -> Iterator[tuple[str, str, Callable[[], Resource]]]:
             yield "Encounter", str(n.note_id), partial(encounter, p, n)
         yield "DocumentReference", str(n.note_id), partial(document_reference, p, n)
         yield "Composition", str(n.note_id), partial(composition, p, n)
-    for o in p.observations:
+    for o in observations:
         yield "Observation", str(o.observation_id), partial(observation, p, o)
     for c in p.conditions:
         yield "Condition", str(c.condition_id), partial(condition, p, c)
@@ -134,9 +136,11 @@ def _entries(p: Patient) -> Iterator[tuple[str, str, Callable[[], Resource]]]:
         yield "Task", str(t.task_id), partial(task, p, t)
 
 
-def resources_of(p: Patient) -> list[tuple[str, str, Resource]]:
-    """Every current resource of the patient as (type, id, resource), without ``meta``."""
-    return [(kind, id_, build()) for kind, id_, build in _entries(p)]
+def resources_of(p: Patient, observations: Iterable[Observation] = (),
+                 ) -> list[tuple[str, str, Resource]]:
+    """Every current resource of the patient (and of ``observations``) as (type, id, resource),
+    without ``meta``."""
+    return [(kind, id_, build()) for kind, id_, build in _entries(p, observations)]
 
 
 # type -> (the entities it comes from, their id field, which of them are of this type, mapper)
@@ -145,7 +149,6 @@ _SOURCES: dict[str, tuple[str, str, Callable[[Any], bool], Callable[..., Resourc
     "Encounter": ("notes", "note_id", is_contact, encounter),
     "DocumentReference": ("notes", "note_id", lambda _: True, document_reference),
     "Composition": ("notes", "note_id", lambda _: True, composition),
-    "Observation": ("observations", "observation_id", lambda _: True, observation),
     "Condition": ("conditions", "condition_id", lambda _: True, condition),
     "AllergyIntolerance": ("critical_info", "critical_id",
                            lambda x: critical_info_type(x) == "AllergyIntolerance", critical_info),
@@ -158,7 +161,8 @@ _SOURCES: dict[str, tuple[str, str, Callable[[Any], bool], Callable[..., Resourc
 
 def resource(p: Patient, kind: str, id_: str | UUID) -> Resource | None:
     """One current resource, or ``None`` when the patient has none of that type and id. Looks
-    in the one collection the type comes from (a projection calls it for every event)."""
+    in the one collection the type comes from (a projection calls it for every event). An
+    ``Observation`` is not in ``Patient``: build it with ``observation(p, o)``."""
     if not p.registered:
         return None
     if kind == "Patient":

@@ -23,6 +23,7 @@ from libs.kernel.errors import DomainError, Invalid, PreconditionFailed
 from libs.web.errors import FhirJSONResponse
 from libs.web.guard import declared
 from libs.web.write import Write
+from services.journal.contract import ObservationRecorded
 from services.journal.domain.patients import Patient, evolve
 from services.journal.fhir import deciders, from_fhir, plan as fhir_plan
 from services.journal.domain.base import Clinician
@@ -102,20 +103,27 @@ async def run(w: Write, bundle: dict, by: Clinician, *, production: bool,
         await w.require(Resource(patient_id=patient_id, category="record"),
                         resources=("Bundle",))
 
-    def decide(p: Patient) -> list[EventPayload]:
+    wanted = deciders.observation_ids(plan.entries)
+
+    async def decide(p: Patient) -> list[EventPayload]:
         events: list[EventPayload] = []
         if new_patient:
             events += deciders.register_decider(
                 plan.registration, now, production=production, rule_2032=rule_2032)(p)
         for e in events:
             p = evolve(p, e)
+        # the observations an earlier import of this Bundle wrote (not part of ``Patient``)
+        held = set(await store.observations(patient_id, wanted)) if wanted and p.registered \
+            and not new_patient else set()
         for entry in plan.entries:
             try:
-                made = deciders.decide(p, entry, now)
+                made = deciders.decide(p, entry, now, held)
             except DomainError as exc:
                 raise type(exc)(f"{entry.source}: {exc.message}", exc.details) from None
             for e in made:
                 p = evolve(p, e)
+                if isinstance(e, ObservationRecorded):
+                    held.add(e.observation_id)
             events += made
         return events
 

@@ -88,8 +88,11 @@ class ValueCorrection(BaseModel):
 async def correct_observation(patient_id: UUID, observation_id: UUID, body: ValueCorrection,
                               w: ObservationsWrite):
     command = cl.CorrectObservation(observation_id=observation_id, **body.model_dump())
-    return await w.apply(lambda p: cl.correct_observation(p, command, w.actor, w.now),
-                         body={"observation_id": str(observation_id)})
+
+    async def decide(p: Patient) -> list[EventPayload]:
+        o = await w.store.observation(patient_id, observation_id)
+        return cl.correct_observation(p, o, command, w.actor, w.now)
+    return await w.apply(decide, body={"observation_id": str(observation_id)})
 
 
 @router.post("/patients/{patient_id}/observations/{observation_id}/entered-in-error",
@@ -97,8 +100,11 @@ async def correct_observation(patient_id: UUID, observation_id: UUID, body: Valu
 async def observation_in_error(patient_id: UUID, observation_id: UUID, body: Reasoned,
                                w: ObservationsWrite):
     command = cl.ObservationInError(observation_id=observation_id, reason=body.reason)
-    return await w.apply(lambda p: cl.mark_observation_in_error(p, command, w.actor, w.now),
-                         body={"observation_id": str(observation_id)}, status=200)
+
+    async def decide(p: Patient) -> list[EventPayload]:
+        o = await w.store.observation(patient_id, observation_id)
+        return cl.mark_observation_in_error(p, o, command, w.actor, w.now)
+    return await w.apply(decide, body={"observation_id": str(observation_id)}, status=200)
 
 
 # --- conditions and critical information -----------------------------------------------------

@@ -16,6 +16,7 @@ from libs.kernel.time import OSLO, local_day
 from libs.web.guard import AccessDenied, AccessDep, CurrentSubject, Grant, guarded
 from libs.web.params import day_query
 from libs.web.write import etag
+from services.journal.contract import stream_of
 from services.journal.http import views
 from services.journal.http.deps import (
     AsOf, Journal, Reader, hidden, practitioner, record_at, viewer_hpr,
@@ -35,22 +36,38 @@ async def overview(patient_id: UUID, response: Response, store: Journal, records
     """Overview: active episodes and service decisions, CAVE, latest vital signs, open tasks,
     active care plans and the newest notes; ``as_of`` for the record as it stood then."""
     patient, version = await record_at(store, records, patient_id, as_of)
+    observations = ((await store.observations_at(patient_id, as_of)).values()
+                    if as_of is not None else await records.latest_observations(patient_id))
     response.headers["ETag"] = etag(version)
-    return views.overview(patient, as_of or access.now(), hidden(grant), viewer_hpr(grant)) | {
+    return views.overview(patient, observations, as_of or access.now(), hidden(grant),
+                          viewer_hpr(grant)) | {
         "version": version, "as_of": as_of.isoformat() if as_of else None}
 
 
 @router.get("/patients/{patient_id}/timeline", tags=["reads"])
 async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                   before: Annotated[int | None, Query(
+                       ge=1, le=2**31 - 1, description="the next page: the `next` of the "
+                       "page before (entries below this version)")] = None,
                    grant: Grant = Depends(guarded(Action.read, "record"))):
     """Every change to the record, newest first, with who made it; corrections next to what
-    they correct."""
-    loaded = await store.history(patient_id, as_of)
-    if not loaded.state.registered:
+    they correct. One page of at most ``limit`` entries, read backwards from the store, so a
+    page costs the same however long the record's history is; ``next`` fetches the page after.
+    """
+    state, version = await store.current(patient_id)
+    if not state.registered:
         raise NotFound("No record for this patient in the journal.")
-    return {"version": loaded.version,
-            "entries": views.timeline(loaded.envelopes, hidden(grant))[:limit]}
+    page = await store.store.load_newest(stream_of(patient_id), limit + 1, before, as_of)
+    if as_of is not None and before is None:
+        if not page:
+            raise NotFound("The record did not exist at that time.")
+        version = page[0].stream_version
+    more = len(page) > limit
+    page = page[:limit]
+    return {"version": version,
+            "entries": views.timeline(reversed(page), hidden(grant)),
+            "next": page[-1].stream_version if more else None}
 
 
 @router.get("/patients/{patient_id}/notes", tags=["reads"])

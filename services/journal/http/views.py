@@ -87,9 +87,10 @@ def notes(p: Patient, hidden: Collection[str], kind: str | None = None,
     return _visible(((str(n.note_id), note_view(n)) for n in chosen), "notes", hidden)
 
 
-def overview(p: Patient, now: datetime, hidden: Collection[str],
-             viewer_hpr: str | None = None) -> dict[str, Any]:
-    """Active episodes and decisions, CAVE, latest vital signs, open tasks, newest notes."""
+def overview(p: Patient, observations: Iterable[clinical.Observation], now: datetime,
+             hidden: Collection[str], viewer_hpr: str | None = None) -> dict[str, Any]:
+    """Active episodes and decisions, CAVE, latest vital signs (of ``observations``: those
+    the read model found, or every one at an ``as_of``), open tasks, newest notes."""
     today = local_day(now)
     decisions = [d for d in p.decisions
                  if d.status == "applied"
@@ -109,7 +110,8 @@ def overview(p: Patient, now: datetime, hidden: Collection[str],
                                 if c.resolved_on is None), "conditions", hidden),
         "latest_vital_signs": _visible(
             ((str(o.observation_id), observation_view(o))
-             for o in clinical.latest_observations(p).values()), "observations", hidden),
+             for o in clinical.latest_observations(observations).values()), "observations",
+            hidden),
         "open_tasks": _visible(((str(t.task_id), _entity(t))
                                 for t in sorted(tasks, key=lambda t: t.due_at)), "tasks", hidden),
         "care_plans": _visible(((str(c.care_plan_id), _entity(c)) for c in plans),

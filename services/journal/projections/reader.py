@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.parsed_docs import ParsedDocs
 from libs.web.fhir.versions import VersionReader
+from services.journal.domain.clinical_state import VITALS, Observation
 from services.journal.domain.patients import Patient
 from services.journal.projections.records import FHIR_TABLE
 
@@ -29,6 +30,19 @@ class RecordReader:
 
     async def patient(self, patient_id: UUID) -> tuple[Patient, int] | None:
         return await self.records.get(patient_id)
+
+    async def latest_observations(self, patient_id: UUID) -> list[Observation]:
+        """The newest valid observation of each vital sign: one index probe per code, however
+        many observations the patient has (``journal_observations_latest``)."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch("""
+                SELECT o.doc::text FROM unnest($2::text[]) AS c(code)
+                 CROSS JOIN LATERAL (
+                    SELECT doc FROM journal_observations
+                     WHERE patient_id = $1 AND code = c.code AND status <> 'entered_in_error'
+                     ORDER BY effective_at DESC LIMIT 1) AS o""", patient_id, list(VITALS))
+        return [Observation.model_validate_json(r[0]) for r in rows]
 
     async def worklist(self, unit: str, start: datetime, end: datetime,
                        overdue: bool) -> list[dict]:

@@ -1,8 +1,12 @@
 """``journal_records``: the journal's read model, projected from ``journal.events``.
 
-One projection (so one transaction per batch, one consistency token) keeps three tables:
+One projection (so one transaction per batch, one consistency token) keeps four tables:
 - ``journal_records(patient_id, version, doc)``: the patient's folded record (``Patient``) as JSON;
   the overview, notes and care-plan reads start here;
+- ``journal_observations``: one row per observation (its own fold, ``fold_observation``) with
+  its code, effective time and status: a series without bound, kept out of the record's document
+  so that a read or write of the record does not grow with it. The overview's latest vital signs
+  are one index probe per code;
 - ``journal_tasks``: one row per task with its unit, assignee, due time and status, plus the
   patient's name and address for the round; the unit's worklist is a query on it;
 - ``journal_fhir(resource_type, id, version_id, …)``: every version of every FHIR resource the
@@ -26,6 +30,9 @@ from libs.web.fhir.versions import create_versions_table, write_versions
 from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
 from services.journal.contract import PatientDetailsChanged
+from services.journal.domain.clinical_state import (
+    OBSERVATION_EVENTS, Observation, fold_observation,
+)
 from services.journal.domain.patients import Patient, evolve
 from services.journal.fhir import to_fhir as fhir
 
@@ -72,11 +79,20 @@ class JournalRecordsProjection(Projection):
         await conn.execute(text("""
             CREATE INDEX IF NOT EXISTS journal_tasks_worklist
                 ON journal_tasks (unit, due_at) WHERE status = 'requested'"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS journal_observations (
+                observation_id uuid PRIMARY KEY, patient_id uuid NOT NULL, code text NOT NULL,
+                effective_at timestamptz NOT NULL, status text NOT NULL, doc jsonb NOT NULL)"""))
+        await conn.execute(text("""
+            CREATE INDEX IF NOT EXISTS journal_observations_latest
+                ON journal_observations (patient_id, code, effective_at DESC)
+             WHERE status <> 'entered_in_error'"""))
         await create_versions_table(conn, FHIR_TABLE)
 
     async def reset(self, conn: AsyncConnection) -> None:
         self._parsed.clear()
-        await conn.execute(text("TRUNCATE journal_records, journal_tasks, journal_fhir"))
+        await conn.execute(text("TRUNCATE journal_records, journal_tasks, journal_observations, "
+                                "journal_fhir"))
 
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
@@ -89,12 +105,22 @@ class JournalRecordsProjection(Projection):
             "WHERE patient_id = ANY(:ids) FOR UPDATE"), {"ids": patients})
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
             r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], r[3])) for r in rows}
+        observations = await _observations(conn, [p.observation_id for _, p in mine
+                                                  if isinstance(p, OBSERVATION_EVENTS)])
         changed: list[tuple] = []   # (type, id, patient, recorded_at, resource) per event
         touched_tasks: set[tuple[UUID, UUID]] = set()
         for env, payload in mine:
             n, _, p = state.get(env.patient_id, (0, None, Patient.unknown(env.patient_id)))
             p = evolve(p, payload)
             state[env.patient_id] = (n + 1, env.recorded_at, p)
+            if isinstance(payload, OBSERVATION_EVENTS):
+                held = observations.get(payload.observation_id)
+                o = fold_observation(held[1] if held else None, payload)
+                if o is not None and p.registered:
+                    observations[o.observation_id] = (env.patient_id, o)
+                    changed.append(("Observation", str(o.observation_id), env.patient_id,
+                                    env.recorded_at, fhir.observation(p, o)))
+                continue
             for rtype, rid in fhir.touched(p, payload):
                 doc = fhir.resource(p, rtype, str(rid))
                 if doc is None:
@@ -118,7 +144,37 @@ class JournalRecordsProjection(Projection):
              "d": [s[2].model_dump_json() for s in state.values()]})
         await write_versions(conn, FHIR_TABLE, changed)
         await _write_tasks(conn, state, touched_tasks)
+        await _write_observations(conn, observations)
         self._remember(state)
+
+
+async def _observations(conn: AsyncConnection, ids: list[UUID]) -> dict:
+    """The stored observations among ``ids``, by id: (patient, observation)."""
+    if not ids:
+        return {}
+    rows = await conn.execute(text(
+        "SELECT observation_id, patient_id, doc::text FROM journal_observations "
+        "WHERE observation_id = ANY(:ids) FOR UPDATE"), {"ids": list(set(ids))})
+    return {r[0]: (r[1], Observation.model_validate_json(r[2])) for r in rows}
+
+
+async def _write_observations(conn: AsyncConnection, observations: dict) -> None:
+    if not observations:
+        return
+    rows = [(oid, pid, o.code, o.effective_at, o.status, o.model_dump_json())
+            for oid, (pid, o) in observations.items()]
+    cols = list(zip(*rows, strict=True))
+    await conn.execute(text("""
+        INSERT INTO journal_observations (observation_id, patient_id, code, effective_at,
+                                          status, doc)
+        SELECT a, b, c, d, e, f::jsonb
+          FROM unnest(CAST(:a AS uuid[]), CAST(:b AS uuid[]), CAST(:c AS text[]),
+                      CAST(:d AS timestamptz[]), CAST(:e AS text[]), CAST(:f AS text[]))
+               AS x(a, b, c, d, e, f)
+        ON CONFLICT (observation_id) DO UPDATE
+           SET status = excluded.status, doc = excluded.doc"""),
+        {"a": list(cols[0]), "b": list(cols[1]), "c": list(cols[2]), "d": list(cols[3]),
+         "e": list(cols[4]), "f": list(cols[5])})
 
 
 async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UUID, UUID]]) -> None:
