@@ -104,3 +104,24 @@ async def test_messages_we_cannot_take_get_an_error_receipt(clinic: Clinic):
     other = clinic.bearer(clinic.issuer.mint_device("some-sensor"))
     r = await clinic.journal.post("/messages", headers=other, json=_question(national_id, "m-e"))
     assert r.status_code == 403
+
+
+async def test_a_referral_to_a_unit_gives_it_a_time_limited_care_relation(clinic: Clinic):
+    """Issue 12: an inbound henvisning or epikrise (no question, so no reply task) addressed to
+    the home-care unit's communication party is a fact that the unit takes part in the
+    patient's care: the consent service starts a 30-day relation for it, from the journal."""
+    patient_id, national_id = await clinic.register()
+    nurse = clinic.nurse()
+    assert not await clinic.can(nurse, patient_id)     # no episode, decision or message yet
+    gate = clinic.bearer(clinic.issuer.mint_device(GATEWAY))
+    r = await clinic.journal.post("/messages", headers=gate, json=_question(
+        national_id, "epi-1", kind="epikrise", dialog_type=None, subject="Epikrise",
+        text="Utskrevet fra medisinsk avdeling. Trenger sårstell daglig."))
+    assert r.status_code == 201, r.text
+    await clinic.until_allowed(nurse, patient_id)
+    events = await clinic.consent_app.state.store.load(f"access-{patient_id}")
+    [rel] = [env.data for env, _ in events if env.type == "consent.CareRelationStarted"
+             and env.data["basis"] == "referral"]
+    assert (rel["unit"], rel["source"], rel["basis_ref"]) == ("974600978", "journal", "epi-1")
+    started = datetime.fromisoformat(rel["started_at"])
+    assert datetime.fromisoformat(rel["ends_at"]) - started == timedelta(days=30)

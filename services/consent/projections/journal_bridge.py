@@ -10,8 +10,11 @@ consent service's own streams (DESIGN.md §4; issue: "a grant starts the care re
 | ServiceApplied                       | case-handling relation of the applying unit               |
 | ServiceGranted                       | relation of the provider unit, until ``to_date``          |
 | ServiceRefused / ServiceEnded        | the case-handling (and service) relation ended            |
-| TaskCreated (message_reply)          | relation of the unit that must answer an inbound message  |
-|                                      | (a forespørsel, dialogmelding), 30 days                   |
+| MessageReceived (with its unit)      | relation of the unit an inbound message (a henvisning,    |
+|                                      | epikrise, PLO message, dialogmelding) was addressed to,   |
+|                                      | 30 days from its arrival                                  |
+| TaskCreated (message_reply)          | the same relation (one per message), for a reply task     |
+|                                      | stored before messages named their unit                   |
 
 Every relation it starts says ``source="journal"``. A legevakt contact is a legevakt episode.
 
@@ -53,13 +56,17 @@ NAMESPACE = UUID("6f1d2c43-39a8-4a55-9d1c-6a0c1f7a3b21")
 REGISTRATION_RELATION_DAYS = 30
 """How long the unit that registers a patient may work on the record without an episode or a
 service decision (our own choice: long enough to assess and decide an application)."""
+MESSAGE_RELATION_DAYS = 30
+"""How long a unit that received a message about a patient (a referral, an epikrise, a question)
+may read the record to act on it, without an episode or a decision (our own choice, as above)."""
 
 log = logging.getLogger(__name__)
 NAMED = frozenset(e.event_type for e in (journal.PatientRegistered,
                                          journal.PatientDetailsChanged))
 HANDLED = NAMED | {e.event_type for e in (
     journal.EpisodeStarted, journal.EpisodeEnded, journal.ServiceApplied, journal.ServiceGranted,
-    journal.ServiceRefused, journal.ServiceEnded, journal.TaskCreated)}
+    journal.ServiceRefused, journal.ServiceEnded, journal.TaskCreated,
+    journal.MessageReceived)}
 REPLY_TASK = "message_reply"
 PATIENT_NAMES_DDL = ("CREATE TABLE IF NOT EXISTS patient_names ("
                      "patient_id uuid PRIMARY KEY, family text NOT NULL)")
@@ -179,6 +186,13 @@ class JournalBridge(Projection):
                 return _start(known, relation_id("service", d["decision_id"]), d["provider"],
                               env.actor, f"service decision (IPLOS service {d['service_code']})",
                               "service_decision", d["decision_id"], env.recorded_at, ends)
+            case "MessageReceived" if d.get("unit"):
+                # a message addressed to one of our units: it takes part in the patient's care
+                at = datetime.fromisoformat(d["received_at"])
+                return _start(known, relation_id("message", d["message_id"]), d["unit"],
+                              env.actor, f"an inbound message ({d['kind'].replace('_', ' ')})",
+                              "referral", d["message_id"], at,
+                              at + timedelta(days=MESSAGE_RELATION_DAYS))
             case "TaskCreated" if d.get("kind") == REPLY_TASK:
                 # an inbound message the unit must answer: the receiving unit reads the record
                 at = datetime.fromisoformat(d["created_at"])

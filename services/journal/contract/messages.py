@@ -51,7 +51,11 @@ class Party(Value):
 @event("journal.MessageReceived")
 class MessageReceived(EventPayload):
     """A valid inbound message, stored as a journal document. ``receiver_her`` is the HER-id of
-    our communication party it was addressed to, ``receiver_role`` which of the three it is."""
+    our communication party it was addressed to, ``receiver_role`` which of the three it is,
+    ``unit`` the unit (organisation number) that party belongs to, which takes the message in:
+    a message addressed to a unit is a fact that it takes part in the patient's care, and the
+    consent service gives it a time-limited care relation (``None`` on messages stored before
+    the unit was recorded)."""
 
     message_id: str = MessageId
     kind: MessageKind
@@ -67,6 +71,8 @@ class MessageReceived(EventPayload):
     attachments: int = Field(default=0, ge=0)
     sent_at: datetime
     received_at: datetime
+    unit: str | None = Field(default=None, pattern=r"^\d{9}$",
+                             description="the receiving unit's organisation number")
 
 
 @event("journal.ApplicationReceiptSent")

@@ -222,7 +222,7 @@ def receive_message(p: Patient, c: ReceiveMessage, now: datetime, *, reply_unit:
             receiver_her=c.receiver_her.strip(), receiver_role=c.receiver_role,
             refers_to=optional_text(c.refers_to), in_reply_to=optional_text(c.in_reply_to),
             subject=optional_text(c.subject), text=c.text, attachments=c.attachments,
-            sent_at=c.sent_at, received_at=now),
+            sent_at=c.sent_at, received_at=now, unit=unit),
         ev.ApplicationReceiptSent(message_id=c.message_id, status="ok", to_her=to_her,
                                   sent_at=now)]
     if is_question(c.kind, c.dialog_type):
