@@ -1,4 +1,4 @@
-"""FHIR R4 reads over a service's resource versions (``libs/events/fhir_versions.py``), the
+"""FHIR R4 reads over a service's resource versions (``libs/web/fhir/versions.py``), the
 same in every service: read, ``vread``, ``_history``, search by patient, ``ETag`` and
 ``Last-Modified``, and the CapabilityStatement that lists them.
 
@@ -10,8 +10,11 @@ date is, which elements carry its codes) and its ``Refused``; ``FhirReads`` does
   An unknown id is decided like a patient the caller may not see (403, the same text), so ids
   cannot be probed. What the decision withholds (a locked entry or section) is not returned.
 - Search needs the patient (need-to-know is per patient); ``date``, ``code`` and ``status``
-  narrow it, ``_count`` and ``_offset`` page it (newest first, with a ``next`` link), and
-  ``as_of`` (an extension) reads the resources as they stood at an instant.
+  narrow it, and ``as_of`` (an extension) reads the resources as they stood at an instant. It
+  runs in SQL over search columns stored with each version (``versions.py``), newest search date
+  first: ``_count`` per page, the ``next`` link goes on with an opaque ``_cursor`` (the last
+  resource's date and id), so page 100 costs what page 1 does; ``_offset`` still works up to
+  10,000. ``total`` is counted up to 1,000 matches and left out above that (FHIR allows it).
 
 Routes call ``search_allowed`` / ``resource_allowed`` themselves, so a reader (and the
 guarded-route test, which looks for ``_allowed(``) sees the decision in the route.
@@ -20,8 +23,8 @@ guarded-route test, which looks for ``_allowed(``) sees the decision in the rout
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -34,28 +37,25 @@ from libs.access.model import Action, Decision, Resource
 from libs.access.policy import DENY_GENERIC
 from libs.events.envelope import new_event_id
 from libs.kernel.errors import Forbidden, NotFound
-from libs.web.fhir.versions import VersionReader
 from libs.web.errors import FhirJSONResponse
-from libs.web.fhir.search import SearchParameterError, date_filters
+from libs.web.fhir.search import (
+    Cursor, SearchParameterError, SearchQuery, date_conditions, decode_cursor, token_values,
+)
+from libs.web.fhir.searchable import FhirType
+from libs.web.fhir.versions import VersionReader
 from libs.web.params import as_of_query
 
 Count = Annotated[int, Query(alias="_count", ge=1, le=500)]
-Offset = Annotated[int, Query(alias="_offset", ge=0, le=100_000)]
+MAX_OFFSET = 10_000
+Offset = Annotated[int, Query(alias="_offset", ge=0, le=MAX_OFFSET,
+                              description="skip this many (at most 10,000; the next link "
+                                          "pages on with _cursor)")]
+CursorParam = Annotated[str | None, Query(alias="_cursor", max_length=400,
+                                          description="where the previous page ended (from "
+                                                      "its next link)")]
 AsOf = as_of_query("the resource as it stood at this instant")
 
 READ_INTERACTIONS = ("read", "vread", "search-type", "history-instance")
-CODED = ("code", "type", "category", "class")
-
-
-@dataclass(frozen=True)
-class FhirType:
-    """A resource type a service serves: its information category (what an access to it is
-    decided and logged as), the elements its search ``date`` is read from (the first present),
-    and the coded elements its search ``code`` matches."""
-
-    category: str
-    dates: tuple[str, ...] = ()
-    codes: tuple[str, ...] = CODED
 
 
 def patient_reference(raw: str) -> UUID:
@@ -104,85 +104,24 @@ def etagged(resource: dict, status: int = 200,
                             headers=etag_headers(resource) | dict(headers or {}))
 
 
-# --- search filters ----------------------------------------------------------------------------
-
-def _path(doc: dict, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(part)
-    return doc
-
-
-def when(doc: dict, paths: Sequence[str]) -> datetime | None:
-    """The first of ``paths`` that holds a date or dateTime (a date is its midnight, UTC)."""
-    for path in paths:
-        raw = _path(doc, path)
-        if isinstance(raw, str):
-            try:
-                value = (datetime.fromisoformat(raw) if "T" in raw
-                         else datetime.combine(date.fromisoformat(raw[:10]), datetime.min.time()))
-            except ValueError:
-                continue
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return None
-
-
-def codes(doc: dict, fields: Sequence[str] = CODED) -> set[str]:
-    """Every ``code`` and ``system|code`` of the resource's coded ``fields``."""
-    out: set[str] = set()
-    for field in fields:
-        value = doc.get(field)
-        for concept in value if isinstance(value, list) else [value]:
-            if not isinstance(concept, dict):
-                continue
-            codings = concept.get("coding", []) if "coding" in concept else [concept]
-            for c in codings:
-                if "code" in c:
-                    out |= {c["code"], f"{c.get('system', '')}|{c['code']}"}
-    return out
-
-
-def statuses(doc: dict) -> set[str]:
-    """``status``, and the codes of ``clinicalStatus`` and ``verificationStatus``."""
-    out = {doc["status"]} if isinstance(doc.get("status"), str) else set()
-    for field in ("clinicalStatus", "verificationStatus"):
-        for c in (doc.get(field) or {}).get("coding", []):
-            out.add(c.get("code"))
-    return out
-
-
-def filters(kind: FhirType, date_: list[str] | None, code: str | None,
-            status: str | None) -> list[Callable[[dict], bool]]:
-    """The checks of ``date`` (each value narrows), ``code`` and ``status`` (comma = or)."""
-    checks: list[Callable[[dict], bool]] = []
-    for check in date_filters(date_):
-        checks.append(lambda d, c=check: (w := when(d, kind.dates)) is not None and c(w))
-    if code:
-        wanted = {x.strip() for x in code.split(",") if x.strip()}
-        checks.append(lambda d: bool(codes(d, kind.codes) & wanted))
-    if status:
-        states = {x.strip() for x in status.split(",") if x.strip()}
-        checks.append(lambda d: bool(statuses(d) & states))
-    return checks
-
-
 # --- bundles -----------------------------------------------------------------------------------
 
 def fhir_base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def search_page(request: Request, rtype: str, matches: list[dict], count: int,
-                offset: int) -> dict:
-    """A searchset page of ``matches`` (already sorted), with ``self`` and ``next`` links."""
-    page = matches[offset:offset + count]
+def search_page(request: Request, rtype: str, page: list[dict], after: Cursor | None,
+                total: int | None) -> dict:
+    """A searchset page with ``self`` and, when there are more, a ``next`` link that goes on
+    after the page's last resource (``_cursor``), whether this page was found by ``_cursor``
+    or ``_offset``; ``total`` only when it was counted (at most ``TOTAL_UP_TO``)."""
     base = fhir_base(request)
     next_url = None
-    if offset + count < len(matches):
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
-        next_url = f"{base}/{rtype}?{urlencode([*query, ('_offset', offset + count)])}"
-    bundle = searchset(page, base, total=len(matches), next_url=next_url)
+    if after is not None:
+        query = [(k, v) for k, v in request.query_params.multi_items()
+                 if k not in ("_offset", "_cursor")]
+        next_url = f"{base}/{rtype}?{urlencode([*query, ('_cursor', after.encode())])}"
+    bundle = searchset(page, base, total=total, next_url=next_url)
     bundle["link"] = [{"relation": "self", "url": str(request.url)}, *bundle.get("link", [])]
     return bundle
 
@@ -290,18 +229,25 @@ class FhirReads:
 
     async def search(self, request: Request, grant: Grant, patient_id: UUID, rtype: str, *,
                      date_: list[str] | None, code: str | None, status: str | None,
-                     count: int, offset: int, as_of: datetime | None) -> FhirJSONResponse:
-        """One page of the patient's resources of a type that match, newest first."""
-        found = await self.versions(request).search(patient_id, rtype, as_of_utc(as_of))
+                     count: int, offset: int, as_of: datetime | None,
+                     cursor: str | None = None) -> FhirJSONResponse:
+        """One page of the patient's resources of a type that match, newest first: ``_count``
+        of them after ``_cursor`` (from the previous page's ``next`` link) or after skipping
+        ``_offset`` (at most ``MAX_OFFSET``; not both). ``total`` is counted up to
+        ``TOTAL_UP_TO`` matches and left out above that."""
+        if cursor is not None and offset:
+            raise SearchParameterError("_cursor and _offset: give one of them, not both")
+        query = SearchQuery(dates=date_conditions(date_), codes=token_values(code),
+                            statuses=token_values(status), as_of=as_of_utc(as_of),
+                            count=count, offset=offset,
+                            after=None if cursor is None else decode_cursor(cursor))
         hidden = set(self.withheld(grant, rtype))
         if self.category(rtype) in hidden:     # the whole section is withheld
-            found = []
-        kind = self.types[rtype]
-        checks = filters(kind, date_, code, status)
-        matches = [d for d in found if d["id"] not in hidden and all(c(d) for c in checks)]
-        matches.sort(key=lambda d: (when(d, kind.dates) or datetime.min.replace(tzinfo=UTC),
-                                    d["id"]), reverse=True)
-        return FhirJSONResponse(search_page(request, rtype, matches, count, offset))
+            page, after, total = [], None, 0
+        else:
+            page, after, total = await self.versions(request).search(
+                patient_id, rtype, replace(query, withheld=sorted(hidden)))
+        return FhirJSONResponse(search_page(request, rtype, page, after, total))
 
     async def read(self, request: Request, rtype: str, rid: str,
                    as_of: datetime | None = None) -> FhirJSONResponse:

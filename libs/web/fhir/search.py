@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from libs.kernel.time import in_range_instant
@@ -21,8 +25,13 @@ _OPS: dict[str, Callable[[datetime, datetime], bool]] = {
 }
 
 
-def date_filters(values: list[str] | None) -> list[Callable[[datetime], bool]]:
-    """FHIR ``date`` search parameters (``ge2026-01-01``, ``lt2026-02-01T00:00:00Z``)."""
+Op = str
+"""A FHIR date prefix: eq ne lt le gt ge sa eb."""
+
+
+def date_conditions(values: list[str] | None) -> list[tuple[Op, datetime]]:
+    """FHIR ``date`` search parameters (``ge2026-01-01``, ``lt2026-02-01T00:00:00Z``) as
+    (prefix, instant); each value narrows the search. A value that is not one is a 422."""
     out = []
     for raw in values or []:
         m = _DATE.match(raw.strip())
@@ -40,5 +49,69 @@ def date_filters(values: list[str] | None) -> list[Callable[[datetime], bool]]:
             in_range_instant(when)
         except ValueError as exc:
             raise SearchParameterError(f"date: {exc}") from None
-        out.append(lambda v, f=_OPS[op], x=when: f(v, x))
+        out.append((op, when))
     return out
+
+
+def date_filters(values: list[str] | None) -> list[Callable[[datetime], bool]]:
+    """The ``date`` search parameters as checks of a resource's date."""
+    return [lambda v, f=_OPS[op], x=when: f(v, x) for op, when in date_conditions(values)]
+
+
+def token_values(raw: str | None) -> list[str] | None:
+    """A token parameter's values (comma = or); ``None`` when the parameter is absent."""
+    if not raw:
+        return None
+    return sorted({x.strip() for x in raw.split(",") if x.strip()})
+
+
+# --- keyset paging -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the previous page ended: the (search date, id) of its last resource; a page goes on
+    after it in the search's order (search date newest first, then id)."""
+
+    date: datetime | None
+    id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.date.isoformat() if self.date else None, self.id],
+                         separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+CURSOR_ERROR = ("_cursor: not a cursor this server gave (take the next link of the previous "
+                "page, or search again without _cursor)")
+
+
+def decode_cursor(raw: str) -> Cursor:
+    """The ``_cursor`` a ``next`` link carries; anything else is a 422."""
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        when, rid = json.loads(text)
+        if not isinstance(rid, str) or not rid or len(rid) > 200:
+            raise ValueError(rid)
+        instant = None if when is None else datetime.fromisoformat(when)
+        if instant is not None and instant.tzinfo is None:
+            raise ValueError(when)
+        return Cursor(instant, rid)
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise SearchParameterError(CURSOR_ERROR) from None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One page of a search of a patient's resources of a type: ``dates`` (each narrows),
+    ``codes`` and ``statuses`` (any of them; ``None`` = no filter), ``withheld`` ids never
+    returned, ``as_of`` (the versions current then), and the page: ``count`` after ``after``
+    (a cursor) or after skipping ``offset``."""
+
+    dates: Sequence[tuple[Op, datetime]] = ()
+    codes: Sequence[str] | None = None
+    statuses: Sequence[str] | None = None
+    withheld: Sequence[str] = ()
+    as_of: datetime | None = None
+    count: int = 50
+    offset: int = 0
+    after: Cursor | None = None

@@ -1,34 +1,113 @@
 """Every version of every FHIR resource a service exposes, written by its projection.
 
-A table ``<name>(resource_type, id, version_id, patient_id, last_updated, doc)``: a version is
-written when an event touches the resource and is never updated or deleted, so FHIR read,
-``vread``, ``_history``, ``ETag`` and ``as_of`` all read it. Versions are numbered per resource
-(1, 2, ...) in the order the projection applies events; a replayed batch writes nothing twice.
+A table ``<name>(resource_type, id, version_id, patient_id, last_updated, doc, ...)``: a version
+is written when an event touches the resource and its content is never changed or deleted, so
+FHIR read, ``vread``, ``_history``, ``ETag`` and ``as_of`` all read it. Versions are numbered per
+resource (1, 2, ...) in the order the projection applies events; a replayed batch writes nothing
+twice.
+
+Search reads columns stored with each version when it is written (``searchable.py``, from the
+service's ``FhirType`` descriptions): ``search_date`` (``-infinity`` when the resource has
+none), ``codes`` and ``statuses`` (text arrays), and ``superseded_at``, set in the same
+transaction when a newer version of the resource is written (to that version's time). The
+current versions are then one range of a partial index in the search's order, and the versions
+current at ``as_of`` are ``last_updated <= as_of < superseded_at`` (a resource's versions are
+written in time order). A table from before these columns gets them at setup.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.web.fhir.search import Cursor, SearchQuery
+from libs.web.fhir.searchable import UNDATED, FhirType, search_columns
+
+ORDER = 'search_date DESC, id COLLATE "C" DESC'
+"""The search's order: newest search date first, then id (bytewise, as Python compares)."""
+TOTAL_UP_TO = 1_000
+"""A search counts its matches up to this many; above it, ``total`` is left out."""
+
 Changed = tuple[str, str, UUID, datetime, dict]
 """(resource type, id, patient, time of the event, resource without ``meta``)"""
 
 
-async def create_versions_table(conn: AsyncConnection, table: str) -> None:
+Types = Mapping[str, FhirType]
+"""resource type -> how to read its search columns (the service's ``fhir`` package has it)"""
+
+
+async def create_versions_table(conn: AsyncConnection, table: str,
+                                types: Types | None = None) -> None:
+    """The table and its indexes. A table from before the search columns gets them (and which
+    versions are superseded, from the versions themselves); with ``types``, every version
+    without search columns gets them here, so an existing table needs no replay."""
     await conn.execute(text(f"""
         CREATE TABLE IF NOT EXISTS {table} (
             resource_type text NOT NULL, id text NOT NULL, version_id integer NOT NULL,
             patient_id uuid NOT NULL, last_updated timestamptz NOT NULL,
             doc jsonb NOT NULL, PRIMARY KEY (resource_type, id, version_id))"""))
+    before = await conn.scalar(text("""
+        SELECT count(*) FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = :t
+           AND column_name = 'superseded_at'"""), {"t": table})
     await conn.execute(text(f"""
-        CREATE INDEX IF NOT EXISTS {table}_patient
-            ON {table} (patient_id, resource_type, last_updated)"""))
+        ALTER TABLE {table}
+          ADD COLUMN IF NOT EXISTS superseded_at timestamptz,
+          ADD COLUMN IF NOT EXISTS search_date timestamptz NOT NULL DEFAULT '{UNDATED}',
+          ADD COLUMN IF NOT EXISTS codes text[],
+          ADD COLUMN IF NOT EXISTS statuses text[]"""))
+    if not before:       # versions written before there was a superseded_at
+        await conn.execute(text(f"""
+            UPDATE {table} f SET superseded_at = n.next
+              FROM (SELECT resource_type, id, version_id,
+                           lead(last_updated) OVER (PARTITION BY resource_type, id
+                                                    ORDER BY version_id) AS next
+                      FROM {table}) n
+             WHERE (f.resource_type, f.id, f.version_id) = (n.resource_type, n.id, n.version_id)
+               AND n.next IS NOT NULL"""))
+    for name, definition in (
+            ("patient", "(patient_id, resource_type, last_updated)"),
+            # a page of current versions: one range of this index, in the search's order
+            ("current", f"(patient_id, resource_type, {ORDER}) WHERE superseded_at IS NULL"),
+            # a page as of an instant: every version in the search's order
+            ("as_of", f"(patient_id, resource_type, {ORDER}, last_updated)"),
+            # the one current version of a resource, superseded by a new one
+            ("open", "(resource_type, id, version_id) WHERE superseded_at IS NULL"),
+            ("unindexed", "(resource_type) WHERE codes IS NULL")):
+        await conn.execute(text(
+            f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {table} {definition}"))
+    if types is not None:
+        await backfill_search_columns(conn, table, types)
+
+
+async def backfill_search_columns(conn: AsyncConnection, table: str, types: Types,
+                                  batch: int = 2_000) -> int:
+    """Give every version without search columns (written before they existed) its own."""
+    done = 0
+    while True:
+        rows = (await conn.execute(text(f"""
+            SELECT resource_type, id, version_id, doc::text FROM {table}
+             WHERE codes IS NULL LIMIT :n"""), {"n": batch})).all()
+        if not rows:
+            return done
+        columns = [search_columns(types.get(r[0]), json.loads(r[3])) for r in rows]
+        await conn.execute(text(f"""
+            UPDATE {table} f SET search_date = x.s::timestamptz,
+                   codes = ARRAY(SELECT jsonb_array_elements_text(x.c::jsonb)),
+                   statuses = ARRAY(SELECT jsonb_array_elements_text(x.st::jsonb))
+              FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:v AS int[]),
+                          CAST(:s AS text[]), CAST(:c AS text[]), CAST(:st AS text[]))
+                   AS x(t, i, v, s, c, st)
+             WHERE (f.resource_type, f.id, f.version_id) = (x.t, x.i, x.v)"""),
+            {"t": [r[0] for r in rows], "i": [r[1] for r in rows], "v": [r[2] for r in rows],
+             "s": [c[0] for c in columns], "c": [json.dumps(c[1]) for c in columns],
+             "st": [json.dumps(c[2]) for c in columns]})
+        done += len(rows)
 
 
 Row = tuple[str, str, int, UUID, datetime, dict]
@@ -62,26 +141,50 @@ def versioned(rtype: str, rid: str, version: int, patient_id: UUID, at: datetime
     return (rtype, rid, version, patient_id, at, doc)
 
 
-async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row]) -> int:
-    """Store numbered versions; one already stored (a replayed batch) is left as it is."""
+async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row],
+                          types: Types) -> int:
+    """Store numbered versions with their search columns, and mark the versions they follow
+    superseded (at the time of the next version), in the caller's transaction. A version
+    already stored (a replayed batch) is left as it is."""
     if not rows:
         return 0
     cols = list(zip(*rows, strict=True))
+    search = [search_columns(types.get(r[0]), r[5]) for r in rows]
     await conn.execute(text(f"""
-        INSERT INTO {table} (resource_type, id, version_id, patient_id, last_updated, doc)
-        SELECT t, i, v, p, u, d::jsonb
+        INSERT INTO {table} (resource_type, id, version_id, patient_id, last_updated, doc,
+                             search_date, codes, statuses)
+        SELECT t, i, v, p, u, d::jsonb, s::timestamptz,
+               ARRAY(SELECT jsonb_array_elements_text(c::jsonb)),
+               ARRAY(SELECT jsonb_array_elements_text(st::jsonb))
           FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:v AS int[]),
-                      CAST(:p AS uuid[]), CAST(:u AS timestamptz[]),
-                      CAST(:d AS text[])) AS x(t, i, v, p, u, d)
+                      CAST(:p AS uuid[]), CAST(:u AS timestamptz[]), CAST(:d AS text[]),
+                      CAST(:s AS text[]), CAST(:c AS text[]), CAST(:st AS text[]))
+               AS x(t, i, v, p, u, d, s, c, st)
         ON CONFLICT DO NOTHING"""),
         {"t": list(cols[0]), "i": list(cols[1]), "v": list(cols[2]),
-         "p": list(cols[3]), "u": list(cols[4]), "d": [json.dumps(d) for d in cols[5]]})
+         "p": list(cols[3]), "u": list(cols[4]), "d": [json.dumps(d) for d in cols[5]],
+         "s": [c[0] for c in search], "c": [json.dumps(c[1]) for c in search],
+         "st": [json.dumps(c[2]) for c in search]})
+    newest: dict[tuple[str, str], int] = {}
+    for rtype, rid, version, *_ in rows:
+        newest[(rtype, rid)] = max(version, newest.get((rtype, rid), 0))
+    await conn.execute(text(f"""
+        UPDATE {table} f
+           SET superseded_at = (SELECT n.last_updated FROM {table} n
+                                 WHERE n.resource_type = f.resource_type AND n.id = f.id
+                                   AND n.version_id > f.version_id
+                                 ORDER BY n.version_id LIMIT 1)
+          FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:v AS int[])) AS k(t, i, v)
+         WHERE f.resource_type = k.t AND f.id = k.i AND f.version_id < k.v
+           AND f.superseded_at IS NULL"""),
+        {"t": [k[0] for k in newest], "i": [k[1] for k in newest], "v": list(newest.values())})
     return len(rows)
 
 
-async def write_versions(conn: AsyncConnection, table: str, changed: Sequence[Changed]) -> int:
+async def write_versions(conn: AsyncConnection, table: str, changed: Sequence[Changed],
+                         types: Types) -> int:
     """Number and store the batch's resource versions; returns how many were written."""
-    return await insert_versions(conn, table, await number_versions(conn, table, changed))
+    return await insert_versions(conn, table, await number_versions(conn, table, changed), types)
 
 
 class VersionReader:
@@ -119,13 +222,80 @@ class VersionReader:
         return [json.loads(r[0]) for r in rows]
 
     async def search(self, patient_id: UUID, rtype: str,
-                     as_of: datetime | None = None) -> list[dict]:
-        """The patient's resources of a type, newest version of each (at ``as_of``)."""
+                     query: SearchQuery) -> tuple[list[dict], Cursor | None, int | None]:
+        """A page of the patient's resources of a type that match ``query`` (the version of
+        each current now, or at ``query.as_of``), newest search date first: (resources, the
+        cursor after the page's last one when there are more, how many match in all when at
+        most ``TOTAL_UP_TO`` do, else ``None``). Filters, order and limit run in SQL on one
+        range of an index, so a page costs the same however long the patient's history."""
+        where, args = _where(patient_id, rtype, query)
+        page, page_args = page_sql(self.table, patient_id, rtype, query)
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
-            rows = await conn.fetch(f"""
-                SELECT DISTINCT ON (id) doc::text FROM {self.table}
-                 WHERE patient_id = $1 AND resource_type = $2
-                   AND ($3::timestamptz IS NULL OR last_updated <= $3)
-                 ORDER BY id, version_id DESC""", patient_id, rtype, as_of)
-        return [json.loads(r[0]) for r in rows]
+            rows = await conn.fetch(page, *page_args)
+            more = len(rows) > query.count
+            rows = rows[:query.count]
+            if query.after is None and query.offset == 0 and not more:
+                total: int | None = len(rows)
+            else:
+                total = await conn.fetchval(f"""
+                    SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}
+                                           LIMIT {TOTAL_UP_TO + 1}) m""", *args)
+        after = Cursor(rows[-1][2], rows[-1][1]) if more else None
+        return ([json.loads(r[0]) for r in rows], after,
+                total if total is not None and total <= TOTAL_UP_TO else None)
+
+
+def page_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:
+    """The statement (asyncpg placeholders) and arguments of a page: (resource, id, search date)
+    rows, one more than ``query.count`` when there are more."""
+    where, args = _where(patient_id, rtype, query)
+    if query.after is not None:
+        args += [query.after.date.isoformat() if query.after.date else UNDATED, query.after.id]
+        d, i = f"${len(args) - 1}::text::timestamptz", f"${len(args)}::text"
+        where += f' AND search_date <= {d} AND (search_date < {d} OR id COLLATE "C" < {i})'
+    args += [query.count + 1, query.offset]
+    return (f"""
+        SELECT doc::text, id,
+               CASE WHEN search_date = '{UNDATED}' THEN NULL ELSE search_date END AS after_date
+          FROM {table} WHERE {where}
+         ORDER BY {ORDER} LIMIT ${len(args) - 1} OFFSET ${len(args)}""", args)
+
+
+def _where(patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:
+    """The search's conditions (asyncpg placeholders) and their arguments."""
+    args: list = [patient_id, rtype]
+
+    def arg(value) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if query.as_of is None:
+        clauses = ["patient_id = $1", "resource_type = $2", "superseded_at IS NULL"]
+    else:
+        at = arg(query.as_of)
+        clauses = ["patient_id = $1", "resource_type = $2", f"last_updated <= {at}",
+                   f"(superseded_at IS NULL OR superseded_at > {at})"]
+    for op, value in query.dates:
+        clauses.append(_date_clause(op, value, arg))
+    if query.codes is not None:
+        clauses.append(f"codes && {arg(list(query.codes))}::text[]")
+    if query.statuses is not None:
+        clauses.append(f"statuses && {arg(list(query.statuses))}::text[]")
+    if query.withheld:
+        clauses.append(f"id <> ALL({arg(list(query.withheld))}::text[])")
+    return " AND ".join(clauses), args
+
+
+def _date_clause(op: str, value: datetime, arg) -> str:
+    """One ``date`` condition: ``eq``/``ne`` compare the day (of the value as given, with the
+    resource's date in UTC); an undated resource matches none."""
+    dated = f"search_date > '{UNDATED}'"
+    if op in ("eq", "ne"):
+        start = datetime.combine(value.date(), time(), UTC)
+        day = f"search_date >= {arg(start)}"
+        if start.date() < date.max:
+            day += f" AND search_date < {arg(start + timedelta(days=1))}"
+        return f"({day})" if op == "eq" else f"({dated} AND NOT ({day}))"
+    sql_op = {"lt": "<", "eb": "<", "le": "<=", "gt": ">", "sa": ">", "ge": ">="}[op]
+    return f"({dated} AND search_date {sql_op} {arg(value)})"

@@ -5,8 +5,9 @@ transaction Bundles, over the versions ``journal_records`` keeps (``journal_fhir
   to that patient, in the information category of the resource type. An unknown id is answered
   like a patient the caller may not see (403, same text), so ids cannot be probed.
 - Search needs ``patient`` (need-to-know is per patient); ``date``, ``code``, ``status``,
-  ``_count`` and ``_offset`` narrow and page it. ``as_of`` (an extension) reads the record as
-  it stood at an instant; ``_history`` lists every version of a resource.
+  ``_count`` and ``_cursor`` (or ``_offset``, at most 10,000) narrow and page it. ``as_of``
+  (an extension) reads the record as it stood at an instant; ``_history`` lists every version
+  of a resource. The resource types are ``fhir/types.py``.
 - Writes go through ``from_fhir`` into the same domain commands as the REST API; a transaction
   Bundle is decided as a whole and appended in one statement (all or nothing), and an entry's
   ``request.ifMatch`` that is not the resource's current version makes the whole Bundle 412.
@@ -21,32 +22,18 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from libs.web.errors import FhirJSONResponse
 from libs.web.fhir.reads import (
-    AsOf, Count, FhirReads, FhirType, Offset, required_patient, resource_capability,
+    AsOf, Count, CursorParam, FhirReads, Offset, required_patient, resource_capability,
     server_capabilities,
 )
 from libs.web.guard import AccessDep, CurrentSubject
 from libs.web.limits import require_bundle_size
 from libs.web.write import IN_ROUTE, Write, write
 from services.journal.fhir import transaction as tx
+from services.journal.fhir.types import TYPES
 from services.journal.http import views
 from services.journal.http.deps import WHAT, clinician, journal_store
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
-
-# resource type -> its information category and where its search date is
-TYPES: dict[str, FhirType] = {
-    "Patient": FhirType("identity", ("birthDate",)),
-    "EpisodeOfCare": FhirType("episodes", ("period.start",)),
-    "Encounter": FhirType("notes", ("period.start",)),
-    "Observation": FhirType("observations", ("effectiveDateTime",)),
-    "Condition": FhirType("conditions", ("recordedDate", "onsetDateTime")),
-    "AllergyIntolerance": FhirType("critical_info", ("recordedDate",)),
-    "Flag": FhirType("critical_info", ("period.start",)),
-    "DocumentReference": FhirType("notes", ("date",)),
-    "Composition": FhirType("notes", ("date",)),
-    "CarePlan": FhirType("care_plans", ("period.start", "created")),
-    "Task": FhirType("tasks", ("authoredOn",)),
-}
 
 READS = FhirReads("The journal", TYPES,
                   withheld=lambda decision, _: views.hidden_for(decision.hidden,
@@ -73,8 +60,10 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
                  date_: Annotated[list[str] | None, Query(alias="date")] = None,
                  code: Annotated[str | None, Query(description="code or system|code")] = None,
                  status: Annotated[str | None, Query()] = None,
-                 count: Count = 50, offset: Offset = 0, as_of: AsOf = None):
-    """Search one patient's resources of a type, newest first, a page at a time."""
+                 count: Count = 50, offset: Offset = 0, as_of: AsOf = None,
+                 cursor: CursorParam = None):
+    """Search one patient's resources of a type, newest first, a page at a time (the next
+    link pages on with ``_cursor``; ``total`` is left out above 1,000 matches)."""
     rtype = READS.type(rtype)
     if rtype == "Patient":
         patient = patient or id_
@@ -82,7 +71,8 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
                                            "patient's record at a time (Patient: _id).")
     grant = await READS.search_allowed(access, who, patient_id, rtype)
     return await READS.search(request, grant, patient_id, rtype, date_=date_, code=code,
-                              status=status, count=count, offset=offset, as_of=as_of)
+                              status=status, count=count, offset=offset, as_of=as_of,
+                              cursor=cursor)
 
 
 # --- read, vread, history --------------------------------------------------------------------

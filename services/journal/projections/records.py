@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.envelope import Envelope
 from libs.web.fhir.versions import create_versions_table, write_versions
+from services.journal.fhir.types import TYPES
 from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
 from services.journal.contract import PatientDetailsChanged
@@ -87,7 +88,7 @@ class JournalRecordsProjection(Projection):
             CREATE INDEX IF NOT EXISTS journal_observations_latest
                 ON journal_observations (patient_id, code, effective_at DESC)
              WHERE status <> 'entered_in_error'"""))
-        await create_versions_table(conn, FHIR_TABLE)
+        await create_versions_table(conn, FHIR_TABLE, TYPES)
 
     async def reset(self, conn: AsyncConnection) -> None:
         self._parsed.clear()
@@ -142,7 +143,7 @@ class JournalRecordsProjection(Projection):
             {"p": list(state), "v": [s[0] for s in state.values()],
              "u": [s[1] for s in state.values()],
              "d": [s[2].model_dump_json() for s in state.values()]})
-        await write_versions(conn, FHIR_TABLE, changed)
+        await write_versions(conn, FHIR_TABLE, changed, TYPES)
         await _write_tasks(conn, state, touched_tasks)
         await _write_observations(conn, observations)
         self._remember(state)

@@ -3,7 +3,7 @@ prescription), MedicationAdministration (a dose given, missed or refused) and Li
 patient's medication list, PLL), as ``resources`` maps them and the projection versions them.
 
 - Reads (``libs/web/fhir/reads.py``): read, vread, ``_history``, search by ``patient`` with
-  ``date``, ``code`` (FEST product id or ATC code), ``status``, ``_count``/``_offset`` and
+  ``date``, ``code`` (FEST product id or ATC code), ``status``, ``_count``/``_cursor`` and
   ``as_of`` (an extension: the resources as they stood at an instant). Every read is decided
   and logged as an access to the patient's medication (category ``medication``); an unknown id
   is answered like a patient the caller may not see (403, the same text).
@@ -31,7 +31,7 @@ from libs.events.consistency import HEADER
 from libs.kernel import errors
 from libs.web.errors import FhirJSONResponse
 from libs.web.fhir.reads import (
-    READ_INTERACTIONS, AsOf, Count, FhirReads, FhirType, Offset, etag_headers, fhir_base,
+    READ_INTERACTIONS, AsOf, Count, CursorParam, FhirReads, Offset, etag_headers, fhir_base,
     required_patient, resource_capability, server_capabilities,
 )
 from libs.web.guard import AccessDep, CurrentSubject
@@ -42,21 +42,13 @@ from services.medication.fhir.from_fhir import (
     EXT_OVERRIDE_REASON, parsed, prescribe_command, subject,
 )
 from services.medication.fhir.resources import resource
+from services.medication.fhir.types import TYPES
 from services.medication.http.deps import (
     CATEGORY, WHAT, actor, catalogue_of, fresh_within, medication_store,
 )
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
-
-DRUG = ("medicationCodeableConcept",)
-TYPES: dict[str, FhirType] = {
-    "MedicationStatement": FhirType("medication", ("effectivePeriod.start", "dateAsserted"),
-                                    DRUG),
-    "MedicationRequest": FhirType("medication", ("authoredOn",), DRUG),
-    "MedicationAdministration": FhirType("medication", ("effectiveDateTime",), DRUG),
-    "List": FhirType("medication", ("date",), ("code",)),
-}
 
 READS = FhirReads("The medication service", TYPES)
 
@@ -108,8 +100,10 @@ async def capability_statement():
         rest={"searchParam": [
             {"name": "_count", "type": "number", "documentation": "page size, 1 to 500, "
                                                                   "default 50"},
-            {"name": "_offset", "type": "number", "documentation": "where the page starts; "
+            {"name": "_cursor", "type": "string", "documentation": "where the page starts; "
                                                                    "the next link sets it"},
+            {"name": "_offset", "type": "number", "documentation": "skip this many, at most "
+                                                                   "10,000"},
             {"name": "as_of", "type": "date", "documentation": "extension: search or read "
                                                                "the resources as they stood "
                                                                "at this instant"}]}))
@@ -121,13 +115,16 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
                  date_: Annotated[list[str] | None, Query(alias="date")] = None,
                  code: Annotated[str | None, Query(description="code or system|code")] = None,
                  status: Annotated[str | None, Query()] = None,
-                 count: Count = 50, offset: Offset = 0, as_of: AsOf = None):
-    """Search one patient's resources of a type, newest first, a page at a time."""
+                 count: Count = 50, offset: Offset = 0, as_of: AsOf = None,
+                 cursor: CursorParam = None):
+    """Search one patient's resources of a type, newest first, a page at a time (the next
+    link pages on with ``_cursor``; ``total`` is left out above 1,000 matches)."""
     rtype = READS.type(rtype)
     patient_id = required_patient(patient, PATIENT_REQUIRED)
     grant = await READS.search_allowed(access, who, patient_id, rtype)
     return await READS.search(request, grant, patient_id, rtype, date_=date_, code=code,
-                              status=status, count=count, offset=offset, as_of=as_of)
+                              status=status, count=count, offset=offset, as_of=as_of,
+                              cursor=cursor)
 
 
 router.include_router(READS.instance_routes(

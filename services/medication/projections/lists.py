@@ -33,6 +33,7 @@ from services.medication.domain.evolve import evolve
 from services.medication.domain.state import MedicationList
 from services.medication.fhir.resources import resource
 from services.medication.fhir.touched import touched
+from services.medication.fhir.types import TYPES
 
 LISTS = "medication_lists"
 FHIR_TABLE = "medication_fhir"
@@ -57,7 +58,7 @@ class MedicationListsProjection(Projection):
                 patient_id uuid PRIMARY KEY, version integer NOT NULL,
                 updated_at timestamptz NOT NULL, doc jsonb NOT NULL,
                 current text NOT NULL, current_until timestamptz)"""))
-        await create_versions_table(conn, FHIR_TABLE)
+        await create_versions_table(conn, FHIR_TABLE, TYPES)
 
     async def reset(self, conn: AsyncConnection) -> None:
         self._parsed.clear()
@@ -135,7 +136,7 @@ class MedicationListsProjection(Projection):
                    current_until = excluded.current_until"""),
             {"p": ids, "v": versions, "u": times, "d": docs, "c": currents, "t": untils})
         await insert_versions(conn, FHIR_TABLE,
-                              [*await number_versions(conn, FHIR_TABLE, changed), *lists])
+                              [*await number_versions(conn, FHIR_TABLE, changed), *lists], TYPES)
         for patient_id, (_, lst) in state.items():
             self._parsed[patient_id] = (lst.version, lst)
             self._parsed.move_to_end(patient_id)
