@@ -183,6 +183,9 @@ async def history_phase(url: str, bootstrap: str, console, rows: list[Row],
             servers.append(journal)
             cold: dict[int, dict[str, float]] = {}
             async with session_for(port, nurse, 1) as s:
+                # the process's own warm-up (connections, first requests) is no patient's cost:
+                # a read that touches no patient's stream goes first
+                await _timed(s, "GET", "/fhir/metadata")
                 for patient, n in zip(patients, sizes, strict=True):
                     req = _requests(patient)
                     cold[n] = {"write": await _timed(s, *req["write"]),
