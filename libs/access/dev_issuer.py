@@ -117,6 +117,10 @@ class DevIssuer:
                   t.CLIENT_NAME: "ehr dev issuer"}
         return self.mint("practitioner", claims, ttl, extra)
 
+    def citizen_sub(self, pid: str) -> str:
+        """The pairwise ``sub`` a citizen's tokens carry (for the sign-in's ID token)."""
+        return self._pairwise("idporten", pid)
+
     def mint_citizen(self, pid: str, acr: str = "idporten-loa-high", ttl: int = DEFAULT_TTL_S,
                      extra: Mapping[str, Any] | None = None) -> str:
         claims = {"sub": self._pairwise("idporten", pid), "pid": pid, "acr": acr, "amr": ["dev"]}
