@@ -1,0 +1,1 @@
+"""Pure registry logic: the per-person fold, codes, statistics, suppression, KPR rules."""

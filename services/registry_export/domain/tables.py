@@ -1,0 +1,98 @@
+"""Published statistics tables: counts cut into blocks, suppressed, and written as JSON-stat 2.0
+(SSB's format: https://json-stat.org/format/) or CSV. A suppressed cell is ``null`` with status
+"." in JSON-stat and "." in CSV, the way SSB marks it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.registry_export.domain.codes import AGE_BANDS, GROUPS, SEXES
+from services.registry_export.domain.statistics import Counts
+from services.registry_export.domain.suppression import TOTAL, protect, with_totals
+
+ROWS = tuple(b[0] for b in AGE_BANDS)
+COLS = SEXES
+AGES = (*ROWS, TOTAL)
+SEX = (*COLS, TOTAL)
+SEX_LABELS = {"female": "Kvinner / Women", "male": "Menn / Men",
+              "unknown": "Annet eller ukjent / Other or unknown", TOTAL: "I alt / Total"}
+
+Key = tuple[str, str, str, str]   # (municipality, age, sex, group), age and sex may be TOTAL
+
+
+@dataclass(frozen=True)
+class Published:
+    kind: str
+    label: str
+    period: str              # "2025-12-31" (point) or "2025-01-01/2025-12-31" (period)
+    min_cell: int
+    cells: dict[Key, int | None]   # None: suppressed
+
+    @property
+    def municipalities(self) -> list[str]:
+        return sorted({k[0] for k in self.cells})
+
+
+def publish(counts: Counts, min_cell: int = 3) -> Published:
+    blocks: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
+    for (mun, band, sex, group), n in counts.cells.items():
+        blocks.setdefault((mun, group), {})[(band, sex)] = n
+    cells: dict[Key, int | None] = {}
+    for (mun, group), inner in sorted(blocks.items()):
+        block = with_totals(inner, ROWS, COLS)
+        hidden = protect(block, ROWS, COLS, min_cell)
+        for (band, sex), n in block.items():
+            cells[(mun, band, sex, group)] = None if (band, sex) in hidden else n
+    if counts.kind == "point":
+        period = counts.end.isoformat()
+        label = f"Brukere av omsorgstjenester per {period} / Care service users on {period}"
+    else:
+        period = f"{counts.start.isoformat()}/{counts.end.isoformat()}"
+        label = (f"Brukere av omsorgstjenester i perioden {period} / "
+                 f"Care service users in {period}")
+    return Published(counts.kind, label, period, min_cell, cells)
+
+
+def to_jsonstat(table: Published, updated: datetime) -> dict[str, Any]:
+    muns, groups = table.municipalities, list(GROUPS)
+    dims = {"region": muns, "age": list(AGES), "sex": list(SEX), "group": groups}
+    values: list[int | None] = []
+    status: dict[str, str] = {}
+    for m in muns:
+        for a in AGES:
+            for s in SEX:
+                for g in groups:
+                    v = table.cells.get((m, a, s, g), 0)   # no block: no users, all 0
+                    if v is None:
+                        status[str(len(values))] = "."
+                    values.append(v)
+    labels = {"region": {m: m for m in muns},
+              "age": {a: ("I alt / Total" if a == TOTAL else f"{a} år / years") for a in AGES},
+              "sex": SEX_LABELS,
+              "group": {g: f"{no} / {en}" for g, (no, en, _) in GROUPS.items()}}
+    return {
+        "version": "2.0", "class": "dataset", "label": table.label,
+        "source": "EHR registry export (KPR data of the municipality)",
+        "updated": updated.isoformat(), "id": list(dims), "size": [len(v) for v in dims.values()],
+        "dimension": {d: {"label": d, "category": {
+            "index": {c: i for i, c in enumerate(cats)}, "label": labels[d]}}
+            for d, cats in dims.items()},
+        "value": values, "status": status,
+        "note": [f"Users are counted once per service group. Cells under {table.min_cell} "
+                 "and the cells that would reveal them are suppressed ('.').",
+                 "Groups do not add up: one person can use several service groups."],
+        "extension": {"kind": table.kind, "period": table.period},
+    }
+
+
+def to_csv(table: Published) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["period", "region", "age", "sex", "group", "value"])
+    for (m, a, s, g), v in sorted(table.cells.items()):
+        w.writerow([table.period, m, a, s, g, "." if v is None else v])
+    return out.getvalue()

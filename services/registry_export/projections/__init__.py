@@ -1,0 +1,1 @@
+"""The registry export's read models in PostgreSQL."""

@@ -1,0 +1,26 @@
+"""The registry export's settings: the platform's (``libs/config.py``) and its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from libs.config import REPO_ROOT, Settings
+
+
+class RegistryExportSettings(Settings):
+    registry_port: int = 8007              # EHR_REGISTRY_PORT: the analysts' API
+    # run the faust worker inside the API process (one process for a small municipality);
+    # false: run it apart with `ehr registry worker`, as many as the partitions allow
+    registry_worker_in_api: bool = True
+    registry_app_id: str = "registry-export"   # the faust app (consumer group, changelog name)
+    registry_partitions: int = Field(default=12, ge=1)   # the source topics' partition count
+    # published statistics: cells under this are suppressed (".") with secondary suppression
+    registry_min_cell: int = Field(default=3, ge=1)
+    # research releases: every combination of quasi-identifiers is shared by at least k rows
+    registry_k_anonymity: int = Field(default=5, ge=2)
+    # research releases: the pseudonym keys, one per project (JSON {"P": "key"}); from a
+    # secret store in production, never from the repository
+    registry_pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    registry_out_dir: Path = REPO_ROOT / ".local" / "registry"   # KPR files and releases

@@ -1,0 +1,98 @@
+"""Helpers for the registry export's tests: journal events as envelopes on the test's topics,
+the faust worker in-process or as a process (for SIGKILL), and a from-scratch fold."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from cli.manifests import registry
+from libs.audit.log import AccessLogged
+from libs.config import REPO_ROOT
+from libs.events.envelope import SYSTEM, Envelope, new_event_id
+from libs.events.registry import EventPayload
+from services.registry_export.domain.person import Person, fold
+from services.registry_export.domain.synthetic import person_events
+
+SOURCES = ("journal.events", "consent.events", "medication.events", "audit.access")
+
+
+def envelopes(patient_id: uuid.UUID, payloads: Iterable[EventPayload], *, prefix: str = "journal",
+              start: int = 1) -> list[Envelope]:
+    now = datetime.now(UTC)
+    return [Envelope(event_id=new_event_id(), type=p.event_type, schema_version=p.schema_version,
+                     stream_id=f"{prefix}-{patient_id}", stream_version=start + i,
+                     patient_id=patient_id, occurred_at=now, recorded_at=now, actor=SYSTEM,
+                     data=p.model_dump(mode="json"))
+            for i, p in enumerate(payloads)]
+
+
+def accesses(patient_id: uuid.UUID, n: int) -> list[Envelope]:
+    """``n`` entries of the patient's access log (their chain hashes are not checked here)."""
+    now = datetime.now(UTC)
+    return envelopes(patient_id, [AccessLogged(
+        service="journal", outcome="permit", reason="care_relation", actor_kind="practitioner",
+        actor_id="9144889", action="read", accessed_at=now, chain=f"journal:{patient_id}",
+        seq=i + 1, prev_hash="0" * 64, hash=f"{i + 1:064x}") for i in range(n)],
+        prefix="audit-journal")
+
+
+def municipality(n: int, year: int, seed: int = 1, kommune: str = "0301",
+                 others: tuple[str, ...] = ("3201", "1103")) -> list[Envelope]:
+    rng = random.Random(seed)
+    out: list[Envelope] = []
+    for slot in range(n):
+        pid = uuid.UUID(int=rng.getrandbits(128))
+        out += envelopes(pid, person_events(rng, slot=slot, year=year, municipality=kommune,
+                                            others=others))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, envs: Iterable[Envelope | bytes],
+                  key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=True)
+    await producer.start()
+    try:
+        for e in envs:
+            if isinstance(e, Envelope):
+                await producer.send(topic, e.wire(), key=e.key())
+            else:
+                await producer.send(topic, e, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def replay(envs: Iterable[Envelope]) -> dict[str, Person]:
+    """The people a from-scratch fold gives (what the worker must agree with)."""
+    reg = registry()
+    people: dict[str, Person] = {}
+    for env in envs:
+        env, payload = reg.load(env)
+        changed = fold(people.get(str(env.patient_id)), env, payload)
+        if changed is not None:
+            people[changed.patient_id] = changed
+    return people
+
+
+def comparable(people: dict[str, Person]) -> dict[str, dict]:
+    return {k: p.model_dump(mode="json") for k, p in people.items()}
+
+
+def spawn_worker(bootstrap: str, app_id: str, topics: dict[str, str], datadir: str,
+                 partitions: int, web_port: int) -> subprocess.Popen:
+    """The worker's log goes to ``<datadir>.log`` (a pipe nobody reads would fill up and stop
+    the worker)."""
+    log = open(f"{datadir}.log", "ab")  # noqa: SIM115  (the child process writes it)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.registry_export.worker_proc", bootstrap, app_id,
+         json.dumps(topics), datadir, str(partitions), str(web_port)],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log)
