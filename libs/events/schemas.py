@@ -48,6 +48,27 @@ def render(registry: Registry) -> dict[str, str]:
     return files
 
 
+def _hoist_defs(name: str, schema: dict) -> dict[str, dict]:
+    """``schema`` with its ``$defs`` moved out: pydantic's ``#/$defs/X`` resolve against the
+    root of the document, which in AsyncAPI is not the schema; they become
+    ``#/components/schemas/X`` beside it. Returns the components: the schema's defs and itself
+    (under ``name``)."""
+
+    def rewrite(node):
+        if isinstance(node, dict):
+            return {k: (f"#/components/schemas/{v[len('#/$defs/'):]}"
+                        if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/")
+                        else rewrite(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    body = {k: v for k, v in schema.items() if k != "$defs"}
+    components = {name: rewrite(d) for name, d in schema.get("$defs", {}).items()}
+    components[name] = rewrite(body)
+    return components
+
+
 def asyncapi(types: list[type[EventPayload]], envelope: dict) -> dict:
     channels, operations, messages = {}, {}, {}
     messages["Envelope"] = {
@@ -97,7 +118,7 @@ def asyncapi(types: list[type[EventPayload]], envelope: dict) -> dict:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
-        "components": {"schemas": {"Envelope": envelope}, "messages": messages},
+        "components": {"schemas": _hoist_defs("Envelope", envelope), "messages": messages},
     }
 
 

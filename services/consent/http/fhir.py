@@ -9,6 +9,7 @@ Every read is decided by the policy and logged like any other access. Who may re
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -20,31 +21,77 @@ from libs.web.guard import AccessDep, CurrentSubject
 from libs.access.model import Action, Basis, Citizen, Decision, Practitioner, Resource
 from libs.access.policy import may_review
 from libs.web.errors import FhirJSONResponse
-from libs.web.fhir.search import date_filters
+from libs.web.fhir.reads import MAX_OFFSET, CursorParam, etagged
+from libs.web.fhir.search import (
+    CURSOR_ERROR, Cursor, SearchParameterError, date_filters, decode_cursor,
+)
 from libs.kernel.errors import Forbidden, NotFound
 from services.consent.fhir import mapping as fhir
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
 
-def bundle(request: Request, resources: list[dict]) -> FhirJSONResponse:
-    base = str(request.base_url).rstrip("/") + "/fhir"
-    return FhirJSONResponse(elements.searchset(resources, base, total=len(resources)))
-
-
 Dates = Annotated[list[str] | None, Query(description="FHIR date search, e.g. ge2026-01-01")]
 Count = Annotated[int, Query(alias="_count", ge=1, le=1000)]
+Offset = Annotated[int, Query(alias="_offset", ge=0, le=MAX_OFFSET,
+                              description="skip this many (the next link sets it)")]
+
+
+def bundle(request: Request, rtype: str, page: list[dict], total: int,
+           links: dict[str, tuple[str, str]]) -> FhirJSONResponse:
+    """A searchset page: ``total`` is every match; ``self``, and a link per relation in
+    ``links`` (relation -> the paging parameter and its value, the other parameters kept)."""
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    query = [(k, v) for k, v in request.query_params.multi_items()
+             if k not in ("_offset", "_cursor")]
+    found = elements.searchset(page, base, total=total)
+    found["link"] = [{"relation": "self", "url": str(request.url)}] + [
+        {"relation": rel, "url": f"{base}/{rtype}?{urlencode([*query, param])}"}
+        for rel, param in links.items()]
+    return FhirJSONResponse(found)
+
+
+def offset_page(request: Request, rtype: str, matches: list[dict], offset: int,
+                count: int) -> FhirJSONResponse:
+    """``matches[offset:offset + count]``, with ``next`` and ``previous`` by ``_offset``."""
+    links = {}
+    if offset + count < len(matches) and offset + count <= MAX_OFFSET:
+        links["next"] = ("_offset", str(offset + count))
+    if offset > 0:
+        links["previous"] = ("_offset", str(max(0, offset - count)))
+    return bundle(request, rtype, matches[offset:offset + count], len(matches), links)
+
+
+def consent_version(consent, now) -> int:
+    """A consent is given (version 1) and may be withdrawn (version 2): its only two events."""
+    return 2 if consent.withdrawn_at is not None and consent.withdrawn_at <= now else 1
+
+
+def consent_resource(patient: UUID, consent, now) -> dict:
+    version = consent_version(consent, now)
+    return fhir.consent_resource(patient, consent, now, version=version,
+                                 last_updated=consent.withdrawn_at if version == 2 else None)
 
 
 @router.get("/metadata")
 async def capability_statement():
-    types = [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
+    types = [{"type": t, "versioning": "versioned",
+              "interaction": [{"code": "read"}, {"code": "search-type"}],
               "searchParam": [{"name": "patient", "type": "reference"},
-                              {"name": "date", "type": "date"}]}
+                              {"name": "date", "type": "date"},
+                              {"name": "_count", "type": "number",
+                               "documentation": "page size, 1 to 1000, default 100"},
+                              {"name": "_offset" if t == "Consent" else "_cursor",
+                               "type": "number" if t == "Consent" else "string",
+                               "documentation": "where the page starts; the next link sets "
+                                                "it"}]}
              for t in ("Consent", "AuditEvent")]
     return FhirJSONResponse({"resourceType": "CapabilityStatement", "status": "active",
                              "date": "2026-11-29", "kind": "instance", "fhirVersion": "4.0.1",
                              "format": ["application/fhir+json"],
+                             "implementation": {"description": "The consent service's FHIR "
+                                                               "R4 API: consents and the "
+                                                               "access log"},
                              "rest": [{"mode": "server", "resource": types}]})
 
 
@@ -59,13 +106,14 @@ async def _consents(access, who, patient_id: UUID):
 
 @router.get("/Consent")
 async def search_consent(request: Request, who: CurrentSubject, access: AccessDep,
-                         patient: UUID, date: Dates = None, count: Count = 100):
+                         patient: UUID, date: Dates = None, count: Count = 100,
+                         offset: Offset = 0):
     now = access.now()
     checks = date_filters(date)
-    found = [fhir.consent_resource(patient, c, now)
+    found = [consent_resource(patient, c, now)
              for c in await _consents(access, who, patient)
              if all(ok(c.valid_from) for ok in checks)]
-    return bundle(request, found[:count])
+    return offset_page(request, "Consent", found, offset, count)
 
 
 @router.get("/Consent/{consent_id}")
@@ -80,7 +128,7 @@ async def read_consent(consent_id: UUID, request: Request, who: CurrentSubject,
         raise NotFound("Consent not found.")
     consent = next(c for c in await _consents(access, who, patient)
                    if c.consent_id == consent_id)
-    return FhirJSONResponse(fhir.consent_resource(patient, consent, access.now()))
+    return etagged(consent_resource(patient, consent, access.now()))
 
 
 # --- AuditEvent ------------------------------------------------------------------------------
@@ -104,22 +152,39 @@ async def _audit_scope(access, who, patient_id: UUID) -> str | None:
 
 
 def _audit(row) -> dict:
+    """An access-log entry never changes: always version 1, updated when it was recorded."""
     entry = AccessLogged.model_validate(row.doc)
-    return fhir.audit_event_resource(row.event_id, row.patient_id, entry)
+    resource = fhir.audit_event_resource(row.event_id, row.patient_id, entry)
+    return {"resourceType": "AuditEvent", "id": resource["id"],
+            "meta": {"versionId": "1", "lastUpdated": resource["recorded"]}} | resource
 
 
 @router.get("/AuditEvent")
 async def search_audit_event(request: Request, who: CurrentSubject, access: AccessDep,
-                             patient: UUID, date: Dates = None, count: Count = 100):
+                             patient: UUID, date: Dates = None, count: Count = 100,
+                             cursor: CursorParam = None):
+    """Newest first; the next page goes on after the last entry of this one (``_cursor``), so
+    entries logged while a client pages (its own reads among them) never shift the pages."""
+    after = decode_cursor(cursor) if cursor else None
+    if after is not None and after.date is None:
+        raise SearchParameterError(CURSOR_ERROR)
     unit = await _audit_scope(access, who, patient)
     checks = date_filters(date)
     async with request.app.state.engine.connect() as conn:
         rows = await conn.execute(text("""
             SELECT event_id, patient_id, accessed_at, doc FROM access_log
-             WHERE patient_id = :p AND (CAST(:u AS text) IS NULL OR unit = :u)
-             ORDER BY accessed_at DESC"""), {"p": patient, "u": unit})
-        found = [_audit(r) for r in rows if all(ok(r.accessed_at) for ok in checks)]
-    return bundle(request, found[:count])
+             WHERE patient_id = :p AND (CAST(:u AS text) IS NULL OR unit = :u)"""),
+            {"p": patient, "u": unit})
+        matches = sorted((r for r in rows if all(ok(r.accessed_at) for ok in checks)),
+                         key=lambda r: (r.accessed_at, str(r.event_id)), reverse=True)
+    rest = [r for r in matches
+            if after is None or (r.accessed_at, str(r.event_id)) < (after.date, after.id)]
+    page = rest[:count]
+    links = {}
+    if len(rest) > count:
+        last = page[-1]
+        links["next"] = ("_cursor", Cursor(last.accessed_at, str(last.event_id)).encode())
+    return bundle(request, "AuditEvent", [_audit(r) for r in page], len(matches), links)
 
 
 @router.get("/AuditEvent/{event_id}")
@@ -134,4 +199,4 @@ async def read_audit_event(event_id: UUID, request: Request, who: CurrentSubject
     unit = await _audit_scope(access, who, row.patient_id)
     if unit is not None and row.unit != unit:
         raise NotFound("AuditEvent not found.")
-    return FhirJSONResponse(_audit(row))
+    return etagged(_audit(row))

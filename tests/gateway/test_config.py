@@ -1,0 +1,90 @@
+"""The gateway's config as ``ehr gateway`` writes it, checked by the real nginx (``nginx -t``)
+and run by it without the services: no database or broker needed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+import pytest
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from typer.testing import CliRunner
+
+from cli.main import app
+from libs.config import get_settings
+from libs.devstack.procs import free_port
+from libs.kernel.identifiers import IdentifierSystem, synthetic_number
+from libs.web.gateway import (
+    GatewayConfigError, merged_capability, nginx_conf, transaction_owner)
+
+JOURNAL = {"rest": [{"mode": "server", "interaction": [{"code": "transaction"}],
+                     "resource": [{"type": "Observation"}, {"type": "Patient"}]}]}
+CONSENT = {"rest": [{"mode": "server", "resource": [{"type": "Consent"}]}]}
+
+
+@pytest.fixture
+def local(monkeypatch, tmp_path):
+    monkeypatch.setenv("EHR_LOCAL_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path / "gateway"
+    get_settings.cache_clear()
+
+
+def test_ehr_gateway_start_serves_one_statement_and_says_when_an_owner_is_down(local):
+    port = free_port()
+    runner = CliRunner()
+    done = runner.invoke(app, ["gateway", "start", "--port", str(port)], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    try:
+        assert f"http://127.0.0.1:{port}/fhir" in done.output
+        r = httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=10)
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/fhir+json")
+        statement = CapabilityStatement.model_validate(r.json())
+        assert statement.implementation.url == f"http://127.0.0.1:{port}/fhir"
+        types = [x.type for x in statement.rest[0].resource]
+        assert len(types) == len(set(types)) and {"Consent", "Observation",
+                                                  "MedicationStatement"} <= set(types)
+        # nothing listens on the services' ports here: the owner is unreachable, said in FHIR
+        fnr = synthetic_number(date(1941, 3, 14), 0)
+        r = httpx.get(f"http://127.0.0.1:{port}/fhir/Consent",
+                      params={"identifier": f"{IdentifierSystem.FNR}|{fnr}"}, timeout=10)
+        assert r.status_code == 502 and r.json()["issue"][0]["code"] == "transient"
+        # logged as a path, never with the query: the national id is in no log
+        logs = local / "logs"
+        assert logs.joinpath("access.log").read_text().count(" /fhir/") == 2
+        assert all(fnr not in f.read_text() for f in logs.iterdir())
+    finally:
+        done = runner.invoke(app, ["gateway", "stop"], catch_exceptions=False)
+    assert "stopped" in done.output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=5)
+
+
+def test_a_route_that_is_not_a_resource_type_never_reaches_the_config():
+    ok = {"upstreams": {"journal": "127.0.0.1:8004"}, "listen": "127.0.0.1:8000",
+          "transaction": None, "user": "ehr"}
+    assert "location = /fhir/Observation " in nginx_conf({"Observation": "journal"}, **ok)
+    for routes in ({"Observation; include /etc/passwd": "journal"},
+                   {"Observation": "journal; }"}, {"Consent": "consent"}):
+        with pytest.raises(GatewayConfigError):
+            nginx_conf(routes, **ok)
+    for bad in ({"listen": "0.0.0.0:80; user root"}, {"transaction": "consent"},
+                {"user": "root; worker_processes 64"}):
+        with pytest.raises(GatewayConfigError):
+            nginx_conf({"Observation": "journal"}, **ok | bad)
+
+
+def test_the_merged_statement_takes_each_type_from_its_owner_only():
+    stray = {"rest": [{"mode": "server", "resource": [{"type": "Observation"},
+                                                      {"type": "Consent"}]}]}
+    routes = {"Observation": "journal", "Patient": "journal", "Consent": "consent"}
+    merged = merged_capability({"journal": JOURNAL, "consent": CONSENT, "stray": stray},
+                               routes, base_url="https://ehr.example/fhir", date="2026-12-03")
+    CapabilityStatement.model_validate(merged)
+    assert [r["type"] for r in merged["rest"][0]["resource"]] == ["Consent", "Observation",
+                                                                  "Patient"]
+    assert merged["rest"][0]["interaction"] == [{"code": "transaction"}]
+    assert transaction_owner({"journal": JOURNAL, "consent": CONSENT}) == "journal"
+    with pytest.raises(GatewayConfigError):
+        transaction_owner({"journal": JOURNAL, "other": JOURNAL})
