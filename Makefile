@@ -5,8 +5,16 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 PYTEST_ARGS ?=
+# helm, for the chart's tests (tests/deploy), built from the Go module proxy into .cache/bin;
+# the stamp names the version, so a new HELM_VERSION builds again and an old one is a no-op
+HELM_VERSION := v4.3.2
+HELM_STAMP   := .cache/bin/.helm-$(HELM_VERSION)
+# Debian's Chromium, for the citizen portal's browser tests (tests/citizen): installed when missing
+CHROMIUM     ?= /usr/bin/chromium
+# the local SMTP server `make run` starts for the citizen service's e-mail (aiosmtpd, a Maildir)
+MAIL_DIR     := .local/mail
 
-.PHONY: help install run down status test test-fast test-nofault bench schemas lock clean
+.PHONY: help install helm run down status test test-fast test-nofault bench schemas lock clean
 
 help:
 	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
@@ -23,16 +31,63 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-run: $(STAMP)
+$(HELM_STAMP):
+	mkdir -p .cache/bin
+	GOBIN=$(CURDIR)/.cache/bin go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	touch $(HELM_STAMP)
+
+helm: $(HELM_STAMP)
+
+# the official AsyncAPI parser (tests/events/test_asyncapi_parser.py), pinned by
+# tools/asyncapi/package-lock.json, installed with `npm ci` into .cache/asyncapi
+ASYNCAPI_STAMP := .cache/asyncapi/.installed
+$(ASYNCAPI_STAMP): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
+	mkdir -p .cache/asyncapi
+	cp tools/asyncapi/package.json tools/asyncapi/package-lock.json .cache/asyncapi/
+	cd .cache/asyncapi && npm ci --ignore-scripts --no-audit --no-fund
+	touch $(ASYNCAPI_STAMP)
+
+.PHONY: asyncapi-parser
+asyncapi-parser: $(ASYNCAPI_STAMP)
+
+.PHONY: chromium mail-up mail-down
+chromium:
+	@test -x $(CHROMIUM) || command -v chromium >/dev/null 2>&1 || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+# Debian's nginx, the local gateway (`ehr gateway`: one FHIR base, tests/gateway)
+.PHONY: nginx
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light; }
+
+mail-up: $(STAMP)
+	@mkdir -p $(MAIL_DIR)
+	@if [ -f $(MAIL_DIR)/smtp.pid ] && kill -0 $$(cat $(MAIL_DIR)/smtp.pid) 2>/dev/null; then :; \
+	 else nohup $(BIN)/python -m aiosmtpd -n -l 127.0.0.1:8025 -c aiosmtpd.handlers.Mailbox \
+	   $(MAIL_DIR)/inbox > $(MAIL_DIR)/smtp.log 2>&1 & echo $$! > $(MAIL_DIR)/smtp.pid; fi
+
+mail-down:
+	@if [ -f $(MAIL_DIR)/smtp.pid ]; then kill $$(cat $(MAIL_DIR)/smtp.pid) 2>/dev/null || true; \
+	 rm -f $(MAIL_DIR)/smtp.pid; fi
+
+run: $(STAMP) chromium nginx mail-up
 	$(BIN)/ehr dev up
 	$(BIN)/ehr db migrate
 	$(BIN)/ehr topics apply
 	$(BIN)/ehr services start
+	$(BIN)/ehr gateway start
 	$(BIN)/ehr seed demo
+	$(BIN)/ehr registry seed-municipality --persons 40
 	$(BIN)/ehr dev status
 	$(BIN)/ehr services status
+	@echo "Citizen portal: http://localhost:8006/ - sign in as Kari Nordmann (pick her on the"
+	@echo "  test-person page); e-mail it sends lands in $(MAIL_DIR)/inbox/new/ (SMTP 127.0.0.1:8025)"
 
-down: $(STAMP)
+down: $(STAMP) mail-down
+	$(BIN)/ehr gateway stop
 	$(BIN)/ehr services stop
 	$(BIN)/ehr dev down
 
@@ -40,17 +95,17 @@ status: $(STAMP)
 	$(BIN)/ehr dev status
 
 # the layers first (import-linter contracts in pyproject.toml), then every test
-test: $(STAMP)
+test: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # pure and in-memory tests only: no PostgreSQL, no Kafka
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(HELM_STAMP) nginx $(ASYNCAPI_STAMP)
 	$(BIN)/lint-imports
 	EHR_PROPERTY_CASES=500 $(BIN)/python -m pytest -m "not stack and not fault" $(PYTEST_ARGS)
 
 # every test but the fault tests (kill -9, broker stop)
-test-nofault: $(STAMP)
+test-nofault: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP)
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
 
 bench: $(STAMP)

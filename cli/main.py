@@ -11,6 +11,8 @@ import typer
 
 from cli.audit import audit_app
 from cli.contract import schemas_app
+from cli.deploy import add_deploy_commands
+from cli.gateway import gateway_app
 from cli.manifests import MANIFESTS
 from cli.seed import seed
 from cli.services import serve_app, services_app
@@ -32,7 +34,9 @@ def build_app(manifests: Sequence[Manifest] = MANIFESTS) -> typer.Typer:
     app.add_typer(tokens, name="token")
     app.add_typer(serve_app(manifests), name="serve")
     app.add_typer(services_app(manifests), name="services")
+    app.add_typer(gateway_app(manifests), name="gateway")
     app.add_typer(seed, name="seed")
+    add_deploy_commands(app, manifests)   # ehr run api|relay|projections, ehr chart ...
     for manifest in manifests:   # the services' own commands (import, catalogue, ...)
         for name, sub in manifest.commands:
             app.add_typer(sub, name=name)

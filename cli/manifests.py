@@ -8,11 +8,13 @@ from libs.access import events as consent_contract
 from libs.audit import log as access_log_contract
 from libs.events.registry import EventPayload, Registry
 from libs.web.manifest import Manifest
+from services.citizen.manifest import MANIFEST as CITIZEN
 from services.consent.manifest import MANIFEST as CONSENT
 from services.journal.manifest import MANIFEST as JOURNAL
 from services.medication.manifest import MANIFEST as MEDICATION
+from services.registry_export.manifest import MANIFEST as REGISTRY_EXPORT
 
-MANIFESTS: tuple[Manifest, ...] = (CONSENT, JOURNAL, MEDICATION)
+MANIFESTS: tuple[Manifest, ...] = (CONSENT, JOURNAL, MEDICATION, CITIZEN, REGISTRY_EXPORT)
 
 
 def registry(manifests: tuple[Manifest, ...] = MANIFESTS) -> Registry:
