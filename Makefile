@@ -80,7 +80,7 @@ run: $(STAMP) chromium nginx mail-up
 	$(BIN)/ehr services start
 	$(BIN)/ehr gateway start
 	$(BIN)/ehr seed demo
-	$(BIN)/ehr registry seed-municipality --persons 40
+	$(BIN)/ehr seed municipality --persons 40
 	$(BIN)/ehr dev status
 	$(BIN)/ehr services status
 	@echo "Citizen portal: http://localhost:8006/ - sign in as Kari Nordmann (pick her on the"

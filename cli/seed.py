@@ -21,6 +21,7 @@ from libs.access.dev_issuer import DevIssuer
 from libs.kernel.identifiers import synthetic_number
 from cli import manifests
 from cli.services import port_of
+from services.registry_export.commands import seed_municipality
 from libs.config import get_settings
 from libs.kernel.time import OSLO
 
@@ -255,3 +256,8 @@ def _until_ok(http: httpx.Client, path: str, headers: dict, timeout_s: float = 6
             raise typer.BadParameter(f"GET {path}: still {r.status_code} after {timeout_s} s: "
                                      f"{r.text[:200]}")
         sleep(0.3)
+
+
+# `ehr seed municipality` (issue 14's name for it): the registry export's own command, which
+# builds a synthetic municipality through the journal's API
+seed.command("municipality")(seed_municipality)

@@ -3,6 +3,7 @@ the faust worker in-process or as a process (for SIGKILL), and a from-scratch fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -96,3 +97,26 @@ def spawn_worker(bootstrap: str, app_id: str, topics: dict[str, str], datadir: s
         [sys.executable, "-m", "tests.registry_export.worker_proc", bootstrap, app_id,
          json.dumps(topics), datadir, str(partitions), str(web_port)],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log)
+
+
+async def coordinator_ready(bootstrap: str, group: str, timeout_s: float = 60) -> None:
+    """Wait until the broker can coordinate ``group``. On a broker that has never had a consumer
+    group, ``__consumer_offsets`` is still being created, and a faust worker that starts then
+    was seen to stall after GroupCoordinatorNotAvailable (noted in the README, "Analysts")."""
+    from aiokafka.admin import AIOKafkaAdminClient   # noqa: PLC0415
+    from aiokafka.errors import GroupCoordinatorNotAvailableError   # noqa: PLC0415
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while True:
+            try:
+                await admin.describe_consumer_groups([group])
+                return
+            except GroupCoordinatorNotAvailableError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
