@@ -37,13 +37,10 @@ from uuid import UUID
 import aiohttp
 
 from bench.infra import Resources, loadavg, unique
-from bench.journal import ALLOCATION, HOME_CARE, MUNICIPALITY, NURSE_HPR, register
+from bench.journal import HOME_CARE, MUNICIPALITY, NURSE_HPR, register, staff_tokens
 from bench.loadgen import JRow, session_for, start_server
 from bench.report import Row
 from bench.util import Child, make_progress, pct, tracked
-from libs.access.dev_issuer import DevIssuer
-from libs.access.model import Role
-from libs.config import Settings
 from libs.devstack.procs import free_port
 from libs.events.consistency import ConsistencyToken, wait_until_applied
 from libs.events.db import make_engine
@@ -137,13 +134,7 @@ async def history_phase(url: str, bootstrap: str, console, rows: list[Row],
                                                                     "audit.access",
                                                                     "journal.events")}
         key = work / "key.pem"
-        issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
-        nurse = issuer.mint_practitioner(NURSE_HPR, MUNICIPALITY, HOME_CARE, (Role.nurse,),
-                                         "Nina Sykepleier", ttl=6 * 3600)
-        case_worker = issuer.mint_practitioner("5550001", MUNICIPALITY, ALLOCATION,
-                                               (Role.other,), "Kari Saksbehandler", ttl=6 * 3600)
-        leader = issuer.mint_practitioner("1234567", MUNICIPALITY, HOME_CARE,
-                                          (Role.unit_leader,), "Leder", ttl=6 * 3600)
+        nurse, case_worker, leader = staff_tokens(key)
         engine = make_engine(url, schemas["journal"], pool_size=4)
         base = {"url": url, "bootstrap": bootstrap, "topics": topics, "key": str(key)}
         cfg = {m: base | {"schema": schemas[m], "port": free_port()} for m in schemas}

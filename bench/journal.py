@@ -117,6 +117,19 @@ class Target:
 
 # --- set-up: patients, care relations, records -----------------------------------------------
 
+def staff_tokens(key: Path) -> tuple[str, str, str]:
+    """The run's tokens, signed with the development key at ``key``: the home-care nurse, the
+    allocation office's case worker (registers patients) and the unit leader (assigns care
+    relations, AC3); they live as long as a run."""
+    issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
+    return (issuer.mint_practitioner(NURSE_HPR, MUNICIPALITY, HOME_CARE, (Role.nurse,),
+                                     "Nina Sykepleier", ttl=6 * 3600),
+            issuer.mint_practitioner("5550001", MUNICIPALITY, ALLOCATION, (Role.other,),
+                                     "Kari Saksbehandler", ttl=6 * 3600),
+            issuer.mint_practitioner("1234567", MUNICIPALITY, HOME_CARE, (Role.unit_leader,),
+                                     "Leder", ttl=6 * 3600))
+
+
 async def register(journal: aiohttp.ClientSession, consent: aiohttp.ClientSession,
                    case_worker: str, engine, counter, count: int = PATIENTS) -> list[str]:
     """Patients registered by the allocation office; the unit's leader assigns it a care
@@ -244,14 +257,7 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
                                                                     "audit.access",
                                                                     "journal.events")}
         key = work / "key.pem"
-        issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
-        nurse = issuer.mint_practitioner(NURSE_HPR, MUNICIPALITY, HOME_CARE, (Role.nurse,),
-                                         "Nina Sykepleier", ttl=6 * 3600)
-        case_worker = issuer.mint_practitioner("5550001", MUNICIPALITY, ALLOCATION,
-                                               (Role.other,), "Kari Saksbehandler",
-                                               ttl=6 * 3600)
-        leader = issuer.mint_practitioner("1234567", MUNICIPALITY, HOME_CARE,   # assigns (AC3)
-                                          (Role.unit_leader,), "Leder", ttl=6 * 3600)
+        nurse, case_worker, leader = staff_tokens(key)
         engine = make_engine(url, schemas["journal"], pool_size=2)
         closers.append(engine.dispose)
         base = {"url": url, "bootstrap": bootstrap, "topics": topics, "key": str(key)}

@@ -19,6 +19,7 @@ from libs.events.registry import EventPayload
 from libs.events.streams import Snapshots, StreamStore
 from tests.events.store_contract import Backend, ctx
 from tests.support.bank import AccountOpened, Deposited, Withdrawn, stream_of
+from tests.support.counting import CountingStore
 
 
 class Balance(BaseModel):
@@ -36,21 +37,6 @@ def fold(b: Balance, e: EventPayload) -> Balance:
     if isinstance(e, Withdrawn):
         return b.model_copy(update={"balance": b.balance - e.amount_ore})
     return b
-
-
-class Counting:
-    """The backend's store, counting the events a load hands back (what a cold load costs)."""
-
-    def __init__(self, store):
-        self._store, self.loaded = store, 0
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
-
-    async def load(self, stream_id, after_version=0, up_to_version=None):
-        events = await self._store.load(stream_id, after_version, up_to_version)
-        self.loaded += len(events)
-        return events
 
 
 def streams(store, every: int = 10) -> StreamStore[Balance]:
@@ -116,11 +102,11 @@ async def test_a_cold_stream_store_folds_only_what_came_after_the_snapshot(backe
     state, version = await warm.current(pid)
     assert (version, state.deposits, state.balance) == (45, 44, sum(range(1, 45)))
 
-    cold_store = Counting(backend.store)                # a restarted process: no cache
+    cold_store = CountingStore(backend.store)                # a restarted process: no cache
     cold = streams(cold_store, every=10)
     assert await cold.current(pid) == (state, 45)
     assert cold_store.loaded == 5                       # after the snapshot at 40, not 45
-    plain = Counting(backend.store)                     # without snapshots: the whole stream
+    plain = CountingStore(backend.store)  # without snapshots: the whole stream
     assert await StreamStore(plain, stream_of=stream_of, empty=lambda p: Balance(patient_id=p),
                              evolve=fold).current(pid) == (state, 45)
     assert plain.loaded == 45
@@ -130,7 +116,7 @@ async def test_a_snapshot_of_another_shape_is_never_read(backend: Backend):
     pid = uuid.uuid4()
     await backend.store.append(stream_of(pid), 0, [AccountOpened(owner="Kari")], ctx(pid))
     await deposits(streams(backend.store, every=5), pid, 9)
-    bumped = Counting(backend.store)                    # the fold's meaning changed
+    bumped = CountingStore(backend.store)  # the fold's meaning changed
     s = StreamStore(bumped, stream_of=stream_of, empty=lambda p: Balance(patient_id=p),
                     evolve=fold, snapshots=Snapshots(Balance, every=5, revision="2"))
     state, version = await s.current(pid)
@@ -138,7 +124,7 @@ async def test_a_snapshot_of_another_shape_is_never_read(backend: Backend):
 
 
 async def test_a_failing_snapshot_never_fails_the_write(backend: Backend):
-    class Broken(Counting):
+    class Broken(CountingStore):
         async def save_snapshot(self, snapshot: Snapshot) -> None:
             raise OSError("disk full")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from libs.events.streams import Snapshots
 from services.journal.domain.patients import Patient
 from services.medication.domain.state import MedicationList
-from tests.journal.test_fhir_mapping import FULL as JOURNAL_FULL, HISTORY
+from tests.journal.fhir_mapping_support import FULL as JOURNAL_FULL, HISTORY
 from tests.medication.test_fhir_mapping import FULL as MEDICATION_FULL
 
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from services.journal.domain.clinical_state import fold_observations
-
 from libs.kernel.identifiers import PersonIdType, parse_person_id
 from libs.kernel.errors import Conflict
 from services.journal.domain import patients as pt
+from services.journal.domain.clinical_state import fold_observations
 from services.journal.domain.clinical import Clinician
 from services.journal.fhir.deciders import decide, exists, register_decider, validate_bundle
 from services.journal.fhir.from_fhir import map_bundle
@@ -200,8 +199,7 @@ def test_the_whole_plan_is_accepted_by_the_domain_and_is_idempotent(plans):
             p = pt.evolve(p, e)
         made: list = []
         for entry in plan.entries:
-            held = fold_observations(made)
-            new = decide(p, entry, NOW, held)
+            new = decide(p, entry, NOW, fold_observations(made))
             assert new, entry
             for e in new:
                 p = pt.evolve(p, e)

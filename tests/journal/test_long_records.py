@@ -20,6 +20,7 @@ from services.journal.contract import stream_of
 from services.journal.store import SNAPSHOT_EVERY, JournalStore
 from tests.journal.conftest import Clinic
 from tests.journal.test_limits import _bundle, _patient
+from tests.support.counting import CountingStore
 
 BUNDLES, PER_BUNDLE = 3, 400
 
@@ -109,23 +110,11 @@ async def test_a_restarted_journal_folds_only_what_came_after_the_snapshot(clini
     state, version = await running.current(patient_id)
     assert version > 2 * PER_BUNDLE
 
-    class Counting:   # the event store, counting what a cold load reads
-        def __init__(self, store):
-            self._store, self.loaded = store, 0
-
-        def __getattr__(self, name):
-            return getattr(self._store, name)
-
-        async def load(self, stream_id, after_version=0, up_to_version=None):
-            events = await self._store.load(stream_id, after_version, up_to_version)
-            self.loaded += len(events)
-            return events
-
-    store = Counting(running.store)
+    store = CountingStore(running.store)
     restarted = JournalStore(store)            # a new process: nothing cached
     assert await restarted.current(patient_id) == (state, version)
     assert store.loaded < SNAPSHOT_EVERY       # not the whole stream
-    whole = Counting(running.store)
+    whole = CountingStore(running.store)
     assert (await StreamStore(whole, stream_of=stream_of, empty=type(state).unknown,
                               evolve=restarted.evolve).current(patient_id)) == (state, version)
     assert whole.loaded == version
