@@ -107,9 +107,12 @@ class Clinic:
         return r.status_code == 200
 
     async def until_allowed(self, headers: dict, patient_id: str, timeout: float = 20) -> None:
-        """Wait until a care relation made by the consent service reaches the journal."""
+        """Wait until a care relation made by the consent service reaches the journal's facts
+        and the consent service's own (each folds the relation from the stream on its own)."""
         async def allowed() -> None:
             assert await self.can(headers, patient_id)
+            r = await self.consent.get(f"/patients/{patient_id}/consents", headers=headers)
+            assert r.status_code == 200, r.text
         await passes(allowed, timeout_s=timeout)
 
     async def home_care_granted(self, patient_id: str) -> str:
