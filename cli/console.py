@@ -35,5 +35,6 @@ def run_kafka(coro, bootstrap: str):
     try:
         return asyncio.run(coro)
     except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-        fail(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__}); start it with "
-             "`ehr dev up` or set KAFKA_BOOTSTRAP_SERVERS")
+        fail(f"cannot reach Kafka at {bootstrap}: {exc or type(exc).__name__}; start it "
+             "with `ehr dev up`, or check KAFKA_BOOTSTRAP_SERVERS and the EHR_KAFKA_* security "
+             "settings")

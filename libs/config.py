@@ -7,14 +7,64 @@ local stack (``ehr dev up``) is used. Everything else is prefixed ``EHR_``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How the application's Kafka clients authenticate and encrypt (issue 16): plain text,
+    TLS (optionally with a client certificate: mTLS), or SASL (SCRAM or PLAIN) with or
+    without TLS. Files (CA, client certificate and key, password) are read when a client is
+    built, so a rotated Secret is picked up by the next client. The password never appears in
+    ``repr``; libs/events/kafka_client.py turns this into client options."""
+
+    protocol: KafkaProtocol = "PLAINTEXT"
+    mechanism: SaslMechanism = "SCRAM-SHA-512"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    check_hostname: bool = True
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    def sasl_password(self) -> str:
+        """The SASL password: the file's first line (a mounted Secret), else the value."""
+        if self.password_file is not None:
+            return self.password_file.read_text().strip("\r\n")
+        return self.password.get_secret_value() if self.password is not None else ""
+
+
+class KafkaBootstrap(str):
+    """The bootstrap servers (``host:port,...``), carrying how to reach them. A plain ``str``
+    everywhere a bootstrap string is used; the clients of libs/events read :attr:`security`
+    (absent on a plain string: plain text, as on the local stack)."""
+
+    security: KafkaSecurity
+
+    def __new__(cls, servers: str, security: KafkaSecurity | None = None) -> Self:
+        self = super().__new__(cls, servers)
+        self.security = security or KafkaSecurity()
+        return self
 
 
 class Settings(BaseSettings):
@@ -36,6 +86,19 @@ class Settings(BaseSettings):
     kafka_port: int = 59092
     kafka_controller_port: int = 59093
     kafka_heap: str = "512m"
+
+    # Kafka security (issue 16; deploy/README.md): PLAINTEXT on the local stack; a Strimzi
+    # cluster takes SASL_SSL with SCRAM-SHA-512 (a KafkaUser's password, mounted as a file) or
+    # SSL with the KafkaUser's certificate and key (mTLS); the CA is the cluster CA's ca.crt
+    kafka_security_protocol: KafkaProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
 
     # topics: a production cluster has 3 brokers and min.insync.replicas=2
     kafka_replication_factor: int = 1
@@ -83,6 +146,33 @@ class Settings(BaseSettings):
     token_max_bytes: int = Field(default=8192, gt=0)
     id_rule_2032: bool = False
 
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Self:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_") and not self.kafka_sasl_username:
+            raise ValueError(f"EHR_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                             "EHR_KAFKA_SASL_USERNAME")
+        if protocol.startswith("SASL_") and not (self.kafka_sasl_password
+                                                 or self.kafka_sasl_password_file):
+            raise ValueError(f"EHR_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                             "EHR_KAFKA_SASL_PASSWORD_FILE or EHR_KAFKA_SASL_PASSWORD")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("EHR_KAFKA_SSL_CERTFILE and EHR_KAFKA_SSL_KEYFILE go together "
+                             "(a client certificate and its key, for mTLS)")
+        tls_only = (self.kafka_ssl_cafile, self.kafka_ssl_certfile)
+        if protocol not in ("SSL", "SASL_SSL") and any(tls_only):
+            raise ValueError(f"EHR_KAFKA_SSL_* files are set but EHR_KAFKA_SECURITY_PROTOCOL="
+                             f"{protocol} does not use TLS: choose SSL or SASL_SSL")
+        return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol, mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username, password=self.kafka_sasl_password,
+            password_file=self.kafka_sasl_password_file, ca_file=self.kafka_ssl_cafile,
+            cert_file=self.kafka_ssl_certfile, key_file=self.kafka_ssl_keyfile,
+            check_hostname=self.kafka_ssl_check_hostname)
+
     @classmethod
     def for_service(cls, settings: Settings | None = None) -> Self:
         """A service's settings (a subclass): read from the environment, or, when a test or
@@ -105,8 +195,11 @@ class Settings(BaseSettings):
         return self.database_url or self.local_database_url()
 
     @property
-    def effective_kafka(self) -> str:
-        return self.kafka_bootstrap_servers or self.local_kafka()
+    def effective_kafka(self) -> KafkaBootstrap:
+        """The bootstrap servers with the configured security: every client built from it
+        by libs/events (relay, projections, admin, faust) connects as configured."""
+        return KafkaBootstrap(self.kafka_bootstrap_servers or self.local_kafka(),
+                              self.kafka_security())
 
 
 @lru_cache

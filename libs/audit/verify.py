@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.audit.chain import Problem, Verifier, chain_id
 from libs.events.db import asyncpg_dsn, check_schema
+from libs.events.kafka_client import client_options
 
 EVENT_TYPE = "audit.AccessLogged"
 Progress = Callable[..., None]   # on_progress(total=None, advance=None)
@@ -107,7 +108,7 @@ async def verify_kafka(bootstrap: str, topic: str = "audit.access", *,
                        patient: UUID | None = None, on_progress: Progress | None = None,
                        timeout_s: float = 30) -> Report:
     """Check the access log on ``topic`` from the beginning up to its current end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 request_timeout_ms=int(timeout_s * 1000))
     try:

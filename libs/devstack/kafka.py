@@ -115,6 +115,10 @@ class LocalKafka:
         )
         return props
 
+    def _format_args(self) -> list[str]:
+        """Extra arguments for the storage format (a secured broker adds its SCRAM users)."""
+        return []
+
     def pid(self) -> int | None:
         return read_pid(self.pid_file)
 
@@ -139,7 +143,7 @@ class LocalKafka:
                 progress("formatting Kafka storage (KRaft)")
             res = subprocess.run(
                 jvm + ["kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}", "-c", str(props),
-                       "--standalone", "--ignore-formatted"],
+                       "--standalone", "--ignore-formatted", *self._format_args()],
                 capture_output=True, text=True,
             )
             if res.returncode != 0:

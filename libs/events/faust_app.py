@@ -37,6 +37,7 @@ from faust.types import AgentT, ChannelT
 from faust.types.agents import AgentFun
 
 from libs.config import Settings
+from libs.events.kafka_client import faust_credentials
 
 # Settings that carry the rules above: create_app refuses overrides of these.
 FIXED = ("processing_guarantee", "web_bind", "web_tables_enabled", "web_router_enabled", "Agent")
@@ -82,6 +83,8 @@ def create_app(name: str, settings: Settings, **overrides: Any) -> faust.App:
         "processing_guarantee": "at_least_once",
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        # TLS and SASL as configured (EHR_KAFKA_SECURITY_PROTOCOL...; None: plain text)
+        "broker_credentials": faust_credentials(settings.kafka_security()),
         "topic_partitions": 12,
         "topic_replication_factor": settings.kafka_replication_factor,
         "datadir": settings.local_dir / "faust" / name,

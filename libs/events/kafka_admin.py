@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from libs.events.kafka_client import access_error, client_options
 from libs.events.topics import TopicSpec
 
 
@@ -20,18 +21,23 @@ class TopicResult:
 
 
 async def admin_client(bootstrap: str, timeout_s: float = 60) -> AIOKafkaAdminClient:
-    """An admin client on a broker that answers metadata requests (retries while it starts)."""
+    """An admin client on a broker that answers metadata requests (retries while it starts).
+
+    Refused credentials or an untrusted certificate fail at once, anything else when
+    ``timeout_s`` is over, with a :class:`~libs.events.kafka_client.KafkaAccessError` saying why.
+    """
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+        admin = AIOKafkaAdminClient(**client_options(bootstrap), request_timeout_ms=10000)
         try:
             await admin.start()
             await admin.list_topics()
             return admin
-        except (KafkaConnectionError, OSError, asyncio.TimeoutError):
+        except (KafkaConnectionError, OSError, asyncio.TimeoutError) as exc:
             await admin.close()
-            if asyncio.get_running_loop().time() > deadline:
-                raise
+            error = await access_error(bootstrap)
+            if error.refused or asyncio.get_running_loop().time() > deadline:
+                raise error from exc
             await asyncio.sleep(0.5)
 
 

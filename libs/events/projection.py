@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.envelope import Envelope
+from libs.events.kafka_client import access_error, client_options
 from libs.events.read_model import Projection
 from libs.events.registry import EventDecodeError, EventPayload, Registry
 from libs.events.telemetry_hooks import instruments
@@ -44,7 +45,7 @@ def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
     """A projection's consumer: no group (partitions are assigned and offsets kept in the
     read model's database), committed records only, large fetches for replay."""
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        **client_options(bootstrap), group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
 
@@ -113,8 +114,11 @@ class ProjectionRunner:
             await self.reset()
         await self.prepare()
         self._consumer = consumer_for(self.bootstrap)
-        await self._consumer.start()
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:   # say why: credentials refused, TLS, nothing listening
+            raise await access_error(self.bootstrap) from exc
+        self._producer = AIOKafkaProducer(**client_options(self.bootstrap), acks="all",
                                           enable_idempotence=True)
         await self._producer.start()
         self._partitions = await self._discover()

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from opentelemetry import propagate, trace
 
 from libs.events.db import asyncpg_dsn, check_schema
+from libs.events.kafka_client import KafkaAccessError, access_error, client_options
 from libs.events.store import NOTIFY_CHANNEL
 from libs.events.telemetry_hooks import instruments
 
@@ -42,8 +44,9 @@ class RelayStats:
 
 
 def producer_for(bootstrap: str) -> AIOKafkaProducer:
+    """The relay's producer; ``bootstrap`` carries the security (libs/events/kafka_client.py)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+        **client_options(bootstrap), acks="all", enable_idempotence=True,
         linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=15000,
         retry_backoff_ms=200, metadata_max_age_ms=30000)
 
@@ -164,7 +167,8 @@ class OutboxRelay:
                                                    key=row["key"], headers=headers))
         except Exception as exc:  # noqa: BLE001 - broker unreachable before anything was queued
             self.stats.send_failures += 1
-            log.warning("relay %s: cannot send (%s)", self.schema, type(exc).__name__)
+            log.warning("relay %s: cannot send (%s)", self.schema,
+                        exc if isinstance(exc, KafkaAccessError) else type(exc).__name__)
             for f in futures:
                 f.cancel()
             return []
@@ -185,8 +189,10 @@ class OutboxRelay:
             producer = producer_for(self.bootstrap)
             try:
                 await producer.start()
-            except Exception:
+            except Exception as exc:
                 await producer.stop()
+                if isinstance(exc, KafkaConnectionError):   # say why: refused, TLS, nothing
+                    raise await access_error(self.bootstrap) from exc
                 raise
             self._producer = producer
         return self._producer
