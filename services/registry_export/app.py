@@ -29,6 +29,7 @@ __all__ = ["Options", "create_app"]
 def create_app(settings: Settings | None = None, options: Options | None = None) -> FastAPI:
     settings = RegistryExportSettings.for_service(settings)
     opts = options or Options()
+    rounding = settings.rounding()   # refused here, before anything starts, without its key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                                              DevIssuer.from_settings(settings).jwks())
             app.state.clock = opts.clock
             app.state.min_cell = settings.registry_min_cell
+            app.state.rounding = rounding
             app.state.out_dir = settings.registry_out_dir
             worker = None
             if settings.registry_worker_in_api and opts.background:

@@ -111,13 +111,14 @@ def statistics(year: Annotated[int, typer.Option()],
                kind: Annotated[str, typer.Option(help="point (31.12) or period")] = "point",
                fmt: Annotated[str, typer.Option("--format", help="jsonstat or csv")] = "jsonstat",
                schema: SchemaOption = "registry_export", app_id: AppIdOption = None) -> None:
-    """Print a published (suppressed) statistics table."""
+    """Print a published statistics table (suppressed, or rounded: EHR_REGISTRY_PROTECTION)."""
     from services.registry_export.published import render_table  # noqa: PLC0415
 
     async def work(settings, src):
         now = datetime.now(UTC)
         return render_table((await src.people()).values(), year=year, kind=kind, fmt=fmt,
-                            min_cell=settings.registry_min_cell, now=now)
+                            min_cell=settings.registry_min_cell, now=now,
+                            rounding=settings.rounding())
 
     typer.echo(_run(_with_sources(schema, app_id, work))[0])
 

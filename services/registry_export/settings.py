@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
 from libs.config import REPO_ROOT, Settings
+from services.registry_export.domain.rounding import Rounding
 
 
 class RegistryExportSettings(Settings):
@@ -18,6 +20,22 @@ class RegistryExportSettings(Settings):
     registry_partitions: int = Field(default=12, ge=1)   # the source topics' partition count
     # published statistics: cells under this are suppressed (".") with secondary suppression
     registry_min_cell: int = Field(default=3, ge=1)
+    # ... or, with "round", every number randomly rounded to a multiple of the base instead,
+    # each cell's draw keyed by the rounding key (a secret: never from the repository)
+    registry_protection: Literal["suppress", "round"] = "suppress"
+    registry_rounding_base: int = Field(default=3, ge=2, le=10)
+    registry_rounding_key: SecretStr | None = None
+
+    def rounding(self) -> Rounding | None:
+        """The rounding of published tables, or None when they are suppressed; refused (at
+        start) when rounding is chosen without its key."""
+        if self.registry_protection != "round":
+            return None
+        if self.registry_rounding_key is None or not self.registry_rounding_key.get_secret_value():
+            raise ValueError("EHR_REGISTRY_PROTECTION=round needs EHR_REGISTRY_ROUNDING_KEY (a "
+                             "secret that keeps each cell's rounding unguessable)")
+        return Rounding(self.registry_rounding_key.get_secret_value().encode(),
+                        self.registry_rounding_base)
     # research releases: every combination of quasi-identifiers is shared by at least k rows
     registry_k_anonymity: int = Field(default=5, ge=2)
     # research releases: the pseudonym keys, one per project (JSON {"P": "key"}); from a

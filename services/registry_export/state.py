@@ -1,9 +1,11 @@
 """The registry's people, read from the worker's changelog topic (``worker.py``).
 
-The changelog is the table's durable copy: compacted, keyed by internal patient id, each value
-the person's latest JSON. :class:`PersonsView` assigns every partition, reads from the start and
-then only what is new at each :meth:`catch_up`, so statistics follow the stream within a poll;
-a KPR run or a release reads it once to its end offsets.
+The changelog is the table's durable copy: compacted, keyed ``<patient id>/<stream id>``, each
+value one source stream's part of the person. :class:`PersonsView` assigns every partition,
+reads from the start and then only what is new at each :meth:`catch_up`, keeps the newest
+version of each part (a late or repeated write of an older one changes nothing) and merges a
+person's parts into one :class:`Person`, so statistics follow the stream within a poll; a KPR
+run or a release reads it once to its end offsets.
 """
 
 from __future__ import annotations
@@ -13,19 +15,21 @@ import json
 
 from aiokafka import AIOKafkaConsumer
 
-from services.registry_export.domain.person import Person
+from libs.events.kafka_client import client_options
+from services.registry_export.domain.person import Person, merge, version
 
 
 class PersonsView:
     def __init__(self, bootstrap: str, topic: str):
         self.bootstrap, self.topic = bootstrap, topic
         self.persons: dict[str, Person] = {}
+        self._parts: dict[str, dict[str, Person]] = {}   # patient id -> part key -> part
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self._subscribed = False
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+        self._consumer = AIOKafkaConsumer(**client_options(self.bootstrap), group_id=None,
                                           enable_auto_commit=False,
                                           auto_offset_reset="earliest",
                                           metadata_max_age_ms=1000)
@@ -68,13 +72,26 @@ class PersonsView:
             assert self._consumer is not None
             parts = sorted(self._consumer.assignment())
             end = await self._consumer.end_offsets(parts)
+            changed: set[str] = set()
             while [tp for tp in parts if await self._consumer.position(tp) < end[tp]]:
                 batch = await self._consumer.getmany(*parts, timeout_ms=500)
                 for records in batch.values():
                     for r in records:
-                        key = json.loads(r.key)   # faust's json key: the patient id
-                        if r.value is None:
-                            self.persons.pop(key, None)
-                        else:
-                            self.persons[key] = Person.model_validate(json.loads(r.value))
+                        key = json.loads(r.key)   # faust's json key: "<patient>/<stream>"
+                        if r.value is not None and "/" in key:
+                            changed |= self._keep(key, Person.model_validate(json.loads(r.value)))
+            for patient in changed:
+                self.persons[patient] = merge(self._parts[patient].values())
             return self.persons
+
+    def parts(self) -> dict[str, dict[str, Person]]:
+        """What was read so far: patient id -> part key -> the newest part (do not change)."""
+        return self._parts
+
+    def _keep(self, key: str, part: Person) -> set[str]:
+        patient = key.split("/", 1)[0]
+        mine = self._parts.setdefault(patient, {})
+        if key in mine and version(mine[key]) >= version(part):
+            return set()
+        mine[key] = part
+        return {patient}

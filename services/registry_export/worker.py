@@ -2,7 +2,26 @@
 
 One agent per source topic (``journal.events``, ``consent.events``, ``medication.events``,
 ``audit.access``), each with ``concurrency=1``, folds every event into one table, ``persons``:
-internal patient id -> :class:`~services.registry_export.domain.person.Person` as JSON.
+``<patient id>/<stream id>`` -> that stream's part of the
+:class:`~services.registry_export.domain.person.Person` as JSON (``person.advance``). Readers
+merge a person's parts (``person.merge``).
+
+**Parts, versions and no lost update.** A part is folded from one stream only, and every event
+of the stream moves its version on, so a part at version *v* is the fold of the stream's first
+*v* events whoever wrote it. Three things follow, and together they make the table right
+whatever faust's recovery and rebalancing do: the newest version of a key is always the right
+value, so a changelog record never replaces a newer part (``DurableTable.apply_changelog_batch``,
+and the readers in ``state.py`` do the same); an event for version *v* finding the part below
+*v - 1* shows the worker's table is behind the changelog, and the worker reads that changelog
+partition again before it folds anything onto it (``DurableTable.reload``); and a worker that
+writes a part it no longer owns (a "zombie", expelled from the group under load while still
+processing) writes the same value the owner does, never an older person over a newer one. The
+one-value-per-person table this replaces lost updates in the two-worker takeover test under
+load (the changelog ended with people holding their accesses but none of their journal facts:
+a whole person written from an in-memory copy that lacked facts already written). Which faust
+path left the copy stale was not pinned down (recovery and standby reads on a rebalance, the
+memory store evicting keys of partitions it no longer owns, an expelled worker still writing);
+with parts no stream's write carries another stream's facts, so it does not matter.
 
 **Store: memory + changelog, not RocksDB.** The table is small (a few kB a person, about
 400k service recipients nationally: well under a gigabyte across the workers), the changelog
@@ -13,8 +32,8 @@ files that a SIGKILL can leave behind in a state the changelog does not match. R
 (statistics, KPR, releases: ``state.py``) read the same changelog, never the worker.
 
 **Nothing counted twice.** Faust commits offsets after the agent is done (at-least-once), so a
-worker killed mid-stream sees some events again; ``fold`` skips any event whose stream version
-the person has already folded in. The changelog write may be ahead of the committed offset,
+worker killed mid-stream sees some events again; ``advance`` skips any event whose stream
+version the part has already folded in. The changelog write may be ahead of the committed offset,
 never behind what it records.
 
 **Each table write is acknowledged before its event is done.** Faust flushes its producer
@@ -32,18 +51,21 @@ on) with the reason in ``ehr.error``; the rest of the stream goes on.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.config import Settings
 from libs.events.faust_app import agent, create_app
+from libs.events.kafka_client import client_options
 from libs.events.registry import Registry
 from libs.events.topics import dlq_of
-from services.registry_export.domain.person import Person, fold
+from services.registry_export.domain.person import Person, advance, part_key, version
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +75,15 @@ SOURCES = ("journal.events", "consent.events", "medication.events", "audit.acces
 
 
 class DurableTable(faust.Table):
-    """A faust table whose changelog writes can be awaited (:meth:`written`)."""
+    """The ``persons`` table: one part a source stream, keyed ``<patient id>/<stream id>``.
+
+    A part at version *v* is the fold of its stream's first *v* events, whoever wrote it, so
+    the newest version of a key is always the right one: a changelog record never replaces a
+    newer part (:meth:`apply_changelog_batch`), and a part found behind the event it is asked
+    to take is read again from the changelog (:meth:`reload`) before anything is folded onto
+    it. Its changelog writes can be awaited (:meth:`written`)."""
+
+    bootstrap: str = ""
 
     def _send_changelog(self, event: Any, key: Any, value: Any,
                         key_serializer: Any = None, value_serializer: Any = None) -> None:
@@ -68,6 +98,55 @@ class DurableTable(faust.Table):
         pending, self.__dict__["_unacked"] = self.__dict__.get("_unacked", []), []
         for sent in pending:
             await sent
+
+    def part(self, key: str) -> Person | None:
+        value = self.data.get(key)
+        return Person.model_validate(value) if value else None
+
+    def apply_changelog_batch(self, batch: Iterable[faust.EventT]) -> None:
+        """Faust's recovery and standby reads: only what is newer than the part we hold."""
+        newest: dict[str, int] = {}
+        kept = []
+        for event in batch:
+            key, value = event.key, event.value
+            if not isinstance(key, str) or "/" not in key or not isinstance(value, dict):
+                continue   # not a part (a record of an older layout)
+            have = newest.get(key, _version_of(self.data.get(key)))
+            if _version_of(value) > have:
+                newest[key] = _version_of(value)
+                kept.append(event)
+        super().apply_changelog_batch(kept)
+
+    async def reload(self, partition: int) -> None:
+        """Read the changelog partition from its start to its end, keeping the newest parts:
+        the parts this worker holds are behind what other workers (or its own past) wrote."""
+        generation = self.app.consumer_generation_id
+        done = self.__dict__.setdefault("_reloaded", set())
+        if (generation, partition) in done:
+            return
+        tp = TopicPartition(self.changelog_topic_name, partition)
+        consumer = AIOKafkaConsumer(**client_options(self.bootstrap), group_id=None,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            while await consumer.position(tp) < end:
+                for r in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                    key = json.loads(r.key)
+                    value = json.loads(r.value) if r.value is not None else None
+                    if "/" in key and _version_of(value) > _version_of(self.data.get(key)):
+                        self.data[key] = value
+        finally:
+            await consumer.stop()
+        done.add((generation, partition))
+        log.warning("registry-export: parts of changelog partition %d were behind; read it "
+                    "again (%d records)", partition, end)
+
+
+def _version_of(value: Any) -> int:
+    return max(value.get("seen", {}).values(), default=0) if isinstance(value, dict) else 0
 
 
 def changelog_topic(app_id: str = APP_ID) -> str:
@@ -86,6 +165,7 @@ def build_worker(settings: Settings, registry: Registry, *, topics: Mapping[str,
                      **overrides)
     persons = app.tables.add(DurableTable(app, name=TABLE, default=None, partitions=partitions,
                                           key_type=str, beacon=app.tables.beacon))
+    persons.bootstrap = settings.effective_kafka
     for source in SOURCES:
         _agent_for(app, persons, registry, topics[source], source)
     return app
@@ -99,13 +179,19 @@ def _agent_for(app: faust.App, persons: DurableTable, registry: Registry, topic:
         async for event in stream.events():
             try:
                 env, payload = registry.decode(event.value)
-                if env.patient_id is None:
-                    continue
-                key = str(env.patient_id)
-                current = persons.get(key)
-                person = Person.model_validate(current) if current else None
-                changed = fold(person, env, payload)
             except Exception as exc:  # noqa: BLE001  (faust would ack it and go on silently)
+                await _dead_letter(app, event, f"{type(exc).__name__}: {exc}")
+                continue
+            if env.patient_id is None:
+                continue
+            key = part_key(env.patient_id, env.stream_id)
+            part = persons.part(key)
+            if env.stream_version > (version(part) if part else 0) + 1:
+                await _retrying(lambda: persons.reload(event.message.partition), "reload")
+                part = persons.part(key)
+            try:
+                changed = advance(part, env, payload)
+            except Exception as exc:  # noqa: BLE001
                 await _dead_letter(app, event, f"{type(exc).__name__}: {exc}")
                 continue
             if changed is not None:
@@ -116,17 +202,23 @@ def _agent_for(app: faust.App, persons: DurableTable, registry: Registry, topic:
 
 
 async def _write(persons: DurableTable, key: str, value: dict) -> None:
-    """Set the person and wait for Kafka's acknowledgement of the changelog write; a failed
+    """Set the part and wait for Kafka's acknowledgement of the changelog write; a failed
     write (the broker away) is retried, never skipped: the event is not done before it."""
+
+    async def write() -> None:
+        persons[key] = value
+        await persons.written()
+    await _retrying(write, "changelog write")
+
+
+async def _retrying(step: Callable[[], Awaitable[None]], what: str) -> None:
     delay = 0.1
     while True:
-        persons[key] = value
         try:
-            await persons.written()
+            await step()
             return
-        except Exception as exc:  # noqa: BLE001  (any send failure: try again)
-            log.warning("registry-export: changelog write failed (%s), retrying",
-                        type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001  (any Kafka failure: try again)
+            log.warning("registry-export: %s failed (%s), retrying", what, type(exc).__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

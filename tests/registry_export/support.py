@@ -19,8 +19,13 @@ from libs.audit.log import AccessLogged
 from libs.config import REPO_ROOT
 from libs.events.envelope import SYSTEM, Envelope, new_event_id
 from libs.events.registry import EventPayload
-from services.registry_export.domain.person import Person, fold
+from libs.web.service import Options
+from services.registry_export.app import create_app
+from services.registry_export.domain.person import Person, advance, merge
 from services.registry_export.domain.synthetic import person_events
+from services.registry_export.settings import RegistryExportSettings
+from services.registry_export.worker import changelog_topic
+from tests.support.waiting import passes
 
 SOURCES = ("journal.events", "consent.events", "medication.events", "audit.access")
 
@@ -73,15 +78,17 @@ async def produce(bootstrap: str, topic: str, envs: Iterable[Envelope | bytes],
 
 
 def replay(envs: Iterable[Envelope]) -> dict[str, Person]:
-    """The people a from-scratch fold gives (what the worker must agree with)."""
+    """The people a from-scratch fold gives (what the worker must agree with): each stream's
+    part folded in its order, a person's parts merged."""
     reg = registry()
-    people: dict[str, Person] = {}
+    parts: dict[str, dict[str, Person]] = {}
     for env in envs:
         env, payload = reg.load(env)
-        changed = fold(people.get(str(env.patient_id)), env, payload)
+        mine = parts.setdefault(str(env.patient_id), {})
+        changed = advance(mine.get(env.stream_id), env, payload)
         if changed is not None:
-            people[changed.patient_id] = changed
-    return people
+            mine[env.stream_id] = changed
+    return {pid: merge(p.values()) for pid, p in parts.items()}
 
 
 def comparable(people: dict[str, Person]) -> dict[str, dict]:
@@ -120,3 +127,32 @@ async def coordinator_ready(bootstrap: str, group: str, timeout_s: float = 60) -
                 await asyncio.sleep(0.5)
     finally:
         await admin.close()
+
+
+async def api_topics(sources: dict[str, str], make_topics, unique: str) -> dict[str, str]:
+    """The topics the registry API with its worker inside uses in one test."""
+    return {**sources, "registry.events": await make_topics("registry.events", 1),
+            "registry-export-persons-changelog": changelog_topic(f"registry-{unique}")}
+
+
+def registry_api(database_url: str, kafka_bootstrap: str, topics: dict[str, str], unique: str,
+                 tmp_path, now: datetime, **chosen):
+    """The registry API with its faust worker inside (its lifespan is the caller's), on the
+    test's topics, its clock at ``now``; ``chosen``: settings of the test. (app, settings)"""
+    from tests.registry_export.conftest import PARTITIONS   # noqa: PLC0415  (it imports us)
+
+    settings = RegistryExportSettings(
+        database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, environment="test",
+        dev_key_path=tmp_path / "key.pem", registry_out_dir=tmp_path / "out",
+        registry_app_id=f"registry-{unique}", local_dir=tmp_path,
+        registry_partitions=PARTITIONS, **chosen)
+    return create_app(settings, Options(schema=f"t_{unique}", topic_names=topics,
+                                        telemetry=False, clock=lambda: now)), settings
+
+
+async def until_folded(app, people: dict[str, Person], timeout_s: float = 90) -> None:
+    """Wait until the API's view holds the whole fold of ``people`` (every stream's part)."""
+    async def folded() -> None:
+        got = await app.state.persons.catch_up()
+        assert {k: p.seen for k, p in got.items()} == {k: p.seen for k, p in people.items()}
+    await passes(folded, timeout_s)

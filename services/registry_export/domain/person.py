@@ -13,6 +13,7 @@ version at or below it and changes nothing, so nothing is counted twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any, Literal
 
@@ -100,6 +101,51 @@ def fold(person: Person | None, env: Envelope, payload: EventPayload) -> Person 
         return None
     changed.seen[env.stream_id] = env.stream_version
     return changed
+
+
+def part_key(patient_id: object, stream_id: str) -> str:
+    """The table key of one source stream's part of a person: ``<patient id>/<stream id>``."""
+    return f"{patient_id}/{stream_id}"
+
+
+def version(part: Person) -> int:
+    """How far into its stream a part is (a part is folded from one stream only)."""
+    return max(part.seen.values(), default=0)
+
+
+def advance(part: Person | None, env: Envelope, payload: EventPayload) -> Person | None:
+    """The part of ``env``'s stream after the event: its facts folded in and its version moved
+    on even when no fact changes, so the versions a part has seen have no holes and a part that
+    is behind shows it (``env.stream_version > version(part) + 1``). None when the event is
+    already in it, or has no patient."""
+    if env.patient_id is None or (part is not None and env.stream_version <= version(part)):
+        return None
+    changed = fold(part, env, payload)
+    if changed is None:
+        changed = (part or Person(patient_id=str(env.patient_id))).model_copy(deep=True)
+        changed.seen[env.stream_id] = env.stream_version
+    return changed
+
+
+def merge(parts: Iterable[Person]) -> Person:
+    """One person from the parts of their streams. The streams touch different facts, except
+    the birth year, which the journal gives before the consent service: so the person does not
+    depend on the order the streams were read in."""
+    ordered = sorted(parts, key=lambda p: (not any(s.startswith(journal.STREAM_PREFIX)
+                                                   for s in p.seen), sorted(p.seen)))
+    out = Person(patient_id=ordered[0].patient_id)
+    for p in reversed(ordered):   # the first part wins: it is applied last
+        out.birth_year = p.birth_year if p.birth_year is not None else out.birth_year
+        out.sex = p.sex if p.sex is not None else out.sex
+        out.died_on = p.died_on if p.died_on is not None else out.died_on
+        out.residence = p.residence or out.residence
+        out.services |= p.services
+        out.iplos |= p.iplos
+        out.diagnoses |= p.diagnoses
+        out.seen |= p.seen
+        out.accesses += p.accesses
+    out.medicines = sorted({m for p in ordered for m in p.medicines})
+    return out
 
 
 def _apply(p: Person, env: Envelope, e: Any) -> Person | None:  # noqa: C901, PLR0911, PLR0912

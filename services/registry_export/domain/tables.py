@@ -1,6 +1,7 @@
-"""Published statistics tables: counts cut into blocks, suppressed, and written as JSON-stat 2.0
-(SSB's format: https://json-stat.org/format/) or CSV. A suppressed cell is ``null`` with status
-"." in JSON-stat and "." in CSV, the way SSB marks it."""
+"""Published statistics tables: counts cut into blocks, protected, and written as JSON-stat 2.0
+(SSB's format: https://json-stat.org/format/) or CSV. Protected by suppression (a suppressed
+cell is ``null`` with status "." in JSON-stat and "." in CSV, the way SSB marks it) or by
+random rounding (``rounding.py``: every number a multiple of the base, none suppressed)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from services.registry_export.domain.codes import AGE_BANDS, GROUPS, SEXES
+from services.registry_export.domain.rounding import Rounding
 from services.registry_export.domain.statistics import Counts
 from services.registry_export.domain.suppression import TOTAL, protect, with_totals
 
@@ -31,30 +33,46 @@ class Published:
     period: str              # "2025-12-31" (point) or "2025-01-01/2025-12-31" (period)
     min_cell: int
     cells: dict[Key, int | None]   # None: suppressed
+    rounding_base: int | None = None   # rounded to this base instead of suppressed
 
     @property
     def municipalities(self) -> list[str]:
         return sorted({k[0] for k in self.cells})
 
 
-def publish(counts: Counts, min_cell: int = 3) -> Published:
+def cell_ident(counts: Counts, key: Key) -> str:
+    """What a cell's rounding draw is keyed by: a point count's day, a period count's year (a
+    period table of the running year must not draw anew each day)."""
+    stamp = counts.end.isoformat() if counts.kind == "point" else str(counts.end.year)
+    return "|".join((counts.kind, stamp, *key))
+
+
+def publish(counts: Counts, min_cell: int = 3, rounding: Rounding | None = None) -> Published:
+    """The table of ``counts``: suppressed below ``min_cell`` (with secondary suppression), or,
+    given ``rounding``, every number randomly rounded instead."""
     blocks: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
     for (mun, band, sex, group), n in counts.cells.items():
         blocks.setdefault((mun, group), {})[(band, sex)] = n
+    period = (counts.end.isoformat() if counts.kind == "point"
+              else f"{counts.start.isoformat()}/{counts.end.isoformat()}")
     cells: dict[Key, int | None] = {}
     for (mun, group), inner in sorted(blocks.items()):
         block = with_totals(inner, ROWS, COLS)
+        if rounding is not None:
+            for (band, sex), n in block.items():
+                key = (mun, band, sex, group)
+                cells[key] = rounding.round(n, cell_ident(counts, key))
+            continue
         hidden = protect(block, ROWS, COLS, min_cell)
         for (band, sex), n in block.items():
             cells[(mun, band, sex, group)] = None if (band, sex) in hidden else n
     if counts.kind == "point":
-        period = counts.end.isoformat()
         label = f"Brukere av omsorgstjenester per {period} / Care service users on {period}"
     else:
-        period = f"{counts.start.isoformat()}/{counts.end.isoformat()}"
         label = (f"Brukere av omsorgstjenester i perioden {period} / "
                  f"Care service users in {period}")
-    return Published(counts.kind, label, period, min_cell, cells)
+    return Published(counts.kind, label, period, min_cell, cells,
+                     rounding.base if rounding else None)
 
 
 def to_jsonstat(table: Published, updated: datetime) -> dict[str, Any]:
@@ -82,11 +100,19 @@ def to_jsonstat(table: Published, updated: datetime) -> dict[str, Any]:
             "index": {c: i for i, c in enumerate(cats)}, "label": labels[d]}}
             for d, cats in dims.items()},
         "value": values, "status": status,
-        "note": [f"Users are counted once per service group. Cells under {table.min_cell} "
-                 "and the cells that would reveal them are suppressed ('.').",
+        "note": [_protection_note(table),
                  "Groups do not add up: one person can use several service groups."],
         "extension": {"kind": table.kind, "period": table.period},
     }
+
+
+def _protection_note(table: Published) -> str:
+    if table.rounding_base:
+        return (f"Users are counted once per service group. Every number is randomly rounded "
+                f"to a multiple of {table.rounding_base}, totals on their own, so totals need "
+                "not add up to their parts.")
+    return (f"Users are counted once per service group. Cells under {table.min_cell} and the "
+            "cells that would reveal them are suppressed ('.').")
 
 
 def to_csv(table: Published) -> str:

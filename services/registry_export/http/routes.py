@@ -109,7 +109,8 @@ async def table(request: Request, kind: str, year: int, who: Statistics,
     people = (await request.app.state.persons.catch_up()).values()
     now = _now(request)
     body, media = render_table(people, year=year, kind=kind, fmt=fmt,
-                               min_cell=request.app.state.min_cell, now=now)
+                               min_cell=request.app.state.min_cell, now=now,
+                               rounding=request.app.state.rounding)
     await record_download(request.app.state.store, client=who.client_id, organisation=who.org,
                           resource=f"statistics/{kind}/{year}?format={fmt}", scope=STATISTICS,
                           now=now)

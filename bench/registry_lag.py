@@ -1,0 +1,136 @@
+"""Lag from a committed service decision to the statistics that count it, at an offered load
+(200 events/s by default): journal events of synthetic persons are sent at that rate, each
+acknowledged by Kafka (committed); the clock of a decision (``journal.ServiceGranted``) runs
+from its acknowledgement until its person's part at that version is in the worker's changelog,
+which is what every statistics request reads (``state.PersonsView``). Next to it, in the same
+run, the raw floor: the same decisions read straight off the journal topic by a plain aiokafka
+consumer. p50 / p99 in milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.registry_batch import journal_envelopes
+from bench.registry_stream import topics
+from bench.util import pct
+from cli.manifests import registry
+from libs.config import Settings
+from services.registry_export.domain.person import part_key
+from services.registry_export.worker import build_worker, changelog_topic
+
+DECISION = "journal.ServiceGranted"
+
+
+@dataclass(frozen=True)
+class Lag:
+    label: str
+    samples: int
+    p50_ms: float
+    p99_ms: float
+
+
+async def _follow(bootstrap: str, topic: str, seen: dict[tuple[str, int], float],
+                  parse) -> None:
+    """Note when each (part key, version) first appears on ``topic`` (until cancelled)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                metadata_max_age_ms=500)
+    await consumer.start()
+    try:
+        while topic not in await consumer.topics():
+            await asyncio.sleep(0.1)
+        consumer.subscribe([topic])
+        while True:
+            got = await consumer.getmany(timeout_ms=100)
+            now = perf_counter()
+            for records in got.values():
+                for r in records:
+                    ident = parse(r)
+                    if ident is not None:
+                        seen.setdefault(ident, now)
+    finally:
+        await consumer.stop()
+
+
+def _from_changelog(r) -> tuple[str, int] | None:
+    if r.value is None:
+        return None
+    key, value = json.loads(r.key), json.loads(r.value)
+    return key, max(value.get("seen", {}).values(), default=0)
+
+
+def _from_journal(r) -> tuple[str, int] | None:
+    env = json.loads(r.value)
+    return part_key(env["patient_id"], env["stream_id"]), env["stream_version"]
+
+
+async def run(bootstrap: str, *, rate: float, seconds: float, partitions: int, suffix: str,
+              settle_s: float = 30) -> list[Lag]:
+    names = await topics(bootstrap, suffix, partitions)
+    journal, app_id = names["journal.events"], f"registry-lag-{suffix}"
+    n = max(1, int(rate * seconds))
+    envs = journal_envelopes(n // 4 + 1)[:n]          # a person has 4 to 8 events
+    decisions: dict[tuple[str, int], float] = {}
+    in_changelog: dict[tuple[str, int], float] = {}
+    on_topic: dict[tuple[str, int], float] = {}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap), registry(),
+                           topics=names, app_id=app_id, partitions=partitions,
+                           datadir=Path(tmp), web_enabled=False)
+        followers = [asyncio.create_task(_follow(bootstrap, changelog_topic(app_id),
+                                                 in_changelog, _from_changelog)),
+                     asyncio.create_task(_follow(bootstrap, journal, on_topic,
+                                                 _from_journal))]
+        await app.start()
+        await producer.start()
+        try:
+            await _warm_up(producer, journal, in_changelog)
+            t0 = perf_counter()
+            for i, env in enumerate(envs):
+                await asyncio.sleep(max(0.0, t0 + i / rate - perf_counter()))
+                await producer.send_and_wait(journal, env.wire(), key=env.key())
+                if env.type == DECISION:
+                    decisions[(part_key(env.patient_id, env.stream_id),
+                               env.stream_version)] = perf_counter()
+            end = perf_counter() + settle_s
+            while set(decisions) - set(in_changelog) and perf_counter() < end:
+                await asyncio.sleep(0.05)
+        finally:
+            await producer.stop()
+            for f in followers:
+                f.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await f
+            await app.stop()
+    return [_lag("raw aiokafka: decision on the topic", decisions, on_topic),
+            _lag("worker: decision in the changelog", decisions, in_changelog)]
+
+
+async def _warm_up(producer: AIOKafkaProducer, topic: str,
+                   in_changelog: dict[tuple[str, int], float]) -> None:
+    """One person's events, until the worker has folded them (its group formed, its table
+    ready): the measured window does not carry the worker's start."""
+    warm = journal_envelopes(1, seed=99)
+    for env in warm:
+        await producer.send_and_wait(topic, env.wire(), key=env.key())
+    last = (part_key(warm[-1].patient_id, warm[-1].stream_id), warm[-1].stream_version)
+    while last not in in_changelog:
+        await asyncio.sleep(0.05)
+
+
+def _lag(label: str, sent: dict[tuple[str, int], float],
+         seen: dict[tuple[str, int], float]) -> Lag:
+    lags = [(seen[k] - t) * 1000 for k, t in sent.items() if k in seen]
+    if len(lags) < len(sent):
+        raise AssertionError(f"{label}: {len(sent) - len(lags)} of {len(sent)} decisions "
+                             "never arrived")
+    return Lag(label, len(lags), pct(lags, 50), pct(lags, 99))

@@ -1,0 +1,134 @@
+"""Stream throughput of the registry's faust worker, next to a raw aiokafka consumer doing the
+same work (decode each event with the registry, fold it into its stream's part, keep the
+parts in a dict), over the same journal events on a topic of ``partitions`` partitions.
+
+Both clocks run from the first part folded to the last (the worker's start and its group's
+first rebalance, seconds that do not grow with the stream, are left out on both sides; the
+total time with them is reported too): the worker's part counts when its changelog holds it
+(read by ``PersonsView``, as the statistics read it), so its acknowledged changelog writes are
+in. Target: the worker at least 50 % of the raw consumer's events/s."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.registry_batch import journal_envelopes
+from cli.manifests import registry
+from libs.config import Settings
+from libs.events.kafka_admin import apply_topics
+from libs.events.topics import TopicSpec, all_topics
+from services.registry_export.domain.person import Person, advance, part_key, version
+from services.registry_export.state import PersonsView
+from services.registry_export.worker import SOURCES, build_worker, changelog_topic
+
+
+@dataclass(frozen=True)
+class Rate:
+    label: str
+    events: int
+    seconds: float          # first part folded to last
+    total_s: float          # from before the consumer started
+
+    @property
+    def per_s(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+async def topics(bootstrap: str, suffix: str, partitions: int) -> dict[str, str]:
+    """The worker's four source topics for this run (only the journal's gets events)."""
+    names = {s: f"{s}.bench-{suffix}" for s in SOURCES}
+    await apply_topics(bootstrap, all_topics(tuple(
+        TopicSpec(n, partitions, "registry bench") for n in names.values())))
+    return names
+
+
+async def publish(bootstrap: str, topic: str, persons: int) -> dict[str, int]:
+    """The journal events of ``persons`` synthetic persons on ``topic``; the last version of
+    each part (what "all folded" means)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    last: dict[str, int] = {}
+    try:
+        for env in journal_envelopes(persons):
+            await producer.send(topic, env.wire(), key=env.key())
+            last[part_key(env.patient_id, env.stream_id)] = env.stream_version
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return last
+
+
+async def raw(bootstrap: str, topic: str, partitions: int, last: dict[str, int],
+              events: int, timeout_s: float = 600) -> Rate:
+    reg, parts = registry(), {}
+    t0 = perf_counter()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    first: float | None = None
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        done = 0
+        while done < len(last):
+            if perf_counter() - t0 > timeout_s:
+                raise TimeoutError("the raw consumer did not finish")
+            got = await consumer.getmany(timeout_ms=200, max_records=500)
+            for records in got.values():
+                for r in records:
+                    env, payload = reg.decode(r.value)
+                    key = part_key(env.patient_id, env.stream_id)
+                    changed = advance(parts.get(key), env, payload)
+                    if changed is not None:
+                        parts[key] = changed
+                        done += changed.seen[env.stream_id] == last[key]
+                        first = first or perf_counter()
+    finally:
+        await consumer.stop()
+    end = perf_counter()
+    return Rate("raw aiokafka: decode + fold", events, end - (first or t0), end - t0)
+
+
+async def worker(bootstrap: str, names: dict[str, str], partitions: int, app_id: str,
+                 last: dict[str, int], events: int, timeout_s: float = 600) -> Rate:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = perf_counter()
+        app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap), registry(),
+                           topics=names, app_id=app_id, partitions=partitions,
+                           datadir=Path(tmp), web_enabled=False)
+        first: float | None = None
+        await app.start()
+        try:
+            async with PersonsView(bootstrap, changelog_topic(app_id)) as view:
+                while not _all_folded(view, last):
+                    if perf_counter() - t0 > timeout_s:
+                        raise TimeoutError("the faust worker did not finish")
+                    if await view.catch_up():
+                        first = first or perf_counter()
+                    await asyncio.sleep(0.01)
+            end = perf_counter()
+        finally:
+            await app.stop()
+    return Rate("faust worker (changelog acknowledged)", events, end - (first or t0), end - t0)
+
+
+def _all_folded(view: PersonsView, last: dict[str, int]) -> bool:
+    parts: dict[str, Person] = {k: p for mine in view.parts().values() for k, p in mine.items()}
+    return len(parts) >= len(last) and all(
+        version(parts[k]) >= v for k, v in last.items() if k in parts)
+
+
+async def run(bootstrap: str, persons: int, partitions: int, suffix: str) -> list[Rate]:
+    names = await topics(bootstrap, suffix, partitions)
+    last = await publish(bootstrap, names["journal.events"], persons)
+    events = sum(last.values())
+    return [await raw(bootstrap, names["journal.events"], partitions, last, events),
+            await worker(bootstrap, names, partitions, f"registry-bench-{suffix}", last,
+                         events)]
