@@ -134,6 +134,16 @@ class NotificationsChosen(EventPayload):
     emergency_access: bool = False
 
 
+@event("consent.ConsentLevelChosen")
+class ConsentLevelChosen(EventPayload):
+    """The patient's consent level for digital health services (helsenorge's samtykkenivå):
+    ``basis`` or ``full``. Full lets them send messages to their care team; going back to basis
+    withdraws that."""
+
+    level: Literal["basis", "full"]
+    chosen_at: datetime
+
+
 @event("consent.EmergencyAccessGranted")
 class EmergencyAccessGranted(EventPayload):
     """Break-the-glass (akuttilgang): time-limited, logged as such, reviewed afterwards."""

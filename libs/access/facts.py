@@ -61,6 +61,8 @@ def evolve(f: Facts, e: EventPayload) -> Facts:  # noqa: C901 - one arm per even
         case ev.NotificationsChosen():
             return u(update={"notify_restricted_opened": e.restricted_opened,
                              "notify_emergency_access": e.emergency_access})
+        case ev.ConsentLevelChosen():
+            return u(update={"consent_level": e.level})
         case ev.EmergencyAccessGranted():
             a = EmergencyAccess(access_id=e.access_id, hpr=e.hpr, unit=e.unit, basis=e.basis,
                                 granted_at=e.granted_at, expires_at=e.expires_at)

@@ -314,6 +314,7 @@ class Facts(Frozen):
     birth_date: date | None = None
     notify_restricted_opened: bool = False
     notify_emergency_access: bool = False
+    consent_level: Literal["basis", "full"] = "basis"   # helsenorge's samtykkenivå
     care_relations: tuple[CareRelation, ...] = ()
     blocks: tuple[Block, ...] = ()
     emergency_accesses: tuple[EmergencyAccess, ...] = ()

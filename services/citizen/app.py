@@ -30,9 +30,11 @@ from services.citizen.http.pages import HERE, install_page_handlers
 from services.citizen.manifest import MANIFEST
 from services.citizen.projections.looked import LOOKED
 from services.citizen.projections.medicines import MEDICINES
+from services.citizen.projections.messages import MESSAGES
 from services.citizen.projections.reader import Reader
 from services.citizen.projections.record import RECORD
 from services.citizen.settings import CitizenSettings
+from services.citizen.drafts import Drafts
 from services.citizen.store import Sessions
 
 __all__ = ["Options", "create_app"]
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
     async def lifespan(app: FastAPI):
         async with ServiceRuntime(settings, opts, MANIFEST) as rt, \
                 httpx.AsyncClient(base_url=settings.citizen_consent_url, timeout=15) as consent, \
+                httpx.AsyncClient(base_url=settings.citizen_journal_url, timeout=15) as journal, \
                 httpx.AsyncClient() as oidc_http:
             if settings.environment != "production":
                 await directory.load_sample_if_empty(rt.engine)
@@ -70,14 +73,17 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                 await directory.setup(rt.engine)
             app.state.settings, app.state.engine = settings, rt.engine
             app.state.runners = rt.runners
-            app.state.access = rt.access(read_models=(RECORD, MEDICINES, LOOKED))
+            app.state.access = rt.access(read_models=(RECORD, MEDICINES, LOOKED,
+                                                          MESSAGES))
             app.state.reader = Reader(rt.engine,
                                       timedelta(hours=settings.citizen_note_hold_back_h))
             app.state.hold_back_h = settings.citizen_note_hold_back_h
             app.state.sessions = Sessions(rt.engine,
                                           timedelta(minutes=settings.citizen_session_idle_min))
             await app.state.sessions.setup()
-            app.state.consent = consent
+            app.state.drafts = Drafts(rt.engine)
+            await app.state.drafts.setup()
+            app.state.consent, app.state.journal = consent, journal
             app.state.oidc = OidcClient(oidc_url, settings.citizen_oidc_client_id, redirect_uri,
                                         settings.citizen_oidc_client_secret, oidc_http)
             await notifications.setup_contacts(rt.engine)

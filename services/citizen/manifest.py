@@ -14,6 +14,7 @@ from services.citizen import contract
 from services.citizen.commands import directory
 from services.citizen.projections.looked import LookedProjection
 from services.citizen.projections.medicines import MedicinesProjection
+from services.citizen.projections.messages import MessagesProjection
 from services.citizen.projections.notifications import NotificationsProjection
 from services.citizen.projections.record import RecordProjection
 from services.citizen.settings import CitizenSettings
@@ -23,11 +24,12 @@ from services.medication import contract as medication_contract
 
 def _projections(topic: TopicOf) -> list[Projection]:
     """``access_facts`` and ``citizen_notifications`` (consent.events), ``citizen_record``
-    (journal.events), ``citizen_medicines`` (medication.events) and ``citizen_looked``
+    and ``citizen_messages`` (journal.events), ``citizen_medicines`` (medication.events) and ``citizen_looked``
     (audit.access)."""
     return [AccessFactsProjection(topic("consent.events")),
             NotificationsProjection(topic("consent.events")),
             RecordProjection(topic("journal.events")),
+            MessagesProjection(topic("journal.events")),
             MedicinesProjection(topic("medication.events")),
             LookedProjection(topic("audit.access"))]
 

@@ -20,6 +20,8 @@ class CitizenSettings(Settings):
     citizen_oidc_client_secret: str | None = None
     # the consent service, where a citizen's choices land (through its API, with their token)
     citizen_consent_url: str = "http://127.0.0.1:8003"
+    # the journal, where a message to the care team is written (its API, the citizen's token)
+    citizen_journal_url: str = "http://127.0.0.1:8004"
     # new notes are shown to the patient this long after they are signed (0: at once)
     citizen_note_hold_back_h: float = Field(default=0.0, ge=0)
     citizen_session_idle_min: float = Field(default=30.0, gt=0)

@@ -98,6 +98,17 @@ class Sessions:
                 {"h": _hash(sid), "now": now, "idle": now + self.idle})).first()
         return Session(row[0], row[1], row[2], row[3]) if row else None
 
+    async def ended(self, sid: str | None) -> Session | None:
+        """The session of this cookie even if it has ended (not after log-out, and not once a
+        later sign-in has swept it away): a form sent after the end is checked against it."""
+        if not sid or len(sid) > 100:
+            return None
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT token, csrf, expires_at, acting_for FROM citizen_sessions "
+                "WHERE sid_hash = :h"), {"h": _hash(sid)})).first()
+        return Session(row[0], row[1], row[2], row[3]) if row else None
+
     async def act_for(self, sid: str, patient_id: UUID | None) -> None:
         """Whose record the session shows: someone the citizen acts for, or (None) their own."""
         async with self.engine.begin() as conn:

@@ -23,6 +23,7 @@ from libs.access.events import (
     RestrictionLifted,
     RestrictedEntryOpened,
     NotificationsChosen,
+    ConsentLevelChosen,
     EmergencyAccessGranted,
     GuardianRegistered,
     GuardianAddressChanged,
@@ -39,6 +40,6 @@ from libs.access.events import (
 __all__ = ["PersonRegistered", "CareRelationStarted", "CareRelationEnded", "ConsentGiven",
            "ConsentWithdrawn", "BlockRegistered", "BlockLifted", "EntryRestricted",
            "RestrictionLifted", "RestrictedEntryOpened", "NotificationsChosen",
-           "EmergencyAccessGranted", "GuardianRegistered", "GuardianAddressChanged",
+           "ConsentLevelChosen", "EmergencyAccessGranted", "GuardianRegistered", "GuardianAddressChanged",
            "GuardianEnded", "MandateGranted", "MandateRevoked", "DeviceAssigned",
            "DeviceUnassigned", "ChildWelfareReported", "DisclosureMade", "AccessReviewed"]

@@ -1,7 +1,7 @@
 """The citizen service on the real stack, beside the consent service, the journal and the
 medication service (``tests/journal/conftest.running_clinic``): its own schema, the same fresh
-topics, projections and relay in-process. ``Portal.serve()`` also puts the citizen service and
-the consent service on real ports (uvicorn, in this event loop), for the browser."""
+topics, projections and relay in-process. ``Portal.serve()`` also puts the citizen service, the
+consent service and the journal on real ports (uvicorn, in this event loop), for the browser."""
 
 from __future__ import annotations
 
@@ -63,14 +63,16 @@ async def running_portal(database_url, kafka_bootstrap, unique, make_topics, tmp
     async with running_clinic(database_url, kafka_bootstrap, unique, make_topics, tmp_path,
                               medication=True) as c, AsyncExitStack() as stack:
         topics = {t: await make_topics(t, 3) for t in TOPICS}
-        consent_url, port = "http://127.0.0.1:9", free_port()
+        consent_url, journal_url, port = "http://127.0.0.1:9", "http://127.0.0.1:9", free_port()
         if serve:
             consent_url = await stack.enter_async_context(served(c.consent_app))
+            journal_url = await stack.enter_async_context(served(c.journal_app))
         s = CitizenSettings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
                             environment="test", dev_key_path=tmp_path / "key.pem",
                             relay_poll_interval_s=0.2, consistency_wait_s=15,
                             citizen_public_url=f"http://localhost:{port}",
-                            citizen_consent_url=consent_url, **settings)
+                            citizen_consent_url=consent_url,
+                            citizen_journal_url=journal_url, **settings)
         app = create_app(s, Options(schema=f"t_{unique}_citizen", topic_names=topics,
                                     telemetry=False))
         await stack.enter_async_context(app.router.lifespan_context(app))

@@ -5,6 +5,8 @@ consent she gave that ends soon gets one notice; Ola, who opted out, gets none."
 from __future__ import annotations
 
 import email
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import Message
@@ -30,18 +32,27 @@ class Inbox:
         return [m for m in self.messages if m["To"] == address]
 
 
-@pytest.fixture
-async def mailed(database_url, kafka_bootstrap, unique, make_topics, tmp_path):
+@asynccontextmanager
+async def with_mail(database_url, kafka_bootstrap, unique, make_topics, tmp_path,
+                    serve: bool = False) -> AsyncIterator[tuple[Portal, Inbox]]:
+    """The portal (``serve``: on real ports, for the browser) sending to a real SMTP server."""
     inbox, port = Inbox(), free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=port)
     smtp.start()
     try:
         async with running_portal(database_url, kafka_bootstrap, unique, make_topics, tmp_path,
-                                  citizen_smtp_host="127.0.0.1", citizen_smtp_port=port,
+                                  serve=serve, citizen_smtp_host="127.0.0.1",
+                                  citizen_smtp_port=port,
                                   citizen_consent_expiry_check_s=0.2) as p:
             yield p, inbox
     finally:
         smtp.stop()
+
+
+@pytest.fixture
+async def mailed(database_url, kafka_bootstrap, unique, make_topics, tmp_path):
+    async with with_mail(database_url, kafka_bootstrap, unique, make_topics, tmp_path) as m:
+        yield m
 
 
 async def _locked_and_opened(portal: Portal, patient_id: str, pid: str, address: str,

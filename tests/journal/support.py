@@ -103,6 +103,12 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
     [legevakt] = do(c.draft_note, c.DraftNote(kind="legevakt_contact", text="Fall i hjemmet."),
                     doctor, NOW)
     do(c.sign_note, c.SignNote(note_id=legevakt.note_id), doctor, NOW)
+    from services.journal.domain import withheld as wh   # § 5-1: withheld, then lifted
+    for note_id in (nursing.note_id, legevakt.note_id):
+        do(wh.withhold, wh.WithholdFromPatient(entry_id=note_id, section="notes",
+                                               reason="klart utilrådelig nå"), doctor, NOW)
+    do(wh.lift, wh.LiftWithholding(entry_id=nursing.note_id, reason="samtale holdt"), doctor,
+       NOW)
 
     [hr] = do(c.record_observation, c.RecordObservation(code="8867-4", value=72), nurse, NOW)
     def observation(i: uuid.UUID):   # folded on its own: not part of the patient's state
@@ -202,6 +208,12 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
         subject="Etter utskrivning", text="Hjemmesykepleien følger opp sårstell."), nurse, NOW,
         sender_her="80002")
     do(msg.receive_receipt, msg.ReceiveReceipt(message_id=sent.message_id, status="ok"), NOW)
+    from services.journal.domain import care_team as ct   # the patient writes, a nurse replies
+    [asked, _] = do(ct.write, ct.WriteToCareTeam(
+        message_id=uuid.UUID("0190f0a0-0000-7000-8000-0000000000c1"), unit=HISTORY_UNIT,
+        subject="Medisiner", text="Kan dere komme før ni?"), patient_id, "full",
+        {HISTORY_UNIT}, NOW)
+    do(ct.reply, asked.message_id, ct.ReplyToPatient(text="Ja, vi kommer kl. 08."), nurse, NOW)
 
     do(care.end_episode, care.EndEpisode(episode_id=episode.episode_id), NOW)
     do(pt.record_death, pt.RecordDeath(deceased_on=TODAY - timedelta(days=1)), NOW)

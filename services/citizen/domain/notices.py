@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("restricted_opened", "emergency_access", "consent_expiring")
+KINDS = ("restricted_opened", "emergency_access", "consent_expiring", "new_message")
 
 
 @dataclass(frozen=True)
@@ -32,4 +32,10 @@ def notice(kind: str, portal_url: str) -> Notice:
                       "Et samtykke du har gitt, utløper snart. Logg inn for å se det og gi et "
                       f"nytt om du vil: {choices}\n\nA consent you gave ends soon. Sign in "
                       "to see it and give a new one if you want: " + choices)
+    if kind == "new_message":
+        messages = f"{portal_url.rstrip('/')}/messages"
+        return Notice("Ny melding fra behandleren din",
+                      "Du har fått svar på en melding til behandleren din. Logg inn for å lese "
+                      f"det: {messages}\n\nYour care team has replied to your message. Sign in "
+                      "to read it: " + messages)
     raise ValueError(f"unknown notification kind {kind!r}")

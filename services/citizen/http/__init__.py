@@ -1,6 +1,6 @@
 """The citizen service's routers: the API (``api``), the portal's sign-in (``auth``), its
-pages (``pages``) and acting for someone else (``proxies``)."""
+pages (``pages``), messages with the care team (``messages``) and acting for someone else (``proxies``)."""
 
-from services.citizen.http import api, auth, pages, proxies
+from services.citizen.http import api, auth, messages, pages, proxies
 
-routers = (api.router, auth.router, pages.router, proxies.router)
+routers = (api.router, auth.router, pages.router, messages.router, proxies.router)

@@ -93,6 +93,27 @@ TEXTS: dict[str, tuple[str, str]] = {   # key -> (bokmål, English)
     "bad_hpr": ("Et HPR-nummer har 1 til 9 siffer.", "An HPR number has 1 to 9 digits."),
     "unavailable": ("Tjenesten er ikke tilgjengelig akkurat nå. Prøv igjen om litt.",
                     "The service is not available right now. Please try again shortly."),
+    "messages": ("Meldinger med behandlerne mine", "Messages with my care team"),
+    "level_basis": ("Du har samtykkenivå Basis. For å sende meldinger til behandlerne dine må du "
+                    "velge samtykkenivå Full. Da kan helsepersonell svare deg her, og du får "
+                    "varsel på e-post når det kommer svar. Du kan gå tilbake til Basis når du "
+                    "vil.",
+                    "Your consent level is Basis. To send messages to your care team, choose "
+                    "consent level Full. Your care team can then answer you here, and you get an "
+                    "e-mail when they do. You can go back to Basis at any time."),
+    "choose_full": ("Velg samtykkenivå Full", "Choose consent level Full"),
+    "choose_basis": ("Gå tilbake til samtykkenivå Basis", "Go back to consent level Basis"),
+    "level_full": ("Du har samtykkenivå Full.", "Your consent level is Full."),
+    "new_message": ("Ny melding", "New message"), "to_unit": ("Til", "To"),
+    "subject": ("Emne", "Subject"), "message_text": ("Melding", "Message"),
+    "send": ("Send", "Send"), "sent": ("Meldingen er sendt.", "The message is sent."),
+    "no_messages": ("Du har ingen meldinger.", "You have no messages."),
+    "reply_from": ("Svar fra", "Reply from"), "you_wrote": ("Du skrev", "You wrote"),
+    "no_units": ("Ingen enhet yter helsehjelp til deg nå, så det er ingen å skrive til.",
+                 "No unit is caring for you now, so there is no one to write to."),
+    "draft_kept": ("Økten din var utløpt. Vi tok vare på meldingen du skrev: se over og send.",
+                   "Your session had ended. We kept the message you were writing: check it "
+                   "and send."),
     "school": ("Skole", "School"), "kindergarten": ("Barnehage", "Kindergarten"),
     "ppt": ("PPT", "Educational psychology service (PPT)"), "nav": ("NAV", "NAV"),
     "child_welfare": ("Barnevern", "Child welfare"),

@@ -23,4 +23,5 @@ def choices(facts: Facts, now: datetime) -> dict:
                      for c in facts.consents if c.active(now)],
         "notifications": {"restricted_opened": facts.notify_restricted_opened,
                           "emergency_access": facts.notify_emergency_access},
+        "consent_level": facts.consent_level,
     }

@@ -22,6 +22,19 @@ from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
 
 NOTIFICATIONS = "citizen_notifications"
+OUTBOX = "citizen_outbox"
+OWN_KINDS = ("restricted_opened", "emergency_access")   # a reply's is citizen_messages'
+
+
+async def setup_outbox(conn: AsyncConnection) -> None:
+    """The outbox: this projection's rows, and those of ``citizen_messages`` (a new reply)."""
+    await conn.execute(text("""
+        CREATE TABLE IF NOT EXISTS citizen_outbox (
+            notification_id uuid PRIMARY KEY, patient_id uuid NOT NULL,
+            kind text NOT NULL, created_at timestamptz NOT NULL,
+            sent_at timestamptz, skipped text, attempts integer NOT NULL DEFAULT 0)"""))
+    await conn.execute(text("""CREATE INDEX IF NOT EXISTS citizen_outbox_pending
+        ON citizen_outbox (created_at) WHERE sent_at IS NULL AND skipped IS NULL"""))
 
 
 class NotificationsProjection(Projection):
@@ -31,19 +44,14 @@ class NotificationsProjection(Projection):
         self.topics = (topic,)
 
     async def setup(self, conn: AsyncConnection) -> None:
-        await conn.execute(text("""
-            CREATE TABLE IF NOT EXISTS citizen_outbox (
-                notification_id uuid PRIMARY KEY, patient_id uuid NOT NULL,
-                kind text NOT NULL, created_at timestamptz NOT NULL,
-                sent_at timestamptz, skipped text, attempts integer NOT NULL DEFAULT 0)"""))
-        await conn.execute(text("""CREATE INDEX IF NOT EXISTS citizen_outbox_pending
-            ON citizen_outbox (created_at) WHERE sent_at IS NULL AND skipped IS NULL"""))
+        await setup_outbox(conn)
 
     async def reset(self, conn: AsyncConnection) -> None:
         """A replay keeps what was sent: only rows never sent nor skipped are dropped, and the
-        replay queues them again under the same ids."""
+        replay queues them again under the same ids (only this projection's kinds)."""
         await conn.execute(text(
-            "DELETE FROM citizen_outbox WHERE sent_at IS NULL AND skipped IS NULL"))
+            "DELETE FROM citizen_outbox WHERE sent_at IS NULL AND skipped IS NULL "
+            "AND kind = ANY(:k)"), {"k": list(OWN_KINDS)})
 
     async def apply(self, conn: AsyncConnection, env: Envelope, payload: EventPayload) -> None:
         await self.apply_batch(conn, [(env, payload)])

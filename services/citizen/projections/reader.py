@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.citizen import directory
 from services.citizen.domain import looked, record
 from services.citizen.domain.medicines import change_label, dose_text
+from services.citizen.projections.record import SHOWN
 
 MAX_LOG = 500
 
@@ -34,7 +35,8 @@ class Reader:
 
     async def record(self, patient_id: UUID, now: datetime, lang: str = "nb") -> dict:
         rows = await self._docs("SELECT jsonb_set(doc, '{kind_}', to_jsonb(kind)) FROM "
-                                "citizen_items WHERE patient_id = :p ORDER BY at", p=patient_id)
+                                f"citizen_items WHERE patient_id = :p AND {SHOWN} ORDER BY at",
+                                p=patient_id)
         kinds: dict[str, list[dict]] = {}
         for r in rows:
             kinds.setdefault(r.pop("kind_"), []).append(r)
@@ -56,7 +58,8 @@ class Reader:
     async def visits(self, patient_id: UUID, now: datetime) -> list[dict]:
         start, end = record.week_of(now)
         items = await self._docs("SELECT doc FROM citizen_items WHERE patient_id = :p AND "
-                                 "kind = 'visit' AND at >= :s AND at < :e", p=patient_id,
+                                 f"kind = 'visit' AND at >= :s AND at < :e AND {SHOWN}",
+                                 p=patient_id,
                                  s=start, e=end)
         out = record.visits(items, now)
         names = await self.names({v["unit"] for v in out} | {v.get("assignee") for v in out})
@@ -99,3 +102,25 @@ class Reader:
         names = await self.names({d.get(k) for d in mine
                                   for k in ("hpr", "legal_entity", "point_of_care")})
         return [looked.entry(d, names.get, lang) for d in mine]
+
+    async def messages(self, patient_id: UUID) -> list[dict]:
+        """The patient's messages with their care team, newest first, each with its replies
+        (oldest first) and the units and clinicians named from the directory."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text("""
+                SELECT m.doc, COALESCE(jsonb_agg(r.doc ORDER BY r.at)
+                                       FILTER (WHERE r.reply_id IS NOT NULL), '[]')
+                  FROM citizen_messages m LEFT JOIN citizen_message_replies r
+                    ON r.patient_id = m.patient_id AND r.message_id = m.message_id
+                 WHERE m.patient_id = :p GROUP BY m.message_id, m.doc, m.at
+                 ORDER BY m.at DESC LIMIT 200"""), {"p": patient_id})).all()
+        out = [m | {"replies": replies} for m, replies in rows]
+        who = await self.names({m["unit"] for m in out}
+                               | {x for m in out for r in m["replies"] for x in (r["by"],
+                                                                                 r["unit"])})
+        for m in out:
+            m["unit_name"] = who.get(m["unit"], m["unit"])
+            for r in m["replies"]:
+                r["by_name"], r["unit_name"] = who.get(r["by"], r["by"]), who.get(r["unit"],
+                                                                                 r["unit"])
+        return out

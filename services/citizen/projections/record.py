@@ -22,6 +22,9 @@ from libs.events.registry import EventPayload
 from services.journal import contract as j
 
 RECORD = "citizen_record"
+SHOWN = ("NOT EXISTS (SELECT 1 FROM citizen_withheld w WHERE w.patient_id = "
+         "citizen_items.patient_id AND w.entry_id = citizen_items.item_id)")
+"""The SQL condition every read of ``citizen_items`` adds: nothing withheld from the patient."""
 
 _STATUS = {j.CriticalInfoVerified: "verified", j.CriticalInfoRefuted: "refuted",
            j.CriticalInfoRemoved: "removed"}
@@ -47,9 +50,13 @@ class RecordProjection(Projection):
                 patient_id uuid NOT NULL, item_id uuid NOT NULL, kind text NOT NULL,
                 doc jsonb NOT NULL, at timestamptz NOT NULL,
                 PRIMARY KEY (patient_id, item_id))"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS citizen_withheld (
+                patient_id uuid NOT NULL, entry_id uuid NOT NULL,
+                PRIMARY KEY (patient_id, entry_id))"""))
 
     async def reset(self, conn: AsyncConnection) -> None:
-        await conn.execute(text("TRUNCATE citizen_people, citizen_items"))
+        await conn.execute(text("TRUNCATE citizen_people, citizen_items, citizen_withheld"))
 
     async def _insert(self, conn, patient: UUID, item: UUID, kind: str, doc: dict, at) -> None:
         await conn.execute(text("""
@@ -133,3 +140,10 @@ class RecordProjection(Projection):
                 await self._patch(conn, pid, p.task_id, {"status": "done"})
             case j.TaskCancelled():
                 await self._patch(conn, pid, p.task_id, {"status": "cancelled"})
+            case j.EntryWithheldFromPatient():
+                await conn.execute(text(
+                    "INSERT INTO citizen_withheld VALUES (:p, :i) ON CONFLICT DO NOTHING"),
+                    {"p": pid, "i": p.entry_id})
+            case j.EntryWithholdingLifted():
+                await conn.execute(text("DELETE FROM citizen_withheld WHERE patient_id = :p "
+                                        "AND entry_id = :i"), {"p": pid, "i": p.entry_id})

@@ -82,6 +82,11 @@ class ChooseNotifications(Command):
     emergency_access: bool = False
 
 
+class ChooseConsentLevel(Command):
+    level: Literal["basis", "full"] = Field(description="helsenorge's samtykkenivå: full "
+                                            "lets the patient message their care team")
+
+
 class GrantEmergencyAccess(Command):
     basis: DeclaredBasis
     reason: str = Reason

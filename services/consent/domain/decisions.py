@@ -23,8 +23,8 @@ from libs.access.rules import DEFAULT, PolicyConfig
 from libs.kernel.time import age_on, local_day
 from services.consent import contract as ev
 from services.consent.domain.commands import (
-    AssignDevice, ChooseNotifications, EndCareRelation, ExtractRequest, GiveConsent,
-    GrantEmergencyAccess, GrantMandate, OpenRestricted, RegisterBlock, RegisterGuardian,
+    AssignDevice, ChooseConsentLevel, ChooseNotifications, EndCareRelation, ExtractRequest,
+    GiveConsent, GrantEmergencyAccess, GrantMandate, OpenRestricted, RegisterBlock, RegisterGuardian,
     RegisterPerson, ReportChildWelfare, RestrictEntry, ReviewBody, ReviewItem,
     WithdrawConsent,
 )
@@ -221,6 +221,13 @@ def report_child_welfare(f: Facts, c: ReportChildWelfare, by: Practitioner,
 
 def choose_notifications(c: ChooseNotifications) -> list[EventPayload]:
     return [ev.NotificationsChosen(**c.model_dump())]
+
+
+def choose_consent_level(f: Facts, c: ChooseConsentLevel, now: datetime) -> list[EventPayload]:
+    """Basis or full; choosing the level one has changes nothing (no event)."""
+    if f.consent_level == c.level:
+        return []
+    return [ev.ConsentLevelChosen(level=c.level, chosen_at=now)]
 
 
 def extract_period(c: ExtractRequest) -> tuple[date, date] | None:

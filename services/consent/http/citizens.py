@@ -103,6 +103,13 @@ async def lift_restriction(patient_id: UUID, restriction_id: UUID, w: ChoicesWri
                          body={"restriction_id": str(restriction_id)}, status=200)
 
 
+@router.put("/patients/{patient_id}/consent-level", status_code=200, tags=["consents"])
+async def choose_consent_level(patient_id: UUID, body: c.ChooseConsentLevel, w: ChoicesWrite):
+    """Basis or full (helsenorge's samtykkenivå); full is needed to message the care team."""
+    return await w.apply(lambda f: d.choose_consent_level(f, body, w.now),
+                         body=body.model_dump(), unchanged=body.model_dump(), status=200)
+
+
 @router.put("/patients/{patient_id}/notifications", status_code=200, tags=["consents"])
 async def choose_notifications(patient_id: UUID, body: c.ChooseNotifications, w: ChoicesWrite):
     return await w.apply(lambda f: d.choose_notifications(body), body=body.model_dump(),

@@ -59,6 +59,7 @@ def facts_view(f: Facts, now: datetime) -> dict[str, Any]:
                       for g in f.guardians],
         "notifications": {"restricted_opened": f.notify_restricted_opened,
                           "emergency_access": f.notify_emergency_access},
+        "consent_level": f.consent_level,
     }
 
 

@@ -2,8 +2,9 @@
 
 One module per area: ``patients`` (registration, episodes, IPLOS, service decisions),
 ``clinical`` (notes, observations, conditions, critical information), ``process`` (care plans,
-tasks), ``messages`` (PLO, dialogmelding, epikrise, henvisning) and ``values`` (the stream, the
-value objects and field constraints they share). Everything is re-exported here, so
+tasks), ``messages`` (PLO, dialogmelding, epikrise, henvisning), ``care_team`` (the
+patient's messages with their care team), ``withheld`` (entries withheld from the patient) and
+``values`` (the stream, the value objects and field constraints they share). Everything is re-exported here, so
 ``from services.journal.contract import PatientRegistered`` is the way to name an event.
 
 A manifest lists ``services.journal.contract``, and ``Registry.of`` finds every journal event
@@ -13,6 +14,7 @@ it re-exports.
 from __future__ import annotations
 
 from libs.events.registry import EventPayload
+from services.journal.contract.care_team import CareTeamMessageReceived, CareTeamReplySent
 from services.journal.contract.clinical import (
     ConditionRecorded, ConditionResolved, CriticalCategory, CriticalInfoRefuted,
     CriticalInfoRegistered, CriticalInfoRemoved, CriticalInfoVerified, NoteCorrected,
@@ -37,6 +39,9 @@ from services.journal.contract.process import (
 from services.journal.contract.values import (
     STREAM_PREFIX, Address, Hpr, Name, OrgNr, Reason, Scope, Sex, Text, Value, stream_of,
 )
+from services.journal.contract.withheld import (
+    EntryWithheldFromPatient, EntryWithholdingLifted, WithholdableSection,
+)
 
 EVENTS: tuple[type[EventPayload], ...] = tuple(
     v for v in list(globals().values())
@@ -44,8 +49,10 @@ EVENTS: tuple[type[EventPayload], ...] = tuple(
 
 __all__ = [
     "EVENTS", "EventPayload", "STREAM_PREFIX", "Address", "ApplicationReceiptReceived",
-    "ApplicationReceiptSent", "CarePlanCompleted", "CarePlanCreated", "CarePlanRevoked",
-    "ConditionRecorded", "ConditionResolved", "CriticalCategory", "CriticalInfoRefuted",
+    "ApplicationReceiptSent", "CareTeamMessageReceived", "CareTeamReplySent",
+    "CarePlanCompleted", "CarePlanCreated", "CarePlanRevoked",
+    "ConditionRecorded", "ConditionResolved", "CriticalCategory", "EntryWithheldFromPatient",
+    "EntryWithholdingLifted", "CriticalInfoRefuted",
     "CriticalInfoRegistered", "CriticalInfoRemoved", "CriticalInfoVerified", "DialogType",
     "EpisodeEnded", "EpisodeKind", "EpisodeStarted", "GoalAdded", "GoalOutcome",
     "GoalStatusChanged", "HerId", "Hpr", "InterventionAdded", "InterventionStopped",
@@ -56,5 +63,5 @@ __all__ = [
     "ReceiptStatus", "Reason", "ReceiverRole", "Scope", "Score", "ServiceApplied",
     "ServiceEnded", "ServiceGranted", "ServiceRefused", "Severity", "Sex", "TaskCancelled",
     "TaskCompleted", "TaskCreated", "TaskKind", "TaskReassigned", "Text", "Title", "Value",
-    "stream_of",
+    "WithholdableSection", "stream_of",
 ]

@@ -32,13 +32,17 @@ from libs.kernel.identifiers import InvalidIdentifier, PersonId, PersonIdType, p
 from libs.kernel.time import Day, local_day
 from services.journal import contract as ev
 from services.journal.contract import Address, Name, Sex
-from services.journal.domain import clinical_state, messages_state, process_state
+from services.journal.domain import (
+    care_team, clinical_state, messages_state, process_state, withheld,
+)
 from services.journal.domain import episodes as care
 from services.journal.domain.base import Command, Frozen, require_alive, require_registered
+from services.journal.domain.care_team import CareTeamMessage
 from services.journal.domain.clinical_state import Condition, CriticalInfo, Note
 from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
 from services.journal.domain.messages_state import Message, Receipt
 from services.journal.domain.process_state import CarePlan, Task
+from services.journal.domain.withheld import Withholding
 
 
 class Patient(Frozen):
@@ -63,6 +67,8 @@ class Patient(Frozen):
     tasks: tuple[Task, ...] = ()
     messages: tuple[Message, ...] = ()
     receipts: tuple[Receipt, ...] = ()  # every receipt we sent, also for messages not stored
+    withheld_from_patient: tuple[Withholding, ...] = ()  # § 5-1 decisions in force
+    care_team_messages: tuple[CareTeamMessage, ...] = ()  # with the patient (req. 52)
 
     @classmethod
     def unknown(cls, patient_id: UUID) -> Patient:
@@ -245,8 +251,9 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             return p.model_copy(update=update)
         case ev.PatientDeceased():
             return p.model_copy(update={"deceased_on": e.deceased_on})
-    return messages_state.evolve(process_state.evolve(clinical_state.evolve(care.evolve(p, e), e),
-                                                    e), e)
+    p = clinical_state.evolve(care.evolve(p, e), e)
+    p = messages_state.evolve(process_state.evolve(p, e), e)
+    return care_team.evolve(withheld.evolve(p, e), e)
 
 
 def fold(patient_id: UUID, payloads: Iterable[EventPayload]) -> Patient:

@@ -245,6 +245,11 @@ _TOUCHES: dict[type[EventPayload], Callable[[Patient, Any], Touched]] = {
     ev.MessageSent: _NOTHING,
     ev.ApplicationReceiptSent: _NOTHING,
     ev.ApplicationReceiptReceived: _NOTHING,
+    # § 5-1: what a patient is shown; the resources themselves do not change
+    ev.EntryWithheldFromPatient: _NOTHING,
+    ev.EntryWithholdingLifted: _NOTHING,
+    ev.CareTeamMessageReceived: _NOTHING,   # its reply Task comes as its own TaskCreated
+    ev.CareTeamReplySent: _NOTHING,
 }
 MAPPED_EVENTS: frozenset[type[EventPayload]] = frozenset(_TOUCHES)
 """Every journal event type ``touched`` knows, including those that touch no resource."""

@@ -4,7 +4,9 @@ calls the domain through the write dependency (``deps.py``); ``fhir.py`` is the 
 
 from __future__ import annotations
 
-from services.journal.http import care, clinical, fhir, messages, patients, process, reads
+from services.journal.http import (
+    care, care_team, clinical, fhir, messages, patients, process, reads, withheld,
+)
 
-routers = (patients.router, reads.router, care.router, clinical.router, process.router,
-           messages.router, fhir.router)
+routers = (patients.router, reads.router, care.router, clinical.router, withheld.router,
+           process.router, messages.router, care_team.router, fhir.router)

@@ -5,6 +5,7 @@ instant. Every write route takes a ``Write`` (``libs/web/write.py``): guard → 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,13 +13,15 @@ from uuid import UUID
 from fastapi import Depends, Request
 from pydantic import BaseModel, create_model
 
-from libs.access.model import Practitioner, Role
+from libs.access.model import Citizen, Practitioner, Role
+from libs.events.envelope import Envelope
 from libs.kernel.errors import Forbidden, NotFound
 from libs.web.guard import Grant, practitioner
 from libs.web.params import as_of_query
 from libs.web.write import Write, write
 from services.journal.domain.base import Clinician
 from services.journal.domain.patients import Patient
+from services.journal.domain.withheld import for_patient, withheld_ids
 from services.journal.http import views
 from services.journal.projections.reader import RecordReader
 from services.journal.store import JournalStore
@@ -67,6 +70,30 @@ def journal_write(category: str, *, documenting: bool = False, **kw: Any) -> Any
 
 def hidden(grant: Grant) -> frozenset[str]:
     return views.hidden_for(grant.decision.hidden, grant.decision.categories)
+
+
+def shown(grant: Grant, p: Patient) -> Patient:
+    """The record as the grant's subject may see it: a citizen (or their proxy) never sees an
+    entry withheld from the patient (§ 5-1), nor that one is."""
+    return for_patient(p) if isinstance(grant.subject, Citizen) else p
+
+
+def not_shown(grant: Grant, p: Patient) -> frozenset[UUID]:
+    """The entry ids a citizen's read leaves out entirely (none for health personnel)."""
+    return withheld_ids(p) if isinstance(grant.subject, Citizen) else frozenset()
+
+
+WITHHOLDING = frozenset({"journal.EntryWithheldFromPatient", "journal.EntryWithholdingLifted"})
+
+
+def shown_history(grant: Grant, p: Patient, envelopes: Iterable[Envelope]) -> Iterable[Envelope]:
+    """A citizen's timeline: without the withheld entries' events, and without the § 5-1
+    decisions themselves (their reasons may name the very harm the decision prevents)."""
+    if not isinstance(grant.subject, Citizen):
+        return envelopes
+    gone = {str(i) for i in withheld_ids(p)}
+    return (e for e in envelopes if e.type not in WITHHOLDING
+            and not gone & {str(v) for v in e.data.values()})
 
 
 def viewer_hpr(grant: Grant) -> str | None:

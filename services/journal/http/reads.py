@@ -19,7 +19,8 @@ from libs.web.write import etag
 from services.journal.contract import stream_of
 from services.journal.http import views
 from services.journal.http.deps import (
-    AsOf, Journal, Reader, hidden, practitioner, record_at, viewer_hpr,
+    AsOf, Journal, Reader, hidden, not_shown, practitioner, record_at, shown, shown_history,
+    viewer_hpr,
 )
 
 DayParam = day_query("default: today")
@@ -38,6 +39,9 @@ async def overview(patient_id: UUID, response: Response, store: Journal, records
     patient, version = await record_at(store, records, patient_id, as_of)
     observations = ((await store.observations_at(patient_id, as_of)).values()
                     if as_of is not None else await records.latest_observations(patient_id))
+    gone = not_shown(grant, patient)
+    patient, observations = shown(grant, patient), [o for o in observations
+                                                    if o.observation_id not in gone]
     response.headers["ETag"] = etag(version)
     return views.overview(patient, observations, as_of or access.now(), hidden(grant),
                           viewer_hpr(grant)) | {
@@ -66,7 +70,8 @@ async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
     more = len(page) > limit
     page = page[:limit]
     return {"version": version,
-            "entries": views.timeline(reversed(page), hidden(grant)),
+            "entries": views.timeline(shown_history(grant, state, reversed(page)),
+                                      hidden(grant)),
             "next": page[-1].stream_version if more else None}
 
 
@@ -78,7 +83,7 @@ async def list_notes(patient_id: UUID, store: Journal, records: Reader, response
     patient, version = await record_at(store, records, patient_id, as_of)
     response.headers["ETag"] = etag(version)
     return {"version": version,
-            "notes": views.notes(patient, hidden(grant), kind, viewer_hpr(grant))}
+            "notes": views.notes(shown(grant, patient), hidden(grant), kind, viewer_hpr(grant))}
 
 
 @router.get("/worklist", tags=["worklist"])
