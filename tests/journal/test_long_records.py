@@ -32,8 +32,10 @@ async def _record_bytes(clinic: Clinic, patient_id: str) -> int:
             {"p": patient_id})).scalar_one()
 
 
-async def _measured(clinic: Clinic, patient_id: str, nurse: dict, bundles: int) -> str:
-    """``bundles`` transactions of ``PER_BUNDLE`` pulse measurements; the last write's token."""
+async def _measured(clinic: Clinic, patient_id: str, nurse: dict, bundles: int,
+                    sent: list[dict] | None = None) -> str:
+    """``bundles`` transactions of ``PER_BUNDLE`` pulse measurements (each appended to
+    ``sent``); the last write's token."""
     token = ""
     for b in range(bundles):
         bundle = _bundle(patient_id, PER_BUNDLE)
@@ -42,6 +44,8 @@ async def _measured(clinic: Clinic, patient_id: str, nurse: dict, bundles: int) 
         r = await clinic.journal.post("/fhir", headers=nurse, json=bundle)
         assert r.status_code == 200, r.text
         token = r.headers["X-Consistency-Token"]
+        if sent is not None:
+            sent.append(bundle)
     return token
 
 
@@ -57,7 +61,8 @@ async def test_a_long_series_of_observations_leaves_the_record_its_size(clinic: 
             ).status_code == 200
     before = await _record_bytes(clinic, patient_id)
 
-    token = {"X-Consistency-Token": await _measured(clinic, patient_id, nurse, BUNDLES)}
+    sent: list[dict] = []
+    token = {"X-Consistency-Token": await _measured(clinic, patient_id, nurse, BUNDLES, sent)}
     r = await clinic.journal.get(f"/patients/{patient_id}", headers=nurse | token)
     assert r.status_code == 200, r.text
     assert await _record_bytes(clinic, patient_id) == before   # the series is not in it
@@ -93,10 +98,7 @@ async def test_a_long_series_of_observations_leaves_the_record_its_size(clinic: 
     # the same import again writes nothing: the record knows its observations by id
     version = (await clinic.journal.get(f"/patients/{patient_id}/timeline", headers=nurse,
                                         params={"limit": 1})).json()["version"]
-    bundle = _bundle(patient_id, PER_BUNDLE)
-    for n, entry in enumerate(bundle["entry"]):
-        entry["resource"]["id"] = f"obs-0-{n}"
-    r = await clinic.journal.post("/fhir", headers=nurse, json=bundle)
+    r = await clinic.journal.post("/fhir", headers=nurse, json=sent[0])
     assert r.status_code == 200, r.text
     assert (await clinic.journal.get(f"/patients/{patient_id}/timeline", headers=nurse,
                                      params={"limit": 1})).json()["version"] == version

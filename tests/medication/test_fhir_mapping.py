@@ -273,7 +273,7 @@ def test_only_section_6_identifier_systems_are_emitted():
 def test_the_medication_is_coded_by_fest_id_and_atc_when_known():
     marevan = the("MedicationStatement", IDS["marevan"])["medicationCodeableConcept"]
     assert marevan == {"coding": [
-        {"system": "http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevare",
+        {"system": "http://legemiddelverket.no/FEST/LegemiddelMerkevareID",
          "code": PRODUCT["Marevan tab 2,5 mg"], "display": "Marevan tab 2,5 mg"},
         {"system": "http://www.whocc.no/atc", "code": "B01AA03"}], "text": "Marevan tab 2,5 mg"}
     tran = the("MedicationStatement", IDS["tran"])["medicationCodeableConcept"]

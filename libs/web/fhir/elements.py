@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from libs.kernel.identifiers import IdentifierSystem
+from libs.web.fhir.narrative import narrated
 
 CODE_BASE = "https://ehr.example.no/fhir"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -36,13 +37,15 @@ def org(orgnr: str, display: str | None = None) -> dict:
 
 def searchset(resources: list[dict], base: str, total: int | None = None,
               next_url: str | None = None) -> dict:
-    """A search result page: ``fullUrl`` = ``<base>/<type>/<id>``; ``next`` link when given."""
+    """A search result page: ``fullUrl`` = ``<base>/<type>/<id>``; ``next`` link when given;
+    each resource with its generated narrative."""
     base = base.rstrip("/")
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
-    bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
-                        "search": {"mode": "match"}} for r in resources]
+    bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+                        "resource": narrated(r), "search": {"mode": "match"}}
+                       for r in resources]
     return bundle

@@ -22,22 +22,24 @@ guarded-route test, which looks for ``_allowed(``) sees the decision in the rout
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 
 from libs.web.fhir.elements import searchset
-from libs.web.guard import Access, AccessDep, CurrentSubject, Grant, Subject
+from libs.web.fhir.narrative import narrated
+from libs.web.guard import Access, AccessDenied, AccessDep, CurrentSubject, Grant, Subject
 from libs.access.model import Action, Decision, Resource
 from libs.access.policy import DENY_GENERIC
 from libs.events.envelope import new_event_id
 from libs.kernel.errors import Forbidden, NotFound
 from libs.web.errors import FhirJSONResponse
+from libs.web.limits import BodyRefused
 from libs.web.fhir.search import (
     Cursor, SearchParameterError, SearchQuery, date_conditions, decode_cursor, token_values,
 )
@@ -54,6 +56,10 @@ CursorParam = Annotated[str | None, Query(alias="_cursor", max_length=400,
                                           description="where the previous page ended (from "
                                                       "its next link)")]
 AsOf = as_of_query("the resource as it stood at this instant")
+
+LOOK_UP_PURPOSE = "TREAT"
+"""The purpose logged for a look-up by national id when the client states none
+(``X-Purpose-Of-Use``): a professional finding the person in front of them (v3-ActReason)."""
 
 READ_INTERACTIONS = ("read", "vread", "search-type", "history-instance")
 
@@ -100,8 +106,29 @@ def etag_headers(resource: dict) -> dict[str, str]:
 
 def etagged(resource: dict, status: int = 200,
             headers: Mapping[str, str] | None = None) -> FhirJSONResponse:
-    return FhirJSONResponse(resource, status_code=status,
+    return FhirJSONResponse(narrated(resource), status_code=status,
                             headers=etag_headers(resource) | dict(headers or {}))
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+async def form_parameters(request: Request) -> dict[str, str]:
+    """The search parameters of a POST ``_search`` (a form body, bounded like every body):
+    415 for another content type, 422 for a parameter given twice or a body that is not
+    UTF-8 form data."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+        raise BodyRefused(415, "not-supported", f"A POST search takes its parameters as {FORM}.")
+    try:
+        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
+                          strict_parsing=False, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        raise SearchParameterError("the form body is not UTF-8 form data with at most 20 "
+                                   "parameters") from None
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise SearchParameterError("a POST search takes each parameter once")
+    return form
 
 
 # --- bundles -----------------------------------------------------------------------------------
@@ -177,13 +204,17 @@ def withheld_in(decision: Decision, category: str) -> frozenset[str]:
 class FhirReads:
     """A service's FHIR reads: ``name`` for messages ("The journal"), its ``types``, where its
     versions are (``versions(app)``) and, when the service knows more sections than one
-    category, what a decision withholds. Refusals are the kernel's error kinds."""
+    category, what a decision withholds. ``kept`` names what else the service keeps from the
+    reader of a patient's record (the journal: entries withheld from the patient, § 5-1, when
+    the reader is the patient or their proxy). Refusals are the kernel's error kinds."""
 
     def __init__(self, name: str, types: Mapping[str, FhirType], *,
                  versions: Callable[[Any], VersionReader] = lambda app: app.state.reader.fhir,
-                 withheld: Callable[[Decision, str], Collection[str]] = withheld_in):
+                 withheld: Callable[[Decision, str], Collection[str]] = withheld_in,
+                 kept: Callable[[Request, Grant, UUID], Awaitable[Collection[str]]]
+                 | None = None):
         self.name, self.types = name, dict(types)
-        self._versions, self._withheld = versions, withheld
+        self._versions, self._withheld, self._kept = versions, withheld, kept
 
     def type(self, rtype: str) -> str:
         """The resource type, or 404 naming the types served."""
@@ -204,6 +235,12 @@ class FhirReads:
     def withheld(self, grant: Grant, rtype: str) -> Collection[str]:
         return self._withheld(grant.decision, self.category(rtype))
 
+    async def hidden(self, request: Request, grant: Grant, patient_id: UUID,
+                     rtype: str) -> set[str]:
+        """Every id and section this reader may not see of the patient's ``rtype``."""
+        kept = await self._kept(request, grant, patient_id) if self._kept else ()
+        return set(self.withheld(grant, rtype)) | set(kept)
+
     async def search_allowed(self, access: Access, who: Subject, patient_id: UUID,
                              rtype: str) -> Grant:
         """Decide and log a search of one patient's resources of a type."""
@@ -216,9 +253,25 @@ class FhirReads:
         patient_id = await self.versions(request).patient_of(rtype, rid)
         probe = patient_id or new_event_id()
         grant = await self._require(access, who, probe, rtype, (f"{rtype}/{rid}"[:200],))
-        if patient_id is None or {rid, self.category(rtype)} & set(self.withheld(grant, rtype)):
+        if patient_id is None or {rid, self.category(rtype)} & await self.hidden(
+                request, grant, patient_id, rtype):
             raise self.denied()
         return grant
+
+    async def person_allowed(self, access: Access, who: Subject, patient_id: UUID | None,
+                             purpose: str | None) -> Grant | None:
+        """Decide and log the look-up of a person by national id (``Patient?identifier``): the
+        grant, or ``None`` when the caller may not see the patient or no patient has the
+        number; an unknown number is decided (and logged) like a stranger, so both read the
+        same. The log names the search, never the number."""
+        probe = patient_id or new_event_id()
+        try:
+            grant = await access.require(
+                who, Action.read, Resource(patient_id=probe, category=self.category("Patient")),
+                purpose=purpose or LOOK_UP_PURPOSE, resources=("Patient?identifier",))
+        except AccessDenied:
+            return None
+        return grant if patient_id is not None else None
 
     async def _require(self, access: Access, who: Subject, patient_id: UUID, rtype: str,
                        resources: tuple[str, ...]) -> Grant:
@@ -241,13 +294,17 @@ class FhirReads:
                             statuses=token_values(status), as_of=as_of_utc(as_of),
                             count=count, offset=offset,
                             after=None if cursor is None else decode_cursor(cursor))
-        hidden = set(self.withheld(grant, rtype))
+        hidden = await self.hidden(request, grant, patient_id, rtype)
         if self.category(rtype) in hidden:     # the whole section is withheld
             page, after, total = [], None, 0
         else:
             page, after, total = await self.versions(request).search(
                 patient_id, rtype, replace(query, withheld=sorted(hidden)))
         return FhirJSONResponse(search_page(request, rtype, page, after, total))
+
+    def no_match(self, request: Request, rtype: str) -> FhirJSONResponse:
+        """The page of a search that found nothing the caller may see."""
+        return FhirJSONResponse(search_page(request, rtype, [], None, 0))
 
     async def read(self, request: Request, rtype: str, rid: str,
                    as_of: datetime | None = None) -> FhirJSONResponse:

@@ -12,7 +12,8 @@ none), ``codes`` and ``statuses`` (text arrays), and ``superseded_at``, set in t
 transaction when a newer version of the resource is written (to that version's time). The
 current versions are then one range of a partial index in the search's order, and the versions
 current at ``as_of`` are ``last_updated <= as_of < superseded_at`` (a resource's versions are
-written in time order). A table from before these columns gets them at setup.
+written in time order). A table from before these columns gets them at setup. Every
+resource read gets its generated narrative (``narrative.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.web.fhir.narrative import narrated
 from libs.web.fhir.search import Cursor, SearchQuery
 from libs.web.fhir.searchable import UNDATED, FhirType, search_columns
 
@@ -203,7 +205,7 @@ class VersionReader:
                  WHERE resource_type = $1 AND id = $2
                    AND ($3::timestamptz IS NULL OR last_updated <= $3)
                  ORDER BY version_id DESC LIMIT 1""", rtype, rid, as_of)
-        return (row[0], row[1], json.loads(row[2])) if row else None
+        return (row[0], row[1], narrated(json.loads(row[2]))) if row else None
 
     async def patient_of(self, rtype: str, rid: str) -> UUID | None:
         async with self.engine.connect() as sa:
@@ -219,7 +221,7 @@ class VersionReader:
             rows = await conn.fetch(f"""
                 SELECT doc::text FROM {self.table} WHERE resource_type = $1 AND id = $2
                  ORDER BY version_id DESC""", rtype, rid)
-        return [json.loads(r[0]) for r in rows]
+        return [narrated(json.loads(r[0])) for r in rows]
 
     async def search(self, patient_id: UUID, rtype: str,
                      query: SearchQuery) -> tuple[list[dict], Cursor | None, int | None]:
@@ -242,7 +244,7 @@ class VersionReader:
                     SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}
                                            LIMIT {TOTAL_UP_TO + 1}) m""", *args)
         after = Cursor(rows[-1][2], rows[-1][1]) if more else None
-        return ([json.loads(r[0]) for r in rows], after,
+        return ([narrated(json.loads(r[0])) for r in rows], after,
                 total if total is not None and total <= TOTAL_UP_TO else None)
 
 

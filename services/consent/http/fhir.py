@@ -12,9 +12,10 @@ from typing import Annotated
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import text
 
+from libs.web.fhir.negotiation import fhir_format
 from libs.web.fhir import elements
 from libs.audit.log import AccessLogged
 from libs.web.guard import AccessDep, CurrentSubject
@@ -28,7 +29,7 @@ from libs.web.fhir.search import (
 from libs.kernel.errors import Forbidden, NotFound
 from services.consent.fhir import mapping as fhir
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 
 
 Dates = Annotated[list[str] | None, Query(description="FHIR date search, e.g. ge2026-01-01")]

@@ -14,14 +14,18 @@ which the journal takes through its correction commands instead (422).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import uuid
 from uuid import UUID
 
 from libs.access.model import Action, Basis, Resource
 from libs.events.consistency import HEADER
+from libs.events.envelope import new_event_id
 from libs.events.registry import EventPayload
 from libs.kernel.errors import DomainError, Invalid, PreconditionFailed
-from libs.web.errors import FhirJSONResponse
-from libs.web.guard import declared
+from libs.web.errors import FhirJSONResponse, domain_outcome
+from libs.web.guard import AccessDenied, declared
 from libs.web.write import Write
 from services.journal.contract import ObservationRecorded
 from services.journal.domain.patients import Patient, evolve
@@ -30,12 +34,30 @@ from services.journal.domain.base import Clinician
 
 
 class _Policy(fhir_plan.IdPolicy):
-    """The base policy, except that a patient already known keeps their id."""
+    """Ids the server assigns. The client's ids and ``fullUrl`` placeholders only link the
+    Bundle's entries: a new patient gets a new id (a patient already known keeps theirs), and
+    an entry's id is derived from its patient's id, its placeholder and its content, so two
+    clients that both number their entries ``urn:uuid:1`` never meet (nor do two different
+    entries one client numbers alike), while the same Bundle sent again names the same
+    entries and records nothing twice."""
 
-    known: UUID | None = None
+    def __init__(self, by: Clinician, now, owner: UUID | None = None):
+        super().__init__(by, now)
+        self.known: UUID | None = None
+        self.owner = owner or new_event_id()   # the new patient's id, until one is known
+
+    def key(self, resource, fallback=None) -> str:
+        """The entry's name in messages: its placeholder, or "new"."""
+        return f"{resource.get('resourceType')}/{resource.get('id') or fallback or 'new'}"
 
     def patient_id(self, patient, fallback=None) -> UUID:
-        return self.known or super().patient_id(patient, fallback)
+        return self.known or self.owner
+
+    def entity_id(self, resource, part: str = "", fallback=None) -> UUID:
+        content = json.dumps(resource, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        key = self.key(resource, fallback) + (f"#{part}" if part else "")
+        return uuid.uuid5(self.namespace, f"{self.patient_id(resource)}/{key}/{digest}")
 
 
 def _subject(bundle: dict) -> UUID | None:
@@ -61,7 +83,7 @@ def check(bundle: dict) -> None:
         raise Invalid(str(exc)) from None
     if bundle.get("type") != "transaction":
         raise Invalid("Bundle.type must be 'transaction' (the journal takes a patient's "
-                           "entries all or nothing).")
+                      "entries all or nothing) or 'batch' (each entry on its own).")
     for n, e in enumerate(bundle.get("entry") or []):
         request = (e or {}).get("request") or {}
         if request.get("method", "POST") != "POST" or request.get("ifMatch"):
@@ -77,10 +99,11 @@ async def run(w: Write, bundle: dict, by: Clinician, *, production: bool,
     ``production`` and ``rule_2032`` are the national-id rules of the environment."""
     access, store = w.access, w.store
     now = w.now
-    policy = _Policy(by, now)
+    subject = _subject(bundle)
+    policy = _Policy(by, now, subject)
     try:   # mapping a large Bundle is CPU work: in a worker thread, the loop serves others
         plan = await asyncio.to_thread(from_fhir.map_bundle, bundle, policy,
-                                       patient_id=_subject(bundle))
+                                       patient_id=subject)
         if plan.registration is not None:
             nid = plan.registration.national_id
             policy.known = (await store.claimed_by(nid) or await access.reader.patient_for(nid))
@@ -142,8 +165,8 @@ async def run(w: Write, bundle: dict, by: Clinician, *, production: bool,
 def _response(plan: fhir_plan.Plan, headers: dict[str, str],
               new_patient: bool) -> FhirJSONResponse:
     entries = []
-    if new_patient:
-        entries.append({"response": {"status": "201 Created",
+    if plan.registration is not None:   # the Bundle's Patient: registered now, or known
+        entries.append({"response": {"status": "201 Created" if new_patient else "200 OK",
                                      "location": f"Patient/{plan.patient_id}"}})
     types = {"observation": "Observation", "condition": "Condition",
              "condition_resolved": "Condition", "critical_info": None,
@@ -163,3 +186,35 @@ def _critical_type(entry: fhir_plan.Entry) -> str:
     category = getattr(entry.command, "category", "")
     return "AllergyIntolerance" if category in ("drug_reaction", "other_allergy") else "Flag"
 
+
+def location_of(answer: FhirJSONResponse, rtype: str) -> str:
+    """Where a transaction's answer put its first entry of ``rtype`` (``<type>/<id>``)."""
+    return next(e["response"]["location"] for e in json.loads(answer.body)["entry"]
+                if e["response"]["location"].startswith(f"{rtype}/"))
+
+
+async def run_batch(w: Write, bundle: dict, by: Clinician, *, production: bool,
+                    rule_2032: bool) -> FhirJSONResponse:
+    """A batch Bundle: each entry a transaction of its own (its own patient, guard, access log
+    and append), answered in order with its own status; one refused entry (an OperationOutcome
+    in its ``response.outcome``) stops none of the others. Entries of a batch do not refer to
+    each other (FHIR), and the request's ``If-Match`` names no one record, so it is not used."""
+    w.expected = None
+    answers = []
+    for entry in bundle.get("entry") or []:
+        resource = (entry or {}).get("resource") or {}
+        one = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+        try:
+            await asyncio.to_thread(check, one)
+            answer = await run(w, one, by, production=production, rule_2032=rule_2032)
+            created = "X-Consistency-Token" in answer.headers
+            answers.append({"response": {
+                "status": "201 Created" if created else "200 OK",
+                "location": location_of(answer, str(resource.get("resourceType")))}})
+        except (DomainError, AccessDenied) as exc:
+            status, outcome = ((403, {"resourceType": "OperationOutcome", "issue": [{
+                "severity": "error", "code": "forbidden", "diagnostics": exc.decision.message}]})
+                if isinstance(exc, AccessDenied) else domain_outcome(exc))
+            answers.append({"response": {"status": str(status), "outcome": outcome}})
+    return FhirJSONResponse({"resourceType": "Bundle", "type": "batch-response",
+                             "entry": answers})

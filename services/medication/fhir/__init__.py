@@ -12,8 +12,8 @@ Identifiers and codes (DOMAIN.md §2.3, §2.5, §6): people are logical referenc
 organisations by organisation number (ENH), only from ``IdentifierSystem``. §6 has no system for
 the PLL-id, the ReseptID or the treatmentID, so no resource carries them as identifiers (the ids
 above are the same UUIDs). A drug is ``medicationCodeableConcept``: its FEST LegemiddelMerkevare
-id under DMP's NamingSystem (draft, §2.5 [F11]; HL7 Norway's LMDI codes medications with it), its
-ATC code, and its name (FEST NavnFormStyrke) as text. Free text (reasons, notes, indications)
+id with the code system ``elements.FEST_MERKEVARE`` (an order coded with DMP's NamingSystem URL,
+§2.5 [F11], is still taken), its ATC code, and its name (FEST NavnFormStyrke) as text. Free text (reasons, notes, indications)
 passes as is; the state holds no national id number.
 
 Mapping (domain -> FHIR R4):

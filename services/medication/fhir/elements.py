@@ -16,7 +16,11 @@ from services.medication.domain.state import Change, Entry, MedicationList
 RESOURCE_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "List")
 
 ATC = "http://www.whocc.no/atc"
-FEST_MERKEVARE = "http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevare"  # §2.5 [F11]
+FEST_MERKEVARE = "http://legemiddelverket.no/FEST/LegemiddelMerkevareID"
+"""The FEST product id as a code system (README, "FHIR"): the URI the Nordic ePI guide and the
+FEST-coded value sets use, not DMP's NamingSystem page (§2.5 [F11]), which names it and is
+still taken in an order (``FEST_ALSO``)."""
+FEST_ALSO = ("http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevare",)
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 

@@ -21,7 +21,7 @@ from libs.kernel.time import OSLO, RANGE_TEXT, in_range_day, in_range_instant
 from libs.web.errors import describe_error, validation_diagnostics
 from libs.kernel.errors import Invalid
 from services.medication.domain import medication_list as ml
-from services.medication.fhir.elements import ATC, FEST_MERKEVARE, ROUTE_NO
+from services.medication.fhir.elements import ATC, FEST_ALSO, FEST_MERKEVARE, ROUTE_NO
 
 EXT_OVERRIDE_REASON = f"{CODE_BASE}/StructureDefinition/override-reason"
 """On a MedicationRequest sent to be ordered: why it goes ahead against an "avoid" warning
@@ -118,7 +118,7 @@ def _element(loc: tuple) -> tuple[str, ...]:
 
 def _product(concept: dict | None, catalogue) -> str:
     codings = (concept or {}).get("coding") or []
-    fest = [c.get("code") for c in codings if c.get("system") == FEST_MERKEVARE]
+    fest = [c.get("code") for c in codings if c.get("system") in (FEST_MERKEVARE, *FEST_ALSO)]
     if len(fest) != 1 or not fest[0]:
         raise _problem("medicationCodeableConcept", f"one coding of system "
                        f"{FEST_MERKEVARE} (the FEST product id) names the product.")

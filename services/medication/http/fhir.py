@@ -17,23 +17,28 @@ patient's medication list, PLL), as ``resources`` maps them and the projection v
   read with the fhir.resources R4B models (``from_fhir``); what cannot be mapped is a 422
   naming the element. The answer is 201 with the MedicationRequest (version 1), ``Location``,
   the list's new version as ``ETag`` (what the next change names in ``If-Match``) and
-  ``X-Consistency-Token``.
+  ``X-Consistency-Token``; the body is what ``Prefer`` asks for (``libs/web/fhir/writes.py``).
+- ``PUT`` and ``DELETE`` of a resource answer 405 with an OperationOutcome naming the list's
+  operation that changes it instead (``INSTEAD``), once the caller may see it.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 
 from libs.access.model import Resource
 from libs.events.consistency import HEADER
 from libs.kernel import errors
+from libs.web.fhir.negotiation import fhir_format
 from libs.web.errors import FhirJSONResponse
 from libs.web.fhir.reads import (
-    READ_INTERACTIONS, AsOf, Count, CursorParam, FhirReads, Offset, etag_headers, fhir_base,
-    required_patient, resource_capability, server_capabilities,
+    READ_INTERACTIONS, AsOf, Count, CursorParam, FhirReads, Offset, required_patient,
+    resource_capability, server_capabilities,
 )
+from libs.web.fhir.narrative import narrated
+from libs.web.fhir.writes import kept_routes, prefer_return, write_answer
 from libs.web.guard import AccessDep, CurrentSubject
 from libs.web.write import IN_ROUTE, Write, write
 from services.medication.domain import medication_list as ml
@@ -47,7 +52,7 @@ from services.medication.http.deps import (
     CATEGORY, WHAT, actor, catalogue_of, fresh_within, medication_store,
 )
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 
 
 READS = FhirReads("The medication service", TYPES)
@@ -140,7 +145,8 @@ OrderWrite = Annotated[Write, Depends(write(CATEGORY, store=medication_store, ac
 
 @router.post("/MedicationRequest", status_code=201)
 async def order(request: Request, w: OrderWrite,
-                body: Annotated[dict[str, Any], Body(description="an R4 MedicationRequest")]):
+                body: Annotated[dict[str, Any], Body(description="an R4 MedicationRequest")],
+                prefer: Annotated[str | None, Header(max_length=200)] = None):
     """Order a catalogue product (see ``ORDER_DOC``): decided and logged as a change of the
     patient's medication list (its patient is in the body), then the same decision support and
     ``If-Match`` as REST."""
@@ -168,9 +174,30 @@ async def order(request: Request, w: OrderWrite,
     state, _ = await w.store.current(patient_id)   # the cached fold, with the new events
     prescription_id = str(result.envelopes[0].data["prescription_id"])
     # the new resource as the projection will store it: version 1, updated at the append
-    created = resource(state, "MedicationRequest", prescription_id) | {"meta": {
-        "versionId": "1", "lastUpdated": result.envelopes[0].recorded_at.isoformat()}}
-    location = f"{fhir_base(request)}/MedicationRequest/{prescription_id}/_history/1"
+    created = narrated(resource(state, "MedicationRequest", prescription_id) | {"meta": {
+        "versionId": "1", "lastUpdated": result.envelopes[0].recorded_at.isoformat()}})
     # the list's new version as ETag (what the next change names) and the consistency token
-    return FhirJSONResponse(created, status_code=201, headers=etag_headers(created) | {
-        "Location": location} | {h: w.response.headers[h] for h in ("ETag", HEADER)})
+    answer = write_answer(request, "MedicationRequest", prescription_id, "1", created,
+                          prefer_return(prefer))
+    answer.headers.update({h: w.response.headers[h] for h in ("ETag", HEADER)})
+    return answer
+
+
+# --- what the list does instead of replacing or deleting ---------------------------------------
+
+ENTRY_PATH = "/patients/{patient_id}/medication-list/entries/{entry_id}"
+INSTEAD = {
+    "MedicationRequest": f"a prescription is changed through its entry in the medication list, "
+                         f"each change with If-Match on the list: POST {ENTRY_PATH}/renew, "
+                         f"/dose, /pause, /resume or /discontinue (with a reason); a recalled "
+                         f"prescription stays readable in _history.",
+    "MedicationStatement": f"an entry is paused, resumed or discontinued with a reason (POST "
+                           f"{ENTRY_PATH}/pause, /resume, /discontinue); every step stays "
+                           f"readable in _history.",
+    "MedicationAdministration": f"a dose given, missed or refused is a fact; a new one is "
+                                f"recorded with POST {ENTRY_PATH}/administrations.",
+    "List": "the medication list is the patient's entries; it changes through them.",
+}
+
+
+router.include_router(kept_routes(READS, INSTEAD, INSTEAD["List"]))
