@@ -1,0 +1,27 @@
+"""The welfare service's settings: the platform's (``libs/config.py``), its port, the ingestion
+bounds and who answers for quarantined data."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from libs.config import Settings
+
+
+class WelfareSettings(Settings):
+    welfare_port: int = 8008   # EHR_WELFARE_PORT: where `ehr services start` runs it
+    # the most readings one request may carry (a gateway's batch); more is a 413
+    welfare_max_batch: int = Field(default=100, ge=1, le=1000)
+    # the unit that owns the welfare-technology service: it reviews quarantined data
+    # (requirement 46) within this many hours
+    welfare_service_owner_unit: str = Field(default="974600978", pattern=r"^\d{9}$")
+    welfare_quarantine_review_h: float = Field(default=24.0, gt=0)
+    # the alert rules (``ehr welfare worker``): the home-care unit that answers alarms, how
+    # soon a red alarm is answered (requirement 45) and a follow-up task is due
+    welfare_response_unit: str = Field(default="974600978", pattern=r"^\d{9}$")
+    welfare_response_sla_min: float = Field(default=30.0, gt=0)
+    welfare_follow_up_h: float = Field(default=24.0, gt=0)
+    # back-pressure (http/pressure.py): ingestion requests written at once per process, and
+    # the outbox backlog (events not yet on Kafka) above which devices are told to retry
+    welfare_max_in_flight: int = Field(default=32, ge=1)
+    welfare_max_backlog: int = Field(default=20_000, ge=1)

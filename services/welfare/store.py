@@ -1,0 +1,163 @@
+"""The welfare service's write side.
+
+- ``Intake``: appends what devices report to ``welfare-<patient_id>`` (no expected version:
+  readings are facts, nobody decides against the stream). A batch is one transaction; each
+  reading first claims its ``reading_id`` in ``welfare_received``, in the same transaction, so a
+  repeat (the same device event id from the same device) appends nothing, and an acknowledged
+  reading is committed with its outbox row before the answer. The first quarantined reading of
+  a person's technology opens a review for the service owner (``welfare_quarantine_open``,
+  closed by the owner's next decision), so a flood of readings makes one task, not thousands.
+- ``CoverageStore``: the legal bases, one small stream per person, decided under one version.
+- ``Intake.decide``: the service owner's decision on a quarantined reading, once.
+- ``Intake.alert_step``: an alert's acknowledgement, resolution or escalation, each once
+  (``welfare_alert_steps``); an alert acknowledged or resolved never escalates.
+- ``Intake.rule_outputs``: what the alert rules decided for a reading, recorded once however
+  often the stream processor sees the reading (``welfare_rules_done``, same transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events.envelope import Actor
+from libs.events.ports import EventContext
+from libs.events.registry import EventPayload
+from libs.events.store import EventStore
+from libs.events.streams import StreamStore
+from services.welfare.contract import coverage_stream_of, stream_of
+from services.welfare.domain.coverage import Coverage, evolve
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS welfare_received (
+           reading_id uuid PRIMARY KEY, patient_id uuid NOT NULL,
+           received_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS welfare_quarantine_open (
+           patient_id uuid NOT NULL, technology text NOT NULL,
+           PRIMARY KEY (patient_id, technology))""",
+    """CREATE TABLE IF NOT EXISTS welfare_decided (reading_id uuid PRIMARY KEY)""",
+    """CREATE TABLE IF NOT EXISTS welfare_rules_done (reading_id uuid PRIMARY KEY)""",
+    """CREATE TABLE IF NOT EXISTS welfare_alert_steps (
+           alert_id uuid NOT NULL, step text NOT NULL, PRIMARY KEY (alert_id, step))""",
+)
+CLOSED = ("acknowledged", "resolved")
+
+
+class CoverageStore(StreamStore[Coverage]):
+    def __init__(self, store: EventStore):
+        super().__init__(store, stream_of=coverage_stream_of, empty=Coverage.empty,
+                         evolve=evolve)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One reading's events for a person; ``review`` (a technology) when a quarantined reading
+    may open the service owner's review, ``review_task`` the events that would open it."""
+
+    patient_id: UUID
+    reading_id: UUID
+    payloads: Sequence[EventPayload]
+    review: str | None = None
+    review_task: Sequence[EventPayload] = ()
+
+
+async def _claim(conn, table: str, **key) -> bool:
+    """Insert ``key`` into a claims table; False when it was there already."""
+    cols = ", ".join(key)
+    marks = ", ".join(f":{k}" for k in key)
+    return (await conn.execute(text(
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING "
+        f"RETURNING 1"), key)).first() is not None
+
+
+class Intake:
+    def __init__(self, engine: AsyncEngine, events: EventStore):
+        self.engine, self.events = engine, events
+
+    async def _append(self, conn, patient_id: UUID, payloads: Sequence[EventPayload],
+                      actor: Actor):
+        return await self.events.append_in(
+            conn, stream_of(patient_id), None, payloads,
+            EventContext(patient_id=patient_id, actor=actor, purpose="care"))
+
+    async def setup(self) -> None:
+        async with self.engine.begin() as conn:
+            for ddl in DDL:
+                await conn.execute(text(ddl))
+        await self.events.index_entries("reading_id")
+        await self.events.index_entries("alert_id")
+
+    async def record(self, items: Sequence[Item], actor: Actor) -> tuple[list[bool], object]:
+        """Append every new reading in one transaction: per item, True when recorded now, False
+        when it was recorded before; and the last append's result (for the consistency token),
+        None when nothing was new."""
+        done: list[bool] = []
+        last = None
+        async with self.engine.begin() as conn:
+            for item in items:
+                if not await _claim(conn, "welfare_received", reading_id=item.reading_id,
+                                    patient_id=item.patient_id):
+                    done.append(False)
+                    continue
+                payloads = list(item.payloads)
+                if item.review is not None and await _claim(
+                        conn, "welfare_quarantine_open", patient_id=item.patient_id,
+                        technology=item.review):
+                    payloads += item.review_task
+                last = await self._append(conn, item.patient_id, payloads, actor)
+                done.append(True)
+        return done, last
+
+    async def decide(self, patient_id: UUID, reading_id: UUID, technology: str,
+                     payloads: Sequence[EventPayload], actor: Actor):
+        """Append the service owner's decision on a quarantined reading (None, and nothing
+        appended, when another decision on it came first); the review closes, so the next
+        quarantined reading opens a new one."""
+        async with self.engine.begin() as conn:
+            if not await _claim(conn, "welfare_decided", reading_id=reading_id):
+                return None
+            await conn.execute(text("""
+                DELETE FROM welfare_quarantine_open WHERE patient_id = :p AND technology = :t"""),
+                {"p": patient_id, "t": technology})
+            return await self._append(conn, patient_id, payloads, actor)
+
+    async def entries(self, patient_id: UUID, reading_id: UUID) -> list[EventPayload]:
+        """The events about one reading (received or quarantined, and any decision)."""
+        found = await self.events.load_entries(stream_of(patient_id), "reading_id",
+                                               [str(reading_id)])
+        return [p for _, p in found]
+
+    async def rule_outputs(self, patient_id: UUID, reading_id: UUID,
+                           payloads: Sequence[EventPayload], actor: Actor) -> bool:
+        """Append the rules' events for a reading unless they were appended before; True when
+        appended now."""
+        async with self.engine.begin() as conn:
+            if not await _claim(conn, "welfare_rules_done", reading_id=reading_id):
+                return False
+            if payloads:
+                await self._append(conn, patient_id, payloads, actor)
+            return True
+
+    async def alert_step(self, patient_id: UUID, alert_id: UUID, step: str,
+                         payloads: Sequence[EventPayload], actor: Actor):
+        """Append one step of an alert's handling (``acknowledged``, ``resolved``,
+        ``escalated-<level>``) unless it was taken before, or, for an escalation, the alert was
+        acknowledged or resolved first; None when nothing was appended."""
+        async with self.engine.begin() as conn:
+            if step.startswith("escalated") and (await conn.execute(text("""
+                    SELECT 1 FROM welfare_alert_steps
+                     WHERE alert_id = :a AND step = ANY(:closed)"""),
+                    {"a": alert_id, "closed": list(CLOSED)})).first() is not None:
+                return None
+            if not await _claim(conn, "welfare_alert_steps", alert_id=alert_id, step=step):
+                return None
+            return await self._append(conn, patient_id, payloads, actor)
+
+    async def alert_entries(self, patient_id: UUID, alert_id: UUID) -> list[EventPayload]:
+        found = await self.events.load_entries(stream_of(patient_id), "alert_id",
+                                               [str(alert_id)])
+        return [p for _, p in found]

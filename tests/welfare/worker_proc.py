@@ -1,0 +1,42 @@
+"""The welfare alert rules' faust worker in its own process, so tests can SIGKILL it.
+
+    python -m tests.welfare.worker_proc <database_url> <schema> <bootstrap> <topics json>
+                                        <app_id> <datadir> <web_port> [<response sla s>]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from datetime import timedelta
+
+from libs.config import Settings
+from services.welfare.domain.rules import RuleConfig
+from services.welfare.worker import build_worker, registry
+
+CONFIG = RuleConfig(unit="974600978", response_sla=timedelta(minutes=30),
+                    follow_up_within=timedelta(hours=24))
+
+
+async def main(argv: list[str]) -> None:
+    url, schema, bootstrap, topics, app_id, datadir, port = argv[:7]
+    config = CONFIG
+    if len(argv) > 7:   # a short SLA, so a test sees an alert escalate
+        config = RuleConfig(unit=CONFIG.unit, response_sla=timedelta(seconds=float(argv[7])),
+                            follow_up_within=CONFIG.follow_up_within)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings(DATABASE_URL=url, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
+    app = build_worker(settings, registry(), schema=schema, topics=json.loads(topics),
+                       config=config, app_id=app_id, escalate_every_s=0.5, datadir=datadir,
+                       web_port=int(port),
+                       broker_commit_interval=0.5, broker_session_timeout=6,
+                       broker_heartbeat_interval=1)
+    await app.start()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
