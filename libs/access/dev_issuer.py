@@ -117,6 +117,10 @@ class DevIssuer:
                   t.CLIENT_NAME: "ehr dev issuer"}
         return self.mint("practitioner", claims, ttl, extra)
 
+    def practitioner_sub(self, pid: str = DEFAULT_PRACTITIONER_PID) -> str:
+        """The pairwise ``sub`` a practitioner's tokens carry (for the sign-in's ID token)."""
+        return self._pairwise("helseid", pid)
+
     def citizen_sub(self, pid: str) -> str:
         """The pairwise ``sub`` a citizen's tokens carry (for the sign-in's ID token)."""
         return self._pairwise("idporten", pid)
