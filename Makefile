@@ -14,7 +14,7 @@ CHROMIUM     ?= /usr/bin/chromium
 # the local SMTP server `make run` starts for the citizen service's e-mail (aiosmtpd, a Maildir)
 MAIL_DIR     := .local/mail
 
-.PHONY: help install helm run down status test test-fast test-nofault bench schemas lock clean
+.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry schemas lock clean welfare-worker-up welfare-worker-down
 
 help:
 	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
@@ -52,6 +52,20 @@ $(ASYNCAPI_STAMP): tools/asyncapi/package.json tools/asyncapi/package-lock.json
 .PHONY: asyncapi-parser
 asyncapi-parser: $(ASYNCAPI_STAMP)
 
+# validators generated from the Strimzi and CloudNativePG CRDs (tests/deploy/
+# test_operator_schemas.py), pinned by helm/crd-validators/package-lock.json
+CRD_STAMP := .cache/crd-validators/.installed
+$(CRD_STAMP): helm/crd-validators/package.json helm/crd-validators/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
+	mkdir -p .cache/crd-validators
+	cp helm/crd-validators/package.json helm/crd-validators/package-lock.json .cache/crd-validators/
+	cd .cache/crd-validators && npm ci --ignore-scripts --no-audit --no-fund
+	touch $(CRD_STAMP)
+
+.PHONY: crd-validators
+crd-validators: $(CRD_STAMP)
+
 .PHONY: chromium mail-up mail-down
 chromium:
 	@test -x $(CHROMIUM) || command -v chromium >/dev/null 2>&1 || { apt-get update && \
@@ -81,12 +95,29 @@ run: $(STAMP) chromium nginx mail-up
 	$(BIN)/ehr gateway start
 	$(BIN)/ehr seed demo
 	$(BIN)/ehr seed municipality --persons 40
+	$(MAKE) welfare-worker-up
+	$(BIN)/ehr welfare simulate --devices 12 --minutes 30
 	$(BIN)/ehr dev status
 	$(BIN)/ehr services status
 	@echo "Citizen portal: http://localhost:8006/ - sign in as Kari Nordmann (pick her on the"
 	@echo "  test-person page); e-mail it sends lands in $(MAIL_DIR)/inbox/new/ (SMTP 127.0.0.1:8025)"
+	@echo "Clinician workspace: http://localhost:8010/ - sign in as Nina Sykepleier (home-care"
+	@echo "  nurse, HPR 9144889; pick her on the test-clinician page): Kari and Ola are on her round"
 
-down: $(STAMP) mail-down
+# the welfare service's alert rules (faust), in the background like the mail server
+WELFARE_DIR := .local/welfare
+welfare-worker-up: $(STAMP)
+	@mkdir -p $(WELFARE_DIR)
+	@if [ -f $(WELFARE_DIR)/worker.pid ] && kill -0 $$(cat $(WELFARE_DIR)/worker.pid) 2>/dev/null; \
+	 then echo "welfare worker already running"; else \
+	 nohup $(BIN)/ehr welfare worker > $(WELFARE_DIR)/worker.log 2>&1 & echo $$! > $(WELFARE_DIR)/worker.pid; \
+	 echo "welfare worker started (log: $(WELFARE_DIR)/worker.log)"; fi
+
+welfare-worker-down:
+	@if [ -f $(WELFARE_DIR)/worker.pid ]; then kill $$(cat $(WELFARE_DIR)/worker.pid) 2>/dev/null || true; \
+	 rm -f $(WELFARE_DIR)/worker.pid; fi
+
+down: $(STAMP) mail-down welfare-worker-down
 	$(BIN)/ehr gateway stop
 	$(BIN)/ehr services stop
 	$(BIN)/ehr dev down
@@ -95,21 +126,25 @@ status: $(STAMP)
 	$(BIN)/ehr dev status
 
 # the layers first (import-linter contracts in pyproject.toml), then every test
-test: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP)
+test: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP) $(CRD_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # pure and in-memory tests only: no PostgreSQL, no Kafka
-test-fast: $(STAMP) $(HELM_STAMP) nginx $(ASYNCAPI_STAMP)
+test-fast: $(STAMP) $(HELM_STAMP) nginx $(ASYNCAPI_STAMP) $(CRD_STAMP)
 	$(BIN)/lint-imports
 	EHR_PROPERTY_CASES=500 $(BIN)/python -m pytest -m "not stack and not fault" $(PYTEST_ARGS)
 
 # every test but the fault tests (kill -9, broker stop)
-test-nofault: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP)
+test-nofault: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP) $(CRD_STAMP)
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# the registry export's stream and batch benchmarks (printed; issue 14)
+bench-registry: $(STAMP)
+	$(BIN)/python -m bench.registry $(BENCH_REGISTRY_ARGS)
 
 schemas: $(STAMP)
 	$(BIN)/ehr schemas export

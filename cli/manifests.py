@@ -13,8 +13,11 @@ from services.consent.manifest import MANIFEST as CONSENT
 from services.journal.manifest import MANIFEST as JOURNAL
 from services.medication.manifest import MANIFEST as MEDICATION
 from services.registry_export.manifest import MANIFEST as REGISTRY_EXPORT
+from services.welfare.manifest import MANIFEST as WELFARE
+from services.workspace.manifest import MANIFEST as WORKSPACE
 
-MANIFESTS: tuple[Manifest, ...] = (CONSENT, JOURNAL, MEDICATION, CITIZEN, REGISTRY_EXPORT)
+MANIFESTS: tuple[Manifest, ...] = (CONSENT, JOURNAL, MEDICATION, CITIZEN, REGISTRY_EXPORT,
+                                  WELFARE, WORKSPACE)
 
 
 def registry(manifests: tuple[Manifest, ...] = MANIFESTS) -> Registry:
