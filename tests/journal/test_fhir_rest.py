@@ -7,6 +7,7 @@ Bundles answered entry by entry."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 
 from libs.kernel.identifiers import IdentifierSystem
@@ -183,3 +184,30 @@ async def test_a_batch_answers_each_entry_on_its_own(clinic: Clinic):
         r = await clinic.journal.get(f"/fhir/{observation}", headers=cw)
         assert r.status_code == 200 and r.json()["valueQuantity"]["value"] == 66.0, r.text
     await passes(written)   # a batch answer names no one write to wait for: wait for this one
+
+
+async def test_two_updates_with_the_same_if_match_let_one_through(clinic: Clinic):
+    """Both updates find version 1 current in the read model; the record decides: one changes
+    the patient, the other is a 412 (no silent overwrite), whichever order they land in."""
+    cw = clinic.case_worker()
+    r = await clinic.journal.post("/fhir/Patient", headers=cw, json=patient_resource(
+        clinic.synthetic(date(1950, 6, 1)), "Lie"))
+    assert r.status_code == 201, r.text
+    patient = r.json()
+    await clinic.until_allowed(cw, patient["id"])
+    path, stale = f"/fhir/Patient/{patient['id']}", cw | {"If-Match": 'W/"1"'}
+    base = patient_resource(patient["identifier"][0]["value"], "Lie") | {"id": patient["id"]}
+    answers = await asyncio.gather(
+        clinic.journal.put(path, headers=stale, json=base | {"gender": "other"}),
+        clinic.journal.put(path, headers=stale, json=patient_resource(
+            patient["identifier"][0]["value"], "Hagen") | {"id": patient["id"]}))
+    assert sorted(a.status_code for a in answers) == [200, 412], [a.text for a in answers]
+    won = next(a for a in answers if a.status_code == 200).json()
+    lost = next(a for a in answers if a.status_code == 412).json()
+    assert "has changed" in lost["issue"][0]["diagnostics"]
+    r = await clinic.journal.get(path, headers=cw | {
+        "X-Consistency-Token": next(a for a in answers if a.status_code == 200
+                                    ).headers["X-Consistency-Token"]})
+    now = r.json()
+    assert (now["gender"], now["name"][0]["family"]) == (won["gender"], won["name"][0]["family"])
+    assert (won["gender"] == "other") != (won["name"][0]["family"] == "Hagen")

@@ -6,13 +6,14 @@ a Patient sent without it leaves it as it is. Pure: no I/O."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import cast
 
-from libs.kernel.errors import Invalid
+from libs.kernel.errors import Invalid, PreconditionFailed
 from services.journal.domain.base import Clinician
-from services.journal.domain.patients import ChangeDetails
-from services.journal.fhir import from_fhir, plan as fhir_plan
+from services.journal.domain.patients import ChangeDetails, Patient
+from services.journal.fhir import from_fhir, plan as fhir_plan, to_fhir
 
 NO_CLINICIAN = cast(Clinician, None)   # a change of details makes no clinical entry
 
@@ -36,3 +37,22 @@ def patient_details(resource: dict, rid: str, now: datetime) -> ChangeDetails:
     return ChangeDetails(national_id=reg.national_id, assigner=reg.assigner,
                          birth_date=reg.birth_date, name=reg.name, sex=reg.sex,
                          address=reg.address, reason="FHIR update")
+
+
+def _content(resource: dict | None) -> dict | None:
+    """A Patient resource without what is not the patient's (its version and narrative), as
+    JSON would carry it."""
+    if resource is None:
+        return None
+    return json.loads(json.dumps({k: v for k, v in resource.items()
+                                  if k not in ("meta", "text")}, default=str))
+
+
+def still_as_read(p: Patient, rid: str, read: dict, version: int) -> None:
+    """Refuse (412) an update decided on a record that changed after the client's version was
+    read: the If-Match was checked against the FHIR read model, which another write may have
+    overtaken before this one's append. Decided on the folded record, inside the write, so a
+    race between two updates with the same If-Match lets exactly one through."""
+    if _content(to_fhir.resource(p, "Patient", rid)) != _content(read):
+        raise PreconditionFailed(version, f"Patient/{rid} has changed since version {version} "
+                                          "was read. Read it again and redo your change.")

@@ -52,7 +52,7 @@ from libs.web.write import IN_ROUTE, Write, write
 from services.journal.fhir import transaction as tx
 from services.journal.domain import patients as pt
 from services.journal.fhir.types import TYPES
-from services.journal.fhir.updates import patient_details
+from services.journal.fhir.updates import patient_details, still_as_read
 from services.journal.http import views
 from services.journal.http.deps import WHAT, Journal, clinician, journal_store, not_shown
 from services.journal.store import JournalStore
@@ -292,10 +292,20 @@ async def update_patient(rid: str, request: Request, w: PatientWrite,
                                           f'against it (If-Match: W/"{version}").')
     s = request.app.state.settings
     details = await asyncio.to_thread(patient_details, resource, rid, w.now)
-    w.expected = None   # checked above, on the resource; the append goes on the record as it is
-    await w.apply(lambda p: pt.change_details(p, details, w.now, rule_2032=s.id_rule_2032,
-                                              production=s.environment == "production"),
-                  patient_id=known, status=200)
+    w.expected = None   # checked above on the resource, and again on the folded record
+
+    def decide(p):
+        still_as_read(p, rid, current[2], version)
+        return pt.change_details(p, details, w.now, rule_2032=s.id_rule_2032,
+                                 production=s.environment == "production")
+    try:
+        await w.apply(decide, patient_id=known, status=200)
+    except PreconditionFailed:   # overtaken after the If-Match was checked: name the version
+        now = await READS.versions(request).current("Patient", rid)
+        newest = max(version + 1, int(now[2]["meta"]["versionId"]) if now else 0)
+        raise PreconditionFailed(newest, f"Patient/{rid} has changed since version {version} "
+                                         f"was read: it is at version {newest} or later. Read "
+                                         "it again and redo your change against it.") from None
     token = w.response.headers.get(HEADER)
     if token is not None:
         await w.access.caught_up(ConsistencyToken.decode(token))
