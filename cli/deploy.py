@@ -48,15 +48,24 @@ def kafka_topics() -> list[dict[str, Any]]:
             for t in all_topics()]
 
 
+def peer_calls(manifest: Manifest, names: Sequence[str]) -> list[str]:
+    """The services whose HTTP APIs this one calls: a ``<service>_<peer>_url`` setting in its
+    settings class (``citizen_consent_url``: citizen calls consent)."""
+    fields = manifest.settings.model_fields
+    return sorted(p for p in names if p != manifest.name and f"{manifest.name}_{p}_url" in fields)
+
+
 def chart_facts(manifests: Sequence[Manifest]) -> dict[str, dict[str, Any]]:
     """Each service as the chart's ``services.<name>`` must say it."""
     from cli.fhir_routes import fhir_routes  # noqa: PLC0415  (builds the apps: only when asked)
 
     routes = fhir_routes(manifests)
+    names = [m.name for m in manifests]
     return {m.name: {"kind": "api" if m.create_app is not None else "worker",
                      "port": port_default(m),
                      "projections": sorted(m.projection_names()),
-                     "fhirTypes": sorted(t for t, owner in routes.items() if owner == m.name)}
+                     "fhirTypes": sorted(t for t, owner in routes.items() if owner == m.name),
+                     "calls": peer_calls(m, names)}
             for m in manifests}
 
 
@@ -153,8 +162,8 @@ def deploy_apps(manifests: Sequence[Manifest]) -> tuple[typer.Typer, typer.Typer
 
     @chart.command("facts")
     def facts() -> None:
-        """What the chart's values must say of each service (JSON): kind, port, projections
-        and FHIR resource types."""
+        """What the chart's values must say of each service (JSON): kind, port, projections,
+        FHIR resource types and the services whose APIs it calls."""
         print(json.dumps(chart_facts(manifests), indent=2))
 
     @chart.command("topics")

@@ -63,6 +63,24 @@ def pod_labels(workload: dict) -> dict:
     return workload["spec"]["template"]["metadata"].get("labels", {})
 
 
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions) selects these labels."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions", []):
+        present, value = expr["key"] in labels, labels.get(expr["key"])
+        if expr["operator"] == "In" and value not in expr["values"]:
+            return False
+        if expr["operator"] == "NotIn" and present and value in expr["values"]:
+            return False
+        if expr["operator"] == "Exists" and not present:
+            return False
+        if expr["operator"] == "DoesNotExist" and present:
+            return False
+    return True
+
+
 def chart_values() -> dict:
     return yaml.safe_load((CHART / "values.yaml").read_text())
 

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from tests.deploy.chart import ALL_ON, WORKLOADS, of_kind, pod_labels, pod_spec, render
+from tests.deploy.chart import (ALL_ON, WORKLOADS, of_kind, pod_labels, pod_spec, render,
+                                selects)
 
 CASES = {"dev": ("dev", ()), "production": ("production", ()),
          "every service": ("production", ALL_ON)}
@@ -68,10 +69,23 @@ def test_liveness_never_asks_another_system_and_readiness_asks_postgres_and_kafk
         assert c["readinessProbe"]["exec"]["command"] == ["python", "-m", "cli.probe", "ready"]
 
 
+def mounted_secret_files(workload: dict) -> set[str]:
+    """The paths of the files a workload's containers see from Secret volumes."""
+    spec = pod_spec(workload)
+    secrets = {v["name"]: v["secret"] for v in spec.get("volumes", []) if "secret" in v}
+    return {f"{m['mountPath']}/{item['path']}" for c in containers(spec)
+            for m in c.get("volumeMounts", []) if m["name"] in secrets
+            for item in secrets[m["name"]].get("items", [])}
+
+
 def test_no_secret_value_is_written_into_the_output(docs):
     assert not of_kind(docs, "Secret"), "the chart must not create Secrets with values"
+    # a setting named like a secret may only name a file mounted from a Secret (*_FILE)
+    mounted = set().union(*(mounted_secret_files(w) for w in workloads(docs)))
     for d in of_kind(docs, "ConfigMap"):
-        bad = [k for k in d.get("data", {}) if SECRETISH.search(k)]
+        data = d.get("data", {})
+        bad = [k for k in data if SECRETISH.search(k)
+               and not (k.endswith("_FILE") and data[k] in mounted)]
         assert not bad, f"{d['metadata']['name']} holds {bad}"
     for w in workloads(docs):
         for c in containers(pod_spec(w)):
@@ -82,27 +96,10 @@ def test_no_secret_value_is_written_into_the_output(docs):
                     assert "$(EHR_DB_PASSWORD)" in env["value"]
 
 
-def _selects(selector: dict, labels: dict) -> bool:
-    for key, value in selector.get("matchLabels", {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions", []):
-        present, value = expr["key"] in labels, labels.get(expr["key"])
-        if expr["operator"] == "In" and value not in expr["values"]:
-            return False
-        if expr["operator"] == "NotIn" and present and value in expr["values"]:
-            return False
-        if expr["operator"] == "Exists" and not present:
-            return False
-        if expr["operator"] == "DoesNotExist" and present:
-            return False
-    return True
-
-
 def test_every_pod_is_covered_by_a_policy_denying_ingress_and_egress(docs):
     policies = of_kind(docs, "NetworkPolicy")
     for w in workloads(docs):
-        covering = [p for p in policies if _selects(p["spec"]["podSelector"], pod_labels(w))]
+        covering = [p for p in policies if selects(p["spec"]["podSelector"], pod_labels(w))]
         types = {t for p in covering for t in p["spec"]["policyTypes"]}
         assert types == {"Ingress", "Egress"}, w["metadata"]["name"]
 
@@ -111,7 +108,7 @@ def test_only_apis_and_the_collector_accept_connections(docs):
     for w in workloads(docs):
         labels = pod_labels(w)
         ingress = [rule for p in of_kind(docs, "NetworkPolicy")
-                   if _selects(p["spec"]["podSelector"], labels)
+                   if selects(p["spec"]["podSelector"], labels)
                    for rule in p["spec"].get("ingress", [])]
         if labels["app.kubernetes.io/component"] in ("api", "otel-collector"):
             assert ingress, w["metadata"]["name"]
@@ -122,6 +119,6 @@ def test_only_apis_and_the_collector_accept_connections(docs):
 def test_the_selector_matching_of_this_test_is_sound():
     sel = {"matchLabels": {"a": "1"}, "matchExpressions": [
         {"key": "c", "operator": "NotIn", "values": ["x"]}]}
-    assert _selects(sel, {"a": "1", "c": "y"})
-    assert not _selects(sel, {"a": "1", "c": "x"})
-    assert not _selects(sel, {"a": "2"})
+    assert selects(sel, {"a": "1", "c": "y"})
+    assert not selects(sel, {"a": "1", "c": "x"})
+    assert not selects(sel, {"a": "2"})

@@ -15,8 +15,9 @@ from tests.deploy.chart import (ALL_ON, CHART, CRD_SCHEMAS, KUBERNETES_VERSION, 
 
 RENDERS = {"defaults": (None, ()), "dev": ("dev", ()), "production": ("production", ()),
            "every service": ("production", ALL_ON),
-           "kafka tls and scram": ("production", ("kafka.tls.enabled=true",
-                                                  "kafka.sasl.enabled=true")),
+           "kafka mtls": ("production", ("kafka.sasl.enabled=false",
+                                         "kafka.tls.clientCertificate=true")),
+           "kafka scram without tls": ("production", ("kafka.tls.enabled=false",)),
            "existing servers": (None, ("database.create=false", "database.host=pg.example",
                                        "kafka.create=false", "kafka.bootstrapServers=k1:9092",
                                        "networkPolicy.databaseCIDRs={10.1.0.0/24}",
@@ -97,6 +98,10 @@ def test_the_crd_schemas_catch_a_wrong_object():
 
 def test_the_fhir_base_must_be_an_enabled_api():
     for service, message in (("nosuch", 'no service "nosuch" in services'),
-                             ("welfare", '"welfare" is not an enabled API')):
-        done = helm("template", "ehr", str(CHART), "--set", f"ingress.fhir.baseService={service}")
+                             ("consent", '"consent" is not an enabled API')):
+        # the APIs that call consent off too (a call to a disabled service fails first)
+        done = helm("template", "ehr", str(CHART), "--set", f"ingress.fhir.baseService={service}",
+                    "--set", "services.consent.enabled=false",
+                    "--set", "services.citizen.enabled=false",
+                    "--set", "services.workspace.enabled=false")
         assert done.returncode != 0 and message in done.stderr, done.stderr

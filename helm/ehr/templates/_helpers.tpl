@@ -72,6 +72,53 @@ app.kubernetes.io/component: {{ index . 2 }}
 {{- end -}}
 {{- end -}}
 
+{{/* Kafka client security (libs/config.py, EHR_KAFKA_*; deploy/README.md, "A secured Kafka").
+     The protocol follows kafka.tls and kafka.sasl; the cluster CA and each service's KafkaUser
+     credentials are Secrets mounted as files, never environment values. */}}
+{{- define "ehr.kafkaProtocol" -}}
+{{- $k := .Values.kafka -}}
+{{- if and $k.sasl.enabled $k.tls.clientCertificate -}}
+{{- fail "kafka.sasl.enabled and kafka.tls.clientCertificate exclude each other: a client authenticates with SCRAM or with its certificate (mTLS)" -}}
+{{- end -}}
+{{- if and $k.tls.clientCertificate (not $k.tls.enabled) -}}
+{{- fail "kafka.tls.clientCertificate (mTLS) needs kafka.tls.enabled" -}}
+{{- end -}}
+{{- if and $k.create $k.sasl.enabled (ne $k.sasl.mechanism "SCRAM-SHA-512") -}}
+{{- fail "a Kafka the chart creates (Strimzi) authenticates users with SCRAM-SHA-512 only: set kafka.sasl.mechanism to SCRAM-SHA-512" -}}
+{{- end -}}
+{{- if $k.tls.enabled -}}{{ ternary "SASL_SSL" "SSL" $k.sasl.enabled }}
+{{- else -}}{{ ternary "SASL_PLAINTEXT" "PLAINTEXT" $k.sasl.enabled }}
+{{- end -}}
+{{- end -}}
+
+{{/* the Secret with the cluster CA (key ca.crt): Strimzi names it <cluster>-cluster-ca-cert */}}
+{{- define "ehr.kafkaCaSecret" -}}
+{{- if .Values.kafka.tls.caSecret -}}
+{{ .Values.kafka.tls.caSecret }}
+{{- else if .Values.kafka.create -}}
+{{ include "ehr.fullname" . }}-kafka-cluster-ca-cert
+{{- end -}}
+{{- end -}}
+
+{{/* whether clients authenticate (SCRAM or mTLS): each then needs its KafkaUser's Secret */}}
+{{- define "ehr.kafkaAuthenticates" -}}
+{{- if or .Values.kafka.sasl.enabled .Values.kafka.tls.clientCertificate }}true{{ end -}}
+{{- end -}}
+
+{{/* a service's KafkaUser name (its SASL user name): (list $ service-name service-values);
+     by default <release>-<service>-kafka, apart from the service's own existingSecret */}}
+{{- define "ehr.kafkaUser" -}}
+{{- $root := index . 0 -}}
+{{- $user := (index . 2).kafkaUser | default dict -}}
+{{- $user.name | default (printf "%s-%s-kafka" (include "ehr.fullname" $root) (index . 1 | replace "_" "-")) -}}
+{{- end -}}
+
+{{/* the Secret with a service's KafkaUser credentials (Strimzi: named as the user) */}}
+{{- define "ehr.kafkaUserSecret" -}}
+{{- $user := (index . 2).kafkaUser | default dict -}}
+{{- $user.secret | default (include "ehr.kafkaUser" .) -}}
+{{- end -}}
+
 {{- define "ehr.otelEndpoint" -}}
 {{- if .Values.telemetry.endpoint -}}
 {{ .Values.telemetry.endpoint }}
@@ -127,9 +174,12 @@ seccompProfile:
 - name: pg-ca
   secret: {secretName: {{ .Values.database.caSecret }}}
 {{- end }}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+{{- if and .Values.kafka.tls.enabled (include "ehr.kafkaCaSecret" .) }}
 - name: kafka-ca
-  secret: {secretName: {{ .Values.kafka.tls.caSecret }}}
+  secret:
+    secretName: {{ include "ehr.kafkaCaSecret" . }}
+    items: [{key: ca.crt, path: ca.crt}]
+    defaultMode: 0440
 {{- end }}
 {{- end -}}
 
@@ -138,7 +188,7 @@ seccompProfile:
 {{- if .Values.database.caSecret }}
 - {name: pg-ca, mountPath: /etc/ehr/pg-ca, readOnly: true}
 {{- end }}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+{{- if and .Values.kafka.tls.enabled (include "ehr.kafkaCaSecret" .) }}
 - {name: kafka-ca, mountPath: /etc/ehr/kafka-ca, readOnly: true}
 {{- end }}
 {{- end -}}
@@ -185,6 +235,9 @@ seccompProfile:
     {{- if .data }}
     - {name: data, mountPath: /data}
     {{- end }}
+    {{- if include "ehr.kafkaAuthenticates" $root }}
+    - {name: kafka-user, mountPath: /etc/ehr/kafka-user, readOnly: true}
+    {{- end }}
 {{- end -}}
 
 {{/* The pod spec around one container: (same dict as ehr.container) */}}
@@ -202,4 +255,43 @@ containers:
   {{- include "ehr.container" . | nindent 2 }}
 volumes:
   {{- include "ehr.volumes" .root | nindent 2 }}
+  {{- if include "ehr.kafkaAuthenticates" .root }}
+  - name: kafka-user
+    secret:
+      secretName: {{ include "ehr.kafkaUserSecret" (list .root .name .s) }}
+      items:
+        {{- if .root.Values.kafka.sasl.enabled }}
+        - {key: password, path: password}
+        {{- else }}
+        - {key: user.crt, path: user.crt}
+        - {key: user.key, path: user.key}
+        {{- end }}
+      defaultMode: 0440
+  {{- end }}
+{{- end -}}
+
+{{/* The APIs a service calls with the user's token (services.<name>.calls), checked: each an
+     enabled API other than itself. (list $ name service-values) -> {peers: [{name, port, url}]} */}}
+{{- define "ehr.peers" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $peers := list -}}
+{{- range $peer := (index . 2).calls | default list -}}
+{{- if eq $peer $name -}}
+{{- fail (printf "services.%s.calls names %s itself" $name $name) -}}
+{{- end -}}
+{{- if not (hasKey $root.Values.services $peer) -}}
+{{- fail (printf "services.%s.calls: there is no service %q (known: %s)" $name $peer (keys $root.Values.services | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- $p := include "ehr.service" (list $root $peer) | fromYaml -}}
+{{- if not $p.enabled -}}
+{{- fail (printf "services.%s.calls: %s is disabled (services.%s.enabled: false); enable it or remove it from the calls" $name $peer $peer) -}}
+{{- end -}}
+{{- if ne $p.kind "api" -}}
+{{- fail (printf "services.%s.calls: %s has no HTTP API (kind: %s)" $name $peer $p.kind) -}}
+{{- end -}}
+{{- $peers = append $peers (dict "name" $peer "port" $p.port
+      "url" (printf "http://%s-%s:%v" (include "ehr.fullname" $root) ($peer | replace "_" "-") $p.port)) -}}
+{{- end -}}
+{{- toYaml (dict "peers" $peers) -}}
 {{- end -}}
