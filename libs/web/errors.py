@@ -10,6 +10,8 @@ RequestValidationError                 422     invalid       field locations and
 HTTPException (incl. routing 404/405)  its     by status     its headers are kept
 libs.events.store.ConcurrencyError     409     conflict      the version the resource is at now
 libs.events.consistency.NotCaughtUp    503     transient     with ``Retry-After``
+no free database connection (the pool  503     transient     with ``Retry-After``; nothing was
+timed out, or the server's limit)                            done, so the client may retry
 libs.events.consistency.InvalidToken   422     invalid
 libs.kernel.errors.DomainError         by its  by status     Forbidden 403, NotFound 404, Conflict
                                        kind                  409, PreconditionFailed 412, Invalid
@@ -39,12 +41,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
+from asyncpg.exceptions import TooManyConnectionsError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, ValidationException
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from pydantic_core.core_schema import ErrorType
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -198,6 +202,17 @@ async def _not_caught_up(request: Request, exc: NotCaughtUp) -> FhirJSONResponse
     return outcome_response(503, "transient", str(exc), {"Retry-After": "1"})
 
 
+BUSY = "The service is busy right now: nothing was changed. Try again in a moment."
+
+
+async def _overloaded(request: Request, exc: Exception) -> FhirJSONResponse:
+    """No database connection came free in time (the pool's queue, or the server's limit):
+    the request did nothing, so it is a 503 the client may retry, not an internal error."""
+    log.warning("overloaded in %s %s: %s", request.method, redact(request.url.path),
+                type(exc).__qualname__)
+    return outcome_response(503, "transient", BUSY, {"Retry-After": "1"})
+
+
 async def _search_parameter(request: Request, exc: SearchParameterError) -> FhirJSONResponse:
     return outcome_response(422, "invalid", str(exc))
 
@@ -310,6 +325,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyError, _conflict)
     app.add_exception_handler(k.DomainError, _domain_error)
     app.add_exception_handler(NotCaughtUp, _not_caught_up)
+    app.add_exception_handler(PoolTimeout, _overloaded)
+    app.add_exception_handler(TooManyConnectionsError, _overloaded)
     app.add_exception_handler(InvalidToken, _invalid_token)
     app.add_exception_handler(SearchParameterError, _search_parameter)
     app.add_exception_handler(Exception, _unhandled)  # for errors in outer middlewares

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from libs.config import Settings
 from libs.events.consistency import HEADER, ConsistencyToken, NotCaughtUp
@@ -81,6 +82,10 @@ def make_app() -> FastAPI:
     @app.get("/lagging")
     async def lagging():
         raise NotCaughtUp("bank_balances", 0.5)
+
+    @app.get("/busy")
+    async def busy():
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
 
     @app.post("/write")
     async def write(response: Response):
@@ -242,6 +247,14 @@ async def test_not_caught_up_is_a_503_with_retry_after(client):
     assert r.headers["retry-after"] == "1"
     i = issue(r)
     assert i["code"] == "transient" and "not yet caught up" in i["diagnostics"]
+
+
+async def test_no_free_database_connection_is_a_503_to_retry_not_a_500(client):
+    r = await client.get("/busy")
+    assert (r.status_code, r.headers["retry-after"]) == (503, "1")
+    i = issue(r)
+    assert i["code"] == "transient" and "nothing was changed" in i["diagnostics"]
+    assert "QueuePool" not in r.text
 
 
 async def test_write_helper_sets_the_token_header(client):

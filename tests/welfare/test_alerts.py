@@ -74,14 +74,16 @@ async def test_alarms_doses_and_thresholds_become_alerts_and_tasks(home: Home, d
             assert len(found) == 1 and found[0]["level"] >= 1, found
             return found[0]
         alert = await passes(escalated, WAIT_S)
-        # the API's read model and the worker each send it there once
-        poison = await dlq_records(kafka_bootstrap, home.topics["welfare.events"], 2)
+        # the API's read model, the journal's (it reads welfare.events) and the worker each
+        # send it there once
+        poison = await dlq_records(kafka_bootstrap, home.topics["welfare.events"], 3)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- worker log ---\n{worker_log(datadir)}") from exc
     finally:
         stop(worker)
     assert {(p.value, dict(p.headers)["ehr.projection"]) for p in poison} == {
-        (b"{not an event", b"welfare-alerts"), (b"{not an event", b"welfare_readings")}
+        (b"{not an event", b"welfare-alerts"), (b"{not an event", b"welfare_readings"),
+        (b"{not an event", b"journal_records")}
     async with home.engine.connect() as conn:
         alerts = (await conn.execute(text(
             "SELECT envelope->'data' FROM events WHERE type = 'welfare.AlertRaised'"))).all()
