@@ -17,7 +17,7 @@ from libs.access.model import Device, Practitioner, Role, Sector, SectorOfficial
 from libs.access.tokens import (CitizenLogin, TokenError, TokenValidator,
                                 parse_authorization)
 from tests.access.token_support import (
-    CITIZEN_PID, NOW, ORG, PID, UNIT, _b64, hs256_with_public_key, practitioner, private_key, real,
+    CITIZEN_PID, ORG, PID, UNIT, _b64, hs256_with_public_key, now, practitioner, private_key, real,
 )
 
 
@@ -85,12 +85,12 @@ def test_security_level_and_acr_are_configurable(settings, issuer):
 
 def _with_rsa_key(issuer, settings, other):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return jwt.encode({"iss": issuer.issuer, "aud": "ehr-api", "iat": NOW, "exp": NOW + 60},
+    return jwt.encode({"iss": issuer.issuer, "aud": "ehr-api", "iat": now(), "exp": now() + 60},
                       key, algorithm="RS256", headers={"kid": issuer.kid})
 
 
 def _no_kid(issuer, settings, other):
-    return jwt.encode({"iss": issuer.issuer, "aud": "ehr-api", "iat": NOW, "exp": NOW + 60},
+    return jwt.encode({"iss": issuer.issuer, "aud": "ehr-api", "iat": now(), "exp": now() + 60},
                       private_key(settings), algorithm="ES256")
 
 
@@ -106,9 +106,9 @@ REFUSALS = [
     # name, token factory (issuer, settings, other issuer), status, words in the message
     ("empty", lambda i, s, o: "", 401, "required"),
     ("not a jwt", lambda i, s, o: "not.a.jwt", 401, "well-formed"),
-    ("expired", lambda i, s, o: practitioner(i, iat=NOW - 7200, nbf=NOW - 7200,
-                                             exp=NOW - 3600), 401, "expired"),
-    ("not yet valid", lambda i, s, o: practitioner(i, nbf=NOW + 3600), 401, "not valid yet"),
+    ("expired", lambda i, s, o: practitioner(i, iat=now() - 7200, nbf=now() - 7200,
+                                             exp=now() - 3600), 401, "expired"),
+    ("not yet valid", lambda i, s, o: practitioner(i, nbf=now() + 3600), 401, "not valid yet"),
     ("no exp", lambda i, s, o: practitioner(i, exp=None), 401, "exp"),
     ("wrong audience", lambda i, s, o: practitioner(i, aud="another-api"), 401, "audience"),
     ("wrong issuer", lambda i, s, o: practitioner(i, iss="https://evil.example"), 401, "issuer"),
@@ -120,7 +120,7 @@ REFUSALS = [
     ("bad signature", lambda i, s, o: o.encode(json.loads(base64.urlsafe_b64decode(
         practitioner(i).split(".")[1] + "==")), kid=i.kid), 401, "signature"),
     ("tampered claims", _tampered, 401, "signature"),
-    ("alg none", lambda i, s, o: jwt.encode({"iss": i.issuer, "aud": "ehr-api", "exp": NOW + 60},
+    ("alg none", lambda i, s, o: jwt.encode({"iss": i.issuer, "aud": "ehr-api", "exp": now() + 60},
                                             None, algorithm="none", headers={"kid": i.kid}),
      401, "algorithm"),
     ("HS256 with the public key", lambda i, s, o: hs256_with_public_key(i), 401, "algorithm"),
@@ -145,12 +145,12 @@ REFUSALS = [
     # issue 12: limits and strict claim types, each refused with 401 and a readable message
     ("lifetime 10^30 s", lambda i, s, o: practitioner(i, exp=10**30), 401, "lives longer"),
     ("issued 2 h before a far expiry", lambda i, s, o: practitioner(
-        i, iat=NOW - 3600, nbf=NOW - 3600, exp=NOW + 3000), 401, "lives longer"),
+        i, iat=now() - 3600, nbf=now() - 3600, exp=now() + 3000), 401, "lives longer"),
     ("citizen beyond the lifetime", lambda i, s, o: i.mint_citizen(CITIZEN_PID, ttl=7200),
      401, "lives longer"),
-    ("exp as a string", lambda i, s, o: practitioner(i, exp=str(NOW + 600)), 401,
+    ("exp as a string", lambda i, s, o: practitioner(i, exp=str(now() + 600)), 401,
      "exp claim must be an integer"),
-    ("iat as a string", lambda i, s, o: practitioner(i, iat=str(NOW)), 401,
+    ("iat as a string", lambda i, s, o: practitioner(i, iat=str(now())), 401,
      "iat claim must be an integer"),
     ("nbf as a boolean", lambda i, s, o: practitioner(i, nbf=True), 401,
      "nbf claim must be an integer"),

@@ -21,7 +21,10 @@ from libs.config import Settings
 PID = "15858512066"        # synthetic (month + 80)
 CITIZEN_PID = "01839012345"
 ORG, UNIT = "974600951", "974600978"
-NOW = int(time.time())
+def now() -> int:
+    """Seconds since the epoch, when the token is made: a time taken at import would let
+    tokens expire before a slow run reaches their tests."""
+    return int(time.time())
 
 
 def as_prod_key(issuer: DevIssuer, kid: str = "prod-1") -> dict:
@@ -36,7 +39,8 @@ def practitioner(issuer: DevIssuer, **extra) -> str:
 
 def real(issuer: DevIssuer, iss: str, claims: dict, kid: str = "prod-1") -> str:
     """A token shaped like the national issuer's (no ehr://claims/kind)."""
-    return issuer.encode({"iss": iss, "aud": "ehr-api", "iat": NOW, "exp": NOW + 300, **claims},
+    at = now()
+    return issuer.encode({"iss": iss, "aud": "ehr-api", "iat": at, "exp": at + 300, **claims},
                          kid=kid)
 
 
@@ -52,8 +56,8 @@ def hs256_with_public_key(issuer: DevIssuer) -> str:
     """Algorithm confusion: HMAC over the token with the public key PEM as the secret."""
     pem = public_key_pem(issuer)
     head = _b64(json.dumps({"alg": "HS256", "kid": issuer.kid}).encode())
-    body = _b64(json.dumps({"iss": issuer.issuer, "aud": "ehr-api", "iat": NOW,
-                            "exp": NOW + 300, t.KIND: "device", "client_id": "x",
+    body = _b64(json.dumps({"iss": issuer.issuer, "aud": "ehr-api", "iat": now(),
+                            "exp": now() + 300, t.KIND: "device", "client_id": "x",
                             "scope": "ehr:device"}).encode())
     sig = hmac.new(pem, f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{_b64(sig)}"

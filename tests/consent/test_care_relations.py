@@ -127,9 +127,10 @@ async def test_self_declared_relations_only_where_allowed_time_limited_and_revie
 
     async def reviewed():
         r = await c.get("/reviews", headers=consent.leader(NURSING_HOME, MUNICIPALITY))
-        [item] = [i for i in r.json() if i["kind"] == "self_declared_relation"
-                  and str(i["patient_id"]) == patient]
-        return item
+        items = [i for i in r.json() if i["kind"] == "self_declared_relation"
+                 and str(i["patient_id"]) == patient]
+        assert len(items) == 1, r.text   # an assertion, so passes() waits for the log
+        return items[0]
 
     item = await passes(reviewed)
     assert item["summary"]["hpr"] == "9144891"
