@@ -50,19 +50,16 @@ on) with the reason in ``ehr.error``; the rest of the stream goes on.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.config import Settings
 from libs.events.faust_app import agent, create_app
-from libs.events.kafka_client import client_options
+from libs.events.faust_tables import VersionedTable, retrying
 from libs.events.registry import Registry
 from libs.events.topics import dlq_of
 from services.registry_export.domain.person import Person, advance, part_key, version
@@ -74,75 +71,18 @@ TABLE = "persons"
 SOURCES = ("journal.events", "consent.events", "medication.events", "audit.access")
 
 
-class DurableTable(faust.Table):
-    """The ``persons`` table: one part a source stream, keyed ``<patient id>/<stream id>``.
+class DurableTable(VersionedTable):
+    """The ``persons`` table: one part a source stream, keyed ``<patient id>/<stream id>``
+    (libs/events/faust_tables.py: acknowledged writes, the newest version of a part wins)."""
 
-    A part at version *v* is the fold of its stream's first *v* events, whoever wrote it, so
-    the newest version of a key is always the right one: a changelog record never replaces a
-    newer part (:meth:`apply_changelog_batch`), and a part found behind the event it is asked
-    to take is read again from the changelog (:meth:`reload`) before anything is folded onto
-    it. Its changelog writes can be awaited (:meth:`written`)."""
-
-    bootstrap: str = ""
-
-    def _send_changelog(self, event: Any, key: Any, value: Any,
-                        key_serializer: Any = None, value_serializer: Any = None) -> None:
-        if event is None:
-            raise RuntimeError("Cannot modify table outside of agent/stream.")
-        sent = self.send_changelog(event.message.partition, key, value, key_serializer,
-                                   value_serializer)
-        self.__dict__.setdefault("_unacked", []).append(sent)
-
-    async def written(self) -> None:
-        """Wait until Kafka has acknowledged every changelog write made so far."""
-        pending, self.__dict__["_unacked"] = self.__dict__.get("_unacked", []), []
-        for sent in pending:
-            await sent
+    def version_of(self, key: Any, value: Any) -> int | None:
+        if not isinstance(key, str) or "/" not in key or not isinstance(value, dict):
+            return None   # not a part (a record of an older layout)
+        return _version_of(value)
 
     def part(self, key: str) -> Person | None:
         value = self.data.get(key)
         return Person.model_validate(value) if value else None
-
-    def apply_changelog_batch(self, batch: Iterable[faust.EventT]) -> None:
-        """Faust's recovery and standby reads: only what is newer than the part we hold."""
-        newest: dict[str, int] = {}
-        kept = []
-        for event in batch:
-            key, value = event.key, event.value
-            if not isinstance(key, str) or "/" not in key or not isinstance(value, dict):
-                continue   # not a part (a record of an older layout)
-            have = newest.get(key, _version_of(self.data.get(key)))
-            if _version_of(value) > have:
-                newest[key] = _version_of(value)
-                kept.append(event)
-        super().apply_changelog_batch(kept)
-
-    async def reload(self, partition: int) -> None:
-        """Read the changelog partition from its start to its end, keeping the newest parts:
-        the parts this worker holds are behind what other workers (or its own past) wrote."""
-        generation = self.app.consumer_generation_id
-        done = self.__dict__.setdefault("_reloaded", set())
-        if (generation, partition) in done:
-            return
-        tp = TopicPartition(self.changelog_topic_name, partition)
-        consumer = AIOKafkaConsumer(**client_options(self.bootstrap), group_id=None,
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            while await consumer.position(tp) < end:
-                for r in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    key = json.loads(r.key)
-                    value = json.loads(r.value) if r.value is not None else None
-                    if "/" in key and _version_of(value) > _version_of(self.data.get(key)):
-                        self.data[key] = value
-        finally:
-            await consumer.stop()
-        done.add((generation, partition))
-        log.warning("registry-export: parts of changelog partition %d were behind; read it "
-                    "again (%d records)", partition, end)
 
 
 def _version_of(value: Any) -> int:
@@ -212,15 +152,7 @@ async def _write(persons: DurableTable, key: str, value: dict) -> None:
 
 
 async def _retrying(step: Callable[[], Awaitable[None]], what: str) -> None:
-    delay = 0.1
-    while True:
-        try:
-            await step()
-            return
-        except Exception as exc:  # noqa: BLE001  (any Kafka failure: try again)
-            log.warning("registry-export: %s failed (%s), retrying", what, type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    await retrying(step, what, "registry-export")
 
 
 async def _dead_letter(app: faust.App, event: faust.EventT, error: str) -> None:

@@ -12,6 +12,7 @@ import typer
 
 from libs.config import get_settings
 from services.welfare.domain.rules import RuleConfig
+from services.welfare.domain.windows import WindowConfig
 from services.welfare.settings import WelfareSettings
 
 welfare = typer.Typer(help="Welfare technology: the alert rules' worker, a device simulator.",
@@ -33,7 +34,8 @@ def worker(schema: str = typer.Option("welfare", help="the welfare service's sch
 
     settings = WelfareSettings.for_service(get_settings())
     app = build_worker(settings, registry(), schema=schema, topics={},
-                       config=rule_config(settings))
+                       config=rule_config(settings), window_config=WindowConfig(
+                           lateness=timedelta(minutes=settings.welfare_window_lateness_min)))
     faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 

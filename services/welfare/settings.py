@@ -21,7 +21,17 @@ class WelfareSettings(Settings):
     welfare_response_unit: str = Field(default="974600978", pattern=r"^\d{9}$")
     welfare_response_sla_min: float = Field(default=30.0, gt=0)
     welfare_follow_up_h: float = Field(default=24.0, gt=0)
+    # the windowed rules (domain/windows.py): how late (in event time, behind the newest
+    # reading of the person) a reading may come and still count in its window
+    welfare_window_lateness_min: float = Field(default=60.0, ge=0, le=24 * 60)
     # back-pressure (http/pressure.py): ingestion requests written at once per process, and
     # the outbox backlog (events not yet on Kafka) above which devices are told to retry
     welfare_max_in_flight: int = Field(default=32, ge=1)
     welfare_max_backlog: int = Field(default=20_000, ge=1)
+    # the live alert board (http/board.py): where it is reached, and its OIDC sign-in
+    # (HelseID; the development issuer's clinician picker at /dev-helseid when unset, never in
+    # production)
+    welfare_public_url: str = "http://localhost:8008"
+    welfare_oidc_issuer_url: str | None = None
+    welfare_oidc_client_id: str = "ehr-welfare-board"
+    welfare_oidc_client_secret: str | None = None

@@ -10,13 +10,20 @@ offsets after the agent is done: at-least-once) records nothing twice, and an of
 committed after its events are durable. The relay then publishes them on ``welfare.events``;
 the worker reads its own events back and ignores them.
 
+**Windows** (``domain/windows.py``: repeated low SpO2, a door opened at night) live in one
+faust table, ``windows`` (internal patient id -> that person's open windows and watermark), in
+memory with a changelog topic (``<app id>-windows-changelog``, compacted) from which a restarted
+worker restores them (libs/events/faust_tables.py). The table is co-partitioned with
+``welfare.events`` (keyed by patient id like it). A reading's outputs, the windows' tasks among
+them, are recorded first (claimed by the reading), then its table is written: a worker killed
+in between sees the reading again, decides the same task, and the claim records nothing twice.
+
 A message that cannot be decoded or decided goes to ``welfare.events.dlq`` with the reason in
 ``ehr.error``, and the stream goes on; a failing database write is retried, never skipped.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,11 +35,12 @@ from libs.config import Settings
 from libs.events.db import make_engine
 from libs.events.envelope import Actor, utcnow
 from libs.events.faust_app import agent, create_app
+from libs.events.faust_tables import DurableTable, retrying
 from libs.events.registry import Registry
 from libs.events.store import EventStore
 from libs.events.topics import dlq_of
 from services.welfare import contract
-from services.welfare.domain import alerts, rules
+from services.welfare.domain import alerts, rules, windows
 from services.welfare.projections.readings import ReadingsReader
 from services.welfare.store import Intake
 
@@ -40,6 +48,12 @@ log = logging.getLogger(__name__)
 APP_ID = "welfare-alerts"
 SOURCE = "welfare.events"
 WORKER = Actor(kind="system", id="welfare-alerts")
+TABLE = "windows"
+
+
+def changelog_topic(app_id: str = APP_ID) -> str:
+    """Faust's name for the windows table's changelog topic."""
+    return f"{app_id}-{TABLE}-changelog"
 
 
 def registry() -> Registry:
@@ -48,13 +62,19 @@ def registry() -> Registry:
 
 
 def build_worker(settings: Settings, registry: Registry, *, schema: str,
-                 topics: Mapping[str, str], config: rules.RuleConfig, app_id: str = APP_ID,
-                 escalate_every_s: float = 15.0, **overrides: Any) -> faust.App:
+                 topics: Mapping[str, str], config: rules.RuleConfig,
+                 window_config: windows.WindowConfig = windows.WindowConfig(),
+                 app_id: str = APP_ID, partitions: int = 12, escalate_every_s: float = 15.0,
+                 **overrides: Any) -> faust.App:
     """The faust app: one agent on ``welfare.events`` (``topics`` maps catalogue names to the
-    topics in use; tests rename them) writing to the welfare schema ``schema``."""
+    topics in use; tests rename them) writing to the welfare schema ``schema``, and its
+    windows table (``partitions``: welfare.events' count, which the table shares)."""
     datadir = Path(overrides.pop("datadir", settings.local_dir / "faust" / app_id))
     datadir.mkdir(parents=True, exist_ok=True)
-    app = create_app(app_id, settings, datadir=datadir, **overrides)
+    app = create_app(app_id, settings, datadir=datadir, topic_partitions=partitions,
+                     **overrides)
+    table = app.tables.add(DurableTable(app, name=TABLE, default=None, partitions=partitions,
+                                        key_type=str, beacon=app.tables.beacon))
     engine = make_engine(settings.effective_database_url, schema)
     intake = Intake(engine, EventStore(engine, registry, topic_names=topics))
     channel = app.topic(topics.get(SOURCE, SOURCE), key_serializer="raw",
@@ -67,11 +87,20 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
                 reading = rules.reading_of(payload)
                 if reading is None or env.patient_id is None:
                     continue
-                outputs = rules.decide(reading, config, utcnow())
+                now, key = utcnow(), str(env.patient_id)
+                held = windows.State.of(table.get(key))
+                state, fired = windows.step(held, env.patient_id, reading, window_config,
+                                            config, now)
+                outputs = [*rules.decide(reading, config, now), *fired]
             except Exception as exc:  # noqa: BLE001  (faust would ack it and go on silently)
                 await _dead_letter(app, event, f"{type(exc).__name__}: {exc}")
                 continue
-            await _record(intake, env.patient_id, reading.reading_id, outputs)
+            await retrying(lambda: intake.rule_outputs(env.patient_id, reading.reading_id,
+                                                       outputs, WORKER),
+                           "recording", "welfare-alerts")
+            if state != held:
+                await retrying(lambda: _write(table, key, state), "changelog write",
+                               "welfare-alerts")
 
     @app.task
     async def prepare() -> None:
@@ -97,16 +126,10 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
     return app
 
 
-async def _record(intake: Intake, patient_id, reading_id, outputs) -> None:
-    delay = 0.1
-    while True:
-        try:
-            await intake.rule_outputs(patient_id, reading_id, outputs, WORKER)
-            return
-        except Exception as exc:  # noqa: BLE001  (the database away: try again, never skip)
-            log.warning("welfare-alerts: recording failed (%s), retrying", type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+async def _write(table: DurableTable, key: str, state: windows.State) -> None:
+    """Set the person's windows and wait for Kafka's acknowledgement of the changelog write."""
+    table[key] = state.model_dump(mode="json")
+    await table.written()
 
 
 async def _dead_letter(app: faust.App, event: faust.EventT, error: str) -> None:

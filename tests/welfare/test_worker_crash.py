@@ -1,23 +1,27 @@
 """SIGKILL of the alert rules' worker during a burst: after a restart every acknowledged reading
-has been processed exactly once: each alert raised once, no task duplicated, none lost."""
+has been processed exactly once: each alert raised once, no task duplicated, none lost. And
+between the second and third low SpO2 reading of a window: the window comes back from the
+table's changelog and fires once."""
 
 from __future__ import annotations
 
 import os
 import signal
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from tests.registry_export.support import coordinator_ready
 from tests.support.waiting import passes
-from tests.welfare.conftest import ALARM, Home, batch, flag, spawn_worker, stop, worker_log
+from tests.welfare.conftest import (ALARM, MONITOR, Home, batch, flag, observation,
+                                   spawn_worker, stop, worker_log)
 
 pytestmark = pytest.mark.fault
 WAIT_S = 120
 # per reading: (code, severity) and what the rules make of it
-KINDS = [("4.1", 3), ("3.3", 2), ("4.8", 1), ("4.13", 3), ("4.15", 1)]
+KINDS = [("4.1", 3), ("3.3", 2), ("4.8", 1), ("4.13", 3), ("4.2", 1)]   # none a night rule
 
 
 def burst(patient: str, start: int, n: int) -> list[dict]:
@@ -71,3 +75,79 @@ async def test_sigkill_during_a_burst_processes_every_reading_once(
     missed = sum(1 for i in range(300) if KINDS[i % len(KINDS)][0] == "3.3")
     assert alerts == red
     assert len(tasks) == red + missed and set(tasks.values()) == {1}
+
+
+async def _caught_up(bootstrap: str, group: str, topic: str) -> None:
+    """The worker's group has committed every message now on ``topic``: nothing before is seen
+    again after a restart, so what it knew of them can only come from its table's changelog."""
+    from aiokafka import AIOKafkaConsumer   # noqa: PLC0415
+    from aiokafka.admin import AIOKafkaAdminClient   # noqa: PLC0415
+
+    admin, consumer = (AIOKafkaAdminClient(bootstrap_servers=bootstrap),
+                       AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None))
+    await admin.start()
+    await consumer.start()
+    try:
+        # one person: all their events are on one partition, the one the group commits
+        committed = await admin.list_consumer_group_offsets(group)
+        ends = await consumer.end_offsets([tp for tp in committed if tp.topic == topic])
+    finally:
+        await consumer.stop()
+        await admin.close()
+    assert ends and all(committed[tp].offset >= end for tp, end in ends.items()), (
+        ends, committed)
+
+
+def _low(patient: str, n: int, at: datetime) -> dict:
+    return observation(patient, f"spo2-{n}", value=89, at=at + timedelta(seconds=n))
+
+
+async def test_low_spo2_window_survives_a_sigkill_between_the_second_and_third_reading(
+        home: Home, database_url, kafka_bootstrap, unique, tmp_path):
+    patient = await home.ready("tablet-k", MONITOR)
+    tablet = home.device("tablet-k")
+    # all in one 6-hour window (aligned to midnight UTC), in the past
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    start -= timedelta(hours=start.hour % 6, minutes=start.minute, seconds=start.second,
+                       microseconds=start.microsecond)
+    r = await home.api.post("/ingest", headers=tablet,
+                            json=batch(_low(patient, 1, start), _low(patient, 2, start)))
+    assert r.status_code == 201, r.text
+
+    app_id = f"welfare-{unique}"
+    await coordinator_ready(kafka_bootstrap, app_id)
+    worker = spawn_worker(home, database_url, kafka_bootstrap, app_id, tmp_path / "w1")
+    logs = tmp_path / "w1"
+    try:
+        async def two_counted_and_committed() -> None:
+            assert (await _counts(home))[0] == 2
+            await _caught_up(kafka_bootstrap, app_id, home.topics["welfare.events"])
+        await passes(two_counted_and_committed, WAIT_S, 0.2)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        r = await home.api.post("/ingest/Observation", headers=tablet,
+                                json=_low(patient, 3, start))
+        assert r.status_code == 201, r.text
+        # no local files: the windows come back from the changelog only
+        logs = tmp_path / "w2"
+        worker = spawn_worker(home, database_url, kafka_bootstrap, app_id, logs)
+
+        async def fired() -> None:
+            assert (await _counts(home))[0] == 3
+            assert [t["title"] for t in await home.tasks(patient)] == [
+                "SpO2 under 92 % i 3 målinger"]
+        await passes(fired, WAIT_S, 0.2)
+        # a fourth low value in the same window fires nothing more
+        r = await home.api.post("/ingest/Observation", headers=tablet,
+                                json=_low(patient, 4, start))
+        assert r.status_code == 201, r.text
+
+        async def four_counted() -> None:
+            assert (await _counts(home))[0] == 4
+        await passes(four_counted, WAIT_S, 0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- worker log ---\n{worker_log(logs)}") from exc
+    finally:
+        stop(worker)
+    _, tasks, alerts = await _counts(home)
+    assert len(tasks) == 1 and set(tasks.values()) == {1} and alerts == 0

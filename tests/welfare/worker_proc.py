@@ -31,6 +31,7 @@ async def main(argv: list[str]) -> None:
     settings = Settings(DATABASE_URL=url, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
     app = build_worker(settings, registry(), schema=schema, topics=json.loads(topics),
                        config=config, app_id=app_id, escalate_every_s=0.5, datadir=datadir,
+                       partitions=3,   # the test topics' count (tests/conftest.py make_topics)
                        web_port=int(port),
                        broker_commit_interval=0.5, broker_session_timeout=6,
                        broker_heartbeat_interval=1)
