@@ -251,3 +251,13 @@ class AlertResolved(EventPayload):
     by: str = Hpr
     unit: str = OrgNr
     resolved_at: datetime
+
+
+@event("welfare.AlertEnRoute")
+class AlertEnRoute(EventPayload):
+    """Someone who acknowledged the alert is on the way to the person ("on my way")."""
+
+    alert_id: UUID
+    by: str = Hpr
+    unit: str = OrgNr
+    en_route_at: datetime
