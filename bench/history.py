@@ -132,7 +132,8 @@ async def history_phase(url: str, bootstrap: str, console, rows: list[Row],
         schemas = {s: await res.schema(f"bench_history_{uid}_{s}") for s in ("journal", "consent")}
         topics = {t: await res.topic(f"bench.{t}.{uid}") for t in ("consent.events",
                                                                     "audit.access",
-                                                                    "journal.events")}
+                                                                    "journal.events",
+                                                                    "welfare.events")}
         key = work / "key.pem"
         nurse, case_worker, leader = staff_tokens(key)
         engine = make_engine(url, schemas["journal"], pool_size=4)

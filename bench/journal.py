@@ -255,7 +255,8 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
                    for s in ("journal", "consent", "raw")}
         topics = {t: await res.topic(f"bench.{t}.{uid}") for t in ("consent.events",
                                                                     "audit.access",
-                                                                    "journal.events")}
+                                                                    "journal.events",
+                                                                    "welfare.events")}
         key = work / "key.pem"
         nurse, case_worker, leader = staff_tokens(key)
         engine = make_engine(url, schemas["journal"], pool_size=2)

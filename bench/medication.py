@@ -230,7 +230,8 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
         schemas = {s: await res.schema(f"bench_medication_{uid}_{s}")
                    for s in ("medication", "journal", "consent", "raw")}
         topics = {t: await res.topic(f"bench.{t}.{uid}") for t in (
-            "consent.events", "audit.access", "journal.events", "medication.events")}
+            "consent.events", "audit.access", "journal.events", "medication.events",
+            "welfare.events")}
         key = work / "key.pem"
         issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
         gp = issuer.mint_practitioner(GP_HPR, jn.MUNICIPALITY, GP_OFFICE,

@@ -20,15 +20,17 @@ from services.citizen.projections.record import RecordProjection
 from services.citizen.settings import CitizenSettings
 from services.journal import contract as journal_contract
 from services.medication import contract as medication_contract
+from services.welfare import contract as welfare_contract
 
 
 def _projections(topic: TopicOf) -> list[Projection]:
     """``access_facts`` and ``citizen_notifications`` (consent.events), ``citizen_record``
-    and ``citizen_messages`` (journal.events), ``citizen_medicines`` (medication.events) and ``citizen_looked``
+    (journal.events, and welfare.events for measurements) and ``citizen_messages``
+    (journal.events), ``citizen_medicines`` (medication.events) and ``citizen_looked``
     (audit.access)."""
     return [AccessFactsProjection(topic("consent.events")),
             NotificationsProjection(topic("consent.events")),
-            RecordProjection(topic("journal.events")),
+            RecordProjection(topic("journal.events"), topic("welfare.events")),
             MessagesProjection(topic("journal.events")),
             MedicinesProjection(topic("medication.events")),
             LookedProjection(topic("audit.access"))]
@@ -43,7 +45,8 @@ def _create_app(*args: Any, **kwargs: Any) -> Any:
 MANIFEST = Manifest(
     name="citizen",
     title="The citizen's side of the record: my record, my medicines, who looked, my choices",
-    events=(contract, consent_events, audit_events, journal_contract, medication_contract),
+    events=(contract, consent_events, audit_events, journal_contract, medication_contract,
+            welfare_contract),   # welfare.events: measurements in citizen_record
     projections=_projections,
     create_app=_create_app,
     settings=CitizenSettings,

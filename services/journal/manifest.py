@@ -13,11 +13,12 @@ from services.journal import contract
 from services.journal.commands import importer
 from services.journal.projections.records import JournalRecordsProjection
 from services.journal.settings import JournalSettings
+from services.welfare import contract as welfare_contract
 
 
 def _projections(topic_of: TopicOf) -> list[Projection]:
     return [AccessFactsProjection(topic_of("consent.events")),
-            JournalRecordsProjection(topic_of("journal.events"))]
+            JournalRecordsProjection(topic_of("journal.events"), topic_of("welfare.events"))]
 
 
 def _create_app(*args: Any, **kwargs: Any) -> Any:
@@ -30,8 +31,9 @@ MANIFEST = Manifest(
     name="journal",
     title="Journal: patients, episodes and service decisions, the clinical record, care plans, "
           "tasks, messages; FHIR R4",
-    # journal.events (its own contract) and consent.events (the access facts)
-    events=(contract, consent_events),
+    # journal.events (its own contract), consent.events (the access facts) and welfare.events
+    # (welfare technology's tasks, alerts and measurements: projections/welfare.py)
+    events=(contract, consent_events, welfare_contract),
     projections=_projections,
     create_app=_create_app,
     settings=JournalSettings,

@@ -21,7 +21,8 @@ from tests.medication.conftest import Ward
 from tests.support.browser import served
 from tests.support.waiting import passes
 
-TOPICS = ("consent.events", "audit.access", "journal.events", "medication.events")
+TOPICS = ("consent.events", "audit.access", "journal.events", "medication.events",
+          "welfare.events")
 
 
 @dataclass

@@ -84,7 +84,7 @@ async def write_load(url: str, nurse: dict, patients: list[str], acked: Acked,
 async def test_journal_killed_under_write_load_loses_no_acknowledged_write(
         database_url, kafka_bootstrap, schema, engine, make_topics, tmp_path):
     topics = {t: await make_topics(t, 3) for t in ("consent.events", "audit.access",
-                                                   "journal.events")}
+                                                   "journal.events", "welfare.events")}
     async with beside_consent("journal", database_url, schema, kafka_bootstrap, topics,
                               tmp_path) as it:
         consent, journal, url = it.consent, it.client, it.url

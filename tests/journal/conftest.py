@@ -142,7 +142,8 @@ async def running_clinic(database_url: str, kafka_bootstrap: str, unique: str, m
                          tmp_path, *, medication: bool = False) -> AsyncIterator[Clinic]:
     """The consent service and the journal (and the medication service when asked), each with
     its own schema, on one set of fresh topics."""
-    names = ("consent.events", "audit.access", "journal.events") + (
+    # welfare.events: the journal reads welfare technology's tasks and measurements from it
+    names = ("consent.events", "audit.access", "journal.events", "welfare.events") + (
         ("medication.events",) if medication else ())
     topics = {t: await make_topics(t, 3) for t in names}
     settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,

@@ -34,7 +34,8 @@ SCHEMA = schemathesis.openapi.from_dict(APP.openapi())
 def server(database_url, kafka_bootstrap, tmp_path_factory):
     """The journal and the consent service on real ports; a patient the nurse may see."""
     topics, schemas = fresh_stack(database_url, kafka_bootstrap,
-                                  ("consent.events", "audit.access", "journal.events"),
+                                  ("consent.events", "audit.access", "journal.events",
+                                   "welfare.events"),
                                   ("consent", "journal"))
     key = tmp_path_factory.mktemp("issuer") / "key.pem"
     s = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,

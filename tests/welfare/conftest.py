@@ -164,9 +164,9 @@ async def home(database_url, kafka_bootstrap, unique, make_topics,
                tmp_path) -> AsyncIterator[Home]:
     async with running_clinic(database_url, kafka_bootstrap, unique, make_topics,
                               tmp_path) as clinic:
+        # the clinic made them all, welfare.events too (the journal reads it)
         topics = {t: f"{t}.{unique}" for t in ("consent.events", "audit.access",
-                                               "journal.events")}
-        topics["welfare.events"] = await make_topics("welfare.events", 3)
+                                               "journal.events", "welfare.events")}
         settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
                             environment="test", dev_key_path=tmp_path / "key.pem",
                             relay_poll_interval_s=0.2, consistency_wait_s=15)

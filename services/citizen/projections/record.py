@@ -1,4 +1,6 @@
-"""``citizen_record`` (from ``journal.events``): what of the record a citizen may be shown.
+"""``citizen_record`` (from ``journal.events``, and ``welfare.events`` for the measurements of
+welfare technology: accepted ones, and quarantined ones once released): what of the record a
+citizen may be shown.
 
 - ``citizen_people(patient_id, given, family, birth_date)``: the name on the banner.
 - ``citizen_items(patient_id, item_id, kind, doc, at)``: notes (with their status; the page
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +22,7 @@ from libs.events.envelope import Envelope
 from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
 from services.journal import contract as j
+from services.welfare import contract as w
 
 RECORD = "citizen_record"
 SHOWN = ("NOT EXISTS (SELECT 1 FROM citizen_withheld w WHERE w.patient_id = "
@@ -37,8 +40,9 @@ def _iso(v: Any) -> str:
 class RecordProjection(Projection):
     name = RECORD
 
-    def __init__(self, topic: str = "journal.events"):
-        self.topics = (topic,)
+    def __init__(self, topic: str = "journal.events",
+                 welfare_topic: str | None = "welfare.events"):
+        self.topics = (topic,) + ((welfare_topic,) if welfare_topic else ())
 
     async def setup(self, conn: AsyncConnection) -> None:
         await conn.execute(text("""
@@ -144,6 +148,14 @@ class RecordProjection(Projection):
                 await conn.execute(text(
                     "INSERT INTO citizen_withheld VALUES (:p, :i) ON CONFLICT DO NOTHING"),
                     {"p": pid, "i": p.entry_id})
+            case w.MeasurementReceived(reading=w.Measurement() as m) | \
+                    w.QuarantineReleased(reading=w.Measurement() as m):
+                for c in m.components:   # the journal's ids: one observation per value
+                    oid = uuid5(m.reading_id, c.code)
+                    await self._insert(conn, pid, oid, "observation", {
+                        "observation_id": oid, "code": c.code, "value": c.value,
+                        "ucum": c.ucum, "effective_at": m.effective_at, "performer": None,
+                        "device": m.device, "unit": None}, m.effective_at)
             case j.EntryWithholdingLifted():
                 await conn.execute(text("DELETE FROM citizen_withheld WHERE patient_id = :p "
                                         "AND entry_id = :i"), {"p": pid, "i": p.entry_id})

@@ -73,6 +73,9 @@ class Observation(Frozen):
     effective_at: datetime
     status: Literal["final", "amended", "entered_in_error"] = "final"
     versions: tuple[Version, ...]
+    device: str | None = None
+    """A welfare-technology device's measurement (``projections/welfare.py``): the device's
+    client id; its version's ``by`` repeats it and ``unit`` is empty (no person recorded it)."""
 
     @property
     def value(self) -> float | None:

@@ -16,7 +16,7 @@ from services.journal.domain.process_state import CarePlan, Goal, Intervention, 
 from services.journal.fhir.elements import (
     ACTIVITY_STATUS, ALLERGY_CATEGORIES, ALLERGY_CLINICAL, ALLERGY_VERIFICATION, CARE_PLAN_STATUS,
     concept, CRITICAL_STATUS_NO, CRITICALITY, CS_CRITICAL_CATEGORY, CS_CRITICAL_STATUS,
-    CS_TASK_KIND, DIAGNOSIS_URI, drop_none, EXT_CARE_PLAN_ACTIVITY, EXT_CRITICAL_STATUS,
+    CS_TASK_KIND, device_ref, DIAGNOSIS_URI, drop_none, EXT_CARE_PLAN_ACTIVITY, EXT_CRITICAL_STATUS,
     FLAG_STATUS, GOAL_ACHIEVEMENT, GOAL_LIFECYCLE, head, IPLOS_SERVICE_URI, iso_date, LOINC,
     OBSERVATION_STATUS, practitioner_ref, Resource, subject_ref, THO, UCUM,
 )
@@ -38,7 +38,10 @@ def observation(p: Patient, o: Observation, meta: dict | None = None) -> Resourc
         "subject": subject_ref(p),
         "effectiveDateTime": instant(o.effective_at),
         "issued": instant(o.versions[-1].at),
-        "performer": [practitioner_ref(o.versions[0].by)],
+        # a device's measurement: performed by the device (it has no HPR number)
+        "performer": [device_ref(o.device) if o.device
+                      else practitioner_ref(o.versions[0].by)],
+        "device": device_ref(o.device) if o.device else None,
     } | value | {"note": notes})
 
 

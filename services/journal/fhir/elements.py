@@ -22,6 +22,7 @@ CS_CRITICAL_STATUS = f"{CODE_BASE}/CodeSystem/critical-information-status"
 CS_TASK_KIND = f"{CODE_BASE}/CodeSystem/task-kind"
 EXT_CARE_PLAN_ACTIVITY = f"{CODE_BASE}/StructureDefinition/care-plan-activity"
 EXT_CRITICAL_STATUS = f"{CODE_BASE}/StructureDefinition/critical-information-status"
+DEVICE_SYSTEM = f"{CODE_BASE}/NamingSystem/device-client-id"  # a device's client id
 
 NO_SD = "http://hl7.no/fhir/StructureDefinition"
 EXT_MUNICIPALITY = f"{NO_SD}/no-basis-municipalitycode"
@@ -75,6 +76,12 @@ def concept(system: str, code: str, display: str | None = None) -> dict:
 
 def practitioner_ref(hpr: str) -> dict:
     return {"type": "Practitioner", "identifier": {"system": IdentifierSystem.HPR, "value": hpr}}
+
+
+def device_ref(client_id: str) -> dict:
+    """A welfare-technology device by its client id (it has no HPR number)."""
+    return {"type": "Device", "identifier": {"system": DEVICE_SYSTEM, "value": client_id},
+            "display": client_id}
 
 
 def subject_ref(p: Patient) -> dict:

@@ -12,6 +12,9 @@ One projection (so one transaction per batch, one consistency token) keeps four 
 - ``journal_fhir(resource_type, id, version_id, …)``: every version of every FHIR resource the
   record exposes, written when an event touches it. FHIR read, search, ``_history``, ``ETag``
   and ``as_of`` all read this table; a version is never updated or deleted.
+
+It also reads ``welfare.events`` (``welfare.py``): welfare technology's tasks and alerts join the
+worklist and device measurements the observations, in the same transaction.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from services.journal.domain.clinical_state import (
 )
 from services.journal.domain.patients import Patient, evolve
 from services.journal.fhir import to_fhir as fhir
+from services.journal.projections import welfare
 
 NAME = "journal_records"
 FHIR_TABLE = "journal_fhir"
@@ -45,8 +49,9 @@ PARSED_CACHE = 5_000
 class JournalRecordsProjection(Projection):
     name = NAME
 
-    def __init__(self, topic: str = "journal.events", cache_size: int = PARSED_CACHE):
-        self.topics = (topic,)
+    def __init__(self, topic: str = "journal.events",
+                 welfare_topic: str | None = "welfare.events", cache_size: int = PARSED_CACHE):
+        self.topics = (topic,) + ((welfare_topic,) if welfare_topic else ())
         # the records this process last wrote, parsed, by (version, time of the last event): a
         # row still at that version is not parsed again; one another replica wrote, or a batch
         # that was rolled back, has another version (or last event) and is parsed as before
@@ -89,6 +94,8 @@ class JournalRecordsProjection(Projection):
                 ON journal_observations (patient_id, code, effective_at DESC)
              WHERE status <> 'entered_in_error'"""))
         await create_versions_table(conn, FHIR_TABLE, TYPES)
+        for ddl in welfare.SETUP:
+            await conn.execute(text(ddl))
 
     async def reset(self, conn: AsyncConnection) -> None:
         self._parsed.clear()
@@ -98,8 +105,18 @@ class JournalRecordsProjection(Projection):
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
         mine = [(env, p) for env, p in events if env.patient_id is not None]
-        if not mine:
-            return
+        welfare_events = [(env, p) for env, p in mine if welfare.is_welfare(p)]
+        mine = [(env, p) for env, p in mine if not welfare.is_welfare(p)]
+        if mine:
+            await self._apply_journal(conn, mine)
+        if welfare_events:
+            folded = await welfare.fold_welfare(conn, welfare_events, patient_label)
+            await _upsert_tasks(conn, folded.tasks)
+            await _write_observations(conn, folded.observations)
+            await write_versions(conn, FHIR_TABLE, folded.fhir, TYPES)
+
+    async def _apply_journal(self, conn: AsyncConnection,
+                             mine: Sequence[tuple[Envelope, EventPayload]]) -> None:
         patients = list({env.patient_id for env, _ in mine})
         rows = await conn.execute(text(
             "SELECT patient_id, version, updated_at, doc::text FROM journal_records "
@@ -191,6 +208,11 @@ async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UU
                                               "patient": patient_label(p)}
         rows.append((task_id, patient_id, task.unit, task.assignee, task.due_at, task.status,
                      json.dumps(doc)))
+    await _upsert_tasks(conn, rows)
+
+
+async def _upsert_tasks(conn: AsyncConnection, rows: list[tuple]) -> None:
+    """Upsert worklist rows: (task, patient, unit, assignee, due, status, doc as JSON)."""
     if not rows:
         return
     cols = list(zip(*rows, strict=True))
