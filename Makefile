@@ -14,7 +14,7 @@ CHROMIUM     ?= /usr/bin/chromium
 # the local SMTP server `make run` starts for the citizen service's e-mail (aiosmtpd, a Maildir)
 MAIL_DIR     := .local/mail
 
-.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry schemas lock clean welfare-worker-up welfare-worker-down
+.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry bench-citizen schemas lock clean welfare-worker-up welfare-worker-down
 
 help:
 	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
@@ -103,6 +103,7 @@ run: $(STAMP) chromium nginx mail-up
 	@echo "  test-person page); e-mail it sends lands in $(MAIL_DIR)/inbox/new/ (SMTP 127.0.0.1:8025)"
 	@echo "Clinician workspace: http://localhost:8010/ - sign in as Nina Sykepleier (home-care"
 	@echo "  nurse, HPR 9144889; pick her on the test-clinician page): Kari and Ola are on her round"
+	@echo "Alert board: http://localhost:8008/board - sign in as Nina Sykepleier (home-care unit)"
 
 # the welfare service's alert rules (faust), in the background like the mail server
 WELFARE_DIR := .local/welfare
@@ -145,6 +146,10 @@ bench: $(STAMP)
 # the registry export's stream and batch benchmarks (printed; issue 14)
 bench-registry: $(STAMP)
 	$(BIN)/python -m bench.registry $(BENCH_REGISTRY_ARGS)
+
+# the citizen portal's pages and "who looked" freshness (table, bench/out/; issue 13)
+bench-citizen: $(STAMP)
+	$(BIN)/python -m bench.citizen $(BENCH_CITIZEN_ARGS)
 
 schemas: $(STAMP)
 	$(BIN)/ehr schemas export
