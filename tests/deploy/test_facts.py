@@ -114,6 +114,20 @@ def test_the_ingress_routes_fhir_by_the_gateway_map():
     assert base and base[0]["backend"]["service"]["name"] == "ehr-journal"
 
 
+def test_the_ingress_gives_each_site_its_host_and_every_host_its_tls():
+    """The portal, the analysts' dashboard, the clinicians' workspace and the welfare service
+    (alert board, device ingestion) each get their host, served by their own service."""
+    docs = render("production")
+    spec = named(docs, "Ingress", "ehr")["spec"]
+    sites = {r["host"]: r["http"]["paths"][0]["backend"]["service"]["name"]
+             for r in spec["rules"] if r["host"] != VALUES_PROD_HOST}
+    assert sites == {"minside.ehr.kommune.example": "ehr-citizen",
+                     "statistikk.ehr.kommune.example": "ehr-registry-export",
+                     "arbeidsflate.ehr.kommune.example": "ehr-workspace",
+                     "velferd.ehr.kommune.example": "ehr-welfare"}
+    assert {h for t in spec["tls"] for h in t["hosts"]} == set(sites) | {VALUES_PROD_HOST}
+
+
 def test_every_service_has_one_database_role_owning_only_its_own_schema():
     docs = render("production")
     cluster = named(docs, "Cluster", "ehr-pg")["spec"]
