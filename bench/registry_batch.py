@@ -13,7 +13,7 @@ import tracemalloc
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from time import perf_counter
 
@@ -67,8 +67,10 @@ def people(n: int, seed: int = 1) -> tuple[list[Person], dict[str, str]]:
         parts[env.stream_id] = advance(parts.get(env.stream_id), env, payload) \
             or parts[env.stream_id]
     out = [merge([p]) for p in parts.values()]
-    ids = {p.patient_id: synthetic_number(date(1940, 1, 1), i % 90000 + 1)
+    # twenty people per birth date: some dates have under a hundred valid test numbers
+    ids = {p.patient_id: synthetic_number(date(1930, 1, 1) + timedelta(days=i // 20), i % 20)
            for i, p in enumerate(out)}
+    assert len(set(ids.values())) == len(ids), "two synthetic persons share a number"
     return out, ids
 
 
