@@ -20,6 +20,8 @@ consistency token → response. A route is only its decision::
   the decision runs against what is there).
 - Every answer to a write carries the new version as ``ETag`` and the consistency token (header
   ``X-Consistency-Token`` and body ``consistency_token``) for reading your own write.
+- A write may send ``Idempotency-Key``: it is recorded with the events in one transaction, and
+  a repeat gets the first answer and appends nothing (``libs/web/idempotency.py``).
 
 **Who may write** is decided before anything is decided or appended:
 ``authorize=GUARD`` (the default) runs the policy for ``action`` on ``category`` and logs the
@@ -41,11 +43,13 @@ from uuid import UUID
 from fastapi import Depends, Header, Request, Response
 
 from libs.access.model import Action, Decision, Resource
+from libs.events.ports import EventContext
 from libs.events.store import AppendResult
 from libs.events.streams import Decide, StreamStore
 from libs.kernel.errors import Invalid, PreconditionFailed, PreconditionRequired
 from libs.web.consistency import written
 from libs.web.guard import PURPOSE, Access, Grant, Subject, actor_of, current_subject, get_access
+from libs.web.idempotency import KEY_HEADER, KEY_HELP, Idempotency, apply_once, requested
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -117,6 +121,7 @@ class Write(Generic[S, A]):
     declared: Declared | None = None
     purpose: str | None = None          # on the events
     purpose_of_use: str | None = None   # the request's X-Purpose-Of-Use, for ``require``
+    idempotency: Idempotency | None = None   # the request's Idempotency-Key
 
     async def require(self, resource: Resource, *, action: Action | None = None,
                       purpose: str | None = None, resources: Sequence[str] = ()) -> Grant:
@@ -139,6 +144,13 @@ class Write(Generic[S, A]):
         if self.grant is None and self.declared is None:
             raise RuntimeError("an IN_ROUTE write must call require() before apply()")
         await self._log_declared(pid, access_purpose or purpose, access_resources)
+        if self.idempotency is not None:
+            ctx = EventContext(patient_id=pid, actor=actor_of(self.subject),
+                               purpose=purpose or self.purpose)
+            return await apply_once(
+                self.idempotency, self.store, pid, decide, ctx, self.expected, self.response,
+                lambda result: self.answer(result, status=status, body=body,
+                                           unchanged=unchanged), self._stale)
         try:
             result = await self.store.execute(pid, decide, actor_of(self.subject),
                                               purpose=purpose or self.purpose,
@@ -196,6 +208,14 @@ def _path_patient(request: Request) -> UUID | None:
         return None
 
 
+async def _keyed(request: Request, subject: Subject, raw: str | None) -> Idempotency | None:
+    """The request's ``Idempotency-Key``, scoped by the caller (the actor on the events)."""
+    if raw is None:
+        return None
+    who = actor_of(subject)
+    return await requested(request, f"{who.kind}:{who.id}", raw)
+
+
 def write(category: str, *, store: Callable[[Request], StreamStore],
           actor: Callable[[Subject], Any] = lambda subject: subject,
           action: Action = Action.write, if_match: IfMatchRule = "optional",
@@ -210,7 +230,9 @@ def write(category: str, *, store: Callable[[Request], StreamStore],
                              if_match_header: Annotated[str | None, Header(
                                  alias="If-Match", description=IF_MATCH_HELP)] = None,
                              purpose_header: Annotated[str | None,
-                                                       Header(alias=PURPOSE)] = None) -> Write:
+                                                       Header(alias=PURPOSE)] = None,
+                             key_header: Annotated[str | None, Header(
+                                 alias=KEY_HEADER, description=KEY_HELP)] = None) -> Write:
             access = get_access(request)
             grant = await access.require(
                 subject, action, Resource(patient_id=patient_id, category=category),
@@ -218,7 +240,7 @@ def write(category: str, *, store: Callable[[Request], StreamStore],
             return Write(patient_id, subject, actor(subject), access.now(), grant, access,
                          store(request), response, expected_version(if_match_header, if_match,
                                                                     what), what,
-                         purpose=purpose)
+                         purpose=purpose, idempotency=await _keyed(request, subject, key_header))
         dependency.ehr_access_guard = True   # a test proves every patient route is guarded
     else:
         async def dependency(request: Request, response: Response,
@@ -226,13 +248,16 @@ def write(category: str, *, store: Callable[[Request], StreamStore],
                              if_match_header: Annotated[str | None, Header(
                                  alias="If-Match", description=IF_MATCH_HELP)] = None,
                              purpose_header: Annotated[str | None,
-                                                       Header(alias=PURPOSE)] = None) -> Write:
+                                                       Header(alias=PURPOSE)] = None,
+                             key_header: Annotated[str | None, Header(
+                                 alias=KEY_HEADER, description=KEY_HELP)] = None) -> Write:
             access = get_access(request)
             return Write(_path_patient(request), subject, actor(subject),
                          access.now(), None, access, store(request), response,
                          expected_version(if_match_header, if_match, what), what,
                          declared=None if authorize == IN_ROUTE else authorize,
-                         purpose=purpose, purpose_of_use=purpose_header)
+                         purpose=purpose, purpose_of_use=purpose_header,
+                         idempotency=await _keyed(request, subject, key_header))
         if authorize == IN_ROUTE:
             dependency.ehr_access_in_route = True   # the route calls ``w.require``
         else:
