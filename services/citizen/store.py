@@ -12,8 +12,6 @@ restart signs no one out:
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -21,18 +19,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-LOGIN_TTL = timedelta(minutes=10)
-
-
-def _hash(sid: str) -> bytes:
-    return hashlib.sha256(sid.encode()).digest()
-
-
-@dataclass(frozen=True)
-class PendingLogin:
-    verifier: str
-    nonce: str
-    return_to: str
+from libs.web.sign_in import SignInStore, sid_hash, usable
 
 
 @dataclass(frozen=True)
@@ -43,80 +30,43 @@ class Session:
     acting_for: UUID | None = None
 
 
-class Sessions:
+class Sessions(SignInStore):
+    """The logins and the sessions' common half are ``libs/web/sign_in.py``'s."""
+
     def __init__(self, engine: AsyncEngine, idle: timedelta):
-        self.engine, self.idle = engine, idle
+        super().__init__(engine, idle, "citizen")
 
     async def setup(self) -> None:
+        await self.setup_logins()
         async with self.engine.begin() as conn:
-            await conn.execute(text("""CREATE TABLE IF NOT EXISTS citizen_logins (
-                state text PRIMARY KEY, verifier text NOT NULL, nonce text NOT NULL,
-                return_to text NOT NULL, expires_at timestamptz NOT NULL)"""))
             await conn.execute(text("""CREATE TABLE IF NOT EXISTS citizen_sessions (
                 sid_hash bytea PRIMARY KEY, token text NOT NULL, csrf text NOT NULL,
                 expires_at timestamptz NOT NULL, idle_until timestamptz NOT NULL,
                 acting_for uuid)"""))
 
-    async def begin_login(self, state: str, verifier: str, nonce: str, return_to: str,
-                          now: datetime) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM citizen_logins WHERE expires_at < :now"),
-                               {"now": now})
-            await conn.execute(text("INSERT INTO citizen_logins VALUES (:s, :v, :n, :r, :e)"),
-                               {"s": state, "v": verifier, "n": nonce, "r": return_to,
-                                "e": now + LOGIN_TTL})
+    async def open(self, token: str, expires_at: datetime, now: datetime) -> str:
+        return await self.insert("VALUES (:h, :t, :c, :e, :i, NULL)",
+                                 {"t": token, "e": expires_at}, now)
 
-    async def take_login(self, state: str, now: datetime) -> PendingLogin | None:
-        """The sign-in for ``state``, once: a replayed callback finds nothing."""
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(text("""DELETE FROM citizen_logins WHERE state = :s
-                RETURNING verifier, nonce, return_to, expires_at"""), {"s": state})).first()
-        if row is None or row[3] < now:
-            return None
-        return PendingLogin(row[0], row[1], row[2])
-
-    async def create(self, token: str, expires_at: datetime, now: datetime) -> str:
-        sid = secrets.token_urlsafe(32)
-        async with self.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM citizen_sessions WHERE expires_at < :now "
-                                    "OR idle_until < :now"), {"now": now})
-            await conn.execute(text("INSERT INTO citizen_sessions VALUES (:h, :t, :c, :e, :i, "
-                                    "NULL)"),
-                               {"h": _hash(sid), "t": token, "c": secrets.token_urlsafe(32),
-                                "e": expires_at, "i": min(expires_at, now + self.idle)})
-        return sid
-
-    async def get(self, sid: str | None, now: datetime) -> Session | None:
+    async def current(self, sid: str | None, now: datetime) -> Session | None:
         """The live session of this cookie (and its idle time starts again), or None."""
-        if not sid or len(sid) > 100:
-            return None
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(text("""
-                UPDATE citizen_sessions SET idle_until = LEAST(expires_at, :idle)
-                 WHERE sid_hash = :h AND expires_at > :now AND idle_until > :now
-             RETURNING token, csrf, expires_at, acting_for"""),
-                {"h": _hash(sid), "now": now, "idle": now + self.idle})).first()
+        row = await self.touch(sid, now, "token, csrf, expires_at, acting_for")
         return Session(row[0], row[1], row[2], row[3]) if row else None
 
     async def ended(self, sid: str | None) -> Session | None:
         """The session of this cookie even if it has ended (not after log-out, and not once a
         later sign-in has swept it away): a form sent after the end is checked against it."""
-        if not sid or len(sid) > 100:
+        if not usable(sid):
             return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(text(
                 "SELECT token, csrf, expires_at, acting_for FROM citizen_sessions "
-                "WHERE sid_hash = :h"), {"h": _hash(sid)})).first()
+                "WHERE sid_hash = :h"), {"h": sid_hash(sid)})).first()
         return Session(row[0], row[1], row[2], row[3]) if row else None
 
     async def act_for(self, sid: str, patient_id: UUID | None) -> None:
         """Whose record the session shows: someone the citizen acts for, or (None) their own."""
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE citizen_sessions SET acting_for = :p "
-                                    "WHERE sid_hash = :h"), {"h": _hash(sid), "p": patient_id})
-
-    async def end(self, sid: str | None) -> None:
-        if sid and len(sid) <= 100:
-            async with self.engine.begin() as conn:
-                await conn.execute(text("DELETE FROM citizen_sessions WHERE sid_hash = :h"),
-                                   {"h": _hash(sid)})
+                                    "WHERE sid_hash = :h"),
+                               {"h": sid_hash(sid), "p": patient_id})

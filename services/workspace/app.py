@@ -28,7 +28,7 @@ from services.workspace.http.backends import Backends
 from services.workspace.http.pages import HERE, install_page_handlers
 from services.workspace.manifest import MANIFEST
 from services.workspace.settings import WorkspaceSettings
-from services.workspace.store import Commands, Sessions
+from services.workspace.store import Sessions
 
 __all__ = ["DEV_PATH", "TEST_CLINICIANS", "Options", "create_app"]
 
@@ -76,7 +76,6 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
             app.state.sessions = Sessions(rt.engine,
                                           timedelta(minutes=settings.workspace_session_idle_min))
             await app.state.sessions.setup()
-            app.state.commands = Commands(rt.engine)
             app.state.backends = Backends(journal, medication, consent)
             app.state.oidc = OidcClient(oidc_url, settings.workspace_oidc_client_id,
                                         redirect_uri, settings.workspace_oidc_client_secret,

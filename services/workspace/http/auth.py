@@ -1,7 +1,8 @@
 """Sign-in as HelseID does it: OIDC authorization code with PKCE (S256) against HelseID (the
 development issuer's clinician picker outside production), a server-side session in a
 ``__Host-`` cookie (Secure, HttpOnly, SameSite=Lax), a CSRF token in every form, and sign-out
-that ends the session, its cookie and (in the browser) the offline copy.
+that ends the session, its cookie and (in the browser) the offline copy. The flow is the one
+the citizen portal uses too (``libs/web/sign_in.py``).
 
 The access token comes over the back channel from the token endpoint; the ID token's nonce and
 audience are checked, and the access token is validated like any bearer token (signature,
@@ -10,22 +11,18 @@ issuer, lifetime, security level 4, HPR number): only health personnel get a ses
 
 from __future__ import annotations
 
-import hmac
-import secrets
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import datetime
 
-import jwt
-from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi import Request
 
 from libs.access.model import Practitioner
 from libs.access.tokens import TokenError
 from libs.web import oidc
-from libs.web.oidc import OidcClient, SignInFailed, drop_cookie, set_cookie
-from services.workspace.store import Pending, Session, Sessions
+from libs.web.oidc import OidcClient, SignInFailed
+from libs.web.sign_in import SignIn, csrf_ok, sign_in_router
+from services.workspace.store import Session, Sessions
 
-__all__ = ["OidcClient", "SignInFailed", "SignInRequired", "local_path", "router"]
+__all__ = ["OidcClient", "SignInFailed", "SignInRequired", "csrf_ok", "local_path", "router"]
 
 SESSION_COOKIE = "__Host-ehr-workspace"
 LOGIN_COOKIE = "__Host-ehr-workspace-login"
@@ -62,60 +59,25 @@ async def signed_in(request: Request) -> Session:
     return session
 
 
-def csrf_ok(session: Session, sent: str | None) -> bool:
-    return bool(sent) and hmac.compare_digest(session.csrf.encode(), sent.encode())
-
-
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/login")
-async def login(request: Request, next: Annotated[str | None, Query(max_length=300)] = None):
-    client: OidcClient = request.app.state.oidc
-    state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-    await sessions(request).begin(state, Pending(verifier, nonce, local_path(next)),
-                                  now(request))
+def _authorize(request: Request) -> dict[str, str]:
     lang = "en" if request.cookies.get("ehr-lang") == "en" else "nb"
-    response = RedirectResponse(client.authorize_url(state, nonce, verifier,
-                                                     scope=HELSEID_SCOPES, ui_locales=lang),
-                                status_code=303)
-    set_cookie(response, LOGIN_COOKIE, state, 600)
-    return response
+    return {"scope": HELSEID_SCOPES, "ui_locales": lang}
 
 
-@router.get("/callback")
-async def callback(request: Request, state: Annotated[str, Query(max_length=300)] = "",
-                   code: Annotated[str, Query(max_length=300)] = ""):
-    at = now(request)
-    expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not state or not code or not hmac.compare_digest(expected.encode(), state.encode()):
-        raise SignInFailed("state does not match this browser")
-    pending = await sessions(request).take(state, at)
-    if pending is None:
-        raise SignInFailed("sign-in expired or already used")
-    token, _ = await request.app.state.oidc.redeem(code, pending.verifier, pending.nonce)
+async def _open(request: Request, token: str, expires_at: datetime, at: datetime) -> str:
+    """Only health personnel of a unit get a session."""
     try:
         who = request.app.state.validator.validate(token)
     except TokenError:
         raise SignInFailed("access token refused") from None
     if not isinstance(who, Practitioner) or not who.hpr or not who.unit:
         raise SignInFailed("not health personnel of a unit")
-    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
     clinician = {"name": who.name or who.hpr, "hpr": who.hpr, "unit": who.unit,
                  "roles": sorted(str(r) for r in who.roles)}
-    sid = await sessions(request).open(token, clinician, datetime.fromtimestamp(exp, UTC), at)
-    response = RedirectResponse(pending.return_to, status_code=303)
-    set_cookie(response, SESSION_COOKIE, sid, max(1, int(exp - at.timestamp())))
-    drop_cookie(response, LOGIN_COOKIE)
-    return response
+    return await sessions(request).open(token, clinician, expires_at, at)
 
 
-@router.post("/logout")
-async def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = ""):
-    session = await session_of(request)
-    if session is not None and csrf_ok(session, csrf):
-        await sessions(request).close(request.cookies.get(SESSION_COOKIE))
-    response = RedirectResponse("/?signed_out=1", status_code=303)
-    drop_cookie(response, SESSION_COOKIE)
-    response.headers["Clear-Site-Data"] = '"cache", "storage"'
-    return response
+router = sign_in_router(SignIn(
+    session_cookie=SESSION_COOKIE, login_cookie=LOGIN_COOKIE, default_path="/worklist",
+    store=sessions, now=now, authorize_params=_authorize, open=_open,
+    logout_headers={"Clear-Site-Data": '"cache", "storage"'}))

@@ -2,8 +2,9 @@
 signed. Each is a command to the owning service with the version the nurse saw (If-Match);
 its checks come back as the service wrote them. A stale version (412) shows what changed since
 and lets the nurse decide: send it again against the new version, or drop it. A command sent
-with an ``Idempotency-Key`` (queued offline by ``static/app.js``) is passed on once
-(``once``)."""
+with an ``Idempotency-Key`` (queued offline by ``static/app.js``) passes the key on to the
+owning service, which records it with the events and answers a repeat with the first answer
+(``libs/web/idempotency.py``): the workspace keeps no state of its own for it."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse
 
 from services.workspace.domain import visit
-from services.workspace.http.auth import csrf_ok, now, signed_in
+from services.workspace.http.auth import csrf_ok, signed_in
 from services.workspace.http.backends import Answer, Backends
 from services.workspace.http.pages import backends, render, show_patient
-from services.workspace.store import Commands, Session
+from services.workspace.store import Session
 
 router = APIRouter(include_in_schema=False)
+KEY = "Idempotency-Key"
 Short = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=20000)]
 
@@ -30,34 +32,14 @@ def _checked(session: Session, csrf: str) -> None:
         raise visit.FormRefused()
 
 
-async def once(request: Request, session: Session, command) -> Response:
-    """A command sent with an ``Idempotency-Key`` (queued offline, sent again when an answer
-    was lost) is passed on to the owning service once: a repeat is answered with where the
-    first one led, or 409 while the first is under way. A refused one (a check, a stale
-    version) releases its key; what the nurse then decides is a new command."""
-    key = request.headers.get("Idempotency-Key", "")
-    if not key:
-        return await command()
-    if len(key) > 100:
-        raise visit.FormRefused()
-    commands: Commands = request.app.state.commands
-    hpr = session.clinician["hpr"]
-    new, location = await commands.claim(hpr, key, now(request))
-    if not new:
-        if location:
-            return RedirectResponse(location, status_code=303)
-        return render(request, "message.html", "pending_title", session, status=409,
-                      key="pending")
-    try:
-        response = await command()
-    except BaseException:
-        await commands.release(hpr, key)
-        raise
-    if response.status_code == 303:
-        await commands.done(hpr, key, response.headers["location"])
-    else:
-        await commands.release(hpr, key)
-    return response
+def keyed(request: Request, headers: dict[str, str], part: int | None = None
+          ) -> dict[str, str]:
+    """The command's ``Idempotency-Key`` passed on to the owner with ``headers`` (a form that
+    is several commands gives each its own part: ``<key>.<n>``)."""
+    key = request.headers.get(KEY)
+    if key is None:
+        return headers
+    return headers | {KEY: key if part is None else f"{key}.{part}"}
 
 
 def _back(patient_id: UUID, answer: Answer, service: str) -> RedirectResponse:
@@ -99,27 +81,24 @@ async def record_vitals(patient_id: UUID, request: Request, csrf: Short = "",
                         systolic: Short = "", diastolic: Short = "", temperature: Short = "",
                         session: Session = Depends(signed_in)):
     _checked(session, csrf)
-
-    async def run() -> Response:
-        fields = {"pulse": pulse, "systolic": systolic, "diastolic": diastolic,
-                  "temperature": temperature}
-        wanted, unreadable = visit.vital_signs(fields)
-        if unreadable or not wanted:
-            return await show_patient(request, session, patient_id, status=422,
-                                      errors={"vitals": unreadable or ["missing"]}, form=fields)
-        api, tag, last = backends(request), version, None
-        for body in wanted:
-            answer = await api.call(api.journal, "POST", f"/patients/{patient_id}/observations",
-                                    session.token, json=body, headers=visit.if_match(tag))
-            if answer.status == 412:
-                return await _conflict(request, session, patient_id, "j", "vitals", fields | {
-                    "csrf": csrf}, tag, read_at)
-            if not answer.ok:
-                return await _failed(request, session, patient_id, answer, "vitals", fields)
-            tag, last = answer.etag or tag, answer
-        return _back(patient_id, last, "j")
-
-    return await once(request, session, run)
+    fields = {"pulse": pulse, "systolic": systolic, "diastolic": diastolic,
+              "temperature": temperature}
+    wanted, unreadable = visit.vital_signs(fields)
+    if unreadable or not wanted:
+        return await show_patient(request, session, patient_id, status=422,
+                                  errors={"vitals": unreadable or ["missing"]}, form=fields)
+    api, tag, last = backends(request), version, None
+    for n, body in enumerate(wanted):
+        answer = await api.call(api.journal, "POST", f"/patients/{patient_id}/observations",
+                                session.token, json=body,
+                                headers=keyed(request, visit.if_match(tag), n))
+        if answer.status == 412:
+            return await _conflict(request, session, patient_id, "j", "vitals", fields | {
+                "csrf": csrf}, tag, read_at)
+        if not answer.ok:
+            return await _failed(request, session, patient_id, answer, "vitals", fields)
+        tag, last = answer.etag or tag, answer
+    return _back(patient_id, last, "j")
 
 
 @router.post("/patients/{patient_id}/doses/{entry_id}")
@@ -128,27 +107,23 @@ async def record_dose(patient_id: UUID, entry_id: UUID, request: Request, csrf: 
                       scheduled_for: Short = "", reason: Annotated[str, Form(
                           max_length=2000)] = "", session: Session = Depends(signed_in)):
     _checked(session, csrf)
-
-    async def run() -> Response:
-        if outcome != "given" and not reason.strip():
-            return await show_patient(request, session, patient_id, status=422,
-                                      errors={f"dose-{entry_id}": ["reason_needed"]})
-        body: dict[str, Any] = {"outcome": outcome, "note": reason.strip() or None}
-        if scheduled_for:
-            body["scheduled_for"] = scheduled_for
-        api = backends(request)
-        answer = await api.call(api.medication, "POST", f"/patients/{patient_id}/medication-list/"
-                                f"entries/{entry_id}/administrations", session.token,
-                                json=body, headers=visit.if_match(version))
-        if answer.status == 412:
-            return await _conflict(request, session, patient_id, "m", f"doses/{entry_id}", {
-                "csrf": csrf, "outcome": outcome, "scheduled_for": scheduled_for,
-                "reason": reason}, version, read_at)
-        if not answer.ok:
-            return await _failed(request, session, patient_id, answer, f"dose-{entry_id}")
-        return _back(patient_id, answer, "m")
-
-    return await once(request, session, run)
+    if outcome != "given" and not reason.strip():
+        return await show_patient(request, session, patient_id, status=422,
+                                  errors={f"dose-{entry_id}": ["reason_needed"]})
+    body: dict[str, Any] = {"outcome": outcome, "note": reason.strip() or None}
+    if scheduled_for:
+        body["scheduled_for"] = scheduled_for
+    api = backends(request)
+    answer = await api.call(api.medication, "POST", f"/patients/{patient_id}/medication-list/"
+                            f"entries/{entry_id}/administrations", session.token,
+                            json=body, headers=keyed(request, visit.if_match(version)))
+    if answer.status == 412:
+        return await _conflict(request, session, patient_id, "m", f"doses/{entry_id}", {
+            "csrf": csrf, "outcome": outcome, "scheduled_for": scheduled_for,
+            "reason": reason}, version, read_at)
+    if not answer.ok:
+        return await _failed(request, session, patient_id, answer, f"dose-{entry_id}")
+    return _back(patient_id, answer, "m")
 
 
 @router.post("/patients/{patient_id}/tasks/{task_id}")
@@ -156,21 +131,17 @@ async def complete_task(patient_id: UUID, task_id: UUID, request: Request, csrf:
                         version: Short = "", read_at: Short = "", text: Text = "",
                         session: Session = Depends(signed_in)):
     _checked(session, csrf)
-
-    async def run() -> Response:
-        api = backends(request)
-        answer = await api.call(api.journal, "POST",
-                                f"/patients/{patient_id}/tasks/{task_id}/complete", session.token,
-                                json={"text": text.strip() or visit.DONE},
-                                headers=visit.if_match(version))
-        if answer.status == 412:
-            return await _conflict(request, session, patient_id, "j", f"tasks/{task_id}", {
-                "csrf": csrf, "text": text}, version, read_at)
-        if not answer.ok:
-            return await _failed(request, session, patient_id, answer, f"task-{task_id}")
-        return _back(patient_id, answer, "j")
-
-    return await once(request, session, run)
+    api = backends(request)
+    answer = await api.call(api.journal, "POST",
+                            f"/patients/{patient_id}/tasks/{task_id}/complete", session.token,
+                            json={"text": text.strip() or visit.DONE},
+                            headers=keyed(request, visit.if_match(version)))
+    if answer.status == 412:
+        return await _conflict(request, session, patient_id, "j", f"tasks/{task_id}", {
+            "csrf": csrf, "text": text}, version, read_at)
+    if not answer.ok:
+        return await _failed(request, session, patient_id, answer, f"task-{task_id}")
+    return _back(patient_id, answer, "j")
 
 
 @router.post("/patients/{patient_id}/note")
@@ -178,19 +149,14 @@ async def sign_note(patient_id: UUID, request: Request, csrf: Short = "", versio
                     read_at: Short = "", text: Text = "",
                     session: Session = Depends(signed_in)):
     _checked(session, csrf)
-
-    async def run() -> Response:
-        api = backends(request)
-        answer = await api.call(api.journal, "POST", f"/patients/{patient_id}/notes",
-                                session.token, params={"sign": "true"},
-                                json={"kind": "home_care_visit", "text": text.strip()},
-                                headers=visit.if_match(version))
-        if answer.status == 412:
-            return await _conflict(request, session, patient_id, "j", "note", {
-                "csrf": csrf, "text": text}, version, read_at)
-        if not answer.ok:
-            return await _failed(request, session, patient_id, answer, "note")
-        return _back(patient_id, answer, "j")
-
-
-    return await once(request, session, run)
+    api = backends(request)
+    answer = await api.call(api.journal, "POST", f"/patients/{patient_id}/notes",
+                            session.token, params={"sign": "true"},
+                            json={"kind": "home_care_visit", "text": text.strip()},
+                            headers=keyed(request, visit.if_match(version)))
+    if answer.status == 412:
+        return await _conflict(request, session, patient_id, "j", "note", {
+            "csrf": csrf, "text": text}, version, read_at)
+    if not answer.ok:
+        return await _failed(request, session, patient_id, answer, "note")
+    return _back(patient_id, answer, "j")
