@@ -27,6 +27,7 @@ import typer
 from rich.console import Console
 
 from bench import citizen_load as cl
+from bench import citizen_profile as cp
 from bench import citizen_report as cr
 from bench.citizen_setup import GP_HPR, citizens
 from bench.infra import loadavg, stack
@@ -42,15 +43,17 @@ FRESHNESS = "who looked: freshness"
 
 async def run(url: str, bootstrap: str, *, rate: float = 100, fresh_rate: float = 50,
               seconds: float = 20, warmup: float = 2, patients: int = 20,
-              console: Console | None = None, out_dir: Path = OUT) -> dict:
+              console: Console | None = None, out_dir: Path = OUT,
+              profile: str | None = None, workers: int = 1) -> dict:
     """Set up, measure every figure and its baseline, print and write them; returns the
     document written to ``out_dir``."""
     console = console or Console()
     about = {"load average before": loadavg(), "patients": patients, "rate": rate,
-             "fresh_rate": fresh_rate, "seconds": seconds, "warmup": warmup}
+             "fresh_rate": fresh_rate, "seconds": seconds, "warmup": warmup,
+             "citizen API workers": workers}
     pairs: list[tuple[str, cl.Series, cl.Series]] = []
     with make_progress(console) as progress:
-        async with citizens(url, bootstrap, patients, progress) as c:
+        async with citizens(url, bootstrap, patients, progress, workers) as c:
             for what, path, raw in PAGES:
                 got = []
                 for label, port, send in (
@@ -58,9 +61,17 @@ async def run(url: str, bootstrap: str, *, rate: float = 100, fresh_rate: float 
                          cl.page(path, c.patients, c.cookies)),
                         (f"raw FastAPI {raw}/{{id}}", c.ports["raw"],
                          cl.raw_page(raw, c.patients))):
+                    portal = port == c.ports["citizen"]
+                    cpu0 = cp.tree_cpu_s(c.servers["citizen"].pid)
                     async with tracked(progress, f"{what}: {label}",
-                                       int(rate * (seconds + warmup))) as n:
+                                       int(rate * (seconds + warmup))) as n, \
+                            cp.flame(c.servers["citizen"].pid, what,
+                                     profile if portal else None, seconds + warmup):
                         s = await cl.open_loop(port, label, send, rate, seconds, warmup, n)
+                    if portal:   # every page sent, the warm-up's too, was served by then
+                        about[f"{what}: citizen API CPU ms per page"] = round(
+                            (cp.tree_cpu_s(c.servers["citizen"].pid) - cpu0) * 1000
+                            / int(rate * (seconds + warmup)), 2)
                     got.append(s)
                     await asyncio.sleep(1)  # the server's log writer catches up
                 pairs.append((f"{what} page", *got))
@@ -75,6 +86,7 @@ async def run(url: str, bootstrap: str, *, rate: float = 100, fresh_rate: float 
     about["load average after"] = loadavg()
     target = {FRESHNESS: FRESH_TARGET_MS}
     console.print(cr.table(pairs, target))
+    console.print({k: v for k, v in about.items() if "CPU" in k})
     doc = cr.document(pairs, target, about)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     js, pic = cr.write(out_dir, stamp, doc, cr.svg(pairs))
@@ -89,10 +101,14 @@ app = typer.Typer(add_completion=False, help=__doc__)
 def main(rate: float = typer.Option(100, help="offered pages/s of each page's open loop"),
          fresh_rate: float = typer.Option(50, help="clinician reads/s of the freshness loop"),
          seconds: float = typer.Option(20, help="measured seconds of each loop"),
-         patients: int = typer.Option(20, help="patients (each with a portal session)")) -> None:
+         patients: int = typer.Option(20, help="patients (each with a portal session)"),
+         profile: str = typer.Option("", help="a tag: flame graphs of the portal's pages "
+                                              "to bench/profiles/citizen-<page>-<tag>.svg"),
+         workers: int = typer.Option(1, help="the citizen API's uvicorn processes")) -> None:
     with stack() as handle:
         asyncio.run(run(handle.database_url, handle.kafka_bootstrap, rate=rate,
-                        fresh_rate=fresh_rate, seconds=seconds, patients=patients))
+                        fresh_rate=fresh_rate, seconds=seconds, patients=patients,
+                        profile=profile or None, workers=workers))
 
 
 if __name__ == "__main__":

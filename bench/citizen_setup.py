@@ -1,5 +1,6 @@
 """The citizen benchmark's set-up (not measured): the consent service, the journal and the
-medication service (``bench.servers``) and the citizen service (``bench.citizen_servers``), each
+medication service (``bench.servers``) and the citizen service (``bench.citizen_servers``: its
+API in ``workers`` processes, its relay, projections and notifier in one more), each
 in its own process on one set of fresh topics and its own schema; ``patients`` patients
 registered by a case worker with a care relation for the GP's office, each record seeded as the
 journal benchmark does (a CAVE, notes, vital signs, tasks: ``bench.journal.seed``) and 3 to 5
@@ -104,13 +105,15 @@ async def _sessions(c: Citizens) -> None:
                 deadline.check()
                 await asyncio.sleep(0.2)
             now = datetime.now(UTC)
-            sid = await store.create(token, now + timedelta(seconds=TTL), now)
+            sid = await store.open(token, now + timedelta(seconds=TTL), now)
             c.cookies.append(f"__Host-ehr-session={sid}")
 
 
 @contextlib.asynccontextmanager
-async def citizens(url: str, bootstrap: str, patients: int, progress=None
-                   ) -> AsyncIterator[Citizens]:
+async def citizens(url: str, bootstrap: str, patients: int, progress=None,
+                   workers: int = 1) -> AsyncIterator[Citizens]:
+    """``workers``: the citizen API's uvicorn processes (the relay, projections and notifier
+    run in one more process, as the chart deploys them)."""
     uid, res = unique(), Resources(url, bootstrap)
     work = Path(tempfile.mkdtemp(prefix="bench-citizen-"))
     key = work / "key.pem"
@@ -136,6 +139,9 @@ async def citizens(url: str, bootstrap: str, patients: int, progress=None
             c.servers[s] = await lg.start_server(s, cfg[s], c.log(s))
         cfg["citizen"] |= {"consent_url": f"http://127.0.0.1:{c.ports['consent']}",
                            "journal_url": f"http://127.0.0.1:{c.ports['journal']}"}
+        cfg["citizen"]["workers"] = workers
+        c.servers["citizen-worker"] = await cs.start_worker(cfg["citizen"],
+                                                            c.log("citizen-worker"))
         c.servers["citizen"] = await cs.start("citizen", cfg["citizen"], c.log("citizen"))
         c.servers["raw"] = await cs.start("citizen-raw", cfg["raw"], c.log("raw"))
         jeng, meng = (make_engine(url, c.schemas[s], pool_size=2)

@@ -71,10 +71,17 @@ class AccessFactsProjection(Projection):
 
 
 class FactsReader:
-    """Reads facts for decisions. Unknown patients get empty facts, decided like any other."""
+    """Reads facts for decisions. Unknown patients get empty facts, decided like any other.
 
-    def __init__(self, engine: AsyncEngine):
+    A citizen's login names the same patient for good (``access_identities`` only ever gains
+    rows), so the patient id of a national id, once found, is kept in memory (at most
+    ``max_identities``, oldest forgotten first) and a page skips that query; an unknown id is
+    asked again every time. Facts are never cached: a withdrawn consent counts at once."""
+
+    def __init__(self, engine: AsyncEngine, max_identities: int = 100_000):
         self.engine = engine
+        self.max_identities = max_identities
+        self._patients: dict[str, UUID] = {}
 
     async def facts(self, patient_id: UUID) -> Facts:
         async with self.engine.connect() as sa:
@@ -84,7 +91,14 @@ class FactsReader:
         return Facts.model_validate_json(raw) if raw else Facts.unknown(patient_id)
 
     async def patient_for(self, national_id: str) -> UUID | None:
+        if (known := self._patients.get(national_id)) is not None:
+            return known
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
-            return await conn.fetchval(
+            found = await conn.fetchval(
                 "SELECT patient_id FROM access_identities WHERE national_id = $1", national_id)
+        if found is not None:
+            if len(self._patients) >= self.max_identities:   # forget the oldest
+                del self._patients[next(iter(self._patients))]
+            self._patients[national_id] = found
+        return found

@@ -37,8 +37,8 @@ async def my_record(patient_id: UUID, request: Request, reader: ReaderDep,
                     lang: Lang = "nb"):
     """What is shared with me: signed notes (after the hold-back), vital signs (a chart's
     series), conditions and critical information (CAVE)."""
-    view = await reader.record(patient_id, now(request), lang)
-    return {"patient_id": str(patient_id), "name": await reader.name(patient_id)} | (
+    name, view = await reader.record_page(patient_id, now(request), lang)
+    return {"patient_id": str(patient_id), "name": name} | (
         record.limited(view, grant.decision.hidden, grant.decision.categories))
 
 

@@ -37,8 +37,9 @@ from services.citizen.http.views import choices as choices_view
 from services.citizen.store import Session
 
 HERE = Path(__file__).parent
+# compiled once: a template is not looked for on disk again on each page (auto_reload)
 ENV = Environment(loader=FileSystemLoader(HERE / "templates"),
-                  autoescape=select_autoescape(["html"]))
+                  autoescape=select_autoescape(["html"]), auto_reload=False)
 
 
 def _local(iso: str, with_time: bool = True) -> str:
@@ -116,21 +117,26 @@ async def _caught_up(request: Request) -> None:
 
 
 async def _page(request: Request, v: Visit, key: str, category: str,
-                action: Action = Action.read) -> tuple[dict, Any] | HTMLResponse:
+                action: Action = Action.read, named: bool = True
+                ) -> tuple[dict, Any] | HTMLResponse:
     """Decide and log the page's read as the citizen: (context, grant), or the page that says
-    why not (no record here, or the policy's refusal)."""
+    why not (no record here, or the policy's refusal). ``named=False``: the page's own query
+    reads whose record it is (``ctx["whose"]``)."""
     if v.patient_id is None:
         return render(request, "message.html", key, message=texts(lang_of(request))["no_record"],
                       csrf=v.session.csrf)
     await _caught_up(request)
     reader = request.app.state.reader
-    ctx = {"csrf": v.session.csrf, "whose": await reader.name(v.patient_id)}
+    ctx = {"csrf": v.session.csrf}
     try:
         grant = await citizen_grant(get_access(request), v.subject, v.patient_id, action,
                                     category)
     except AccessDenied as denied:   # e.g. a parent's limited view (12–16)
         return render(request, "message.html", key, status=403,
-                      error=denied.decision.message, **ctx)
+                      error=denied.decision.message, whose=await reader.name(v.patient_id),
+                      **ctx)
+    if named:
+        ctx["whose"] = await reader.name(v.patient_id)
     return ctx, grant
 
 
@@ -146,13 +152,13 @@ async def home(request: Request):
 @router.get("/record")
 async def record_page(request: Request):
     v = await visit(request)
-    got = await _page(request, v, "record", "record")
+    got = await _page(request, v, "record", "record", named=False)
     if isinstance(got, Response):
         return got
     ctx, grant = got
     access, reader = get_access(request), request.app.state.reader
-    rec = record.limited(await reader.record(v.patient_id, access.now(), lang_of(request)),
-                         grant.decision.hidden, grant.decision.categories)
+    ctx["whose"], rec = await reader.record_page(v.patient_id, access.now(), lang_of(request))
+    rec = record.limited(rec, grant.decision.hidden, grant.decision.categories)
     locked = {c["target"] for c in choices_view(grant.facts, access.now())["locked"]}
     saved = texts(lang_of(request))["saved"] if request.query_params.get("saved") else None
     return render(request, "record.html", "record", record=rec, locked=locked,
@@ -172,11 +178,13 @@ async def visits_page(request: Request):
 @router.get("/medicines")
 async def medicines_page(request: Request):
     v = await visit(request)
-    got = await _page(request, v, "medicines", "medication")
+    got = await _page(request, v, "medicines", "medication", named=False)
     if isinstance(got, Response):
         return got
-    meds = await request.app.state.reader.medicines(v.patient_id, lang_of(request))
-    return render(request, "medicines.html", "medicines", meds=meds, **got[0])
+    ctx = got[0]
+    ctx["whose"], meds = await request.app.state.reader.medicines_page(v.patient_id,
+                                                                      lang_of(request))
+    return render(request, "medicines.html", "medicines", meds=meds, **ctx)
 
 
 @router.get("/looked")

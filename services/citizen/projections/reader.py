@@ -1,10 +1,18 @@
-"""Reads of the citizen's read models (one query each, no call to another service)."""
+"""Reads of the citizen's read models, no call to another service. A page's data is one
+statement on one pooled connection, sent with asyncpg directly (no SQLAlchemy statement
+compilation, no BEGIN/ROLLBACK around a read): the record and the medicines pages each read
+the person's name, their rows and the directory's names of the people and units in them at
+once (bench/profiles/citizen-*: the pages' CPU went to these round trips and their wrapping)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,35 +22,70 @@ from services.citizen.domain.medicines import change_label, dose_text
 from services.citizen.projections.record import SHOWN
 
 MAX_LOG = 500
+_NAME = "(SELECT given || ' ' || family FROM citizen_people WHERE patient_id = $1)"
+_NAMES = "(SELECT jsonb_object_agg(number, name) FROM citizen_directory WHERE number IN ({}))"
+# the rows shown to the patient, the whose-record banner and the directory's names, at once
+_RECORD = f"""
+    WITH items AS (SELECT kind, doc, at FROM citizen_items
+                    WHERE patient_id = $1 AND {SHOWN})
+    SELECT {_NAME},
+           (SELECT jsonb_agg(jsonb_set(doc, '{{kind_}}', to_jsonb(kind)) ORDER BY at)
+              FROM items)::text,
+           {_NAMES.format("SELECT doc->>k FROM items, unnest(ARRAY['signed_by', 'unit']) k "
+                          "WHERE kind = 'note'")}::text"""
+_MEDICINES = f"""
+    WITH changes AS (SELECT entry_id, type, at, doc, row_number() OVER (
+                            ORDER BY at DESC, event_id) AS n
+                       FROM citizen_medicine_changes WHERE patient_id = $1
+                      ORDER BY at DESC, event_id LIMIT 200)
+    SELECT {_NAME},
+           (SELECT jsonb_agg(doc ORDER BY doc->'drug'->>'name') FROM citizen_medicines
+             WHERE patient_id = $1)::text,
+           (SELECT jsonb_agg(jsonb_build_object('entry_id', entry_id, 'type', type) || doc
+                             ORDER BY n) FROM changes)::text,
+           (SELECT array_agg(at ORDER BY n) FROM changes),
+           {_NAMES.format("SELECT doc->'by'->>k FROM changes, unnest(ARRAY['id', 'unit']) k")
+            }::text"""
+
+
+def _json(raw: str | None, empty):
+    return json.loads(raw) if raw is not None else empty
 
 
 class Reader:
     def __init__(self, engine: AsyncEngine, hold_back: timedelta):
         self.engine, self.hold_back = engine, hold_back
 
+    @contextlib.asynccontextmanager
+    async def _raw(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, as asyncpg's: one round trip per statement."""
+        async with self.engine.connect() as sa:
+            yield (await sa.get_raw_connection()).driver_connection
+
     async def _docs(self, sql: str, **params) -> list[dict]:
         async with self.engine.connect() as conn:
             return [r[0] for r in await conn.execute(text(sql), params)]
 
     async def name(self, patient_id: UUID) -> str | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(text("SELECT given, family FROM citizen_people "
-                                           "WHERE patient_id = :p"), {"p": patient_id})).first()
-        return f"{row[0]} {row[1]}" if row else None
+        async with self._raw() as conn:
+            return await conn.fetchval(f"SELECT {_NAME}", patient_id)
 
     async def names(self, numbers: set[str | None]) -> dict[str, str]:
         return await directory.names_for(self.engine, {n for n in numbers if n})
 
     async def record(self, patient_id: UUID, now: datetime, lang: str = "nb") -> dict:
-        rows = await self._docs("SELECT jsonb_set(doc, '{kind_}', to_jsonb(kind)) FROM "
-                                f"citizen_items WHERE patient_id = :p AND {SHOWN} ORDER BY at",
-                                p=patient_id)
+        return (await self.record_page(patient_id, now, lang))[1]
+
+    async def record_page(self, patient_id: UUID, now: datetime,
+                          lang: str = "nb") -> tuple[str | None, dict]:
+        """(whose record: the person's name, what of it is shared with them), one statement."""
+        async with self._raw() as conn:
+            name, rows, who = await conn.fetchrow(_RECORD, patient_id)
         kinds: dict[str, list[dict]] = {}
-        for r in rows:
+        for r in _json(rows, []):
             kinds.setdefault(r.pop("kind_"), []).append(r)
+        who = _json(who, {})
         notes = record.notes(kinds.get("note", ()), now, self.hold_back)
-        who = await self.names({n.get("signed_by") for n in notes}
-                               | {n.get("unit") for n in notes})
         for n in notes:
             n["author_name"] = who.get(n.get("signed_by") or "", n.get("signed_by"))
             n["unit_name"] = who.get(n.get("unit") or "", n.get("unit"))
@@ -50,10 +93,10 @@ class Reader:
                    "points": [{"at": t.isoformat(), "value": v} for t, v in s.points],
                    "svg": record.polyline(s.points)}
                   for s in record.series(kinds.get("observation", ()))]
-        return {"notes": notes, "vital_signs": vitals,
-                "conditions": kinds.get("condition", []),
-                "critical_info": [c for c in kinds.get("critical", [])
-                                  if c["status"] not in ("refuted", "removed")]}
+        return name, {"notes": notes, "vital_signs": vitals,
+                      "conditions": kinds.get("condition", []),
+                      "critical_info": [c for c in kinds.get("critical", [])
+                                        if c["status"] not in ("refuted", "removed")]}
 
     async def visits(self, patient_id: UUID, now: datetime) -> list[dict]:
         start, end = record.week_of(now)
@@ -69,16 +112,17 @@ class Reader:
         return out
 
     async def medicines(self, patient_id: UUID, lang: str = "nb") -> dict:
-        entries = await self._docs("SELECT doc FROM citizen_medicines WHERE patient_id = :p "
-                                   "ORDER BY doc->'drug'->>'name'", p=patient_id)
-        async with self.engine.connect() as conn:
-            changes = [{"entry_id": str(r[0]), "type": r[1], "at": r[2].isoformat()} | r[3]
-                       for r in await conn.execute(text(
-                           "SELECT entry_id, type, at, doc FROM citizen_medicine_changes "
-                           "WHERE patient_id = :p ORDER BY at DESC LIMIT 200"),
-                           {"p": patient_id})]
-        who = await self.names({c["by"].get("id") for c in changes}
-                               | {c["by"].get("unit") for c in changes})
+        return (await self.medicines_page(patient_id, lang))[1]
+
+    async def medicines_page(self, patient_id: UUID, lang: str = "nb"
+                             ) -> tuple[str | None, dict]:
+        """(whose record, the medication list and its changes with who made them), one
+        statement."""
+        async with self._raw() as conn:
+            name, entries, changes, ats, who = await conn.fetchrow(_MEDICINES, patient_id)
+        entries, who = _json(entries, []), _json(who, {})
+        changes = [{"entry_id": c.pop("entry_id"), "type": c.pop("type"), "at": at.isoformat()}
+                   | c for c, at in zip(_json(changes, []), ats or (), strict=True)]
         drugs = {e["entry_id"]: e["drug"]["name"] for e in entries}
         for e in entries:
             e["dose_text"] = dose_text(e["dose"], lang)
@@ -87,9 +131,9 @@ class Reader:
             c["drug"] = drugs.get(c["entry_id"])
             c["by_name"] = who.get(c["by"].get("id") or "", c["by"].get("id"))
             c["by_unit"] = who.get(c["by"].get("unit") or "", c["by"].get("unit"))
-        return {"current": [e for e in entries if e["status"] != "discontinued"],
-                "stopped": [e for e in entries if e["status"] == "discontinued"],
-                "changes": changes}
+        return name, {"current": [e for e in entries if e["status"] != "discontinued"],
+                      "stopped": [e for e in entries if e["status"] == "discontinued"],
+                      "changes": changes}
 
     async def looked(self, patient_id: UUID, lang: str = "nb", limit: int = 200) -> list[dict]:
         docs = await self._docs("""
