@@ -79,15 +79,15 @@ def main(persons: str = typer.Option("10000,100000", help="batch sizes, comma-se
         with stack() as handle:
             rates = asyncio.run(rs.run(handle.kafka_bootstrap, stream_persons, PARTITIONS,
                                        unique()))
+            console.print(stream_table(rates))
+            ratio = rates[1].per_s / (rates[0].per_s or 1.0)
+            console.print(f"worker / raw: {ratio:.0%} (target {STREAM_TARGET:.0%})")
             lags = asyncio.run(rl.run(handle.kafka_bootstrap, rate=lag_rate,
                                       seconds=lag_seconds, partitions=PARTITIONS,
                                       suffix=unique()))
-        console.print(stream_table(rates))
-        ratio = rates[1].per_s / (rates[0].per_s or 1.0)
-        console.print(f"worker / raw: {ratio:.0%} (target {STREAM_TARGET:.0%})")
         console.print(lag_table(lags, lag_rate))
-    sizes = [int(s) for s in persons.split(",") if s.strip()]
-    console.print(batch_table(batch(sizes)))
+    for n in (int(s) for s in persons.split(",") if s.strip()):
+        console.print(batch_table(batch([n])))   # each size as soon as it is measured
     console.print(f"load average after: {loadavg()}")
 
 

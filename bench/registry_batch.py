@@ -20,14 +20,12 @@ from time import perf_counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cli.manifests import registry
 from libs.config import REPO_ROOT
 from libs.events.envelope import SYSTEM, Envelope, new_event_id
-from libs.kernel.identifiers import synthetic_number
 from services.registry_export.domain.kpr import select
 from services.registry_export.domain.person import Person, advance, merge
 from services.registry_export.domain.research import anonymise, rows_for
-from services.registry_export.domain.synthetic import person_events
+from services.registry_export.domain.synthetic import person_events, test_number
 from services.registry_export.kpr_xml import XSD as KPR_XSD
 from services.registry_export.kpr_xml import render, validate
 from services.registry_export.release import write_parquet
@@ -60,15 +58,23 @@ def journal_envelopes(n: int, seed: int = 1) -> list[Envelope]:
 
 
 def people(n: int, seed: int = 1) -> tuple[list[Person], dict[str, str]]:
-    """``n`` synthetic persons folded the worker's way, and their (synthetic) national ids."""
-    reg, parts = registry(), {}
-    for env in journal_envelopes(n, seed):
-        env, payload = reg.load(env)
-        parts[env.stream_id] = advance(parts.get(env.stream_id), env, payload) \
-            or parts[env.stream_id]
-    out = [merge([p]) for p in parts.values()]
+    """``n`` synthetic persons folded the worker's way (the persons of
+    ``journal_envelopes(n, seed)``, folded straight from their events: no JSON envelope to
+    write and read back, which made 100k people take most of the run), and their (synthetic)
+    national ids."""
+    rng, out = random.Random(seed), []
+    for slot in range(n):
+        pid = uuid.UUID(int=rng.getrandbits(128))
+        part: Person | None = None
+        for v, p in enumerate(person_events(rng, slot=slot, year=YEAR, municipality="0301",
+                                            others=("3201", "1103")), start=1):
+            env = Envelope.model_construct(type=p.event_type, stream_id=f"journal-{pid}",
+                                           stream_version=v, patient_id=pid)
+            part = advance(part, env, p) or part
+        assert part is not None
+        out.append(merge([part]))
     # twenty people per birth date: some dates have under a hundred valid test numbers
-    ids = {p.patient_id: synthetic_number(date(1930, 1, 1) + timedelta(days=i // 20), i % 20)
+    ids = {p.patient_id: test_number(date(1930, 1, 1) + timedelta(days=i // 20), i % 20)
            for i, p in enumerate(out)}
     assert len(set(ids.values())) == len(ids), "two synthetic persons share a number"
     return out, ids

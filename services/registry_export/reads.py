@@ -1,4 +1,4 @@
-"""The event modules the registry export decodes: its own contract and those of the four
+"""The event modules the registry export decodes: its own contract and those of the five
 topics its worker reads (the manifest's ``events``; the commands build the same registry)."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from libs.events.registry import Registry
 from services.journal import contract as journal_contract
 from services.medication import contract as medication_contract
 from services.registry_export import contract
+from services.welfare import contract as welfare_contract
 
-EVENT_MODULES = (contract, journal_contract, medication_contract, consent_events, audit_events)
+EVENT_MODULES = (contract, journal_contract, medication_contract, consent_events, audit_events,
+                 welfare_contract)
 
 
 def event_registry() -> Registry:

@@ -22,20 +22,23 @@ class RegistryExportSettings(Settings):
     registry_min_cell: int = Field(default=3, ge=1)
     # ... or, with "round", every number randomly rounded to a multiple of the base instead,
     # each cell's draw keyed by the rounding key (a secret: never from the repository)
-    registry_protection: Literal["suppress", "round"] = "suppress"
+    # ("controlled": rounded with the same draws so that the totals add up)
+    registry_protection: Literal["suppress", "round", "controlled"] = "suppress"
     registry_rounding_base: int = Field(default=3, ge=2, le=10)
     registry_rounding_key: SecretStr | None = None
 
     def rounding(self) -> Rounding | None:
         """The rounding of published tables, or None when they are suppressed; refused (at
         start) when rounding is chosen without its key."""
-        if self.registry_protection != "round":
+        if self.registry_protection == "suppress":
             return None
         if self.registry_rounding_key is None or not self.registry_rounding_key.get_secret_value():
-            raise ValueError("EHR_REGISTRY_PROTECTION=round needs EHR_REGISTRY_ROUNDING_KEY (a "
-                             "secret that keeps each cell's rounding unguessable)")
+            raise ValueError(f"EHR_REGISTRY_PROTECTION={self.registry_protection} needs "
+                             "EHR_REGISTRY_ROUNDING_KEY (a secret that keeps each cell's "
+                             "rounding unguessable)")
         return Rounding(self.registry_rounding_key.get_secret_value().encode(),
-                        self.registry_rounding_base)
+                        self.registry_rounding_base,
+                        controlled=self.registry_protection == "controlled")
     # research releases: every combination of quasi-identifiers is shared by at least k rows
     registry_k_anonymity: int = Field(default=5, ge=2)
     # research releases: the pseudonym keys, one per project (JSON {"P": "key"}); from a

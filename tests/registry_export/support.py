@@ -27,7 +27,6 @@ from services.registry_export.settings import RegistryExportSettings
 from services.registry_export.worker import changelog_topic
 from tests.support.waiting import passes
 
-SOURCES = ("journal.events", "consent.events", "medication.events", "audit.access")
 
 
 def envelopes(patient_id: uuid.UUID, payloads: Iterable[EventPayload], *, prefix: str = "journal",
@@ -84,10 +83,9 @@ def replay(envs: Iterable[Envelope]) -> dict[str, Person]:
     parts: dict[str, dict[str, Person]] = {}
     for env in envs:
         env, payload = reg.load(env)
-        mine = parts.setdefault(str(env.patient_id), {})
-        changed = advance(mine.get(env.stream_id), env, payload)
+        changed = advance(parts.get(str(env.patient_id), {}).get(env.stream_id), env, payload)
         if changed is not None:
-            mine[env.stream_id] = changed
+            parts.setdefault(str(env.patient_id), {})[env.stream_id] = changed
     return {pid: merge(p.values()) for pid, p in parts.items()}
 
 

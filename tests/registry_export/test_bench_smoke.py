@@ -8,6 +8,7 @@ from bench import registry_batch as rb
 from bench import registry_lag as rl
 from bench import registry_stream as rs
 from bench.registry import batch_table, lag_table, stream_table
+from tests.registry_export.support import replay
 
 
 async def test_the_stream_benchmark_folds_every_event_on_both_sides(kafka_bootstrap, unique):
@@ -31,6 +32,8 @@ async def test_the_lag_benchmark_sees_every_decision_on_both_sides(kafka_bootstr
 def test_the_batch_benchmark_writes_the_extract_and_the_release():
     persons, ids = rb.people(60)
     assert len(persons) == 60 and set(ids) == {p.patient_id for p in persons}
+    # the quick generator folds the same persons as the envelopes through the registry
+    assert {p.patient_id: p for p in persons} == replay(rb.journal_envelopes(60))
     rows = rb.kpr(persons, ids) + rb.release(persons, ids)   # the KPR XML is XSD-validated
     assert [m.items for m in rows] == [60] * 4 and all(m.peak_mb > 0 for m in rows)
     assert batch_table({60: rows}).row_count == 4

@@ -31,8 +31,11 @@ def _parts(seed: int) -> tuple[uuid.UUID, dict[str, Person]]:
     parts: dict[str, Person] = {}
     for env in journal + accesses(pid, 4) + consent:
         env, payload = REG.load(env)
-        changed = advance(parts.get(env.stream_id), env, payload)
+        before = parts.get(env.stream_id)
+        snapshot = before.model_dump() if before is not None else None
+        changed = advance(before, env, payload)
         assert changed is not None and version(changed) == env.stream_version
+        assert before is None or before.model_dump() == snapshot   # the old part as it was
         parts[env.stream_id] = changed
         assert advance(changed, env, payload) is None   # seen again: nothing
     return pid, parts

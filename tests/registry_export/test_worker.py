@@ -1,4 +1,4 @@
-"""The faust worker on a real broker: it folds the four topics into its table, sends what it
+"""The faust worker on a real broker: it folds the five topics into its table, sends what it
 cannot use to the DLQ with a reason and goes on, and its changelog agrees with a from-scratch
 fold."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from aiokafka import AIOKafkaConsumer
 
@@ -21,6 +21,7 @@ from services.registry_export.state import PersonsView
 from services.registry_export.worker import build_worker, changelog_topic
 from tests.registry_export.conftest import PARTITIONS
 from tests.registry_export.support import comparable, envelopes, municipality, produce, replay
+from tests.registry_export.test_welfare import alarm, covered
 from tests.support.waiting import passes
 
 WAIT_S = 90
@@ -56,17 +57,23 @@ async def test_worker_folds_the_topics_and_dead_letters_poison(kafka_bootstrap, 
     someone = journal[0].patient_id
     entry = uuid.uuid4()
     medication = envelopes(someone, [prescribed(entry)], prefix="medication")
+    # welfare.events: a coverage (technology in use) folded, a reading that makes no part
+    welfare = envelopes(someone, [covered("trygghetsalarm", date(2025, 3, 1))],
+                        prefix="welfare-coverage") + alarm(someone)
     await produce(kafka_bootstrap, sources["journal.events"], journal[:20])
     await produce(kafka_bootstrap, sources["journal.events"], [b"{not an event"], key=b"k")
     await produce(kafka_bootstrap, sources["journal.events"], journal[20:])
     await produce(kafka_bootstrap, sources["medication.events"], medication)
+    await produce(kafka_bootstrap, sources["welfare.events"], welfare)
 
     app_id = f"registry-{unique}"
     app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap), MANIFEST.registry(),
                        topics=sources, app_id=app_id, partitions=PARTITIONS,
                        datadir=tmp_path, web_port=free_port(), broker_commit_interval=0.5)
-    expected = comparable(replay(journal + medication))
+    expected = comparable(replay(journal + medication + welfare))
     assert expected[str(someone)]["medicines"] == [str(entry)]
+    assert [s["code"] for s in expected[str(someone)]["services"].values()
+            if s["source"] == "welfare"] == ["6"]
     await asyncio.wait_for(app.start(), WAIT_S)
     try:
         async with PersonsView(kafka_bootstrap, changelog_topic(app_id)) as view:

@@ -58,7 +58,28 @@ GROUPS: dict[str, tuple[str, str, frozenset[str]]] = {
     "housing": ("Bolig til helse- og omsorgsformål", "Care housing", frozenset({"29"})),
     "coercion": ("Tvang", "Coercion", frozenset({"14", "23", "24"})),
 }
+# Welfare technology in use, from the welfare service's coverage (the legal basis, consent or
+# a pasrl § 4-6 a decision, for using a technology with the person: ``welfare.CoverageRecorded``
+# / ``CoverageEnded``). The technology is free text there; the names the welfare service and its
+# simulator use map to the KPR code of the service they are (VERIFY against FHI's KPR code
+# list). Digital home follow-up (DHO, home monitoring of measurements) has no KPR code of its
+# own in this list: it counts in the statistics' technology group under the project's local
+# code ``DHO`` and is not sent to KPR. A technology not named here is not counted.
+DHO = "DHO"
+WELFARE_TECHNOLOGIES: dict[str, str] = {
+    "trygghetsalarm": "6",
+    "lokaliseringsteknologi": "26", "gps": "26",
+    "medisindispenser": "27", "elektronisk medisineringsstøtte": "27",
+    "digitalt tilsyn": "28",
+    "digital hjemmeoppfølging": DHO, "hjemmeoppfølging": DHO,
+}
 GROUP_OF: dict[str, str] = {code: g for g, (_, _, codes) in GROUPS.items() for code in codes}
+GROUP_OF[DHO] = "technology"
+
+
+def welfare_service_code(technology: str) -> str | None:
+    """The service code of a welfare technology's coverage, or None (not counted)."""
+    return WELFARE_TECHNOLOGIES.get(" ".join(technology.lower().split()))
 
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("0-17", 0, 17), ("18-49", 18, 49), ("50-66", 50, 66), ("67-79", 67, 79),

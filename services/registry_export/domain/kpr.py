@@ -6,6 +6,10 @@ every refusal decided in it, of people alive on 1 January, with the person's kom
 (where they lived on 31 December, or on the day they died), the newest IPLOS assessment and the
 diagnoses (ICPC-2/ICD-10) recorded by the end of the year and not resolved before it began.
 
+Welfare technology in use (the welfare service's coverage of a technology, ``source ==
+"welfare"``) is reported under its KPR code when no decision of that code is, and is left out
+silently otherwise (the decision is the registration; DHO has no KPR code).
+
 Left out, each with its reason (§5.1's validity rules): a ``fra_dato`` after its ``til_dato``;
 a ``fra_dato`` before the birth year or after 31 December; an unknown tjenestekode; a service
 that needs the provider's orgnr without one; people who died before the year; people without a
@@ -20,7 +24,7 @@ from datetime import date
 
 from services.registry_export.domain.codes import PROVIDER_REQUIRED, SERVICE_CODES
 from services.registry_export.domain.person import Assessment, Diagnosis, Person, Service
-from services.registry_export.domain.statistics import service_end
+from services.registry_export.domain.statistics import active_between, service_end
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ def select(people: Iterable[Person], national_ids: Mapping[str, str], year: int,
     for p in sorted(people, key=lambda p: p.patient_id):
         candidates = sorted((s for s in p.services.values() if in_year(s, year)),
                             key=lambda s: (s.from_date or s.decided_on or first, s.decision_id))
+        candidates = _with_welfare(candidates, first, last)
         if not candidates:
             continue
         where = p.residence_on(min(last, p.died_on or last))
@@ -117,6 +122,16 @@ def select(people: Iterable[Person], national_ids: Mapping[str, str], year: int,
                 d.resolved_on is None or d.resolved_on >= first)),
                 key=lambda d: (d.system, d.code, d.recorded_on))))
     return Extract(year, municipality, persons, excluded)
+
+
+def _with_welfare(candidates: list[Service], first: date, last: date) -> list[Service]:
+    """The journal's decisions, and the welfare technologies in use in the year (coverage) that
+    KPR has a code for and no decision of the same code already reports: a coverage ended
+    before it began, or a technology without a KPR code (DHO), is not a registration."""
+    decided = {s.code for s in candidates if s.source == "decision"}
+    return [s for s in candidates if s.source == "decision" or (
+        s.code in SERVICE_CODES and s.code not in decided
+        and active_between(s, first, last) is not None)]
 
 
 def _person_problem(p: Person, national_ids: Mapping[str, str], first: date) -> str | None:

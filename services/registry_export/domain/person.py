@@ -25,6 +25,8 @@ from libs.events.registry import EventPayload
 from libs.kernel.time import local_day
 from services.journal import contract as journal
 from services.medication import contract as medication
+from services.registry_export.domain.codes import welfare_service_code
+from services.welfare import contract as welfare
 
 Status = Literal["applied", "granted", "refused", "ended"]
 
@@ -40,6 +42,7 @@ class Service(BaseModel):
     ended_on: date | None = None
     provider: str | None = None
     assessment_id: str | None = None
+    source: Literal["decision", "welfare"] = "decision"   # a journal decision, or coverage
 
 
 class Residence(BaseModel):
@@ -96,11 +99,28 @@ def fold(person: Person | None, env: Envelope, payload: EventPayload) -> Person 
     if env.stream_version <= (person.seen.get(env.stream_id, 0) if person else 0):
         return None
     base = person or Person(patient_id=str(env.patient_id))
-    changed = _apply(base.model_copy(deep=True), env, payload)
+    changed = _apply(_copy(base), env, payload)
     if changed is None:
         return None
     changed.seen[env.stream_id] = env.stream_version
     return changed
+
+
+def _copy(p: Person) -> Person:
+    """A copy to fold into, the given person left as it was. Its containers are new; the
+    services, residences, assessments and diagnoses in them are shared, since folding replaces
+    them and never changes one in place (a deep copy was most of the fold's time)."""
+    return p.model_copy(update={
+        "residence": list(p.residence), "services": dict(p.services), "iplos": dict(p.iplos),
+        "diagnoses": dict(p.diagnoses), "medicines": list(p.medicines), "seen": dict(p.seen)})
+
+
+def folded(stream_id: str) -> bool:
+    """Whether the registry folds a stream at all: not the welfare readings streams (device
+    readings, alerts, tasks: nothing the registry counts, and most of welfare.events), only
+    the welfare coverage streams of that topic. An event of a stream not folded makes no part."""
+    return not stream_id.startswith(welfare.STREAM_PREFIX) or stream_id.startswith(
+        welfare.COVERAGE_PREFIX)
 
 
 def part_key(patient_id: object, stream_id: str) -> str:
@@ -118,11 +138,12 @@ def advance(part: Person | None, env: Envelope, payload: EventPayload) -> Person
     on even when no fact changes, so the versions a part has seen have no holes and a part that
     is behind shows it (``env.stream_version > version(part) + 1``). None when the event is
     already in it, or has no patient."""
-    if env.patient_id is None or (part is not None and env.stream_version <= version(part)):
+    if env.patient_id is None or not folded(env.stream_id) or (
+            part is not None and env.stream_version <= version(part)):
         return None
     changed = fold(part, env, payload)
     if changed is None:
-        changed = (part or Person(patient_id=str(env.patient_id))).model_copy(deep=True)
+        changed = _copy(part or Person(patient_id=str(env.patient_id)))
         changed.seen[env.stream_id] = env.stream_version
     return changed
 
@@ -203,6 +224,21 @@ def _apply(p: Person, env: Envelope, e: Any) -> Person | None:  # noqa: C901, PL
             p.medicines = sorted({*p.medicines, str(e.entry_id)})
         case medication.MedicationDiscontinued():
             p.medicines = [m for m in p.medicines if m != str(e.entry_id)]
+        case welfare.CoverageRecorded():
+            code = welfare_service_code(e.technology)
+            if code is None:
+                return None
+            p.services[str(e.coverage_id)] = Service(
+                decision_id=str(e.coverage_id), code=code, status="granted",
+                from_date=local_day(e.valid_from), decided_on=local_day(e.recorded_at),
+                to_date=local_day(e.valid_to) if e.valid_to is not None else None,
+                source="welfare")
+        case welfare.CoverageEnded():
+            old = p.services.get(str(e.coverage_id))
+            if old is None:
+                return None
+            p.services[old.decision_id] = old.model_copy(
+                update={"status": "ended", "ended_on": local_day(e.ended_at)})
         case consent.PersonRegistered():
             if p.birth_year is not None:
                 return None

@@ -18,6 +18,9 @@ true count back, and without the key nobody can tell which way a cell went. Roun
 not add up to their rounded parts; that is what keeps the parts from being worked out, and the
 published note says so.
 
+``EHR_REGISTRY_PROTECTION=controlled`` rounds a table's cells with the same draws but so that
+its totals add up (``controlled.py``); a number published on its own is rounded as here.
+
 Pure: numbers in, numbers out.
 """
 
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 class Rounding:
     key: bytes
     base: int = 3
+    controlled: bool = False   # True: tables by controlled rounding (``controlled.py``)
 
     def __post_init__(self) -> None:
         if not self.key:

@@ -1,7 +1,8 @@
 """Published statistics tables: counts cut into blocks, protected, and written as JSON-stat 2.0
 (SSB's format: https://json-stat.org/format/) or CSV. Protected by suppression (a suppressed
 cell is ``null`` with status "." in JSON-stat and "." in CSV, the way SSB marks it) or by
-random rounding (``rounding.py``: every number a multiple of the base, none suppressed)."""
+random rounding (``rounding.py``: every number a multiple of the base, none suppressed), or by
+controlled rounding (``controlled.py``: the same, with totals that add up)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from services.registry_export.domain.codes import AGE_BANDS, GROUPS, SEXES
+from services.registry_export.domain.controlled import controlled_round
 from services.registry_export.domain.rounding import Rounding
 from services.registry_export.domain.statistics import Counts
 from services.registry_export.domain.suppression import TOTAL, protect, with_totals
@@ -34,6 +36,7 @@ class Published:
     min_cell: int
     cells: dict[Key, int | None]   # None: suppressed
     rounding_base: int | None = None   # rounded to this base instead of suppressed
+    controlled: bool = False           # ... by controlled rounding: the totals add up
 
     @property
     def municipalities(self) -> list[str]:
@@ -57,6 +60,12 @@ def publish(counts: Counts, min_cell: int = 3, rounding: Rounding | None = None)
               else f"{counts.start.isoformat()}/{counts.end.isoformat()}")
     cells: dict[Key, int | None] = {}
     for (mun, group), inner in sorted(blocks.items()):
+        if rounding is not None and rounding.controlled:
+            def ident(cell: tuple[str, str], mun: str = mun, group: str = group) -> str:
+                return cell_ident(counts, (mun, *cell, group))
+            for (band, sex), n in controlled_round(inner, ROWS, COLS, rounding, ident).items():
+                cells[(mun, band, sex, group)] = n
+            continue
         block = with_totals(inner, ROWS, COLS)
         if rounding is not None:
             for (band, sex), n in block.items():
@@ -72,7 +81,8 @@ def publish(counts: Counts, min_cell: int = 3, rounding: Rounding | None = None)
         label = (f"Brukere av omsorgstjenester i perioden {period} / "
                  f"Care service users in {period}")
     return Published(counts.kind, label, period, min_cell, cells,
-                     rounding.base if rounding else None)
+                     rounding.base if rounding else None,
+                     rounding is not None and rounding.controlled)
 
 
 def to_jsonstat(table: Published, updated: datetime) -> dict[str, Any]:
@@ -107,6 +117,11 @@ def to_jsonstat(table: Published, updated: datetime) -> dict[str, Any]:
 
 
 def _protection_note(table: Published) -> str:
+    if table.rounding_base and table.controlled:
+        return (f"Users are counted once per service group. Every number is rounded to a "
+                f"multiple of {table.rounding_base} by controlled rounding: each less than "
+                f"{table.rounding_base} from the true count, 0 as it is, and the totals are "
+                "the sums of their rounded parts.")
     if table.rounding_base:
         return (f"Users are counted once per service group. Every number is randomly rounded "
                 f"to a multiple of {table.rounding_base}, totals on their own, so totals need "
