@@ -221,6 +221,18 @@ class ThresholdsSet(EventPayload):
     set_at: datetime
 
 
+@event("welfare.InactivityLimitSet")
+class InactivityLimitSet(EventPayload):
+    """A clinician's limit for "no activity for N hours by day" (``domain/inactivity.py``):
+    a follow-up task when none of the person's devices has reported activity for ``hours``
+    hours of the day; ``hours`` None turns the rule off for the person."""
+
+    hours: float | None = Field(default=None, ge=1, le=15)
+    by: str = Hpr
+    unit: str = OrgNr
+    set_at: datetime
+
+
 @event("welfare.AlertAcknowledged")
 class AlertAcknowledged(EventPayload):
     """Someone has taken the alert: it no longer escalates."""

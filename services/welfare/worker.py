@@ -18,6 +18,13 @@ worker restores them (libs/events/faust_tables.py). The table is co-partitioned 
 them, are recorded first (claimed by the reading), then its table is written: a worker killed
 in between sees the reading again, decides the same task, and the claim records nothing twice.
 
+**No activity for N hours by day** (``domain/inactivity.py``): the same table value keeps the
+person's last activity and their limit (``welfare.InactivityLimitSet`` comes on the same
+partition: the Kafka key is the patient id). A timer (``inactivity_every_s``) sweeps the table
+with the watermark ``clock() - lateness`` (``clock`` injectable, so tests move time instead of
+waiting) and records each passed gap's task under a claim on the task's id, so a sweep
+repeated after a crash, or by a second worker holding a standby copy, records it once.
+
 A message that cannot be decoded or decided goes to ``welfare.events.dlq`` with the reason in
 ``ehr.error``, and the stream goes on; a failing database write is retried, never skipped.
 """
@@ -25,9 +32,11 @@ A message that cannot be decoded or decided goes to ``welfare.events.dlq`` with 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import faust
 
@@ -65,7 +74,8 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
                  topics: Mapping[str, str], config: rules.RuleConfig,
                  window_config: windows.WindowConfig = windows.WindowConfig(),
                  app_id: str = APP_ID, partitions: int = 12, escalate_every_s: float = 15.0,
-                 **overrides: Any) -> faust.App:
+                 inactivity_every_s: float = 60.0,
+                 clock: Callable[[], datetime] = utcnow, **overrides: Any) -> faust.App:
     """The faust app: one agent on ``welfare.events`` (``topics`` maps catalogue names to the
     topics in use; tests rename them) writing to the welfare schema ``schema``, and its
     windows table (``partitions``: welfare.events' count, which the table shares)."""
@@ -85,10 +95,16 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
             try:
                 env, payload = registry.decode(event.value)
                 reading = rules.reading_of(payload)
-                if reading is None or env.patient_id is None:
+                if env.patient_id is None:
                     continue
                 now, key = utcnow(), str(env.patient_id)
                 held = windows.State.of(table.get(key))
+                if isinstance(payload, contract.InactivityLimitSet):
+                    await retrying(lambda: _write(table, key, windows.limit_set(held, payload)),
+                                   "changelog write", "welfare-alerts")
+                    continue
+                if reading is None:
+                    continue
                 state, fired = windows.step(held, env.patient_id, reading, window_config,
                                             config, now)
                 outputs = [*rules.decide(reading, config, now), *fired]
@@ -121,6 +137,26 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
                                             [step], WORKER)
         except Exception as exc:  # noqa: BLE001  (the next tick tries again)
             log.warning("welfare-alerts: escalation pass failed (%s)", type(exc).__name__)
+
+    recorded: set[UUID] = set()   # gaps known to be recorded (the claims are the truth)
+
+    @app.timer(inactivity_every_s)
+    async def inactivity() -> None:
+        """Quiet gaps by day that have passed by the watermark: one task each."""
+        try:
+            now = clock()
+            watermark = now - window_config.lateness
+            for key, value in list(table.items()):
+                patient_id = UUID(key)
+                for task in windows.quiet(windows.State.of(value), patient_id, watermark,
+                                          config, now):
+                    if task.task_id not in recorded:
+                        await intake.rule_outputs(patient_id, task.task_id, [task], WORKER)
+                        recorded.add(task.task_id)
+            if len(recorded) > 100_000:
+                recorded.clear()
+        except Exception as exc:  # noqa: BLE001  (the next tick tries again)
+            log.warning("welfare-alerts: inactivity pass failed (%s)", type(exc).__name__)
 
     agent(app, channel, name=f"{app_id}.rules")(alert_rules)
     return app

@@ -65,6 +65,21 @@ def batch(*resources: dict) -> dict:
                       for r in resources]}
 
 
+class Clock:
+    """Real time until a test sets it; then the set time, for the welfare API and, through
+    ``path``, for a worker in another process (``spawn_worker(..., clock=home.clock.path)``)."""
+
+    def __init__(self, path: Path):
+        self.path, self.at = path, None
+
+    def __call__(self) -> datetime:
+        return self.at or now()
+
+    def set(self, at: datetime) -> None:
+        self.at = at
+        self.path.write_text(at.isoformat())
+
+
 class Home:
     """A person at home with welfare technology, and short-hands for the welfare API."""
 
@@ -73,6 +88,7 @@ class Home:
         self.c, self.api, self.app = clinic, welfare, app
         self.schema, self.topics = schema, topics
         self.engine = app.state.engine
+        self.clock: Clock | None = getattr(app.state, "test_clock", None)   # the home fixture's
 
     def device(self, client_id: str) -> dict[str, str]:
         return self.c.bearer(self.c.issuer.mint_device(client_id))
@@ -138,13 +154,13 @@ class Home:
 
 
 def spawn_worker(home: Home, database_url: str, kafka_bootstrap: str, app_id: str,
-                 datadir: Path, *sla_s: str) -> subprocess.Popen:
+                 datadir: Path, *sla_s: str, clock: Path | None = None) -> subprocess.Popen:
     """The alert rules' worker in its own process; its log goes to ``<datadir>.log``."""
     log = open(f"{datadir}.log", "ab")  # noqa: SIM115  (the child process writes it)
     return subprocess.Popen(
         [sys.executable, "-m", "tests.welfare.worker_proc", database_url, home.schema,
          kafka_bootstrap, json.dumps(home.topics), app_id, str(datadir), str(free_port()),
-         *sla_s],
+         *sla_s, *([f"clock={clock}"] if clock else [])],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log)
 
 
@@ -172,8 +188,10 @@ async def home(database_url, kafka_bootstrap, unique, make_topics,
                             relay_poll_interval_s=0.2, consistency_wait_s=15)
         schema = f"t_{unique}_welfare"
         await run_migrations(database_url, schema)
+        clock = Clock(tmp_path / "clock")
         app = welfare_app(settings, Options(schema=schema, topic_names=topics,
-                                            telemetry=False))
+                                            telemetry=False, clock=clock))
+        app.state.test_clock = clock
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = await stack.enter_async_context(httpx.AsyncClient(

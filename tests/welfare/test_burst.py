@@ -1,14 +1,17 @@
 """Back-pressure on the real stack: a burst larger than the pipeline takes gets 429 with
 Retry-After; every acknowledged reading is recorded, and every refused one is not, until the
-device sends it again."""
+device sends it again. Both signals: too many requests at once, and an outbox backlog while
+the relay is stopped (every acknowledged reading reaches Kafka once it resumes)."""
 
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 from sqlalchemy import text
 
 from services.welfare.http.pressure import Gate
+from tests.support.waiting import passes
 from tests.welfare.conftest import MONITOR, Home, batch, observation
 
 
@@ -42,3 +45,58 @@ async def test_a_burst_gets_429_and_nothing_acknowledged_is_lost(home: Home):
         _, r = await send(i)
         assert r.status_code == 201, r.text
     assert await _recorded(home) == {f"r{i}-{j}" for i in range(30) for j in range(5)}
+
+
+async def _unpublished(home: Home) -> int:
+    async with home.engine.connect() as conn:
+        return (await conn.execute(text(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+
+
+async def test_a_backlog_behind_a_stopped_relay_gets_429_and_loses_nothing(home: Home):
+    patient = await home.ready("tablet-r", MONITOR)
+    tablet = home.device("tablet-r")
+    home.app.state.gate = Gate(home.engine, max_in_flight=100, max_backlog=20, check_every_s=0)
+    key = zlib.crc32(f"ehr.relay.{home.schema}".encode())
+    # stop the relay: end its session, then hold its leader lock (another replica that has
+    # stopped publishing), so events are committed but not published
+    async with home.engine.connect() as held:
+        await held.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = :a"), {"a": f"ehr-relay-{home.schema}"})
+
+        async def leader() -> None:
+            assert (await held.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                       {"k": key})).scalar_one()
+        await passes(leader, 30, 0.05)
+        start = await _unpublished(home)
+
+        async def send(i: int):
+            body = batch(*(observation(patient, f"q{i}-{j}", value=95) for j in range(5)))
+            return await home.api.post("/ingest", headers=tablet, json=body)
+
+        # one gateway's burst, batch after batch: taken while the backlog is within bounds
+        answers = [await send(i) for i in range(12)]
+        codes_ = [r.status_code for r in answers]
+        taken = codes_.index(429)
+        assert taken >= 2, codes_
+        assert codes_ == [201] * taken + [429] * (12 - taken), codes_
+        assert start + 5 * (taken - 1) <= 20 < start + 5 * taken
+        refused = answers[taken]
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["resourceType"] == "OperationOutcome"
+        assert "waiting to be published" in refused.json()["issue"][0]["diagnostics"]
+        assert await _recorded(home) == {f"q{i}-{j}" for i in range(taken) for j in range(5)}
+        await held.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+    # the relay is back: every acknowledged reading reaches Kafka (the read model is fed
+    # from it), and the device's retries are taken once the backlog is gone
+    async def published() -> None:
+        assert await _unpublished(home) == 0
+        got = {r["device_event_id"] for r in await home.readings(patient, limit=1000)}
+        assert got == {f"q{i}-{j}" for i in range(taken) for j in range(5)}
+    await passes(published, 120, 0.2)
+    for i in range(taken, 12):
+        r = await send(i)
+        assert r.status_code == 201, r.text
+    assert await _recorded(home) == {f"q{i}-{j}" for i in range(12) for j in range(5)}

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.welfare import contract as ev
-from services.welfare.domain import codes, intake
+from services.welfare.domain import intake
 from services.welfare.domain.windows import State, WindowConfig, step
 from tests.welfare.test_rules import CFG
 from tests.welfare.conftest import flag, observation

@@ -2,6 +2,10 @@
 
     python -m tests.welfare.worker_proc <database_url> <schema> <bootstrap> <topics json>
                                         <app_id> <datadir> <web_port> [<response sla s>]
+                                        [clock=<file>]
+
+``clock=<file>``: the worker's clock reads the time (ISO 8601) from the file, so a test moves
+time for the inactivity rule instead of waiting hours.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ import asyncio
 import json
 import logging
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from libs.config import Settings
 from services.welfare.domain.rules import RuleConfig
@@ -22,15 +27,21 @@ CONFIG = RuleConfig(unit="974600978", response_sla=timedelta(minutes=30),
 
 async def main(argv: list[str]) -> None:
     url, schema, bootstrap, topics, app_id, datadir, port = argv[:7]
-    config = CONFIG
-    if len(argv) > 7:   # a short SLA, so a test sees an alert escalate
-        config = RuleConfig(unit=CONFIG.unit, response_sla=timedelta(seconds=float(argv[7])),
+    options = dict(a.split("=", 1) for a in argv[7:] if "=" in a)
+    sla = [a for a in argv[7:] if "=" not in a]
+    config, clock = CONFIG, {}
+    if sla:   # a short SLA, so a test sees an alert escalate
+        config = RuleConfig(unit=CONFIG.unit, response_sla=timedelta(seconds=float(sla[0])),
                             follow_up_within=CONFIG.follow_up_within)
+    if "clock" in options:
+        path = Path(options["clock"])
+        clock = {"clock": lambda: datetime.fromisoformat(path.read_text())}
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings(DATABASE_URL=url, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
     app = build_worker(settings, registry(), schema=schema, topics=json.loads(topics),
                        config=config, app_id=app_id, escalate_every_s=0.5, datadir=datadir,
+                       inactivity_every_s=0.5, **clock,
                        partitions=3,   # the test topics' count (tests/conftest.py make_topics)
                        web_port=int(port),
                        broker_commit_interval=0.5, broker_session_timeout=6,

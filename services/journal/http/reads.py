@@ -37,7 +37,8 @@ async def overview(patient_id: UUID, response: Response, store: Journal, records
     """Overview: active episodes and service decisions, CAVE, latest vital signs, open tasks,
     active care plans and the newest notes; ``as_of`` for the record as it stood then."""
     patient, version = await record_at(store, records, patient_id, as_of)
-    observations = ((await store.observations_at(patient_id, as_of)).values()
+    observations = ([*(await store.observations_at(patient_id, as_of)).values(),
+                     *await records.device_observations_at(patient_id, as_of)]
                     if as_of is not None else await records.latest_observations(patient_id))
     gone = not_shown(grant, patient)
     patient, observations = shown(grant, patient), [o for o in observations
@@ -49,7 +50,7 @@ async def overview(patient_id: UUID, response: Response, store: Journal, records
 
 
 @router.get("/patients/{patient_id}/timeline", tags=["reads"])
-async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
+async def timeline(patient_id: UUID, store: Journal, records: Reader, as_of: AsOf = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                    before: Annotated[int | None, Query(
                        ge=1, le=2**31 - 1, description="the next page: the `next` of the "
@@ -58,7 +59,8 @@ async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
     """Every change to the record, newest first, with who made it; corrections next to what
     they correct. One page of at most ``limit`` entries, read backwards from the store, so a
     page costs the same however long the record's history is; ``next`` fetches the page after.
-    """
+    Device measurements (welfare technology) are one entry per device for the time the page
+    covers (``DeviceMeasurements``: how many values, which codes, when measured)."""
     state, version = await store.current(patient_id)
     if not state.registered:
         raise NotFound("No record for this patient in the journal.")
@@ -69,10 +71,34 @@ async def timeline(patient_id: UUID, store: Journal, as_of: AsOf = None,
         version = page[0].stream_version
     more = len(page) > limit
     page = page[:limit]
-    return {"version": version,
-            "entries": views.timeline(shown_history(grant, state, reversed(page)),
-                                      hidden(grant)),
+    entries = views.timeline(shown_history(grant, state, reversed(page)), hidden(grant))
+    if not {"timeline", "observations"} & set(hidden(grant)):
+        entries = await _with_devices(store, records, patient_id, entries, page, more, before,
+                                      as_of)
+    return {"version": version, "entries": entries,
             "next": page[-1].stream_version if more else None}
+
+
+async def _with_devices(store, records, patient_id: UUID, entries: list[dict], page: list,
+                        more: bool, before: int | None, as_of: datetime | None) -> list[dict]:
+    """The page's entries with the device measurements (``welfare.events``) taken into the
+    record in the time the page covers: from its oldest entry (from the start on the last
+    page) up to the page before's oldest (up to ``as_of`` on the first page), one entry per
+    device, so pages neither repeat nor miss any and a page stays bounded."""
+    until = as_of + timedelta(microseconds=1) if as_of is not None else None
+    if before is not None:
+        at = await store.store.load_newest(stream_of(patient_id), 1, before + 1, None)
+        until = at[0].recorded_at if at else until
+    after = page[-1].recorded_at if more and page else None
+    devices = [{"at": d["taken"].isoformat(), "event": "DeviceMeasurements",
+                "what": "Målinger fra enhet (velferdsteknologi)", "by": d["device"],
+                "unit": None, "entry_id": None, "version": None,
+                "data": {"device": d["device"], "values": d["n"], "codes": list(d["codes"]),
+                         "first_measured": d["first"].isoformat(),
+                         "last_measured": d["last"].isoformat()}}
+               for d in await records.device_measurements(patient_id, after, until)]
+    return sorted([*entries, *devices], key=lambda e: datetime.fromisoformat(e["at"]),
+                  reverse=True)
 
 
 @router.get("/patients/{patient_id}/notes", tags=["reads"])

@@ -44,6 +44,48 @@ class RecordReader:
                      ORDER BY effective_at DESC LIMIT 1) AS o""", patient_id, list(VITALS))
         return [Observation.model_validate_json(r[0]) for r in rows]
 
+    async def device_observations_at(self, patient_id: UUID,
+                                     as_of: datetime) -> list[Observation]:
+        """The newest device measurement (``welfare.events``) of each vital sign that was in
+        the record at ``as_of``: taken in by then (its first FHIR version's time, the welfare
+        event's). One probe per code, like :meth:`latest_observations`."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch(f"""
+                SELECT o.doc::text FROM unnest($2::text[]) AS c(code)
+                 CROSS JOIN LATERAL (
+                    SELECT j.doc FROM journal_observations j
+                     WHERE j.patient_id = $1 AND j.code = c.code
+                       AND j.status <> 'entered_in_error' AND j.doc->>'device' IS NOT NULL
+                       AND EXISTS (SELECT 1 FROM {FHIR_TABLE} f
+                                    WHERE f.resource_type = 'Observation'
+                                      AND f.id = j.observation_id::text AND f.version_id = 1
+                                      AND f.last_updated <= $3)
+                     ORDER BY j.effective_at DESC LIMIT 1) AS o""",
+                patient_id, list(VITALS), as_of)
+        return [Observation.model_validate_json(r[0]) for r in rows]
+
+    async def device_measurements(self, patient_id: UUID, after: datetime | None,
+                                  until: datetime | None) -> list[dict]:
+        """The device measurements taken into the record in [``after``, ``until``) (either
+        open), per device: how many values, of which codes, when measured and when taken in.
+        Bounded by the person's devices, however many values they sent."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch(f"""
+                SELECT j.doc->>'device' AS device, count(*) AS n,
+                       array_agg(DISTINCT j.code ORDER BY j.code) AS codes,
+                       min(j.effective_at) AS first, max(j.effective_at) AS last,
+                       max(f.last_updated) AS taken
+                  FROM journal_observations j
+                  JOIN {FHIR_TABLE} f ON f.resource_type = 'Observation'
+                   AND f.id = j.observation_id::text AND f.version_id = 1
+                 WHERE j.patient_id = $1 AND j.doc->>'device' IS NOT NULL
+                   AND ($2::timestamptz IS NULL OR f.last_updated >= $2)
+                   AND ($3::timestamptz IS NULL OR f.last_updated < $3)
+                 GROUP BY 1 ORDER BY taken DESC, device""", patient_id, after, until)
+        return [dict(r) for r in rows]
+
     async def worklist(self, unit: str, start: datetime, end: datetime,
                        overdue: bool) -> list[dict]:
         """Open tasks of ``unit`` due in [start, end) (with ``overdue``, also every open task

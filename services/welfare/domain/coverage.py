@@ -51,6 +51,7 @@ class Coverage(BaseModel):
     patient_id: UUID
     entries: tuple[Entry, ...] = ()
     bands: dict[str, ev.Band] = Field(default_factory=dict)
+    inactivity_h: float | None = None   # "no activity for N hours by day", None: off
 
     @classmethod
     def empty(cls, patient_id: UUID) -> Coverage:
@@ -104,6 +105,8 @@ def evolve(state: Coverage, e: EventPayload) -> Coverage:
             return state.model_copy(update={"entries": (*state.entries, entry)})
         case ev.ThresholdsSet():
             return state.model_copy(update={"bands": state.bands | {e.band.code: e.band}})
+        case ev.InactivityLimitSet():
+            return state.model_copy(update={"inactivity_h": e.hours})
         case ev.CoverageEnded():
             return state.model_copy(update={"entries": tuple(
                 x.model_copy(update={"ended_at": e.ended_at}) if x.coverage_id == e.coverage_id
@@ -123,6 +126,18 @@ def set_thresholds(state: Coverage, band: ev.Band, hpr: str, unit: str,
     if not ordered:
         raise Invalid("Give at least one threshold.")
     return [ev.ThresholdsSet(band=band, by=hpr, unit=unit, set_at=now)]
+
+
+class InactivityLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hours: float | None = Field(ge=1, le=15, description=(
+        "a follow-up task when no device reports activity for this many hours of the day "
+        "(07:00-22:00 Norwegian time); null turns the rule off"))
+
+
+def set_inactivity(state: Coverage, body: InactivityLimit, hpr: str, unit: str,
+                   now: datetime) -> list[EventPayload]:
+    return [ev.InactivityLimitSet(hours=body.hours, by=hpr, unit=unit, set_at=now)]
 
 
 def light_of(state: Coverage, components: list[ev.Component]) -> str | None:

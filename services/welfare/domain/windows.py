@@ -10,9 +10,9 @@ readings, with an allowed lateness.
   (23:00-06:00, Norwegian time) -> one follow-up task for the night, however often the door
   opens in it.
 
-"No activity for N hours by day" is not here: it fires on the absence of readings, which needs
-a timer rather than a window over the readings that came (the devices' own 4.9 "Inaktivitet"
-is a follow-up task through ``rules.py``).
+"No activity for N hours by day" fires on the absence of readings (``inactivity.py``): the
+person's state keeps when they were last active and their limit, and the worker's timer asks
+:func:`quiet` which gaps have passed.
 
 **Event time and lateness.** A person's watermark is the latest ``effective_at`` of their
 readings the worker has seen. A window closes when the watermark passes its end plus
@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 
 from libs.events.registry import EventPayload
 from services.welfare import contract as ev
-from services.welfare.domain import codes
+from services.welfare.domain import codes, inactivity
 from services.welfare.domain.rules import RULE_NAMESPACE, RuleConfig
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -71,6 +71,9 @@ class State(BaseModel):
     watermark: datetime | None = None
     windows: dict[str, Open] = {}
     late: int = 0   # readings that came after their window closed
+    active_at: datetime | None = None       # the newest activity (inactivity.py)
+    inactivity_h: float | None = None       # the person's N, None: the rule is off
+    watch_from: datetime | None = None      # when N was set
 
     @classmethod
     def of(cls, value: dict | None) -> State:
@@ -155,4 +158,25 @@ def step(state: State, patient_id: UUID, reading: ev.AnyReading, cfg: WindowConf
     marks = [t for t in (state.watermark, reading.effective_at) if t is not None]
     watermark = max(marks)
     windows = {k: o for k, o in windows.items() if not _closed(o.end, watermark, cfg)}
-    return State(watermark=watermark, windows=windows, late=state.late + late), out
+    active = state.active_at
+    if inactivity.is_activity(reading):
+        active = max(t for t in (active, reading.effective_at) if t is not None)
+    return state.model_copy(update={"watermark": watermark, "windows": windows,
+                                    "late": state.late + late, "active_at": active}), out
+
+
+def limit_set(state: State, e: ev.InactivityLimitSet) -> State:
+    """The person's "no activity for N hours by day" limit, watched from when it was set."""
+    return state.model_copy(update={"inactivity_h": e.hours, "watch_from": e.set_at})
+
+
+def quiet(state: State, patient_id: UUID, watermark: datetime, rules: RuleConfig,
+          now: datetime, day: inactivity.DayConfig = inactivity.DayConfig(),
+          ) -> list[ev.TaskCreated]:
+    """The follow-up tasks for the person's quiet gaps by day that have passed by
+    ``watermark`` (the clock less the allowed lateness); none while the rule is off."""
+    if state.inactivity_h is None or state.watch_from is None:
+        return []
+    since = max(t for t in (state.active_at, state.watch_from) if t is not None)
+    return [inactivity.task(patient_id, state.inactivity_h, gap, rules, now)
+            for gap in inactivity.gaps(since, state.inactivity_h, watermark, day)]

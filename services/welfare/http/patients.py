@@ -47,12 +47,22 @@ async def set_thresholds(patient_id: UUID, body: Band, w: CoverageWrite):
                          body={"code": body.code}, status=200)
 
 
+@router.post(PATIENT + "/inactivity", status_code=200)
+async def set_inactivity(patient_id: UUID, body: cov.InactivityLimit, w: CoverageWrite):
+    """A clinician's limit for "no activity for N hours by day": a follow-up task when none of
+    the person's devices reports activity for that long by day (null: off)."""
+    return await w.apply(lambda s: cov.set_inactivity(s, body, w.actor.hpr, w.actor.unit,
+                                                      w.now),
+                         body={"hours": body.hours}, status=200)
+
+
 @router.get(PATIENT + "/coverage")
 async def read_coverage(patient_id: UUID, grant: Read, store: Coverage) -> dict[str, Any]:
     state, version = await store.current(patient_id)
     return {"version": version,
             "coverage": [e.model_dump(mode="json") for e in state.entries],
-            "thresholds": [b.model_dump(mode="json") for b in state.bands.values()]}
+            "thresholds": [b.model_dump(mode="json") for b in state.bands.values()],
+            "inactivity_h": state.inactivity_h}
 
 
 @router.get(PATIENT + "/readings")

@@ -1,0 +1,247 @@
+"""The welfare benchmark's measurements (``bench/welfare.py``), each with its baseline in the
+same run:
+
+- **ingestion**: ``clients`` gateways post batches of ``batch`` readings (SpO2 and heart rate
+  of their tablets) to ``/ingest`` back to back for ``seconds``: readings acknowledged (201)
+  per second. Baseline: an aiokafka producer (acks=all) sending the same FHIR payloads, one
+  record per reading, batch by batch with the same concurrency, to a topic configured as
+  ``welfare.events``.
+- **device event -> worklist**: an open loop of ``rate`` readings/s from every device, each
+  device sending its readings as one batch (batch *k* due at *t0 + k·batch/rate*, sent then
+  whatever is in flight, latency from its due time). About one reading a second is a button
+  alarm (VKP 4.13): the worker raises a red alert and a response task, the journal folds it from
+  ``welfare.events``, and the home-care nurse's ``GET /worklist`` (polled every ``POLL_S``)
+  shows it; latency from the alarm's batch's due time to the first poll that shows it. Event
+  time runs ``speed`` times faster than the clock (the readings are back-dated), so a run
+  covers a day of readings and the SpO2 windows (6 h) close and are evicted. Baseline: raw
+  aiokafka produce -> consume at the same rate (``bench.citizen_load.kafka_baseline``).
+- **worker memory**: the faust worker's RSS sampled every second through that run, next to
+  the same worker idle before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from time import perf_counter
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+
+from bench.citizen_load import Series
+from bench.infra import Deadline
+from bench.util import Counter
+from bench.welfare_servers import rss_mb
+from bench.welfare_setup import Welfare
+from services.welfare.domain import codes
+from services.welfare.domain.intake import reading_id
+
+POLL_S = 0.2
+PROBE_PER_S = 1.0
+
+
+@dataclass
+class Throughput:
+    label: str
+    readings: int = 0
+    seconds: float = 0.0
+    status: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def per_s(self) -> float:
+        return self.readings / self.seconds if self.seconds else 0.0
+
+    def as_json(self) -> dict:
+        return {"label": self.label, "readings": self.readings, "seconds": self.seconds,
+                "readings_per_s": self.per_s, "status": {str(k): v for k, v in
+                                                         self.status.items()}}
+
+
+def _observation(patient: str, event_id: str, at: datetime, code: str, value: float,
+                 unit: str) -> dict:
+    return {"resourceType": "Observation", "status": "final",
+            "identifier": [{"value": event_id}],
+            "code": {"coding": [{"system": codes.LOINC, "code": code}]},
+            "subject": {"reference": f"Patient/{patient}"},
+            "effectiveDateTime": at.isoformat(),
+            "valueQuantity": {"value": value, "unit": unit, "system": codes.UCUM, "code": unit}}
+
+
+def _alarm(patient: str, event_id: str, at: datetime) -> dict:
+    return {"resourceType": "Flag", "status": "active", "identifier": [{"value": event_id}],
+            "code": {"coding": [{"system": codes.ALERT_SYSTEM, "code": "4.13"}]},
+            "subject": {"reference": f"Patient/{patient}"}, "period": {"start": at.isoformat()},
+            "extension": [{"url": codes.SEVERITY_EXTENSION, "valueInteger": 3}]}
+
+
+def readings(patient: str, device: str, tag: str, seq: int, n: int, at: datetime,
+             rnd: random.Random) -> list[dict]:
+    """A tablet's ``n`` buffered readings: SpO2 (one in ten low, 90 %) and heart rate."""
+    out = []
+    for j in range(n):
+        when, eid = at + timedelta(seconds=j), f"{tag}-{seq}-{j}"
+        if j % 2:
+            out.append(_observation(patient, eid, when, "8867-4", rnd.randint(55, 95), "/min"))
+        else:
+            out.append(_observation(patient, eid, when, codes.SPO2,
+                                    90 if rnd.random() < 0.1 else rnd.randint(94, 99), "%"))
+    return out
+
+
+def bundle(resources: list[dict]) -> dict:
+    return {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": r, "request": {"method": "POST", "url": r["resourceType"]}}
+        for r in resources]}
+
+
+Send = Callable[[str, str, list[dict]], Awaitable[int]]
+
+
+async def _closed_loop(c: Welfare, t: Throughput, seconds: float, batch: int, clients: int,
+                       tag: str, counter: Counter, send: Send) -> Throughput:
+    """``clients`` senders, each sending one device's batch after another for ``seconds``
+    (``send(device, patient, resources)`` answers a status; 201 and 200 count as taken)."""
+    devices, rnd, at = list(c.devices), random.Random(1), datetime.now(UTC) - timedelta(days=3)
+
+    async def gateway(g: int) -> None:
+        seq, end = 0, t0 + seconds
+        while perf_counter() < end:
+            device = devices[(g + seq * clients) % len(devices)]
+            patient = c.devices[device]
+            status = await send(device, patient,
+                                readings(patient, device, f"{tag}{g}", seq, batch, at, rnd))
+            t.status[status] = t.status.get(status, 0) + 1
+            if status in (200, 201):
+                t.readings += batch
+                counter.n += batch
+            seq += 1
+
+    t0 = perf_counter()
+    await asyncio.gather(*(gateway(g) for g in range(clients)))
+    t.seconds = perf_counter() - t0
+    return t
+
+
+async def ingestion(c: Welfare, seconds: float, batch: int, clients: int,
+                    counter: Counter) -> Throughput:
+    t = Throughput(f"POST /ingest, batches of {batch}, {clients} gateways")
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{c.ports['welfare']}",
+                                     connector=aiohttp.TCPConnector(limit=clients),
+                                     timeout=aiohttp.ClientTimeout(total=120)) as http:
+        async def send(device: str, patient: str, resources: list[dict]) -> int:
+            async with http.post("/ingest", json=bundle(resources), headers={
+                    "Authorization": f"Bearer {c.tokens[device]}"}) as r:
+                await r.read()
+                return r.status
+
+        return await _closed_loop(c, t, seconds, batch, clients, "a", counter, send)
+
+
+async def raw_produce(c: Welfare, bootstrap: str, seconds: float, batch: int, clients: int,
+                      counter: Counter) -> Throughput:
+    """The same payloads, one record per reading keyed by the patient, acknowledged by every
+    replica ("200") once the whole batch is."""
+    t = Throughput(f"raw aiokafka produce (acks=all), batches of {batch}, {clients} at once")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await producer.start()
+    try:
+        async def send(device: str, patient: str, resources: list[dict]) -> int:
+            sent = [await producer.send(c.topics["raw"], json.dumps(r).encode(),
+                                        key=patient.encode()) for r in resources]
+            await asyncio.gather(*sent)
+            return 200
+
+        return await _closed_loop(c, t, seconds, batch, clients, "r", counter, send)
+    finally:
+        await producer.stop()
+
+
+async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float, n: int) -> None:
+    """The nurse's worklist, every POLL_S, until every alarm's task is seen."""
+    seen: set[str] = set()
+    deadline = Deadline(300, "every alarm's task on the worklist")
+    async with aiohttp.ClientSession(
+            f"http://127.0.0.1:{c.ports['journal']}", timeout=aiohttp.ClientTimeout(total=60),
+            headers={"Authorization": f"Bearer {c.nurse}"}) as http:
+        while len(seen) < n:
+            async with http.get("/worklist") as r:
+                tasks = (await r.json())["tasks"] if r.status == 200 else []
+            now = perf_counter()
+            for task in tasks:
+                rid = (task.get("reading_ids") or [None])[0]
+                if rid in due and rid not in seen:
+                    seen.add(rid)
+                    s.points.append((due[rid] - t0, now - due[rid]))
+            deadline.check()
+            await asyncio.sleep(POLL_S)
+    s.points.sort()
+
+
+async def latency(c: Welfare, rate: float, seconds: float, batch: int, speed: float,
+                  counter: Counter, rss: list[tuple[float, float]]) -> Series:
+    s = Series(f"alarm in a batch -> task on GET /worklist ({len(c.devices)} devices, "
+               f"batches of {batch})", rate)
+    devices, rnd = list(c.devices), random.Random(2)
+    batches = int(rate * seconds / batch)
+    probe_every = max(1, round(rate / batch / PROBE_PER_S))
+    start = datetime.now(UTC) - timedelta(seconds=seconds * speed + 60)
+    due: dict[str, float] = {}
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{c.ports['welfare']}",
+                                     connector=aiohttp.TCPConnector(limit=64),
+                                     timeout=aiohttp.ClientTimeout(total=120)) as http:
+        t0 = perf_counter() + 0.05
+
+        async def sample() -> None:
+            while True:
+                rss.append((perf_counter() - t0, rss_mb(c.worker_pid)))
+                await asyncio.sleep(1)
+
+        async def fire(k: int, at: float) -> None:
+            device = devices[k % len(devices)]
+            patient = c.devices[device]
+            when = start + timedelta(seconds=(at - t0) * speed)
+            body = readings(patient, device, "b", k, batch, when, rnd)
+            probe = None
+            if k % probe_every == 0:
+                eid = f"alarm-{k}"
+                body[-1] = _alarm(patient, eid, when)
+                probe = str(reading_id(device, eid))
+                due[probe] = at
+            try:
+                async with http.post("/ingest", json=bundle(body), headers={
+                        "Authorization": f"Bearer {c.tokens[device]}"}) as r:
+                    await r.read()
+                    status = r.status
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                status = 0
+            s.status[status] = s.status.get(status, 0) + 1
+            if status != 201 and probe is not None:   # not taken (429): no task to wait for
+                due.pop(probe, None)
+            counter.n += batch
+
+        sampler = asyncio.create_task(sample())
+        try:
+            tasks = []
+            for k in range(batches):
+                at = t0 + k * batch / rate
+                if (delay := at - perf_counter()) > 0:
+                    await asyncio.sleep(delay)
+                s.max_slip_ms = max(s.max_slip_ms, (perf_counter() - at) * 1000)
+                tasks.append(asyncio.create_task(fire(k, at)))
+            await asyncio.wait_for(asyncio.gather(*tasks), 300)
+            await _poll(c, due, s, t0, len(due))
+        finally:
+            sampler.cancel()
+    return s
+
+
+async def idle_rss(c: Welfare, seconds: float) -> list[tuple[float, float]]:
+    out, t0 = [], perf_counter()
+    while (t := perf_counter() - t0) < seconds:
+        out.append((t, rss_mb(c.worker_pid)))
+        await asyncio.sleep(1)
+    return out
