@@ -32,7 +32,13 @@ importer = typer.Typer(help="Load external data into the services.", no_args_is_
 
 KIND_LABELS = {
     "observation": "observations (vital signs)",
+    "result": "observations (results: laboratory, other vital signs, social history, ...)",
     "condition": "conditions",
+    "coded_condition": "conditions with every coding (SNOMED CT, ICPC-2, ICD-10)",
+    "immunization": "immunizations",
+    "encounter": "contacts (encounters of every class)",
+    "procedure": "procedures",
+    "report": "diagnostic reports (with their results)",
     "condition_resolved": "conditions resolved",
     "critical_info": "critical information (CAVE)",
     "episode_started": "legevakt episodes started",
@@ -50,6 +56,8 @@ class Report:
     already: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     replaced: Counter[str] = field(default_factory=Counter)
+    in_bundles: Counter[str] = field(default_factory=Counter)
+    sources: set[str] = field(default_factory=set)   # the resources the journal now holds
 
 
 def _fail(msg: str) -> NoReturn:
@@ -124,6 +132,8 @@ def import_synthea(
             plans.append(_read(path, now))
             progress.advance(task)
         report.bundles = len(plans)
+        for plan in plans:
+            report.in_bundles.update(plan.in_bundle)
         task = progress.add_task("importing", total=len(plans))
         try:
             asyncio.run(_apply(plans, s, schema, report, lambda: progress.advance(task)))
@@ -164,6 +174,7 @@ async def _apply_plan(journal, plan, s: Settings, report: Report) -> None:
     patient, _ = await journal.current(plan.patient_id)
     if patient.registered:
         report.patients_present += 1
+        report.sources.add(plan.source)
     elif plan.registration is None:  # plan.skipped says why
         for entry in plan.entries:
             report.skipped[f"{KIND_LABELS[entry.kind]}: the patient is not registered"] += 1
@@ -175,6 +186,7 @@ async def _apply_plan(journal, plan, s: Settings, report: Report) -> None:
             report.patients_present += 1
         elif problem is None:
             report.patients_imported += 1
+            report.sources.add(plan.source)
             report.replaced.update(plan.replaced)
         if problem is not None:
             report.skipped[f"Patient refused: {problem}"] += 1
@@ -190,6 +202,7 @@ async def _apply_plan(journal, plan, s: Settings, report: Report) -> None:
             report.skipped[f"{entry.source.split('/')[0]} refused: {exc.message}"] += 1
             continue
         (report.already if result is None else report.written)[entry.kind] += 1
+        report.sources.add(entry.source)
 
 
 async def _register(journal, plan, s: Settings) -> str | None:
@@ -231,6 +244,8 @@ def _print(report: Report) -> None:
             entries.add_row(label, str(report.written[kind]), str(report.already[kind]))
     console.print(entries)
 
+    _print_types(report)
+
     if report.replaced:
         replaced = Table(title="replaced fields (not skipped)")
         replaced.add_column("field", overflow="fold")
@@ -251,3 +266,19 @@ def _print(report: Report) -> None:
     console.print(f"[green]✓[/] {report.bundles} bundles: {report.patients_imported} patients "
                   f"imported, {report.patients_present} already present; {written} entries "
                   f"written, {already} already imported", soft_wrap=True, highlight=False)
+
+
+def _print_types(report: Report) -> None:
+    """Per resource type: in the bundles, in the journal, and why the rest is not."""
+    from services.journal.fhir.import_summary import READ_BACK_NOTES, by_type
+
+    rows = by_type(report.in_bundles, report.sources, report.skipped)
+    console.print("[bold]per resource type[/] (in the bundles, in the journal; the rest, and "
+                  "why)", soft_wrap=True, highlight=False)
+    for r in rows:
+        why = "; ".join(f"{reason} ({n})" for reason, n in r.why) if r.missing else ""
+        note = READ_BACK_NOTES.get(r.rtype, "") if r.imported else ""
+        label = {"billing": " (billing)", "directory": " (directory)"}.get(r.kind, "")
+        rest = "".join(f" — {x}" for x in (why, note) if x)
+        console.print(f"  {r.rtype}{label}: {r.in_bundles} in the bundles, {r.imported} in "
+                      f"the journal{rest}", soft_wrap=True, highlight=False, markup=False)

@@ -18,6 +18,9 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.episodeofcare import EpisodeOfCare
 from fhir.resources.R4B.flag import Flag
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from fhir.resources.R4B.immunization import Immunization
+from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.task import Task
@@ -41,7 +44,7 @@ OBS = fold_observations(HISTORY)   # folded on their own: not part of the patien
 RESOURCES = fhir.resources_of(FULL, OBS.values())
 MODELS: dict[str, Any] = {m.__name__: m for m in (
     Patient, EpisodeOfCare, Encounter, DocumentReference, Composition, Observation, Condition,
-    AllergyIntolerance, Flag, CarePlan, Task)}
+    AllergyIntolerance, Flag, CarePlan, Task, Immunization, Procedure, DiagnosticReport)}
 JOURNAL_EVENTS = {t for t in MANIFEST.registry().payloads if t.startswith("journal.")}
 STATUS = {  # R4 required bindings the models do not check
     "EpisodeOfCare": {"planned", "waitlist", "active", "onhold", "finished", "cancelled",
@@ -57,6 +60,11 @@ STATUS = {  # R4 required bindings the models do not check
                  "unknown"},
     "Task": {"draft", "requested", "received", "accepted", "rejected", "ready", "cancelled",
              "in-progress", "on-hold", "failed", "completed", "entered-in-error"},
+    "Immunization": {"completed", "entered-in-error", "not-done"},
+    "Procedure": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+                  "entered-in-error", "unknown"},
+    "DiagnosticReport": {"registered", "partial", "preliminary", "final", "amended",
+                         "corrected", "appended", "cancelled", "entered-in-error", "unknown"},
 }
 
 

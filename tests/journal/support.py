@@ -126,6 +126,30 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
     do(c.record_condition, c.RecordCondition(system="ICD-10", code="I10"), doctor, NOW)
     do(c.resolve_condition, c.ResolveCondition(condition_id=dm.condition_id,
                                                resolved_on=TODAY), doctor, NOW)
+    from services.journal.domain import immunizations as im, results as rs   # issue 19
+    loinc, sct = "http://loinc.org", "http://snomed.info/sct"
+    do(rs.record_result, rs.RecordResult(category=("laboratory",), code=(ev.Coded(
+        system=loinc, code="2093-3", display="Cholesterol"),), quantity=ev.Quantity(
+        value=5.2, unit="mmol/L"), effective_at=NOW), nurse, NOW)
+    do(rs.record_result, rs.RecordResult(category=("social-history",), code=(ev.Coded(
+        system=loinc, code="72166-2"),), concept=(ev.Coded(system=sct, code="266919005",
+        display="Never smoker"),), effective_at=NOW), nurse, NOW)
+    for codings in ([ev.Coded(system=sct, code="44054006", display="Diabetes type 2")],
+                    [ev.Coded(system="ICPC-2", code="K86"), ev.Coded(system=sct, code="59621000")]):
+        do(rs.record_coded_condition, rs.RecordCodedCondition(codings=codings), doctor, NOW)
+    from services.journal.domain import contacts as ct
+    do(ct.record_encounter, ct.RecordEncounter(class_code="AMB", type=(ev.Coded(
+        system=sct, code="185349003", display="Consultation"),), started_at=NOW,
+        ended_at=NOW, episode_id=gp_episode.episode_id), doctor, NOW)
+    from services.journal.domain import procedures as pc
+    do(pc.record_procedure, pc.RecordProcedure(code=(ev.Coded(system=sct, code="173160006"),),
+                                               performed_at=NOW), doctor, NOW)
+    do(pc.record_report, pc.RecordReport(code=(ev.Coded(system=loinc, code="57698-3"),),
+                                         effective_at=NOW, results=(hr.observation_id,)),
+       doctor, NOW)
+    do(im.record_immunization, im.RecordImmunization(vaccine=(ev.Coded(
+        system=im.ATC, code="J07BB02", display="Influensavaksine"),), occurred_at=NOW,
+        lot_number="AB123", dose_number=1), nurse, NOW)
 
     [pen] = do(c.register_critical_info, c.RegisterCriticalInfo(
         category="drug_reaction", substance="Penicillin", reaction="Anafylaksi",

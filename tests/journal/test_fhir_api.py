@@ -155,11 +155,11 @@ async def test_transaction_bundles_are_all_or_nothing(clinic: Clinic):
     r = await clinic.journal.get(f"/patients/{patient_id}", headers=nurse)
     version = r.headers["ETag"]
 
-    # one entry the journal cannot hold (a cholesterol value): nothing is written
-    bad = {**ok, "entry": [*ok["entry"], _observation(f"Patient/{patient_id}", "2093-3",
-                                                      5.1, "mmol/L", at)]}
+    # one entry the journal cannot hold (a heart rate of 900/min): nothing is written
+    bad = {**ok, "entry": [*ok["entry"], _observation(f"Patient/{patient_id}", "8867-4",
+                                                      900, "/min", at)]}
     r = await clinic.journal.post("/fhir", headers=nurse, json=bad)
-    assert r.status_code == 422 and "2093-3" in r.text, r.text
+    assert r.status_code == 422 and "8867-4" in r.text, r.text
 
     r = await clinic.journal.post("/fhir", headers=nurse | {"If-Match": version}, json=ok)
     assert r.status_code == 200, r.text

@@ -25,6 +25,7 @@ from services.journal.domain.clinical_state import fold_observation, fold_observ
 from services.journal.fhir import clinical as fhir_clinical
 from services.journal.fhir import elements as vocab
 from services.journal.fhir import record as fhir_record
+from services.journal.fhir import results_out
 from services.journal.fhir import to_fhir as fhir
 from tests.journal.fhir_mapping_support import (
     DOCTOR,
@@ -71,12 +72,17 @@ ENTITY = {  # one entity of each kind in the history, for the mappers that take 
     "Flag": lambda p: p.critical_info[-1],
     "CarePlan": lambda p: p.care_plans[0],
     "Task": lambda p: p.tasks[0],
+    "Immunization": lambda p: p.immunizations[0],
+    "Procedure": lambda p: p.procedures[0],
+    "DiagnosticReport": lambda p: p.reports[0],
 }
 FUNCTIONS = {"Patient": fhir_record.patient, "EpisodeOfCare": fhir_record.episode_of_care,
              "Encounter": fhir_record.encounter, "DocumentReference": fhir_record.document_reference,
              "Composition": fhir_record.composition, "Observation": fhir_clinical.observation,
              "Condition": fhir_clinical.condition, "AllergyIntolerance": fhir_clinical.allergy_intolerance,
-             "Flag": fhir_clinical.flag, "CarePlan": fhir_clinical.care_plan, "Task": fhir_clinical.task}
+             "Flag": fhir_clinical.flag, "CarePlan": fhir_clinical.care_plan, "Task": fhir_clinical.task,
+             "Immunization": results_out.immunization, "Procedure": results_out.procedure,
+             "DiagnosticReport": results_out.diagnostic_report}
 
 
 @pytest.mark.parametrize("kind", FUNCTIONS)

@@ -140,8 +140,10 @@ def test_the_composition_narrative_is_escaped_xhtml():
     assert text_of(the(p, "DocumentReference", d.note_id)) == text  # the attachment is verbatim
 
 
-def test_only_signed_visit_and_legevakt_notes_are_encounters():
+def test_only_signed_visit_and_legevakt_notes_and_recorded_contacts_are_encounters():
     encounters = {e["id"]: e for e in of_type("Encounter")}
+    [recorded] = FULL.encounters   # a contact from elsewhere (issue 19): its own Encounter
+    assert encounters.pop(str(recorded.encounter_id))["class"]["code"] == "AMB"
     contacts = [n for n in FULL.notes if n.status == "signed"
                 and n.kind in ("home_care_visit", "legevakt_contact")]
     assert set(encounters) == {str(n.note_id) for n in contacts} and len(contacts) == 3
@@ -181,7 +183,7 @@ def test_observation_statuses_values_and_reasons():
 
 
 def test_conditions_in_icpc2_and_icd10_active_or_resolved():
-    dm, htn = (the(FULL, "Condition", x.condition_id) for x in FULL.conditions)
+    dm, htn = (the(FULL, "Condition", x.condition_id) for x in FULL.conditions[:2])
     assert dm["code"]["coding"] == [{"system": ICPC2.uri, "code": "T90",
                                      "display": "Diabetes type 2"}]
     assert ICPC2.uri == "urn:oid:2.16.578.1.12.4.1.1.7170"

@@ -18,7 +18,10 @@ from tests.conftest import count_rows
 from tests.journal.test_fhir_in import DATA
 
 runner = CliRunner()
-ENTRIES = 86  # 76 observations, 3 legevakt episodes started and ended, 3 allergies, 1 death
+# 76 vital signs, 235 results, 16 conditions (11 resolved), 41 immunizations, 48 contacts,
+# 21 procedures, 17 diagnostic reports, 3 legevakt episodes started and ended, 3 allergies,
+# 1 death
+ENTRIES = 76 + 235 + 16 + 11 + 41 + 48 + 21 + 17 + 3 + 3 + 3 + 1
 
 
 def invoke(*args: str):
@@ -38,7 +41,7 @@ async def test_import_writes_the_streams_and_a_second_run_appends_nothing(cli_en
     assert first.exit_code == 0, first.output
     assert (f"5 bundles: 5 patients imported, 0 already present; {ENTRIES} entries written, "
             "0 already imported") in first.output
-    assert "Condition coded only in SNOMED CT" in first.output
+    assert "CarePlan: not imported" in first.output
     assert "belongs to the medication service" in first.output
 
     expected = {ev.stream_of(p.patient_id) for p in plans()}
@@ -53,10 +56,18 @@ async def test_import_writes_the_streams_and_a_second_run_appends_nothing(cli_en
     by_type = {t: await count_rows(engine, "SELECT count(*) FROM events WHERE type = :t", t=t)
                for t in ("journal.PatientRegistered", "journal.ObservationRecorded",
                          "journal.CriticalInfoRegistered", "journal.EpisodeStarted",
-                         "journal.EpisodeEnded", "journal.PatientDeceased")}
+                         "journal.EpisodeEnded", "journal.PatientDeceased",
+                         "journal.ObservationResultRecorded", "journal.ConditionCoded",
+                         "journal.ConditionResolved", "journal.ImmunizationRecorded",
+                         "journal.EncounterRecorded", "journal.ProcedureRecorded",
+                         "journal.DiagnosticReportRecorded")}
     assert by_type == {"journal.PatientRegistered": 5, "journal.ObservationRecorded": 76,
                        "journal.CriticalInfoRegistered": 3, "journal.EpisodeStarted": 3,
-                       "journal.EpisodeEnded": 3, "journal.PatientDeceased": 1}
+                       "journal.EpisodeEnded": 3, "journal.PatientDeceased": 1,
+                       "journal.ObservationResultRecorded": 235, "journal.ConditionCoded": 16,
+                       "journal.ConditionResolved": 11, "journal.ImmunizationRecorded": 41,
+                       "journal.EncounterRecorded": 48, "journal.ProcedureRecorded": 21,
+                       "journal.DiagnosticReportRecorded": 17}
     actors = await count_rows(engine, "SELECT count(*) FROM events WHERE "
                                       "envelope->'actor'->>'id' = 'import:synthea'")
     assert actors == total

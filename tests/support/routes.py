@@ -17,6 +17,10 @@ def all_routes(app) -> Iterator:
             yield from contexts()
 
 
+# FHIR routes that hold no patient data: the CapabilityStatement and our code systems
+NO_PATIENT_DATA = ("/fhir/metadata", "/fhir/CodeSystem", "/fhir/CodeSystem/{cs_id}")
+
+
 def unguarded_routes(app, decides_itself: Iterable[str], also: Iterable[str] = ()) -> list[str]:
     """Routes with a patient in the path, under ``/fhir/`` or listed in ``also``, that neither
     depend on ``guarded`` or a guarded or declared write dependency nor call one of
@@ -26,7 +30,7 @@ def unguarded_routes(app, decides_itself: Iterable[str], also: Iterable[str] = (
     for route in all_routes(app):
         path = getattr(route, "path", "")
         patient_data = "{patient_id}" in path or path.startswith("/fhir/") or path in extra
-        if not patient_data or path == "/fhir/metadata":
+        if not patient_data or path in NO_PATIENT_DATA:
             continue
         deps = [d.call for d in route.dependant.dependencies]
         source = inspect.getsource(route.endpoint)

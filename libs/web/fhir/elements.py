@@ -10,7 +10,9 @@ from typing import Any
 from libs.kernel.identifiers import IdentifierSystem
 from libs.web.fhir.narrative import narrated
 
-CODE_BASE = "https://ehr.example.no/fhir"
+# the canonical base of our own code systems, extensions and naming systems: the address the
+# project publishes its implementation guide at (GitHub Pages). The one place to change it.
+CODE_BASE = "https://ehr-kommune.github.io/ig"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 _LONG_DIGITS = re.compile(r"\d{11,}")
 
@@ -38,14 +40,15 @@ def org(orgnr: str, display: str | None = None) -> dict:
 def searchset(resources: list[dict], base: str, total: int | None = None,
               next_url: str | None = None) -> dict:
     """A search result page: ``fullUrl`` = ``<base>/<type>/<id>``; ``next`` link when given;
-    each resource with its generated narrative."""
+    each resource with its generated narrative; no ``entry`` on an empty page."""
     base = base.rstrip("/")
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
-    bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
-                        "resource": narrated(r), "search": {"mode": "match"}}
-                       for r in resources]
+    if resources:   # FHIR JSON has no empty arrays: an empty page has no ``entry``
+        bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+                            "resource": narrated(r), "search": {"mode": "match"}}
+                           for r in resources]
     return bundle

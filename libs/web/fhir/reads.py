@@ -283,7 +283,8 @@ class FhirReads:
     async def search(self, request: Request, grant: Grant, patient_id: UUID, rtype: str, *,
                      date_: list[str] | None, code: str | None, status: str | None,
                      count: int, offset: int, as_of: datetime | None,
-                     cursor: str | None = None) -> FhirJSONResponse:
+                     cursor: str | None = None, category: str | None = None,
+                     ) -> FhirJSONResponse:
         """One page of the patient's resources of a type that match, newest first: ``_count``
         of them after ``_cursor`` (from the previous page's ``next`` link) or after skipping
         ``_offset`` (at most ``MAX_OFFSET``; not both). ``total`` is counted up to
@@ -291,6 +292,7 @@ class FhirReads:
         if cursor is not None and offset:
             raise SearchParameterError("_cursor and _offset: give one of them, not both")
         query = SearchQuery(dates=date_conditions(date_), codes=token_values(code),
+                            categories=token_values(category),
                             statuses=token_values(status), as_of=as_of_utc(as_of),
                             count=count, offset=offset,
                             after=None if cursor is None else decode_cursor(cursor))

@@ -109,6 +109,7 @@ class SearchQuery:
 
     dates: Sequence[tuple[Op, datetime]] = ()
     codes: Sequence[str] | None = None
+    categories: Sequence[str] | None = None   # ANDed with codes: category=laboratory&code=...
     statuses: Sequence[str] | None = None
     withheld: Sequence[str] = ()
     as_of: datetime | None = None

@@ -282,6 +282,8 @@ def _where(patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]
         clauses.append(_date_clause(op, value, arg))
     if query.codes is not None:
         clauses.append(f"codes && {arg(list(query.codes))}::text[]")
+    if query.categories is not None:   # categories are among a version's codes
+        clauses.append(f"codes && {arg(list(query.categories))}::text[]")
     if query.statuses is not None:
         clauses.append(f"statuses && {arg(list(query.statuses))}::text[]")
     if query.withheld:

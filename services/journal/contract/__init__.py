@@ -21,6 +21,13 @@ from services.journal.contract.clinical import (
     NoteDrafted, NoteKind, NoteSigned, NoteText, ObservationCorrected, ObservationEnteredInError,
     ObservationRecorded, Severity,
 )
+from services.journal.contract.conditions import ConditionCoded, ConditionCodings
+from services.journal.contract.encounters import EncounterRecorded
+from services.journal.contract.procedures import DiagnosticReportRecorded, ProcedureRecorded
+from services.journal.contract.observations import (
+    Coded, Component, ImmunizationRecorded, ImmunizationStatus, ObservationResultRecorded,
+    Quantity,
+)
 from services.journal.contract.messages import (
     ApplicationReceiptReceived, ApplicationReceiptSent, DialogType, HerId, MessageId,
     MessageKind, MessageReceived, MessageSent, MessageText, Party, ReceiptError, ReceiptStatus,
@@ -50,7 +57,11 @@ EVENTS: tuple[type[EventPayload], ...] = tuple(
 __all__ = [
     "EVENTS", "EventPayload", "STREAM_PREFIX", "Address", "ApplicationReceiptReceived",
     "ApplicationReceiptSent", "CareTeamMessageReceived", "CareTeamReplySent",
-    "CarePlanCompleted", "CarePlanCreated", "CarePlanRevoked",
+    "CarePlanCompleted", "CarePlanCreated", "CarePlanRevoked", "Coded", "Component",
+    "ConditionCoded", "ConditionCodings", "DiagnosticReportRecorded", "EncounterRecorded",
+    "ImmunizationRecorded", "ProcedureRecorded",
+    "ImmunizationStatus",
+    "ObservationResultRecorded", "Quantity",
     "ConditionRecorded", "ConditionResolved", "CriticalCategory", "EntryWithheldFromPatient",
     "EntryWithholdingLifted", "CriticalInfoRefuted",
     "CriticalInfoRegistered", "CriticalInfoRemoved", "CriticalInfoVerified", "DialogType",

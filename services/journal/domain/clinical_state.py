@@ -76,6 +76,14 @@ class Observation(Frozen):
     device: str | None = None
     """A welfare-technology device's measurement (``projections/welfare.py``): the device's
     client id; its version's ``by`` repeats it and ``unit`` is empty (no person recorded it)."""
+    category: tuple[str, ...] = ()
+    """A result's FHIR observation categories; none for the journal's own vital signs."""
+    codings: tuple[ev.Coded, ...] = ()
+    """A result's every coding of its code (``code`` is the first); none for a vital sign."""
+    text: str | None = None
+    concept: tuple[ev.Coded, ...] = ()
+    """A coded value (valueCodeableConcept); the versions' ``value`` is then None."""
+    components: tuple[ev.Component, ...] = ()
 
     @property
     def value(self) -> float | None:
@@ -91,6 +99,8 @@ class Condition(Frozen):
     by: str
     recorded_at: datetime
     resolved_on: date | None = None
+    codings: tuple[ev.Coded, ...] = ()
+    """Every further coding given (SNOMED CT, ...); for a ``ConditionCoded`` every coding."""
 
 
 class Change(Frozen):
@@ -122,8 +132,8 @@ def latest_observations(observations: Iterable[Observation]) -> dict[str, Observ
     return out
 
 
-OBSERVATION_EVENTS = (ev.ObservationRecorded, ev.ObservationCorrected,
-                      ev.ObservationEnteredInError)
+OBSERVATION_EVENTS = (ev.ObservationRecorded, ev.ObservationResultRecorded,
+                      ev.ObservationCorrected, ev.ObservationEnteredInError)
 
 
 def fold_observation(o: Observation | None, e: EventPayload) -> Observation | None:
@@ -134,6 +144,15 @@ def fold_observation(o: Observation | None, e: EventPayload) -> Observation | No
                                effective_at=e.effective_at, versions=(Version(
                                    by=e.performer, unit=e.unit, at=e.recorded_at,
                                    value=e.value),))
+        case ev.ObservationResultRecorded():
+            q = e.quantity
+            return Observation(
+                observation_id=e.observation_id, code=e.code[0].code,
+                ucum=(q.unit or "") if q else "", effective_at=e.effective_at,
+                category=e.category, codings=e.code, text=e.text, concept=e.concept,
+                components=e.components, versions=(Version(
+                    by=e.performer, unit=e.unit, at=e.recorded_at,
+                    value=q.value if q else None),))
         case ev.ObservationCorrected() | ev.ObservationEnteredInError() if o is not None:
             fixed = isinstance(e, ev.ObservationCorrected)
             v = Version(by=e.by, unit=e.unit, reason=e.reason,
@@ -191,6 +210,16 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             x = Condition(condition_id=e.condition_id, system=e.system, code=e.code,
                           display=e.display, onset=e.onset, by=e.by, recorded_at=e.recorded_at)
             return u(update={"conditions": (*p.conditions, x)})
+        case ev.ConditionCoded():
+            first = e.codings[0]
+            x = Condition(condition_id=e.condition_id, system=first.system, code=first.code,
+                          display=e.display, onset=e.onset, by=e.by, recorded_at=e.recorded_at,
+                          codings=e.codings)
+            return u(update={"conditions": (*p.conditions, x)})
+        case ev.ConditionCodings():
+            return u(update={"conditions": _with(
+                p.conditions, "condition_id", e.condition_id,
+                lambda x: x.model_copy(update={"codings": (*x.codings, *e.codings)}))})
         case ev.ConditionResolved():
             return u(update={"conditions": _with(
                 p.conditions, "condition_id", e.condition_id,

@@ -33,13 +33,17 @@ from libs.kernel.time import Day, local_day
 from services.journal import contract as ev
 from services.journal.contract import Address, Name, Sex
 from services.journal.domain import (
-    care_team, clinical_state, messages_state, process_state, withheld,
+    care_team, clinical_state, contacts, immunizations, messages_state, procedures,
+    process_state, withheld,
 )
 from services.journal.domain import episodes as care
 from services.journal.domain.base import Command, Frozen, require_alive, require_registered
 from services.journal.domain.care_team import CareTeamMessage
 from services.journal.domain.clinical_state import Condition, CriticalInfo, Note
 from services.journal.domain.episodes import Assessment, Episode, ServiceDecision
+from services.journal.domain.contacts import Encounter
+from services.journal.domain.immunizations import Immunization
+from services.journal.domain.procedures import Procedure, Report
 from services.journal.domain.messages_state import Message, Receipt
 from services.journal.domain.process_state import CarePlan, Task
 from services.journal.domain.withheld import Withholding
@@ -69,6 +73,10 @@ class Patient(Frozen):
     receipts: tuple[Receipt, ...] = ()  # every receipt we sent, also for messages not stored
     withheld_from_patient: tuple[Withholding, ...] = ()  # § 5-1 decisions in force
     care_team_messages: tuple[CareTeamMessage, ...] = ()  # with the patient (req. 52)
+    immunizations: tuple[Immunization, ...] = ()
+    encounters: tuple[Encounter, ...] = ()   # contacts from elsewhere (contacts.py)
+    procedures: tuple[Procedure, ...] = ()
+    reports: tuple[Report, ...] = ()          # diagnostic reports
 
     @classmethod
     def unknown(cls, patient_id: UUID) -> Patient:
@@ -253,7 +261,8 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             return p.model_copy(update={"deceased_on": e.deceased_on})
     p = clinical_state.evolve(care.evolve(p, e), e)
     p = messages_state.evolve(process_state.evolve(p, e), e)
-    return care_team.evolve(withheld.evolve(p, e), e)
+    p = immunizations.evolve(care_team.evolve(withheld.evolve(p, e), e), e)
+    return procedures.evolve(contacts.evolve(p, e), e)
 
 
 def fold(patient_id: UUID, payloads: Iterable[EventPayload]) -> Patient:

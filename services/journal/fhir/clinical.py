@@ -13,6 +13,7 @@ from services.journal.domain.codes.lists import service_code
 from services.journal.domain.patients import Patient
 from services.journal.domain.process_state import KIND_NO as TASK_KIND_NO
 from services.journal.domain.process_state import CarePlan, Goal, Intervention, Task
+from services.journal.fhir.results_out import condition_code, result
 from services.journal.fhir.elements import (
     ACTIVITY_STATUS, ALLERGY_CATEGORIES, ALLERGY_CLINICAL, ALLERGY_VERIFICATION, CARE_PLAN_STATUS,
     concept, CRITICAL_STATUS_NO, CRITICALITY, CS_CRITICAL_CATEGORY, CS_CRITICAL_STATUS,
@@ -31,6 +32,8 @@ def observation(p: Patient, o: Observation, meta: dict | None = None) -> Resourc
              {"dataAbsentReason": concept(f"{THO}/data-absent-reason", "error", "Error")})
     notes = [{"authorReference": practitioner_ref(v.by), "time": instant(v.at),
               "text": text(v.reason)} for v in o.versions[1:] if v.reason]
+    if o.codings:   # a result (laboratory, social history, ...): results_out.py
+        return result(p, o, value, notes, OBSERVATION_STATUS[o.status], meta)
     return drop_none(head("Observation", o.observation_id, meta) | {
         "status": OBSERVATION_STATUS[o.status],
         "category": [concept(f"{THO}/observation-category", "vital-signs", "Vital Signs")],
@@ -51,7 +54,8 @@ def condition(p: Patient, c: Condition, meta: dict | None = None) -> Resource:
         "clinicalStatus": concept(f"{THO}/condition-clinical", status),
         "category": [concept(f"{THO}/condition-category", "problem-list-item",
                               "Problem List Item")],
-        "code": concept(DIAGNOSIS_URI[c.system], c.code, c.display) | {"text": c.display},
+        "code": condition_code(c, coding(DIAGNOSIS_URI[c.system], c.code, c.display)
+                               if c.system in DIAGNOSIS_URI else None),
         "subject": subject_ref(p),
         "onsetDateTime": iso_date(c.onset),
         "abatementDateTime": iso_date(c.resolved_on),

@@ -10,14 +10,19 @@ from typing import Any
 from uuid import UUID
 
 from libs.events.registry import EventPayload
-from services.journal.domain import clinical, episodes
+from services.journal.domain import (
+    clinical, contacts, episodes, immunizations, procedures, results,
+)
 from services.journal.domain import patients as pt
 from services.journal.domain.patients import Patient, RegisterPatient
 from services.journal.fhir.plan import BundleError, Entry, Plan
 
 
-_ID_FIELD = {"observation": "observation_id", "condition": "condition_id",
-             "critical_info": "critical_id", "episode_started": "episode_id"}
+_ID_FIELD = {"observation": "observation_id", "result": "observation_id",
+             "condition": "condition_id", "coded_condition": "condition_id",
+             "critical_info": "critical_id", "immunization": "immunization_id",
+             "encounter": "encounter_id", "procedure": "procedure_id", "report": "report_id",
+             "episode_started": "episode_id"}
 
 
 def exists(p: Patient, entry: Entry, observations: Collection[UUID] = ()) -> bool:
@@ -26,10 +31,18 @@ def exists(p: Patient, entry: Entry, observations: Collection[UUID] = ()) -> boo
     caller looks them up, see ``JournalStore.observations``)."""
     i = entry.entity_id
     match entry.kind:
-        case "observation":
+        case "observation" | "result":
             return i in observations
-        case "condition":
+        case "condition" | "coded_condition":
             return any(c.condition_id == i for c in p.conditions)
+        case "immunization":
+            return any(x.immunization_id == i for x in p.immunizations)
+        case "encounter":
+            return any(x.encounter_id == i for x in p.encounters)
+        case "procedure":
+            return any(x.procedure_id == i for x in p.procedures)
+        case "report":
+            return any(x.report_id == i for x in p.reports)
         case "condition_resolved":
             return any(c.condition_id == i and c.resolved_on is not None for c in p.conditions)
         case "critical_info":
@@ -53,8 +66,20 @@ def decide(p: Patient, entry: Entry, now: datetime,
     match entry.kind:
         case "observation":
             events = clinical.record_observation(p, c, by, now)
+        case "result":
+            events = results.record_result(p, c, by, now)
         case "condition":
             events = clinical.record_condition(p, c, by, now)
+        case "coded_condition":
+            events = results.record_coded_condition(p, c, by, now)
+        case "immunization":
+            events = immunizations.record_immunization(p, c, by, now)
+        case "encounter":
+            events = contacts.record_encounter(p, c, by, now)
+        case "procedure":
+            events = procedures.record_procedure(p, c, by, now)
+        case "report":
+            events = procedures.record_report(p, c, by, now)
         case "condition_resolved":
             events = clinical.resolve_condition(p, c, by, now)
         case "critical_info":
@@ -79,7 +104,7 @@ Lookup = Callable[[UUID, Iterable[UUID]], Awaitable[Mapping[UUID, Any]]]
 
 
 def observation_ids(entries: Iterable[Entry]) -> list[UUID]:
-    return [e.entity_id for e in entries if e.kind == "observation"]
+    return [e.entity_id for e in entries if e.kind in ("observation", "result")]
 
 
 def decider(entry: Entry, now: datetime,

@@ -17,22 +17,23 @@ What is mapped (everything else is counted in ``skipped``):
   (observation-example-f202-temperature carries both codes). Units are converted to the code's
   UCUM unit where the conversion is exact (g, [lb_av], [degF], K, kPa, ...); a value outside the
   journal's plausible range is skipped.
-- Condition coded in ICPC-2 or ICD-10 -> ``RecordCondition`` (+ ``ResolveCondition`` when it has
-  an abatement date). There is no SNOMED CT -> ICPC-2 map here on purpose: SNOMED-only
-  conditions are skipped and counted.
+- Condition with one ICPC-2 or ICD-10 coding -> ``RecordCondition``; with more codings, or
+  coded in SNOMED CT only -> ``RecordCodedCondition`` (every coding kept; ``domain/results.py``);
+  either + ``ResolveCondition`` when it has an abatement date. No SNOMED CT -> ICPC-2 map.
+- Other Observations (laboratory, height, BMI, pain, smoking, ...), Immunization, Procedure and
+  DiagnosticReport: ``observations_in.py``.
 - AllergyIntolerance (active, not refuted) -> ``RegisterCriticalInfo``: category medication ->
   ``drug_reaction``, any other -> ``other_allergy``; substance = ``code.text`` or the display.
-- Encounter of class EMER -> a ``legevakt`` episode, started and ended; other classes skipped.
+- Encounter of any class -> ``RecordEncounter``; one of class EMER also a ``legevakt`` episode.
 
 Dates must lie in the past (``ids.now``): the domain refuses future ones, so they are skipped
 here with a reason. National ids, addresses, entity ids and the clinician come from the
 ``IdPolicy``: the base class reads Norwegian identifiers from the resources themselves;
-``services.journal.fhir.synthea.SyntheaPolicy`` replaces US ones by synthetic demo values.
-A ``Plan`` never prints the national id (its fields are ``repr=False``).
+``services.journal.fhir.synthea.SyntheaPolicy`` replaces US ones by synthetic demo values. A
+``Plan`` never prints the national id (its fields are ``repr=False``).
 
-Public API: ``map_bundle``, ``validate_bundle``, ``Plan``, ``Entry``, ``KINDS``, ``IdPolicy``
-(with ``Identity``, ``Placed``, ``Unmappable``), ``BundleError``, and for applying a plan
-``register_decider``, ``decider``, ``decide`` and ``exists``.
+Public API: ``map_bundle``, ``Plan``, ``Entry``, ``KINDS``, ``IdPolicy`` (``Identity``,
+``Placed``, ``Unmappable``), ``BundleError``; applying a plan: ``deciders.py``.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ from services.journal.domain import clinical, episodes
 from services.journal.domain import patients as pt
 from services.journal.contract import Name, Sex
 from services.journal.domain.patients import RegisterPatient
+from services.journal.domain.results import RecordCodedCondition
+from services.journal.fhir import observations_in as results_in
 from services.journal.fhir.plan import (
     BP_COMPONENTS, BP_PANELS, BundleError, CONVERT, Entry, IdPolicy, LOINC, NOT_JOURNAL, Plan,
-    Resource, SAME_AS, SNOMED, Unmappable,
+    Resource, SAME_AS, Unmappable,
 )
 
 
@@ -139,9 +142,11 @@ def map_bundle(bundle: dict, ids: IdPolicy, *, patient_id: UUID | None = None) -
     else:
         raise BundleError("The bundle holds no Patient resource and no patient was named.")
     refs.discard(None)
+    plan.in_bundle.update(r["resourceType"] for r, _ in items)
 
     mappers = {"Observation": _observation, "Condition": _condition,
-               "AllergyIntolerance": _allergy, "Encounter": _encounter}
+               "AllergyIntolerance": _allergy, "Encounter": _encounter,
+               **results_in.mappers(_moment)}   # Immunization, Procedure, DiagnosticReport
     for res, full_url in items:
         kind = res["resourceType"]
         if kind == "Patient":
@@ -160,6 +165,8 @@ def map_bundle(bundle: dict, ids: IdPolicy, *, patient_id: UUID | None = None) -
             plan.skipped[exc.reason] += 1
             continue
         plan.entries.extend(new)
+        plan.replaced.update(x for e in new for x in e.left_out)
+    results_in.resolve_reports(plan)
     deaths = [e for e in plan.entries if e.kind == "death"]
     plan.entries = sorted((e for e in plan.entries if e.kind != "death"),
                           key=lambda e: e.at) + deaths
@@ -224,8 +231,6 @@ def _observation(res: Resource, full_url: str | None, ids: IdPolicy,
     if res.get("status") not in ("final", "amended", "corrected"):
         raise Unmappable(f"Observation: status {res.get('status')!r} is not a result")
     loinc = [c.get("code") for c in _codings(res.get("code")) if c.get("system") == LOINC]
-    if not loinc:
-        raise Unmappable("Observation: not coded in LOINC")
     at = _moment(res.get("effectiveDateTime") or res.get("effectiveInstant")
                  or (res.get("effectivePeriod") or {}).get("start"))
     if at is None:
@@ -258,8 +263,8 @@ def _observation(res: Resource, full_url: str | None, ids: IdPolicy,
         return out
     code = next((SAME_AS.get(c, c) for c in loinc if SAME_AS.get(c, c) in clinical.VITALS),
                 None)
-    if code is None:
-        raise Unmappable(f"Observation LOINC {loinc[0]} is not a vital sign the journal records")
+    if code is None:   # not a vital sign of the journal's: a result (observations_in.py)
+        return results_in.result(res, full_url, ids, at, skipped)
     value = _vital(code, res.get("valueQuantity"))
     return [Entry("observation", clinical.RecordObservation(
         code=code, value=value, ucum=clinical.VITALS[code][1], effective_at=at), by,
@@ -301,12 +306,9 @@ def _condition(res: Resource, full_url: str | None, ids: IdPolicy,
                skipped: Counter[str]) -> list[Entry]:
     if _status(res.get("verificationStatus")) in ("refuted", "entered-in-error"):
         raise Unmappable("Condition: refuted or entered in error")
-    coded = _diagnosis(res.get("code"))
-    if coded is None:
-        systems = {c.get("system") for c in _codings(res.get("code"))}
-        if systems == {SNOMED}:
-            raise Unmappable("Condition coded only in SNOMED CT")
-        raise Unmappable("Condition: not coded in ICPC-2 or ICD-10")
+    coded, codings = _diagnosis(res.get("code")), results_in.coded(res.get("code"))
+    if not codings:
+        raise Unmappable("Condition: not coded (no coding with a system and a code)")
     onset_value = res.get("onsetDateTime") or (res.get("onsetPeriod") or {}).get("start")
     onset = _day(onset_value)
     today = local_day(ids.now)
@@ -322,9 +324,12 @@ def _condition(res: Resource, full_url: str | None, ids: IdPolicy,
     recorded = _day(res.get("recordedDate"))
     at = _midnight(onset or recorded or today)
     by, cid, source = ids.clinician(res), ids.entity_id(res, "", full_url), ids.key(res, full_url)
-    system, code = coded
-    out = [Entry("condition", clinical.RecordCondition(system=system, code=code, onset=onset),
-                 by, cid, source, at)]
+    out = [Entry("condition", clinical.RecordCondition(system=coded[0], code=coded[1],
+                                                       onset=onset), by, cid, source, at)
+           if coded is not None and len(codings) == 1 else   # else every coding is kept
+           Entry("coded_condition", RecordCodedCondition(
+               codings=codings, text=results_in.concept_text(res.get("code")), onset=onset,
+               condition_id=cid), by, cid, source, at)]
     if abated is not None:
         out.append(Entry("condition_resolved", clinical.ResolveCondition(
             condition_id=cid, resolved_on=abated), by, cid, source, max(at, _midnight(abated))))
@@ -364,9 +369,8 @@ def _allergy(res: Resource, full_url: str | None, ids: IdPolicy,
 def _encounter(res: Resource, full_url: str | None, ids: IdPolicy,
                skipped: Counter[str]) -> list[Entry]:
     cls = (res.get("class") or {}).get("code")
-    if cls != "EMER":
-        raise Unmappable(f"Encounter class {cls or 'unknown'}: only emergency encounters "
-                         "(EMER) become legevakt episodes")
+    if not isinstance(cls, str):
+        raise Unmappable("Encounter: no class (an HL7 v3 ActCode)")
     if res.get("status") in ("planned", "cancelled", "entered-in-error", "unknown"):
         raise Unmappable(f"Encounter: status {res.get('status')!r} is not a contact that "
                          "took place")
@@ -383,10 +387,14 @@ def _encounter(res: Resource, full_url: str | None, ids: IdPolicy,
     why = [t for t in (_text(x) for x in res.get("reasonCode") or []) if t]
     reason = ": ".join(x for x in ("; ".join(kinds), "; ".join(why)) if x) or None
     eid, source = ids.entity_id(res, "", full_url), ids.key(res, full_url)
+    contact = results_in.contact(res, cls, start, end, eid if cls == "EMER" else None, ids, by,
+                                 full_url)
+    if cls != "EMER":   # an emergency is also a legevakt episode
+        return [contact]
     out = [Entry("episode_started", episodes.StartEpisode(
         kind="legevakt", unit=by.unit, started_at=start,
         reason=reason[:2000] if reason else None), by, eid, source, start)]
     if end is not None:
         out.append(Entry("episode_ended", episodes.EndEpisode(episode_id=eid, ended_at=end),
                          by, eid, source, end))
-    return out
+    return [out[0], contact, *out[1:]]

@@ -20,10 +20,12 @@ from services.journal.domain.patients import AddressIn, RegisterPatient
 
 
 Resource = dict[str, Any]
-Kind = Literal["observation", "condition", "condition_resolved", "critical_info",
+Kind = Literal["observation", "result", "condition", "coded_condition", "condition_resolved",
+               "critical_info", "immunization", "encounter", "procedure", "report",
                "episode_started", "episode_ended", "death"]
-KINDS: tuple[str, ...] = ("observation", "condition", "condition_resolved", "critical_info",
-                          "episode_started", "episode_ended", "death")
+KINDS: tuple[str, ...] = ("observation", "result", "condition", "coded_condition",
+                          "condition_resolved", "critical_info", "immunization", "encounter",
+                          "procedure", "report", "episode_started", "episode_ended", "death")
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -62,9 +64,6 @@ NOT_JOURNAL: dict[str, str] = {
     "MedicationAdministration": "MedicationAdministration: belongs to the medication service",
     "MedicationDispense": "MedicationDispense: belongs to the medication service",
     "Medication": "Medication: belongs to the medication service",
-    "Immunization": "Immunization: the journal keeps no vaccination record (SYSVAK does)",
-    "Procedure": "Procedure: the journal records no procedures",
-    "DiagnosticReport": "DiagnosticReport: the journal records no diagnostic reports",
     "CarePlan": "CarePlan: not imported (care plans are made in the journal's process support)",
     "CareTeam": "CareTeam: the journal records no care teams",
     "Goal": "Goal: not imported (goals belong to a care plan made in the journal)",
@@ -124,6 +123,10 @@ class Entry:
     entity_id: UUID | None
     source: str
     at: datetime
+    left_out: tuple[str, ...] = ()
+    """What of the resource was left out while the entry was kept (counted in the plan's
+    ``replaced``, not as a skip)."""
+    refers: tuple[str, ...] = ()   # a report's results, as references, until resolved
 
 
 @dataclass
@@ -139,6 +142,8 @@ class Plan:
     entries: list[Entry] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     replaced: Counter[str] = field(default_factory=Counter)
+    in_bundle: Counter[str] = field(default_factory=Counter)
+    """How many resources of each type the bundle held (``import_summary.py``)."""
 
     def counts(self) -> Counter[str]:
         return Counter(e.kind for e in self.entries)

@@ -146,7 +146,8 @@ def document_reference(p: Patient, note: Note, meta: dict | None = None) -> Reso
         "authenticator": practitioner_ref(note.signed_by) if note.signed_by else None,
         "custodian": org(note.versions[0].unit),
         "content": [{"attachment": {
-            "contentType": "text/plain; charset=utf-8", "language": "nb",
+            # "no" (Norwegian): the code R4's languages value set has ("nb" is not in it)
+            "contentType": "text/plain; charset=utf-8", "language": "no",
             "data": base64.b64encode(data).decode("ascii"), "size": len(data),
             "hash": base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"),
             "title": NOTE_KIND_NO[note.kind], "creation": instant(note.versions[0].at)}}],

@@ -65,7 +65,9 @@ class SyntheaPolicy(IdPolicy):
         super().__init__(IMPORTER, now, SYNTHEA_NS)
 
     def clinician(self, resource: dict[str, Any]) -> Clinician:
-        return LEGEVAKT_IMPORTER if resource.get("resourceType") == "Encounter" else IMPORTER
+        emergency = (resource.get("resourceType") == "Encounter"
+                     and (resource.get("class") or {}).get("code") == "EMER")
+        return LEGEVAKT_IMPORTER if emergency else IMPORTER
 
     def identity(self, patient: dict[str, Any]) -> Identity:
         try:

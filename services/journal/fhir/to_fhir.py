@@ -103,6 +103,9 @@ from services.journal.fhir.elements import is_contact, Resource
 from services.journal.fhir.clinical import (
     care_plan, condition, critical_info, critical_info_type, observation, task,
 )
+from services.journal.fhir.results_out import (
+    contact, diagnostic_report, immunization, procedure,
+)
 from services.journal.fhir.record import (
     composition, document_reference, encounter, episode_of_care, patient,
 )
@@ -134,6 +137,14 @@ def _entries(p: Patient, observations: Iterable[Observation] = (),
         yield "CarePlan", str(plan.care_plan_id), partial(care_plan, p, plan)
     for t in p.tasks:
         yield "Task", str(t.task_id), partial(task, p, t)
+    for x in p.immunizations:
+        yield "Immunization", str(x.immunization_id), partial(immunization, p, x)
+    for x in p.encounters:
+        yield "Encounter", str(x.encounter_id), partial(contact, p, x)
+    for x in p.procedures:
+        yield "Procedure", str(x.procedure_id), partial(procedure, p, x)
+    for x in p.reports:
+        yield "DiagnosticReport", str(x.report_id), partial(diagnostic_report, p, x)
 
 
 def resources_of(p: Patient, observations: Iterable[Observation] = (),
@@ -156,6 +167,9 @@ _SOURCES: dict[str, tuple[str, str, Callable[[Any], bool], Callable[..., Resourc
              critical_info),
     "CarePlan": ("care_plans", "care_plan_id", lambda _: True, care_plan),
     "Task": ("tasks", "task_id", lambda _: True, task),
+    "Immunization": ("immunizations", "immunization_id", lambda _: True, immunization),
+    "Procedure": ("procedures", "procedure_id", lambda _: True, procedure),
+    "DiagnosticReport": ("reports", "report_id", lambda _: True, diagnostic_report),
 }
 
 
@@ -167,6 +181,10 @@ def resource(p: Patient, kind: str, id_: str | UUID) -> Resource | None:
         return None
     if kind == "Patient":
         return patient(p) if str(id_) == str(p.patient_id) else None
+    if kind == "Encounter":   # a contact from elsewhere, or a signed contact note
+        found = next((x for x in p.encounters if str(x.encounter_id) == str(id_)), None)
+        if found is not None:
+            return contact(p, found)
     source = _SOURCES.get(kind)
     if source is None:
         return None
@@ -224,6 +242,13 @@ _TOUCHES: dict[type[EventPayload], Callable[[Patient, Any], Touched]] = {
     ev.ObservationEnteredInError: _same("Observation", "observation_id"),
     ev.ConditionRecorded: _same("Condition", "condition_id"),
     ev.ConditionResolved: _same("Condition", "condition_id"),
+    ev.ConditionCoded: _same("Condition", "condition_id"),
+    ev.ConditionCodings: _same("Condition", "condition_id"),
+    ev.ObservationResultRecorded: _same("Observation", "observation_id"),
+    ev.ImmunizationRecorded: _same("Immunization", "immunization_id"),
+    ev.EncounterRecorded: _same("Encounter", "encounter_id"),
+    ev.ProcedureRecorded: _same("Procedure", "procedure_id"),
+    ev.DiagnosticReportRecorded: _same("DiagnosticReport", "report_id"),
     ev.CriticalInfoRegistered: _critical_touches,
     ev.CriticalInfoVerified: _critical_touches,
     ev.CriticalInfoRefuted: _critical_touches,

@@ -168,7 +168,9 @@ def _response(plan: fhir_plan.Plan, headers: dict[str, str],
     if plan.registration is not None:   # the Bundle's Patient: registered now, or known
         entries.append({"response": {"status": "201 Created" if new_patient else "200 OK",
                                      "location": f"Patient/{plan.patient_id}"}})
-    types = {"observation": "Observation", "condition": "Condition",
+    types = {"observation": "Observation", "result": "Observation", "condition": "Condition",
+             "coded_condition": "Condition", "immunization": "Immunization",
+             "encounter": "Encounter", "procedure": "Procedure", "report": "DiagnosticReport",
              "condition_resolved": "Condition", "critical_info": None,
              "episode_started": "EpisodeOfCare", "episode_ended": "EpisodeOfCare",
              "death": "Patient"}
@@ -176,7 +178,9 @@ def _response(plan: fhir_plan.Plan, headers: dict[str, str],
         rtype = types[entry.kind] or _critical_type(entry)
         rid = entry.entity_id or plan.patient_id
         entries.append({"response": {"status": "201 Created" if entry.kind in (
-            "observation", "condition", "critical_info", "episode_started") else "200 OK",
+            "observation", "result", "condition", "coded_condition", "critical_info",
+            "immunization", "encounter", "procedure", "report", "episode_started")
+            else "200 OK",
             "location": f"{rtype}/{rid}"}})
     return FhirJSONResponse({"resourceType": "Bundle", "type": "transaction-response",
                              "entry": entries}, status_code=200, headers=headers)

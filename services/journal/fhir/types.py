@@ -19,4 +19,7 @@ TYPES: dict[str, FhirType] = {
     "Composition": FhirType("notes", ("date",)),
     "CarePlan": FhirType("care_plans", ("period.start", "created")),
     "Task": FhirType("tasks", ("authoredOn",)),
+    "Immunization": FhirType("observations", ("occurrenceDateTime",), ("vaccineCode",)),
+    "Procedure": FhirType("conditions", ("performedDateTime", "performedPeriod.start")),
+    "DiagnosticReport": FhirType("observations", ("effectiveDateTime",)),
 }

@@ -18,9 +18,11 @@ transaction Bundles, over the versions ``journal_records`` keeps (``journal_fhir
   whole and appended in one statement (all or nothing; the server assigns every id);
   ``POST /{type}`` is a transaction of one entry, answered with ``Location``, ``ETag`` and what
   ``Prefer`` asks for (``If-None-Exist`` matches a Patient by identifier); ``PUT Patient/{id}``
-  with ``If-Match`` changes its details. Other entries are corrected, resolved or marked
+  with ``If-Match`` changes its details, ``PUT Observation/{id}`` corrects a value
+  (``fhir_observation.py``). Other entries are corrected, resolved or marked
   entered-in-error by their own operations, never replaced or deleted: ``PUT`` and ``DELETE``
   answer 405 with an OperationOutcome saying which.
+- ``CodeSystem``: our own code systems (``fhir/codesystems.py``), terminology without a token.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from libs.events.envelope import new_event_id
 from libs.kernel.errors import Invalid, PreconditionFailed
 from libs.web.fhir.negotiation import fhir_format
 from libs.web.errors import FhirJSONResponse
+from libs.web.fhir.codesystems import code_system_capability, code_system_routes
 from libs.web.fhir.identifiers import PERSON_SYSTEMS, person_identifier
 from libs.web.fhir.reads import (
     READ_INTERACTIONS, AsOf, Count, CursorParam, FhirReads, Offset, form_parameters,
@@ -51,13 +54,17 @@ from libs.web.limits import require_bundle_size
 from libs.web.write import IN_ROUTE, Write, write
 from services.journal.fhir import transaction as tx
 from services.journal.domain import patients as pt
+from services.journal.fhir.codesystems import CODE_SYSTEMS
 from services.journal.fhir.types import TYPES
 from services.journal.fhir.updates import patient_details, still_as_read
 from services.journal.http import views
+from services.journal.http.fhir_observation import observation_update_routes
 from services.journal.http.deps import WHAT, Journal, clinician, journal_store, not_shown
 from services.journal.store import JournalStore
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
+# our code systems (terminology, no patient data), before the /{rtype} routes
+router.include_router(code_system_routes(CODE_SYSTEMS))
 
 async def _kept_from_patient(request: Request, grant: Grant, patient_id: UUID) -> set[str]:
     """A citizen's (or proxy's) FHIR reads leave out the entries withheld from the patient
@@ -84,13 +91,15 @@ async def capability_statement():
             "the person in front of a professional, logged as an access; POST "
             "Patient/_search keeps the number out of the URL.")}]
     types = [resource_capability(
-        t, params if t != "Patient" else patient_params,
+        t, patient_params if t == "Patient" else params + (
+            [{"name": "category", "type": "token"}] if t in ("Observation", "Condition") else []),
         [*READ_INTERACTIONS, *(["create"] if t in CREATED_BY_TYPE else []),
-         *(["update"] if t == "Patient" else [])],
+         *(["update"] if t in ("Patient", "Observation") else [])],
         **({"conditionalCreate": True, "conditionalUpdate": False} if t == "Patient" else {}))
-        for t in TYPES]
-    return FhirJSONResponse(server_capabilities(types, date_="2026-11-29",
-                                                interactions=("transaction", "batch")))
+        for t in TYPES] + [code_system_capability()]
+    return FhirJSONResponse(server_capabilities(
+        types, date_="2026-11-29", interactions=("transaction", "batch"),
+        implementation={"description": "The journal's FHIR R4 API: the clinical record"}))
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -136,6 +145,9 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
                  id_: Annotated[str | None, Query(alias="_id")] = None,
                  date_: Annotated[list[str] | None, Query(alias="date")] = None,
                  code: Annotated[str | None, Query(description="code or system|code")] = None,
+                 category: Annotated[str | None, Query(max_length=200, description=(
+                     "Observation, Condition: category code (laboratory, vital-signs, ...)"))
+                 ] = None,
                  status: Annotated[str | None, Query()] = None,
                  identifier: Annotated[str | None, Query(max_length=200, description=(
                      "Patient only: <system>|<national id number>"))] = None,
@@ -157,7 +169,7 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
     grant = await READS.search_allowed(access, who, patient_id, rtype)
     return await READS.search(request, grant, patient_id, rtype, date_=date_, code=code,
                               status=status, count=count, offset=offset, as_of=as_of,
-                              cursor=cursor)
+                              cursor=cursor, category=category)
 
 
 # --- read, vread, history --------------------------------------------------------------------
@@ -196,7 +208,8 @@ async def transaction(request: Request, w: BundleWrite,
 
 CREATED_BY_TYPE = ("Patient", "Observation", "Condition", "AllergyIntolerance")
 INSTEAD = {   # what the record does instead of replacing or deleting an entry
-    "Observation": "a value is corrected with a reason (POST /patients/{patient_id}/"
+    "Observation": "a value is corrected with a reason (PUT Observation/{id} with If-Match "
+                   "and the reason in a new note, or POST /patients/{patient_id}/"
                    "observations/{id}/corrections), or marked entered-in-error with a reason "
                    "(POST /patients/{patient_id}/observations/{id}/entered-in-error); every "
                    "version stays readable in _history.",
@@ -315,4 +328,5 @@ async def update_patient(rid: str, request: Request, w: PatientWrite,
                         headers={HEADER: token} if token else {})
 
 
+router.include_router(observation_update_routes(READS))   # PUT Observation: a correction
 router.include_router(kept_routes(READS, INSTEAD, OTHERWISE))
