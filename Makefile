@@ -5,6 +5,8 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 PYTEST_ARGS ?=
+# stamp of the HL7 FHIR validator's build (its rule is below; named here because `install` needs it)
+FHIR_VALIDATOR_STAMP := .cache/fhir-validator/.installed
 # helm, for the chart's tests (tests/deploy), built from the Go module proxy into .cache/bin;
 # the stamp names the version, so a new HELM_VERSION builds again and an old one is a no-op
 HELM_VERSION := v4.3.2
@@ -14,7 +16,7 @@ CHROMIUM     ?= /usr/bin/chromium
 # the local SMTP server `make run` starts for the citizen service's e-mail (aiosmtpd, a Maildir)
 MAIL_DIR     := .local/mail
 
-.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry bench-citizen schemas lock clean welfare-worker-up welfare-worker-down
+.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry bench-citizen bench-workspace schemas lock clean welfare-worker-up welfare-worker-down
 
 help:
 	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
@@ -29,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(FHIR_VALIDATOR_STAMP)
 
 $(HELM_STAMP):
 	mkdir -p .cache/bin
@@ -51,6 +53,19 @@ $(ASYNCAPI_STAMP): tools/asyncapi/package.json tools/asyncapi/package-lock.json
 
 .PHONY: asyncapi-parser
 asyncapi-parser: $(ASYNCAPI_STAMP)
+
+# the HL7 FHIR validator (tests/fhir/test_validator.py): HAPI's instance validator, pinned by
+# tools/fhir-validator/pom.xml, with our runner compiled by Maven into .cache/fhir-validator
+$(FHIR_VALIDATOR_STAMP): tools/fhir-validator/pom.xml $(wildcard tools/fhir-validator/src/main/java/no/ehr/fhirvalidator/*.java)
+	@command -v mvn >/dev/null 2>&1 || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends maven openjdk-17-jdk-headless; }
+	rm -rf .cache/fhir-validator/lib
+	mvn -q -B -f tools/fhir-validator/pom.xml compile dependency:copy-dependencies \
+	  -DoutputDirectory=$(CURDIR)/.cache/fhir-validator/lib -DincludeScope=runtime
+	touch $(FHIR_VALIDATOR_STAMP)
+
+.PHONY: fhir-validator
+fhir-validator: $(FHIR_VALIDATOR_STAMP)
 
 # validators generated from the Strimzi and CloudNativePG CRDs (tests/deploy/
 # test_operator_schemas.py), pinned by helm/crd-validators/package-lock.json
@@ -127,7 +142,7 @@ status: $(STAMP)
 	$(BIN)/ehr dev status
 
 # the layers first (import-linter contracts in pyproject.toml), then every test
-test: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP) $(CRD_STAMP)
+test: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP) $(CRD_STAMP) $(FHIR_VALIDATOR_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -137,7 +152,7 @@ test-fast: $(STAMP) $(HELM_STAMP) nginx $(ASYNCAPI_STAMP) $(CRD_STAMP)
 	EHR_PROPERTY_CASES=500 $(BIN)/python -m pytest -m "not stack and not fault" $(PYTEST_ARGS)
 
 # every test but the fault tests (kill -9, broker stop)
-test-nofault: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP) $(CRD_STAMP)
+test-nofault: $(STAMP) $(HELM_STAMP) chromium nginx $(ASYNCAPI_STAMP) $(CRD_STAMP) $(FHIR_VALIDATOR_STAMP)
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -150,6 +165,36 @@ bench-registry: $(STAMP)
 # the citizen portal's pages and "who looked" freshness (table, bench/out/; issue 13)
 bench-citizen: $(STAMP)
 	$(BIN)/python -m bench.citizen $(BENCH_CITIZEN_ARGS)
+
+# the one FHIR base against the HAPI FHIR JPA server 8.8 on the same machine (table, bench/out/;
+# issues 17 and 19). HAPI is our small Spring Boot app (bench/fhir/hapi), built by Maven from
+# Maven Central into .cache/hapi-fhir; never part of `make test`. A shorter run:
+#   make bench-fhir BENCH_FHIR_ARGS="--warmup 180 --rounds 2 --seconds 20"  (about 15 min)
+HAPI_JAR := .cache/hapi-fhir/target/bench-hapi-fhir.jar
+$(HAPI_JAR): bench/fhir/hapi/pom.xml $(wildcard bench/fhir/hapi/src/main/java/no/ehr/bench/hapi/*.java) \
+             $(wildcard bench/fhir/hapi/src/main/resources/*)
+	@command -v mvn >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends maven openjdk-17-jdk-headless; }
+	mvn -q -B -f bench/fhir/hapi/pom.xml package -DskipTests
+	touch $(HAPI_JAR)
+
+.PHONY: hapi-fhir bench-fhir
+hapi-fhir: $(HAPI_JAR)
+
+bench-fhir: $(STAMP) $(HAPI_JAR) nginx
+	$(BIN)/python -m bench.fhir $(BENCH_FHIR_ARGS)
+
+# the clinician workspace in Chromium, Slow 4G: time to a usable screen, cold and warm, and
+# page weight, next to a bare FastAPI page (table, bench/out/; issue 18)
+bench-workspace: $(STAMP) chromium
+	$(BIN)/python -m bench.workspace $(BENCH_WORKSPACE_ARGS)
+
+# welfare technology: ingestion, alarm -> worklist latency and worker memory, each next to a
+# baseline (table, bench/out/; issue 15). A shorter run:
+#   make bench-welfare BENCH_WELFARE_ARGS="--minutes 2 --devices 500 --rate 250"
+.PHONY: bench-welfare
+bench-welfare: $(STAMP)
+	$(BIN)/python -m bench.welfare $(BENCH_WELFARE_ARGS)
 
 schemas: $(STAMP)
 	$(BIN)/ehr schemas export
