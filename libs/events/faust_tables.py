@@ -8,8 +8,7 @@ without it (found by the registry export's SIGKILL test). :class:`DurableTable` 
 future of every changelog write, and an agent awaits :meth:`DurableTable.written` before it
 takes the next event. (Faust-streaming 0.15.3's ``Table`` sends ``table[key] = value`` from
 ``on_key_set``, not through ``_send_changelog``, so those writes are not among them: see the
-README, "Welfare technology". The registry export sends its parts with ``send_changelog``
-itself and awaits each send before it acks their events: services/registry_export/worker.py.)
+README, "Welfare technology".)
 
 **Newest version wins** (:class:`VersionedTable`). When a value at version *v* is the fold of
 its source's first *v* events whoever wrote it, a changelog record never replaces a newer value

@@ -277,7 +277,7 @@ class EventStore:
                  WHERE stream_id = $1 AND stream_version < $2
                    AND ($3::timestamptz IS NULL OR recorded_at <= $3)
                  ORDER BY stream_version DESC LIMIT $4""",
-                stream_id, before_version or 2**31 - 1, as_of, limit)
+                stream_id, min(before_version or 2**31 - 1, 2**31 - 1), as_of, limit)
         return [Envelope.model_validate_json(r[0]) for r in rows]
 
     async def load_entries(self, stream_id: str, field: str, values: Sequence[str],
