@@ -29,7 +29,9 @@ rules of DESIGN.md §2 fixed so a processor cannot loosen them by accident:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -38,6 +40,9 @@ from faust.types.agents import AgentFun
 
 from libs.config import Settings
 from libs.events.kafka_client import faust_credentials
+from libs.events.topics import dlq_of
+
+log = logging.getLogger(__name__)
 
 # Settings that carry the rules above: create_app refuses overrides of these.
 FIXED = ("processing_guarantee", "web_bind", "web_tables_enabled", "web_router_enabled", "Agent")
@@ -109,3 +114,33 @@ def agent(app: faust.App, topic: str | ChannelT | None = None, *, concurrency: i
     """
     _check_concurrency(concurrency)
     return app.agent(topic, concurrency=1, **kwargs)
+
+
+async def retrying(step: Callable[[], Awaitable[Any]], what: str, who: str, *,
+                   fatal: tuple[type[BaseException], ...] = ()) -> Any:
+    """Run ``step`` until it succeeds and return its result (any Kafka or database failure: try
+    again, never skip: the event is not done before it). An exception in ``fatal`` (the event
+    itself cannot be handled) is raised at once, for the caller to dead-letter."""
+    delay = 0.1
+    while True:
+        try:
+            return await step()
+        except fatal:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s: %s failed (%s), retrying", who, what, type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def dead_letter(app: faust.App, event: faust.EventT, error: str, who: str) -> None:
+    """Send ``event`` as it came to its topic's DLQ (``<topic>.dlq``) with the reason in
+    ``ehr.error``, where it came from in ``ehr.source``, and which processor in
+    ``ehr.projection``."""
+    msg = event.message
+    headers = [("ehr.error", error[:2000].encode()), ("ehr.projection", who.encode()),
+               ("ehr.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode())]
+    await app.producer.send_and_wait(dlq_of(msg.topic), msg.key, msg.value, None, None,
+                                     headers)
+    log.error("%s: event at %s/%d/%d sent to DLQ: %s", who, msg.topic, msg.partition,
+              msg.offset, error[:300])

@@ -24,10 +24,9 @@ event being processed, so keep tables keyed like their source topic (co-partitio
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -106,17 +105,3 @@ class VersionedTable(DurableTable):
         done.add((generation, partition))
         log.warning("%s: values of changelog partition %d were behind; read it again "
                     "(%d records)", self.name, partition, end)
-
-
-async def retrying(step: Callable[[], Awaitable[None]], what: str, who: str) -> None:
-    """Run ``step`` until it succeeds (any Kafka or database failure: try again, never skip:
-    the event is not done before it)."""
-    delay = 0.1
-    while True:
-        try:
-            await step()
-            return
-        except Exception as exc:  # noqa: BLE001
-            log.warning("%s: %s failed (%s), retrying", who, what, type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)

@@ -67,11 +67,6 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "facts (internal patient id -> service periods, IPLOS, diagnosis codes, "
               "residence, birth year, sex, death); the faust table's changelog.",
               configs={"cleanup.policy": "compact", "retention.ms": "-1"}, dlq=False),
-    # the welfare alert rules' faust table (services/welfare/worker.py), the same way
-    TopicSpec("welfare-alerts-windows-changelog", 12, "Welfare alert rules: per-person open "
-              "event-time windows (internal patient id -> window keys, counted reading ids, "
-              "fired flags, watermark); the faust table's changelog.",
-              configs={"cleanup.policy": "compact", "retention.ms": "-1"}, dlq=False),
 )
 
 

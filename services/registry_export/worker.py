@@ -60,10 +60,9 @@ from typing import Any
 import faust
 
 from libs.config import Settings
-from libs.events.faust_app import agent, create_app
-from libs.events.faust_tables import VersionedTable, retrying
+from libs.events.faust_app import agent, create_app, dead_letter, retrying
+from libs.events.faust_tables import VersionedTable
 from libs.events.registry import Registry
-from libs.events.topics import dlq_of
 from services.registry_export.domain.person import Person, advance, folded, part_key, version
 
 log = logging.getLogger(__name__)
@@ -159,11 +158,4 @@ async def _retrying(step: Callable[[], Awaitable[None]], what: str) -> None:
 
 
 async def _dead_letter(app: faust.App, event: faust.EventT, error: str) -> None:
-    msg = event.message
-    headers = [("ehr.error", error[:2000].encode()),
-               ("ehr.projection", b"registry-export"),
-               ("ehr.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode())]
-    await app.producer.send_and_wait(dlq_of(msg.topic), msg.key, msg.value, None, None,
-                                     headers)
-    log.error("registry-export: event at %s/%d/%d sent to DLQ: %s", msg.topic, msg.partition,
-              msg.offset, error[:300])
+    await dead_letter(app, event, error, "registry-export")

@@ -11,13 +11,17 @@
 - ``Intake.decide``: the service owner's decision on a quarantined reading, once.
 - ``Intake.alert_step``: an alert's acknowledgement, resolution or escalation, each once
   (``welfare_alert_steps``); an alert acknowledged or resolved never escalates.
-- ``Intake.rule_outputs``: what the alert rules decided for a reading, recorded once however
-  often the stream processor sees the reading (``welfare_rules_done``, same transaction).
+- ``Intake.rule_step``: what the alert rules decided for a reading and the person's windows
+  after it (``welfare_windows``, ``domain/windows.py``), recorded once however often the stream
+  processor sees the reading (``welfare_rules_done``): the claim, the events and the windows in
+  one transaction, the person's row locked, so the windows always match the readings decided.
+  ``Intake.rule_outputs``: the same for outputs without windows (the inactivity sweep's tasks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -43,7 +47,13 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS welfare_rules_done (reading_id uuid PRIMARY KEY)""",
     """CREATE TABLE IF NOT EXISTS welfare_alert_steps (
            alert_id uuid NOT NULL, step text NOT NULL, PRIMARY KEY (alert_id, step))""",
+    # one person's open windows and inactivity watch (ids, times and flags; no values)
+    """CREATE TABLE IF NOT EXISTS welfare_windows (
+           patient_id uuid PRIMARY KEY, state jsonb NOT NULL,
+           updated_at timestamptz NOT NULL DEFAULT now())""",
 )
+# a step: the person's windows as held (None: none yet) -> their windows after, and the events
+Step = Callable[[dict | None], tuple[dict, Sequence[EventPayload]]]
 CLOSED = ("acknowledged", "resolved")
 
 
@@ -72,6 +82,20 @@ async def _claim(conn, table: str, **key) -> bool:
     return (await conn.execute(text(
         f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING "
         f"RETURNING 1"), key)).first() is not None
+
+
+async def _windows(conn, patient_id: UUID) -> dict | None:
+    """The person's windows, their row locked until the transaction ends."""
+    return (await conn.execute(text(
+        "SELECT state FROM welfare_windows WHERE patient_id = :p FOR UPDATE"),
+        {"p": patient_id})).scalar_one_or_none()
+
+
+async def _put_windows(conn, patient_id: UUID, state: dict) -> None:
+    await conn.execute(text("""
+        INSERT INTO welfare_windows (patient_id, state) VALUES (:p, CAST(:s AS jsonb))
+        ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, updated_at = now()"""),
+        {"p": patient_id, "s": json.dumps(state)})
 
 
 class Intake:
@@ -141,6 +165,39 @@ class Intake:
             if payloads:
                 await self._append(conn, patient_id, payloads, actor)
             return True
+
+    async def rule_step(self, patient_id: UUID, reading_id: UUID, step: Step,
+                        actor: Actor) -> bool:
+        """Decide a reading against the person's windows and record the outcome unless it was
+        recorded before: the reading's claim, its events and the new windows commit together,
+        so a worker killed anywhere in between decides the reading again from the windows as
+        they were. True when recorded now; an exception from ``step`` records nothing."""
+        async with self.engine.begin() as conn:
+            if not await _claim(conn, "welfare_rules_done", reading_id=reading_id):
+                return False
+            held = await _windows(conn, patient_id)
+            state, payloads = step(held)
+            if payloads:
+                await self._append(conn, patient_id, payloads, actor)
+            if state != held:
+                await _put_windows(conn, patient_id, state)
+            return True
+
+    async def change_windows(self, patient_id: UUID,
+                             change: Callable[[dict | None], dict]) -> None:
+        """Change the person's windows outside a reading (their inactivity limit)."""
+        async with self.engine.begin() as conn:
+            held = await _windows(conn, patient_id)
+            state = change(held)
+            if state != held:
+                await _put_windows(conn, patient_id, state)
+
+    async def watched(self) -> list[tuple[UUID, dict]]:
+        """Everyone whose inactivity is watched, with their windows (the sweep's input)."""
+        async with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in await conn.execute(text("""
+                SELECT patient_id, state FROM welfare_windows
+                 WHERE state->>'inactivity_h' IS NOT NULL"""))]
 
     async def alert_step(self, patient_id: UUID, alert_id: UUID, step: str,
                          payloads: Sequence[EventPayload], actor: Actor):

@@ -5,25 +5,29 @@ escalation of alerts nobody acknowledged within their SLA (a timer over ``welfar
 One agent reads ``welfare.events`` with ``concurrency=1``. For every reading made usable (accepted
 at once, or released from quarantine) it decides the alert and tasks, and records them in the
 welfare service's event store: in one transaction with a claim on the reading
-(``Intake.rule_outputs``), so a reading the worker sees again after a crash (faust commits
+(``Intake.rule_step``), so a reading the worker sees again after a crash (faust commits
 offsets after the agent is done: at-least-once) records nothing twice, and an offset is only
 committed after its events are durable. The relay then publishes them on ``welfare.events``;
 the worker reads its own events back and ignores them.
 
-**Windows** (``domain/windows.py``: repeated low SpO2, a door opened at night) live in one
-faust table, ``windows`` (internal patient id -> that person's open windows and watermark), in
-memory with a changelog topic (``<app id>-windows-changelog``, compacted) from which a restarted
-worker restores them (libs/events/faust_tables.py). The table is co-partitioned with
-``welfare.events`` (keyed by patient id like it). A reading's outputs, the windows' tasks among
-them, are recorded first (claimed by the reading), then its table is written: a worker killed
-in between sees the reading again, decides the same task, and the claim records nothing twice.
+**Windows** (``domain/windows.py``: repeated low SpO2, a door opened at night) and the
+inactivity watch are one small value per person (internal patient id -> open windows,
+watermark, last activity, limit), in PostgreSQL (``welfare_windows``), read and written in the
+transaction that claims the reading and appends its events (``Intake.rule_step``): a worker
+killed anywhere sees the reading again and decides it from the windows as they were before
+it, or finds it claimed and skips it. (They were a faust table with a changelog until a SIGKILL
+test showed faust-streaming 0.15.3 losing messages after a restart that had a changelog to
+restore: its recovery resumes the stream partitions and seeks them to the committed offsets
+while its fetcher already runs, the first messages after the committed offset were never
+delivered nor acknowledged, and the group's commits stopped there: faust-streaming issue
+#596, open. Without tables, faust resumes streams only after the seek.)
 
-**No activity for N hours by day** (``domain/inactivity.py``): the same table value keeps the
+**No activity for N hours by day** (``domain/inactivity.py``): the same value keeps the
 person's last activity and their limit (``welfare.InactivityLimitSet`` comes on the same
-partition: the Kafka key is the patient id). A timer (``inactivity_every_s``) sweeps the table
-with the watermark ``clock() - lateness`` (``clock`` injectable, so tests move time instead of
-waiting) and records each passed gap's task under a claim on the task's id, so a sweep
-repeated after a crash, or by a second worker holding a standby copy, records it once.
+partition: the Kafka key is the patient id). A timer (``inactivity_every_s``) sweeps everyone
+watched with the watermark ``clock() - lateness`` (``clock`` injectable, so tests move time
+instead of waiting) and records each passed gap's task under a claim on the task's id, so a
+sweep repeated after a crash, or by another worker, records it once.
 
 A message that cannot be decoded or decided goes to ``welfare.events.dlq`` with the reason in
 ``ehr.error``, and the stream goes on; a failing database write is retried, never skipped.
@@ -43,11 +47,9 @@ import faust
 from libs.config import Settings
 from libs.events.db import make_engine
 from libs.events.envelope import Actor, utcnow
-from libs.events.faust_app import agent, create_app
-from libs.events.faust_tables import DurableTable, retrying
+from libs.events.faust_app import agent, create_app, dead_letter, retrying
 from libs.events.registry import Registry
 from libs.events.store import EventStore
-from libs.events.topics import dlq_of
 from services.welfare import contract
 from services.welfare.domain import alerts, rules, windows
 from services.welfare.projections.readings import ReadingsReader
@@ -57,12 +59,11 @@ log = logging.getLogger(__name__)
 APP_ID = "welfare-alerts"
 SOURCE = "welfare.events"
 WORKER = Actor(kind="system", id="welfare-alerts")
-TABLE = "windows"
 
 
-def changelog_topic(app_id: str = APP_ID) -> str:
-    """Faust's name for the windows table's changelog topic."""
-    return f"{app_id}-{TABLE}-changelog"
+class Undecidable(Exception):
+    """The rules cannot decide this reading (a defect or a malformed value): it goes to the
+    DLQ, not round a retry loop."""
 
 
 def registry() -> Registry:
@@ -77,14 +78,12 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
                  inactivity_every_s: float = 60.0,
                  clock: Callable[[], datetime] = utcnow, **overrides: Any) -> faust.App:
     """The faust app: one agent on ``welfare.events`` (``topics`` maps catalogue names to the
-    topics in use; tests rename them) writing to the welfare schema ``schema``, and its
-    windows table (``partitions``: welfare.events' count, which the table shares)."""
+    topics in use; tests rename them) writing to the welfare schema ``schema``
+    (``partitions``: welfare.events' count)."""
     datadir = Path(overrides.pop("datadir", settings.local_dir / "faust" / app_id))
     datadir.mkdir(parents=True, exist_ok=True)
     app = create_app(app_id, settings, datadir=datadir, topic_partitions=partitions,
                      **overrides)
-    table = app.tables.add(DurableTable(app, name=TABLE, default=None, partitions=partitions,
-                                        key_type=str, beacon=app.tables.beacon))
     engine = make_engine(settings.effective_database_url, schema)
     intake = Intake(engine, EventStore(engine, registry, topic_names=topics))
     channel = app.topic(topics.get(SOURCE, SOURCE), key_serializer="raw",
@@ -97,26 +96,30 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
                 reading = rules.reading_of(payload)
                 if env.patient_id is None:
                     continue
-                now, key = utcnow(), str(env.patient_id)
-                held = windows.State.of(table.get(key))
+                patient_id, now = env.patient_id, utcnow()
                 if isinstance(payload, contract.InactivityLimitSet):
-                    await retrying(lambda: _write(table, key, windows.limit_set(held, payload)),
-                                   "changelog write", "welfare-alerts")
+                    limit = payload
+                    await retrying(lambda: intake.change_windows(
+                        patient_id, lambda held: _dump(windows.limit_set(
+                            windows.State.of(held), limit))), "recording", WHO)
                     continue
                 if reading is None:
                     continue
-                state, fired = windows.step(held, env.patient_id, reading, window_config,
-                                            config, now)
-                outputs = [*rules.decide(reading, config, now), *fired]
+                alerts_now = rules.decide(reading, config, now)
+
+                def step(held: dict | None) -> tuple[dict, list]:
+                    try:
+                        state, fired = windows.step(windows.State.of(held), patient_id,
+                                                    reading, window_config, config, now)
+                    except Exception as exc:  # noqa: BLE001
+                        raise Undecidable(f"{type(exc).__name__}: {exc}") from exc
+                    return _dump(state), [*alerts_now, *fired]
+
+                await retrying(lambda: intake.rule_step(patient_id, reading.reading_id, step,
+                                                        WORKER),
+                               "recording", WHO, fatal=(Undecidable,))
             except Exception as exc:  # noqa: BLE001  (faust would ack it and go on silently)
-                await _dead_letter(app, event, f"{type(exc).__name__}: {exc}")
-                continue
-            await retrying(lambda: intake.rule_outputs(env.patient_id, reading.reading_id,
-                                                       outputs, WORKER),
-                           "recording", "welfare-alerts")
-            if state != held:
-                await retrying(lambda: _write(table, key, state), "changelog write",
-                               "welfare-alerts")
+                await dead_letter(app, event, f"{type(exc).__name__}: {exc}", WHO)
 
     @app.task
     async def prepare() -> None:
@@ -146,8 +149,7 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
         try:
             now = clock()
             watermark = now - window_config.lateness
-            for key, value in list(table.items()):
-                patient_id = UUID(key)
+            for patient_id, value in await intake.watched():
                 for task in windows.quiet(windows.State.of(value), patient_id, watermark,
                                           config, now):
                     if task.task_id not in recorded:
@@ -162,17 +164,8 @@ def build_worker(settings: Settings, registry: Registry, *, schema: str,
     return app
 
 
-async def _write(table: DurableTable, key: str, state: windows.State) -> None:
-    """Set the person's windows and wait for Kafka's acknowledgement of the changelog write."""
-    table[key] = state.model_dump(mode="json")
-    await table.written()
+WHO = "welfare-alerts"
 
 
-async def _dead_letter(app: faust.App, event: faust.EventT, error: str) -> None:
-    msg = event.message
-    headers = [("ehr.error", error[:2000].encode()), ("ehr.projection", b"welfare-alerts"),
-               ("ehr.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode())]
-    await app.producer.send_and_wait(dlq_of(msg.topic), msg.key, msg.value, None, None,
-                                     headers)
-    log.error("welfare-alerts: event at %s/%d/%d sent to DLQ: %s", msg.topic, msg.partition,
-              msg.offset, error[:300])
+def _dump(state: windows.State) -> dict:
+    return state.model_dump(mode="json")

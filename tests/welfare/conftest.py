@@ -5,6 +5,7 @@ device is assigned to them through the consent service, as in production."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import TopicPartition
 
 from libs.config import REPO_ROOT, Settings
 from libs.devstack.procs import free_port
@@ -170,9 +172,49 @@ def stop(worker: subprocess.Popen) -> None:
         worker.wait(10)
 
 
-def worker_log(datadir: Path) -> str:
+def worker_log(datadir: Path, tail: int = 3000) -> str:
     log = Path(f"{datadir}.log")
-    return log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+    return log.read_text(errors="replace")[-tail:] if log.exists() else "(no log)"
+
+
+async def stuck_report(home: Home, worker: subprocess.Popen, bootstrap: str, group: str,
+                       datadir: Path) -> str:
+    """Where a worker that stopped short stands: the outbox rows not yet on Kafka, the group's
+    committed offsets against the topic's ends, and every asyncio task's stack in the worker
+    (``worker_proc`` logs them on SIGUSR1)."""
+    from aiokafka import AIOKafkaConsumer   # noqa: PLC0415
+    from aiokafka.admin import AIOKafkaAdminClient   # noqa: PLC0415
+    from sqlalchemy import text   # noqa: PLC0415
+
+    lines = []
+    async with home.engine.connect() as conn:
+        unpublished = (await conn.execute(text(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+    lines.append(f"welfare outbox rows not yet published: {unpublished}")
+    admin, consumer = (AIOKafkaAdminClient(bootstrap_servers=bootstrap),
+                       AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None))
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        topic = home.topics["welfare.events"]
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not parts:
+            parts = [tp for tp in committed if tp.topic == topic]
+        ends = await consumer.end_offsets(parts)
+        for tp in sorted(ends, key=lambda t: t.partition):
+            got = committed.get(tp)
+            lines.append(f"{tp.topic}[{tp.partition}] end {ends[tp]} committed "
+                         f"{got.offset if got else None}")
+    finally:
+        await consumer.stop()
+        await admin.close()
+    if worker.poll() is None:
+        os.kill(worker.pid, signal.SIGUSR1)
+        await asyncio.sleep(1.0)
+    else:
+        lines.append(f"worker exited with {worker.returncode}")
+    return "\n".join(lines) + "\n--- worker log ---\n" + worker_log(datadir, 20_000)
 
 
 @pytest.fixture

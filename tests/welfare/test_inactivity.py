@@ -2,7 +2,7 @@
 counted, activity ends a gap, the rule off until set, ids from the gap), and on the real stack
 with an injected clock: the clinician's limit through the API, the worker's timer raising the
 task once the gap has passed the watermark, and once only after a SIGKILL (the person's state
-restored from the table's changelog alone)."""
+read back from PostgreSQL alone)."""
 
 from __future__ import annotations
 

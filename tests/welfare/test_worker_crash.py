@@ -1,7 +1,8 @@
 """SIGKILL of the alert rules' worker during a burst: after a restart every acknowledged reading
 has been processed exactly once: each alert raised once, no task duplicated, none lost. And
-between the second and third low SpO2 reading of a window: the window comes back from the
-table's changelog and fires once."""
+between the second and third low SpO2 reading of a window: the window comes back from
+PostgreSQL and fires once. On a failure the report says where the worker stood (its group's
+offsets, its asyncio tasks), as a stalled consumer leaves no other trace."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import text
 from tests.registry_export.support import coordinator_ready
 from tests.support.waiting import passes
 from tests.welfare.conftest import (ALARM, MONITOR, Home, batch, flag, observation,
-                                   spawn_worker, stop, worker_log)
+                                   spawn_worker, stop, stuck_report, worker_log)
 
 pytestmark = pytest.mark.fault
 WAIT_S = 120
@@ -67,7 +68,8 @@ async def test_sigkill_during_a_burst_processes_every_reading_once(
             assert (await _counts(home))[0] == 300
         await passes(all_done, WAIT_S)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- worker log ---\n{worker_log(datadir)}") from exc
+        report = await stuck_report(home, worker, kafka_bootstrap, app_id, datadir)
+        raise AssertionError(f"{exc}\n{report}") from exc
     finally:
         stop(worker)
     _, tasks, alerts = await _counts(home)
@@ -79,7 +81,7 @@ async def test_sigkill_during_a_burst_processes_every_reading_once(
 
 async def _caught_up(bootstrap: str, group: str, topic: str) -> None:
     """The worker's group has committed every message now on ``topic``: nothing before is seen
-    again after a restart, so what it knew of them can only come from its table's changelog."""
+    again after a restart, so what it knew of them can only come from the windows it recorded."""
     from aiokafka import AIOKafkaConsumer   # noqa: PLC0415
     from aiokafka.admin import AIOKafkaAdminClient   # noqa: PLC0415
 
@@ -128,7 +130,7 @@ async def test_low_spo2_window_survives_a_sigkill_between_the_second_and_third_r
         r = await home.api.post("/ingest/Observation", headers=tablet,
                                 json=_low(patient, 3, start))
         assert r.status_code == 201, r.text
-        # no local files: the windows come back from the changelog only
+        # no local files, nothing seen again: the windows come back from PostgreSQL only
         logs = tmp_path / "w2"
         worker = spawn_worker(home, database_url, kafka_bootstrap, app_id, logs)
 

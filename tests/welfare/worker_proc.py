@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import io
+import signal
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -51,8 +53,45 @@ async def main(argv: list[str]) -> None:
                        web_port=int(port),
                        broker_commit_interval=0.5, broker_session_timeout=6,
                        broker_heartbeat_interval=1)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks, app)
     await app.start()
     await asyncio.Event().wait()
+
+
+def _dump_tasks(app) -> None:
+    """SIGUSR1: where every asyncio task waits (its whole await chain), into the log (a test
+    asks before it fails)."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}", file=out)
+        awaited: object = task.get_coro()
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                print(f"    {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}",
+                      file=out)
+            nxt = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+            if nxt is None and isinstance(awaited, asyncio.Task):
+                nxt = awaited.get_coro()
+            if nxt is None:
+                print(f"    waits on {awaited!r:.300}", file=out)
+            awaited = nxt
+    c = app.consumer
+    for name in ("_committed_offset", "_read_offset", "_gap", "_active_partitions",
+                 "_paused_partitions", "_buffered_partitions", "flow_active", "_n_acked"):
+        print(f"consumer.{name} = {getattr(c, name, '?')!r:.2000}", file=out)
+    for tp, acked in getattr(c, "_acked", {}).items():
+        print(f"consumer._acked[{tp}] = {len(acked)} {sorted(acked)[:20]}", file=out)
+    print(f"unacked = {len(c.unacked)} {sorted(m.offset for m in c.unacked)[:20]}", file=out)
+    try:   # aiokafka's own view (faust runs it in a thread): pauses and fetch positions
+        inner = c._thread._ensure_consumer()
+        print(f"aiokafka paused {inner.paused()}", file=out)
+        assignment = inner._fetcher._subscriptions.subscription.assignment
+        for tp in inner.assignment():
+            print(f"aiokafka position {tp} {assignment.state_value(tp).position}", file=out)
+    except Exception as exc:  # noqa: BLE001  (a diagnostic: internals may move)
+        print(f"aiokafka state unavailable: {exc!r}", file=out)
+    logging.getLogger("worker_proc").warning("asyncio tasks:\n%s", out.getvalue())
 
 
 if __name__ == "__main__":
