@@ -129,7 +129,8 @@ def topics_apply() -> None:
     with console.status(f"applying topics on {s.effective_kafka}"):
         results = run_kafka(apply_topics(s.effective_kafka, all_topics(),
                                          s.kafka_replication_factor,
-                                         s.kafka_min_insync_replicas, connect_timeout_s=20),
+                                         s.kafka_min_insync_replicas,
+                                         connect_timeout_s=s.kafka_connect_timeout_s),
                             s.effective_kafka)
     table = Table(title=f"topics on {s.effective_kafka}")
     for col in ("topic", "status", "detail"):

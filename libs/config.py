@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # topics: a production cluster has 3 brokers and min.insync.replicas=2
     kafka_replication_factor: int = 1
     kafka_min_insync_replicas: int = 1
+    # how long `ehr topics apply` waits for a broker that does not answer before it says so
+    kafka_connect_timeout_s: float = Field(20.0, gt=0, le=600)
 
     # write path
     relay_batch_size: int = 500

@@ -86,6 +86,7 @@ async def test_unreachable_kafka_is_one_clear_sentence(monkeypatch):
     from libs.devstack.procs import free_port
 
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("EHR_KAFKA_CONNECT_TIMEOUT_S", "2")   # the sentence, not the wait
     get_settings.cache_clear()
     try:
         res = await asyncio.to_thread(invoke, "topics", "apply")
