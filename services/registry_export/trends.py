@@ -37,6 +37,7 @@ class Trends:
     during: dict[str, int | None]             # group -> users during the year (to today)
     min_cell: int
     rounding_base: int | None
+    controlled: bool = False   # the published tables by controlled rounding
 
     @property
     def groups(self) -> list[str]:
@@ -89,4 +90,5 @@ def trends(people: Iterable[Person], *, year: int, municipality: str | None, tod
     return Trends(year=year, municipality=municipality, municipalities=municipalities(people),
                   months=months, monthly={g: [m[g] for m in by_month] for g in GROUPS},
                   during=totals(during_counts), min_cell=min_cell,
-                  rounding_base=rounding.base if rounding else None)
+                  rounding_base=rounding.base if rounding else None,
+                  controlled=bool(rounding and rounding.controlled))

@@ -41,6 +41,11 @@ TEXT = {
            "protect_round": "Alle tall er tilfeldig avrundet til et multiplum av {b}. En "
                             "person telles én gang per tjenestegruppe, så gruppene kan ikke "
                             "legges sammen.",
+           "protect_controlled": "Alle tall er avrundet til et multiplum av {b}, hvert mindre "
+                                 "enn {b} fra det sanne tallet, ved kontrollert avrunding: i de "
+                                 "publiserte tabellene er summene lik summen av de avrundede "
+                                 "delene. En person telles én gang per tjenestegruppe, så "
+                                 "gruppene kan ikke legges sammen.",
            "by_group": "Brukere i løpet av året, etter tjenestegruppe",
            "by_month": "Brukere ved utgangen av hver måned",
            "no_months": "Ingen måned i {y} er over ennå.",
@@ -55,6 +60,11 @@ TEXT = {
                                "the groups do not add up.",
            "protect_round": "Every number is randomly rounded to a multiple of {b}. A person "
                             "counts once per service group, so the groups do not add up.",
+           "protect_controlled": "Every number is rounded to a multiple of {b}, each less than "
+                                 "{b} from the true count, by controlled rounding: in the "
+                                 "published tables the totals are the sums of their rounded "
+                                 "parts. A person counts once per service group, so the groups "
+                                 "do not add up.",
            "by_group": "Users during the year, by service group",
            "by_month": "Users at the end of each month",
            "no_months": "No month of {y} has ended yet.",
@@ -92,7 +102,8 @@ def render(tr: Trends, lang: str, this_year: int) -> str:
 
     months = MONTHS[lang]
     labels = [months[d.month - 1] for d in tr.months]
-    protection = (t["protect_round"].format(b=tr.rounding_base) if tr.rounding_base
+    rounded = "protect_controlled" if tr.controlled else "protect_round"
+    protection = (t[rounded].format(b=tr.rounding_base) if tr.rounding_base
                   else t["protect_suppress"].format(n=tr.min_cell))
     query = f"year={tr.year}" + (f"&municipality={tr.municipality}" if tr.municipality else "")
     return PAGE.render(
