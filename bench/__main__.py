@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from bench import lag as lg
 from bench import medication as md
 from bench import publish as pb
 from bench import replay as rp
-from bench.infra import (PARTITIONS, STACK_DIR, Resources, loadavg, machine, pg_connect, stack,
+from bench.infra import (PARTITIONS, Resources, loadavg, machine, pg_connect, stack,
                          unique)
 from bench.report import Row, rich_table, write_results
 from bench.util import cpu_text, make_progress, tracked
@@ -270,14 +269,11 @@ def main(
         size_list, skip_lag, skip_access, skip_journal, skip_medication = [], True, True, True, \
             True
     out = out if out.is_absolute() else Path.cwd() / out
-    try:
-        with stack() as handle:
-            rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
-                                   projection_batch, lag_rate, lag_seconds, lag_warmup,
-                                   skip_lag, list(note), lag_extra_rate, skip_access,
-                                   skip_journal, skip_medication, skip_history))
-    finally:  # the private stack's data (GBs at 1M events); nothing else lives there
-        shutil.rmtree(STACK_DIR, ignore_errors=True)
+    with stack() as handle:   # its private data (GBs at 1M events) is removed on exit
+        rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
+                               projection_batch, lag_rate, lag_seconds, lag_warmup,
+                               skip_lag, list(note), lag_extra_rate, skip_access,
+                               skip_journal, skip_medication, skip_history))
     if any(r.passed is False for r in rows):
         console.print("[bold red]some targets were missed (see the table)")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import platform
+import shutil
 import subprocess
 import time
 import uuid
@@ -20,16 +22,21 @@ from libs.events.kafka_admin import admin_client, apply_topics
 from libs.events.migrations import run_migrations
 from libs.events.topics import TopicSpec, all_topics
 
-STACK_DIR = REPO_ROOT / ".local" / "bench-stack"
+STACK_DIR = REPO_ROOT / ".local" / "bench-stack"   # one subfolder per run
 PARTITIONS = 12  # as every catalogue event topic
 
 
 @contextlib.contextmanager
 def stack() -> Iterator[StackHandle]:
     """``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` when set, else a private local stack
-    (PostgreSQL + Kafka on free ports under .local/bench-stack), stopped on exit."""
-    with test_stack(STACK_DIR) as handle:
-        yield handle
+    (PostgreSQL + Kafka on free ports under .local/bench-stack/<pid>), stopped and removed on
+    exit: two benchmarks run at once no longer wipe each other's data directories."""
+    own = STACK_DIR / str(os.getpid())
+    try:
+        with test_stack(own) as handle:
+            yield handle
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def unique() -> str:
