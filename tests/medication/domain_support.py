@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 
 
 from services.medication.domain import Dispenser, Nurse, Pharmacy, Prescriber
+from services.medication.domain import administration as adm
 from services.medication.domain import evolve as fl
 from services.medication.domain import medication_list as ml
 from services.medication.domain import state as st
@@ -123,3 +124,15 @@ def prescribed(lst: st.MedicationList | None = None, product_id: str = "paracet"
 
 def drug(name: str, *substances: str, atc: str | None = None) -> Drug:
     return Drug(name=name, atc=atc, substances=substances)
+
+
+# administration at a fixed evening (tests/medication/test_domain_list*.py)
+EVENING = datetime(2026, 11, 29, 19, tzinfo=UTC)     # 20:00 in Oslo
+LATER = NOW + timedelta(hours=9)                     # 22:00 in Oslo
+TOMORROW_8 = datetime(2026, 11, 30, 7, tzinfo=UTC)   # 08:00 in Oslo
+
+
+def given(lst, entry, at=EVENING, now=LATER, by=NURSE, **kw):
+    return adm.record_administration(lst, adm.RecordAdministration(
+        entry_id=entry.entry_id, outcome=kw.pop("outcome", "given"), scheduled_for=at, **kw),
+        by, now)
