@@ -18,6 +18,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.episodeofcare import EpisodeOfCare
 from fhir.resources.R4B.flag import Flag
+from fhir.resources.R4B.goal import Goal
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.immunization import Immunization
 from fhir.resources.R4B.procedure import Procedure
@@ -44,7 +45,7 @@ OBS = fold_observations(HISTORY)   # folded on their own: not part of the patien
 RESOURCES = fhir.resources_of(FULL, OBS.values())
 MODELS: dict[str, Any] = {m.__name__: m for m in (
     Patient, EpisodeOfCare, Encounter, DocumentReference, Composition, Observation, Condition,
-    AllergyIntolerance, Flag, CarePlan, Task, Immunization, Procedure, DiagnosticReport)}
+    AllergyIntolerance, Flag, CarePlan, Goal, Task, Immunization, Procedure, DiagnosticReport)}
 JOURNAL_EVENTS = {t for t in MANIFEST.registry().payloads if t.startswith("journal.")}
 STATUS = {  # R4 required bindings the models do not check
     "EpisodeOfCare": {"planned", "waitlist", "active", "onhold", "finished", "cancelled",
@@ -94,6 +95,10 @@ def r4_rules(res: dict) -> None:
         in_error = res["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
         assert ("clinicalStatus" in res) != in_error
         assert res.get("criticality", "low") in {"low", "high", "unable-to-assess"}
+    if kind == "Goal":
+        assert res["lifecycleStatus"] in {"proposed", "planned", "accepted", "active", "on-hold",
+                                          "completed", "cancelled", "entered-in-error",
+                                          "rejected"}
     if kind == "CarePlan":
         assert res["intent"] in {"proposal", "plan", "order", "option"}
         for a in res.get("activity", ()):  # cpl-3

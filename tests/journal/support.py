@@ -138,7 +138,7 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
                     [ev.Coded(system="ICPC-2", code="K86"), ev.Coded(system=sct, code="59621000")]):
         do(rs.record_coded_condition, rs.RecordCodedCondition(codings=codings), doctor, NOW)
     from services.journal.domain import contacts as ct
-    do(ct.record_encounter, ct.RecordEncounter(class_code="AMB", type=(ev.Coded(
+    [amb] = do(ct.record_encounter, ct.RecordEncounter(class_code="AMB", type=(ev.Coded(
         system=sct, code="185349003", display="Consultation"),), started_at=NOW,
         ended_at=NOW, episode_id=gp_episode.episode_id), doctor, NOW)
     from services.journal.domain import procedures as pc
@@ -216,6 +216,21 @@ def every_event(patient_id: uuid.UUID, national_id: str = TEST_NUMBER) -> list[e
     [done] = do(pr.create_care_plan, pr.CreateCarePlan(title="Fallforebygging"), nurse, NOW)
     do(pr.complete_care_plan, pr.CompleteCarePlan(care_plan_id=done.care_plan_id,
                                                   note="Rullator levert"), nurse, NOW)
+    from services.journal.domain import recorded_plans as rp   # made in another record
+    heart = ev.Coded(system=sct, code="735984001", display="Heart failure self management plan")
+    [imported] = do(rp.record_care_plan, rp.RecordCarePlan(
+        care_plan_id=uuid.UUID("0190f0a0-0000-7000-8000-0000000000d1"), title="Hjertesvikt",
+        intent="order", category=(heart,), period_start=TODAY - timedelta(days=3),
+        addresses=(dm.condition_id,), encounter_id=amb.encounter_id,
+        activities=(ev.RecordedActivity(
+            intervention_id=uuid.UUID("0190f0a0-0000-7000-8000-0000000000d2"),
+            code=(ev.Coded(system=sct, code="183063000", display="low salt diet education"),),
+            description="Saltfattig kost", status="completed"),)), doctor, NOW)
+    do(rp.record_goal, rp.RecordGoal(
+        care_plan_id=imported.care_plan_id, goal_id=uuid.UUID(
+            "0190f0a0-0000-7000-8000-0000000000d3"), description="Bedre systolisk funksjon",
+        lifecycle="accepted", achievement="in-progress", addresses=(dm.condition_id,)),
+       doctor, NOW)
 
     hospital, gp = msg.PartyIn(her_id="8094", name="Sykehuset"), msg.PartyIn(her_id="56704")
     epikrise = dict(kind="epikrise", sender=hospital, receiver_her="80001",

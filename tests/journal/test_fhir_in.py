@@ -33,17 +33,18 @@ ALLERGIC = "1f456f0a-acb1-4728-82af-01ca57083c7b"
 EMERGENCIES = "4e122e91-c63f-4112-a778-6ccf5abfd6f2"
 # per bundle: entries written by kind, and resources skipped
 TYPES_KEPT = ("Condition", "Immunization", "Observation", "Encounter", "Procedure",
-              "DiagnosticReport")
+              "DiagnosticReport", "CarePlan", "Goal")
 K = ("observation", "result", "coded_condition", "condition_resolved", "immunization",
      "encounter", "procedure", "report")
 EXPECTED = {
     DEAD: (dict(zip(K, (30, 109, 3, 1, 12, 16, 11, 9))) | {
-        "episode_started": 1, "episode_ended": 1, "death": 1}, 52),
+        "episode_started": 1, "episode_ended": 1, "care_plan": 3, "goal": 3, "death": 1}, 46),
     "1ae0605d-e5b8-4d6d-a96d-c93dcbd57e06": (dict(zip(K[:2] + K[4:], (12, 23, 12, 4, 2, 1))),
                                              10),
-    ALLERGIC: (dict(zip(K, (15, 34, 6, 5, 8, 12, 2, 1))) | {"critical_info": 3}, 40),
-    EMERGENCIES: (dict(zip(K, (10, 42, 4, 3, 5, 10, 5, 4))) | {"episode_started": 2,
-                                                               "episode_ended": 2}, 37),
+    ALLERGIC: (dict(zip(K, (15, 34, 6, 5, 8, 12, 2, 1))) | {"critical_info": 3,
+                                                            "care_plan": 2}, 38),
+    EMERGENCIES: (dict(zip(K, (10, 42, 4, 3, 5, 10, 5, 4))) | {
+        "episode_started": 2, "episode_ended": 2, "care_plan": 5}, 32),
     "e4531916-b162-4f4b-90c2-ce37e132b8d4": (dict(zip(K, (9, 27, 3, 2, 4, 6, 1, 2))), 16),
 }
 
@@ -85,17 +86,15 @@ def test_skipped_reasons_over_all_bundles(plans, bundles):
         total.update(plan.skipped)
     resources = Counter(e["resource"]["resourceType"] for b in bundles.values()
                         for e in b["entry"])
-    assert sum(total.values()) == 155
+    assert sum(total.values()) == 142
     assert not [r for r in total if r.split(":")[0].split()[0] in TYPES_KEPT]
     assert total["MedicationRequest: belongs to the medication service"] == 15
     assert total["Claim: not part of the journal"] == resources["Claim"] == 63
     assert total["ExplanationOfBenefit: not part of the journal"] == 48
     assert total["Organization: not imported (entries are attributed to the importing "
                  "unit)"] == 5 + 1  # one bundle holds two
-    assert total["CarePlan: not imported (care plans are made in the journal's process "
-                 "support)"] == 10
-    assert total["Goal: not imported (goals belong to a care plan made in the journal)"] == 3
-    assert total["ImagingStudy: the journal records no imaging studies"] == 4
+    assert total["ImagingStudy: not the municipal record's (images stay in the hospital's "
+                 "PACS; the record keeps the report, a DiagnosticReport)"] == 4
 
 
 def test_replaced_fields_are_counted_not_skipped(plans):

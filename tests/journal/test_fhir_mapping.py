@@ -71,6 +71,7 @@ ENTITY = {  # one entity of each kind in the history, for the mappers that take 
     "AllergyIntolerance": lambda p: p.critical_info[0],
     "Flag": lambda p: p.critical_info[-1],
     "CarePlan": lambda p: p.care_plans[0],
+    "Goal": lambda p: p.care_plans[-1].goals[0],
     "Task": lambda p: p.tasks[0],
     "Immunization": lambda p: p.immunizations[0],
     "Procedure": lambda p: p.procedures[0],
@@ -81,6 +82,7 @@ FUNCTIONS = {"Patient": fhir_record.patient, "EpisodeOfCare": fhir_record.episod
              "Composition": fhir_record.composition, "Observation": fhir_clinical.observation,
              "Condition": fhir_clinical.condition, "AllergyIntolerance": fhir_clinical.allergy_intolerance,
              "Flag": fhir_clinical.flag, "CarePlan": fhir_clinical.care_plan, "Task": fhir_clinical.task,
+             "Goal": fhir_clinical.goal,
              "Immunization": results_out.immunization, "Procedure": results_out.procedure,
              "DiagnosticReport": results_out.diagnostic_report}
 

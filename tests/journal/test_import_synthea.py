@@ -20,8 +20,8 @@ from tests.journal.test_fhir_in import DATA
 runner = CliRunner()
 # 76 vital signs, 235 results, 16 conditions (11 resolved), 41 immunizations, 48 contacts,
 # 21 procedures, 17 diagnostic reports, 3 legevakt episodes started and ended, 3 allergies,
-# 1 death
-ENTRIES = 76 + 235 + 16 + 11 + 41 + 48 + 21 + 17 + 3 + 3 + 3 + 1
+# 10 care plans with 3 goals, 1 death
+ENTRIES = 76 + 235 + 16 + 11 + 41 + 48 + 21 + 17 + 3 + 3 + 3 + 10 + 3 + 1
 
 
 def invoke(*args: str):
@@ -41,7 +41,7 @@ async def test_import_writes_the_streams_and_a_second_run_appends_nothing(cli_en
     assert first.exit_code == 0, first.output
     assert (f"5 bundles: 5 patients imported, 0 already present; {ENTRIES} entries written, "
             "0 already imported") in first.output
-    assert "CarePlan: not imported" in first.output
+    assert "ImagingStudy: not the municipal record's" in first.output
     assert "belongs to the medication service" in first.output
 
     expected = {ev.stream_of(p.patient_id) for p in plans()}
@@ -60,14 +60,16 @@ async def test_import_writes_the_streams_and_a_second_run_appends_nothing(cli_en
                          "journal.ObservationResultRecorded", "journal.ConditionCoded",
                          "journal.ConditionResolved", "journal.ImmunizationRecorded",
                          "journal.EncounterRecorded", "journal.ProcedureRecorded",
-                         "journal.DiagnosticReportRecorded")}
+                         "journal.DiagnosticReportRecorded", "journal.CarePlanRecorded",
+                         "journal.GoalRecorded")}
     assert by_type == {"journal.PatientRegistered": 5, "journal.ObservationRecorded": 76,
                        "journal.CriticalInfoRegistered": 3, "journal.EpisodeStarted": 3,
                        "journal.EpisodeEnded": 3, "journal.PatientDeceased": 1,
                        "journal.ObservationResultRecorded": 235, "journal.ConditionCoded": 16,
                        "journal.ConditionResolved": 11, "journal.ImmunizationRecorded": 41,
                        "journal.EncounterRecorded": 48, "journal.ProcedureRecorded": 21,
-                       "journal.DiagnosticReportRecorded": 17}
+                       "journal.DiagnosticReportRecorded": 17, "journal.CarePlanRecorded": 10,
+                       "journal.GoalRecorded": 3}
     actors = await count_rows(engine, "SELECT count(*) FROM events WHERE "
                                       "envelope->'actor'->>'id' = 'import:synthea'")
     assert actors == total

@@ -16,7 +16,8 @@ from html import escape
 from typing import Any
 
 XHTML = "http://www.w3.org/1999/xhtml"
-_CODED = ("code", "medicationCodeableConcept", "type", "category", "vaccineCode", "class")
+_CODED = ("code", "medicationCodeableConcept", "type", "category", "vaccineCode", "class",
+          "description")   # a Goal's description is a CodeableConcept
 _DATES = ("effectiveDateTime", "occurrenceDateTime", "performedDateTime", "authoredOn",
           "recordedDate", "onsetDateTime", "dateAsserted", "date", "created", "issued")
 _PERIODS = ("period", "effectivePeriod", "performedPeriod")
@@ -71,8 +72,9 @@ def _value(doc: dict) -> str | None:
 
 
 def _status(doc: dict) -> str | None:
-    if isinstance(doc.get("status"), str):
-        return doc["status"]
+    for f in ("status", "lifecycleStatus"):   # a Goal's status is its lifecycleStatus
+        if isinstance(doc.get(f), str):
+            return doc[f]
     return _concept(doc.get("clinicalStatus"))
 
 

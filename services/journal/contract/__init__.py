@@ -39,8 +39,9 @@ from services.journal.contract.patients import (
     ServiceGranted, ServiceRefused,
 )
 from services.journal.contract.process import (
-    CarePlanCompleted, CarePlanCreated, CarePlanRevoked, GoalAdded, GoalOutcome,
-    GoalStatusChanged, InterventionAdded, InterventionStopped, TaskCancelled, TaskCompleted,
+    ActivityStatus, CarePlanCompleted, CarePlanCreated, CarePlanRecorded, CarePlanRevoked,
+    GoalAdded, GoalLifecycle, GoalOutcome, GoalRecorded, GoalStatusChanged, InterventionAdded,
+    InterventionStopped, PlanIntent, RecordedActivity, TaskCancelled, TaskCompleted,
     TaskCreated, TaskKind, TaskReassigned, Title,
 )
 from services.journal.contract.values import (
@@ -57,7 +58,9 @@ EVENTS: tuple[type[EventPayload], ...] = tuple(
 __all__ = [
     "EVENTS", "EventPayload", "STREAM_PREFIX", "Address", "ApplicationReceiptReceived",
     "ApplicationReceiptSent", "CareTeamMessageReceived", "CareTeamReplySent",
-    "CarePlanCompleted", "CarePlanCreated", "CarePlanRevoked", "Coded", "Component",
+    "ActivityStatus", "CarePlanCompleted", "CarePlanCreated", "CarePlanRecorded",
+    "CarePlanRevoked", "Coded", "Component", "GoalLifecycle", "GoalRecorded", "PlanIntent",
+    "RecordedActivity",
     "ConditionCoded", "ConditionCodings", "DiagnosticReportRecorded", "EncounterRecorded",
     "ImmunizationRecorded", "ProcedureRecorded",
     "ImmunizationStatus",

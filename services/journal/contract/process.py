@@ -13,11 +13,20 @@ from uuid import UUID
 from pydantic import Field
 
 from libs.events.registry import EventPayload, event
-from services.journal.contract.values import Hpr, OrgNr, Reason, Text
+from services.journal.contract.observations import Coded
+from services.journal.contract.values import Hpr, OrgNr, Reason, Text, Value
 
 Title = Field(min_length=1, max_length=200)
 TaskKind = Literal["home_care_visit", "follow_up", "message_reply", "other"]
 GoalOutcome = Literal["achieved", "not_achieved", "cancelled"]
+PlanIntent = Literal["proposal", "plan", "order", "option"]
+"""FHIR's CarePlan intent (a care plan made in the journal is a ``plan``)."""
+GoalLifecycle = Literal["proposed", "planned", "accepted", "active", "on-hold", "completed",
+                        "cancelled"]
+"""FHIR's Goal lifecycle status as another record gave it (rejected and entered-in-error goals
+are not kept)."""
+ActivityStatus = Literal["active", "stopped", "completed"]
+Codes = Field(default=(), max_length=10)
 
 
 @event("journal.CarePlanCreated")
@@ -151,3 +160,54 @@ class TaskCancelled(EventPayload):
     reason: str = Reason
     cancelled_by: str = Hpr
     cancelled_at: datetime
+
+
+class RecordedActivity(Value):
+    """An activity (tiltak) of a care plan as its source coded it (SNOMED CT, IPLOS, ...)."""
+
+    intervention_id: UUID
+    code: tuple[Coded, ...] = Codes
+    description: str = Text
+    status: ActivityStatus
+
+
+@event("journal.CarePlanRecorded")
+class CarePlanRecorded(EventPayload):
+    """A care plan made in another record (an import such as ``ehr import synthea``) as its
+    source coded it: status, intent, categories, period, activities, the conditions it
+    addresses (``ConditionRecorded`` / ``ConditionCoded`` ids) and the contact it was made in.
+    Its goals follow as ``GoalRecorded``; later changes are the ordinary process events."""
+
+    care_plan_id: UUID
+    title: str = Title
+    status: Literal["active", "completed"]
+    intent: PlanIntent
+    category: tuple[Coded, ...] = Codes
+    period_start: date | None = None
+    period_end: date | None = None
+    addresses: tuple[UUID, ...] = Field(default=(), max_length=50)
+    encounter_id: UUID | None = None
+    activities: tuple[RecordedActivity, ...] = Field(default=(), max_length=100)
+    by: str = Hpr
+    unit: str = OrgNr
+    recorded_at: datetime
+
+
+@event("journal.GoalRecorded")
+class GoalRecorded(EventPayload):
+    """A goal (mål) of a care plan made in another record, as its source gave it: its
+    lifecycle and achievement status (FHIR codes), description and codings, target date and
+    the conditions it addresses."""
+
+    care_plan_id: UUID
+    goal_id: UUID
+    description: str = Text
+    code: tuple[Coded, ...] = Codes
+    lifecycle: GoalLifecycle
+    achievement: str | None = Field(default=None, pattern=r"^[a-z-]{1,40}$",
+                                    description="goal-achievement code (in-progress, ...)")
+    target_date: date | None = None
+    addresses: tuple[UUID, ...] = Field(default=(), max_length=50)
+    by: str = Hpr
+    unit: str = OrgNr
+    recorded_at: datetime

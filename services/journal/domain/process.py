@@ -232,8 +232,8 @@ def stop_intervention(p: Patient, c: StopIntervention, by: Clinician,
     plan = _open_plan(p, c.care_plan_id)
     i: Intervention = _one(plan.interventions, "intervention_id", c.intervention_id,
                            "No such intervention in this care plan.")
-    if i.status == "stopped":
-        raise Conflict("The intervention is already stopped.")
+    if i.status != "active":
+        raise Conflict(f"The intervention is already {i.status}.")
     reason = require_reason(c.reason, "Stopping an intervention")
     return [ev.InterventionStopped(care_plan_id=plan.care_plan_id,
                                    intervention_id=i.intervention_id, reason=reason,
@@ -277,8 +277,8 @@ def create_task(p: Patient, c: CreateTask, by: Clinician, now: datetime) -> list
         plan, intervention = found[0]
     if plan is not None:
         _active(plan)
-    if intervention is not None and intervention.status == "stopped":
-        raise Conflict("The intervention is stopped; it gets no new tasks.")
+    if intervention is not None and intervention.status != "active":
+        raise Conflict(f"The intervention is {intervention.status}; it gets no new tasks.")
     return [ev.TaskCreated(task_id=uuid4(), kind=c.kind, title=title,
                            description=optional_text(c.description), unit=unit, assignee=assignee,
                            due_at=c.due_at, care_plan_id=plan.care_plan_id if plan else None,

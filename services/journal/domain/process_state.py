@@ -16,7 +16,7 @@ from libs.events.registry import EventPayload
 from libs.kernel.model import Frozen
 from libs.kernel.time import OSLO, local_day
 from services.journal import contract as ev
-from services.journal.contract import TaskKind
+from services.journal.contract import ActivityStatus, Coded, GoalLifecycle, PlanIntent, TaskKind
 
 if TYPE_CHECKING:
     from services.journal.domain.patients import Patient
@@ -41,6 +41,11 @@ class Goal(Frozen):
     added_at: datetime
     changed_by: str | None = None
     changed_at: datetime | None = None
+    # as another record gave it (``GoalRecorded``); a status change here replaces both
+    lifecycle: GoalLifecycle | None = None
+    achievement: str | None = None
+    code: tuple[Coded, ...] = ()
+    addresses: tuple[UUID, ...] = ()
 
 
 class Intervention(Frozen):
@@ -48,7 +53,8 @@ class Intervention(Frozen):
     description: str
     frequency: str | None = None
     service_code: str | None = None
-    status: Literal["active", "stopped"] = "active"
+    code: tuple[Coded, ...] = ()   # as another record coded it (``CarePlanRecorded``)
+    status: ActivityStatus = "active"
     added_by: str
     added_at: datetime
     stopped_by: str | None = None
@@ -71,6 +77,11 @@ class CarePlan(Frozen):
     closed_by: str | None = None
     closed_at: datetime | None = None
     close_note: str | None = None  # the completion note, or the reason it was revoked
+    # made in another record (``CarePlanRecorded``): as its source coded it
+    intent: PlanIntent = "plan"
+    category: tuple[Coded, ...] = ()
+    addresses: tuple[UUID, ...] = ()   # condition ids
+    encounter_id: UUID | None = None
 
 
 class Task(Frozen):
@@ -124,6 +135,29 @@ def task_summary(t: Task) -> str:
 
 # --- evolve ----------------------------------------------------------------------------------
 
+def goal_status(lifecycle: str, achievement: str | None) -> GoalStatus:
+    """A recorded goal's FHIR lifecycle and achievement -> the journal's goal status."""
+    if lifecycle == "cancelled":
+        return "cancelled"
+    if lifecycle == "completed":
+        return "not_achieved" if achievement == "not-achieved" else "achieved"
+    return "active"
+
+
+def recorded_plan(e: ev.CarePlanRecorded) -> CarePlan:
+    """The care plan another record made, as ``CarePlanRecorded`` holds it."""
+    done = e.status == "completed"
+    return CarePlan(
+        care_plan_id=e.care_plan_id, title=e.title, period_start=e.period_start,
+        period_end=e.period_end, author=e.by, unit=e.unit, created_at=e.recorded_at,
+        status=e.status, intent=e.intent, category=e.category, addresses=e.addresses,
+        encounter_id=e.encounter_id, closed_by=e.by if done else None,
+        closed_at=e.recorded_at if done else None,
+        interventions=tuple(Intervention(
+            intervention_id=a.intervention_id, description=a.description, code=a.code,
+            status=a.status, added_by=e.by, added_at=e.recorded_at) for a in e.activities))
+
+
 def _update_plan(p: Patient, care_plan_id: UUID, change) -> Patient:
     return p.model_copy(update={"care_plans": tuple(
         x.model_copy(update=change(x)) if x.care_plan_id == care_plan_id else x
@@ -143,10 +177,18 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             g = Goal(goal_id=e.goal_id, description=e.description, target_date=e.target_date,
                      added_by=e.by, added_at=e.added_at)
             return _update_plan(p, e.care_plan_id, lambda x: {"goals": (*x.goals, g)})
+        case ev.CarePlanRecorded():
+            return u(update={"care_plans": (*p.care_plans, recorded_plan(e))})
+        case ev.GoalRecorded():
+            g = Goal(goal_id=e.goal_id, description=e.description, target_date=e.target_date,
+                     status=goal_status(e.lifecycle, e.achievement),
+                     added_by=e.by, added_at=e.recorded_at, lifecycle=e.lifecycle,
+                     achievement=e.achievement, code=e.code, addresses=e.addresses)
+            return _update_plan(p, e.care_plan_id, lambda x: {"goals": (*x.goals, g)})
         case ev.GoalStatusChanged():
             return _update_plan(p, e.care_plan_id, lambda x: {"goals": replace_where(
                 x.goals, lambda g: g.goal_id == e.goal_id, status=e.status, note=e.note,
-                changed_by=e.by, changed_at=e.changed_at)})
+                changed_by=e.by, changed_at=e.changed_at, lifecycle=None, achievement=None)})
         case ev.InterventionAdded():
             i = Intervention(intervention_id=e.intervention_id, description=e.description,
                              frequency=e.frequency, service_code=e.service_code,

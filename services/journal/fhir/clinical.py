@@ -125,25 +125,38 @@ def critical_info(p: Patient, x: CriticalInfo, meta: dict | None = None) -> Reso
 
 # --- process support: care plans and tasks -----------------------------------------------------
 
-def _goal(p: Patient, g: Goal) -> Resource:
-    achievement = GOAL_ACHIEVEMENT.get(g.status)
-    return drop_none({
-        "resourceType": "Goal", "id": str(g.goal_id),
-        "lifecycleStatus": GOAL_LIFECYCLE[g.status],
+def _coded(codes: tuple, label: str | None = None) -> dict:
+    """A CodeableConcept of codings as their source gave them, with a text."""
+    return drop_none({"coding": [coding(c.system, c.code, c.display) for c in codes],
+                      "text": text(label) if label else None})
+
+
+def _conditions(ids: tuple) -> list[dict]:
+    return [{"reference": f"Condition/{i}"} for i in ids]
+
+
+def goal(p: Patient, g: Goal, meta: dict | None = None) -> Resource:
+    """A goal of a care plan (made in the journal, or recorded as another record gave it)."""
+    achievement = (GOAL_ACHIEVEMENT.get(g.status) if g.lifecycle is None else
+                   (g.achievement, None) if g.achievement else None)
+    due = iso_date(g.target_date)
+    return drop_none(head("Goal", g.goal_id, meta) | {
+        "lifecycleStatus": g.lifecycle or GOAL_LIFECYCLE[g.status],
         "achievementStatus": (concept(f"{THO}/goal-achievement", *achievement)
                               if achievement else None),
-        "description": {"text": text(g.description)},
+        "description": _coded(g.code, g.description),
         "subject": subject_ref(p),
-        "startDate": local_day(g.added_at).isoformat(),
-        "target": [{"dueDate": g.target_date.isoformat()}] if g.target_date else None,
+        "startDate": local_day(g.added_at).isoformat() if g.lifecycle is None else None,
+        "target": [{"dueDate": due}] if due else None,
         "statusDate": local_day(g.changed_at).isoformat() if g.changed_at else None,
         "statusReason": text(g.note) if g.note else None,
         "expressedBy": practitioner_ref(g.added_by),
+        "addresses": _conditions(g.addresses),
     })
 
 
 def _activity(i: Intervention) -> dict:
-    code = None
+    code = _coded(i.code) if i.code else None
     if i.service_code:
         known = service_code(i.service_code)
         code = {"coding": [known.to_coding()]} if known else concept(
@@ -163,17 +176,20 @@ def care_plan(p: Patient, plan: CarePlan, meta: dict | None = None) -> Resource:
         "authorReference": practitioner_ref(plan.closed_by or plan.author),
         "time": instant(plan.closed_at or plan.created_at), "text": text(plan.close_note)}]
     return drop_none(head("CarePlan", plan.care_plan_id, meta) | {
-        "contained": [_goal(p, g) for g in plan.goals],
         "status": CARE_PLAN_STATUS[plan.status],
-        "intent": "plan",
+        "intent": plan.intent,
+        "category": [_coded((c,)) for c in plan.category],
         "title": text(plan.title),
         "subject": subject_ref(p),
+        "encounter": ({"reference": f"Encounter/{plan.encounter_id}"} if plan.encounter_id
+                      else None),
         "period": period,
         "created": instant(plan.created_at),
         "author": practitioner_ref(plan.author),
         "supportingInfo": ([{"reference": f"EpisodeOfCare/{plan.episode_id}"}]
                            if plan.episode_id else None),
-        "goal": [{"reference": f"#{g.goal_id}"} for g in plan.goals],
+        "addresses": _conditions(plan.addresses),
+        "goal": [{"reference": f"Goal/{g.goal_id}"} for g in plan.goals],
         "activity": [_activity(i) for i in plan.interventions],
         "note": note,
     })

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from libs.events.registry import EventPayload
 from services.journal.domain import (
-    clinical, contacts, episodes, immunizations, procedures, results,
+    clinical, contacts, episodes, immunizations, procedures, recorded_plans, results,
 )
 from services.journal.domain import patients as pt
 from services.journal.domain.patients import Patient, RegisterPatient
@@ -51,6 +51,10 @@ def exists(p: Patient, entry: Entry, observations: Collection[UUID] = ()) -> boo
             return any(e.episode_id == i for e in p.episodes)
         case "episode_ended":
             return any(e.episode_id == i and e.ended_at is not None for e in p.episodes)
+        case "care_plan":
+            return any(x.care_plan_id == i for x in p.care_plans)
+        case "goal":
+            return any(g.goal_id == i for x in p.care_plans for g in x.goals)
         case "death":
             return p.deceased_on is not None
     raise ValueError(f"unknown entry kind {entry.kind!r}")
@@ -88,6 +92,10 @@ def decide(p: Patient, entry: Entry, now: datetime,
             events = episodes.start_episode(p, c, now)
         case "episode_ended":
             events = episodes.end_episode(p, c, now)
+        case "care_plan":
+            events = recorded_plans.record_care_plan(p, c, by, now)
+        case "goal":
+            events = recorded_plans.record_goal(p, c, by, now)
         case "death":
             events = pt.record_death(p, c, now)
         case _:

@@ -60,7 +60,7 @@ GOAL_LIFECYCLE = {"active": "active", "achieved": "completed", "not_achieved": "
                   "cancelled": "cancelled"}
 GOAL_ACHIEVEMENT = {"achieved": ("achieved", "Achieved"),
                     "not_achieved": ("not-achieved", "Not Achieved")}
-ACTIVITY_STATUS = {"active": "in-progress", "stopped": "stopped"}
+ACTIVITY_STATUS = {"active": "in-progress", "stopped": "stopped", "completed": "completed"}
 DIAGNOSIS_URI = {s.name: s.uri for s in DIAGNOSIS_SYSTEMS}
 IPLOS_SERVICE_URI = IPLOS_SERVICE.uri
 NOT_XML = re.compile(r"[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

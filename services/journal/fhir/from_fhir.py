@@ -21,7 +21,7 @@ What is mapped (everything else is counted in ``skipped``):
   coded in SNOMED CT only -> ``RecordCodedCondition`` (every coding kept; ``domain/results.py``);
   either + ``ResolveCondition`` when it has an abatement date. No SNOMED CT -> ICPC-2 map.
 - Other Observations (laboratory, height, BMI, pain, smoking, ...), Immunization, Procedure and
-  DiagnosticReport: ``observations_in.py``.
+  DiagnosticReport: ``observations_in.py``; CarePlan and Goal: ``care_plans_in.py``.
 - AllergyIntolerance (active, not refuted) -> ``RegisterCriticalInfo``: category medication ->
   ``drug_reaction``, any other -> ``other_allergy``; substance = ``code.text`` or the display.
 - Encounter of any class -> ``RecordEncounter``; one of class EMER also a ``legevakt`` episode.
@@ -45,12 +45,11 @@ from uuid import UUID
 
 from libs.kernel.time import OSLO, in_range_day, in_range_instant, local_day
 from services.journal.domain.codes import ICD10, ICPC2, CodeError, code_system
-from services.journal.domain import clinical, episodes
-from services.journal.domain import patients as pt
+from services.journal.domain import clinical, episodes, patients as pt
 from services.journal.contract import Name, Sex
 from services.journal.domain.patients import RegisterPatient
 from services.journal.domain.results import RecordCodedCondition
-from services.journal.fhir import observations_in as results_in
+from services.journal.fhir import care_plans_in as plans_in, observations_in as results_in
 from services.journal.fhir.plan import (
     BP_COMPONENTS, BP_PANELS, BundleError, CONVERT, Entry, IdPolicy, LOINC, NOT_JOURNAL, Plan,
     Resource, SAME_AS, Unmappable,
@@ -143,10 +142,10 @@ def map_bundle(bundle: dict, ids: IdPolicy, *, patient_id: UUID | None = None) -
         raise BundleError("The bundle holds no Patient resource and no patient was named.")
     refs.discard(None)
     plan.in_bundle.update(r["resourceType"] for r, _ in items)
-
     mappers = {"Observation": _observation, "Condition": _condition,
                "AllergyIntolerance": _allergy, "Encounter": _encounter,
-               **results_in.mappers(_moment)}   # Immunization, Procedure, DiagnosticReport
+               **results_in.mappers(_moment),   # Immunization, Procedure, DiagnosticReport
+               **plans_in.mappers(_day)}        # CarePlan, Goal
     for res, full_url in items:
         kind = res["resourceType"]
         if kind == "Patient":
@@ -167,9 +166,10 @@ def map_bundle(bundle: dict, ids: IdPolicy, *, patient_id: UUID | None = None) -
         plan.entries.extend(new)
         plan.replaced.update(x for e in new for x in e.left_out)
     results_in.resolve_reports(plan)
+    plans_in.resolve_care_plans(plan)   # a plan after what it names, at the same instant too
     deaths = [e for e in plan.entries if e.kind == "death"]
-    plan.entries = sorted((e for e in plan.entries if e.kind != "death"),
-                          key=lambda e: e.at) + deaths
+    plan.entries = sorted((e for e in plan.entries if e.kind != "death"), key=lambda e: (
+        e.at, e.kind in ("care_plan", "goal"))) + deaths
     return plan
 
 

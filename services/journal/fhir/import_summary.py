@@ -5,8 +5,8 @@ not. Pure: the caller (``ehr import synthea``) counts, this module sorts and exp
 Billing resources (Claim, ExplanationOfBenefit, Coverage) and directory resources
 (Organization, Practitioner, PractitionerRole, Location, ...) are counted and explained, never
 imported: the journal records care, not its payment, and names clinicians and units by HPR and
-organisation numbers. Every other type the journal does not import yet is listed with its reason,
-not hidden.
+organisation numbers. Every other type the journal does not keep is listed with the reason it is
+not the municipal record's (``plan.NOT_JOURNAL``), not hidden.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ READ_BACK_NOTES = {
                    "diastolic): FHIR reads it back as two Observations",
     "Condition": "an ICPC-2 / ICD-10 condition keeps every further coding (SNOMED CT, ...); a "
                  "SNOMED-CT-only one is kept as coded",
+    "CarePlan": "kept as its source coded it (category, activities, the conditions it "
+                "addresses); its activities are the plan's interventions",
+    "Goal": "kept in the care plan that names it, and read back as a Goal of its own",
 }
 
 

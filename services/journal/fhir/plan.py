@@ -22,10 +22,11 @@ from services.journal.domain.patients import AddressIn, RegisterPatient
 Resource = dict[str, Any]
 Kind = Literal["observation", "result", "condition", "coded_condition", "condition_resolved",
                "critical_info", "immunization", "encounter", "procedure", "report",
-               "episode_started", "episode_ended", "death"]
+               "episode_started", "episode_ended", "care_plan", "goal", "death"]
 KINDS: tuple[str, ...] = ("observation", "result", "condition", "coded_condition",
                           "condition_resolved", "critical_info", "immunization", "encounter",
-                          "procedure", "report", "episode_started", "episode_ended", "death")
+                          "procedure", "report", "episode_started", "episode_ended",
+                          "care_plan", "goal", "death")
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -64,11 +65,14 @@ NOT_JOURNAL: dict[str, str] = {
     "MedicationAdministration": "MedicationAdministration: belongs to the medication service",
     "MedicationDispense": "MedicationDispense: belongs to the medication service",
     "Medication": "Medication: belongs to the medication service",
-    "CarePlan": "CarePlan: not imported (care plans are made in the journal's process support)",
-    "CareTeam": "CareTeam: the journal records no care teams",
-    "Goal": "Goal: not imported (goals belong to a care plan made in the journal)",
-    "ImagingStudy": "ImagingStudy: the journal records no imaging studies",
-    "Device": "Device: the journal records no devices",
+    "CareTeam": "CareTeam: not the municipal record's (who treats the patient is its care "
+                "relations, kept by the consent service)",
+    "ImagingStudy": "ImagingStudy: not the municipal record's (images stay in the hospital's "
+                    "PACS; the record keeps the report, a DiagnosticReport)",
+    "Device": "Device: not the municipal record's (implants are registered where they are "
+              "fitted, aids by NAV Hjelpemiddelsentral)",
+    "SupplyDelivery": "SupplyDelivery: not the municipal record's (a delivery of supplies is "
+                      "logistics, not care)",
     "DocumentReference": "DocumentReference: the journal imports no documents",
     "Organization": "Organization: not imported (entries are attributed to the importing unit)",
     "Practitioner": "Practitioner: not imported (entries are attributed to the importing "

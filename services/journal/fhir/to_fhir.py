@@ -72,12 +72,15 @@ Mapping (domain -> FHIR R4):
 - ``CarePlan`` (process.py): status active | completed | entered-in-error (our "revoked" is
   "entered in error, e.g. on the wrong patient"; FHIR's ``revoked`` means "ended early"), intent
   plan, period (dates), author (HPR), the episode as ``supportingInfo`` (R4 CarePlan has no
-  episode element), the closing note or revocation reason as ``note``. Goals are contained
-  ``Goal`` resources (id = goal id) referenced from ``goal``: lifecycleStatus active | completed
-  (achieved, not achieved; ``achievementStatus`` tells which) | cancelled, the note as
-  ``statusReason``. Interventions are ``activity.detail`` (element id = intervention id): status
-  in-progress | stopped (with the reason as ``statusReason``), the IPLOS service code as
-  ``code``, the frequency as ``scheduledString``.
+  episode element), the closing note or revocation reason as ``note``. Goals are ``Goal``
+  resources of their own (id = goal id, read and searched like any other) referenced from
+  ``goal``: lifecycleStatus active | completed (achieved, not achieved; ``achievementStatus``
+  tells which) | cancelled, the note as ``statusReason``. Interventions are ``activity.detail``
+  (element id = intervention id): status in-progress | stopped (with the reason as
+  ``statusReason``) | completed, the IPLOS service code as ``code``, the frequency as
+  ``scheduledString``. A plan made in another record (``CarePlanRecorded``, an import) keeps
+  its intent, categories, activity codes, ``addresses`` (Conditions) and ``encounter``; its
+  goals (``GoalRecorded``) their lifecycle and achievement status, codings and ``addresses``.
 - ``Task`` (process.py): status requested | completed | cancelled, intent order, ``code`` = the
   kind (``CS_TASK_KIND``) with the title as text, ``description``, ``for`` the patient,
   ``basedOn`` the care plan and ``EXT_CARE_PLAN_ACTIVITY`` the intervention (an activity has no
@@ -101,7 +104,7 @@ from services.journal.domain.clinical_state import Note, Observation
 from services.journal.domain.patients import Patient
 from services.journal.fhir.elements import is_contact, Resource
 from services.journal.fhir.clinical import (
-    care_plan, condition, critical_info, critical_info_type, observation, task,
+    care_plan, condition, critical_info, critical_info_type, goal, observation, task,
 )
 from services.journal.fhir.results_out import (
     contact, diagnostic_report, immunization, procedure,
@@ -135,6 +138,8 @@ def _entries(p: Patient, observations: Iterable[Observation] = (),
         yield critical_info_type(x), str(x.critical_id), partial(critical_info, p, x)
     for plan in p.care_plans:
         yield "CarePlan", str(plan.care_plan_id), partial(care_plan, p, plan)
+        for g in plan.goals:
+            yield "Goal", str(g.goal_id), partial(goal, p, g)
     for t in p.tasks:
         yield "Task", str(t.task_id), partial(task, p, t)
     for x in p.immunizations:
@@ -185,6 +190,10 @@ def resource(p: Patient, kind: str, id_: str | UUID) -> Resource | None:
         found = next((x for x in p.encounters if str(x.encounter_id) == str(id_)), None)
         if found is not None:
             return contact(p, found)
+    if kind == "Goal":   # a goal is kept in its care plan
+        found_goal = next((g for x in p.care_plans for g in x.goals
+                           if str(g.goal_id) == str(id_)), None)
+        return goal(p, found_goal) if found_goal else None
     source = _SOURCES.get(kind)
     if source is None:
         return None
@@ -221,6 +230,10 @@ def _same(kind: str, attr: str) -> Callable[[Patient, Any], Touched]:
     return lambda p, e: [(kind, getattr(e, attr))]
 
 
+def _goal_touches(p: Patient, e: Any) -> Touched:
+    return [("CarePlan", e.care_plan_id), ("Goal", e.goal_id)]
+
+
 _NOTHING: Callable[[Patient, Any], Touched] = lambda p, e: []  # noqa: E731
 
 _TOUCHES: dict[type[EventPayload], Callable[[Patient, Any], Touched]] = {
@@ -254,8 +267,10 @@ _TOUCHES: dict[type[EventPayload], Callable[[Patient, Any], Touched]] = {
     ev.CriticalInfoRefuted: _critical_touches,
     ev.CriticalInfoRemoved: _critical_touches,
     ev.CarePlanCreated: _same("CarePlan", "care_plan_id"),
-    ev.GoalAdded: _same("CarePlan", "care_plan_id"),  # goals are contained in the plan
-    ev.GoalStatusChanged: _same("CarePlan", "care_plan_id"),
+    ev.CarePlanRecorded: _same("CarePlan", "care_plan_id"),
+    ev.GoalAdded: _goal_touches,   # the plan names its goals
+    ev.GoalRecorded: _goal_touches,
+    ev.GoalStatusChanged: _same("Goal", "goal_id"),
     ev.InterventionAdded: _same("CarePlan", "care_plan_id"),
     ev.InterventionStopped: _same("CarePlan", "care_plan_id"),
     ev.CarePlanCompleted: _same("CarePlan", "care_plan_id"),

@@ -173,13 +173,14 @@ def _response(plan: fhir_plan.Plan, headers: dict[str, str],
              "encounter": "Encounter", "procedure": "Procedure", "report": "DiagnosticReport",
              "condition_resolved": "Condition", "critical_info": None,
              "episode_started": "EpisodeOfCare", "episode_ended": "EpisodeOfCare",
-             "death": "Patient"}
+             "care_plan": "CarePlan", "goal": "Goal", "death": "Patient"}
     for entry in plan.entries:
         rtype = types[entry.kind] or _critical_type(entry)
         rid = entry.entity_id or plan.patient_id
         entries.append({"response": {"status": "201 Created" if entry.kind in (
             "observation", "result", "condition", "coded_condition", "critical_info",
-            "immunization", "encounter", "procedure", "report", "episode_started")
+            "immunization", "encounter", "procedure", "report", "episode_started",
+            "care_plan", "goal")
             else "200 OK",
             "location": f"{rtype}/{rid}"}})
     return FhirJSONResponse({"resourceType": "Bundle", "type": "transaction-response",

@@ -18,6 +18,8 @@ TYPES: dict[str, FhirType] = {
     "DocumentReference": FhirType("notes", ("date",)),
     "Composition": FhirType("notes", ("date",)),
     "CarePlan": FhirType("care_plans", ("period.start", "created")),
+    "Goal": FhirType("care_plans", ("startDate", "statusDate"),
+                     ("description",)),
     "Task": FhirType("tasks", ("authoredOn",)),
     "Immunization": FhirType("observations", ("occurrenceDateTime",), ("vaccineCode",)),
     "Procedure": FhirType("conditions", ("performedDateTime", "performedPeriod.start")),
