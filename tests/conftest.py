@@ -106,6 +106,8 @@ def cli_env(monkeypatch, database_url: str, kafka_bootstrap: str) -> Iterator[No
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    # `ehr import synthea` sends medications to a running stack only when a test says where
+    monkeypatch.setenv("EHR_IMPORT_MEDICATION_URL", "off")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -43,6 +43,8 @@ KIND_LABELS = {
     "critical_info": "critical information (CAVE)",
     "episode_started": "legevakt episodes started",
     "episode_ended": "legevakt episodes ended",
+    "care_plan": "care plans (with their activities)",
+    "goal": "goals (in their care plans)",
     "death": "deaths",
 }
 
@@ -110,8 +112,15 @@ def import_synthea(
     limit: Annotated[int | None, typer.Option(min=1, help="import only the first N bundles "
                                               "(by file name)")] = None,
     schema: Annotated[str, typer.Option(help="the journal's database schema")] = "journal",
+    medication_url: Annotated[str, typer.Option(
+        envvar="EHR_IMPORT_MEDICATION_URL", help="the FHIR base the medications go to: the "
+        "medication service's or the gateway's; off: send none")] = "http://127.0.0.1:8005/fhir",
+    consent_url: Annotated[str, typer.Option(
+        envvar="EHR_IMPORT_CONSENT_URL", help="the consent service, where the import unit's "
+        "leader assigns the care relation")] = "http://127.0.0.1:8003",
 ) -> None:
-    """Import Synthea patients into the journal as synthetic Norwegian demo patients."""
+    """Import Synthea patients into the journal as synthetic Norwegian demo patients, and
+    their medications into the medication service (over HTTP, once it knows the patient)."""
     from libs.events.db import check_schema
 
     s = get_settings()
@@ -140,7 +149,16 @@ def import_synthea(
         except (OSError, DBAPIError) as exc:
             _fail(f"cannot reach PostgreSQL at {_host_of(s.effective_database_url)} ({exc}); "
                   "start it with `ehr dev up` or set DATABASE_URL")
+    from libs.access.dev_issuer import DevIssuer
+    from services.journal.fhir import medication_out as med
+
+    medication = med.Sent()
+    med.send_import(files, plans, (medication_url, consent_url),
+                    med.importer_tokens(DevIssuer.from_settings(s)), medication, console)
+    med.settle(report.skipped, medication)
     _print(report)
+    for line in med.summary_lines(medication):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 async def _apply(plans: list, s: Settings, schema: str, report: Report,

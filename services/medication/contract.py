@@ -133,6 +133,14 @@ class NationalPrescription(_Value):
     prescriber: str | None = Field(default=None, max_length=300)
 
 
+class ImportedCoding(_Value):
+    """A code of an imported medication as its source gave it (RxNorm, ATC, ...)."""
+
+    system: str = Field(min_length=1, max_length=200)
+    code: str = Field(min_length=1, max_length=100)
+    display: str | None = Field(default=None, max_length=300)
+
+
 # --- the list ----------------------------------------------------------------------------------
 
 @event("medication.MedicationListFetched")
@@ -180,6 +188,32 @@ class MedicationRecordedFromOtherSource(EventPayload):
     indication: str | None = Note
     start_on: date
     end_on: date | None = None
+    by: Author
+    recorded_at: datetime
+
+
+@event("medication.MedicationStatementImported")
+class MedicationStatementImported(EventPayload):
+    """A medication the patient used or uses, imported from another system's record (e.g. a
+    Synthea MedicationRequest): kept as the source coded it (RxNorm, ATC, ...), not checked
+    against the drug catalogue, no decision support run on it, never sent to the prescription
+    intermediary. ``status`` is the source's: ``active`` needs reconciliation before anyone
+    relies on it, ``stopped`` and ``completed`` are history. ``source_system``/``source_id``
+    (the source's identifier) make an import idempotent."""
+
+    statement_id: UUID
+    source_system: str = Field(min_length=1, max_length=200)
+    source_id: str = Field(min_length=1, max_length=200)
+    source_type: Literal["MedicationRequest", "MedicationStatement"]
+    status: Literal["active", "stopped", "completed"]
+    codings: tuple[ImportedCoding, ...] = Field(min_length=1, max_length=10)
+    name: str = Field(min_length=1, max_length=300)
+    atc: str | None = Field(default=None, pattern=r"^[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?$")
+    asserted_at: datetime | None = None
+    start_on: date | None = None
+    end_on: date | None = None
+    dosage_text: str | None = Field(default=None, max_length=500)
+    as_needed: bool | None = None
     by: Author
     recorded_at: datetime
 

@@ -53,7 +53,8 @@ def visible(lst: MedicationList, hidden: frozenset[str]) -> tuple[MedicationList
             r.model_copy(update={"lines": tuple(x for x in r.lines if x.entry_id not in gone)})
             for r in lst.reconciliations),
         "reviews": () if SECTION in hidden else lst.reviews,
-        "fetched": None if SECTION in hidden else lst.fetched})
+        "fetched": None if SECTION in hidden else lst.fetched,
+        "imported": () if SECTION in hidden else lst.imported})
     return keep, len(gone) or 1
 
 

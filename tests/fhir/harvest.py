@@ -20,6 +20,7 @@ from libs.web.gateway import merged_capability
 from tests.gateway.test_one_base import on_a_port
 from tests.journal.conftest import Clinic
 from tests.journal.test_fhir_rest import patient_resource, weight
+from tests.medication.test_imported import imported_body
 from tests.support.waiting import passes
 
 DOCTOR = ("7123456", "974600978", ("physician", "prescriber"))   # the seed's home-care doctor
@@ -115,6 +116,55 @@ async def fhir_writes(h: Harvest, patient: uuid.UUID) -> None:
                             json=patient_resource("13031353453", "X") | {"id": str(patient)})
     assert r.status_code == 428, r.text
     h.keep("OperationOutcome-428", r.json())
+    await recorded_care_plan(h, subject)
+
+
+SCT = "http://snomed.info/sct"
+
+
+def _posted(n: int, resource: dict) -> dict:
+    return {"fullUrl": f"urn:uuid:0190f0a0-0000-7000-8000-0000000c{n:04d}",
+            "resource": resource, "request": {"method": "POST",
+                                              "url": resource["resourceType"]}}
+
+
+async def recorded_care_plan(h: Harvest, subject: str) -> None:
+    """A care plan as another record made it (Synthea's shape: SNOMED CT codes, a Goal, the
+    Condition both address), written by a transaction and read back once the journal has it."""
+    c, nurse, condition = h.c, h.c.nurse(), "urn:uuid:0190f0a0-0000-7000-8000-0000000c0001"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        _posted(1, {"resourceType": "Condition", "subject": {"reference": subject},
+                    "code": {"coding": [{"system": SCT, "code": "88805009", "display":
+                                         "Chronic congestive heart failure (disorder)"}]},
+                    "onsetDateTime": "2025-10-06T08:00:00+02:00"}),
+        _posted(2, {"resourceType": "Goal", "lifecycleStatus": "accepted",
+                    "achievementStatus": {"coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/goal-achievement",
+                        "code": "in-progress"}]},
+                    "description": {"text": "Bedre systolisk funksjon"},
+                    "subject": {"reference": subject}, "addresses": [{"reference": condition}]}),
+        _posted(3, {"resourceType": "CarePlan", "status": "active", "intent": "order",
+                    "category": [{"coding": [{"system": SCT, "code": "735984001", "display":
+                                              "Heart failure self management plan"}]}],
+                    "subject": {"reference": subject}, "period": {"start": "2025-10-06"},
+                    "addresses": [{"reference": condition}],
+                    "goal": [{"reference": "urn:uuid:0190f0a0-0000-7000-8000-0000000c0002"}],
+                    "activity": [{"detail": {"code": {"coding": [{
+                        "system": SCT, "code": "183063000",
+                        "display": "low salt diet education"}]}, "status": "in-progress"}}]})]}
+    r = await c.journal.post("/fhir", headers=nurse, json=bundle)
+    assert r.status_code == 200, r.text
+    made = [e["response"]["location"] for e in r.json()["entry"]
+            if e["response"]["location"].startswith(("CarePlan/", "Goal/"))]
+    assert len(made) == 2, made
+
+    async def readable() -> None:
+        for location in made:
+            found = await c.journal.get(f"/fhir/{location}", headers=nurse)
+            assert found.status_code == 200, (location, found.text)
+    await passes(readable, timeout_s=30)
+    for location in made:
+        await h.get(c.journal, f"/fhir/{location}", nurse, f"{location.split('/')[0]}-recorded")
 
 
 async def harvest(c: Clinic, people: dict[str, tuple[uuid.UUID, str]]) -> Harvest:
@@ -123,6 +173,10 @@ async def harvest(c: Clinic, people: dict[str, tuple[uuid.UUID, str]]) -> Harves
     nurse, doctor = c.nurse(), c.pro(DOCTOR[0], DOCTOR[1], DOCTOR[2])
     ola = people["Ola Nordmann"][0]
     await fhir_writes(h, ola)
+    r = await c.medication.post("/fhir/MedicationStatement", headers=doctor,
+                                json=imported_body(ola))   # another record's, RxNorm-coded
+    assert r.status_code == 201, r.text
+    h.keep("MedicationStatement-imported", r.json())
     services = {"journal": (c.journal, nurse), "medication": (c.medication, doctor),
                 "consent": (c.consent, nurse)}
     statements = {name: await h.get(client, "/fhir/metadata", {}, f"{name}-metadata")
@@ -158,7 +212,8 @@ async def seeded_record_readable(c: Clinic, people: dict[str, tuple[uuid.UUID, s
     journal's and the medication service's FHIR read models, and Kari's consent."""
     nurse, doctor = c.nurse(), c.pro(DOCTOR[0], DOCTOR[1], DOCTOR[2])
     expected = {("journal", "Observation"): 4, ("journal", "Task"): 2,
-                ("journal", "CarePlan"): 1, ("journal", "EpisodeOfCare"): 1,
+                ("journal", "CarePlan"): 1, ("journal", "Goal"): 1,
+                ("journal", "EpisodeOfCare"): 1,
                 ("medication", "MedicationRequest"): 3}
 
     async def there() -> None:

@@ -23,7 +23,7 @@ PACKAGES = ROOT / "tools" / "fhir-validator" / "packages"
 NO_BASIS = "hl7.fhir.no.basis-2.2.3-test.tgz"
 # what the seeded record must at least hold, so a harvest that lost a type fails
 EMITTED = {"Patient", "EpisodeOfCare", "Observation", "Condition", "AllergyIntolerance",
-           "CarePlan", "Task", "Composition", "MedicationRequest", "MedicationStatement",
+           "CarePlan", "Goal", "Task", "Composition", "MedicationRequest", "MedicationStatement",
            "Consent", "AuditEvent", "CapabilityStatement", "OperationOutcome", "Bundle",
            "CodeSystem"}
 

@@ -20,7 +20,9 @@ from libs.events.registry import EventPayload
 from services.medication.fhir import resources
 from services.medication.catalogue import sample_catalogue
 from services.medication.domain import administration as adm
+from services.medication.contract import ImportedCoding
 from services.medication.domain import evolve as fl
+from services.medication.domain import imported as imp
 from services.medication.domain import medication_list as ml
 from services.medication.domain import reconciliation as rec
 from services.medication.catalogue.adapter import FestCatalogue
@@ -32,6 +34,8 @@ CATALOGUE = FestCatalogue(sample_catalogue())
 PRODUCT = {p.name_form_strength: p.id for p in CATALOGUE.catalogue.products.values()}
 Q = uuid.UUID("0190f0a0-0000-7000-8000-00000000f0b2")
 OTHER_RESEPT_ID = uuid.UUID("0190f0a0-0000-7000-8000-00000000f0c3")
+URI = "urn:ietf:rfc:3986"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MODELS: dict[str, Any] = {"MedicationStatement": MedicationStatement,
                           "MedicationRequest": MedicationRequest,
                           "MedicationAdministration": MedicationAdministration,
@@ -140,6 +144,13 @@ def _history() -> tuple[Story, dict[str, uuid.UUID]]:
         entry_id=ids["levaxin"], dose=dose(2, "tablett", "07:00"), reason="feil styrke"),
         DOCTOR, at(24, 16, 5), catalogue=CATALOGUE)
     s.do(ml.record_fetch, ml.RecordFetch(sources=["rf", "kj"]), DOCTOR, at(24, 17))
+    [e] = s.do(imp.record_imported, imp.RecordImported(  # another record's, RxNorm-coded
+        source_system=URI, source_id=f"urn:uuid:{OTHER_RESEPT_ID}",
+        source_type="MedicationRequest", status="active", codings=[ImportedCoding(
+            system=RXNORM, code="313782", display="Acetaminophen 325 MG Oral Tablet")],
+        start_on=date(2019, 5, 30), dosage_text="ved behov", as_needed=True), NURSE,
+        at(24, 18))
+    ids["imported"] = e.statement_id
     return s, ids
 
 

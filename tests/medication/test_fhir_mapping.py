@@ -19,8 +19,8 @@ from services.medication.domain.state import MedicationList
 from services.medication.fhir import elements, resources
 from tests.medication.domain_support import DOCTOR, NURSE, P, dose
 from tests.medication.fhir_mapping_support import (
-    FULL, IDS, MODELS, OTHER_RESEPT_ID, PRODUCT, Q, RESOURCES, Story, _found, at, entry, hpr,
-    request_ids, the, valid,
+    FULL, IDS, MODELS, OTHER_RESEPT_ID, PRODUCT, Q, RESOURCES, RXNORM, URI, Story, _found, at,
+    entry, hpr, request_ids, the, valid,
 )
 
 @pytest.mark.parametrize("res", RESOURCES,
@@ -33,7 +33,8 @@ def test_every_resource_is_valid_r4(res):
 
 def test_the_history_yields_every_resource_type():
     assert {r["resourceType"] for r in RESOURCES} == set(elements.RESOURCE_TYPES) == set(MODELS)
-    assert len(RESOURCES) == 5 + 7 + 5 + 1  # entries, prescriptions, administrations, the List
+    # entries and the imported statement, prescriptions, administrations, the List
+    assert len(RESOURCES) == 6 + 7 + 5 + 1
 
 
 def test_resource_finds_each_resource_and_nothing_else():
@@ -52,11 +53,16 @@ def test_resource_finds_each_resource_and_nothing_else():
 
 
 def test_only_section_6_identifier_systems_are_emitted():
-    systems = {i["system"] for i in _found(RESOURCES, "identifier")}
+    # an imported statement keeps its source's identifier (a URI); ours have none
+    imported = the("MedicationStatement", IDS["imported"])
+    ours = [r for r in RESOURCES if r != imported]
+    systems = {i["system"] for i in _found(ours, "identifier")}
     assert systems <= ALL_SYSTEMS and systems == {IdentifierSystem.HPR}
-    assert not any("identifier" in r for r in RESOURCES)  # no system for PLL-id or ReseptID
-    codes = {c["system"] for c in _found(RESOURCES, "coding")}
+    assert not any("identifier" in r for r in ours)  # no system for PLL-id or ReseptID
+    assert imported["identifier"] == [{"system": URI, "value": f"urn:uuid:{OTHER_RESEPT_ID}"}]
+    codes = {c["system"] for c in _found(ours, "coding")}
     assert codes == {elements.FEST_MERKEVARE, elements.ATC, elements.LOINC}
+    assert {c["system"] for c in _found(imported, "coding")} == {RXNORM}
 
 
 def test_the_medication_is_coded_by_fest_id_and_atc_when_known():

@@ -15,7 +15,7 @@ import copy
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -36,6 +36,7 @@ from services.medication.fhir.from_fhir import EXT_OVERRIDE_REASON
 from tests.journal.conftest import GP_OFFICE, MUNICIPALITY
 from tests.journal.edge_dates import date_fields, with_edge_dates
 from tests.medication.conftest import ALBYL, IBUX, MAREVAN, PARACET, dose
+from tests.medication.test_imported import imported_body
 from tests.support.fuzzing import (
     an_operation_outcome, aim_at, fresh_stack, serving, third, until_ok,
 )
@@ -287,3 +288,33 @@ def test_edge_dates_and_instants_get_no_server_error(case, target):
     etag = response.headers.get("etag") or [None]
     target.seen(case.method, response.status_code, etag[0])
     case.validate_response(response, checks=[not_a_server_error, an_operation_outcome])
+
+
+IMPORT_ELEMENTS: list[tuple[Any, ...]] = [
+    ("status",), ("identifier",), ("identifier", 0, "value"), ("derivedFrom",),
+    ("derivedFrom", 0, "type"), ("subject", "reference"), ("medicationCodeableConcept",),
+    ("medicationCodeableConcept", "coding", 0, "system"),
+    ("medicationCodeableConcept", "coding", 0, "code"), ("effectivePeriod",),
+    ("effectivePeriod", "start"), ("effectivePeriod", "end"), ("dateAsserted",), ("dosage",),
+    ("dosage", 0, "text"), ("dosage", 0, "asNeededBoolean")]
+
+
+@given(changes=st.lists(st.tuples(st.integers(0, len(IMPORT_ELEMENTS) - 1), ODD_VALUES),
+                        max_size=2), source=st.integers(0, 3))
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_no_imported_statement_gets_a_server_error(changes, source, target):
+    """An imported MedicationStatement (another record's, RxNorm-coded; one of four source
+    records, so repeats happen) with up to two elements replaced by odd values."""
+    body = imported_body(target.patient)
+    identifier = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{UUID(int=source)}"}
+    body["identifier"], body["derivedFrom"][0]["identifier"] = [identifier], identifier
+    for at, value in changes:
+        put(body, IMPORT_ELEMENTS[at], value)
+    r = httpx.post(f"{target.url}/fhir/MedicationStatement", json=body, timeout=30,
+                   headers=target.gp)
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        assert r.json()["resourceType"] == "OperationOutcome", r.text
+    elif not changes:
+        assert r.status_code in (200, 201) and r.json()["status"] == "stopped", r.text

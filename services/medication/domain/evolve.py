@@ -16,8 +16,8 @@ from libs.events.registry import EventPayload
 from services.medication import contract as ev
 from services.medication.domain.dosing import describe
 from services.medication.domain.state import (
-    Administration, Change, Dispensing, DoseFrom, Entry, EntryStatus, Fetch, MedicationList,
-    MedicationReview, Period, Prescription, Reconciliation, midnight,
+    Administration, Change, Dispensing, DoseFrom, Entry, EntryStatus, Fetch, ImportedStatement,
+    MedicationList, MedicationReview, Period, Prescription, Reconciliation, midnight,
 )
 
 
@@ -107,6 +107,10 @@ def _entry_event(lst: MedicationList, e: EventPayload) -> MedicationList:
                                  summary=e.summary, next_review_on=e.next_review_on, by=e.by,
                                  at=e.recorded_at)
             return u(update={"reviews": (*lst.reviews, r)})
+        case ev.MedicationStatementImported():
+            i = ImportedStatement(**e.model_dump(exclude={"by", "codings"}), by=e.by,
+                                  codings=e.codings)
+            return u(update={"imported": (*lst.imported, i)})
     return lst
 
 
@@ -124,6 +128,10 @@ def _change(lst: MedicationList, e: EventPayload) -> Change | None:
         case ev.MedicationRecordedFromOtherSource():
             return Change(**line, action="recorded", reason=e.indication,
                           detail=" – ".join(filter(None, (e.source, e.source_detail))))
+        case ev.MedicationStatementImported():
+            return Change(**(line | {"drug": e.name}), action="imported",
+                          detail=f"{e.status}, fra et annet system: {e.source_type} "
+                                 f"{e.source_system}|{e.source_id}; ikke kontrollert mot FEST")
         case ev.PrescriptionRenewed():
             return Change(**line, action="renewed")
         case ev.DoseChanged():

@@ -22,7 +22,8 @@ from libs.kernel.time import OSLO, local_day
 from libs.kernel.model import Frozen
 from services.medication.domain.dosing import planned_times
 from services.medication.contract import (
-    Author, Dose, Drug, NationalPrescription, OtherSource, Outcome, RecallReason, ReconciledLine,
+    Author, Dose, Drug, ImportedCoding, NationalPrescription, OtherSource, Outcome, RecallReason,
+    ReconciledLine,
 )
 
 EntryStatus = Literal["active", "paused", "discontinued"]
@@ -146,8 +147,31 @@ class Fetch(Frozen):
     by: Author
 
 
-ChangeAction = Literal["prescribed", "recorded", "renewed", "dose_changed", "recalled", "paused",
-                       "resumed", "discontinued", "warnings", "reconciled", "reviewed", "fetched"]
+class ImportedStatement(Frozen):
+    """A medication from another system's record (``MedicationStatementImported``): kept apart
+    from the entries, as the source coded it; not in decision support, the chart or the List
+    until a reconciliation takes it over."""
+
+    statement_id: UUID
+    source_system: str
+    source_id: str
+    source_type: str
+    status: Literal["active", "stopped", "completed"]
+    codings: tuple[ImportedCoding, ...]
+    name: str
+    atc: str | None = None
+    asserted_at: datetime | None = None
+    start_on: date | None = None
+    end_on: date | None = None
+    dosage_text: str | None = None
+    as_needed: bool | None = None
+    by: Author
+    recorded_at: datetime
+
+
+ChangeAction = Literal["prescribed", "recorded", "imported", "renewed", "dose_changed",
+                       "recalled", "paused", "resumed", "discontinued", "warnings", "reconciled",
+                       "reviewed", "fetched"]
 
 
 class Change(Frozen):
@@ -174,6 +198,7 @@ class MedicationList(Frozen):
     reviews: tuple[MedicationReview, ...] = ()
     changes: tuple[Change, ...] = ()
     fetched: Fetch | None = None
+    imported: tuple[ImportedStatement, ...] = ()
 
     @classmethod
     def empty(cls, patient_id: UUID) -> MedicationList:
@@ -181,6 +206,9 @@ class MedicationList(Frozen):
 
     def entry(self, entry_id: UUID) -> Entry | None:
         return next((e for e in self.entries if e.entry_id == entry_id), None)
+
+    def imported_statement(self, statement_id: UUID) -> ImportedStatement | None:
+        return next((s for s in self.imported if s.statement_id == statement_id), None)
 
     def active_entries(self, now: datetime) -> tuple[Entry, ...]:
         """What decision support checks against: active (also not yet started), not ended."""

@@ -43,6 +43,11 @@ Mapping (domain -> FHIR R4):
   exists once an entry has been recorded and holds every entry not discontinued. Discontinued
   entries are left out rather than kept with ``deleted``, which R4 allows only in a list of mode
   ``changes`` (lst-2); their statements stay, status stopped.
+- An imported statement (another record's medication, ``domain/imported.py``) ->
+  ``MedicationStatement`` with the source's status, codings (RxNorm, ATC, SNOMED CT) and
+  identifier, ``derivedFrom`` the source record by logical reference, and a ``note`` saying it
+  was not checked against FEST, had no decision support, and (active) must be reconciled. It is
+  not on the ``List``.
 - Not mapped: dispensings (no ``MedicationDispense`` here), decision-support warnings,
   reconciliations ("medicines in use", LIB) and reviews; ``touched`` names nothing for them.
 
@@ -54,5 +59,6 @@ projection does not pass it, and ``touched`` is about the resources built withou
 
 Modules: ``elements`` (codes, texts and the data types every resource uses), ``resources`` (the
 resources of a list), ``touched`` (what an event changed), ``from_fhir`` (a MedicationRequest
-sent to be ordered). The FHIR API's router is ``http/fhir.py``.
+sent to be ordered), ``imported`` (a MedicationStatement from another record, in and out).
+The FHIR API's routers are ``http/fhir.py`` and ``http/imported.py``.
 """

@@ -55,30 +55,35 @@ def _only(node: dict, allowed: set[str], where: str) -> None:
             raise _problem(f"{where}{key}", f"{hint}.")
 
 
-def parsed(body: dict) -> dict[str, Any]:
-    """The body read as an R4 MedicationRequest, as JSON again with the R4 types (a number
-    sent as a string is a number); a 422 naming each element that is not one (never repeating
-    the values sent)."""
-    if body.get("resourceType") != "MedicationRequest":
-        raise Invalid("resourceType: send a MedicationRequest.")
+def parsed(body: dict, model: type = MedicationRequest) -> dict[str, Any]:
+    """The body read as an R4 ``model`` (a MedicationRequest), as JSON again with the R4 types
+    (a number sent as a string is a number); a 422 naming each element that is not one (never
+    repeating the values sent)."""
+    name = model.__name__
+    if body.get("resourceType") != name:
+        raise Invalid(f"resourceType: send a {name}.")
     try:
-        return MedicationRequest.model_validate(body).model_dump(
-            mode="json", by_alias=True, exclude_none=True)
+        return model.model_validate(body).model_dump(mode="json", by_alias=True,
+                                                     exclude_none=True)
     except ValidationError as exc:
-        errors = [e | {"loc": ("MedicationRequest", *e.get("loc", ()))} for e in exc.errors()]
+        errors = [e | {"loc": (name, *e.get("loc", ()))} for e in exc.errors()]
         raise Invalid("; ".join(validation_diagnostics(errors))) from None
     except (TypeError, ValueError):
-        raise Invalid("MedicationRequest: not a valid R4 MedicationRequest.") from None
+        raise Invalid(f"{name}: not a valid R4 {name}.") from None
 
 
-def subject(sent: dict[str, Any]) -> UUID:
-    ref = sent["subject"].get("reference") or ""
+def subject_of(sent: dict[str, Any], rtype: str) -> UUID:
+    ref = (sent.get("subject") or {}).get("reference") or ""
     try:
         if not ref.startswith("Patient/"):
             raise ValueError
         return UUID(ref.removeprefix("Patient/"))
     except ValueError:
-        raise _problem("subject", "a reference Patient/<id>.") from None
+        raise Invalid(f"{rtype}.subject: a reference Patient/<id>.") from None
+
+
+def subject(sent: dict[str, Any]) -> UUID:
+    return subject_of(sent, "MedicationRequest")
 
 
 def prescribe_command(body: dict, catalogue, now: datetime) -> ml.Prescribe:

@@ -17,6 +17,7 @@ from services.medication.fhir.elements import (
     ISSUING, LIST_TITLE, LOINC, NOT_DONE_NO, RECALL_NO, ROUTE_NO, SOURCE_NO, STATEMENT_STATUS,
     Resource, dosage, drop_none, list_times, medication, recorded, ref, who,
 )
+from services.medication.fhir.imported import imported_statement
 
 # --- MedicationStatement -----------------------------------------------------------------------
 
@@ -168,6 +169,8 @@ def medication_list(lst: MedicationList, now: datetime | None = None) -> Resourc
 def _all(lst: MedicationList, now: datetime | None) -> Iterator[Resource]:
     for e in lst.entries:
         yield medication_statement(lst, e, now)
+    for s in lst.imported:
+        yield imported_statement(lst, s)
     for e in lst.entries:
         for p in e.prescriptions:
             yield medication_request(lst, e, p)
@@ -199,8 +202,10 @@ def resource(lst: MedicationList, rtype: str, rid: str | UUID,
     if rtype == "List":
         return medication_list(lst, now) if key == lst.patient_id else None
     if rtype == "MedicationStatement":
-        e = lst.entry(key)
-        return medication_statement(lst, e, now) if e is not None else None
+        if (e := lst.entry(key)) is not None:
+            return medication_statement(lst, e, now)
+        found = lst.imported_statement(key)
+        return imported_statement(lst, found) if found is not None else None
     if rtype == "MedicationRequest":
         return next((medication_request(lst, e, p) for e in lst.entries
                      for p in e.prescriptions if p.prescription_id == key), None)

@@ -83,6 +83,8 @@ _TOUCHES: dict[type[EventPayload], Callable[[MedicationList, Any], Touched]] = {
     ev.MedicationReconciled: _nothing,
     ev.MedicationReviewed: _nothing,
     ev.MedicationListFetched: _nothing,   # what RF showed; not a resource of ours
+    # kept apart from the entries: its own statement, not on the List (domain/imported.py)
+    ev.MedicationStatementImported: lambda lst, e: [("MedicationStatement", e.statement_id)],
 }
 MAPPED_EVENTS: frozenset[type[EventPayload]] = frozenset(_TOUCHES)
 """Every medication event type ``touched`` knows, including those that touch no resource."""

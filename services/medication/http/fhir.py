@@ -48,6 +48,7 @@ from services.medication.fhir.from_fhir import (
 )
 from services.medication.fhir.resources import resource
 from services.medication.fhir.types import TYPES
+from services.medication.http.imported import IMPORT_DOC
 from services.medication.http.deps import (
     CATEGORY, WHAT, actor, catalogue_of, fresh_within, medication_store,
 )
@@ -82,6 +83,9 @@ ORDER_DOC = (
     "new version.")
 
 
+CREATE_DOC = {"MedicationRequest": ORDER_DOC, "MedicationStatement": IMPORT_DOC}
+
+
 # --- reads -------------------------------------------------------------------------------------
 
 @router.get("/metadata")
@@ -94,7 +98,8 @@ async def capability_statement():
                   {"name": "code", "type": "token", "documentation": CODES.get(
                       rtype, "FEST product id or ATC code: code or system|code")},
                   {"name": "status", "type": "token"}]
-        writes = [{"code": "create", "documentation": ORDER_DOC}] * (rtype == "MedicationRequest")
+        writes = ([{"code": "create", "documentation": CREATE_DOC[rtype]}]
+                  if rtype in CREATE_DOC else [])
         more = {"documentation": LIST_DOC} if rtype == "List" else {}
         resources.append(resource_capability(rtype, params, [*writes, *READ_INTERACTIONS],
                                              **more))
