@@ -10,6 +10,11 @@ figure next to a baseline measured in the same run (``bench/welfare_load.py``):
 - **worker memory**: the faust worker's RSS over ``--minutes`` (10) of that load, with event
   time running a day's worth so the windows close and are evicted, next to the worker idle.
 
+The worker has decided every reading of the ingestion loop before the latency loop starts (the
+time it took is reported). The welfare API's CPU per reading, and every process's share of the
+CPU, are measured through the ingestion loop; ``--profile TAG`` samples the API with py-spy
+there into ``bench/profiles/welfare-ingest-<TAG>.svg``.
+
 Set-up (not measured): ``bench/welfare_setup.py``. Output: a rich table, the JSON document
 ``bench/out/welfare-<time>.json`` (every sample) and ``bench/out/welfare-<time>.svg`` (latency
 and RSS over time). Starts its own PostgreSQL and Kafka under .local/bench-stack unless
@@ -19,7 +24,11 @@ machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import tempfile
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -29,11 +38,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import citizen_load as cl
+from bench import citizen_profile as cp
 from bench import welfare_load as wl
 from bench.citizen_report import _panel
 from bench.infra import loadavg, stack
-from bench.util import make_progress, tracked
-from bench.welfare_setup import welfare_stack
+from bench.util import CpuMeter, cpu_text, make_progress, tracked
+from bench.welfare_setup import until_rows, welfare_stack
 from libs.config import REPO_ROOT
 
 OUT = REPO_ROOT / "bench" / "out"
@@ -66,6 +76,8 @@ def table(doc: dict) -> Table:
             x = f[side]
             if f["what"] == INGEST:
                 n, value = x["readings"], f"{x['readings_per_s']:,.0f} readings/s"
+                if x.get("cpu_ms_per_reading"):
+                    value += f", API CPU {x['cpu_ms_per_reading']:,.2f} ms/reading"
             elif f["what"] == LATENCY:
                 n, value = x["samples"], f"p50 {x['p50_ms']:,.1f} / p99 {x['p99_ms']:,.1f} ms"
             else:
@@ -90,10 +102,29 @@ def svg(latency: cl.Series, baseline: cl.Series, rss: list, idle: list) -> str:
             f'</title><rect width="100%" height="100%" fill="white"/>{"".join(body)}</svg>')
 
 
+@contextlib.asynccontextmanager
+async def flame(pid: int, tag: str | None, seconds: float) -> AsyncIterator[None]:
+    """py-spy on the welfare API through the ingestion loop (``bench.citizen_profile``),
+    kept as ``bench/profiles/welfare-ingest-<tag>.svg``; nothing without a tag."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with cp.flame(pid, "ingest", tag, seconds, Path(tmp)) as out:
+            yield
+        if out is not None:
+            kept = cp.PROFILES / f"welfare-ingest-{tag}.svg"
+            cp.PROFILES.mkdir(parents=True, exist_ok=True)
+            kept.write_text(relative(out.read_text(), out, kept))
+
+
+def relative(svg: str, out: Path, kept: Path) -> str:
+    """The graph's text (py-spy's command line, the process's) without this machine's paths."""
+    svg = svg.replace(str(out), str(kept.relative_to(REPO_ROOT))).replace(f"{REPO_ROOT}/", "")
+    return re.sub(re.escape(tempfile.gettempdir()) + r"/bench-welfare-\w+/", "", svg)
+
+
 async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 2000,
               people: int = 40, minutes: float = 10, batch: int = 10, ingest_s: float = 20,
               clients: int = 16, idle_s: float = 10, console: Console | None = None,
-              out_dir: Path = OUT) -> dict:
+              out_dir: Path = OUT, profile: str | None = None) -> dict:
     """Set up, measure every figure and its baseline, print and write them; returns the
     document written to ``out_dir``."""
     console = console or Console()
@@ -106,8 +137,20 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
             async with tracked(progress, "worker idle (RSS)", int(idle_s)) as n:
                 idle = await wl.idle_rss(c, idle_s)
                 n.n = int(idle_s)
+            api_pid = c.servers["welfare"].pid
             async with tracked(progress, "ingestion: POST /ingest", 0) as n:
-                api = await wl.ingestion(c, ingest_s, batch, clients, n)
+                cpu0, meter = cp.tree_cpu_s(api_pid), CpuMeter(
+                    {s.pid: f"{name} ({s.pid})" for name, s in c.servers.items()})
+                async with flame(api_pid, profile, ingest_s):
+                    api = await wl.ingestion(c, ingest_s, batch, clients, n)
+                api.cpu_s = cp.tree_cpu_s(api_pid) - cpu0
+                about["CPU during ingestion"] = cpu_text(meter.stop())
+            # the worker decides what the loop left queued before anything else is measured,
+            # so the latency loop starts on an empty pipeline
+            async with tracked(progress, "ingestion: the worker catching up", 0):
+                about["worker caught up after the ingestion loop (s)"] = round(await until_rows(
+                    url, c.schema, "welfare_rules_done", api.readings,
+                    "the worker deciding every reading taken", 0.1), 2)
             async with tracked(progress, "ingestion baseline: raw aiokafka", 0) as n:
                 raw = await wl.raw_produce(c, bootstrap, ingest_s, batch, clients, n)
             rss: list[tuple[float, float]] = []
@@ -125,6 +168,8 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
         {"what": MEMORY, "measured": rss_summary("faust worker under load", rss),
          "baseline": rss_summary("the same worker idle, before the load", idle)}]}
     console.print(table(doc))
+    console.print(f"CPU during ingestion: {about['CPU during ingestion']}; the worker caught up "
+                  f"{about['worker caught up after the ingestion loop (s)']} s after the loop")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
     js, pic = out_dir / f"welfare-{stamp}.json", out_dir / f"welfare-{stamp}.svg"
@@ -145,13 +190,16 @@ def main(rate: float = typer.Option(1000, help="offered readings/s of the latenc
          batch: int = typer.Option(10, help="readings per request (a device's batch)"),
          ingest_seconds: float = typer.Option(20, help="seconds of each ingestion loop"),
          gateways: int = typer.Option(16, help="concurrent senders of the ingestion loop"),
+         profile: str = typer.Option("", help="a tag: a flame graph of the API through the "
+                                              "ingestion loop to "
+                                              "bench/profiles/welfare-ingest-<tag>.svg"),
          ) -> None:
     import asyncio
 
     with stack() as handle:
         asyncio.run(run(handle.database_url, handle.kafka_bootstrap, rate=rate,
                         devices=devices, people=people, minutes=minutes, batch=batch,
-                        ingest_s=ingest_seconds, clients=gateways))
+                        ingest_s=ingest_seconds, clients=gateways, profile=profile or None))
 
 
 if __name__ == "__main__":

@@ -50,15 +50,17 @@ class Throughput:
     readings: int = 0
     seconds: float = 0.0
     status: dict[int, int] = field(default_factory=dict)
+    cpu_s: float | None = None   # CPU of the process under test (the welfare API), if measured
 
     @property
     def per_s(self) -> float:
         return self.readings / self.seconds if self.seconds else 0.0
 
     def as_json(self) -> dict:
+        cpu = (self.cpu_s * 1000 / self.readings) if self.cpu_s and self.readings else None
         return {"label": self.label, "readings": self.readings, "seconds": self.seconds,
-                "readings_per_s": self.per_s, "status": {str(k): v for k, v in
-                                                         self.status.items()}}
+                "readings_per_s": self.per_s, "cpu_ms_per_reading": cpu,
+                "status": {str(k): v for k, v in self.status.items()}}
 
 
 def _observation(patient: str, event_id: str, at: datetime, code: str, value: float,

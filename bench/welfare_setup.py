@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class Welfare:
     id), the device and nurse tokens, the worker process."""
 
     work: Path
+    schema: str = ""   # the welfare service's
     ports: dict[str, int] = field(default_factory=dict)
     topics: dict[str, str] = field(default_factory=dict)
     devices: dict[str, str] = field(default_factory=dict)
@@ -83,18 +85,20 @@ async def _assign(c: Welfare, leader: str, people: list[str], devices: int, coun
         await gather_bounded([assign(k) for k in range(devices)], 16, 1200)
 
 
-async def _known(url: str, schema: str, devices: int) -> None:
-    """Wait until the welfare service's device list has every assignment."""
+async def until_rows(url: str, schema: str, table: str, n: int, what: str,
+                     every_s: float = 0.5) -> float:
+    """Wait until ``table`` of the welfare service's schema has ``n`` rows; the seconds it
+    took."""
     engine = make_engine(url, schema, pool_size=1)
-    deadline = Deadline(600, "every device known to the welfare service")
+    deadline, t0 = Deadline(600, what), time.perf_counter()
     try:
         while True:
             async with engine.connect() as conn:
-                n = (await conn.execute(text("SELECT count(*) FROM welfare_devices"))).scalar()
-            if n >= devices:
-                return
+                have = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
+            if have >= n:
+                return time.perf_counter() - t0
             deadline.check()
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(every_s)
     finally:
         await engine.dispose()
 
@@ -110,6 +114,7 @@ async def welfare_stack(url: str, bootstrap: str, people: int, devices: int,
     try:
         schemas = {s: await res.schema(f"bench_welfare_{uid}_{s}")
                    for s in ("consent", "journal", "welfare")}
+        c.schema = schemas["welfare"]
         c.topics = {t: await res.topic(f"bench.{t}.{uid}") for t in TOPICS}
         c.topics["raw"] = await res.topic(f"bench.welfare-raw.{uid}")
         c.ports = {s: free_port() for s in (*schemas, "worker")}
@@ -133,7 +138,8 @@ async def welfare_stack(url: str, bootstrap: str, people: int, devices: int,
             await jeng.dispose()
         async with tracked(progress, "welfare set-up: devices", devices) as n:
             await _assign(c, leader, patients, devices, n)
-        await _known(url, schemas["welfare"], devices)
+        await until_rows(url, schemas["welfare"], "welfare_devices", devices,
+                         "every device known to the welfare service")
         c.tokens = {d: issuer.mint_device(d, ttl=TTL) for d in c.devices}
         yield c
         shutil.rmtree(c.work, ignore_errors=True)   # kept, with the servers' logs, on failure

@@ -4,9 +4,12 @@
   readings are facts, nobody decides against the stream). A batch is one transaction; each
   reading first claims its ``reading_id`` in ``welfare_received``, in the same transaction, so a
   repeat (the same device event id from the same device) appends nothing, and an acknowledged
-  reading is committed with its outbox row before the answer. The first quarantined reading of
-  a person's technology opens a review for the service owner (``welfare_quarantine_open``,
-  closed by the owner's next decision), so a flood of readings makes one task, not thousands.
+  reading is committed with its outbox row before the answer. The batch's claims are one
+  statement and each person's new readings one append (a flame graph found three round trips
+  per reading to be most of the ingest CPU: ``bench/profiles/welfare-ingest-*.svg``). The
+  first quarantined reading of a person's technology opens a review for the service owner
+  (``welfare_quarantine_open``, closed by the owner's next decision), so a flood of readings
+  makes one task, not thousands.
 - ``CoverageStore``: the legal bases, one small stream per person, decided under one version.
 - ``Intake.decide``: the service owner's decision on a quarantined reading, once.
 - ``Intake.alert_step``: an alert's acknowledgement, resolution or escalation, each once
@@ -52,6 +55,14 @@ DDL = (
            patient_id uuid PRIMARY KEY, state jsonb NOT NULL,
            updated_at timestamptz NOT NULL DEFAULT now())""",
 )
+_CLAIM_RECEIVED = text("""
+    INSERT INTO welfare_received (reading_id, patient_id)
+    SELECT * FROM unnest(CAST(:r AS uuid[]), CAST(:p AS uuid[]))
+    ON CONFLICT DO NOTHING RETURNING reading_id""")
+_OPEN_REVIEWS = text("""
+    INSERT INTO welfare_quarantine_open (patient_id, technology)
+    SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:t AS text[]))
+    ON CONFLICT DO NOTHING RETURNING patient_id, technology""")
 # a step: the person's windows as held (None: none yet) -> their windows after, and the events
 Step = Callable[[dict | None], tuple[dict, Sequence[EventPayload]]]
 CLOSED = ("acknowledged", "resolved")
@@ -117,23 +128,33 @@ class Intake:
 
     async def record(self, items: Sequence[Item], actor: Actor) -> tuple[list[bool], object]:
         """Append every new reading in one transaction: per item, True when recorded now, False
-        when it was recorded before; and the last append's result (for the consistency token),
-        None when nothing was new."""
-        done: list[bool] = []
-        last = None
+        when it was recorded before (or earlier in the same batch); and the last append's
+        result (for the consistency token), None when nothing was new. One statement claims
+        the whole batch, one opens the reviews it needs, and each person's new readings are
+        one append (its readings in the order they came)."""
         async with self.engine.begin() as conn:
-            for item in items:
-                if not await _claim(conn, "welfare_received", reading_id=item.reading_id,
-                                    patient_id=item.patient_id):
-                    done.append(False)
-                    continue
-                payloads = list(item.payloads)
-                if item.review is not None and await _claim(
-                        conn, "welfare_quarantine_open", patient_id=item.patient_id,
-                        technology=item.review):
+            claimed = set((await conn.execute(_CLAIM_RECEIVED, {
+                "r": [i.reading_id for i in items],
+                "p": [i.patient_id for i in items]})).scalars())
+            done = []
+            for item in items:   # a reading twice in one batch: the first one is new
+                done.append(item.reading_id in claimed)
+                claimed.discard(item.reading_id)
+            new = [i for i, d in zip(items, done, strict=True) if d]
+            reviews = {(i.patient_id, i.review) for i in new if i.review is not None}
+            opened = set(map(tuple, (await conn.execute(_OPEN_REVIEWS, {
+                "p": [p for p, _ in reviews], "t": [t for _, t in reviews]})).all())
+            ) if reviews else set()
+            streams: dict[UUID, list[EventPayload]] = {}
+            for item in new:
+                payloads = streams.setdefault(item.patient_id, [])
+                payloads += item.payloads
+                if (item.patient_id, item.review) in opened:   # the first held one opens it
+                    opened.discard((item.patient_id, item.review))
                     payloads += item.review_task
-                last = await self._append(conn, item.patient_id, payloads, actor)
-                done.append(True)
+            last = None
+            for patient_id in sorted(streams):   # the streams' rows locked in one order
+                last = await self._append(conn, patient_id, streams[patient_id], actor)
         return done, last
 
     async def decide(self, patient_id: UUID, reading_id: UUID, technology: str,

@@ -61,11 +61,10 @@ async def test_a_backlog_behind_a_stopped_relay_gets_429_and_loses_nothing(home:
     # stop the relay: end its session, then hold its leader lock (another replica that has
     # stopped publishing), so events are committed but not published
     async with home.engine.connect() as held:
-        await held.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = :a"), {"a": f"ehr-relay-{home.schema}"})
-
-        async def leader() -> None:
+        async def leader() -> None:   # the relay may reconnect first: end its session again
+            await held.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :a"), {"a": f"ehr-relay-{home.schema}"})
             assert (await held.execute(text("SELECT pg_try_advisory_lock(:k)"),
                                        {"k": key})).scalar_one()
         await passes(leader, 30, 0.05)

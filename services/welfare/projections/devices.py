@@ -53,11 +53,13 @@ class DevicesProjection(Projection):
 
 async def technology_of(engine: AsyncEngine, patient_id: UUID, client_id: str,
                         now: datetime) -> str | None:
-    """The technology of the device's assignment to the person in force now, if any."""
-    async with engine.connect() as conn:
-        return (await conn.execute(text("""
+    """The technology of the device's assignment to the person in force now, if any. One
+    statement on the driver's connection: through SQLAlchemy it was three round trips (BEGIN,
+    the query, ROLLBACK) on every ingest request."""
+    async with engine.connect() as sa_conn:
+        conn = (await sa_conn.get_raw_connection()).driver_connection
+        return await conn.fetchval("""
             SELECT technology FROM welfare_devices
-             WHERE patient_id = :p AND client_id = :c AND since <= :n
-               AND (ended_at IS NULL OR ended_at > :n)
-             ORDER BY since DESC LIMIT 1"""),
-            {"p": patient_id, "c": client_id, "n": now})).scalar_one_or_none()
+             WHERE patient_id = $1 AND client_id = $2 AND since <= $3
+               AND (ended_at IS NULL OR ended_at > $3)
+             ORDER BY since DESC LIMIT 1""", patient_id, client_id, now)

@@ -58,46 +58,57 @@ class ReadingsProjection(Projection):
 
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+        # a run of readings (nearly all of the topic) is one executemany, in order
+        readings: list[dict] = []
         for env, p in events:
-            match p:
-                case ev.MeasurementReceived() | ev.DeviceEventReceived():
-                    await _reading(conn, env.patient_id, p.reading, "accepted")
-                case ev.ReadingQuarantined():
-                    await _reading(conn, env.patient_id, p.reading, "quarantined")
-                case ev.QuarantineReleased():
-                    await conn.execute(_STATUS, {"s": "released", "r": p.reading_id})
-                case ev.QuarantineDiscarded():
-                    await conn.execute(_STATUS, {"s": "discarded", "r": p.reading_id})
-                case ev.AlertRaised():
-                    await conn.execute(text("""
-                        INSERT INTO welfare_alerts (alert_id, patient_id, status, due_at, doc)
-                        VALUES (:a, :p, 'raised', :d, CAST(:doc AS jsonb))
-                        ON CONFLICT DO NOTHING"""),
-                        {"a": p.alert_id, "p": env.patient_id, "d": p.due_at,
-                         "doc": p.model_dump_json()})
-                case ev.AlertEscalated():
-                    await conn.execute(text("""
-                        UPDATE welfare_alerts SET level = :l, due_at = :d
-                         WHERE alert_id = :a AND status = 'raised'"""),
-                        {"a": p.alert_id, "l": p.level, "d": p.due_at})
-                case ev.AlertAcknowledged() | ev.AlertResolved():
-                    status = "resolved" if isinstance(p, ev.AlertResolved) else "acknowledged"
-                    await conn.execute(text(
-                        "UPDATE welfare_alerts SET status = :s WHERE alert_id = :a"),
-                        {"a": p.alert_id, "s": status})
-                case ev.TaskCreated():
-                    await conn.execute(text("""
-                        INSERT INTO welfare_tasks (task_id, patient_id, kind, unit, due_at, doc)
-                        VALUES (:t, :p, :k, :u, :d, CAST(:doc AS jsonb))
-                        ON CONFLICT DO NOTHING"""),
-                        {"t": p.task_id, "p": env.patient_id, "k": p.kind, "u": p.unit,
-                         "d": p.due_at, "doc": p.model_dump_json()})
+            if isinstance(p, ev.MeasurementReceived | ev.DeviceEventReceived):
+                readings.append(_reading(env.patient_id, p.reading, "accepted"))
+            elif isinstance(p, ev.ReadingQuarantined):
+                readings.append(_reading(env.patient_id, p.reading, "quarantined"))
+            else:
+                if readings:
+                    await conn.execute(_INSERT, readings)
+                    readings = []
+                await _apply(conn, env, p)
+        if readings:
+            await conn.execute(_INSERT, readings)
 
 
-async def _reading(conn: AsyncConnection, patient_id: UUID | None, r: ev.AnyReading,
-                   status: str) -> None:
-    await conn.execute(_INSERT, {"r": r.reading_id, "p": patient_id, "e": r.effective_at,
-                                 "rc": r.received_at, "s": status, "d": r.model_dump_json()})
+async def _apply(conn: AsyncConnection, env: Envelope, p: EventPayload) -> None:
+    match p:
+        case ev.QuarantineReleased():
+            await conn.execute(_STATUS, {"s": "released", "r": p.reading_id})
+        case ev.QuarantineDiscarded():
+            await conn.execute(_STATUS, {"s": "discarded", "r": p.reading_id})
+        case ev.AlertRaised():
+            await conn.execute(text("""
+                INSERT INTO welfare_alerts (alert_id, patient_id, status, due_at, doc)
+                VALUES (:a, :p, 'raised', :d, CAST(:doc AS jsonb))
+                ON CONFLICT DO NOTHING"""),
+                {"a": p.alert_id, "p": env.patient_id, "d": p.due_at,
+                 "doc": p.model_dump_json()})
+        case ev.AlertEscalated():
+            await conn.execute(text("""
+                UPDATE welfare_alerts SET level = :l, due_at = :d
+                 WHERE alert_id = :a AND status = 'raised'"""),
+                {"a": p.alert_id, "l": p.level, "d": p.due_at})
+        case ev.AlertAcknowledged() | ev.AlertResolved():
+            status = "resolved" if isinstance(p, ev.AlertResolved) else "acknowledged"
+            await conn.execute(text(
+                "UPDATE welfare_alerts SET status = :s WHERE alert_id = :a"),
+                {"a": p.alert_id, "s": status})
+        case ev.TaskCreated():
+            await conn.execute(text("""
+                INSERT INTO welfare_tasks (task_id, patient_id, kind, unit, due_at, doc)
+                VALUES (:t, :p, :k, :u, :d, CAST(:doc AS jsonb))
+                ON CONFLICT DO NOTHING"""),
+                {"t": p.task_id, "p": env.patient_id, "k": p.kind, "u": p.unit,
+                 "d": p.due_at, "doc": p.model_dump_json()})
+
+
+def _reading(patient_id: UUID | None, r: ev.AnyReading, status: str) -> dict:
+    return {"r": r.reading_id, "p": patient_id, "e": r.effective_at, "rc": r.received_at,
+            "s": status, "d": r.model_dump_json()}
 
 
 class ReadingsReader:
