@@ -6,18 +6,31 @@ Both clocks run from the first part folded to the last (the worker's start and i
 first rebalance, seconds that do not grow with the stream, are left out on both sides; the
 total time with them is reported too): the worker's part counts when its changelog holds it
 (read by ``PersonsView``, as the statistics read it), so its acknowledged changelog writes are
-in. Target: the worker at least 50 % of the raw consumer's events/s."""
+in. Target: the worker at least 50 % of the raw consumer's events/s.
+
+``python -m bench.registry_stream --persons 5000 --profile
+bench/profiles/registry-worker-batched.svg`` runs this one benchmark on its own stack and
+writes a flame graph of the worker's run (py-spy sampling this process, where its agents run,
+from the worker's start to its last part)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 
+import faust
+import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.citizen_profile import py_spy
+from bench.infra import PARTITIONS, stack, unique
 from bench.registry_batch import journal_envelopes
 from cli.manifests import registry
 from libs.config import Settings
@@ -97,26 +110,56 @@ async def raw(bootstrap: str, topic: str, partitions: int, last: dict[str, int],
 
 
 async def worker(bootstrap: str, names: dict[str, str], partitions: int, app_id: str,
-                 last: dict[str, int], events: int, timeout_s: float = 600) -> Rate:
+                 last: dict[str, int], events: int, timeout_s: float = 600,
+                 profile: Path | None = None) -> Rate:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = perf_counter()
         app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap), registry(),
                            topics=names, app_id=app_id, partitions=partitions,
                            datadir=Path(tmp), web_enabled=False)
-        first: float | None = None
-        await app.start()
-        try:
-            async with PersonsView(bootstrap, changelog_topic(app_id)) as view:
-                while not _all_folded(view, last):
-                    if perf_counter() - t0 > timeout_s:
-                        raise TimeoutError("the faust worker did not finish")
-                    if await view.catch_up():
-                        first = first or perf_counter()
-                    await asyncio.sleep(0.1)   # the observer shares the worker's CPU
-            end = perf_counter()
-        finally:
-            await app.stop()
+        async with sampled(profile):
+            first, end = await _until_folded(app, bootstrap, app_id, last, t0, timeout_s)
     return Rate("faust worker (changelog acknowledged)", events, end - (first or t0), end - t0)
+
+
+async def _until_folded(app: faust.App, bootstrap: str, app_id: str, last: dict[str, int],
+                        t0: float, timeout_s: float) -> tuple[float | None, float]:
+    """Run the worker until its changelog holds every part: when the first part was seen
+    there, and when the last was."""
+    first: float | None = None
+    await app.start()
+    try:
+        async with PersonsView(bootstrap, changelog_topic(app_id)) as view:
+            while not _all_folded(view, last):
+                if perf_counter() - t0 > timeout_s:
+                    raise TimeoutError("the faust worker did not finish")
+                if await view.catch_up():
+                    first = first or perf_counter()
+                await asyncio.sleep(0.1)   # the observer shares the worker's CPU
+        return first, perf_counter()
+    finally:
+        await app.stop()
+
+
+@contextlib.asynccontextmanager
+async def sampled(out: Path | None) -> AsyncIterator[None]:
+    """py-spy samples this process into the flame graph ``out`` while the block runs (without
+    stopping it: ``--nonblocking``); nothing without ``out``."""
+    if out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        py_spy(), "record", "--pid", str(os.getpid()), "--nonblocking", "--rate", "200",
+        "--format", "flamegraph", "--output", str(out), stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)   # py-spy writes the graph and ends
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        if not out.exists():
+            raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
 
 
 def _all_folded(view: PersonsView, last: dict[str, int]) -> bool:
@@ -125,10 +168,26 @@ def _all_folded(view: PersonsView, last: dict[str, int]) -> bool:
         version(parts[k]) >= v for k, v in last.items() if k in parts)
 
 
-async def run(bootstrap: str, persons: int, partitions: int, suffix: str) -> list[Rate]:
+async def run(bootstrap: str, persons: int, partitions: int, suffix: str,
+              profile: Path | None = None) -> list[Rate]:
     names = await topics(bootstrap, suffix, partitions)
     last = await publish(bootstrap, names["journal.events"], persons)
     events = sum(last.values())
     return [await raw(bootstrap, names["journal.events"], partitions, last, events),
             await worker(bootstrap, names, partitions, f"registry-bench-{suffix}", last,
-                         events)]
+                         events, profile=profile)]
+
+
+def main(persons: int = typer.Option(5000, help="persons whose journal events are folded"),
+         profile: Path = typer.Option(None, help="write a flame graph of the worker's run "
+                                                 "here (bench/profiles/...svg)")) -> None:
+    """This benchmark alone, on its own stack: the raw consumer's and the worker's events/s."""
+    with stack() as handle:
+        rates = asyncio.run(run(handle.kafka_bootstrap, persons, PARTITIONS, unique(), profile))
+    for r in rates:
+        print(f"{r.label}: {r.events} events in {r.seconds:.2f} s, {r.per_s:,.0f}/s "
+              f"({r.per_s / (rates[0].per_s or 1.0):.0%} of raw; {r.total_s:.2f} s with start)")
+
+
+if __name__ == "__main__":
+    typer.run(main)
