@@ -77,9 +77,10 @@ class OutboxRelay:
         while not self._stop.is_set():
             try:
                 await self._run_session()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a session ended from the server side can
+                # raise more than OSError/PostgresError/InterfaceError; the relay must come back
                 self.stats.leader = False
-                log.warning("relay %s: database unavailable (%s); retrying", self.schema,
+                log.warning("relay %s: session ended (%s); retrying", self.schema,
                             type(exc).__name__)
                 await self._sleep(self.standby_retry_s)
         await self._close_producer()
