@@ -12,15 +12,13 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import text
-
-from libs.events.db import make_engine
 from services.journal.fhir.from_fhir import map_bundle
 from services.journal.fhir.plan import BP_PANELS, LOINC
 from services.journal.fhir.synthea import SyntheaPolicy
 from tests.journal.conftest import HOME_CARE, running_clinic
 from tests.journal.test_fhir_in import DATA
 from tests.journal.test_import_synthea import invoke
+from tests.support.outbox import outbox_to_test_topic
 from tests.support.waiting import passes
 
 READ_BACK = ("Patient", "Observation", "Condition", "Immunization", "AllergyIntolerance",
@@ -64,14 +62,7 @@ async def imported(database_url: str, unique: str, make_topics):
     schema = f"t_{unique}_journal"
     res = await asyncio.to_thread(invoke, "import", "synthea", str(DATA), "--schema", schema)
     assert res.exit_code == 0, res.output
-    topic = await make_topics("journal.events", 3)
-    engine = make_engine(database_url, schema, pool_size=1)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("UPDATE outbox SET topic = :t WHERE topic = 'journal.events'"),
-                               {"t": topic})
-    finally:
-        await engine.dispose()
+    await outbox_to_test_topic(database_url, schema, make_topics)
     return res
 
 

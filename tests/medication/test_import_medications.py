@@ -16,11 +16,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from sqlalchemy import text
-
 from libs.config import get_settings
 from libs.devstack.procs import free_port
-from libs.events.db import make_engine
 from services.journal.fhir.medication_out import Sent, importer_tokens, send_all, statements_of
 from services.journal.fhir.from_fhir import map_bundle
 from services.journal.fhir.synthea import SyntheaPolicy
@@ -28,6 +25,7 @@ from tests.gateway.test_one_base import on_a_port
 from tests.journal.conftest import running_clinic
 from tests.journal.test_fhir_in import DATA
 from tests.journal.test_import_synthea import invoke
+from tests.support.outbox import outbox_to_test_topic
 from tests.support.waiting import passes
 
 BUNDLE = DATA / "0f49d2d0-59be-4f72-a22b-0a582367b44b.json"   # 4 MedicationRequests
@@ -69,14 +67,7 @@ async def test_an_imports_medications_read_back_from_the_medication_service(
     assert kept(out) == (len(requests), 0, 0)
     assert f"did not answer ({len(requests)})" in out
     # the journal's outbox names this test's topic, as a running journal's would
-    topic = await make_topics("journal.events", 3)
-    engine = make_engine(database_url, schema, pool_size=1)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("UPDATE outbox SET topic = :t WHERE topic = 'journal.events'"),
-                               {"t": topic})
-    finally:
-        await engine.dispose()
+    await outbox_to_test_topic(database_url, schema, make_topics)
 
     async with running_clinic(database_url, kafka_bootstrap, unique, make_topics, tmp_path,
                               medication=True) as c, \
