@@ -16,7 +16,7 @@ CHROMIUM     ?= /usr/bin/chromium
 # the local SMTP server `make run` starts for the citizen service's e-mail (aiosmtpd, a Maildir)
 MAIL_DIR     := .local/mail
 
-.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry bench-citizen bench-workspace schemas lock clean welfare-worker-up welfare-worker-down
+.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry bench-citizen bench-workspace schemas lock clean
 
 help:
 	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
@@ -110,7 +110,6 @@ run: $(STAMP) chromium nginx mail-up
 	$(BIN)/ehr gateway start
 	$(BIN)/ehr seed demo
 	$(BIN)/ehr seed municipality --persons 40
-	$(MAKE) welfare-worker-up
 	$(BIN)/ehr welfare simulate --devices 12 --minutes 30
 	$(BIN)/ehr dev status
 	$(BIN)/ehr services status
@@ -120,20 +119,7 @@ run: $(STAMP) chromium nginx mail-up
 	@echo "  nurse, HPR 9144889; pick her on the test-clinician page): Kari and Ola are on her round"
 	@echo "Alert board: http://localhost:8008/board - sign in as Nina Sykepleier (home-care unit)"
 
-# the welfare service's alert rules (faust), in the background like the mail server
-WELFARE_DIR := .local/welfare
-welfare-worker-up: $(STAMP)
-	@mkdir -p $(WELFARE_DIR)
-	@if [ -f $(WELFARE_DIR)/worker.pid ] && kill -0 $$(cat $(WELFARE_DIR)/worker.pid) 2>/dev/null; \
-	 then echo "welfare worker already running"; else \
-	 nohup $(BIN)/ehr welfare worker > $(WELFARE_DIR)/worker.log 2>&1 & echo $$! > $(WELFARE_DIR)/worker.pid; \
-	 echo "welfare worker started (log: $(WELFARE_DIR)/worker.log)"; fi
-
-welfare-worker-down:
-	@if [ -f $(WELFARE_DIR)/worker.pid ]; then kill $$(cat $(WELFARE_DIR)/worker.pid) 2>/dev/null || true; \
-	 rm -f $(WELFARE_DIR)/worker.pid; fi
-
-down: $(STAMP) mail-down welfare-worker-down
+down: $(STAMP) mail-down
 	$(BIN)/ehr gateway stop
 	$(BIN)/ehr services stop
 	$(BIN)/ehr dev down

@@ -65,7 +65,8 @@ def chart_facts(manifests: Sequence[Manifest]) -> dict[str, dict[str, Any]]:
                      "port": port_default(m),
                      "projections": sorted(m.projection_names()),
                      "fhirTypes": sorted(t for t, owner in routes.items() if owner == m.name),
-                     "calls": peer_calls(m, names)}
+                     "calls": peer_calls(m, names),
+                     "streamWorker": list(m.stream_worker)}
             for m in manifests}
 
 

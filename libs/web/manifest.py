@@ -38,6 +38,9 @@ class Manifest:
     settings: type[Settings] = Settings
     port: str | None = None
     commands: tuple[tuple[str, Any], ...] = ()
+    stream_worker: tuple[str, ...] = ()
+    """the ``ehr`` arguments of its faust stream worker (the chart's ``streamWorker.args``;
+    ``ehr services start`` runs it too); empty: it has none"""
 
     def registry(self) -> Registry:
         return Registry.of(*self.events)

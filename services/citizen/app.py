@@ -95,13 +95,14 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                 expiry_notice=timedelta(days=settings.citizen_consent_expiry_notice_days),
                 expiry_check_s=settings.citizen_consent_expiry_check_s)
             app.state.notifier = notifier
-            task = asyncio.create_task(notifier.run()) if opts.background else None
+            # in every API process, also `ehr run api` (no relay, no projections): replicas
+            # share its queue (SKIP LOCKED), and the chart runs no other process for it
+            task = asyncio.create_task(notifier.run())
             try:
                 yield
             finally:
                 notifier.stop()
-                if task is not None:
-                    await task
+                await task
 
     app = service_app(settings, opts, MANIFEST.name, lifespan, title="Citizen",
                       description="The citizen's side of the record: what is shared with me, "

@@ -35,4 +35,5 @@ MANIFEST = Manifest(
     settings=RegistryExportSettings,
     port="registry_port",
     commands=(("registry", registry),),   # ehr registry worker / kpr / statistics / release
+    stream_worker=("registry", "worker"),
 )

@@ -42,4 +42,5 @@ MANIFEST = Manifest(
     settings=WelfareSettings,
     port="welfare_port",
     commands=(("welfare", welfare),),   # ehr welfare worker | simulate
+    stream_worker=("welfare", "worker"),
 )

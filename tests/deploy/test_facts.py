@@ -31,6 +31,8 @@ def test_the_values_say_what_the_manifest_says(name):
         assert sorted(entry["fhirTypes"]) == facts["fhirTypes"], fix
     grouped = [p for group in entry["projectionGroups"].values() for p in group]
     assert sorted(grouped) == facts["projections"], f"{name}'s projection groups: {fix}"
+    worker = entry.get("streamWorker", {})
+    assert (worker["args"] if worker.get("enabled") else []) == facts["streamWorker"], fix
 
 
 def test_a_service_without_a_manifest_is_disabled():
