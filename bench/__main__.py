@@ -38,6 +38,7 @@ from bench.infra import (PARTITIONS, Resources, loadavg, machine, pg_connect, st
                          unique)
 from bench.report import Row, rich_table, write_results
 from bench.util import cpu_text, make_progress, tracked
+from libs.kernel.heap import settle_heap
 
 console = Console() if sys.stdout.isatty() else Console(width=150)
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -269,6 +270,7 @@ def main(
         size_list, skip_lag, skip_access, skip_journal, skip_medication = [], True, True, True, \
             True
     out = out if out.is_absolute() else Path.cwd() / out
+    settle_heap()   # as `ehr replay` and every service process do (libs/kernel/heap.py)
     with stack() as handle:   # its private data (GBs at 1M events) is removed on exit
         rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
                                projection_batch, lag_rate, lag_seconds, lag_warmup,

@@ -44,9 +44,9 @@ class StampingRunner(ProjectionRunner):
         super().__init__(*a, **kw)
         self.visible: dict[str, list[float]] = {}
 
-    async def apply_records(self, records) -> None:
+    async def apply_records(self, records, *decoded) -> None:
         received = time.time()
-        await super().apply_records(records)
+        await super().apply_records(records, *decoded)
         now = time.time()
         for r in records:
             self.visible[json.loads(r.value)["event_id"]] = [r.timestamp / 1000, received, now]

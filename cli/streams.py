@@ -16,6 +16,7 @@ from cli.console import console, fail, host_of, run_kafka
 from libs.config import get_settings
 from libs.events.read_model import Projection
 from libs.events.registry import Registry
+from libs.kernel.heap import settle_heap
 from libs.web.manifest import Manifest, same_topic
 
 
@@ -36,6 +37,7 @@ def _run_until_signal(main) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        settle_heap()   # a long-running process: its start-up heap is not walked again
         await main(stop)
 
     asyncio.run(wrapper())
@@ -60,6 +62,7 @@ def add_stream_commands(app: typer.Typer, manifests: Sequence[Manifest]) -> None
         s = get_settings()
 
         async def go():
+            settle_heap()
             engine = make_engine(s.effective_database_url, schema)
             runner = ProjectionRunner(found, engine, s.effective_kafka, registry=registry,
                                       batch_size=s.projection_batch_size)

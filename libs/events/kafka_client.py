@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
+from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError, SaslAuthenticationFailed
 from aiokafka.helpers import create_ssl_context
@@ -126,3 +129,24 @@ def _describe(exc: BaseException, security: KafkaSecurity) -> str:
 
 __all__ = ["KafkaAccessError", "access_error", "client_options", "faust_credentials",
            "security_of", "security_options", "ssl_context"]
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str],
+                        timeout_s: float = 30) -> list[TopicPartition]:
+    """Every partition of ``topics``, waiting up to ``timeout_s`` for topics being created."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        # consumer.topics() fetches metadata without keeping it; ask the client directly
+        cluster = await consumer._client.fetch_all_metadata()
+        parts, missing = [], []
+        for topic in topics:
+            ids = cluster.partitions_for_topic(topic)
+            if not ids:
+                missing.append(topic)
+            else:
+                parts += [TopicPartition(topic, p) for p in sorted(ids)]
+        if not missing:
+            return parts
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics {missing} do not exist: run `ehr topics apply`")
+        await asyncio.sleep(0.5)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -26,8 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.events import projection_positions as positions
 from libs.events.envelope import Envelope
-from libs.events.kafka_client import access_error, client_options
+from libs.events.kafka_client import access_error, client_options, partitions_of
 from libs.events.read_model import Projection
 from libs.events.registry import EventDecodeError, EventPayload, Registry
 from libs.events.telemetry_hooks import instruments
@@ -159,31 +159,12 @@ class ProjectionRunner:
 
     async def _discover(self) -> list[TopicPartition]:
         assert self._consumer
-        deadline = time.monotonic() + 30
-        while True:
-            # consumer.topics() fetches metadata without keeping it; ask the client directly
-            cluster = await self._consumer._client.fetch_all_metadata()
-            parts = []
-            missing = []
-            for topic in self.projection.topics:
-                ids = cluster.partitions_for_topic(topic)
-                if not ids:
-                    missing.append(topic)
-                else:
-                    parts += [TopicPartition(topic, p) for p in sorted(ids)]
-            if not missing:
-                return parts
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topics {missing} do not exist: run `ehr topics apply`")
-            await asyncio.sleep(0.5)
+        return await partitions_of(self._consumer, self.projection.topics)
 
     async def _seek_to_stored(self) -> None:
         assert self._consumer
         async with self.engine.connect() as conn:
-            rows = await conn.execute(text(
-                "SELECT topic, partition, next_offset FROM projection_positions "
-                "WHERE projection = :p"), {"p": self.projection.name})
-            stored = {TopicPartition(t, p): o for t, p, o in rows}
+            stored = await positions.stored(conn, self.projection.name)
         for tp in self._partitions:
             if tp in stored:
                 self._consumer.seek(tp, stored[tp])
@@ -196,16 +177,39 @@ class ProjectionRunner:
         reached the end offsets seen when the call began."""
         assert self._consumer
         targets = await self.end_offsets() if until_caught_up else None
-        while not self._stopping.is_set():
-            if targets is not None and await self._reached(targets):
-                return
-            batch = await self._consumer.getmany(timeout_ms=200, max_records=self.batch_size)
-            records = [r for recs in batch.values() for r in recs]
-            if records:
-                await self._apply_with_retry(records)
-                if on_batch:
-                    on_batch(len(records))
-            await self._update_lag()
+        pending: asyncio.Task | None = None   # the previous batch's transaction, in flight
+        try:
+            while not self._stopping.is_set():
+                if targets is not None and await self._reached(targets):
+                    break
+                batch = await self._consumer.getmany(timeout_ms=200,
+                                                     max_records=self.batch_size)
+                records = [r for recs in batch.values() for r in recs]
+                if records:
+                    # decode this batch while the previous one's statements wait on PostgreSQL;
+                    # it is applied only once that one has committed, so batches stay in order
+                    decoded = await self._decode_yielding(records)
+                    await self._settled(pending, on_batch)
+                    pending = asyncio.create_task(self._apply_with_retry(records, decoded))
+                    pending.n = len(records)   # type: ignore[attr-defined]
+                    await asyncio.sleep(0)     # let it send its first statement
+                else:
+                    await self._settled(pending, on_batch)
+                    pending = None
+                await self._update_lag()
+        except BaseException:
+            if pending is not None:
+                pending.cancel()   # its transaction rolls back; the batch is read again
+                await asyncio.gather(pending, return_exceptions=True)
+            raise
+        await self._settled(pending, on_batch)
+
+    async def _settled(self, pending: asyncio.Task | None, on_batch) -> None:
+        """Wait for the batch in flight (its error, if any, is raised here)."""
+        if pending is not None:
+            await pending
+            if on_batch:
+                on_batch(pending.n)   # type: ignore[attr-defined]
 
     async def _reached(self, targets: dict[TopicPartition, int]) -> bool:
         assert self._consumer
@@ -225,11 +229,13 @@ class ProjectionRunner:
             if hw is not None:
                 self.stats.lag[tp] = max(0, hw - await self._consumer.position(tp))
 
-    async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
+    async def _apply_with_retry(self, records: list[ConsumerRecord],
+                                decoded: tuple[list[Decoded], list[Poison]] | None = None
+                                ) -> None:
         delay = 0.2
         while True:
             try:
-                await self.apply_records(records)
+                await self.apply_records(records, decoded)
                 return
             except Exception as exc:
                 if not is_transient(exc) or self._stopping.is_set():
@@ -239,8 +245,10 @@ class ProjectionRunner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5)
 
-    async def apply_records(self, records: list[ConsumerRecord]) -> None:
-        decoded, unreadable = self._decode(records)
+    async def apply_records(self, records: list[ConsumerRecord],
+                            decoded_already: tuple[list[Decoded], list[Poison]] | None = None
+                            ) -> None:
+        decoded, unreadable = decoded_already or self._decode(records)
         try:
             await self._commit_batch(records, decoded, unreadable, careful=False)
         except Exception as exc:
@@ -249,6 +257,20 @@ class ProjectionRunner:
             # the projection refused something and its transaction is gone: apply the batch
             # again, each event in a savepoint, to find the poison and keep the rest
             await self._commit_batch(records, decoded, unreadable, careful=True)
+
+    async def _decode_yielding(self, records: list[ConsumerRecord], chunk: int = 50
+                               ) -> tuple[list[Decoded], list[Poison]]:
+        """``_decode`` in chunks, giving the batch in flight a turn between them (each of its
+        round trips needs the event loop for a moment)."""
+        decoded: list[Decoded] = []
+        poison: list[Poison] = []
+        for i in range(0, len(records), chunk):
+            if i:
+                await asyncio.sleep(0)
+            d, p = self._decode(records[i:i + chunk])
+            decoded += d
+            poison += p
+        return decoded, poison
 
     def _decode(self, records: list[ConsumerRecord]) -> tuple[list[Decoded], list[Poison]]:
         decoded: list[Decoded] = []
@@ -265,9 +287,9 @@ class ProjectionRunner:
 
     async def _commit_batch(self, records: list[ConsumerRecord], decoded: list[Decoded],
                             unreadable: list[Poison], careful: bool) -> None:
-        """One transaction: dedupe, apply, dead-letter, store the offsets."""
+        """One transaction: the offsets and the claims (one statement), apply, dead-letter."""
         async with self.engine.begin() as conn:
-            fresh = await self._dedupe(conn, decoded)
+            fresh = await self._claim(conn, records, decoded)
             with self._span(fresh):
                 if careful:
                     refused = await self._apply_one_by_one(conn, fresh)
@@ -276,9 +298,9 @@ class ProjectionRunner:
                     refused = []
             poison = unreadable + refused
             if poison:
-                # the DLQ write is acknowledged before the offsets move past the poison event
+                # the DLQ write is acknowledged before the transaction that moves the offsets
+                # past the poison event commits
                 await self._dead_letter(poison)
-            await self._store_positions(conn, records)
         self.stats.duplicates += len(decoded) - len(fresh)
         self.stats.applied += len(fresh) - len(refused)
         self.stats.batches += 1
@@ -296,15 +318,12 @@ class ProjectionRunner:
             context=contexts[0] if contexts else otel_context.Context(), links=links,
             attributes={"ehr.projection": self.projection.name, "ehr.events": len(fresh)})
 
-    async def _dedupe(self, conn: AsyncConnection, decoded: list[Decoded]) -> list[Decoded]:
-        if not decoded:
-            return []
-        rows = await conn.execute(text("""
-            INSERT INTO projection_events (projection, event_id)
-            SELECT :p, e FROM unnest(CAST(:ids AS uuid[])) AS e
-            ON CONFLICT DO NOTHING RETURNING event_id"""),
-            {"p": self.projection.name, "ids": [d.env.event_id for d in decoded]})
-        new_ids = {r[0] for r in rows}
+    async def _claim(self, conn: AsyncConnection, records: list[ConsumerRecord],
+                     decoded: list[Decoded]) -> list[Decoded]:
+        """Store the positions past ``records`` and claim the events: the ones not applied
+        before, each once."""
+        new_ids = await positions.claim(conn, self.projection.name,
+                                        [d.env.event_id for d in decoded], records)
         fresh, seen = [], set()
         for d in decoded:  # a duplicate inside one batch counts once
             if d.env.event_id in new_ids and d.env.event_id not in seen:
@@ -324,12 +343,8 @@ class ProjectionRunner:
                     raise
                 poison.append(Poison(d.record, f"{type(exc).__name__}: {exc}"))
                 refused_ids.append(d.env.event_id)
-        if refused_ids:
-            # a poison event is not "applied": forget its id so a fixed projection retries it
-            await conn.execute(text("""
-                DELETE FROM projection_events WHERE projection = :p
-                   AND event_id = ANY(CAST(:ids AS uuid[]))"""),
-                {"p": self.projection.name, "ids": refused_ids})
+        # a poison event is not "applied": forget its id so a fixed projection retries it
+        await positions.forget_events(conn, self.projection.name, refused_ids)
         return poison
 
     async def _dead_letter(self, poison: list[Poison]) -> None:
@@ -350,29 +365,13 @@ class ProjectionRunner:
         self.stats.dead_lettered += len(poison)
         instruments().dlq.add(len(poison), {"projection": self.projection.name})
 
-    async def _store_positions(self, conn: AsyncConnection, records: list[ConsumerRecord]) -> None:
-        nxt: dict[tuple[str, int], int] = {}
-        for r in records:
-            nxt[(r.topic, r.partition)] = max(nxt.get((r.topic, r.partition), 0), r.offset + 1)
-        await conn.execute(text("""
-            INSERT INTO projection_positions (projection, topic, partition, next_offset)
-            SELECT :p, t, pa, o FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[]),
-                                            CAST(:offsets AS bigint[])) AS x(t, pa, o)
-            ON CONFLICT (projection, topic, partition)
-            DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"""),
-            {"p": self.projection.name, "topics": [k[0] for k in nxt],
-             "parts": [k[1] for k in nxt], "offsets": list(nxt.values())})
-
     # -- rebuild ---------------------------------------------------------------------------------
     async def reset(self) -> None:
         """Drop the read model and its positions: the next run rebuilds it from offset 0."""
         async with self.engine.begin() as conn:
             await self.projection.setup(conn)
             await self.projection.reset(conn)
-            await conn.execute(text("DELETE FROM projection_positions WHERE projection = :p"),
-                               {"p": self.projection.name})
-            await conn.execute(text("DELETE FROM projection_events WHERE projection = :p"),
-                               {"p": self.projection.name})
+            await positions.forget_all(conn, self.projection.name)
 
 
 async def replay(runner: ProjectionRunner, on_progress=None) -> RunnerStats:

@@ -1,0 +1,68 @@
+"""What a projection has applied, in its read model's database (``projection.py``): the id of
+every applied event (``projection_events``: a redelivered or republished event is applied once)
+and the next offset of every partition (``projection_positions``: where a restarted runner
+seeks). Both are written in the batch's own transaction, so they commit with the read model's
+changes or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from aiokafka import ConsumerRecord, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_CLAIM = text("""
+    WITH moved AS (
+        INSERT INTO projection_positions (projection, topic, partition, next_offset)
+        SELECT :p, t, pa, o FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[]),
+                                        CAST(:offsets AS bigint[])) AS x(t, pa, o)
+        ON CONFLICT (projection, topic, partition)
+        DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now())
+    INSERT INTO projection_events (projection, event_id)
+    SELECT :p, e FROM unnest(CAST(:ids AS uuid[])) AS e
+    ON CONFLICT DO NOTHING RETURNING event_id""")
+
+
+def _next_offsets(records: Sequence[ConsumerRecord]) -> dict[tuple[str, int], int]:
+    nxt: dict[tuple[str, int], int] = {}
+    for r in records:
+        nxt[(r.topic, r.partition)] = max(nxt.get((r.topic, r.partition), 0), r.offset + 1)
+    return nxt
+
+
+async def claim(conn: AsyncConnection, projection: str, event_ids: Sequence[UUID],
+                records: Sequence[ConsumerRecord]) -> set[UUID]:
+    """In one statement: move the positions past ``records`` and record ``event_ids`` as
+    applied; returns the ids not applied before (the others are duplicates)."""
+    nxt = _next_offsets(records)
+    rows = await conn.execute(_CLAIM, {
+        "p": projection, "ids": list(event_ids), "topics": [k[0] for k in nxt],
+        "parts": [k[1] for k in nxt], "offsets": list(nxt.values())})
+    return {r[0] for r in rows}
+
+
+async def stored(conn: AsyncConnection, projection: str) -> dict[TopicPartition, int]:
+    """Where the runner goes on: the next offset of every partition it has applied."""
+    rows = await conn.execute(text(
+        "SELECT topic, partition, next_offset FROM projection_positions WHERE projection = :p"),
+        {"p": projection})
+    return {TopicPartition(t, p): o for t, p, o in rows}
+
+
+async def forget_events(conn: AsyncConnection, projection: str, event_ids: Sequence[UUID]) -> None:
+    """Refused events are not applied: a fixed projection may apply them later."""
+    if event_ids:
+        await conn.execute(text("""
+            DELETE FROM projection_events WHERE projection = :p
+               AND event_id = ANY(CAST(:ids AS uuid[]))"""),
+            {"p": projection, "ids": list(event_ids)})
+
+
+async def forget_all(conn: AsyncConnection, projection: str) -> None:
+    """Before a rebuild from offset 0."""
+    await conn.execute(text("DELETE FROM projection_positions WHERE projection = :p"),
+                       {"p": projection})
+    await conn.execute(text("DELETE FROM projection_events WHERE projection = :p"),
+                       {"p": projection})
