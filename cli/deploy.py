@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.console import console, fail
+from cli.services import settled
 from libs.config import REPO_ROOT, get_settings
 from libs.web.manifest import Manifest, same_topic
 
@@ -94,8 +95,8 @@ def deploy_apps(manifests: Sequence[Manifest]) -> tuple[typer.Typer, typer.Typer
         manifest = _find(name, manifests)
         if manifest.create_app is None:
             fail(f"{name} has no HTTP API")
-        factory = partial(manifest.create_app, options=Options(background=False))
-        uvicorn.run(factory, factory=True, host=host,
+        uvicorn.run(settled(partial(manifest.create_app, options=Options(background=False))),
+                    factory=True, host=host,
                     port=port or getattr(manifest.settings(), manifest.port),
                     log_level="info", access_log=False)
 

@@ -16,10 +16,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -27,6 +27,7 @@ from rich.table import Table
 
 from cli.console import console
 from libs.config import get_settings
+from libs.kernel.heap import settle_heap
 from libs.web.manifest import Manifest
 
 SETTLE_S = 1.5   # a background process still alive this long after its start has started
@@ -89,6 +90,16 @@ def zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+def settled(factory: Callable[[], Any]) -> Callable[[], Any]:
+    """The app factory of a long-running server: once the app is built (its modules imported),
+    the start-up heap is frozen (``libs/kernel/heap.py``)."""
+    def build() -> Any:
+        app = factory()
+        settle_heap()
+        return app
+    return build
+
+
 def serve_app(manifests: Sequence[Manifest]) -> typer.Typer:
     serve = typer.Typer(help="Run one service in the foreground, in one process.",
                         no_args_is_help=True)
@@ -104,7 +115,7 @@ def _server(manifest: Manifest):
                 help=f"default: EHR_{manifest.name.upper()}_PORT")] = None) -> None:
         import uvicorn  # noqa: PLC0415
 
-        uvicorn.run(manifest.create_app, factory=True, host=host,
+        uvicorn.run(settled(manifest.create_app), factory=True, host=host,
                     port=port or port_of(manifest), log_level="info", access_log=False)
 
     return run
