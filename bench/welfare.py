@@ -13,7 +13,9 @@ figure next to a baseline measured in the same run (``bench/welfare_load.py``):
 The worker has decided every reading of the ingestion loop before the latency loop starts (the
 time it took is reported). The welfare API's CPU per reading, and every process's share of the
 CPU, are measured through the ingestion loop; ``--profile TAG`` samples the API with py-spy
-there into ``bench/profiles/welfare-ingest-<TAG>.svg``.
+there into ``bench/profiles/welfare-ingest-<TAG>.svg``, and the worker through the latency
+loop into ``bench/profiles/welfare-worker-<TAG>.svg`` (with every process's share of the CPU
+there too).
 
 Set-up (not measured): ``bench/welfare_setup.py``. Output: a rich table, the JSON document
 ``bench/out/welfare-<time>.json`` (every sample) and ``bench/out/welfare-<time>.svg`` (latency
@@ -103,14 +105,14 @@ def svg(latency: cl.Series, baseline: cl.Series, rss: list, idle: list) -> str:
 
 
 @contextlib.asynccontextmanager
-async def flame(pid: int, tag: str | None, seconds: float) -> AsyncIterator[None]:
-    """py-spy on the welfare API through the ingestion loop (``bench.citizen_profile``),
-    kept as ``bench/profiles/welfare-ingest-<tag>.svg``; nothing without a tag."""
+async def flame(pid: int, what: str, tag: str | None, seconds: float) -> AsyncIterator[None]:
+    """py-spy on ``pid`` through a loop (``bench.citizen_profile``), kept as
+    ``bench/profiles/welfare-<what>-<tag>.svg``; nothing without a tag."""
     with tempfile.TemporaryDirectory() as tmp:
-        async with cp.flame(pid, "ingest", tag, seconds, Path(tmp)) as out:
+        async with cp.flame(pid, what, tag, seconds, Path(tmp)) as out:
             yield
         if out is not None:
-            kept = cp.PROFILES / f"welfare-ingest-{tag}.svg"
+            kept = cp.PROFILES / f"welfare-{what}-{tag}.svg"
             cp.PROFILES.mkdir(parents=True, exist_ok=True)
             kept.write_text(relative(out.read_text(), out, kept))
 
@@ -141,7 +143,7 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
             async with tracked(progress, "ingestion: POST /ingest", 0) as n:
                 cpu0, meter = cp.tree_cpu_s(api_pid), CpuMeter(
                     {s.pid: f"{name} ({s.pid})" for name, s in c.servers.items()})
-                async with flame(api_pid, profile, ingest_s):
+                async with flame(api_pid, "ingest", profile, ingest_s):
                     api = await wl.ingestion(c, ingest_s, batch, clients, n)
                 api.cpu_s = cp.tree_cpu_s(api_pid) - cpu0
                 about["CPU during ingestion"] = cpu_text(meter.stop())
@@ -155,7 +157,10 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
                 raw = await wl.raw_produce(c, bootstrap, ingest_s, batch, clients, n)
             rss: list[tuple[float, float]] = []
             async with tracked(progress, "device event -> worklist", int(rate * seconds)) as n:
-                lat = await wl.latency(c, rate, seconds, batch, DAY_S / seconds, n, rss)
+                meter = CpuMeter({s.pid: f"{name} ({s.pid})" for name, s in c.servers.items()})
+                async with flame(c.worker_pid, "worker", profile, seconds):
+                    lat = await wl.latency(c, rate, seconds, batch, DAY_S / seconds, n, rss)
+                about["CPU during the latency loop"] = cpu_text(meter.stop())
             async with tracked(progress, "baseline: raw produce -> consume",
                                int(rate * min(seconds, 60))) as n:
                 base = await cl.kafka_baseline(bootstrap, c.topics["raw"], rate,
@@ -169,7 +174,8 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
          "baseline": rss_summary("the same worker idle, before the load", idle)}]}
     console.print(table(doc))
     console.print(f"CPU during ingestion: {about['CPU during ingestion']}; the worker caught up "
-                  f"{about['worker caught up after the ingestion loop (s)']} s after the loop")
+                  f"{about['worker caught up after the ingestion loop (s)']} s after the loop; "
+                  f"CPU during the latency loop: {about['CPU during the latency loop']}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
     js, pic = out_dir / f"welfare-{stamp}.json", out_dir / f"welfare-{stamp}.svg"
@@ -190,9 +196,10 @@ def main(rate: float = typer.Option(1000, help="offered readings/s of the latenc
          batch: int = typer.Option(10, help="readings per request (a device's batch)"),
          ingest_seconds: float = typer.Option(20, help="seconds of each ingestion loop"),
          gateways: int = typer.Option(16, help="concurrent senders of the ingestion loop"),
-         profile: str = typer.Option("", help="a tag: a flame graph of the API through the "
-                                              "ingestion loop to "
-                                              "bench/profiles/welfare-ingest-<tag>.svg"),
+         profile: str = typer.Option("", help="a tag: flame graphs of the API through the "
+                                              "ingestion loop and of the worker through the "
+                                              "latency loop to bench/profiles/welfare-"
+                                              "{ingest,worker}-<tag>.svg"),
          ) -> None:
     import asyncio
 

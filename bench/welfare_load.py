@@ -162,14 +162,16 @@ async def raw_produce(c: Welfare, bootstrap: str, seconds: float, batch: int, cl
         await producer.stop()
 
 
-async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float, n: int) -> None:
-    """The nurse's worklist, every POLL_S, until every alarm's task is seen."""
+async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float,
+                sent: asyncio.Event) -> None:
+    """The nurse's worklist, every POLL_S, from the loop's start (a task is seen when it comes,
+    not after the last send) until every alarm's task that was taken is seen."""
     seen: set[str] = set()
-    deadline = Deadline(300, "every alarm's task on the worklist")
+    deadline: Deadline | None = None
     async with aiohttp.ClientSession(
             f"http://127.0.0.1:{c.ports['journal']}", timeout=aiohttp.ClientTimeout(total=60),
             headers={"Authorization": f"Bearer {c.nurse}"}) as http:
-        while len(seen) < n:
+        while not (sent.is_set() and seen >= due.keys()):
             async with http.get("/worklist") as r:
                 tasks = (await r.json())["tasks"] if r.status == 200 else []
             now = perf_counter()
@@ -178,7 +180,9 @@ async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float, n: int)
                 if rid in due and rid not in seen:
                     seen.add(rid)
                     s.points.append((due[rid] - t0, now - due[rid]))
-            deadline.check()
+            if sent.is_set():
+                deadline = deadline or Deadline(300, "every alarm's task on the worklist")
+                deadline.check()
             await asyncio.sleep(POLL_S)
     s.points.sort()
 
@@ -225,7 +229,9 @@ async def latency(c: Welfare, rate: float, seconds: float, batch: int, speed: fl
                 due.pop(probe, None)
             counter.n += batch
 
+        sent = asyncio.Event()
         sampler = asyncio.create_task(sample())
+        poller = asyncio.create_task(_poll(c, due, s, t0, sent))
         try:
             tasks = []
             for k in range(batches):
@@ -235,9 +241,11 @@ async def latency(c: Welfare, rate: float, seconds: float, batch: int, speed: fl
                 s.max_slip_ms = max(s.max_slip_ms, (perf_counter() - at) * 1000)
                 tasks.append(asyncio.create_task(fire(k, at)))
             await asyncio.wait_for(asyncio.gather(*tasks), 300)
-            await _poll(c, due, s, t0, len(due))
+            sent.set()
+            await poller
         finally:
             sampler.cancel()
+            poller.cancel()
     return s
 
 

@@ -14,17 +14,19 @@
 - ``Intake.decide``: the service owner's decision on a quarantined reading, once.
 - ``Intake.alert_step``: an alert's acknowledgement, resolution or escalation, each once
   (``welfare_alert_steps``); an alert acknowledged or resolved never escalates.
-- ``Intake.rule_step``: what the alert rules decided for a reading and the person's windows
-  after it (``welfare_windows``, ``domain/windows.py``), recorded once however often the stream
-  processor sees the reading (``welfare_rules_done``): the claim, the events and the windows in
-  one transaction, the person's row locked, so the windows always match the readings decided.
-  ``Intake.rule_outputs``: the same for outputs without windows (the inactivity sweep's tasks).
+- ``Intake.rule_batch``: what the alert rules decided for a batch of readings and the
+  windows of its people after it (``welfare_windows``, ``domain/batch.py``), each reading
+  recorded once however often the stream processor sees it (``welfare_rules_done``): the
+  batch's claims, its people's windows (rows locked in patient id order), its events (one
+  append for all its streams, so one NOTIFY) and the windows after, in one transaction, so the
+  windows always match the readings decided. ``Intake.rule_outputs``: one output without
+  windows (the inactivity sweep's tasks), once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -34,9 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.events.envelope import Actor
 from libs.events.ports import EventContext
 from libs.events.registry import EventPayload
-from libs.events.store import EventStore
+from libs.events.store import EventStore, StreamAppend
 from libs.events.streams import StreamStore
 from services.welfare.contract import coverage_stream_of, stream_of
+from services.welfare.domain.batch import Decided, Item as RuleItem
 from services.welfare.domain.coverage import Coverage, evolve
 
 DDL = (
@@ -63,8 +66,22 @@ _OPEN_REVIEWS = text("""
     INSERT INTO welfare_quarantine_open (patient_id, technology)
     SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:t AS text[]))
     ON CONFLICT DO NOTHING RETURNING patient_id, technology""")
-# a step: the person's windows as held (None: none yet) -> their windows after, and the events
-Step = Callable[[dict | None], tuple[dict, Sequence[EventPayload]]]
+# the alert rules' batches (rule_batch), on the driver's connection; people and readings sorted,
+# so two workers never lock the same rows in opposite orders
+_CLAIM_DONE = "INSERT INTO welfare_rules_done (reading_id) SELECT * FROM unnest($1::uuid[]) " \
+    "ON CONFLICT DO NOTHING RETURNING reading_id"
+_RELEASE_DONE = "DELETE FROM welfare_rules_done WHERE reading_id = ANY($1::uuid[])"
+_NEW_WINDOWS = "INSERT INTO welfare_windows (patient_id, state) SELECT p, '{}'::jsonb " \
+    "FROM unnest($1::uuid[]) AS p ON CONFLICT DO NOTHING"
+_HELD_WINDOWS = "SELECT patient_id, state::text FROM welfare_windows " \
+    "WHERE patient_id = ANY($1::uuid[]) ORDER BY patient_id FOR UPDATE"
+_PUT_WINDOWS = """
+    UPDATE welfare_windows w SET state = x.s::jsonb, updated_at = now()
+      FROM unnest($1::uuid[], $2::text[]) AS x(p, s) WHERE w.patient_id = x.p"""
+_STREAM_VERSIONS = "SELECT stream_id, version FROM streams WHERE stream_id = ANY($1::text[]) " \
+    "ORDER BY stream_id FOR UPDATE"
+# what the rules make of a batch: (the windows as held per person, which items are fresh)
+Fold = Callable[[Mapping[UUID, dict | None], Sequence[bool]], Decided]
 CLOSED = ("acknowledged", "resolved")
 
 
@@ -93,20 +110,6 @@ async def _claim(conn, table: str, **key) -> bool:
     return (await conn.execute(text(
         f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING "
         f"RETURNING 1"), key)).first() is not None
-
-
-async def _windows(conn, patient_id: UUID) -> dict | None:
-    """The person's windows, their row locked until the transaction ends."""
-    return (await conn.execute(text(
-        "SELECT state FROM welfare_windows WHERE patient_id = :p FOR UPDATE"),
-        {"p": patient_id})).scalar_one_or_none()
-
-
-async def _put_windows(conn, patient_id: UUID, state: dict) -> None:
-    await conn.execute(text("""
-        INSERT INTO welfare_windows (patient_id, state) VALUES (:p, CAST(:s AS jsonb))
-        ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, updated_at = now()"""),
-        {"p": patient_id, "s": json.dumps(state)})
 
 
 class Intake:
@@ -187,31 +190,41 @@ class Intake:
                 await self._append(conn, patient_id, payloads, actor)
             return True
 
-    async def rule_step(self, patient_id: UUID, reading_id: UUID, step: Step,
-                        actor: Actor) -> bool:
-        """Decide a reading against the person's windows and record the outcome unless it was
-        recorded before: the reading's claim, its events and the new windows commit together,
-        so a worker killed anywhere in between decides the reading again from the windows as
-        they were. True when recorded now; an exception from ``step`` records nothing."""
-        async with self.engine.begin() as conn:
-            if not await _claim(conn, "welfare_rules_done", reading_id=reading_id):
-                return False
-            held = await _windows(conn, patient_id)
-            state, payloads = step(held)
-            if payloads:
-                await self._append(conn, patient_id, payloads, actor)
-            if state != held:
-                await _put_windows(conn, patient_id, state)
-            return True
-
-    async def change_windows(self, patient_id: UUID,
-                             change: Callable[[dict | None], dict]) -> None:
-        """Change the person's windows outside a reading (their inactivity limit)."""
-        async with self.engine.begin() as conn:
-            held = await _windows(conn, patient_id)
-            state = change(held)
-            if state != held:
-                await _put_windows(conn, patient_id, state)
+    async def rule_batch(self, items: Sequence[RuleItem], fold: Fold, actor: Actor) -> Decided:
+        """Decide a batch of the rules' input and record the outcome in one transaction: the
+        claims of its readings (a reading claimed before, or twice in the batch, is not fresh),
+        its people's windows locked and read, ``fold`` (pure) over them, the events of every
+        person in one append, the windows after. Claims of readings ``fold`` could not decide
+        are released, so they are decided again if seen again. A worker killed anywhere in
+        between decides the batch again from the windows as they were."""
+        people = sorted({i.patient_id for i in items})
+        ids = [i.reading_id for i in items]
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            async with conn.transaction():
+                claimed = {r[0] for r in await conn.fetch(
+                    _CLAIM_DONE, sorted({r for r in ids if r is not None}))}
+                fresh = []
+                for reading_id in ids:   # twice in one batch: the first one is fresh
+                    fresh.append(reading_id in claimed)
+                    claimed.discard(reading_id)
+                await conn.execute(_NEW_WINDOWS, people)
+                held = {r[0]: json.loads(r[1]) for r in await conn.fetch(_HELD_WINDOWS, people)}
+                decided = fold(held, fresh)
+                if decided.undecidable:
+                    await conn.execute(_RELEASE_DONE, [ids[n] for n in decided.undecidable])
+                streams = {stream_of(p): p for p in sorted(decided.outputs)}
+                if streams:
+                    versions = dict(await conn.fetch(_STREAM_VERSIONS, list(streams)))
+                    await self.events.append_streams_in(conn, [
+                        StreamAppend(s, versions.get(s, 0), decided.outputs[p],
+                                     EventContext(patient_id=p, actor=actor, purpose="care"))
+                        for s, p in streams.items()])
+                changed = sorted(p for p, w in decided.windows.items() if w != held.get(p))
+                if changed:
+                    await conn.execute(_PUT_WINDOWS, changed,
+                                       [json.dumps(decided.windows[p]) for p in changed])
+        return decided
 
     async def watched(self) -> list[tuple[UUID, dict]]:
         """Everyone whose inactivity is watched, with their windows (the sweep's input)."""

@@ -177,13 +177,33 @@ def worker_log(datadir: Path, tail: int = 3000) -> str:
     return log.read_text(errors="replace")[-tail:] if log.exists() else "(no log)"
 
 
+async def group_offsets(bootstrap: str, group: str,
+                        topic: str) -> dict[TopicPartition, tuple[int, int | None]]:
+    """Where consumer group ``group`` stands on ``topic``: per partition, the topic's end and
+    the group's committed offset (None: nothing committed there)."""
+    from aiokafka import AIOKafkaConsumer   # noqa: PLC0415
+    from aiokafka.admin import AIOKafkaAdminClient   # noqa: PLC0415
+
+    admin, consumer = (AIOKafkaAdminClient(bootstrap_servers=bootstrap),
+                       AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None))
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(parts or [tp for tp in committed if tp.topic == topic])
+    finally:
+        await consumer.stop()
+        await admin.close()
+    return {tp: (end, committed[tp].offset if tp in committed else None)
+            for tp, end in sorted(ends.items(), key=lambda x: x[0].partition)}
+
+
 async def stuck_report(home: Home, worker: subprocess.Popen, bootstrap: str, group: str,
                        datadir: Path) -> str:
     """Where a worker that stopped short stands: the outbox rows not yet on Kafka, the group's
     committed offsets against the topic's ends, and every asyncio task's stack in the worker
     (``worker_proc`` logs them on SIGUSR1)."""
-    from aiokafka import AIOKafkaConsumer   # noqa: PLC0415
-    from aiokafka.admin import AIOKafkaAdminClient   # noqa: PLC0415
     from sqlalchemy import text   # noqa: PLC0415
 
     lines = []
@@ -191,24 +211,9 @@ async def stuck_report(home: Home, worker: subprocess.Popen, bootstrap: str, gro
         unpublished = (await conn.execute(text(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
     lines.append(f"welfare outbox rows not yet published: {unpublished}")
-    admin, consumer = (AIOKafkaAdminClient(bootstrap_servers=bootstrap),
-                       AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None))
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        topic = home.topics["welfare.events"]
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not parts:
-            parts = [tp for tp in committed if tp.topic == topic]
-        ends = await consumer.end_offsets(parts)
-        for tp in sorted(ends, key=lambda t: t.partition):
-            got = committed.get(tp)
-            lines.append(f"{tp.topic}[{tp.partition}] end {ends[tp]} committed "
-                         f"{got.offset if got else None}")
-    finally:
-        await consumer.stop()
-        await admin.close()
+    for tp, (end, got) in (await group_offsets(bootstrap, group,
+                                               home.topics["welfare.events"])).items():
+        lines.append(f"{tp.topic}[{tp.partition}] end {end} committed {got}")
     if worker.poll() is None:
         os.kill(worker.pid, signal.SIGUSR1)
         await asyncio.sleep(1.0)

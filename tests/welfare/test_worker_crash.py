@@ -16,8 +16,9 @@ from sqlalchemy import text
 
 from tests.registry_export.support import coordinator_ready
 from tests.support.waiting import passes
-from tests.welfare.conftest import (ALARM, MONITOR, Home, batch, flag, observation,
-                                   spawn_worker, stop, stuck_report, worker_log)
+from tests.welfare.conftest import (ALARM, MONITOR, Home, batch, flag, group_offsets,
+                                   observation, spawn_worker, stop, stuck_report,
+                                   worker_log)
 
 pytestmark = pytest.mark.fault
 WAIT_S = 120
@@ -82,22 +83,9 @@ async def test_sigkill_during_a_burst_processes_every_reading_once(
 async def _caught_up(bootstrap: str, group: str, topic: str) -> None:
     """The worker's group has committed every message now on ``topic``: nothing before is seen
     again after a restart, so what it knew of them can only come from the windows it recorded."""
-    from aiokafka import AIOKafkaConsumer   # noqa: PLC0415
-    from aiokafka.admin import AIOKafkaAdminClient   # noqa: PLC0415
-
-    admin, consumer = (AIOKafkaAdminClient(bootstrap_servers=bootstrap),
-                       AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None))
-    await admin.start()
-    await consumer.start()
-    try:
-        # one person: all their events are on one partition, the one the group commits
-        committed = await admin.list_consumer_group_offsets(group)
-        ends = await consumer.end_offsets([tp for tp in committed if tp.topic == topic])
-    finally:
-        await consumer.stop()
-        await admin.close()
-    assert ends and all(committed[tp].offset >= end for tp, end in ends.items()), (
-        ends, committed)
+    offsets = await group_offsets(bootstrap, group, topic)
+    assert any(got is not None for _, got in offsets.values()), offsets
+    assert all((got or 0) >= end for end, got in offsets.values()), offsets
 
 
 def _low(patient: str, n: int, at: datetime) -> dict:
