@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,14 +91,16 @@ def zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
-def settled(factory: Callable[[], Any]) -> Callable[[], Any]:
+def settled(factory: Callable[[], Any]) -> partial:
     """The app factory of a long-running server: once the app is built (its modules imported),
-    the start-up heap is frozen (``libs/kernel/heap.py``)."""
-    def build() -> Any:
-        app = factory()
-        settle_heap()
-        return app
-    return build
+    the start-up heap is frozen (``libs/kernel/heap.py``). ``.args[0]`` is ``factory``."""
+    return partial(_build_and_settle, factory)
+
+
+def _build_and_settle(factory: Callable[[], Any]) -> Any:
+    app = factory()
+    settle_heap()
+    return app
 
 
 def serve_app(manifests: Sequence[Manifest]) -> typer.Typer:

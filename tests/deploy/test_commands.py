@@ -60,9 +60,10 @@ def test_run_api_serves_the_api_without_the_relay_and_projections(monkeypatch):
                          catch_exceptions=False)
     assert done.exit_code == 0, done.output
     assert (served["host"], served["port"], served["factory"]) == ("0.0.0.0", 9123, True)
-    assert served["target"].keywords["options"].background is False
+    factory = served["target"].args[0]   # settled(): the heap is frozen once it has built
+    assert factory.keywords["options"].background is False
     medication = next(m for m in MANIFESTS if m.name == "medication")
-    assert served["target"].func is medication.create_app
+    assert factory.func is medication.create_app
     assert deploy.port_default(next(m for m in MANIFESTS if m.name == "medication")) == 8005
 
 
