@@ -2,9 +2,9 @@
 baseline measured in the same run.
 
 - **stream**: the faust worker folding the journal events of ``--events``-ish persons' worth
-  (12 partitions) until its changelog holds every part, next to a raw aiokafka consumer doing
+  (12 partitions) until every part is committed in PostgreSQL, next to a raw aiokafka consumer doing
   the same decoding and folding (``bench/registry_stream.py``; target: at least 50 %);
-- **lag**: from a committed service decision (acknowledged by Kafka) to the changelog every
+- **lag**: from a committed service decision (acknowledged by Kafka) to the parts every
   statistics request reads, p50 / p99 at ``--lag-rate`` (200) events/s, next to a raw aiokafka
   consumer of the same topic (``bench/registry_lag.py``);
 - **batch**: the KPR extract and a research release for each of ``--persons`` (10k and 100k),
@@ -77,12 +77,12 @@ def main(persons: str = typer.Option("10000,100000", help="batch sizes, comma-se
     console.print(f"load average before: {loadavg()}")
     if not skip_stream:
         with stack() as handle:
-            rates = asyncio.run(rs.run(handle.kafka_bootstrap, stream_persons, PARTITIONS,
-                                       unique()))
+            rates = asyncio.run(rs.run(handle.kafka_bootstrap, handle.database_url,
+                                       stream_persons, PARTITIONS, unique()))
             console.print(stream_table(rates))
             ratio = rates[1].per_s / (rates[0].per_s or 1.0)
             console.print(f"worker / raw: {ratio:.0%} (target {STREAM_TARGET:.0%})")
-            lags = asyncio.run(rl.run(handle.kafka_bootstrap, rate=lag_rate,
+            lags = asyncio.run(rl.run(handle.kafka_bootstrap, handle.database_url, rate=lag_rate,
                                       seconds=lag_seconds, partitions=PARTITIONS,
                                       suffix=unique()))
         console.print(lag_table(lags, lag_rate))

@@ -2,8 +2,9 @@
 (200 events/s by default): journal events of synthetic persons are sent at that rate, each
 acknowledged by Kafka (committed); the clock of a decision (``journal.ServiceGranted``) runs
 from its acknowledgement until its person's part at that version, or a later one (the worker
-writes a part once per batch of events), is in the worker's changelog,
-which is what every statistics request reads (``state.PersonsView``). Next to it, in the same
+writes a part once per batch of events), is read from PostgreSQL by ``state.PersonsView`` as
+every statistics request reads it (polled every 20 ms, so up to 20 ms of the figure is the
+poll's). Next to it, in the same
 run, the raw floor: the same decisions read straight off the journal topic by a plain aiokafka
 consumer. p50 / p99 in milliseconds."""
 
@@ -20,12 +21,14 @@ from time import perf_counter
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.registry_batch import journal_envelopes
-from bench.registry_stream import topics
+from bench.registry_stream import schema_for, topics
 from bench.util import pct
 from cli.manifests import registry
 from libs.config import Settings
-from services.registry_export.domain.person import part_key
-from services.registry_export.worker import build_worker, changelog_topic
+from libs.events.db import make_engine
+from services.registry_export.domain.person import part_key, version
+from services.registry_export.state import PersonsView
+from services.registry_export.worker import build_worker
 
 DECISION = "journal.ServiceGranted"
 
@@ -61,11 +64,16 @@ async def _follow(bootstrap: str, topic: str, seen: dict[tuple[str, int], float]
         await consumer.stop()
 
 
-def _from_changelog(r) -> tuple[str, int] | None:
-    if r.value is None:
-        return None
-    key, value = json.loads(r.key), json.loads(r.value)
-    return key, max(value.get("seen", {}).values(), default=0)
+async def _follow_parts(view: PersonsView, seen: dict[tuple[str, int], float]) -> None:
+    """Note when each (part key, version) is first read from PostgreSQL (until cancelled)."""
+    async with view:
+        while True:
+            await view.catch_up()
+            now = perf_counter()
+            for mine in view.parts().values():
+                for key, part in mine.items():
+                    seen.setdefault((key, version(part)), now)
+            await asyncio.sleep(0.02)
 
 
 def _from_journal(r) -> tuple[str, int] | None:
@@ -73,28 +81,31 @@ def _from_journal(r) -> tuple[str, int] | None:
     return part_key(env["patient_id"], env["stream_id"]), env["stream_version"]
 
 
-async def run(bootstrap: str, *, rate: float, seconds: float, partitions: int, suffix: str,
-              settle_s: float = 30) -> list[Lag]:
+async def run(bootstrap: str, database_url: str, *, rate: float, seconds: float,
+              partitions: int, suffix: str, settle_s: float = 30) -> list[Lag]:
     names = await topics(bootstrap, suffix, partitions)
+    schema = await schema_for(database_url, suffix)
+    engine = make_engine(database_url, schema, pool_size=2)
     journal, app_id = names["journal.events"], f"registry-lag-{suffix}"
     n = max(1, int(rate * seconds))
     envs = journal_envelopes(n // 4 + 1)[:n]          # a person has 4 to 8 events
     decisions: dict[tuple[str, int], float] = {}
-    in_changelog: dict[tuple[str, int], float] = {}
+    in_parts: dict[tuple[str, int], float] = {}
     on_topic: dict[tuple[str, int], float] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     with tempfile.TemporaryDirectory() as tmp:
-        app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap), registry(),
+        app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+                                    DATABASE_URL=database_url), registry(), schema=schema,
                            topics=names, app_id=app_id, partitions=partitions,
                            datadir=Path(tmp), web_enabled=False)
-        followers = [asyncio.create_task(_follow(bootstrap, changelog_topic(app_id),
-                                                 in_changelog, _from_changelog)),
+        followers = [asyncio.create_task(_follow_parts(PersonsView(engine, app_id),
+                                                       in_parts)),
                      asyncio.create_task(_follow(bootstrap, journal, on_topic,
                                                  _from_journal))]
         await app.start()
         await producer.start()
         try:
-            await _warm_up(producer, journal, in_changelog)
+            await _warm_up(producer, journal, in_parts)
             t0 = perf_counter()
             for i, env in enumerate(envs):
                 await asyncio.sleep(max(0.0, t0 + i / rate - perf_counter()))
@@ -103,7 +114,7 @@ async def run(bootstrap: str, *, rate: float, seconds: float, partitions: int, s
                     decisions[(part_key(env.patient_id, env.stream_id),
                                env.stream_version)] = perf_counter()
             end = perf_counter() + settle_s
-            while set(decisions) - set(_covered(decisions, in_changelog)) and \
+            while set(decisions) - set(_covered(decisions, in_parts)) and \
                     perf_counter() < end:
                 await asyncio.sleep(0.05)
         finally:
@@ -113,19 +124,20 @@ async def run(bootstrap: str, *, rate: float, seconds: float, partitions: int, s
                 with contextlib.suppress(asyncio.CancelledError):
                     await f
             await app.stop()
+            await engine.dispose()
     return [_lag("raw aiokafka: decision on the topic", decisions, on_topic),
-            _lag("worker: decision in the changelog", decisions, in_changelog)]
+            _lag("worker: decision in PostgreSQL", decisions, in_parts)]
 
 
 async def _warm_up(producer: AIOKafkaProducer, topic: str,
-                   in_changelog: dict[tuple[str, int], float]) -> None:
+                   in_parts: dict[tuple[str, int], float]) -> None:
     """One person's events, until the worker has folded them (its group formed, its table
     ready): the measured window does not carry the worker's start."""
     warm = journal_envelopes(1, seed=99)
     for env in warm:
         await producer.send_and_wait(topic, env.wire(), key=env.key())
     last = (part_key(warm[-1].patient_id, warm[-1].stream_id), warm[-1].stream_version)
-    while last not in _covered({last: 0.0}, in_changelog):
+    while last not in _covered({last: 0.0}, in_parts):
         await asyncio.sleep(0.05)
 
 

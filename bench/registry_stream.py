@@ -4,12 +4,12 @@ parts in a dict), over the same journal events on a topic of ``partitions`` part
 
 Both clocks run from the first part folded to the last (the worker's start and its group's
 first rebalance, seconds that do not grow with the stream, are left out on both sides; the
-total time with them is reported too): the worker's part counts when its changelog holds it
-(read by ``PersonsView``, as the statistics read it), so its acknowledged changelog writes are
-in. Target: the worker at least 50 % of the raw consumer's events/s.
+total time with them is reported too): the worker's part counts when it is committed in
+PostgreSQL and read by ``PersonsView``, as the statistics read it. Target: the worker at least
+50 % of the raw consumer's events/s.
 
 ``python -m bench.registry_stream --persons 5000 --profile
-bench/profiles/registry-worker-batched.svg`` runs this one benchmark on its own stack and
+bench/profiles/registry-worker-pg.svg`` runs this one benchmark on its own stack and
 writes a flame graph of the worker's run (py-spy sampling this process, where its agents run,
 from the worker's start to its last part)."""
 
@@ -34,11 +34,13 @@ from bench.infra import PARTITIONS, stack, unique
 from bench.registry_batch import journal_envelopes
 from cli.manifests import registry
 from libs.config import Settings
+from libs.events.db import make_engine
 from libs.events.kafka_admin import apply_topics
+from libs.events.migrations import run_migrations
 from libs.events.topics import TopicSpec, all_topics
 from services.registry_export.domain.person import Person, advance, part_key, version
 from services.registry_export.state import PersonsView
-from services.registry_export.worker import SOURCES, build_worker, changelog_topic
+from services.registry_export.worker import SOURCES, build_worker
 
 
 @dataclass(frozen=True)
@@ -109,27 +111,43 @@ async def raw(bootstrap: str, topic: str, partitions: int, last: dict[str, int],
     return Rate("raw aiokafka: decode + fold", events, end - (first or t0), end - t0)
 
 
-async def worker(bootstrap: str, names: dict[str, str], partitions: int, app_id: str,
-                 last: dict[str, int], events: int, timeout_s: float = 600,
-                 profile: Path | None = None) -> Rate:
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = perf_counter()
-        app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap), registry(),
-                           topics=names, app_id=app_id, partitions=partitions,
-                           datadir=Path(tmp), web_enabled=False)
-        async with sampled(profile):
-            first, end = await _until_folded(app, bootstrap, app_id, last, t0, timeout_s)
-    return Rate("faust worker (changelog acknowledged)", events, end - (first or t0), end - t0)
+async def worker(bootstrap: str, database_url: str, schema: str, names: dict[str, str],
+                 partitions: int, app_id: str, last: dict[str, int], events: int,
+                 timeout_s: float = 600, profile: Path | None = None) -> Rate:
+    settings = Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
+    engine = make_engine(database_url, schema, pool_size=2)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = perf_counter()
+            app = build_worker(settings, registry(), schema=schema, topics=names,
+                               app_id=app_id, partitions=partitions, datadir=Path(tmp),
+                               web_enabled=False)
+            async with sampled(profile):
+                first, end = await _until_folded(app, PersonsView(engine, app_id), last, t0,
+                                                 timeout_s)
+    finally:
+        await engine.dispose()
+    return Rate(WORKER, events, end - (first or t0), end - t0)
 
 
-async def _until_folded(app: faust.App, bootstrap: str, app_id: str, last: dict[str, int],
+WORKER = "faust worker (parts committed in PostgreSQL)"
+
+
+async def schema_for(database_url: str, suffix: str) -> str:
+    """The run's own schema (the registry's parts of the worker under test)."""
+    name = f"bench_registry_{suffix}"
+    await run_migrations(database_url, name)
+    return name
+
+
+async def _until_folded(app: faust.App, view: PersonsView, last: dict[str, int],
                         t0: float, timeout_s: float) -> tuple[float | None, float]:
-    """Run the worker until its changelog holds every part: when the first part was seen
-    there, and when the last was."""
+    """Run the worker until every part is committed at its last version: when the first part
+    was seen there, and when the last was."""
     first: float | None = None
     await app.start()
     try:
-        async with PersonsView(bootstrap, changelog_topic(app_id)) as view:
+        async with view:
             while not _all_folded(view, last):
                 if perf_counter() - t0 > timeout_s:
                     raise TimeoutError("the faust worker did not finish")
@@ -168,14 +186,15 @@ def _all_folded(view: PersonsView, last: dict[str, int]) -> bool:
         version(parts[k]) >= v for k, v in last.items() if k in parts)
 
 
-async def run(bootstrap: str, persons: int, partitions: int, suffix: str,
+async def run(bootstrap: str, database_url: str, persons: int, partitions: int, suffix: str,
               profile: Path | None = None) -> list[Rate]:
     names = await topics(bootstrap, suffix, partitions)
+    schema = await schema_for(database_url, suffix)
     last = await publish(bootstrap, names["journal.events"], persons)
     events = sum(last.values())
     return [await raw(bootstrap, names["journal.events"], partitions, last, events),
-            await worker(bootstrap, names, partitions, f"registry-bench-{suffix}", last,
-                         events, profile=profile)]
+            await worker(bootstrap, database_url, schema, names, partitions,
+                         f"registry-bench-{suffix}", last, events, profile=profile)]
 
 
 def main(persons: int = typer.Option(5000, help="persons whose journal events are folded"),
@@ -183,7 +202,8 @@ def main(persons: int = typer.Option(5000, help="persons whose journal events ar
                                                  "here (bench/profiles/...svg)")) -> None:
     """This benchmark alone, on its own stack: the raw consumer's and the worker's events/s."""
     with stack() as handle:
-        rates = asyncio.run(run(handle.kafka_bootstrap, persons, PARTITIONS, unique(), profile))
+        rates = asyncio.run(run(handle.kafka_bootstrap, handle.database_url, persons,
+                                PARTITIONS, unique(), profile))
     for r in rates:
         print(f"{r.label}: {r.events} events in {r.seconds:.2f} s, {r.per_s:,.0f}/s "
               f"({r.per_s / (rates[0].per_s or 1.0):.0%} of raw; {r.total_s:.2f} s with start)")

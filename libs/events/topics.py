@@ -60,13 +60,6 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "denied, hash-chained per patient."),
     TopicSpec("registry.events", 1, "Registry export: KPR extracts sent, research data sets "
               "released, analysts' downloads (no personal data)."),
-    # the registry export's faust table (services/registry_export/worker.py): declared here so
-    # it is in the catalogue, compacted (the latest state per patient id), co-partitioned with
-    # the event topics it is folded from; no DLQ twin
-    TopicSpec("registry-export-persons-changelog", 12, "Registry export: per-person registry "
-              "facts (internal patient id -> service periods, IPLOS, diagnosis codes, "
-              "residence, birth year, sex, death); the faust table's changelog.",
-              configs={"cleanup.policy": "compact", "retention.ms": "-1"}, dlq=False),
 )
 
 

@@ -2,8 +2,8 @@
 
 On start it migrates its schema and runs, in this process: the outbox relay (its own events,
 ``registry.events``), the ``registry_identities`` projection, and a reader of the faust
-worker's changelog (``state.PersonsView``) that every request brings up to date, so a table
-follows the stream within moments. The faust worker runs here too
+worker's parts in PostgreSQL (``state.PersonsView``) that every request brings up to date, so
+a table follows the stream within moments. The faust worker runs here too
 (``EHR_REGISTRY_WORKER_IN_API``, the default), or apart with ``ehr registry worker``.
 """
 
@@ -21,7 +21,7 @@ from services.registry_export.http.auth import AnalystTokens
 from services.registry_export.manifest import MANIFEST
 from services.registry_export.settings import RegistryExportSettings
 from services.registry_export.state import PersonsView
-from services.registry_export.worker import SOURCES, build_worker, changelog_topic
+from services.registry_export.worker import SOURCES, build_worker
 
 __all__ = ["Options", "create_app"]
 
@@ -43,14 +43,14 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
             app.state.out_dir = settings.registry_out_dir
             worker = None
             if settings.registry_worker_in_api and opts.background:
-                worker = build_worker(settings, rt.registry,
+                worker = build_worker(settings, rt.registry, schema=rt.schema,
+                                      engine=rt.engine,
                                       topics={s: opts.topic(s) for s in SOURCES},
                                       app_id=settings.registry_app_id,
                                       partitions=settings.registry_partitions,
                                       web_enabled=False)   # the API is this process's web
                 await worker.start()
-            app.state.persons = PersonsView(
-                settings.effective_kafka, opts.topic(changelog_topic(settings.registry_app_id)))
+            app.state.persons = PersonsView(rt.engine, settings.registry_app_id)
             await app.state.persons.start()
             try:
                 yield

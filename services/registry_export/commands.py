@@ -1,6 +1,6 @@
 """``ehr registry``: the registry export's commands (a composition root: reads settings).
 
-    ehr registry worker                       the faust worker (keeps the registry's table)
+    ehr registry worker [--schema S]          the faust worker (folds the events into parts)
     ehr registry kpr --year 2025 [--municipality 0301]
     ehr registry statistics --year 2025 [--kind point|period] [--format jsonstat|csv]
     ehr registry release --project P --basis "<legal basis, decision ref>" [--year 2025]
@@ -26,14 +26,14 @@ from services.registry_export.kpr_xml import XSD
 from services.registry_export.reads import event_registry
 from services.registry_export.settings import RegistryExportSettings
 from services.registry_export.sources import Sources
-from services.registry_export.worker import SOURCES, changelog_topic
+from services.registry_export.worker import SOURCES
 
 console = Console()
 registry = typer.Typer(help="KPR extracts, statistics and research releases.",
                        no_args_is_help=True)
 SchemaOption = Annotated[str, typer.Option(help="the registry export's database schema")]
 AppIdOption = Annotated[str | None, typer.Option(
-    help="the faust app (consumer group, changelog); default EHR_REGISTRY_APP_ID")]
+    help="the faust app (consumer group, whose parts); default EHR_REGISTRY_APP_ID")]
 T = TypeVar("T")
 
 
@@ -55,7 +55,7 @@ async def _with_sources(schema: str, app_id: str | None, work):
     engine = make_engine(url, schema)
     try:
         return await work(settings, Sources(
-            engine, event_registry(), settings.effective_kafka, changelog_topic(app_id),
+            engine, event_registry(), settings.effective_kafka, app_id,
             "journal.events", settings.registry_out_dir))
     finally:
         await engine.dispose()
@@ -69,14 +69,16 @@ def _run(coro: Awaitable[T]) -> T:
 
 
 @registry.command()
-def worker(app_id: AppIdOption = None) -> None:
-    """Run the faust worker: fold the event topics into the registry's table."""
+def worker(app_id: AppIdOption = None, schema: SchemaOption = "registry_export") -> None:
+    """Run the faust worker: fold the event topics into the registry's parts."""
     import faust  # noqa: PLC0415
 
     from services.registry_export.worker import build_worker  # noqa: PLC0415
 
     settings = _settings()
-    app = build_worker(settings, event_registry(), topics={s: s for s in SOURCES},
+    asyncio.run(run_migrations(settings.effective_database_url, schema))
+    app = build_worker(settings, event_registry(), schema=schema,
+                       topics={s: s for s in SOURCES},
                        app_id=app_id or settings.registry_app_id,
                        partitions=settings.registry_partitions)
     faust.Worker(app, loglevel="warning").execute_from_commandline()

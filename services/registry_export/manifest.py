@@ -1,6 +1,6 @@
 """What the registry export is (``libs/web/manifest.py``): the events it decodes (its own, and
 those of the five topics its faust worker reads), its projection (national ids, kept out of
-Kafka-backed faust tables), its composition root, its settings and its ``ehr`` commands."""
+the worker's parts), its composition root, its settings and its ``ehr`` commands."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ class RegistryExportSettings(Settings):
     # run the faust worker inside the API process (one process for a small municipality);
     # false: run it apart with `ehr registry worker`, as many as the partitions allow
     registry_worker_in_api: bool = True
-    registry_app_id: str = "registry-export"   # the faust app (consumer group, changelog name)
+    registry_app_id: str = "registry-export"   # the faust app (consumer group, whose parts)
     registry_partitions: int = Field(default=12, ge=1)   # the source topics' partition count
     # published statistics: cells under this are suppressed (".") with secondary suppression
     registry_min_cell: int = Field(default=3, ge=1)

@@ -1,5 +1,5 @@
 """What the registry's reports read, wired once by the composition roots (``commands.py``,
-``app.py``): the people (the faust worker's changelog), the national ids (the
+``app.py``): the people (the faust worker's parts), the national ids (the
 ``registry_identities`` read model, caught up before a report), and the service's own event
 store, where each KPR send and release is recorded."""
 
@@ -24,7 +24,7 @@ class Sources:
     engine: AsyncEngine
     registry: Registry
     bootstrap: str
-    changelog: str            # the worker's changelog topic
+    app_id: str               # whose parts (the worker's app id)
     journal_topic: str        # where the national ids come from
     out_dir: Path
     topic_names: Mapping[str, str] = field(default_factory=dict)   # tests rename topics
@@ -34,7 +34,7 @@ class Sources:
         return EventStore(self.engine, self.registry, topic_names=self.topic_names)
 
     async def people(self) -> dict[str, Person]:
-        async with PersonsView(self.bootstrap, self.changelog) as view:
+        async with PersonsView(self.engine, self.app_id) as view:
             return dict(await view.catch_up())
 
     async def national_ids(self) -> dict[str, str]:

@@ -2,160 +2,222 @@
 
 One agent per source topic (``journal.events``, ``consent.events``, ``medication.events``,
 ``audit.access``, ``welfare.events``: of that topic only the coverage streams, the welfare
-technologies in use, ``person.folded``), each with ``concurrency=1``, folds every event into one
-table, ``persons``:
+technologies in use, ``person.folded``), each with ``concurrency=1``, folds the events into
+**parts** in PostgreSQL (``parts.py``, ``registry_parts`` in the service's schema):
 ``<patient id>/<stream id>`` -> that stream's part of the
-:class:`~services.registry_export.domain.person.Person` as JSON (``person.advance``). Readers
-merge a person's parts (``person.merge``).
+:class:`~services.registry_export.domain.person.Person` (``person.advance``). Readers merge a
+person's parts (``person.merge``, ``state.py``). The worker has no faust table.
 
-**Parts, versions and no lost update.** A part is folded from one stream only, and every event
-of the stream moves its version on, so a part at version *v* is the fold of the stream's first
-*v* events whoever wrote it. Three things follow, and together they make the table right
-whatever faust's recovery and rebalancing do: the newest version of a key is always the right
-value, so a changelog record never replaces a newer part (``DurableTable.apply_changelog_batch``,
-and the readers in ``state.py`` do the same); an event for version *v* finding the part below
-*v - 1* shows the worker's table is behind the changelog, and the worker reads that changelog
-partition again before it folds anything onto it (``DurableTable.reload``); and a worker that
-writes a part it no longer owns (a "zombie", expelled from the group under load while still
-processing) writes the same value the owner does, never an older person over a newer one. The
-one-value-per-person table this replaces lost updates in the two-worker takeover test under
-load (the changelog ended with people holding their accesses but none of their journal facts:
-a whole person written from an in-memory copy that lacked facts already written). Which faust
-path left the copy stale was not pinned down (recovery and standby reads on a rebalance, the
-memory store evicting keys of partitions it no longer owns, an expelled worker still writing);
-with parts no stream's write carries another stream's facts, so it does not matter.
+**Why PostgreSQL and not a changelog-backed faust table.** Issue 14 asked for changelog-backed
+tables, and the worker had one until 2026-12-03. After a restart or a rebalance with a
+changelog to restore, faust-streaming 0.15.3 seeks the stream partitions while its fetcher
+already runs, and the first messages past the committed offset are neither delivered nor
+acknowledged (faust-streaming issue #596, open): a part folded with events missing, or the
+group's commits stopped. The SIGKILL and takeover tests failed from it. Without tables faust
+resumes its streams only after the seek (the welfare worker met the same and left its table
+first). And with the parts in PostgreSQL, a batch's fold is one transaction, committed before
+any of its offsets is: nothing to flush, no changelog write to await.
 
-**Store: memory + changelog, not RocksDB.** The table is small (a few kB a person, about
-400k service recipients nationally: well under a gigabyte across the workers), the changelog
-topic is the durable copy (compacted, declared in the topic catalogue), and a worker that
-starts with no local files restores every partition it is assigned from the changelog. RocksDB
-(rocksdict) would only shorten that recovery, at the cost of a native dependency and of local
-files that a SIGKILL can leave behind in a state the changelog does not match. Readers
-(statistics, KPR, releases: ``state.py``) read the same changelog, never the worker.
+**A batch at a time.** Each agent takes up to ``batch`` events (``stream.noack_take``: nothing
+is acknowledged by faust; not ``take_events``, which acks in its generator's ``finally``, also
+when the agent is cancelled mid-batch), decodes them, reads the batch's parts in one query,
+folds the events in memory onto the parts as read (parsed once a batch), writes every changed
+part in one transaction, and only after its commit acknowledges the batch's events. A worker
+killed anywhere has committed either the whole batch or none of it, and folds the
+unacknowledged events again from the committed parts. The commit runs beside the stream
+(:class:`Commits`): the batches taken meanwhile are folded together next, in order, after it,
+so a slow commit (an fsync on a busy disk) makes the next transaction bigger rather than
+holding the stream; parts read or written are kept parsed and used again while the stored
+version is the same (``parts.load``).
 
-**Nothing counted twice.** Faust commits offsets after the agent is done (at-least-once), so a
-worker killed mid-stream sees some events again; ``advance`` skips any event whose stream
-version the part has already folded in. The changelog write may be ahead of the committed offset,
-never behind what it records.
+**Nothing counted twice.** Every event moves its part's version on, so a part at version *v*
+is the fold of its stream's first *v* events whoever wrote it: an event seen again (faust
+commits offsets after the fact: at-least-once) has a version the part already has and is
+skipped, and a part is never written over a newer one (``parts.save``), so a worker expelled
+from the group that still writes (a zombie) changes nothing.
 
-**Each table write is acknowledged before its event is done.** Faust flushes its producer
-before it commits offsets, but its ``ProducerBuffer.flush`` gives up after 0.1 s with messages
-still buffered (faust-streaming 0.15.3), so under load an offset could be committed past a table
-write that a SIGKILL then loses: the event would not be seen again and the person would stay
-without it (found by the SIGKILL test). :class:`DurableTable` keeps the future of every
-changelog write and the agent awaits them before it takes the next event.
+**A version gap** (an event for version *v* finding its part below *v - 1*) used to mean the
+worker's in-memory table was behind its changelog, and it read the changelog again. The parts
+are now read from PostgreSQL for every batch and committed before their offsets, so a part is
+never behind the offsets already acknowledged: a gap means the missing events are not where
+this worker reads (never published to this topic, or gone with its retention), and reading
+again would find nothing. Stopping there would stop every other person on the partition for
+good, so the event is folded, and the gap is logged (the part key: internal ids only) for an
+operator to look into and rebuild (README, "Rebuild").
 
-**Poison goes to the DLQ.** Faust acknowledges a message whose agent raised, so every agent
-catches its own errors and sends the raw event to ``<topic>.dlq`` (acknowledged before it goes
-on) with the reason in ``ehr.error``; the rest of the stream goes on.
+**Poison goes to the DLQ.** Faust acknowledges a message whose agent raised, so an event that
+cannot be decoded or folded goes to ``<topic>.dlq`` (acknowledged by Kafka before its batch
+is) with the reason in ``ehr.error``; the rest goes on. A failing database write is retried,
+never skipped: the batch is not done before it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.config import Settings
+from libs.events.db import make_engine
+from libs.events.envelope import Envelope
 from libs.events.faust_app import agent, create_app, dead_letter, retrying
-from libs.events.faust_tables import VersionedTable
-from libs.events.registry import Registry
+from libs.events.registry import EventPayload, Registry
+from services.registry_export import parts as store
 from services.registry_export.domain.person import Person, advance, folded, part_key, version
 
 log = logging.getLogger(__name__)
 
 APP_ID = "registry-export"
-TABLE = "persons"
+WHO = "registry-export"
 SOURCES = ("journal.events", "consent.events", "medication.events", "audit.access",
            "welfare.events")
+Decoded = tuple[faust.EventT, Envelope, EventPayload]
 
 
-class DurableTable(VersionedTable):
-    """The ``persons`` table: one part a source stream, keyed ``<patient id>/<stream id>``
-    (libs/events/faust_tables.py: acknowledged writes, the newest version of a part wins)."""
-
-    def version_of(self, key: Any, value: Any) -> int | None:
-        if not isinstance(key, str) or "/" not in key or not isinstance(value, dict):
-            return None   # not a part (a record of an older layout)
-        return _version_of(value)
-
-    def part(self, key: str) -> Person | None:
-        value = self.data.get(key)
-        return Person.model_validate(value) if value else None
-
-
-def _version_of(value: Any) -> int:
-    return max(value.get("seen", {}).values(), default=0) if isinstance(value, dict) else 0
-
-
-def changelog_topic(app_id: str = APP_ID) -> str:
-    """Faust's name for the table's changelog topic."""
-    return f"{app_id}-{TABLE}-changelog"
-
-
-def build_worker(settings: Settings, registry: Registry, *, topics: Mapping[str, str],
-                 app_id: str = APP_ID, partitions: int = 12, **overrides: Any) -> faust.App:
-    """The faust app with its table and one agent per source topic (``topics``: catalogue
-    name -> the topic in use; tests rename them). ``partitions`` is the source topics' count:
-    the table is co-partitioned with them, keyed by patient id like they are."""
+def build_worker(settings: Settings, registry: Registry, *, schema: str,
+                 topics: Mapping[str, str], app_id: str = APP_ID, partitions: int = 12,
+                 engine: AsyncEngine | None = None, batch: int = 500, within_s: float = 0.05,
+                 **overrides: Any) -> faust.App:
+    """The faust app with one agent per source topic (``topics``: catalogue name -> the topic
+    in use; tests rename them), writing its parts to the schema ``schema`` (``engine`` when
+    the caller has one on it) under ``app_id``. ``partitions``: the source topics' count."""
     datadir = Path(overrides.pop("datadir", settings.local_dir / "faust" / app_id))
     datadir.mkdir(parents=True, exist_ok=True)   # faust does not create its parents
     app = create_app(app_id, settings, topic_partitions=partitions, datadir=datadir,
                      **overrides)
-    persons = app.tables.add(DurableTable(app, name=TABLE, default=None, partitions=partitions,
-                                          key_type=str, beacon=app.tables.beacon))
-    persons.bootstrap = settings.effective_kafka
+    folder = Folder(engine or make_engine(settings.effective_database_url, schema,
+                                          pool_size=len(SOURCES)), app_id)
     for source in SOURCES:
-        _agent_for(app, persons, registry, topics[source], source)
+        _agent_for(app, folder, registry, topics[source], source, batch, within_s)
     return app
 
 
-def _agent_for(app: faust.App, persons: DurableTable, registry: Registry, topic: str,
-               source: str) -> None:
+class Folder:
+    """Folds batches of decoded events into the parts of one app id."""
+
+    def __init__(self, engine: AsyncEngine, app_id: str, keep: int = 100_000):
+        self.engine, self.app_id, self.keep = engine, app_id, keep
+        self._ready = False
+        # the parts as last read or written, parsed: used again only while the stored
+        # version is the same (``parts.load``)
+        self._parsed: dict[str, Person] = {}
+
+    async def fold(self, events: Sequence[Decoded]) -> list[tuple[faust.EventT, str]]:
+        """Fold ``events`` (in their order) onto the stored parts and commit every changed
+        part in one transaction; the events that could not be folded, with the reason."""
+        if not self._ready:
+            await store.setup(self.engine)
+            self._ready = True
+        poison: list[tuple[faust.EventT, str]] = []
+        async with self.engine.begin() as conn:
+            held = await store.load(conn, self.app_id,
+                                    (part_key(e.patient_id, e.stream_id) for _, e, _ in events),
+                                    self._parsed)
+            changed: dict[str, Person] = {}
+            for event, env, payload in events:
+                key = part_key(env.patient_id, env.stream_id)
+                part = held.get(key)
+                at = version(part) if part is not None else 0
+                if env.stream_version > at + 1:
+                    log.warning("%s: %s is at version %d, the event in hand at %d: folded "
+                                "over the gap", WHO, key, at, env.stream_version)
+                try:
+                    after = advance(part, env, payload)
+                except Exception as exc:  # noqa: BLE001  (the event, not the batch, is bad)
+                    poison.append((event, f"{type(exc).__name__}: {exc}"))
+                    continue
+                if after is not None:
+                    held[key] = changed[key] = after
+            await store.save(conn, self.app_id, changed)
+        if len(self._parsed) > self.keep:
+            self._parsed.clear()
+        self._parsed.update(held)
+        return poison
+
+
+def _agent_for(app: faust.App, folder: Folder, registry: Registry, topic: str, source: str,
+               batch: int, within_s: float) -> None:
     channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
 
-    async def fold_events(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+    async def to_dlq(event: faust.EventT, error: str) -> None:
+        """Dead-letter ``event``; a failing send (Kafka away) is retried: its batch is not
+        done before it."""
+        await retrying(lambda: dead_letter(app, event, error, WHO), "dead-lettering", WHO)
+
+    async def decoded(events: Sequence[faust.EventT]) -> list[Decoded]:
+        """The events the registry folds, decoded; what cannot be decoded goes to the DLQ."""
+        out: list[Decoded] = []
+        for event in events:
             try:
                 env, payload = registry.decode(event.value)
-            except Exception as exc:  # noqa: BLE001  (faust would ack it and go on silently)
-                await _dead_letter(app, event, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001  (faust would ack it silently)
+                await to_dlq(event, f"{type(exc).__name__}: {exc}")
                 continue
-            if env.patient_id is None or not folded(env.stream_id):
-                continue
-            key = part_key(env.patient_id, env.stream_id)
-            part = persons.part(key)
-            if env.stream_version > (version(part) if part else 0) + 1:
-                await _retrying(lambda: persons.reload(event.message.partition), "reload")
-                part = persons.part(key)
-            try:
-                changed = advance(part, env, payload)
-            except Exception as exc:  # noqa: BLE001
-                await _dead_letter(app, event, f"{type(exc).__name__}: {exc}")
-                continue
-            if changed is not None:
-                await _write(persons, key, changed.model_dump(mode="json"))
+            if env.patient_id is not None and folded(env.stream_id):
+                out.append((event, env, payload))
+        return out
+
+    async def fold_and_ack(stream: faust.StreamT, events: Sequence[faust.EventT],
+                           todo: list[Decoded]) -> None:
+        if todo:
+            poison = await retrying(lambda: folder.fold(todo), "folding a batch", WHO)
+            for event, error in poison:
+                await to_dlq(event, error)
+        for event in events:   # only now: the batch's parts are committed
+            await stream.ack(event)
+
+    async def fold_events(stream: faust.StreamT) -> None:
+        commits = Commits(lambda events, todo: fold_and_ack(stream, events, todo), batch * 4)
+        committing = asyncio.ensure_future(commits.run())
+        try:
+            async for events in stream.noack_take(batch, within_s):
+                await commits.add(events, await decoded(events), committing)
+        finally:   # stopped: what is not committed is not acked, and is seen again
+            committing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await committing
 
     fold_events.__name__ = fold_events.__qualname__ = f"fold_{source.replace('.', '_')}"
     agent(app, channel, name=f"{app.conf.id}.{source}")(fold_events)
 
 
-async def _write(persons: DurableTable, key: str, value: dict) -> None:
-    """Set the part and wait for Kafka's acknowledgement of the changelog write; a failed
-    write (the broker away) is retried, never skipped: the event is not done before it."""
+class Commits:
+    """Group commit: the batches taken while one is being folded and committed are folded
+    together next, in their order, so a slow commit makes the next one bigger instead of
+    holding the stream (at most ``most`` events wait; the agent waits beyond that)."""
 
-    async def write() -> None:
-        persons[key] = value
-        await persons.written()
-    await _retrying(write, "changelog write")
+    def __init__(self, commit: Callable[[list[faust.EventT], list[Decoded]], Awaitable[None]],
+                 most: int):
+        self.commit, self.most = commit, most
+        self.events: list[faust.EventT] = []
+        self.todo: list[Decoded] = []
+        self.more, self.room = asyncio.Event(), asyncio.Event()
 
+    async def run(self) -> None:
+        while True:
+            await self.more.wait()
+            self.more.clear()
+            while self.events:
+                events, todo, self.events, self.todo = self.events, self.todo, [], []
+                self.room.set()
+                await self.commit(events, todo)
 
-async def _retrying(step: Callable[[], Awaitable[None]], what: str) -> None:
-    await retrying(step, what, "registry-export")
-
-
-async def _dead_letter(app: faust.App, event: faust.EventT, error: str) -> None:
-    await dead_letter(app, event, error, "registry-export")
+    async def add(self, events: Sequence[faust.EventT], todo: list[Decoded],
+                  committing: asyncio.Future) -> None:
+        """Queue a batch; wait while too much waits. The committer's failure is raised here."""
+        self.events += events
+        self.todo += todo
+        self.more.set()
+        while len(self.events) >= self.most and not committing.done():
+            self.room.clear()
+            room = asyncio.ensure_future(self.room.wait())
+            await asyncio.wait({room, committing}, return_when=asyncio.FIRST_COMPLETED)
+            room.cancel()
+        if committing.done():
+            committing.result()   # its exception, if any (it never returns)

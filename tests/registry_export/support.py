@@ -24,7 +24,6 @@ from services.registry_export.app import create_app
 from services.registry_export.domain.person import Person, advance, merge
 from services.registry_export.domain.synthetic import person_events
 from services.registry_export.settings import RegistryExportSettings
-from services.registry_export.worker import changelog_topic
 from tests.support.waiting import passes
 
 
@@ -93,13 +92,15 @@ def comparable(people: dict[str, Person]) -> dict[str, dict]:
     return {k: p.model_dump(mode="json") for k, p in people.items()}
 
 
-def spawn_worker(bootstrap: str, app_id: str, topics: dict[str, str], datadir: str,
-                 partitions: int, web_port: int) -> subprocess.Popen:
+def spawn_worker(bootstrap: str, database_url: str, schema: str, app_id: str,
+                 topics: dict[str, str], datadir: str, partitions: int,
+                 web_port: int) -> subprocess.Popen:
     """The worker's log goes to ``<datadir>.log`` (a pipe nobody reads would fill up and stop
     the worker)."""
     log = open(f"{datadir}.log", "ab")  # noqa: SIM115  (the child process writes it)
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.registry_export.worker_proc", bootstrap, app_id,
+        [sys.executable, "-m", "tests.registry_export.worker_proc", bootstrap, database_url,
+         schema, app_id,
          json.dumps(topics), datadir, str(partitions), str(web_port)],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log)
 
@@ -129,8 +130,7 @@ async def coordinator_ready(bootstrap: str, group: str, timeout_s: float = 60) -
 
 async def api_topics(sources: dict[str, str], make_topics, unique: str) -> dict[str, str]:
     """The topics the registry API with its worker inside uses in one test."""
-    return {**sources, "registry.events": await make_topics("registry.events", 1),
-            "registry-export-persons-changelog": changelog_topic(f"registry-{unique}")}
+    return {**sources, "registry.events": await make_topics("registry.events", 1)}
 
 
 def registry_api(database_url: str, kafka_bootstrap: str, topics: dict[str, str], unique: str,

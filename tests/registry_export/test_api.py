@@ -10,7 +10,6 @@ from libs.access.dev_issuer import DevIssuer
 from libs.web.service import Options
 from services.registry_export.app import create_app
 from services.registry_export.settings import RegistryExportSettings
-from services.registry_export.worker import changelog_topic
 
 ORG = {"authority": "iso6523-actorid-upis", "ID": "0192:974600951"}
 
@@ -18,8 +17,7 @@ ORG = {"authority": "iso6523-actorid-upis", "ID": "0192:974600951"}
 async def test_sign_in_and_bad_input(database_url, kafka_bootstrap, make_topics, schema,
                                      unique, tmp_path):
     topics = {"registry.events": await make_topics("registry.events", 1),
-              "journal.events": await make_topics("journal.events", 3),
-              "registry-export-persons-changelog": changelog_topic(f"nothing-{unique}")}
+              "journal.events": await make_topics("journal.events", 3)}
     settings = RegistryExportSettings(
         database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
         environment="test", dev_key_path=tmp_path / "key.pem", registry_out_dir=tmp_path,

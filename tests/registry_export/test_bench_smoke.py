@@ -11,19 +11,21 @@ from bench.registry import batch_table, lag_table, stream_table
 from tests.registry_export.support import replay
 
 
-async def test_the_stream_benchmark_folds_every_event_on_both_sides(kafka_bootstrap, unique):
-    rates = await rs.run(kafka_bootstrap, persons=30, partitions=3, suffix=unique)
-    assert [r.label for r in rates] == ["raw aiokafka: decode + fold",
-                                        "faust worker (changelog acknowledged)"]
+async def test_the_stream_benchmark_folds_every_event_on_both_sides(kafka_bootstrap,
+                                                                    database_url, unique):
+    rates = await rs.run(kafka_bootstrap, database_url, persons=30, partitions=3, suffix=unique)
+    assert [r.label for r in rates] == ["raw aiokafka: decode + fold", rs.WORKER]
     assert rates[0].events == rates[1].events > 30   # every person has several events
     assert all(0 < r.seconds <= r.total_s for r in rates)
     assert stream_table(rates).row_count == 2
 
 
-async def test_the_lag_benchmark_sees_every_decision_on_both_sides(kafka_bootstrap, unique):
-    lags = await rl.run(kafka_bootstrap, rate=60, seconds=2, partitions=3, suffix=unique)
+async def test_the_lag_benchmark_sees_every_decision_on_both_sides(kafka_bootstrap,
+                                                                  database_url, unique):
+    lags = await rl.run(kafka_bootstrap, database_url, rate=60, seconds=2, partitions=3,
+                        suffix=unique)
     assert [r.label for r in lags] == ["raw aiokafka: decision on the topic",
-                                       "worker: decision in the changelog"]
+                                       "worker: decision in PostgreSQL"]
     assert lags[0].samples == lags[1].samples > 0   # run() refuses a decision never seen
     assert all(0 < r.p50_ms <= r.p99_ms for r in lags)
     assert lag_table(lags, 60).row_count == 2

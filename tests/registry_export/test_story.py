@@ -31,7 +31,6 @@ from services.registry_export.release import run_release
 from services.registry_export.settings import RegistryExportSettings
 from services.registry_export.sources import Sources
 from services.registry_export.store import DOWNLOADS
-from services.registry_export.worker import changelog_topic
 from tests.registry_export.conftest import PARTITIONS
 from tests.registry_export.test_kpr import SCHEMA
 
@@ -112,7 +111,7 @@ async def test_a_decision_reaches_the_cell_the_kpr_line_and_the_release(
             assert cell(await _until(lambda d: cell(d) == 3, table)) == 3
 
             src = Sources(make_engine(database_url, rschema), app.state.store.registry,
-                          kafka_bootstrap, changelog_topic(app_id), sources["journal.events"],
+                          kafka_bootstrap, app_id, sources["journal.events"],
                           tmp_path / "out", topics)
             now = datetime.now(UTC)
             kpr = await run_kpr(src, SCHEMA, year=2025, municipality="0301",

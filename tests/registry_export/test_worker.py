@@ -1,6 +1,6 @@
-"""The faust worker on a real broker: it folds the five topics into its table, sends what it
-cannot use to the DLQ with a reason and goes on, and its changelog agrees with a from-scratch
-fold."""
+"""The faust worker on a real broker and PostgreSQL: it folds the five topics into its parts,
+sends what it cannot use to the DLQ with a reason and goes on, and its parts agree with a
+from-scratch fold."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from services.registry_export.kpr_xml import render
 from services.registry_export.manifest import MANIFEST
 from services.registry_export.published import render_table
 from services.registry_export.state import PersonsView
-from services.registry_export.worker import build_worker, changelog_topic
+from services.registry_export.worker import build_worker
 from tests.registry_export.conftest import PARTITIONS
 from tests.registry_export.support import comparable, envelopes, municipality, produce, replay
 from tests.registry_export.test_welfare import alarm, covered
@@ -51,7 +51,8 @@ async def dlq_records(bootstrap: str, topic: str, want: int) -> list:
         await consumer.stop()
 
 
-async def test_worker_folds_the_topics_and_dead_letters_poison(kafka_bootstrap, sources,
+async def test_worker_folds_the_topics_and_dead_letters_poison(kafka_bootstrap, database_url,
+                                                                schema, engine, sources,
                                                                 unique, tmp_path):
     journal = municipality(12, 2025, seed=3)
     someone = journal[0].patient_id
@@ -67,8 +68,9 @@ async def test_worker_folds_the_topics_and_dead_letters_poison(kafka_bootstrap, 
     await produce(kafka_bootstrap, sources["welfare.events"], welfare)
 
     app_id = f"registry-{unique}"
-    app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap), MANIFEST.registry(),
-                       topics=sources, app_id=app_id, partitions=PARTITIONS,
+    app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+                                DATABASE_URL=database_url), MANIFEST.registry(),
+                       schema=schema, topics=sources, app_id=app_id, partitions=PARTITIONS,
                        datadir=tmp_path, web_port=free_port(), broker_commit_interval=0.5)
     expected = comparable(replay(journal + medication + welfare))
     assert expected[str(someone)]["medicines"] == [str(entry)]
@@ -76,7 +78,7 @@ async def test_worker_folds_the_topics_and_dead_letters_poison(kafka_bootstrap, 
             if s["source"] == "welfare"] == ["6"]
     await asyncio.wait_for(app.start(), WAIT_S)
     try:
-        async with PersonsView(kafka_bootstrap, changelog_topic(app_id)) as view:
+        async with PersonsView(engine, app_id) as view:
             async def agrees():
                 assert comparable(await view.catch_up()) == expected
             await passes(agrees, WAIT_S)
@@ -88,9 +90,10 @@ async def test_worker_folds_the_topics_and_dead_letters_poison(kafka_bootstrap, 
 
 
 async def test_a_rebuild_from_offset_zero_gives_the_same_tables_and_files(
-        kafka_bootstrap, sources, unique, tmp_path):
+        kafka_bootstrap, database_url, schema, engine, sources, unique, tmp_path):
     """A worker under a new app id (``ehr registry worker --app-id …``) reads every topic
-    from offset 0 into its own changelog: the same statistics and the same KPR bytes."""
+    from offset 0 into its own parts (the same table, its own app id): the same statistics
+    and the same KPR bytes."""
     journal = municipality(60, 2025, seed=13)
     await produce(kafka_bootstrap, sources["journal.events"], journal)
     ids = {str(e.patient_id): e.data["national_id"] for e in journal
@@ -99,13 +102,14 @@ async def test_a_rebuild_from_offset_zero_gives_the_same_tables_and_files(
     outputs = []
     for run in ("first", "rebuilt"):
         app_id = f"registry-{unique}-{run}"
-        app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap),
-                           MANIFEST.registry(), topics=sources, app_id=app_id,
+        app = build_worker(Settings(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+                                    DATABASE_URL=database_url),
+                           MANIFEST.registry(), schema=schema, topics=sources, app_id=app_id,
                            partitions=PARTITIONS, datadir=tmp_path / run,
                            web_port=free_port(), broker_commit_interval=0.5)
         await asyncio.wait_for(app.start(), WAIT_S)
         try:
-            async with PersonsView(kafka_bootstrap, changelog_topic(app_id)) as view:
+            async with PersonsView(engine, app_id) as view:
                 async def complete():   # every event folded, not just every person seen
                     assert comparable(await view.catch_up()) == expected
                     return view.persons

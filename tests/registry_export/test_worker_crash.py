@@ -1,6 +1,6 @@
-"""SIGKILL of the faust worker mid-stream: restarted, it restores its table from the changelog,
-goes on from the committed offsets, sees some events again and counts none of them twice; the
-people it ends with equal a from-scratch fold of every event."""
+"""SIGKILL of the faust worker mid-stream: restarted, it goes on from the committed offsets
+with the parts committed in PostgreSQL, sees some events again and counts none of them twice;
+the people it ends with equal a from-scratch fold of every event."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 from libs.devstack.procs import free_port
 from services.registry_export.state import PersonsView
-from services.registry_export.worker import changelog_topic
 from tests.registry_export.conftest import PARTITIONS
 from tests.registry_export.support import (
     accesses, comparable, coordinator_ready, municipality, produce, replay, spawn_worker,
@@ -23,8 +22,8 @@ pytestmark = pytest.mark.fault
 WAIT_S = 120
 
 
-async def test_sigkill_mid_stream_counts_nothing_twice(kafka_bootstrap, sources, unique,
-                                                       tmp_path):
+async def test_sigkill_mid_stream_counts_nothing_twice(kafka_bootstrap, database_url, schema,
+                                                       engine, sources, unique, tmp_path):
     journal = municipality(150, 2025, seed=7)
     people = sorted({e.patient_id for e in journal}, key=str)
     audit = [e for pid in people for e in accesses(pid, 4)]
@@ -33,11 +32,11 @@ async def test_sigkill_mid_stream_counts_nothing_twice(kafka_bootstrap, sources,
     await produce(kafka_bootstrap, sources["audit.access"], audit[: len(audit) // 2])
 
     app_id = f"registry-{unique}"
-    args = (kafka_bootstrap, app_id, sources, str(tmp_path), PARTITIONS)
+    args = (kafka_bootstrap, database_url, schema, app_id, sources, str(tmp_path), PARTITIONS)
     await coordinator_ready(kafka_bootstrap, app_id)
     worker = spawn_worker(*args, free_port())
     try:
-        async with PersonsView(kafka_bootstrap, changelog_topic(app_id)) as view:
+        async with PersonsView(engine, app_id) as view:
             await eventually(lambda: _some(view, 20), WAIT_S, 0.02, "before the kill")
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait(10)

@@ -1,6 +1,6 @@
 """Two faust workers share the partitions; one is SIGKILLed and the other takes over its
-partitions, restores their table from the changelog and counts nothing twice: the people it
-ends with equal a from-scratch fold of every event."""
+partitions, goes on from the parts committed in PostgreSQL and counts nothing twice: the people
+it ends with equal a from-scratch fold of every event."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from libs.devstack.procs import free_port
 from services.registry_export.state import PersonsView
-from services.registry_export.worker import changelog_topic
 from tests.registry_export.conftest import PARTITIONS
 from tests.registry_export.support import (
     accesses, comparable, coordinator_ready, municipality, produce, replay, spawn_worker,
@@ -27,20 +26,20 @@ WAIT_S = 120
 
 
 async def test_two_workers_share_partitions_and_take_over_without_double_counting(
-        kafka_bootstrap, sources, unique, tmp_path):
+        kafka_bootstrap, database_url, schema, engine, sources, unique, tmp_path):
     journal = municipality(120, 2025, seed=9)
     people = sorted({e.patient_id for e in journal}, key=str)
     audit = [e for pid in people for e in accesses(pid, 3)]
     early = set(people[:80])          # a patient's events all come in one batch, in order
     app_id = f"registry-{unique}"
     await coordinator_ready(kafka_bootstrap, app_id)
-    one = spawn_worker(kafka_bootstrap, app_id, sources, str(tmp_path / "one"), PARTITIONS,
-                       free_port())
-    two = spawn_worker(kafka_bootstrap, app_id, sources, str(tmp_path / "two"), PARTITIONS,
-                       free_port())
+    one = spawn_worker(kafka_bootstrap, database_url, schema, app_id, sources,
+                       str(tmp_path / "one"), PARTITIONS, free_port())
+    two = spawn_worker(kafka_bootstrap, database_url, schema, app_id, sources,
+                       str(tmp_path / "two"), PARTITIONS, free_port())
     expected = comparable(replay(journal + audit))
     try:
-        async with PersonsView(kafka_bootstrap, changelog_topic(app_id)) as view:
+        async with PersonsView(engine, app_id) as view:
             await produce(kafka_bootstrap, sources["journal.events"],
                           [e for e in journal if e.patient_id in early])
             await produce(kafka_bootstrap, sources["audit.access"], audit)
