@@ -14,7 +14,9 @@ of the sides alternates by round), ``--clients`` clients in a closed loop for ``
 after a short warm-up. CPU per request: ``bench/fhir/cpu.py``. Output: a rich table (medians
 over the rounds; the ratio ours ÷ HAPI with its range), ``bench/out/fhir-<time>.json`` (every
 phase of every round). Starts its own PostgreSQL and Kafka under .local/bench-fhir-stack unless
-DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set. ``--ours-only`` leaves HAPI out (no Java).
+DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set. ``--ours-only`` leaves HAPI out (no Java);
+``--phases read,search`` runs only those; ``--profile <tag>`` keeps flame graphs of the journal
+(``bench/fhir/profile.py``). Before the rounds, each side's idle CPU is measured and printed.
 The figures go to bench/RESULTS.md from a quiet machine.
 """
 
@@ -35,6 +37,7 @@ from bench.fhir import cpu, hapi_server
 from bench.fhir import report as rp
 from bench.fhir import workload as wl
 from bench.fhir.ours import ours, set_up, stack_roots
+from bench.fhir.profile import flame_of
 from bench.infra import loadavg
 from bench.util import Counter, make_progress, tracked
 from libs.config import REPO_ROOT
@@ -59,11 +62,14 @@ async def _hapi(url: str, work: Path, enabled: bool):
 
 
 async def _phase(http, side: wl.Side, procs: cpu.SideProcesses, phase: str, send,
-                 clients: int, seconds: float, warmup: float, counter: Counter
-                 ) -> wl.PhaseResult:
-    """One phase on one side, its CPU from its start until the side is idle again."""
-    res, res_cpu = await cpu.measure(procs, lambda: wl.closed_loop(
-        http, side.name, phase, send, clients, seconds, warmup, counter))
+                 clients: int, seconds: float, warmup: float, counter: Counter,
+                 profile: str | None = None) -> wl.PhaseResult:
+    """One phase on one side, its CPU from its start until the side is idle again; with
+    ``profile``, the journal's process sampled by py-spy meanwhile (``profile.py``)."""
+    journal = next((p for p, role in procs.roots.items() if role == "journal"), None)
+    async with flame_of(journal if profile else None, phase, profile, warmup + seconds):
+        res, res_cpu = await cpu.measure(procs, lambda: wl.closed_loop(
+            http, side.name, phase, send, clients, seconds, warmup, counter))
     res.cpu = res_cpu
     return res
 
@@ -83,13 +89,18 @@ async def _warm(http, side, procs, sends, clients: int, seconds: float, progress
 async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
               seconds: float = 30, clients: int = 16, patients: int = 16,
               phase_warmup: float = PHASE_WARMUP_S, with_hapi: bool = True,
-              console: Console | None = None, out_dir: Path = OUT) -> dict:
-    """Set up both sides, warm HAPI up, measure ``rounds`` rounds; print the table, write
-    the JSON; returns its summary."""
+              console: Console | None = None, out_dir: Path = OUT,
+              phases: tuple[str, ...] = wl.PHASES, profile: str | None = None) -> dict:
+    """Set up both sides, warm HAPI up, measure ``rounds`` rounds of ``phases``; print the
+    table, write the JSON; returns its summary. ``profile``: a tag; the journal's flame
+    graph of each phase of the first round goes to ``bench/profiles/fhir-<phase>-<tag>.svg``
+    (that round's figures are left out when there are more rounds: py-spy shares the
+    cores)."""
     console = console or Console()
     work = Path(tempfile.mkdtemp(prefix="bench-fhir-"))
     about = {"clients": clients, "rounds": rounds, "seconds": seconds, "warmup": warmup,
-             "phase_warmup": phase_warmup, "patients": patients,
+             "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
+             "profile": profile,
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
     t_start = perf_counter()
@@ -116,21 +127,28 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
                         side, procs = sides[1]
                         await _warm(https["HAPI"], side, procs, sends["HAPI"], clients, warmup,
                                     progress)
-                    task = progress.add_task("rounds: phases", total=rounds * len(wl.PHASES)
+                    for side, procs in sides:   # what the side costs doing nothing
+                        about[f"idle CPU ms per s: {side.name}"] = await cpu.idle_rate(procs)
+                    task = progress.add_task("rounds: phases", total=rounds * len(phases)
                                              * len(sides))
                     for r in range(rounds):
-                        for phase in wl.PHASES:
+                        spy = profile if r == 0 else None
+                        for phase in phases:
                             for side, procs in (sides if r % 2 == 0 else sides[::-1]):
                                 async with tracked(progress, f"round {r + 1}: {phase}, "
                                                    f"{side.name}", 0) as n:
-                                    results.append(await _phase(
+                                    res = await _phase(
                                         https[side.name], side, procs, phase,
                                         sends[side.name][phase], clients, seconds,
-                                        phase_warmup, n))
+                                        phase_warmup, n, spy if side.name == "ours" else None)
+                                if not (spy and rounds > 1):
+                                    results.append(res)
                                 progress.advance(task)
     about["load average after"] = loadavg()
     about["total s"] = round(perf_counter() - t_start, 1)
     console.print(rp.table(rp.summary(results), about))
+    for key in (k for k in about if k.startswith("idle CPU")):
+        console.print(f"{key}: {about[key]}")
     path = rp.write(out_dir, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), results, about)
     console.print(f"written: {path.name} in {out_dir} (the whole run took "
                   f"{about['total s'] / 60:.1f} min)")
@@ -147,11 +165,18 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
          seconds: float = typer.Option(30, help="measured seconds of each phase"),
          clients: int = typer.Option(16, help="concurrent clients (closed loop)"),
          patients: int = typer.Option(16, help="patients each side gets before the rounds"),
-         ours_only: bool = typer.Option(False, help="leave HAPI out (no Java needed)")) -> None:
+         ours_only: bool = typer.Option(False, help="leave HAPI out (no Java needed)"),
+         phases: str = typer.Option(",".join(wl.PHASES), help="the phases, comma-separated"),
+         profile: str | None = typer.Option(None, help=(
+             "a tag: flame graphs of the journal in the first round, "
+             "bench/profiles/fhir-<phase>-<tag>.svg"))) -> None:
+    chosen = tuple(p.strip() for p in phases.split(",") if p.strip())
+    if not chosen or set(chosen) - set(wl.PHASES):
+        raise typer.BadParameter(f"phases: some of {', '.join(wl.PHASES)}")
     with test_stack(STACK_DIR) as handle:
         asyncio.run(run(handle.database_url, handle.kafka_bootstrap, warmup=warmup,
                         rounds=rounds, seconds=seconds, clients=clients, patients=patients,
-                        with_hapi=not ours_only))
+                        with_hapi=not ours_only, phases=chosen, profile=profile))
 
 
 if __name__ == "__main__":

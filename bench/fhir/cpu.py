@@ -160,3 +160,13 @@ async def measure(side: SideProcesses, run: Callable[[], Awaitable[T]],
     result = await run()
     await idle(side, limit_s=settle_s)
     return result, meter.stop()
+
+
+async def idle_rate(side: SideProcesses, seconds: float = 10) -> dict[str, float]:
+    """CPU ms per second by role while no request is sent (consumers polling, relays,
+    PostgreSQL's and Kafka's own work): what a phase's CPU per request carries whatever it
+    serves, divided by its rate."""
+    await idle(side)
+    meter = Meter(side)
+    await asyncio.sleep(seconds)
+    return {role: round(used / seconds * 1000, 1) for role, used in meter.stop().items()}

@@ -23,6 +23,14 @@ from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
 
 NAME = "access_facts"
+FACTS_OF = "(SELECT f.doc::text FROM access_facts f WHERE f.patient_id = {})"
+"""A patient's facts as a subquery, ``.format(<a qualified patient id column, or a parameter>)``:
+a hot read finds the patient and reads the facts in one statement (``facts_from`` parses them)."""
+
+
+def facts_from(raw: str | None, patient_id: UUID) -> Facts:
+    """The facts read as ``doc::text`` (``None``: a patient nothing is known of)."""
+    return Facts.model_validate_json(raw) if raw else Facts.unknown(patient_id)
 
 
 class AccessFactsProjection(Projection):
@@ -86,9 +94,8 @@ class FactsReader:
     async def facts(self, patient_id: UUID) -> Facts:
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
-            raw = await conn.fetchval("SELECT doc::text FROM access_facts WHERE patient_id = $1",
-                                      patient_id)
-        return Facts.model_validate_json(raw) if raw else Facts.unknown(patient_id)
+            raw = await conn.fetchval(f"SELECT {FACTS_OF.format('$1')}", patient_id)
+        return facts_from(raw, patient_id)
 
     async def patient_for(self, national_id: str) -> UUID | None:
         if (known := self._patients.get(national_id)) is not None:

@@ -50,6 +50,7 @@ from libs.kernel.errors import Conflict, PreconditionFailed
 __all__ = ["CACHE_SIZE", "Loaded", "PreconditionFailed", "StreamStore"]
 
 S = TypeVar("S")
+T = TypeVar("T")
 RETRIES = 5
 CACHE_SIZE = 20_000
 log = logging.getLogger("ehr.events.streams")
@@ -180,26 +181,20 @@ class StreamStore(Generic[S]):
                       expected_version: int | None = None) -> AppendResult | None:
         """Decide on the current state and append. ``None`` when the decision needed no event
         (a repeated change that changes nothing)."""
-        for attempt in range(RETRIES):
+        async def attempt() -> AppendResult | None:
             state, version = await self.current(patient_id)
             if expected_version is not None and expected_version != version:
                 raise PreconditionFailed(version)
             payloads = await decided(decide, state)
             if not payloads:
                 return None
-            try:
-                result = await self.store.append(
-                    self.stream_of(patient_id), version, payloads,
-                    EventContext(patient_id=patient_id, actor=actor, purpose=purpose))
-            except ConcurrencyError as exc:
-                if expected_version is not None:
-                    raise PreconditionFailed(exc.actual) from None
-                if attempt == RETRIES - 1:
-                    raise
-                continue
+            result = await self.store.append(
+                self.stream_of(patient_id), version, payloads,
+                EventContext(patient_id=patient_id, actor=actor, purpose=purpose))
             await self.fold_in(patient_id, version, state, payloads)
             return result
-        raise AssertionError("unreachable")
+
+        return await retried(attempt, expected_version)
 
     async def append_claiming(self, patient_id: UUID, decide: Decide, actor: Actor, *,
                               claims: str, key_of: Callable[[Sequence[EventPayload]], str],
@@ -241,6 +236,23 @@ class StreamStore(Generic[S]):
             state = self.evolve(state, payload)
         self._remember(patient_id, version + len(payloads), state)
         await self._snapshot(patient_id, version, version + len(payloads), state)
+
+
+async def retried(attempt: Callable[[], Awaitable[T]], expected_version: int | None,
+                  stale: Callable[[int], PreconditionFailed] = PreconditionFailed) -> T:
+    """Run ``attempt`` (decide on the current state and append) until it is not overtaken
+    by another writer: with no ``expected_version`` it is decided again, at most ``RETRIES``
+    times; with one, an overtaken append is ``stale(the version now)`` (a 412), never retried.
+    ``StreamStore.execute`` and the idempotent write (``libs/web/idempotency.py``) share it."""
+    for n in range(RETRIES):
+        try:
+            return await attempt()
+        except ConcurrencyError as exc:
+            if expected_version is not None:
+                raise stale(exc.actual) from None
+            if n == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def decided(decide: Decide, state: S) -> list[EventPayload]:

@@ -42,7 +42,7 @@ def set_consistency_token(response: Response,
     return encoded
 
 
-def requested_token(
+async def requested_token(   # async: a plain def would cost a thread hop per request
     header: Annotated[str | None, Header(alias=HEADER, description=(
         "Token from a write response: wait until this read reflects that write"))] = None,
     query: Annotated[str | None, Query(alias=QUERY_PARAM, description=(

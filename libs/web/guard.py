@@ -98,9 +98,13 @@ class Access:
         return who
 
     async def require(self, subject: Subject, action: Action, resource: Resource, *,
-                      purpose: str | None = None, resources: Collection[str] = ()) -> Grant:
-        """Decide, log (durably), and return the grant or raise ``AccessDenied``."""
-        facts = await self.reader.facts(resource.patient_id)
+                      purpose: str | None = None, resources: Collection[str] = (),
+                      facts: Facts | None = None) -> Grant:
+        """Decide, log (durably), and return the grant or raise ``AccessDenied``. ``facts``:
+        the patient's access facts when the caller has just read them itself (in the same
+        statement as the data, ``FhirReads.current_allowed``); else they are read here."""
+        if facts is None:
+            facts = await self.reader.facts(resource.patient_id)
         now = self.now()
         decision = decide(subject, action, resource, facts, now)
         entry = entry_for(subject, action, resource, decision, service=self.service,
@@ -149,6 +153,12 @@ def get_access(request: Request) -> Access:
     return request.app.state.access
 
 
+async def _access(request: Request) -> Access:
+    """``get_access`` as a dependency: async, since FastAPI runs a plain ``def`` dependency in
+    its thread pool (two thread hand-offs per request for an attribute lookup)."""
+    return request.app.state.access
+
+
 async def current_subject(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer token")] = None,
@@ -160,7 +170,7 @@ async def current_subject(
 
 
 CurrentSubject = Annotated[Subject, Depends(current_subject)]
-AccessDep = Annotated[Access, Depends(get_access)]
+AccessDep = Annotated[Access, Depends(_access)]
 
 
 def guarded(action: Action, category: str = "record") -> Callable:

@@ -35,8 +35,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.consistency import HEADER as TOKEN_HEADER
-from libs.events.ports import AppendResult, ConcurrencyError, EventContext
-from libs.events.streams import RETRIES, Decide, StreamStore, decided
+from libs.events.ports import AppendResult, EventContext
+from libs.events.streams import Decide, StreamStore, decided, retried
 from libs.kernel.errors import Invalid, PreconditionFailed
 
 KEY_HEADER = "Idempotency-Key"
@@ -135,34 +135,28 @@ async def apply_once(idem: Idempotency, streams: StreamStore, patient_id: UUID, 
                                 answer, stale)
     await _setup(engine)
     ids = {"s": idem.scope, "k": idem.key}
-    for attempt in range(RETRIES):
-        try:
-            async with engine.begin() as conn:
-                if (await conn.execute(text(_CLAIM), ids | {"f": idem.fingerprint})).first() \
-                        is None:
-                    row = (await conn.execute(text(_FIRST), ids)).one()
-                    first = First(row[0], row[1], json.loads(row[2]), row[3], row[4])
-                    return replay(response, idem, first)
-                state, version = await streams.current(patient_id)
-                if expected is not None and expected != version:
-                    raise stale(version)
-                payloads = await decided(decide, state)
-                result = None if not payloads else await streams.store.append_in(
-                    conn, streams.stream_of(patient_id), version, payloads, ctx)
-                body = answer(result)
-                await conn.execute(text(_ANSWERED), ids | {
-                    "st": response.status_code, "b": json.dumps(jsonable_encoder(body)),
-                    "e": response.headers.get("ETag"), "t": response.headers.get(TOKEN_HEADER)})
-        except ConcurrencyError as exc:
-            if expected is not None:
-                raise stale(exc.actual) from None
-            if attempt == RETRIES - 1:
-                raise
-            continue
+
+    async def attempt() -> dict[str, Any]:
+        async with engine.begin() as conn:
+            if (await conn.execute(text(_CLAIM), ids | {"f": idem.fingerprint})).first() is None:
+                row = (await conn.execute(text(_FIRST), ids)).one()
+                first = First(row[0], row[1], json.loads(row[2]), row[3], row[4])
+                return replay(response, idem, first)
+            state, version = await streams.current(patient_id)
+            if expected is not None and expected != version:
+                raise stale(version)
+            payloads = await decided(decide, state)
+            result = None if not payloads else await streams.store.append_in(
+                conn, streams.stream_of(patient_id), version, payloads, ctx)
+            body = answer(result)
+            await conn.execute(text(_ANSWERED), ids | {
+                "st": response.status_code, "b": json.dumps(jsonable_encoder(body)),
+                "e": response.headers.get("ETag"), "t": response.headers.get(TOKEN_HEADER)})
         if payloads:
             await streams.fold_in(patient_id, version, state, payloads)
         return body
-    raise AssertionError("unreachable")
+
+    return await retried(attempt, expected, stale)
 
 
 async def _setup(engine: AsyncEngine) -> None:

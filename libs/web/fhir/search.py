@@ -116,3 +116,24 @@ class SearchQuery:
     count: int = 50
     offset: int = 0
     after: Cursor | None = None
+
+
+def as_of_utc(as_of: datetime | None) -> datetime | None:
+    """``as_of`` in UTC; an instant UTC cannot hold (around year 1 or 9999) is a 422, not a
+    server error."""
+    try:
+        return None if as_of is None else as_of.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise SearchParameterError("as_of: an instant between years 1 and 9999") from None
+
+
+def parsed_query(date_: list[str] | None, code: str | None, status: str | None, count: int,
+                 offset: int, as_of: datetime | None, cursor: str | None = None,
+                 category: str | None = None) -> SearchQuery:
+    """A search's parameters, checked (a 422 names what is wrong)."""
+    if cursor is not None and offset:
+        raise SearchParameterError("_cursor and _offset: give one of them, not both")
+    return SearchQuery(dates=date_conditions(date_), codes=token_values(code),
+                       categories=token_values(category), statuses=token_values(status),
+                       as_of=as_of_utc(as_of), count=count, offset=offset,
+                       after=None if cursor is None else decode_cursor(cursor))

@@ -26,6 +26,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.audit.facts_store import FACTS_OF
 from libs.web.fhir.narrative import narrated
 from libs.web.fhir.search import Cursor, SearchQuery
 from libs.web.fhir.searchable import UNDATED, FhirType, search_columns
@@ -207,6 +208,18 @@ class VersionReader:
                  ORDER BY version_id DESC LIMIT 1""", rtype, rid, as_of)
         return (row[0], row[1], narrated(json.loads(row[2]))) if row else None
 
+    async def current_with_facts(self, rtype: str, rid: str
+                                 ) -> tuple[UUID, int, dict, str | None] | None:
+        """The resource's newest version and its patient's access facts, in one statement (a
+        read by id, the hot path): (patient, version, resource, the facts' JSON or None)."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow(f"""
+                SELECT v.patient_id, v.version_id, v.doc::text, {FACTS_OF.format("v.patient_id")}
+                  FROM {self.table} v WHERE v.resource_type = $1 AND v.id = $2
+                 ORDER BY v.version_id DESC LIMIT 1""", rtype, rid)
+        return (row[0], row[1], narrated(json.loads(row[2])), row[3]) if row else None
+
     async def patient_of(self, rtype: str, rid: str) -> UUID | None:
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
@@ -230,11 +243,28 @@ class VersionReader:
         cursor after the page's last one when there are more, how many match in all when at
         most ``TOTAL_UP_TO`` do, else ``None``). Filters, order and limit run in SQL on one
         range of an index, so a page costs the same however long the patient's history."""
+        return (await self._search(patient_id, rtype, query, with_facts=False))[:3]
+
+    async def search_with_facts(self, patient_id: UUID, rtype: str, query: SearchQuery
+                                ) -> tuple[list[dict], Cursor | None, int | None, str | None]:
+        """``search``, and the patient's access facts (JSON, or None) read in the same
+        statement as the page (a search by patient, the hot path)."""
+        return await self._search(patient_id, rtype, query, with_facts=True)
+
+    async def _search(self, patient_id: UUID, rtype: str, query: SearchQuery, *,
+                      with_facts: bool
+                      ) -> tuple[list[dict], Cursor | None, int | None, str | None]:
         where, args = _where(patient_id, rtype, query)
         page, page_args = page_sql(self.table, patient_id, rtype, query)
+        if with_facts:   # one row with the facts even when no resource matches
+            page = (f"SELECT {FACTS_OF.format('$1')}, p.* FROM (SELECT 1) one "
+                    f"LEFT JOIN LATERAL ({page}) p ON true")
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
             rows = await conn.fetch(page, *page_args)
+            facts = rows[0][0] if with_facts else None
+            if with_facts:
+                rows = [tuple(r)[1:] for r in rows if r[2] is not None]
             more = len(rows) > query.count
             rows = rows[:query.count]
             if query.after is None and query.offset == 0 and not more:
@@ -245,7 +275,7 @@ class VersionReader:
                                            LIMIT {TOTAL_UP_TO + 1}) m""", *args)
         after = Cursor(rows[-1][2], rows[-1][1]) if more else None
         return ([narrated(json.loads(r[0])) for r in rows], after,
-                total if total is not None and total <= TOTAL_UP_TO else None)
+                total if total is not None and total <= TOTAL_UP_TO else None, facts)
 
 
 def page_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:

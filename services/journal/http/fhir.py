@@ -166,10 +166,9 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
         patient = patient or id_
     patient_id = required_patient(patient, "patient is required: the journal searches one "
                                            "patient's record at a time (Patient: _id).")
-    grant = await READS.search_allowed(access, who, patient_id, rtype)
-    return await READS.search(request, grant, patient_id, rtype, date_=date_, code=code,
-                              status=status, count=count, offset=offset, as_of=as_of,
-                              cursor=cursor, category=category)
+    return await READS.page_allowed(request, access, who, patient_id, rtype, date_=date_,
+                                    code=code, status=status, count=count, offset=offset,
+                                    as_of=as_of, cursor=cursor, category=category)
 
 
 # --- read, vread, history --------------------------------------------------------------------
