@@ -22,6 +22,7 @@ from bench.infra import Deadline
 from bench.util import Child, pooled_app
 from libs.config import REPO_ROOT
 from libs.devstack.procs import port_open
+from libs.kernel.heap import settle_heap
 
 
 def _rows(docs: list[str], keys: tuple[str, ...]) -> str:
@@ -93,7 +94,9 @@ def _citizen(c: dict, background: bool):
 
 def api_app():
     """The citizen service's HTTP API only (as ``ehr run api``), in each uvicorn worker."""
-    return _citizen(json.loads(os.environ[CONFIG_ENV]), background=False)
+    app = _citizen(json.loads(os.environ[CONFIG_ENV]), background=False)
+    settle_heap()   # as `ehr run api` does
+    return app
 
 
 async def _worker(c: dict) -> None:
@@ -116,7 +119,9 @@ def serve(mode: str, raw_config: str) -> None:
 
     c = json.loads(raw_config)
     if mode == "citizen-raw":
-        uvicorn.run(citizen_raw(c["url"], c["schema"]), host="127.0.0.1", port=c["port"],
+        raw = citizen_raw(c["url"], c["schema"])
+        settle_heap()   # as `ehr run api` does, for ours and the raw baseline alike
+        uvicorn.run(raw, host="127.0.0.1", port=c["port"],
                     log_level="warning", access_log=False)
     elif mode == "citizen-worker":
         asyncio.run(_worker(c))

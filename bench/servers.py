@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from bench.util import pooled_app
 from libs.config import Settings
+from libs.kernel.heap import settle_heap
 
 
 class NoteIn(BaseModel):  # the baseline's body (module level: FastAPI resolves it by name)
@@ -125,6 +126,7 @@ def serve(mode: str, raw_config: str) -> None:
         else:
             from services.medication.app import create_app
         app = create_app(s, Options(schema=c["schema"], topic_names=c["topics"]))
+    settle_heap()   # as `ehr run api` does, for ours and the raw baseline alike
     uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
 
 

@@ -20,6 +20,7 @@ from bench.infra import Deadline
 from bench.util import Child
 from libs.config import REPO_ROOT, Settings
 from libs.devstack.procs import port_open
+from libs.kernel.heap import settle_heap
 
 
 def _settings(c: dict) -> Settings:
@@ -36,6 +37,7 @@ def api(c: dict) -> None:
 
     app = create_app(_settings(c), Options(schema=c["schema"], topic_names=c["topics"],
                                            telemetry=False))
+    settle_heap()   # as `ehr run api` does
     uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
 
 

@@ -30,6 +30,7 @@ from libs.config import Settings
 from libs.events.db import make_engine
 from libs.events.projection import ProjectionRunner
 from libs.events.relay import OutboxRelay
+from libs.kernel.heap import settle_heap
 
 
 def ready() -> None:
@@ -137,6 +138,7 @@ def main(argv: list[str]) -> None:
     kinds = {"relay": relay, "projection": projection, "rawconsumer": rawconsumer}
     if not argv or argv[0] not in kinds:
         raise SystemExit(__doc__)
+    settle_heap()   # as `ehr run relay` / `ehr run projections` do
     asyncio.run(kinds[argv[0]](*argv[1:]))
 
 

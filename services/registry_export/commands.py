@@ -22,6 +22,7 @@ from libs.events.db import make_engine
 from libs.events.migrations import run_migrations
 from libs.kernel.errors import DomainError
 from libs.kernel.time import local_day
+from libs.kernel.heap import settle_heap
 from services.registry_export.kpr_xml import XSD
 from services.registry_export.reads import event_registry
 from services.registry_export.settings import RegistryExportSettings
@@ -81,6 +82,7 @@ def worker(app_id: AppIdOption = None, schema: SchemaOption = "registry_export")
                        topics={s: s for s in SOURCES},
                        app_id=app_id or settings.registry_app_id,
                        partitions=settings.registry_partitions)
+    settle_heap()   # a long-running process (libs/kernel/heap.py)
     faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 

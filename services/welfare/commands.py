@@ -11,6 +11,7 @@ from datetime import timedelta
 import typer
 
 from libs.config import get_settings
+from libs.kernel.heap import settle_heap
 from services.welfare.domain.rules import RuleConfig
 from services.welfare.domain.windows import WindowConfig
 from services.welfare.settings import WelfareSettings
@@ -36,6 +37,7 @@ def worker(schema: str = typer.Option("welfare", help="the welfare service's sch
     app = build_worker(settings, registry(), schema=schema, topics={},
                        config=rule_config(settings), window_config=WindowConfig(
                            lateness=timedelta(minutes=settings.welfare_window_lateness_min)))
+    settle_heap()   # a long-running process (libs/kernel/heap.py)
     faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 
