@@ -109,13 +109,23 @@ class ServiceRuntime:
         await self.engine.dispose()
 
 
+NATIVE_TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False,
+                        "operation_spans": False}
+"""FastAPI's own OpenTelemetry (0.163) stays off: ``libs/telemetry`` instruments the app (the
+server span, HTTP metrics, redaction). Left on, it wraps every request again, walks the
+middleware stack per request to find that other instrumentation, adds a span per dependency,
+endpoint and serialisation, and logs validation failures with their input values (which may
+hold a national id)."""
+
+
 def service_app(settings: Settings, opts: Options, service: str, lifespan, *, title: str,
                 description: str) -> FastAPI:
     """The FastAPI app with what every service has: telemetry, error and access handlers
     (a domain error is an OperationOutcome with its kind's status), bounded request bodies
     (``settings.max_body_bytes``, no duplicate JSON keys: ``libs/web/limits.py``), and
     ``/health``."""
-    app = FastAPI(title=title, version="1.0", lifespan=lifespan, description=description)
+    app = FastAPI(title=title, version="1.0", lifespan=lifespan, description=description,
+                  telemetry=NATIVE_TELEMETRY_OFF)
     if opts.telemetry:   # before the first request: it adds the tracing middleware
         setup_telemetry(settings, service, app)
     install_error_handlers(app)
