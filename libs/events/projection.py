@@ -43,11 +43,14 @@ class ProjectionBusy(RuntimeError):
 
 def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
     """A projection's consumer: no group (partitions are assigned and offsets kept in the
-    read model's database), committed records only, large fetches for replay."""
+    read model's database), committed records only, large fetches for replay. The broker
+    answers a fetch as soon as one record is there, so the wait only bounds an idle fetch:
+    500 ms (aiokafka's default) instead of 100 makes an idle projection ask five times less
+    often, with no added latency."""
     return AIOKafkaConsumer(
         **client_options(bootstrap), group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed",
-        max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
+        max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=500)
 
 
 def is_transient(exc: BaseException) -> bool:
