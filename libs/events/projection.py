@@ -192,12 +192,13 @@ class ProjectionRunner:
                     # decode this batch while the previous one's statements wait on PostgreSQL;
                     # it is applied only once that one has committed, so batches stay in order
                     decoded = await self._decode_yielding(records)
-                    await self._settled(pending, on_batch)
-                    pending = asyncio.create_task(self._apply_with_retry(records, decoded))
-                    pending.n = len(records)   # type: ignore[attr-defined]
+                    if pending is not None:
+                        await pending   # its error, if any, is raised here
+                    pending = asyncio.create_task(self._apply_with_retry(records, decoded,
+                                                                         on_batch))
                     await asyncio.sleep(0)     # let it send its first statement
-                else:
-                    await self._settled(pending, on_batch)
+                elif pending is not None:
+                    await pending
                     pending = None
                 await self._update_lag()
         except BaseException:
@@ -205,14 +206,8 @@ class ProjectionRunner:
                 pending.cancel()   # its transaction rolls back; the batch is read again
                 await asyncio.gather(pending, return_exceptions=True)
             raise
-        await self._settled(pending, on_batch)
-
-    async def _settled(self, pending: asyncio.Task | None, on_batch) -> None:
-        """Wait for the batch in flight (its error, if any, is raised here)."""
         if pending is not None:
             await pending
-            if on_batch:
-                on_batch(pending.n)   # type: ignore[attr-defined]
 
     async def _reached(self, targets: dict[TopicPartition, int]) -> bool:
         assert self._consumer
@@ -233,12 +228,14 @@ class ProjectionRunner:
                 self.stats.lag[tp] = max(0, hw - await self._consumer.position(tp))
 
     async def _apply_with_retry(self, records: list[ConsumerRecord],
-                                decoded: tuple[list[Decoded], list[Poison]] | None = None
-                                ) -> None:
+                                decoded: tuple[list[Decoded], list[Poison]] | None = None,
+                                on_batch=None) -> None:
         delay = 0.2
         while True:
             try:
                 await self.apply_records(records, decoded)
+                if on_batch:
+                    on_batch(len(records))
                 return
             except Exception as exc:
                 if not is_transient(exc) or self._stopping.is_set():

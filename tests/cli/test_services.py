@@ -7,6 +7,7 @@ import asyncio
 import os
 import random
 from datetime import date
+from pathlib import Path
 
 import httpx
 
@@ -23,11 +24,9 @@ from tests.consent.conftest import HOME_CARE, MUNICIPALITY
 from tests.support.waiting import passes
 
 
-def _pids(local: str) -> dict[str, int]:
-    folder = os.path.join(local, "dev", "services")
-    return {p.name: int(open(os.path.join(folder, f"{p.name}.pid")).read())
-            for p in processes(CONSENT)
-            if os.path.exists(os.path.join(folder, f"{p.name}.pid"))}
+def _pids(local: Path) -> dict[str, int]:
+    files = {p.name: local / "dev" / "services" / f"{p.name}.pid" for p in processes(CONSENT)}
+    return {name: int(f.read_text()) for name, f in files.items() if f.exists()}
 
 
 def _running(pid: int) -> bool:
@@ -53,7 +52,7 @@ async def test_a_write_reaches_the_read_model_through_the_relay_and_projection_p
                                       command=app)
     try:
         assert started.exit_code == 0, started.output
-        pids = _pids(str(tmp_path / "local"))
+        pids = _pids(tmp_path / "local")
         assert sorted(pids) == ["consent-api", "consent-projections", "consent-relay"]
         assert len(set(pids.values())) == 3 and all(map(_running, pids.values()))
 
