@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 HEADER = "X-Consistency-Token"
@@ -54,12 +53,14 @@ class ConsistencyToken:
 
 async def is_applied(engine: AsyncEngine, projection: str | Sequence[str],
                      token: ConsistencyToken) -> bool:
+    """One statement on the driver's connection (a wait polls it a few times per write:
+    through SQLAlchemy each poll was BEGIN, the query and ROLLBACK)."""
     names = [projection] if isinstance(projection, str) else list(projection)
-    async with engine.connect() as conn:
-        row = await conn.execute(
-            text("SELECT 1 FROM projection_events WHERE projection = ANY(:p) AND event_id = :e"),
-            {"p": names, "e": token.event_id})
-        return row.first() is not None
+    async with engine.connect() as sa:
+        conn = (await sa.get_raw_connection()).driver_connection
+        return await conn.fetchval(
+            "SELECT true FROM projection_events WHERE projection = ANY($1::text[]) "
+            "AND event_id = $2", names, token.event_id) is not None
 
 
 async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str],

@@ -58,14 +58,15 @@ DDL = (
            patient_id uuid PRIMARY KEY, state jsonb NOT NULL,
            updated_at timestamptz NOT NULL DEFAULT now())""",
 )
-_CLAIM_RECEIVED = text("""
+# the ingest's claims (record), on the driver's connection
+_CLAIM_RECEIVED = """
     INSERT INTO welfare_received (reading_id, patient_id)
-    SELECT * FROM unnest(CAST(:r AS uuid[]), CAST(:p AS uuid[]))
-    ON CONFLICT DO NOTHING RETURNING reading_id""")
-_OPEN_REVIEWS = text("""
+    SELECT * FROM unnest($1::uuid[], $2::uuid[])
+    ON CONFLICT DO NOTHING RETURNING reading_id"""
+_OPEN_REVIEWS = """
     INSERT INTO welfare_quarantine_open (patient_id, technology)
-    SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:t AS text[]))
-    ON CONFLICT DO NOTHING RETURNING patient_id, technology""")
+    SELECT * FROM unnest($1::uuid[], $2::text[])
+    ON CONFLICT DO NOTHING RETURNING patient_id, technology"""
 # the alert rules' batches (rule_batch), on the driver's connection; people and readings sorted,
 # so two workers never lock the same rows in opposite orders
 _CLAIM_DONE = "INSERT INTO welfare_rules_done (reading_id) SELECT * FROM unnest($1::uuid[]) " \
@@ -134,30 +135,36 @@ class Intake:
         when it was recorded before (or earlier in the same batch); and the last append's
         result (for the consistency token), None when nothing was new. One statement claims
         the whole batch, one opens the reviews it needs, and each person's new readings are
-        one append (its readings in the order they came)."""
-        async with self.engine.begin() as conn:
-            claimed = set((await conn.execute(_CLAIM_RECEIVED, {
-                "r": [i.reading_id for i in items],
-                "p": [i.patient_id for i in items]})).scalars())
-            done = []
-            for item in items:   # a reading twice in one batch: the first one is new
-                done.append(item.reading_id in claimed)
-                claimed.discard(item.reading_id)
-            new = [i for i, d in zip(items, done, strict=True) if d]
-            reviews = {(i.patient_id, i.review) for i in new if i.review is not None}
-            opened = set(map(tuple, (await conn.execute(_OPEN_REVIEWS, {
-                "p": [p for p, _ in reviews], "t": [t for _, t in reviews]})).all())
-            ) if reviews else set()
-            streams: dict[UUID, list[EventPayload]] = {}
-            for item in new:
-                payloads = streams.setdefault(item.patient_id, [])
-                payloads += item.payloads
-                if (item.patient_id, item.review) in opened:   # the first held one opens it
-                    opened.discard((item.patient_id, item.review))
-                    payloads += item.review_task
-            last = None
-            for patient_id in sorted(streams):   # the streams' rows locked in one order
-                last = await self._append(conn, patient_id, streams[patient_id], actor)
+        one append (its readings in the order they came). On the driver's connection: through
+        SQLAlchemy the statements of a request cost more CPU than the ingest's own work
+        (``bench/profiles/welfare-ingest-probe.svg``)."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            async with conn.transaction():
+                claimed = {r[0] for r in await conn.fetch(
+                    _CLAIM_RECEIVED, [i.reading_id for i in items],
+                    [i.patient_id for i in items])}
+                done = []
+                for item in items:   # a reading twice in one batch: the first one is new
+                    done.append(item.reading_id in claimed)
+                    claimed.discard(item.reading_id)
+                new = [i for i, d in zip(items, done, strict=True) if d]
+                reviews = {(i.patient_id, i.review) for i in new if i.review is not None}
+                opened = {(r[0], r[1]) for r in await conn.fetch(
+                    _OPEN_REVIEWS, [p for p, _ in reviews], [t for _, t in reviews])
+                } if reviews else set()
+                streams: dict[UUID, list[EventPayload]] = {}
+                for item in new:
+                    payloads = streams.setdefault(item.patient_id, [])
+                    payloads += item.payloads
+                    if (item.patient_id, item.review) in opened:   # the first held one opens it
+                        opened.discard((item.patient_id, item.review))
+                        payloads += item.review_task
+                last = None
+                for patient_id in sorted(streams):   # the streams' rows locked in one order
+                    last = await self.events.append_on(
+                        conn, stream_of(patient_id), None, streams[patient_id],
+                        EventContext(patient_id=patient_id, actor=actor, purpose="care"))
         return done, last
 
     async def decide(self, patient_id: UUID, reading_id: UUID, technology: str,
