@@ -18,11 +18,11 @@ resource read gets its generated narrative (``narrative.py``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -98,7 +98,7 @@ async def backfill_search_columns(conn: AsyncConnection, table: str, types: Type
              WHERE codes IS NULL LIMIT :n"""), {"n": batch})).all()
         if not rows:
             return done
-        columns = [search_columns(types.get(r[0]), json.loads(r[3])) for r in rows]
+        columns = [search_columns(types.get(r[0]), orjson.loads(r[3])) for r in rows]
         await conn.execute(text(f"""
             UPDATE {table} f SET search_date = x.s::timestamptz,
                    codes = ARRAY(SELECT jsonb_array_elements_text(x.c::jsonb)),
@@ -108,10 +108,16 @@ async def backfill_search_columns(conn: AsyncConnection, table: str, types: Type
                    AS x(t, i, v, s, c, st)
              WHERE (f.resource_type, f.id, f.version_id) = (x.t, x.i, x.v)"""),
             {"t": [r[0] for r in rows], "i": [r[1] for r in rows], "v": [r[2] for r in rows],
-             "s": [c[0] for c in columns], "c": [json.dumps(c[1]) for c in columns],
-             "st": [json.dumps(c[2]) for c in columns]})
+             "s": [c[0] for c in columns], "c": [dumps(c[1]) for c in columns],
+             "st": [dumps(c[2]) for c in columns]})
         done += len(rows)
 
+
+
+def dumps(value) -> str:
+    """JSON text of a stored resource (or its search columns) for a batch write: orjson, a
+    fifth of stdlib json's CPU on FHIR documents (the journal's projection under device load)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 Row = tuple[str, str, int, UUID, datetime, dict]
 """(resource type, id, version, patient, time, resource with ``meta``)"""
@@ -165,9 +171,9 @@ async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row]
                AS x(t, i, v, p, u, d, s, c, st)
         ON CONFLICT DO NOTHING"""),
         {"t": list(cols[0]), "i": list(cols[1]), "v": list(cols[2]),
-         "p": list(cols[3]), "u": list(cols[4]), "d": [json.dumps(d) for d in cols[5]],
-         "s": [c[0] for c in search], "c": [json.dumps(c[1]) for c in search],
-         "st": [json.dumps(c[2]) for c in search]})
+         "p": list(cols[3]), "u": list(cols[4]), "d": [dumps(d) for d in cols[5]],
+         "s": [c[0] for c in search], "c": [dumps(c[1]) for c in search],
+         "st": [dumps(c[2]) for c in search]})
     newest: dict[tuple[str, str], int] = {}
     for rtype, rid, version, *_ in rows:
         newest[(rtype, rid)] = max(version, newest.get((rtype, rid), 0))
@@ -206,7 +212,7 @@ class VersionReader:
                  WHERE resource_type = $1 AND id = $2
                    AND ($3::timestamptz IS NULL OR last_updated <= $3)
                  ORDER BY version_id DESC LIMIT 1""", rtype, rid, as_of)
-        return (row[0], row[1], narrated(json.loads(row[2]))) if row else None
+        return (row[0], row[1], narrated(orjson.loads(row[2]))) if row else None
 
     async def current_with_facts(self, rtype: str, rid: str
                                  ) -> tuple[UUID, int, dict, str | None] | None:
@@ -218,7 +224,7 @@ class VersionReader:
                 SELECT v.patient_id, v.version_id, v.doc::text, {FACTS_OF.format("v.patient_id")}
                   FROM {self.table} v WHERE v.resource_type = $1 AND v.id = $2
                  ORDER BY v.version_id DESC LIMIT 1""", rtype, rid)
-        return (row[0], row[1], narrated(json.loads(row[2])), row[3]) if row else None
+        return (row[0], row[1], narrated(orjson.loads(row[2])), row[3]) if row else None
 
     async def patient_of(self, rtype: str, rid: str) -> UUID | None:
         async with self.engine.connect() as sa:
@@ -234,7 +240,7 @@ class VersionReader:
             rows = await conn.fetch(f"""
                 SELECT doc::text FROM {self.table} WHERE resource_type = $1 AND id = $2
                  ORDER BY version_id DESC""", rtype, rid)
-        return [narrated(json.loads(r[0])) for r in rows]
+        return [narrated(orjson.loads(r[0])) for r in rows]
 
     async def search(self, patient_id: UUID, rtype: str,
                      query: SearchQuery) -> tuple[list[dict], Cursor | None, int | None]:
@@ -274,7 +280,7 @@ class VersionReader:
                     SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}
                                            LIMIT {TOTAL_UP_TO + 1}) m""", *args)
         after = Cursor(rows[-1][2], rows[-1][1]) if more else None
-        return ([narrated(json.loads(r[0])) for r in rows], after,
+        return ([narrated(orjson.loads(r[0])) for r in rows], after,
                 total if total is not None and total <= TOTAL_UP_TO else None, facts)
 
 
