@@ -135,8 +135,8 @@ class Intake:
         when it was recorded before (or earlier in the same batch); and the last append's
         result (for the consistency token), None when nothing was new. One statement claims
         the whole batch, one opens the reviews it needs, and each person's new readings are
-        one append (its readings in the order they came). On the driver's connection: through
-        SQLAlchemy the statements of a request cost more CPU than the ingest's own work
+        one append (its readings in the order they came). On the driver's connection: SQLAlchemy's
+        layer alone was about 9 % of an ingest request's CPU
         (``bench/profiles/welfare-ingest-probe.svg``)."""
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
