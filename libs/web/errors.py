@@ -68,8 +68,8 @@ MAX_ISSUES = 50
 
 
 class FhirJSONResponse(JSONResponse):
-    """A FHIR JSON body, written by orjson (the reads' and searches' bodies are large: stdlib
-    json was the biggest single cost of rendering one)."""
+    """A FHIR JSON body, written by orjson (reads and searches return whole resources; orjson
+    encodes them for much less CPU than stdlib json)."""
 
     media_type = FHIR_JSON
 

@@ -113,11 +113,11 @@ async def backfill_search_columns(conn: AsyncConnection, table: str, types: Type
         done += len(rows)
 
 
-
 def dumps(value) -> str:
-    """JSON text of a stored resource (or its search columns) for a batch write: orjson, a
-    fifth of stdlib json's CPU on FHIR documents (the journal's projection under device load)."""
+    """JSON text of a stored resource (or its search columns) for a batch write, by orjson:
+    stdlib json here was ~5 % of the journal's CPU under device load."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
 
 Row = tuple[str, str, int, UUID, datetime, dict]
 """(resource type, id, version, patient, time, resource with ``meta``)"""
