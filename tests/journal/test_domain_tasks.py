@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from services.journal.domain import clinical as c
 from services.journal.domain import episodes as care
@@ -171,6 +172,25 @@ def test_worklist_reads_use_the_norwegian_day():
     cancelled = next(t for t in p.tasks if t.task_id == third)
     assert not ps.is_overdue(cancelled, late)
     assert ps.task_summary(cancelled).endswith("(avlyst)")
+
+
+def test_todays_worklist_holds_what_falls_due_in_the_next_two_hours():
+    oslo = ZoneInfo("Europe/Oslo")
+    evening = datetime(2026, 12, 3, 23, 45, tzinfo=oslo)
+    start, end = ps.worklist_window(evening.date(), evening)
+    assert start == datetime(2026, 12, 3, tzinfo=oslo)
+    # a red alarm raised now is due at 00:15: on tonight's worklist, not on tomorrow's only
+    assert start <= evening + timedelta(minutes=30) < end == evening + ps.SOON
+    assert not datetime(2026, 12, 4, 2, tzinfo=oslo) < end
+    noon = datetime(2026, 12, 3, 12, tzinfo=oslo)
+    assert ps.worklist_window(noon.date(), noon) == (start, datetime(2026, 12, 4, tzinfo=oslo))
+    # another day than today is that day only, late evening or not
+    assert ps.worklist_window(date(2026, 12, 4), evening) == (
+        datetime(2026, 12, 4, tzinfo=oslo), datetime(2026, 12, 5, tzinfo=oslo))
+    # the day is Norway's: 23:30 UTC on 3 December is already 4 December in Oslo
+    late_utc = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
+    assert ps.worklist_window(date(2026, 12, 4), late_utc)[1] == datetime(2026, 12, 5,
+                                                                          tzinfo=oslo)
 
 
 # --- fold ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ worklist = arbeidsliste; home-care visit = hjemmebesøk (hjemmetjenesten).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
@@ -123,6 +123,20 @@ def is_due_on(t: Task, day: date) -> bool:
 
 def is_overdue(t: Task, now: datetime) -> bool:
     return t.status == "requested" and t.due_at < now
+
+
+SOON = timedelta(hours=2)
+
+
+def worklist_window(day: date, now: datetime) -> tuple[datetime, datetime]:
+    """The due times [start, end) of a unit's worklist for ``day`` (a day in Norway). Today's
+    also holds what falls due within ``SOON``: late in the evening a task due just after
+    midnight (a red alarm's response is due in 30 minutes) must not be hidden until then."""
+    start = datetime.combine(day, time(), OSLO)
+    end = datetime.combine(day + timedelta(days=1), time(), OSLO)
+    if day == local_day(now):
+        end = max(end, now + SOON)
+    return start, end
 
 
 def task_summary(t: Task) -> str:

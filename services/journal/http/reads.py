@@ -4,7 +4,7 @@ guarded (``guarded``: decide, log ``AccessLogged`` durably, then permit or 403).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from libs.access.model import Action, Resource
 from libs.kernel.errors import Forbidden, NotFound
-from libs.kernel.time import OSLO, local_day
+from libs.kernel.time import local_day
 from libs.web.guard import AccessDenied, AccessDep, CurrentSubject, Grant, guarded
 from libs.web.params import day_query
 from libs.web.write import etag
 from services.journal.contract import stream_of
+from services.journal.domain.process_state import worklist_window
 from services.journal.http import views
 from services.journal.http.deps import (
     AsOf, Journal, Reader, hidden, not_shown, practitioner, record_at, shown, shown_history,
@@ -118,7 +119,8 @@ async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
                    day: DayParam = None,
                    overdue: Annotated[bool, Query(description="also open tasks from "
                                                   "earlier days")] = True):
-    """The unit's open tasks for a day (Norwegian time), by due time. Each patient shown is
+    """The unit's open tasks for a day (Norwegian time), by due time; today's also those due
+    in the next two hours (late in the evening, a task due after midnight). Each patient shown is
     an access to that patient, decided and logged; tasks of patients the caller may not see
     are left out and counted."""
     pro = practitioner(who)
@@ -126,9 +128,7 @@ async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
     if unit not in (pro.unit, pro.org_parent):
         raise Forbidden("You can only see the worklist of your own unit.")
     now = access.now()
-    day = day or local_day(now)
-    start = datetime.combine(day, time(), OSLO)
-    end = datetime.combine(day + timedelta(days=1), time(), OSLO)
+    start, end = worklist_window(day or local_day(now), now)
     tasks = await records.worklist(unit, start, end, overdue)
     shown, withheld, decided = [], 0, {}
     for task in tasks:
