@@ -61,12 +61,17 @@ async def test_a_backlog_behind_a_stopped_relay_gets_429_and_loses_nothing(home:
     # stop the relay: end its session, then hold its leader lock (another replica that has
     # stopped publishing), so events are committed but not published
     async with home.engine.connect() as held:
-        async def leader() -> None:   # the relay may reconnect first: end its session again
+        async def leader() -> None:
+            # the relay's session ends a moment after it is told to, and the relay may have
+            # reconnected by the next try: end its sessions again, as they are now (each try
+            # commits, since pg_stat_activity is read once per transaction)
             await held.execute(text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE application_name = :a"), {"a": f"ehr-relay-{home.schema}"})
-            assert (await held.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                       {"k": key})).scalar_one()
+            got = (await held.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                      {"k": key})).scalar_one()
+            await held.commit()   # the lock is the session's: it stays
+            assert got
         await passes(leader, 30, 0.05)
         start = await _unpublished(home)
 
