@@ -128,7 +128,8 @@ async def worklist(who: CurrentSubject, records: Reader, access: AccessDep,
     if unit not in (pro.unit, pro.org_parent):
         raise Forbidden("You can only see the worklist of your own unit.")
     now = access.now()
-    start, end = worklist_window(day or local_day(now), now)
+    day = day or local_day(now)
+    start, end = worklist_window(day, now)
     tasks = await records.worklist(unit, start, end, overdue)
     shown, withheld, decided = [], 0, {}
     for task in tasks:
