@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events import projection_positions as positions
+from libs.events.consistency import applied_here
 from libs.events.envelope import Envelope
 from libs.events.kafka_client import access_error, client_options, partitions_of
 from libs.events.read_model import Projection
@@ -101,6 +102,7 @@ class ProjectionRunner:
         self._stopping = asyncio.Event()
         self._partitions: list[TopicPartition] = []
         self._lock_conn: AsyncConnection | None = None
+        self._here = False   # announcing its batches to this process's waiters
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -128,9 +130,14 @@ class ProjectionRunner:
         self._consumer.assign(self._partitions)
         await self._seek_to_stored()
         instruments().register_lag(self.projection.name, lambda: self.stats.total_lag)
+        applied_here.running(self.projection.name)
+        self._here = True
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._here:
+            self._here = False
+            applied_here.running(self.projection.name, active=False)
         if self._consumer:
             await self._consumer.stop()
         if self._producer:
@@ -301,6 +308,7 @@ class ProjectionRunner:
                 # the DLQ write is acknowledged before the transaction that moves the offsets
                 # past the poison event commits
                 await self._dead_letter(poison)
+        applied_here.announce(self.projection.name, [d.env.event_id for d in decoded])
         self.stats.duplicates += len(decoded) - len(fresh)
         self.stats.applied += len(fresh) - len(refused)
         self.stats.batches += 1

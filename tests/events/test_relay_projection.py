@@ -9,6 +9,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
+from libs.events.consistency import applied_here, wait_until_applied
 from libs.events.envelope import Actor
 from libs.events.projection import ProjectionRunner, replay
 from libs.events.relay import OutboxRelay
@@ -109,9 +110,17 @@ async def test_projection_applies_resumes_and_equals_replay(
         await runner.start()
         ptask = asyncio.create_task(runner.run())
         await eventually(lambda: runner.stats.applied == 20)
+        # read your writes while the runner runs here: it announces the batch, the wait ends
+        assert applied_here.runs_here(["bank_balances"])
+        sid = stream_of(uuid.uuid4())
+        opened = await store.append(sid, 0, [AccountOpened(owner="o")], EventContext(
+            patient_id=uuid.uuid4(), actor=ACTOR))
+        await wait_until_applied(engine, "bank_balances", opened.token, 30)
+        assert sid in {r[0] for r in await balances(engine)}
         await runner.stop()
+        assert not applied_here.runs_here(["bank_balances"])
         await ptask
-        first = await balances(engine)
+        first = [r for r in await balances(engine) if r[0] != sid]
         assert len(first) == 5 and all(row[1] == 6 for row in first)  # 1+2+3 øre
 
         # a restarted runner starts from the stored positions: it applies only the new events
@@ -128,7 +137,7 @@ async def test_projection_applies_resumes_and_equals_replay(
         relay.stop()
         await rtask
     rebuilt = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
-    assert rebuilt.applied == 22
+    assert rebuilt.applied == 23   # 20, the one read back, 2 after the restart
     assert await balances(engine) == incremental
     assert set(sids) <= {r[0] for r in incremental}
 

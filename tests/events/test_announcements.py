@@ -1,0 +1,50 @@
+"""A projection running in this process announces what each committed batch applied, so a
+read-your-writes wait here asks the database again at once instead of at its next poll
+(``libs/events/consistency.py``). In memory: no database, no broker."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+from libs.events.consistency import Announcements
+
+
+async def test_a_waiter_is_woken_by_its_event_from_one_of_its_projections_only():
+    here = Announcements()
+    event, other = uuid4(), uuid4()
+    with here.watch(event, ["journal_records", "access_facts"]) as woken:
+        here.announce("medication_lists", [event])     # not a projection it waits for
+        here.announce("journal_records", [other])      # not its event
+        await asyncio.sleep(0)
+        assert not woken.done()
+        here.announce("access_facts", [other, event])
+        await asyncio.sleep(0)
+        assert woken.done()
+        here.announce("access_facts", [event])         # again: harmless
+
+
+async def test_two_waiters_on_one_event_are_both_woken_and_each_leaves_on_its_own():
+    here = Announcements()
+    event = uuid4()
+    with here.watch(event, ["journal_records"]) as first:
+        with here.watch(event, ["journal_records"]) as second:
+            pass                                       # the second gave up (its timeout)
+        here.announce("journal_records", [event])
+        assert first.done() and not second.done()
+    with here.watch(event, ["journal_records"]) as third:   # nothing left of the others
+        assert not third.done()
+        here.announce("journal_records", [event])
+        assert third.done()
+
+
+async def test_only_an_active_runner_counts_as_running_here():
+    here = Announcements()
+    assert not here.runs_here(["journal_records"])
+    here.running("journal_records")
+    here.running("journal_records")                    # a second runner (a test's replay)
+    assert here.runs_here(["access_facts", "journal_records"])
+    here.running("journal_records", active=False)
+    assert here.runs_here(["journal_records"])
+    here.running("journal_records", active=False)
+    assert not here.runs_here(["journal_records"])
