@@ -8,6 +8,8 @@
 * One relay per store is active: it holds a PostgreSQL advisory lock on a dedicated connection;
   the others stand by and take over when that connection dies.
 * It wakes on LISTEN/NOTIFY and also polls, so a lost notification delays nothing for long.
+  Notifications carry the writer's schema: a relay wakes for its own store's appends only, not
+  for every write of every service sharing the database.
 * While the broker is down, writes go on being acknowledged (they only touch PostgreSQL); the
   relay retries with back-off and drains the backlog in order when the broker returns.
 """
@@ -41,6 +43,7 @@ class RelayStats:
     send_failures: int = 0
     backlog: int = 0
     leader: bool = False
+    drains: int = 0   # times it looked into the outbox
 
 
 def producer_for(bootstrap: str) -> AIOKafkaProducer:
@@ -105,7 +108,12 @@ class OutboxRelay:
                 return
             self.stats.leader = True
             log.info("relay %s: active", self.schema)
-            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            ours = await conn.fetchval("SELECT current_schema()")   # the appends' payload
+
+            def notified(_conn, _pid, _channel, payload: str) -> None:
+                if payload in (ours, ""):   # "": a writer that does not name its schema
+                    self._wake.set()
+            await conn.add_listener(NOTIFY_CHANNEL, notified)
             while not self._stop.is_set():
                 moved = await self._drain_once(conn)
                 if not moved:
@@ -115,6 +123,7 @@ class OutboxRelay:
             await _close_quietly(conn)
 
     async def _drain_once(self, conn: asyncpg.Connection) -> int:
+        self.stats.drains += 1
         # pick the batch from the outbox first: a plain join lets the planner scan the events
         # from the start, which grows with every published row (measured in bench/)
         rows = await conn.fetch("""

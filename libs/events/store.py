@@ -32,6 +32,8 @@ __all__ = ["AppendResult", "CommitPosition", "ConcurrencyError", "EventContext",
            "StoredEvent", "StreamAppend", "claims_ddl"]
 
 NOTIFY_CHANNEL = "ehr_outbox"
+"""Every store's appends notify this channel with their schema as the payload: the channel is
+the database's, so a relay wakes only for its own schema's payload."""
 tracer = trace.get_tracer("ehr.events.store")
 
 
@@ -67,7 +69,8 @@ ob AS (
 SELECT (SELECT version FROM claim) AS version,
        (SELECT array_agg(position ORDER BY stream_version) FROM ev) AS positions,
        (SELECT count(*) FROM ob) AS outboxed, $4::int AS base,
-       CASE WHEN EXISTS (SELECT 1 FROM claim) THEN pg_notify('{channel}', '') END AS notified
+       CASE WHEN EXISTS (SELECT 1 FROM claim) THEN pg_notify('{channel}', current_schema())
+            END AS notified
 """
 _SQL = {mode: _APPEND.format(claim=claim, channel=NOTIFY_CHANNEL) for mode, claim in _CLAIMS.items()}
 _UPSERT_STREAM = """INSERT INTO streams (stream_id, version, patient_id) VALUES ($1, $2, $3)
@@ -110,7 +113,8 @@ ob AS (
         ON y.s = ev.stream_id AND y.v = ev.stream_version
     RETURNING position)
 SELECT ehr_require_claimed((SELECT claimed FROM ok)) AS claimed,
-       (SELECT count(*) FROM ob) AS outboxed, pg_notify('{NOTIFY_CHANNEL}', '') AS notified
+       (SELECT count(*) FROM ob) AS outboxed, pg_notify('{NOTIFY_CHANNEL}', current_schema())
+           AS notified
 """
 
 

@@ -10,7 +10,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from libs.events.consistency import applied_here, wait_until_applied
+from libs.events.db import make_engine
 from libs.events.envelope import Actor
+from libs.events.migrations import run_migrations
 from libs.events.projection import ProjectionRunner, replay
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventContext, EventStore
@@ -74,6 +76,30 @@ async def test_relay_publishes_in_order_with_patient_key_and_marks_published(
         left = (await conn.execute(text(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
     assert left == 0
+
+
+async def test_a_relay_wakes_for_its_own_stores_appends_only(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    """The services share a database, and so the notification channel: each append names its
+    schema, and another store's writes do not send this relay to look into its outbox."""
+    topic = await make_topics("bank.events", 1)
+    other = f"{schema}_other"
+    await run_migrations(database_url, other)
+    other_engine = make_engine(database_url, other)
+    ours = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
+    theirs = EventStore(other_engine, BANK_EVENTS, topic_names={"bank.events": topic})
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=600)  # no polls
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
+        await write_accounts(theirs, 10, 1)      # 20 appends of another service
+        await write_accounts(ours, 1, 0)
+        await eventually(lambda: relay.stats.published == 1)   # woken by its own append
+        assert relay.stats.drains <= 3, relay.stats   # start, ours, at most one more look
+    finally:
+        relay.stop()
+        await task
+        await other_engine.dispose()
 
 
 async def test_second_relay_stands_by_while_the_first_is_active(
