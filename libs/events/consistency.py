@@ -75,7 +75,9 @@ async def is_applied(engine: AsyncEngine, projection: str | Sequence[str],
 class Announcements:
     """What the projections running in this process have applied, announced as each batch
     commits, for the waiters of this process. Only a hint to ask the database again: the
-    database says what is applied."""
+    database says what is applied. Keyed by projection name and event id, so in a process
+    that runs two services (the tests), the other's projection of the same name may wake a
+    waiter early: it asks its own database and goes on polling."""
 
     def __init__(self) -> None:
         self._runners: Counter[str] = Counter()
