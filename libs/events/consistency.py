@@ -98,11 +98,7 @@ class Announcements:
         for event_id in event_ids:
             for names, woken in self._waiting.get(event_id, ()):
                 if projection in names and not woken.done():
-                    loop = woken.get_loop()
-                    if loop is asyncio.get_running_loop():
-                        woken.set_result(None)
-                    else:   # a waiter on another event loop (thread)
-                        loop.call_soon_threadsafe(_wake, woken)
+                    woken.set_result(None)   # one event loop per process: the runner's
 
     @contextmanager
     def watch(self, event_id: UUID, projections: Iterable[str]) -> Iterator[asyncio.Future]:
@@ -117,11 +113,6 @@ class Announcements:
             entries.remove(entry)
             if not entries:
                 del self._waiting[event_id]
-
-
-def _wake(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 applied_here = Announcements()

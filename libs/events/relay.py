@@ -108,10 +108,11 @@ class OutboxRelay:
                 return
             self.stats.leader = True
             log.info("relay %s: active", self.schema)
-            ours = await conn.fetchval("SELECT current_schema()")   # the appends' payload
 
             def notified(_conn, _pid, _channel, payload: str) -> None:
-                if payload in (ours, ""):   # "": a writer that does not name its schema
+                # an append's payload is its current_schema(): this schema (checked lower-case,
+                # so PostgreSQL names it as written); "": a writer that does not name its schema
+                if payload in (self.schema, ""):
                     self._wake.set()
             await conn.add_listener(NOTIFY_CHANNEL, notified)
             while not self._stop.is_set():

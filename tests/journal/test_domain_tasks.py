@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from libs.kernel.time import OSLO
 from services.journal.domain import clinical as c
 from services.journal.domain import episodes as care
 from services.journal import contract as ev
@@ -175,22 +175,21 @@ def test_worklist_reads_use_the_norwegian_day():
 
 
 def test_todays_worklist_holds_what_falls_due_in_the_next_two_hours():
-    oslo = ZoneInfo("Europe/Oslo")
-    evening = datetime(2026, 12, 3, 23, 45, tzinfo=oslo)
+    evening = datetime(2026, 12, 3, 23, 45, tzinfo=OSLO)
     start, end = ps.worklist_window(evening.date(), evening)
-    assert start == datetime(2026, 12, 3, tzinfo=oslo)
+    assert start == datetime(2026, 12, 3, tzinfo=OSLO)
     # a red alarm raised now is due at 00:15: on tonight's worklist, not on tomorrow's only
     assert start <= evening + timedelta(minutes=30) < end == evening + ps.SOON
-    assert not datetime(2026, 12, 4, 2, tzinfo=oslo) < end
-    noon = datetime(2026, 12, 3, 12, tzinfo=oslo)
-    assert ps.worklist_window(noon.date(), noon) == (start, datetime(2026, 12, 4, tzinfo=oslo))
+    assert not datetime(2026, 12, 4, 2, tzinfo=OSLO) < end
+    noon = datetime(2026, 12, 3, 12, tzinfo=OSLO)
+    assert ps.worklist_window(noon.date(), noon) == (start, datetime(2026, 12, 4, tzinfo=OSLO))
     # another day than today is that day only, late evening or not
     assert ps.worklist_window(date(2026, 12, 4), evening) == (
-        datetime(2026, 12, 4, tzinfo=oslo), datetime(2026, 12, 5, tzinfo=oslo))
+        datetime(2026, 12, 4, tzinfo=OSLO), datetime(2026, 12, 5, tzinfo=OSLO))
     # the day is Norway's: 23:30 UTC on 3 December is already 4 December in Oslo
     late_utc = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
     assert ps.worklist_window(date(2026, 12, 4), late_utc)[1] == datetime(2026, 12, 5,
-                                                                          tzinfo=oslo)
+                                                                          tzinfo=OSLO)
 
 
 # --- fold ------------------------------------------------------------------------------------
