@@ -151,9 +151,7 @@ def deploy_apps(manifests: Sequence[Manifest]) -> tuple[typer.Typer, typer.Typer
 
         async def main(stop: asyncio.Event) -> None:
             telemetry.setup_telemetry(s, f"{name}-relay")
-            relay = OutboxRelay(s.effective_database_url, schema or name, s.effective_kafka,
-                                s.relay_batch_size, s.relay_poll_interval_s,
-                                s.relay_standby_retry_s)
+            relay = OutboxRelay.from_settings(s, schema or name)
             task = asyncio.create_task(relay.run())
             await stop.wait()
             relay.stop()

@@ -97,9 +97,7 @@ def add_stream_commands(app: typer.Typer, manifests: Sequence[Manifest]) -> None
         s = get_settings()
 
         async def main(stop: asyncio.Event):
-            relay = OutboxRelay(s.effective_database_url, schema, s.effective_kafka,
-                                s.relay_batch_size, s.relay_poll_interval_s,
-                                s.relay_standby_retry_s)
+            relay = OutboxRelay.from_settings(s, schema)
             task = asyncio.create_task(relay.run())
             console.print(f"relay for {schema}: {host_of(s.effective_database_url)} → "
                           f"{s.effective_kafka}")

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 1.0
     relay_standby_retry_s: float = 2.0
+    # after a drain that emptied the outbox, the relay waits this long before the next one, so
+    # under load a batch gathers what came meanwhile; idle, a row still goes at once
+    relay_linger_s: float = Field(0.02, ge=0, le=1)
 
     # request limits (issue 12): the largest body a service reads (413 beyond it, counted as it
     # streams in) and the most entries a FHIR Bundle may carry

@@ -56,19 +56,28 @@ def producer_for(bootstrap: str) -> AIOKafkaProducer:
 
 class OutboxRelay:
     def __init__(self, database_url: str, schema: str, bootstrap: str, batch_size: int = 500,
-                 poll_interval_s: float = 1.0, standby_retry_s: float = 2.0):
+                 poll_interval_s: float = 1.0, standby_retry_s: float = 2.0,
+                 linger_s: float = 0.0):
         self.dsn = asyncpg_dsn(database_url)
         self.schema = check_schema(schema)
         self.bootstrap = bootstrap
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.standby_retry_s = standby_retry_s
+        self.linger_s = linger_s
         self.lock_key = zlib.crc32(f"ehr.relay.{schema}".encode())
         self.stats = RelayStats()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._backlog_at = 0.0
+
+    @classmethod
+    def from_settings(cls, settings, schema: str) -> OutboxRelay:
+        """The relay of ``schema`` as the platform's settings (``libs/config.py``) say."""
+        s = settings
+        return cls(s.effective_database_url, schema, s.effective_kafka, s.relay_batch_size,
+                   s.relay_poll_interval_s, s.relay_standby_retry_s, s.relay_linger_s)
 
     def stop(self) -> None:
         self._stop.set()
@@ -95,6 +104,13 @@ class OutboxRelay:
             pass
         self._wake.clear()
 
+    async def _linger(self) -> None:
+        """Wait ``linger_s`` unless stopped; a wake-up in between is kept for the next drain."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), self.linger_s)
+        except asyncio.TimeoutError:
+            pass
+
     async def _run_session(self) -> None:
         conn = await asyncpg.connect(self.dsn, server_settings={
             "search_path": self.schema, "application_name": f"ehr-relay-{self.schema}"})
@@ -119,6 +135,10 @@ class OutboxRelay:
                 moved = await self._drain_once(conn)
                 if not moved:
                     await self._sleep(self.poll_interval_s)
+                elif moved < self.batch_size and self.linger_s:
+                    # caught up: the next rows wait up to linger_s and go in one batch. Idle,
+                    # the first row goes at once; busy, a batch per linger_s
+                    await self._linger()
         finally:
             self.stats.leader = False
             await _close_quietly(conn)

@@ -80,8 +80,7 @@ class ServiceRuntime:
         self.runners = [ProjectionRunner(p, self.engine, kafka, registry=self.registry,
                                          batch_size=s.projection_batch_size)
                         for p in self.projections]
-        self.relay = OutboxRelay(url, self.schema, kafka, s.relay_batch_size,
-                                 s.relay_poll_interval_s, s.relay_standby_retry_s)
+        self.relay = OutboxRelay.from_settings(s, self.schema)
         for r in self.runners:
             await r.prepare()
         await self.logger.start()

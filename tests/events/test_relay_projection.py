@@ -102,6 +102,29 @@ async def test_a_relay_wakes_for_its_own_stores_appends_only(
         await other_engine.dispose()
 
 
+async def test_a_lingering_relay_sends_what_came_meanwhile_in_one_batch(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    """After a drain that emptied the outbox, appends that come within ``linger_s`` wait and
+    go together, not one batch each; the first append after a quiet spell goes on its own."""
+    topic = await make_topics("bank.events", 1)
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=600,
+                        linger_s=3.0)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
+        await write_accounts(store, 1, 0)
+        await eventually(lambda: relay.stats.published == 1)
+        assert relay.stats.batches == 1
+        await write_accounts(store, 4, 4)        # 20 appends, 20 notifications
+        await eventually(lambda: relay.stats.published == 21)
+        assert relay.stats.batches <= 3, relay.stats   # not 20
+    finally:
+        relay.stop()   # also ends a linger at once
+        await task
+    assert len(await consume_all(kafka_bootstrap, topic, 21)) == 21
+
+
 async def test_second_relay_stands_by_while_the_first_is_active(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 1)
