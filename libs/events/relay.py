@@ -10,6 +10,10 @@
 * It wakes on LISTEN/NOTIFY and also polls, so a lost notification delays nothing for long.
   Notifications carry the writer's schema: a relay wakes for its own store's appends only, not
   for every write of every service sharing the database.
+* After a drain that emptied the outbox it lingers ``linger_s`` (``EHR_RELAY_LINGER_S``, 20 ms)
+  before it looks again, so on a busy outbox what came meanwhile goes in one batch (a drain per
+  group commit was a third of a core for the access log: bench/RESULTS.md). A drain that found
+  nothing sleeps until the next notification, so the first row after a quiet spell goes at once.
 * While the broker is down, writes go on being acknowledged (they only touch PostgreSQL); the
   relay retries with back-off and drains the backlog in order when the broker returns.
 """
