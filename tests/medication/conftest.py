@@ -54,13 +54,15 @@ class Ward:
 
     async def patient(self) -> tuple[str, str]:
         """A registered patient with home nursing granted and a GP relation; returns (patient
-        id, national id) once both can read the medication list."""
+        id, national id) once both can read the medication list and the nurse the journal."""
         patient_id, national_id = await self.c.register()
         await self.c.home_care_granted(patient_id)
         r = await self.c.assign(patient_id, GP_OFFICE, purpose="fastlege")
         assert r.status_code == 201, r.text
         for who in (self.c.nurse(), self.c.gp()):
             await self.until_allowed(who, patient_id)
+        # the journal folds the same relations on its own: the nurse writes there next
+        await self.c.until_allowed(self.c.nurse(), patient_id)
         return patient_id, national_id
 
     async def until_allowed(self, headers: dict, patient_id: str, timeout: float = 20) -> None:
