@@ -5,7 +5,7 @@ Decide: four requests (practitioner, own record, guardian proxy, school disclosu
 realistic ``Facts``; baseline ``Facts.model_validate_json`` of the same document, the load every
 guarded request pays before it decides. Reads: ``GET /patients/{id}/consents`` of the service
 under uvicorn **in its own process** (``python -m bench.access serve ...``, telemetry on), and
-its relay and projections in a second process (``python -m bench.access background ...``), as
+its relay and projections in a second process (``python -m bench.servers background ...``), as
 the chart and ``make run`` deploy them (the API process only serves); on 2 cores a server thread
 here would share the GIL with the load generator (aiohttp, closed loop; lighter than httpx).
 Windows log / no-log / no-log / log so drift cancels; the no-log server swaps
@@ -31,6 +31,7 @@ from uuid import uuid4
 import aiohttp
 
 from bench.infra import Deadline, Resources, loadavg, pg_connect, unique
+from bench.loadgen import start_background
 from bench.report import Row
 from bench.util import Child, CpuMeter, cpu_text, pct
 from libs.audit.log import entry_for
@@ -48,7 +49,6 @@ from libs.kernel.heap import settle_heap
 
 PATIENTS, CONNECTIONS, WARMUP_S, WINDOW_S, DECIDE_N, TARGET = 200, 32, 2.0, 10.0, 20_000, 0.85
 ORDER = ("log", "nolog", "nolog", "log")
-BACKGROUND_READY = "relay and projections running"
 HOME_CARE, MUNICIPALITY, SCHOOL, KINDERGARTEN = "974600978", "123456785", "889640782", "987654325"
 SETTINGS = (f"decide × {DECIDE_N:,} per case; reads: {PATIENTS} patients, {CONNECTIONS} "
             f"connections, windows {'/'.join(ORDER)} of {WINDOW_S:.0f} s (+{WARMUP_S:.0f} s "
@@ -157,18 +157,6 @@ async def start_server(args: list[str], log: Path, port: int) -> Child:
     return child
 
 
-async def start_background(args: list[str], log: Path) -> Child:
-    """The service's relay and projections, in their own process (after the API migrated)."""
-    child = await _spawn("consent relay and projections", "background", args, log)
-    deadline = Deadline(90, "consent relay and projections start")
-    while BACKGROUND_READY.encode() not in log.read_bytes():
-        if child.proc.returncode is not None:
-            raise RuntimeError(f"the consent relay and projections exited; see {log}")
-        deadline.check()
-        await asyncio.sleep(0.1)
-    return child
-
-
 async def _spawn(name: str, command: str, args: list[str], log: Path) -> Child:
     child = Child(name, args, log)  # for its bounded stop()
     with open(log, "ab") as err:
@@ -245,7 +233,9 @@ async def read_throughput(url: str, bootstrap: str, console, rows: list[Row],
             port, common = free_port(), [url, schema, bootstrap, json.dumps(topics), str(key)]
             server = await start_server(common + [str(port), mode], work / f"server-{i}.log",
                                         port)
-            background = await start_background(common, work / f"background-{i}.log")
+            background = await start_background("consent", {
+                "url": url, "schema": schema, "bootstrap": bootstrap, "topics": topics,
+                "key": str(key)}, work / f"background-{i}.log")
             try:
                 async with aiohttp.ClientSession(
                         f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {nurse}"},
@@ -348,31 +338,5 @@ def serve(url: str, schema: str, bootstrap: str, topics: str, key: str, port: st
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
 
 
-def background(url: str, schema: str, bootstrap: str, topics: str, key: str) -> None:
-    """The relay and the projections of the service, as ``ehr run relay`` / ``ehr run
-    projections`` run them beside ``ehr run api``, until SIGTERM."""
-    import signal
-
-    from libs.web.service import ServiceRuntime
-    from services.consent.app import Options
-    from services.consent.manifest import MANIFEST
-    from services.consent.settings import ConsentSettings
-    s = ConsentSettings.for_service(Settings(database_url=url, kafka_bootstrap_servers=bootstrap,
-                                             environment="test", dev_key_path=Path(key)))
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        opts = Options(schema=schema, topic_names=json.loads(topics))
-        async with ServiceRuntime(s, opts, MANIFEST):
-            settle_heap()
-            print(BACKGROUND_READY, file=sys.stderr, flush=True)
-            await stop.wait()
-
-    asyncio.run(main())
-
-
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
     serve(*sys.argv[2:])
-elif __name__ == "__main__" and sys.argv[1:2] == ["background"]:
-    background(*sys.argv[2:])

@@ -58,7 +58,7 @@ class Citizens:
     work: Path
     patients: list[str] = field(default_factory=list)
     cookies: list[str] = field(default_factory=list)
-    servers: dict[str, Child] = field(default_factory=dict)
+    servers: dict[str, Child | lg.Server] = field(default_factory=dict)
     engine: object = None
     res: Resources | None = None
 

@@ -38,9 +38,9 @@ import aiohttp
 
 from bench.infra import Resources, loadavg, unique
 from bench.journal import HOME_CARE, MUNICIPALITY, NURSE_HPR, register, staff_tokens
-from bench.loadgen import JRow, session_for, start_server
+from bench.loadgen import JRow, Server, session_for, start_server
 from bench.report import Row
-from bench.util import Child, make_progress, pct, tracked
+from bench.util import make_progress, pct, tracked
 from libs.devstack.procs import free_port
 from libs.events.consistency import ConsistencyToken, wait_until_applied
 from libs.events.db import make_engine
@@ -126,7 +126,7 @@ async def _measure(port: int, token: str, patients: dict[int, str], progress) ->
 async def history_phase(url: str, bootstrap: str, console, rows: list[Row],
                         notes: list[str]) -> None:
     res, uid, work = Resources(url, bootstrap), unique(), Path(tempfile.mkdtemp(prefix="bench-"))
-    servers: list[Child] = []
+    servers: list[Server] = []
     engine = None
     try:
         schemas = {s: await res.schema(f"bench_history_{uid}_{s}") for s in ("journal", "consent")}

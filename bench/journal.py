@@ -1,9 +1,10 @@
 """Journal (issue 4): signed-note writes and patient-overview reads over HTTP, each next to a raw
 FastAPI + asyncpg app doing the same work without the platform, in one run.
 
-The journal service runs under uvicorn **in its own process** (``python -m bench.servers serve
-...``) with its relay, projections, access logger and telemetry in-process, as deployed; so does
-the baseline app (``serve raw``). The load generator (aiohttp, as ``bench/access.py``) runs here.
+The journal service runs as deployed: its API under uvicorn **in its own process** (``python -m
+bench.servers serve ...``, access logger and telemetry in it) and its relay and projections in a
+second process (``background``); the baseline app (``serve raw``) is one process. The load generator
+(aiohttp, as ``bench/access.py``) runs here.
 
 Set-up (not measured): ``PATIENTS`` patients registered in the journal by a case worker, each
 with a care relation for the home-care unit declared on the consent service (started for the
@@ -48,11 +49,10 @@ import aiohttp
 
 from bench.infra import Resources, loadavg, pg_connect, unique
 from bench.loadgen import (CLIENTS, ERROR, OPEN_CONNECTIONS, RATE_S, WARMUP_S, WINDOW_S, JRow,
-                           Request, Window, closed_loop, open_loop, session_for, settle,
-                           start_server)
+                           Request, Server, Window, closed_loop, open_loop, session_for,
+                           settle, start_server)
 from bench.report import Row
-from bench.util import (Child, CpuMeter, gather_bounded, make_progress,
-                        tracked)
+from bench.util import CpuMeter, gather_bounded, make_progress, tracked
 from libs.access.dev_issuer import DevIssuer
 from libs.kernel.identifiers import synthetic_number
 from libs.access.model import Role
@@ -215,7 +215,7 @@ async def copy_records(url: str, journal_schema: str, raw_schema: str) -> int:
 
 # --- the phases ------------------------------------------------------------------------------
 
-async def measure(port: int, token: str | None, patients: list[str], server: Child,
+async def measure(port: int, token: str | None, patients: list[str], server: Server,
                   who: str, progress, engine=None) -> dict[str, Window]:
     """Reads, then writes, against one server: closed loop, open loop at the information
     rate, open loop at the target rate; each window on fresh connections (an idle keep-alive
@@ -230,7 +230,7 @@ async def measure(port: int, token: str | None, patients: list[str], server: Chi
             total = int(rate * (WARMUP_S + RATE_S)) if rate else None
             async with session_for(port, token, OPEN_CONNECTIONS if rate else CLIENTS) as s, \
                     tracked(progress, f"journal {what} {kind}: {who}", total) as c:
-                cpu = CpuMeter({server.pid: "server", os.getpid(): "load generator"})
+                cpu = CpuMeter(server.roles() | {os.getpid(): "load generator"})
                 w = await (open_loop(s, target, rate, c) if rate else closed_loop(s, target, c))
                 w.cpu = cpu.stop()
                 w.load = loadavg()
@@ -244,9 +244,9 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
                         notes: list[str]) -> None:
     res, uid, work = Resources(url, bootstrap), unique(), Path(tempfile.mkdtemp(prefix="bench-"))
     closers: list = []
-    servers: list[Child] = []
+    servers: list[Server] = []
 
-    async def stop(server: Child) -> None:
+    async def stop(server: Server) -> None:
         await server.stop()
         servers.remove(server)
 
@@ -348,8 +348,9 @@ def add_rows(s: dict[str, Window], b: dict[str, Window], rows: list[Row],
     for who, got in (("journal", s), ("baseline", b)):
         for k, w in got.items():
             notes.append(f"{who} {k}: {w.text('notes/s' if 'writes' in k else 'reads/s')}")
-    notes.append(f"journal: the service in its own process (relay, projections `access_facts` "
-                 f"and `journal_records`, access logger, telemetry SDK without exporter), each "
+    notes.append(f"journal: the service as deployed, its API in its own process (access logger, "
+                 f"telemetry SDK without exporter) and its relay and projections (`access_facts`, "
+                 f"`journal_records`, ...) in a second one; each "
                  f"request as the home-care nurse: token, access decision, durable AccessLogged "
                  f"entry; a note is drafted and signed in one append of two events. Closed loop: "
                  f"{CLIENTS} clients, latency of requests completed in the {WINDOW_S:.0f} s "
@@ -358,8 +359,7 @@ def add_rows(s: dict[str, Window], b: dict[str, Window], rows: list[Row],
                  f"Baseline: FastAPI + asyncpg in its own process, pydantic body, one INSERT "
                  f"(note jsonb) / one SELECT of the same record documents by primary key; no "
                  f"auth, no log. Server CPU per request = its CPU over the closed-loop window ÷ "
-                 f"requests sent, including background work (relay, projections, log) in the "
-                 f"same process")
+                 f"requests sent, the relay-and-projections process's CPU included")
     bad = {k: {c: n for c, n in w.status.items() if c not in (200, 201)}
            for k, w in s.items() if not w.ok}
     if bad:

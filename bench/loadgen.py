@@ -25,6 +25,7 @@ import aiohttp
 
 from bench.infra import Deadline
 from bench.report import Row
+from bench.servers import BACKGROUND_READY
 from bench.util import Child, _proc_cpu, cpu_text, pct
 from libs.config import REPO_ROOT
 from libs.devstack.procs import port_open
@@ -34,6 +35,7 @@ if TYPE_CHECKING:   # the journal's and the medication's windows: slot(k) and to
     from bench.journal import Target
 
 CLIENTS, OPEN_CONNECTIONS = 32, 512
+SERVER = "server"   # the CpuMeter role of the server's processes (and the prefix of the second)
 WARMUP_S, WINDOW_S, RATE_S = 2.0, 10.0, 18.0  # warm-up, closed-loop window, open-loop window
 
 
@@ -79,8 +81,10 @@ class Window:
 
     @property
     def cpu_ms(self) -> float:
-        """The server's CPU per request sent (warm-up included), in ms."""
-        return self.cpu.get("server", 0.0) * self.wall / max(1, self.sent) * 1000
+        """The server's CPU per request sent (warm-up included), in ms: its API process and,
+        for ours, the process of its relay and projections (``Server.roles``)."""
+        used = sum(v for k, v in self.cpu.items() if k.startswith(SERVER))
+        return used * self.wall / max(1, self.sent) * 1000
 
     def text(self, unit: str) -> str:
         head = (f"{self.rate:,.0f} {unit}" if self.kind == "closed" else
@@ -162,39 +166,95 @@ async def open_loop(session: aiohttp.ClientSession, target: Target, rate: float,
     return w
 
 
-async def settle(server: Child, target: Target, engine) -> None:
+async def settle(server: Server, target: Target, engine) -> None:
     """Before the next window: the projection has every write of this one (when the engine
     is the journal's), and the server is idle (its relay and log writer have caught up)."""
     if engine is not None:
         for t in list(target.tokens.values()):
             await wait_until_applied(engine, "journal_records", ConsistencyToken.decode(t), 300)
     target.tokens.clear()
-    deadline, last = Deadline(120, "server idle"), _proc_cpu(server.pid) or 0.0
+    deadline = Deadline(120, "server idle")
+    last = {pid: _proc_cpu(pid) or 0.0 for pid in server.roles()}
     while True:
         await asyncio.sleep(0.5)
-        now = _proc_cpu(server.pid) or 0.0
-        if now - last < 0.05 or deadline.left() < 0:  # under 10 % of a core
+        now = {pid: _proc_cpu(pid) or 0.0 for pid in last}
+        if all(now[p] - last[p] < 0.05 for p in now) or deadline.left() < 0:  # < 10 % of a core
             return
         last = now
 
 
 # --- the servers -----------------------------------------------------------------------------
 
-async def start_server(mode: str, config: dict, log: Path) -> Child:
-    """``python -m bench.servers serve <mode> <config>``: a server under test in its own
-    process, ready once it listens."""
-    child = Child(f"{mode} server", [], log)  # for its bounded stop()
+@dataclass
+class Server:
+    """A server under test: its API process and, for ours, the process of its outbox relay and
+    projections, as the chart deploys them (``bench/servers.py``)."""
+    api: Child
+    background: Child | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.api.pid
+
+    def roles(self, name: str = SERVER) -> dict[int, str]:
+        """{pid: CpuMeter role}; the background's role starts with the API's (``cpu_ms``)."""
+        out = {self.api.pid: name}
+        if self.background is not None:
+            out[self.background.pid] = f"{name}: relay and projections"
+        return out
+
+    async def stop(self) -> None:
+        await self.api.stop()
+        if self.background is not None:
+            await self.background.stop()
+
+
+async def _spawn(command: str, mode: str, config: dict, log: Path) -> Child:
+    child = Child(f"{mode} {command}", [], log)  # for its bounded stop()
     with open(log, "ab") as err:
         child.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.servers", "serve", mode, json.dumps(config),
+            sys.executable, "-m", "bench.servers", command, mode, json.dumps(config),
             stdout=err, stderr=err, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    deadline = Deadline(120, f"{mode} server start")
-    while not port_open(config["port"]):  # uvicorn listens once the lifespan is up
-        if child.proc.returncode is not None:
-            raise RuntimeError(f"the {mode} server exited; see {log}")
-        deadline.check()
-        await asyncio.sleep(0.1)
     return child
+
+
+async def start_server(mode: str, config: dict, log: Path) -> Server:
+    """A server under test, ready once it listens; for ours (not ``*-raw``) then also its
+    relay and projections (``python -m bench.servers serve|background <mode> <config>``),
+    ready once that process says so (its log is ``log`` with ``.background`` added)."""
+    server = Server(await _spawn("serve", mode, config, log))
+    try:
+        deadline = Deadline(120, f"{mode} server start")
+        while not port_open(config["port"]):  # uvicorn listens once the lifespan is up
+            if server.api.proc.returncode is not None:
+                raise RuntimeError(f"the {mode} server exited; see {log}")
+            deadline.check()
+            await asyncio.sleep(0.1)
+        if not mode.endswith("-raw"):
+            server.background = await start_background(
+                mode, config, log.with_name(log.name + ".background"))
+        return server
+    except BaseException:
+        await server.stop()
+        raise
+
+
+async def start_background(mode: str, config: dict, log: Path) -> Child:
+    """The outbox relay and projections of one of our services in their own process (``python
+    -m bench.servers background <mode> <config>``), once its API has migrated the schema;
+    ready once it says so."""
+    child = await _spawn("background", mode, config, log)
+    try:
+        deadline = Deadline(120, f"{mode} relay and projections start")
+        while BACKGROUND_READY.encode() not in log.read_bytes():
+            if child.proc.returncode is not None:
+                raise RuntimeError(f"the {mode} relay and projections exited; see {log}")
+            deadline.check()
+            await asyncio.sleep(0.1)
+        return child
+    except BaseException:
+        await child.stop()
+        raise
 
 
 def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> aiohttp.ClientSession:
@@ -204,7 +264,7 @@ def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> ai
 
 
 @contextlib.asynccontextmanager
-async def profiled(server: Child, name: str, seconds: float):
+async def profiled(server: Server, name: str, seconds: float):
     """py-spy on the server for the window, when ``BENCH_PROFILE_DIR`` is set."""
     out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
         shutil.which("py-spy")

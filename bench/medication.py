@@ -1,11 +1,12 @@
 """Medication: current-list reads and orders with decision support over HTTP, each next to a
 raw FastAPI + asyncpg app doing the same work without the platform, in one run.
 
-The medication service runs under uvicorn **in its own process** (``python -m bench.servers
-serve medication ...``) with its relay, projections (``access_facts``, ``medication_lists``,
-``medication_cave``), access logger and telemetry in-process, as deployed; so does the baseline
-app (``serve raw``). The load generator, the windows, the CPU meter and the servers' start are
-``bench/loadgen.py``'s (aiohttp, closed and open loop, ``Window``).
+The medication service runs as deployed: its API under uvicorn **in its own process** (``python -m
+bench.servers serve medication ...``, access logger and telemetry in it) and its relay and
+projections (``access_facts``, ``medication_lists``, ``medication_cave``) in a second process
+(``background``); the baseline app (``serve raw``) is one process. The load generator, the windows,
+the CPU meter and the servers' start are ``bench/loadgen.py``'s (aiohttp, closed and open loop,
+``Window``).
 
 Set-up (not measured): ``jn.PATIENTS`` patients registered in the journal by a case worker,
 each with a care relation for the GP's office declared on the consent service (as the journal
@@ -70,7 +71,8 @@ from bench.medication_setup import (DOSE, LISTS, OVERRIDE, cave, copy_lists,
                                     list_size, seed)
 from bench.infra import Resources, loadavg, unique
 from bench.report import Row
-from bench.util import Child, CpuMeter, gather_bounded, make_progress, tracked
+from bench.loadgen import Server
+from bench.util import CpuMeter, gather_bounded, make_progress, tracked
 from libs.access.dev_issuer import DevIssuer
 from libs.access.model import Role
 from libs.config import Settings
@@ -165,7 +167,7 @@ async def caught_up(engine, tokens) -> None:
 
 # --- the phases ------------------------------------------------------------------------------
 
-async def measure(port: int, token: str | None, patients: list[str], server: Child, who: str,
+async def measure(port: int, token: str | None, patients: list[str], server: Server, who: str,
                   progress, engine=None, at_target: bool | None = None
                   ) -> tuple[dict[str, lg.Window], Target]:
     """Reads, then orders, against one server; each window on fresh connections and after the
@@ -191,7 +193,7 @@ async def measure(port: int, token: str | None, patients: list[str], server: Chi
             total = int(rate * (lg.WARMUP_S + lg.RATE_S)) if rate else None
             async with lg.session_for(port, token, lg.OPEN_CONNECTIONS if rate else CLIENTS) \
                     as s, tracked(progress, f"medication {what} {kind}: {who}", total) as c:
-                cpu = CpuMeter({server.pid: "server", os.getpid(): "load generator"})
+                cpu = CpuMeter(server.roles() | {os.getpid(): "load generator"})
                 async with lg.profiled(server, f"{who.split()[0]}-{what}-{kind.replace(' ', '')}",
                                     lg.WARMUP_S + lg.WINDOW_S) if not rate and engine else \
                         contextlib.nullcontext():
@@ -215,13 +217,13 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
                            notes: list[str]) -> None:
     res, uid, work = Resources(url, bootstrap), unique(), Path(tempfile.mkdtemp(prefix="bench-"))
     closers: list = []
-    servers: list[Child] = []
+    servers: list[Server] = []
 
-    async def stop(server: Child) -> None:
+    async def stop(server: Server) -> None:
         await server.stop()
         servers.remove(server)
 
-    async def start(mode: str, key: str | None = None) -> Child:
+    async def start(mode: str, key: str | None = None) -> Server:
         server = await lg.start_server(mode, cfg[key or mode], work / f"{mode}.log")
         servers.append(server)
         return server
@@ -360,17 +362,19 @@ def add_rows(s: dict[str, lg.Window], b: dict[str, lg.Window], orders: Target,
                       for k, n in orders.warnings.most_common())
     notes.append(f"medication orders: {orders.orders:,} orders answered 201 in the windows "
                  f"(with warm-ups); warnings per order: {shown or 'none'}")
-    notes.append("medication: the service in its own process (relay, projections "
-                 "`access_facts`, `medication_lists` (with its FHIR versions) and "
-                 "`medication_cave`, access logger, telemetry SDK without exporter); every "
+    notes.append("medication: the service as deployed, its API in its own process (access "
+                 "logger, telemetry SDK without exporter) and its relay and projections "
+                 "(`access_facts`, `medication_lists` with its FHIR versions, `medication_cave`) "
+                 "in a second one; every "
                  "request as the GP (physician, prescriber): token, access decision, durable "
                  "AccessLogged entry; an order loads the list (cached fold), reads the CAVE, "
                  "runs decision support and appends the prescription and its warnings. "
                  "Baseline: FastAPI + asyncpg in its own process, one SELECT of the ready "
-                 "current-list JSON (text) by primary key / pydantic body and one statement (version "
-                 "check and bump, INSERT of the order); no auth, no log, no decision support. "
+                 "current-list JSON (text) by primary key / pydantic body and one statement "
+                 "(version check and bump, INSERT of the order); no auth, no log, no decision "
+                 "support. "
                  "Server CPU per request = its CPU over the closed-loop window ÷ requests sent, "
-                 "background work (relay, projections, log) in the same process included")
+                 "the relay-and-projections process's CPU included")
     bad = {k: {st: n for st, n in w.status.items() if st not in (200, 201)}
            for k, w in s.items() if not w.ok}
     if bad:

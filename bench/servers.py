@@ -1,7 +1,10 @@
-"""The processes under test of the service benchmarks, each started as ``python -m
-bench.servers serve <mode> <config>`` (``bench/loadgen.py``'s ``start_server``): a service as
-deployed (journal, consent, medication: relay, projections, access logger and telemetry in its
-process) or a raw baseline (FastAPI + an asyncpg pool, the same routes without the platform)."""
+"""The processes under test of the service benchmarks, each started by ``bench/loadgen.py``'s
+``start_server``: a service as deployed (journal, consent, medication), which is two
+processes, ``python -m bench.servers serve <mode> <config>`` (the API under uvicorn, access
+logger and telemetry in it, as ``ehr run api``) and ``python -m bench.servers background
+<mode> <config>`` (its outbox relay and projections, as the chart runs them beside the API);
+or a raw baseline (FastAPI + an asyncpg pool, the same routes without the platform), one
+process."""
 
 from __future__ import annotations
 
@@ -106,6 +109,25 @@ def medication_raw(url: str, schema: str):
 
 
 RAW = {"journal-raw": journal_raw, "medication-raw": medication_raw}
+BACKGROUND_READY = "BACKGROUND READY"   # the background process's line on stderr once it runs
+
+
+def _service(mode: str):
+    """(create_app, manifest, settings class) of one of our services."""
+    if mode == "journal":
+        from services.journal import app, manifest, settings
+        return app.create_app, manifest.MANIFEST, settings.JournalSettings
+    if mode == "consent":
+        from services.consent import app, manifest, settings
+        return app.create_app, manifest.MANIFEST, settings.ConsentSettings
+    from services.medication import app, manifest, settings
+    return app.create_app, manifest.MANIFEST, settings.MedicationSettings
+
+
+def _settings(c: dict) -> Settings:
+    return Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
+                    environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
+                    token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
 
 
 def serve(mode: str, raw_config: str) -> None:
@@ -115,20 +137,36 @@ def serve(mode: str, raw_config: str) -> None:
     c = json.loads(raw_config)
     if mode in RAW:
         app = RAW[mode](c["url"], c["schema"])
-    else:
-        s = Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
-                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
-                     token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
-        if mode == "journal":
-            from services.journal.app import create_app
-        elif mode == "consent":
-            from services.consent.app import create_app
-        else:
-            from services.medication.app import create_app
-        app = create_app(s, Options(schema=c["schema"], topic_names=c["topics"]))
+    else:   # as `ehr run api`: it only serves; its relay and projections run in `background`
+        create_app = _service(mode)[0]
+        app = create_app(_settings(c), Options(schema=c["schema"], topic_names=c["topics"],
+                                               background=False))
     settle_heap()   # as `ehr run api` does, for ours and the raw baseline alike
     uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(*sys.argv[2:])
+def background(mode: str, raw_config: str) -> None:
+    """The outbox relay and the projections of one of our services, in their own process,
+    until SIGTERM (started once the API has migrated the schema)."""
+    import asyncio
+    import signal
+
+    from libs.web.service import Options, ServiceRuntime
+    c = json.loads(raw_config)
+    _, manifest, settings_class = _service(mode)
+    s = settings_class.for_service(_settings(c))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        async with ServiceRuntime(s, Options(schema=c["schema"], topic_names=c["topics"]),
+                                  manifest):
+            settle_heap()
+            print(BACKGROUND_READY, file=sys.stderr, flush=True)
+            await stop.wait()
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__" and sys.argv[1:2] in (["serve"], ["background"]):
+    {"serve": serve, "background": background}[sys.argv[1]](*sys.argv[2:])

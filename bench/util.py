@@ -88,6 +88,10 @@ class Child:
         assert self.proc is not None
         return self.proc.pid
 
+    def roles(self, name: str) -> dict[int, str]:
+        """{pid: CpuMeter role}, as ``bench.loadgen.Server.roles`` (which has two processes)."""
+        return {self.pid: name}
+
     async def start(self, timeout_s: float = 90) -> None:
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))

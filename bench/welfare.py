@@ -141,8 +141,7 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
                 n.n = int(idle_s)
             api_pid = c.servers["welfare"].pid
             async with tracked(progress, "ingestion: POST /ingest", 0) as n:
-                cpu0, meter = cp.tree_cpu_s(api_pid), CpuMeter(
-                    {s.pid: f"{name} ({s.pid})" for name, s in c.servers.items()})
+                cpu0, meter = cp.tree_cpu_s(api_pid), CpuMeter(c.roles())
                 async with flame(api_pid, "ingest", profile, ingest_s):
                     api = await wl.ingestion(c, ingest_s, batch, clients, n)
                 api.cpu_s = cp.tree_cpu_s(api_pid) - cpu0
@@ -157,7 +156,7 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
                 raw = await wl.raw_produce(c, bootstrap, ingest_s, batch, clients, n)
             rss: list[tuple[float, float]] = []
             async with tracked(progress, "device event -> worklist", int(rate * seconds)) as n:
-                meter = CpuMeter({s.pid: f"{name} ({s.pid})" for name, s in c.servers.items()})
+                meter = CpuMeter(c.roles())
                 async with flame(c.worker_pid, "worker", profile, seconds):
                     lat = await wl.latency(c, rate, seconds, batch, DAY_S / seconds, n, rss)
                 about["CPU during the latency loop"] = cpu_text(meter.stop())

@@ -46,10 +46,15 @@ class Welfare:
     devices: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     nurse: str = ""
-    servers: dict[str, Child] = field(default_factory=dict)
+    servers: dict[str, Child | lg.Server] = field(default_factory=dict)
 
     def log(self, name: str) -> Path:
         return self.work / f"{name}.log"
+
+    def roles(self) -> dict[int, str]:
+        """{pid: CpuMeter role} of every process of the stack, each named with its pid."""
+        return {pid: f"{role} ({pid})" for name, s in self.servers.items()
+                for pid, role in s.roles(name).items()}
 
     @property
     def worker_pid(self) -> int:

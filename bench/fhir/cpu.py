@@ -3,9 +3,9 @@ stime) of every process of that side, sampled before a phase and after it (once 
 idle again, so the work a request leaves behind — relays, projections, the access log,
 Hibernate's flushes — counts too):
 
-- **ours**: each service's process (API, outbox relay, projections and access logger run in
-  it) and anything it started, the gateway's nginx (master and workers), Kafka, and the
-  PostgreSQL server's processes but for HAPI's database's backends;
+- **ours**: each service's two processes (its API with the access logger; its outbox relay
+  and projections) and anything they started, the gateway's nginx (master and workers),
+  Kafka, and the PostgreSQL server's processes but for HAPI's database's backends;
 - **HAPI**: its JVM, and the PostgreSQL server's processes but for backends of any other
   database.
 

@@ -1,10 +1,10 @@
-"""Our side of the FHIR benchmark: the consent service, the journal and the medication service
-each in its own process as deployed (API, outbox relay, projections and access logger in it;
-``bench.servers``), on one set of fresh topics and their own schemas, behind the one FHIR base
-(``ehr gateway``: Debian's nginx with the config rendered from the routing map), as ``make run``
-runs them. The client is a home-care nurse (a development token): the transactions she posts
-register patients, and the consent service's bridge gives her unit a care relation to each,
-as it does for any professional who registers a patient."""
+"""Our side of the FHIR benchmark: the consent service, the journal and the medication service as
+deployed, each its API (and access logger) in one process and its outbox relay and projections in a
+second (``bench.servers``), on one set of fresh topics and their own schemas, behind the one FHIR
+base (``ehr gateway``: Debian's nginx with the config rendered from the routing map), as ``make
+run`` runs them. The client is a home-care nurse (a development token): the transactions she posts
+register patients, and the consent service's bridge gives her unit a care relation to each, as it
+does for any professional who registers a patient."""
 
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ async def ours(url: str, bootstrap: str, work: Path,
                 "schema": schemas[s], "port": ports[s]}, work / f"{s}.log")
         base, nginx = await start_gateway({s: f"127.0.0.1:{p}" for s, p in ports.items()},
                                           prefix)
-        roots = {c.pid: name for name, c in servers.items()} | {nginx: "gateway (nginx)"}
+        roots = {pid: role for name, c in servers.items() for pid, role in c.roles(name).items()}
+        roots |= {nginx: "gateway (nginx)"}
         roots |= stack_roots(url, bootstrap)
         yield Ours(Side("ours", base, {"Authorization": f"Bearer {nurse_token(key)}"}),
                    cpu.SideProcesses(roots, cpu.not_hapi_backend(hapi_database)))
