@@ -33,11 +33,15 @@ uvicorn (uvloop, httptools): a write validates the same body with pydantic and I
 note row (jsonb); a read SELECTs one jsonb row by primary key, the same documents as the
 journal's read model (copied from ``journal_records`` after the set-up), and returns it as is.
 No token, no access decision, no access log, no event store, no projection.
+
+``BENCH_PROFILE_DIR`` (optional): py-spy samples the server's processes during each closed-loop
+window at 100 Hz and writes collapsed stacks there (``loadgen.profiled``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -49,8 +53,8 @@ import aiohttp
 
 from bench.infra import Resources, loadavg, pg_connect, unique
 from bench.loadgen import (CLIENTS, ERROR, OPEN_CONNECTIONS, RATE_S, WARMUP_S, WINDOW_S, JRow,
-                           Request, Server, Window, closed_loop, open_loop, session_for,
-                           settle, start_server)
+                           Request, Server, Window, closed_loop, open_loop, profiled,
+                           session_for, settle, start_server)
 from bench.report import Row
 from bench.util import CpuMeter, gather_bounded, make_progress, tracked
 from libs.access.dev_issuer import DevIssuer
@@ -231,7 +235,11 @@ async def measure(port: int, token: str | None, patients: list[str], server: Ser
             async with session_for(port, token, OPEN_CONNECTIONS if rate else CLIENTS) as s, \
                     tracked(progress, f"journal {what} {kind}: {who}", total) as c:
                 cpu = CpuMeter(server.roles() | {os.getpid(): "load generator"})
-                w = await (open_loop(s, target, rate, c) if rate else closed_loop(s, target, c))
+                async with profiled(server, f"journal-{who.split()[0]}-{what}",
+                                    WARMUP_S + WINDOW_S) if not rate else \
+                        contextlib.nullcontext():
+                    w = await (open_loop(s, target, rate, c) if rate
+                               else closed_loop(s, target, c))
                 w.cpu = cpu.stop()
                 w.load = loadavg()
             progress.update(progress.task_ids[-1], total=c.n)  # closed loop: now it is known

@@ -265,21 +265,26 @@ def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> ai
 
 @contextlib.asynccontextmanager
 async def profiled(server: Server, name: str, seconds: float):
-    """py-spy on the server for the window, when ``BENCH_PROFILE_DIR`` is set."""
+    """py-spy on the server's processes for the window, when ``BENCH_PROFILE_DIR`` is set:
+    ``<name>.txt`` (the API) and ``<name>-background.txt`` (its relay and projections), in
+    py-spy's raw (collapsed stacks) format."""
     out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
         shutil.which("py-spy")
-    proc = None
+    procs = []
     if out and spy:
         Path(out).mkdir(parents=True, exist_ok=True)
-        proc = await asyncio.create_subprocess_exec(
-            spy, "record", "--pid", str(server.pid), "--rate", "100", "--duration",
-            str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
-            str(Path(out) / f"{name}.txt"), stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
+        for pid, suffix in ((server.pid, ""), (server.background and server.background.pid,
+                                                "-background")):
+            if pid:
+                procs.append(await asyncio.create_subprocess_exec(
+                    spy, "record", "--pid", str(pid), "--rate", "100", "--duration",
+                    str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
+                    str(Path(out) / f"{name}{suffix}.txt"), stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL))
     try:
         yield
     finally:
-        if proc is not None:
+        for proc in procs:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), 30)
             if proc.returncode is None:

@@ -47,8 +47,8 @@ copied from ``medication_lists.current`` after the set-up) and returns it with i
 ``ETag``; an order validates the same body with pydantic and, in one statement, bumps the
 list's version if ``If-Match`` names it (412 otherwise) and INSERTs the order (jsonb).
 
-``BENCH_PROFILE_DIR`` (optional): py-spy (``BENCH_PYSPY``, or on ``PATH``) samples the service
-during each of its closed-loop windows at 100 Hz and writes collapsed stacks there.
+``BENCH_PROFILE_DIR`` (optional): py-spy (``BENCH_PYSPY``, or on ``PATH``) samples the service's
+processes during each of its closed-loop windows at 100 Hz and writes collapsed stacks there.
 """
 
 from __future__ import annotations
