@@ -12,17 +12,17 @@ exists. Token problems are 401 (with ``WWW-Authenticate``) or 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Header, Request
 
 from libs.audit.log import AccessLogger, entry_for
 from libs.audit.facts_store import NAME as FACTS
-from libs.audit.facts_store import FactsReader
+from libs.audit.facts_store import FactsReader, facts_from
 from libs.access.model import (
     Action, Basis, Citizen, Decision, Device, Facts, Obligation, Practitioner, Resource,
     SectorOfficial,
@@ -184,6 +184,31 @@ def guarded(action: Action, category: str = "record") -> Callable:
             purpose=purpose, resources=(f"{category}",))
 
     guard.__name__ = f"guard_{action}_{category}"
+    guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
+    return guard
+
+
+Load = Callable[[Request, UUID], Awaitable[tuple[str | None, Any]]]
+
+
+def guarded_with(action: Action, category: str, load: Load) -> Callable:
+    """``guarded`` for a read that fetches the patient's access facts in the same statement as
+    its data (one round trip fewer, as ``FhirReads.current_allowed``): ``load(request,
+    patient_id)`` returns (the facts as ``doc::text``, the data). The same decision and the
+    same durable log entry come first; the route gets ``(grant, data)`` only once permitted,
+    and a refusal reads the same whatever the data held."""
+
+    async def guard(patient_id: UUID, request: Request, subject: CurrentSubject,
+                    purpose: Annotated[str | None, Header(alias=PURPOSE)] = None
+                    ) -> tuple[Grant, Any]:
+        access = get_access(request)   # CurrentSubject has waited for the client's write
+        raw, data = await load(request, patient_id)
+        grant = await access.require(
+            subject, action, Resource(patient_id=patient_id, category=category),
+            purpose=purpose, resources=(f"{category}",), facts=facts_from(raw, patient_id))
+        return grant, data
+
+    guard.__name__ = f"guard_{action}_{category}_with_data"
     guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
     return guard
 

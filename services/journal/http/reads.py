@@ -8,15 +8,18 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from libs.access.model import Action, Resource
 from libs.kernel.errors import Forbidden, NotFound
 from libs.kernel.time import local_day
-from libs.web.guard import AccessDenied, AccessDep, CurrentSubject, Grant, guarded
+from libs.web.guard import (
+    AccessDenied, AccessDep, CurrentSubject, Grant, guarded, guarded_with,
+)
 from libs.web.params import day_query
 from libs.web.write import etag
 from services.journal.contract import stream_of
+from services.journal.domain.patients import Patient
 from services.journal.domain.process_state import worklist_window
 from services.journal.http import views
 from services.journal.http.deps import (
@@ -29,18 +32,32 @@ DayParam = day_query("default: today")
 router = APIRouter()
 
 
+async def _overview_data(request: Request, patient_id: UUID):
+    """The overview's facts, record and vital signs in one statement (``guarded_with``); a
+    read ``as_of`` an instant folds the record from the store instead and uses only the
+    facts."""
+    facts, record, observations = await request.app.state.reader.overview(patient_id)
+    return facts, (record, observations)
+
+
 # response_model: serialised by pydantic-core, not walked by ``jsonable_encoder`` (10–18 % of
 # the read's CPU on a 20-note record; bench/RESULTS.md, journal)
 @router.get("/patients/{patient_id}", tags=["reads"], response_model=dict[str, Any])
 async def overview(patient_id: UUID, response: Response, store: Journal, records: Reader,
                    access: AccessDep, as_of: AsOf = None,
-                   grant: Grant = Depends(guarded(Action.read, "record"))):
+                   read: tuple[Grant, Any] = Depends(guarded_with(Action.read, "record",
+                                                                  _overview_data))):
     """Overview: active episodes and service decisions, CAVE, latest vital signs, open tasks,
     active care plans and the newest notes; ``as_of`` for the record as it stood then."""
-    patient, version = await record_at(store, records, patient_id, as_of)
-    observations = ([*(await store.observations_at(patient_id, as_of)).values(),
-                     *await records.device_observations_at(patient_id, as_of)]
-                    if as_of is not None else await records.latest_observations(patient_id))
+    grant, (found, observations) = read
+    if as_of is not None:
+        patient, version = await record_at(store, records, patient_id, as_of)
+        observations = [*(await store.observations_at(patient_id, as_of)).values(),
+                        *await records.device_observations_at(patient_id, as_of)]
+    else:
+        patient, version = found if found else (Patient.unknown(patient_id), 0)
+        if not patient.registered:
+            raise NotFound("No record for this patient in the journal.")
     gone = not_shown(grant, patient)
     patient, observations = shown(grant, patient), [o for o in observations
                                                     if o.observation_id not in gone]

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.audit.facts_store import FACTS_OF
 from libs.events.parsed_docs import ParsedDocs
 from libs.web.fhir.versions import VersionReader
 from services.journal.domain.clinical_state import VITALS, Observation
@@ -16,6 +17,13 @@ from services.journal.domain.patients import Patient
 from services.journal.projections.records import FHIR_TABLE
 
 READ_CACHE = 2_000
+# the newest valid observation of each vital sign ($2) of a patient ($1)
+_LATEST = """
+    SELECT o.doc::text FROM unnest($2::text[]) AS c(code)
+     CROSS JOIN LATERAL (
+        SELECT doc FROM journal_observations
+         WHERE patient_id = $1 AND code = c.code AND status <> 'entered_in_error'
+         ORDER BY effective_at DESC LIMIT 1) AS o"""
 
 
 class RecordReader:
@@ -36,13 +44,26 @@ class RecordReader:
         many observations the patient has (``journal_observations_latest``)."""
         async with self.engine.connect() as sa:
             conn = (await sa.get_raw_connection()).driver_connection
-            rows = await conn.fetch("""
-                SELECT o.doc::text FROM unnest($2::text[]) AS c(code)
-                 CROSS JOIN LATERAL (
-                    SELECT doc FROM journal_observations
-                     WHERE patient_id = $1 AND code = c.code AND status <> 'entered_in_error'
-                     ORDER BY effective_at DESC LIMIT 1) AS o""", patient_id, list(VITALS))
+            rows = await conn.fetch(_LATEST, patient_id, list(VITALS))
         return [Observation.model_validate_json(r[0]) for r in rows]
+
+    async def overview(self, patient_id: UUID
+                       ) -> tuple[str | None, tuple[Patient, int] | None, list[Observation]]:
+        """What the overview reads, in one statement: the patient's access facts (as
+        ``doc::text``, decided on before any of the rest leaves), the record (:meth:`patient`:
+        sent only when it moved on from the version held parsed) and
+        :meth:`latest_observations`: one round trip where there were three."""
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow(f"""
+                SELECT {FACTS_OF.format("$1")}, r.version,
+                       CASE WHEN r.version = $3 THEN NULL ELSE r.doc::text END,
+                       ARRAY({_LATEST})
+                  FROM (SELECT 1) AS one LEFT JOIN journal_records r ON r.patient_id = $1""",
+                patient_id, list(VITALS), self.records.cached_version(patient_id))
+        facts, version, doc, observations = row
+        record = None if version is None else self.records.parsed(patient_id, version, doc)
+        return facts, record, [Observation.model_validate_json(o) for o in observations]
 
     async def device_observations_at(self, patient_id: UUID,
                                      as_of: datetime) -> list[Observation]:
