@@ -45,3 +45,27 @@ async def test_a_batch_of_readings_lands_once_each_with_its_latest_status(engine
     assert [(r["device_event_id"], r["status"]) for r in got] == [
         ("e3", "accepted"), ("e2", "released"), ("e1", "accepted")]
     assert got[2]["components"][0]["value"] == 91
+
+
+async def test_a_quarantined_reading_accepted_later_in_the_same_run_is_accepted(engine):
+    """Consent came between the two deliveries of one reading: the later status wins, as it
+    would with one insert per event (``ON CONFLICT ... DO UPDATE``), and the row is the first
+    delivery's."""
+    projection, pid, a = ReadingsProjection(), uuid4(), _spo2(4)
+    env = SimpleNamespace(patient_id=pid)
+    batch = [(env, ev.ReadingQuarantined(reading=a, reading_id=a.reading_id,
+                                         reason="ingen samtykke for teknologien")),
+             (env, ev.MeasurementReceived(reading=a))]
+    async with engine.begin() as conn:
+        await projection.setup(conn)
+        await projection.apply_batch(conn, batch)
+    one_by_one, pid2 = ReadingsProjection(), uuid4()   # the same events, one batch each
+    env2, b = SimpleNamespace(patient_id=pid2), _spo2(5)
+    async with engine.begin() as conn:
+        await one_by_one.apply_batch(conn, [(env2, ev.ReadingQuarantined(
+            reading=b, reading_id=b.reading_id, reason="ingen samtykke for teknologien"))])
+    async with engine.begin() as conn:
+        await one_by_one.apply_batch(conn, [(env2, ev.MeasurementReceived(reading=b))])
+    reader = ReadingsReader(engine)
+    assert [r["status"] for r in await reader.readings(pid)] == ["accepted"]
+    assert [r["status"] for r in await reader.readings(pid2)] == ["accepted"]
