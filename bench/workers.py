@@ -85,9 +85,8 @@ async def relay(url: str, schema: str, bootstrap: str) -> None:
 
 async def projection(url: str, schema: str, bootstrap: str, topic: str, out: str) -> None:
     engine = make_engine(url, schema, pool_size=2)
-    s = Settings()
     runner = StampingRunner(BenchProjection(topic), engine, bootstrap, registry=EVENTS,
-                            batch_size=s.projection_batch_size, linger_s=s.projection_linger_s)
+                            batch_size=Settings().projection_batch_size)
     await asyncio.wait_for(runner.start(), 60)
     task = asyncio.create_task(runner.run())
     ready()

@@ -121,9 +121,6 @@ class Settings(BaseSettings):
 
     # read path
     projection_batch_size: int = 500
-    # after a batch that was not full, a runner waits this long before fetching the next: under
-    # load a batch carries what came meanwhile; idle, an event still goes at once
-    projection_linger_s: float = Field(0.02, ge=0, le=1)
     consistency_wait_s: float = 3.0
 
     # telemetry

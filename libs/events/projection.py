@@ -14,7 +14,6 @@ going away) are not poison: the batch is retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -91,16 +90,12 @@ class RunnerStats:
 
 class ProjectionRunner:
     def __init__(self, projection: Projection, engine: AsyncEngine, bootstrap: str, *,
-                 registry: Registry, batch_size: int = 500, linger_s: float = 0.0):
-        """``linger_s``: after starting a batch that was not full, wait this long before
-        fetching the next, so that under load a batch (one transaction, some ten statements)
-        carries what came meanwhile; idle, the first event after a quiet spell goes at once."""
+                 registry: Registry, batch_size: int = 500):
         self.projection = projection
         self.engine = engine
         self.bootstrap = bootstrap
         self.registry = registry
         self.batch_size = batch_size
-        self.linger_s = linger_s
         self.stats = RunnerStats()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -108,14 +103,6 @@ class ProjectionRunner:
         self._partitions: list[TopicPartition] = []
         self._lock_conn: AsyncConnection | None = None
         self._here = False   # announcing its batches to this process's waiters
-
-    @classmethod
-    def from_settings(cls, projection: Projection, engine: AsyncEngine, settings, *,
-                      registry: Registry) -> ProjectionRunner:
-        """A live runner as the platform's settings (``libs/config.py``) say."""
-        return cls(projection, engine, settings.effective_kafka, registry=registry,
-                   batch_size=settings.projection_batch_size,
-                   linger_s=settings.projection_linger_s)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -217,8 +204,6 @@ class ProjectionRunner:
                     pending = asyncio.create_task(self._apply_with_retry(records, decoded,
                                                                          on_batch))
                     await asyncio.sleep(0)     # let it send its first statement
-                    if self.linger_s and len(records) < self.batch_size:
-                        await self._linger()
                 elif pending is not None:
                     await pending
                     pending = None
@@ -230,10 +215,6 @@ class ProjectionRunner:
             raise
         if pending is not None:
             await pending
-
-    async def _linger(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self.linger_s)
 
     async def _reached(self, targets: dict[TopicPartition, int]) -> bool:
         assert self._consumer

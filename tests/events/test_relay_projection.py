@@ -191,34 +191,6 @@ async def test_projection_applies_resumes_and_equals_replay(
     assert set(sids) <= {r[0] for r in incremental}
 
 
-async def test_a_lingering_runner_applies_what_came_meanwhile_in_one_batch(
-        engine, database_url, schema, kafka_bootstrap, make_topics):
-    """After a batch that was not full, events that come within ``linger_s`` are applied
-    together, in one transaction, not one batch each; the first event after a quiet spell is
-    applied on its own, and stopping ends a linger at once."""
-    topic = await make_topics("bank.events", 1)
-    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
-    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.1)
-    rtask = asyncio.create_task(relay.run())
-    runner = ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap,
-                              registry=BANK_EVENTS, linger_s=3.0)
-    try:
-        await runner.start()
-        ptask = asyncio.create_task(runner.run())
-        await write_accounts(store, 1, 0)
-        await eventually(lambda: runner.stats.applied == 1)
-        assert runner.stats.batches == 1
-        await write_accounts(store, 4, 4)   # 20 appends, each relayed as it comes
-        await eventually(lambda: runner.stats.applied == 21)
-        assert runner.stats.batches <= 3, runner.stats   # not 20
-        await runner.stop()
-        await asyncio.wait_for(ptask, 2)   # the linger it was in ends with the stop
-    finally:
-        relay.stop()
-        await rtask
-    assert len(await balances(engine)) == 5
-
-
 async def test_duplicates_on_the_topic_are_applied_once(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 1)
