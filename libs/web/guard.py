@@ -173,19 +173,29 @@ CurrentSubject = Annotated[Subject, Depends(current_subject)]
 AccessDep = Annotated[Access, Depends(_access)]
 
 
+async def _decided(request: Request, subject: Subject, action: Action, category: str,
+                   patient_id: UUID, purpose: str | None, facts: Facts | None = None) -> Grant:
+    """The one decision both guards make (``CurrentSubject`` has waited for the client's
+    write): decided, logged durably, the grant or ``AccessDenied``."""
+    return await get_access(request).require(
+        subject, action, Resource(patient_id=patient_id, category=category),
+        purpose=purpose, resources=(category,), facts=facts)
+
+
+def _marked(guard: Callable, name: str) -> Callable:
+    guard.__name__ = name
+    guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
+    return guard
+
+
 def guarded(action: Action, category: str = "record") -> Callable:
     """A dependency for ``/patients/{patient_id}/...`` routes: the decided, logged grant."""
 
     async def guard(patient_id: UUID, request: Request, subject: CurrentSubject,
                     purpose: Annotated[str | None, Header(alias=PURPOSE)] = None) -> Grant:
-        access = get_access(request)   # CurrentSubject has waited for the client's write
-        return await access.require(
-            subject, action, Resource(patient_id=patient_id, category=category),
-            purpose=purpose, resources=(f"{category}",))
+        return await _decided(request, subject, action, category, patient_id, purpose)
 
-    guard.__name__ = f"guard_{action}_{category}"
-    guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
-    return guard
+    return _marked(guard, f"guard_{action}_{category}")
 
 
 Load = Callable[[Request, UUID], Awaitable[tuple[str | None, Any]]]
@@ -201,16 +211,11 @@ def guarded_with(action: Action, category: str, load: Load) -> Callable:
     async def guard(patient_id: UUID, request: Request, subject: CurrentSubject,
                     purpose: Annotated[str | None, Header(alias=PURPOSE)] = None
                     ) -> tuple[Grant, Any]:
-        access = get_access(request)   # CurrentSubject has waited for the client's write
         raw, data = await load(request, patient_id)
-        grant = await access.require(
-            subject, action, Resource(patient_id=patient_id, category=category),
-            purpose=purpose, resources=(f"{category}",), facts=facts_from(raw, patient_id))
-        return grant, data
+        return await _decided(request, subject, action, category, patient_id, purpose,
+                              facts_from(raw, patient_id)), data
 
-    guard.__name__ = f"guard_{action}_{category}_with_data"
-    guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
-    return guard
+    return _marked(guard, f"guard_{action}_{category}_with_data")
 
 
 def install_access_handlers(app: FastAPI) -> None:
