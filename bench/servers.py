@@ -1,5 +1,5 @@
 """The processes under test of the service benchmarks, each started by ``bench/loadgen.py``'s
-``start_server``: a service as deployed (journal, consent, medication), which is two
+``start_server``: a service as deployed (journal, consent, medication, welfare), which is two
 processes, ``python -m bench.servers serve <mode> <config>`` (the API under uvicorn, access
 logger and telemetry in it, as ``ehr run api``) and ``python -m bench.servers background
 <mode> <config>`` (its outbox relay and projections, as the chart runs them beside the API);
@@ -120,6 +120,9 @@ def _service(mode: str):
     if mode == "consent":
         from services.consent import app, manifest, settings
         return app.create_app, manifest.MANIFEST, settings.ConsentSettings
+    if mode == "welfare":
+        from services.welfare import app, manifest, settings
+        return app.create_app, manifest.MANIFEST, settings.WelfareSettings
     from services.medication import app, manifest, settings
     return app.create_app, manifest.MANIFEST, settings.MedicationSettings
 

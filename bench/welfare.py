@@ -11,8 +11,9 @@ figure next to a baseline measured in the same run (``bench/welfare_load.py``):
   time running a day's worth so the windows close and are evicted, next to the worker idle.
 
 The worker has decided every reading of the ingestion loop before the latency loop starts (the
-time it took is reported). The welfare API's CPU per reading, and every process's share of the
-CPU, are measured through the ingestion loop; ``--profile TAG`` samples the API with py-spy
+time it took is reported). The welfare service's CPU per reading (its API and its relay and
+projections), and every process's share of the CPU, are measured through the ingestion loop;
+``--profile TAG`` samples the API with py-spy
 there into ``bench/profiles/welfare-ingest-<TAG>.svg``, and the worker through the latency
 loop into ``bench/profiles/welfare-worker-<TAG>.svg`` (with every process's share of the CPU
 there too).
@@ -79,7 +80,7 @@ def table(doc: dict) -> Table:
             if f["what"] == INGEST:
                 n, value = x["readings"], f"{x['readings_per_s']:,.0f} readings/s"
                 if x.get("cpu_ms_per_reading"):
-                    value += f", API CPU {x['cpu_ms_per_reading']:,.2f} ms/reading"
+                    value += f", service CPU {x['cpu_ms_per_reading']:,.2f} ms/reading"
             elif f["what"] == LATENCY:
                 n, value = x["samples"], f"p50 {x['p50_ms']:,.1f} / p99 {x['p99_ms']:,.1f} ms"
             else:
@@ -139,12 +140,12 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
             async with tracked(progress, "worker idle (RSS)", int(idle_s)) as n:
                 idle = await wl.idle_rss(c, idle_s)
                 n.n = int(idle_s)
-            api_pid = c.servers["welfare"].pid
+            api_pid, pids = c.servers["welfare"].pid, list(c.servers["welfare"].roles())
             async with tracked(progress, "ingestion: POST /ingest", 0) as n:
-                cpu0, meter = cp.tree_cpu_s(api_pid), CpuMeter(c.roles())
+                cpu0, meter = sum(map(cp.tree_cpu_s, pids)), CpuMeter(c.roles())
                 async with flame(api_pid, "ingest", profile, ingest_s):
                     api = await wl.ingestion(c, ingest_s, batch, clients, n)
-                api.cpu_s = cp.tree_cpu_s(api_pid) - cpu0
+                api.cpu_s = sum(map(cp.tree_cpu_s, pids)) - cpu0
                 about["CPU during ingestion"] = cpu_text(meter.stop())
             # the worker decides what the loop left queued before anything else is measured,
             # so the latency loop starts on an empty pipeline

@@ -50,7 +50,7 @@ class Throughput:
     readings: int = 0
     seconds: float = 0.0
     status: dict[int, int] = field(default_factory=dict)
-    cpu_s: float | None = None   # CPU of the process under test (the welfare API), if measured
+    cpu_s: float | None = None   # CPU of the welfare service (API + background), if measured
 
     @property
     def per_s(self) -> float:

@@ -1,10 +1,7 @@
-"""The welfare benchmark's processes under test (``bench/welfare.py``), each started as
-``python -m bench.welfare_servers <mode> <config>``:
-
-- ``api``: the welfare service (``services/welfare/app.py``) under uvicorn: ingestion, its relay
-  and its projections, as ``ehr services start`` runs it;
-- ``worker``: the alert rules' faust worker (``services/welfare/worker.py``), as ``ehr welfare
-  worker`` runs it, on the run's topics and schema; its RSS is what the memory figure samples.
+"""The welfare benchmark's alert-rules worker (``bench/welfare.py``), started as ``python -m
+bench.welfare_servers worker <config>``: the faust worker (``services/welfare/worker.py``), as
+``ehr welfare worker`` runs it, on the run's topics and schema; its RSS is what the memory figure
+samples. The welfare service itself runs as deployed, API and background (``bench/servers.py``).
 """
 
 from __future__ import annotations
@@ -19,26 +16,12 @@ from pathlib import Path
 from bench.infra import Deadline
 from bench.util import Child
 from libs.config import REPO_ROOT, Settings
-from libs.devstack.procs import port_open
-from libs.kernel.heap import settle_heap
 
 
 def _settings(c: dict) -> Settings:
     return Settings(database_url=c["url"], kafka_bootstrap_servers=c["bootstrap"],
                     environment="test", dev_key_path=Path(c["key"]), consistency_wait_s=30,
-                    token_max_lifetime_s=6 * 3600, relay_poll_interval_s=0.2)
-
-
-def api(c: dict) -> None:
-    import uvicorn
-
-    from libs.web.service import Options
-    from services.welfare.app import create_app
-
-    app = create_app(_settings(c), Options(schema=c["schema"], topic_names=c["topics"],
-                                           telemetry=False))
-    settle_heap()   # as `ehr run api` does
-    uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
+                    token_max_lifetime_s=6 * 3600)
 
 
 async def worker(c: dict) -> None:
@@ -57,8 +40,8 @@ async def worker(c: dict) -> None:
 
 
 async def start(mode: str, config: dict, log: Path) -> Child:
-    """A process under test, ready once it listens (``api``) or has joined its group and
-    started its agent (``worker``)."""
+    """The worker (``mode`` "worker"), ready once it has joined its group and started its
+    agent."""
     child = Child(f"welfare {mode}", [], log)
     with open(log, "ab") as err:
         child.proc = await asyncio.create_subprocess_exec(
@@ -66,7 +49,7 @@ async def start(mode: str, config: dict, log: Path) -> Child:
             stdout=err, stderr=err, cwd=REPO_ROOT,
             env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     deadline = Deadline(180, f"welfare {mode} start")
-    while not (port_open(config["port"]) if mode == "api" else Path(config["ready"]).exists()):
+    while not Path(config["ready"]).exists():
         if child.proc.returncode is not None:
             raise RuntimeError(f"the welfare {mode} exited; see {log}")
         deadline.check()
@@ -83,8 +66,4 @@ def rss_mb(pid: int) -> float:
 
 
 if __name__ == "__main__":
-    mode, raw = sys.argv[1], json.loads(sys.argv[2])
-    if mode == "api":
-        api(raw)
-    else:
-        asyncio.run(worker(raw))
+    asyncio.run(worker(json.loads(sys.argv[2])))

@@ -1,5 +1,6 @@
-"""The welfare benchmark's set-up (not measured): the consent service and the journal
-(``bench.servers``), the welfare API and the alert rules' worker (``bench.welfare_servers``),
+"""The welfare benchmark's set-up (not measured): the consent service, the journal and the
+welfare service as deployed (``bench.servers``: each its API and, in a second process, its relay
+and projections), the alert rules' worker (``bench.welfare_servers``),
 each in its own process on one set of fresh topics and its own schema; ``people`` patients
 registered with a care relation for the home-care unit (``bench.journal.register``), each
 with their share of ``devices`` home-monitoring tablets assigned through the consent service
@@ -127,7 +128,7 @@ async def welfare_stack(url: str, bootstrap: str, people: int, devices: int,
         for s in ("consent", "journal"):
             c.servers[s] = await lg.start_server(s, base | {"schema": schemas[s],
                                                             "port": c.ports[s]}, c.log(s))
-        c.servers["welfare"] = await ws.start("api", base | {
+        c.servers["welfare"] = await lg.start_server("welfare", base | {
             "schema": schemas["welfare"], "port": c.ports["welfare"]}, c.log("welfare"))
         c.servers["worker"] = await ws.start("worker", base | {
             "schema": schemas["welfare"], "port": c.ports["worker"], "unit": jn.HOME_CARE,
