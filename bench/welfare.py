@@ -71,6 +71,10 @@ def rss_summary(label: str, points: list[tuple[float, float]]) -> dict:
                                                   for t, m in points]}
 
 
+def _share(status: dict[str, int], code: str) -> str:
+    return f"{status.get(code, 0) / max(1, sum(status.values())):.0%}"
+
+
 def table(doc: dict) -> Table:
     t = Table("figure", "side", "what", "n", "value", "target", title="welfare",
               caption="each figure next to its baseline, measured in the same run")
@@ -83,6 +87,9 @@ def table(doc: dict) -> Table:
                     value += f", service CPU {x['cpu_ms_per_reading']:,.2f} ms/reading"
             elif f["what"] == LATENCY:
                 n, value = x["samples"], f"p50 {x['p50_ms']:,.1f} / p99 {x['p99_ms']:,.1f} ms"
+                if "alarm_status" in x:   # how many were told to come back (429)
+                    value += (f"; 429 to {_share(x['status'], '429')} of the batches, "
+                              f"{_share(x['alarm_status'], '429')} of those with an alarm")
             else:
                 n, value = x["samples"], (f"{x['start_mb']:.0f} -> {x['end_mb']:.0f} MB, max "
                                           f"{x['max_mb']:.0f}, {x['slope_mb_per_min']:+.2f} "

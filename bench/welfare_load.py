@@ -45,6 +45,18 @@ PROBE_PER_S = 1.0
 
 
 @dataclass
+class AlarmSeries(Series):
+    """The latency loop's series, with the answers to the batches that carried an alarm apart
+    (a red alarm has its own lane through back-pressure: ``services/welfare/http/pressure.py``)."""
+
+    alarm_status: dict[int, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return super().as_json() | {
+            "alarm_status": {str(k): v for k, v in self.alarm_status.items()}}
+
+
+@dataclass
 class Throughput:
     label: str
     readings: int = 0
@@ -188,8 +200,8 @@ async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float,
 
 
 async def latency(c: Welfare, rate: float, seconds: float, batch: int, speed: float,
-                  counter: Counter, rss: list[tuple[float, float]]) -> Series:
-    s = Series(f"alarm in a batch -> task on GET /worklist ({len(c.devices)} devices, "
+                  counter: Counter, rss: list[tuple[float, float]]) -> AlarmSeries:
+    s = AlarmSeries(f"alarm in a batch -> task on GET /worklist ({len(c.devices)} devices, "
                f"batches of {batch})", rate)
     devices, rnd = list(c.devices), random.Random(2)
     batches = int(rate * seconds / batch)
@@ -225,8 +237,10 @@ async def latency(c: Welfare, rate: float, seconds: float, batch: int, speed: fl
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 status = 0
             s.status[status] = s.status.get(status, 0) + 1
-            if status != 201 and probe is not None:   # not taken (429): no task to wait for
-                due.pop(probe, None)
+            if probe is not None:
+                s.alarm_status[status] = s.alarm_status.get(status, 0) + 1
+                if status != 201:   # not taken (429): no task to wait for
+                    due.pop(probe, None)
             counter.n += batch
 
         sent = asyncio.Event()

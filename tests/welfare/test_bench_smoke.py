@@ -33,6 +33,7 @@ async def test_the_welfare_benchmark_measures_every_figure_and_its_baseline(
     assert "welfare: relay and projections" in doc["about"]["CPU during ingestion"]
     sent = latency["measured"]
     assert sent["status"] == {"201": 24}   # 20/s × 6 s in batches of 5
+    assert sent["alarm_status"] == {"201": 6}   # one alarm a second, each in its batch
     assert sent["samples"] == 6 and 0 < sent["p50_ms"] <= sent["p99_ms"]   # one alarm a second
     assert latency["baseline"]["samples"] == 120 and latency["target_p99_ms"] == 2000
     for side in ("measured", "baseline"):

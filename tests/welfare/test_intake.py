@@ -40,11 +40,34 @@ def test_the_same_device_event_is_the_same_reading():
     (observation(PID, "x", at=NOW + timedelta(minutes=6)), "in the future"),
     (flag(PID, "x", code="1.1", at=NOW), "not a VKP event code"),   # 1.1 is not an alert
     (flag(PID, "x", severity=4, at=NOW), "severity"),
+    (flag(PID, "x", severity=float("inf"), at=NOW), "severity"),   # JSON's Infinity
 ])
 def test_bad_input_says_what_is_wrong(body, words):
     with pytest.raises(Invalid) as caught:
         intake.read(body, "dev", "tech", NOW, body["resourceType"])
     assert words in caught.value.message
+
+
+def test_a_red_alarm_is_urgent_whatever_else_the_request_carries():
+    measurements = [observation(PID, f"m{i}", at=NOW) for i in range(9)]
+    assert intake.urgent([*measurements, flag(PID, "fall", code="4.1", severity=None)])
+    assert intake.urgent([flag(PID, "door", code="4.15", severity=3)])   # the device says red
+    assert not intake.urgent(measurements)
+    assert not intake.urgent([flag(PID, "door", code="4.15", severity=None),   # green
+                              flag(PID, "bed", code="4.2", severity=2)])       # yellow
+
+
+@pytest.mark.parametrize("junk", [
+    None, [], "Flag", {"resourceType": "Flag"}, {"resourceType": "Flag", "code": []},
+    {"resourceType": "Flag", "code": {"coding": [{"system": [], "code": {}}]}},
+    {"resourceType": "Flag", "extension": "red"},
+    {"resourceType": "Flag", "extension": [{"url": codes.SEVERITY_EXTENSION,
+                                            "valueInteger": float("inf")}]},
+    {"resourceType": "Flag", "extension": [{"url": codes.SEVERITY_EXTENSION,
+                                            "valueInteger": True}]},
+])
+def test_what_is_not_well_formed_is_not_urgent_and_does_not_raise(junk):
+    assert not intake.urgent([junk])
 
 
 def test_a_basis_covers_its_technology_in_its_period_only():

@@ -18,7 +18,7 @@ the patient exists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
@@ -159,7 +159,7 @@ def _severity(resource: Mapping[str, Any], default: int, where: str) -> int:
         raw = e.get("valueInteger", _obj(e.get("valueCoding", {}), where).get("code"))
         try:
             level = int(raw) if not isinstance(raw, bool) else -1
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):   # OverflowError: JSON's Infinity
             level = -1
         if level not in (0, 1, 2, 3):
             raise _fail(f"{where}.extension[{i}]", "severity is 0 (not reported), 1 (green), "
@@ -195,3 +195,21 @@ def read(resource: Any, device: str, technology: str, now: datetime,
         case "Flag":
             return device_event(r, device, technology, now, where)
     raise _fail(f"{where}.resourceType", "expected Observation or Flag.")
+
+
+def urgent(resources: Sequence[Any]) -> bool:
+    """Whether a request carries a red alarm (a Flag with a red VKP alarm code, or severity 3),
+    read from the raw resources before anything else is: back-pressure takes such a request
+    in a reserved lane (``http/pressure.py``), so a fall alarm is not told to come back because
+    tablets are flooding the service with routine measurements. Never raises: what is not
+    well-formed is not urgent here, and is refused when read."""
+    return any(_red(r) for r in resources)
+
+
+def _red(r: Any) -> bool:
+    if not isinstance(r, Mapping) or r.get("resourceType") != "Flag":
+        return False
+    try:
+        return _coding(r, "Flag") in codes.RED_ALARMS or _severity(r, 0, "Flag") == 3
+    except Invalid:
+        return False

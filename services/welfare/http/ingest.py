@@ -37,7 +37,7 @@ async def _ingest(request: Request, response: Response, resources: list[tuple[st
     if len(resources) > config.max_batch:
         raise HTTPException(413, f"A batch carries at most {config.max_batch} readings; this "
                                  f"one has {len(resources)}. Split it.")
-    async with request.app.state.gate.admitted():
+    async with request.app.state.gate.admitted(intake.urgent([r for _, r in resources])):
         return await _admitted(request, response, resources, subject, access, store)
 
 

@@ -7,6 +7,12 @@ more would only queue on the database pool and time out half-done), and the outb
 (events committed but not yet on Kafka: above ``max_backlog`` the relay, or Kafka, is behind,
 and taking more would only grow a queue nobody reads). The backlog is counted at most every
 ``check_every_s``.
+
+**Red alarms first.** A request carrying a red alarm (``domain/intake.urgent``: a fall, a fire,
+a pressed button) has a lane of its own: it is taken while fewer than ``max_in_flight +
+reserve`` requests are being written and the backlog is at most twice ``max_backlog``. So a
+flood of routine measurements that fills the ordinary lane does not turn a fall alarm away,
+and the reserve bounds what a device claiming red for everything could take.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ RETRY_AFTER_S = 1
 
 class Gate:
     def __init__(self, engine: AsyncEngine, max_in_flight: int, max_backlog: int,
-                 check_every_s: float = 0.5):
+                 check_every_s: float = 0.5, reserve: int = 8):
         self.engine, self.max_in_flight, self.max_backlog = engine, max_in_flight, max_backlog
-        self.check_every_s = check_every_s
+        self.check_every_s, self.reserve = check_every_s, reserve
         self.in_flight = 0
         self._backlog, self._checked = 0, float("-inf")
 
@@ -35,16 +41,18 @@ class Gate:
             async with self.engine.connect() as conn:
                 self._backlog = (await conn.execute(text(
                     "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL "
-                    "LIMIT :n) AS b"), {"n": self.max_backlog + 1})).scalar_one()
+                    "LIMIT :n) AS b"), {"n": 2 * self.max_backlog + 1})).scalar_one()
         return self._backlog
 
     @asynccontextmanager
-    async def admitted(self):
-        if self.in_flight >= self.max_in_flight:
+    async def admitted(self, urgent: bool = False):
+        """Hold a place while the request is written; 429 when there is none (``urgent``: the
+        request carries a red alarm, and has its own lane)."""
+        if self.in_flight >= self.max_in_flight + (self.reserve if urgent else 0):
             raise _busy("Too many readings are being written right now.")
         self.in_flight += 1
         try:
-            if await self.backlog() > self.max_backlog:
+            if await self.backlog() > self.max_backlog * (2 if urgent else 1):
                 raise _busy("Readings are waiting to be published.")
             yield
         finally:
