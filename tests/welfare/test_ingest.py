@@ -3,6 +3,8 @@ event store and reaches the read model; bad input writes nothing."""
 
 from __future__ import annotations
 
+import json
+
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -79,6 +81,10 @@ async def test_bad_input_is_a_clear_4xx_and_writes_nothing(home: Home):
         assert r.status_code == status, (body, r.text)
         assert r.json()["resourceType"] == "OperationOutcome"
         assert text_part in r.text, r.text
+    # JSON's Infinity as the severity (Python's json reads it): a 422, not a 500
+    r = await home.api.post("/ingest/Flag", headers=tablet | {"Content-Type": "application/json"},
+                            content=json.dumps(flag(patient, "x8", severity=float("inf"))))
+    assert r.status_code == 422 and "severity" in r.text, r.text
     # one bad entry in a batch: nothing of the batch is written
     r = await home.api.post("/ingest", headers=tablet, json=batch(
         observation(patient, "ok-1"), observation(patient, "bad-1", value=-3)))
