@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                 review_within=timedelta(hours=settings.welfare_quarantine_review_h))
             app.state.gate = Gate(rt.engine, settings.welfare_max_in_flight,
                                   settings.welfare_max_backlog,
-                                  reserve=settings.welfare_urgent_reserve)
+                                  reserve=settings.welfare_urgent_reserve,
+                                  working=settings.welfare_max_working)
             app.state.access = rt.access(read_models=(READINGS, DEVICES))
             yield
 

@@ -26,10 +26,12 @@ class WelfareSettings(Settings):
     welfare_window_lateness_min: float = Field(default=60.0, ge=0, le=24 * 60)
     # back-pressure (http/pressure.py): ingestion requests written at once per process, and
     # the outbox backlog (events not yet on Kafka) above which devices are told to retry;
-    # requests carrying a red alarm have this many places more (and twice the backlog)
+    # requests carrying a red alarm have this many places more (and twice the backlog); of
+    # the requests taken, this many are written at once, red alarms first in line
     welfare_max_in_flight: int = Field(default=32, ge=1)
     welfare_max_backlog: int = Field(default=20_000, ge=1)
     welfare_urgent_reserve: int = Field(default=8, ge=0)
+    welfare_max_working: int = Field(default=8, ge=1)
     # the live alert board (http/board.py): where it is reached, and its OIDC sign-in
     # (HelseID; the development issuer's clinician picker at /dev-helseid when unset, never in
     # production)

@@ -13,11 +13,19 @@ a pressed button) has a lane of its own: it is taken while fewer than ``max_in_f
 reserve`` requests are being written and the backlog is at most twice ``max_backlog``. So a
 flood of routine measurements that fills the ordinary lane does not turn a fall alarm away,
 and the reserve bounds what a device claiming red for everything could take.
+
+**And first in line.** Of the requests taken, at most ``working`` are written at once; the
+others wait their turn in ``Turns``, where a red alarm goes before every routine request.
+Without it an alarm taken behind 32 routine batches shared the event loop and the connection
+pool with all of them, and on a busy machine waited a p50 of 0.5 s (up to 1.6 s) before its
+commit: most of its way to the worklist (bench/RESULTS.md, issue 15).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from contextlib import asynccontextmanager
 
 from fastapi import HTTPException
@@ -27,11 +35,55 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 RETRY_AFTER_S = 1
 
 
+class Turns:
+    """At most ``working`` holders at once; the others wait, urgent ones first, then in the
+    order they came. A waiter cancelled (its client went away) leaves no turn behind."""
+
+    def __init__(self, working: int):
+        self.free = working
+        self._urgent: deque[asyncio.Future] = deque()
+        self._routine: deque[asyncio.Future] = deque()
+
+    @asynccontextmanager
+    async def turn(self, urgent: bool = False):
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, urgent: bool) -> None:
+        if self.free > 0 and not self._urgent and not self._routine:
+            self.free -= 1
+            return
+        line = self._urgent if urgent else self._routine
+        waiter = asyncio.get_running_loop().create_future()
+        line.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()   # handed a turn as it was cancelled: pass it on
+            elif waiter in line:   # (a release may have dropped it already)
+                line.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        for line in (self._urgent, self._routine):
+            while line:
+                waiter = line.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)   # the turn goes to it, free stays as it is
+                    return
+        self.free += 1
+
+
 class Gate:
     def __init__(self, engine: AsyncEngine, max_in_flight: int, max_backlog: int,
-                 check_every_s: float = 0.5, reserve: int = 8):
+                 check_every_s: float = 0.5, reserve: int = 8, working: int = 8):
         self.engine, self.max_in_flight, self.max_backlog = engine, max_in_flight, max_backlog
         self.check_every_s, self.reserve = check_every_s, reserve
+        self.turns = Turns(working)
         self.in_flight = 0
         self._backlog, self._checked = 0, float("-inf")
 
@@ -54,7 +106,8 @@ class Gate:
         try:
             if await self.backlog() > self.max_backlog * (2 if urgent else 1):
                 raise _busy("Readings are waiting to be published.")
-            yield
+            async with self.turns.turn(urgent):
+                yield
         finally:
             self.in_flight -= 1
 
