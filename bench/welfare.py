@@ -180,6 +180,9 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
         {"what": MEMORY, "measured": rss_summary("faust worker under load", rss),
          "baseline": rss_summary("the same worker idle, before the load", idle)}]}
     console.print(table(doc))
+    console.print("where the alarms' time went, p50 / p90 / max ms: " + "; ".join(
+        f"{name} {x['p50']:,.0f} / {x['p90']:,.0f} / {x['max']:,.0f}"
+        for name, x in lat.stages.items()))
     console.print(f"CPU during ingestion: {about['CPU during ingestion']}; the worker caught up "
                   f"{about['worker caught up after the ingestion loop (s)']} s after the loop; "
                   f"CPU during the latency loop: {about['CPU during the latency loop']}")

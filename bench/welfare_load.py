@@ -12,7 +12,8 @@ same run:
   starts). About one reading a second is a button
   alarm (VKP 4.13): the worker raises a red alert and a response task, the journal folds it from
   ``welfare.events``, and the home-care nurse's ``GET /worklist`` (polled every ``POLL_S``)
-  shows it; latency from the alarm's batch's due time to the first poll that shows it. Event
+  shows it; latency from the alarm's batch's due time to the first poll that shows it, and
+  that time split into stages (``STAGES``) from the welfare service's store. Event
   time runs ``speed`` times faster than the clock (the readings are back-dated), so a run
   covers a day of readings and the SpO2 windows (6 h) close and are evicted. Baseline: raw
   aiokafka produce -> consume at the same rate (``bench.citizen_load.kafka_baseline``).
@@ -23,8 +24,10 @@ same run:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,9 +38,9 @@ from aiokafka import AIOKafkaProducer
 
 from bench.citizen_load import Series
 from bench.infra import Deadline
-from bench.util import Counter
+from bench.util import Counter, pct
 from bench.welfare_servers import rss_mb
-from bench.welfare_setup import Welfare
+from bench.welfare_setup import Welfare, alarm_stages
 from services.welfare.domain import codes
 from services.welfare.domain.intake import reading_id
 
@@ -45,16 +48,26 @@ POLL_S = 0.2
 PROBE_PER_S = 1.0
 
 
+STAGES = ("due -> recorded by the welfare API", "-> published by its relay",
+          "-> alert recorded by the worker", "-> published by the relay",
+          "-> seen on the nurse's worklist")
+"""An alarm's way, stage by stage (the times from the welfare service's store, the first and
+the last from the load generator's clock)."""
+
+
 @dataclass
 class AlarmSeries(Series):
     """The latency loop's series, with the answers to the batches that carried an alarm apart
-    (a red alarm has its own lane through back-pressure: ``services/welfare/http/pressure.py``)."""
+    (a red alarm has its own lane through back-pressure: ``services/welfare/http/pressure.py``)
+    and where the alarms' time went (``STAGES``: p50 / p90 / max ms of each)."""
 
     alarm_status: dict[int, int] = field(default_factory=dict)
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return super().as_json() | {
-            "alarm_status": {str(k): v for k, v in self.alarm_status.items()}}
+            "alarm_status": {str(k): v for k, v in self.alarm_status.items()},
+            "stages": self.stages}
 
 
 @dataclass
@@ -176,7 +189,7 @@ async def raw_produce(c: Welfare, bootstrap: str, seconds: float, batch: int, cl
 
 
 async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float,
-                sent: asyncio.Event) -> None:
+                sent: asyncio.Event, seen_at: dict[str, float]) -> None:
     """The nurse's worklist, every POLL_S, from the loop's start (a task is seen when it comes,
     not after the last send) until every alarm's task that was taken is seen."""
     seen: set[str] = set()
@@ -192,6 +205,7 @@ async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float,
                 rid = (task.get("reading_ids") or [None])[0]
                 if rid in due and rid not in seen:
                     seen.add(rid)
+                    seen_at[rid] = now
                     s.points.append((due[rid] - t0, now - due[rid]))
             if sent.is_set():
                 deadline = deadline or Deadline(300, "every alarm's task on the worklist")
@@ -255,9 +269,9 @@ async def latency(c: Welfare, rate: float, seconds: float, batch: int, speed: fl
                     due.pop(probe, None)
             counter.n += batch
 
-        sent = asyncio.Event()
+        sent, seen_at = asyncio.Event(), {}
         sampler = asyncio.create_task(sample())
-        poller = asyncio.create_task(_poll(c, due, s, t0, sent))
+        poller = asyncio.create_task(_poll(c, due, s, t0, sent, seen_at))
         try:
             tasks = []
             for k in range(batches):
@@ -272,7 +286,22 @@ async def latency(c: Welfare, rate: float, seconds: float, batch: int, speed: fl
         finally:
             sampler.cancel()
             poller.cancel()
+    s.stages = await _stages(c, due, seen_at, time.time() - perf_counter())
     return s
+
+
+async def _stages(c: Welfare, due: dict[str, float], seen_at: dict[str, float],
+                  wall: float) -> dict[str, dict[str, float]]:
+    """Where each alarm's time went (``STAGES``; ``wall`` turns the loop's clock into epoch
+    seconds): p50 / p90 / max ms of each stage over the alarms seen on the worklist."""
+    found = await alarm_stages(c, list(seen_at))
+    steps: list[list[float]] = [[] for _ in STAGES]
+    for rid, times in found.items():
+        marks = [due[rid] + wall, *times, seen_at[rid] + wall]
+        for n, (a, b) in enumerate(itertools.pairwise(marks)):
+            steps[n].append((b - a) * 1000)
+    return {name: {"n": len(v), "p50": pct(v, 50), "p90": pct(v, 90), "max": max(v)}
+            for name, v in zip(STAGES, steps, strict=True) if v}
 
 
 async def idle_rss(c: Welfare, seconds: float) -> list[tuple[float, float]]:

@@ -41,6 +41,7 @@ class Welfare:
     id), the device and nurse tokens, the worker process."""
 
     work: Path
+    url: str = ""      # the database's
     schema: str = ""   # the welfare service's
     ports: dict[str, int] = field(default_factory=dict)
     topics: dict[str, str] = field(default_factory=dict)
@@ -109,11 +110,37 @@ async def until_rows(url: str, schema: str, table: str, n: int, what: str,
         await engine.dispose()
 
 
+# an alarm's way, from the welfare service's store: its reading recorded by the API and
+# published by the relay, the worker's AlertRaised recorded and published
+_STAGES = """
+    WITH alarm AS (
+        SELECT e.envelope->'data'->'reading'->>'reading_id' AS id, recorded_at, published_at
+          FROM events e JOIN outbox USING (position)
+         WHERE e.type = 'welfare.DeviceEventReceived'),
+    alert AS (
+        SELECT e.envelope->'data'->>'reading_id' AS id, recorded_at, published_at
+          FROM events e JOIN outbox USING (position) WHERE e.type = 'welfare.AlertRaised')
+    SELECT id, alarm.recorded_at, alarm.published_at, alert.recorded_at, alert.published_at
+      FROM alarm JOIN alert USING (id) WHERE id = ANY(:ids)"""
+
+
+async def alarm_stages(c: Welfare, reading_ids: list[str]) -> dict[str, list[float]]:
+    """{reading id: [recorded, published, alert recorded, alert published]} (epoch seconds) of
+    each alarm found with all four."""
+    engine = make_engine(c.url, c.schema, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(_STAGES), {"ids": reading_ids})).all()
+    finally:
+        await engine.dispose()
+    return {r[0]: [t.timestamp() for t in r[1:]] for r in rows if None not in r[1:]}
+
+
 @contextlib.asynccontextmanager
 async def welfare_stack(url: str, bootstrap: str, people: int, devices: int,
                         progress=None) -> AsyncIterator[Welfare]:
     uid, res = unique(), Resources(url, bootstrap)
-    c = Welfare(Path(tempfile.mkdtemp(prefix="bench-welfare-")))
+    c = Welfare(Path(tempfile.mkdtemp(prefix="bench-welfare-")), url=url)
     key = c.work / "key.pem"
     issuer = DevIssuer.from_settings(Settings(environment="test", dev_key_path=key))
     c.nurse, case_worker, leader = jn.staff_tokens(key)

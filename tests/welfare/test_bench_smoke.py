@@ -11,6 +11,7 @@ import json
 from rich.console import Console
 
 from bench.welfare import INGEST, LATENCY, MEMORY, run
+from bench.welfare_load import STAGES
 
 FIGURES = [INGEST, LATENCY, MEMORY]
 
@@ -34,6 +35,10 @@ async def test_the_welfare_benchmark_measures_every_figure_and_its_baseline(
     sent = latency["measured"]
     assert sent["status"] == {"201": 24}   # 20/s × 6 s in batches of 5
     assert sent["alarm_status"] == {"201": 6}   # one alarm a second, each in its batch
+    # where each alarm's time went, stage by stage, for every alarm seen on the worklist
+    assert list(sent["stages"]) == list(STAGES)
+    assert all(x["n"] == 6 and x["p50"] <= x["p90"] <= x["max"] for x in sent["stages"].values()), \
+        sent["stages"]
     assert sent["samples"] == 6 and 0 < sent["p50_ms"] <= sent["p99_ms"]   # one alarm a second
     assert latency["baseline"]["samples"] == 120 and latency["target_p99_ms"] == 2000
     for side in ("measured", "baseline"):
@@ -43,4 +48,5 @@ async def test_the_welfare_benchmark_measures_every_figure_and_its_baseline(
     assert next(tmp_path.glob("welfare-*.svg")).read_text().count("<polyline") == 4
     text = console.export_text()
     assert all(what in text for what in FIGURES)
+    assert "where the alarms' time went" in text
     assert text.count("│ measured │") == text.count("│ baseline │") == 3
