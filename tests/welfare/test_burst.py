@@ -16,19 +16,12 @@ from tests.support.waiting import passes
 from tests.welfare.conftest import MONITOR, Home, batch, flag, observation
 
 
-async def _recorded(home: Home) -> set[str]:
+async def _recorded(home: Home, kind: str = "welfare.MeasurementReceived") -> set[str]:
+    """The device event ids of the readings recorded (measurements, or ``kind``)."""
     async with home.engine.connect() as conn:
         rows = (await conn.execute(text("""
             SELECT envelope->'data'->'reading'->>'device_event_id' FROM events
-             WHERE type = 'welfare.MeasurementReceived'"""))).all()
-    return {r[0] for r in rows}
-
-
-async def _alarms(home: Home) -> set[str]:
-    async with home.engine.connect() as conn:
-        rows = (await conn.execute(text("""
-            SELECT envelope->'data'->'reading'->>'device_event_id' FROM events
-             WHERE type = 'welfare.DeviceEventReceived'"""))).all()
+             WHERE type = :kind"""), {"kind": kind})).all()
     return {r[0] for r in rows}
 
 
@@ -50,7 +43,8 @@ async def test_a_burst_gets_429_and_nothing_acknowledged_is_lost(home: Home):
         asyncio.gather(*(send(i) for i in range(30))), asyncio.gather(*(alarm(i) for i in
                                                                          range(3))))
     assert [r.status_code for r in alarms] == [201] * 3, [r.text for r in alarms]
-    assert await _alarms(home) == {f"a{i}-button" for i in range(3)}
+    assert await _recorded(home, "welfare.DeviceEventReceived") == {
+        f"a{i}-button" for i in range(3)}
     acked = {i for i, r in answers if r.status_code == 201}
     refused = {i for i, r in answers if r.status_code == 429}
     assert acked and refused and acked | refused == set(range(30))

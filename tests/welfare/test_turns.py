@@ -50,13 +50,19 @@ async def test_at_most_working_at_once_and_every_turn_comes_back():
     assert peak == 3 and turns.free == 3
 
 
-async def test_a_request_cancelled_while_it_waits_leaves_no_turn_behind():
+async def _three(gone_urgent: bool):
+    """One turn: "first" holds it; "gone" (to be cancelled) and "after" wait for it."""
     turns, order, go = Turns(working=1), [], asyncio.Event()
     first = asyncio.create_task(_hold(turns, "first", False, order, go))
     await _settle()
-    gone = asyncio.create_task(_hold(turns, "gone", True, order, go))
+    gone = asyncio.create_task(_hold(turns, "gone", gone_urgent, order, go))
     after = asyncio.create_task(_hold(turns, "after", False, order, go))
     await _settle()
+    return turns, order, go, first, gone, after
+
+
+async def test_a_request_cancelled_while_it_waits_leaves_no_turn_behind():
+    turns, order, go, first, gone, after = await _three(gone_urgent=True)
     gone.cancel()
     await _settle()
     go.set()
@@ -66,12 +72,7 @@ async def test_a_request_cancelled_while_it_waits_leaves_no_turn_behind():
 
 
 async def test_a_request_cancelled_as_its_turn_came_passes_it_on():
-    turns, order, go = Turns(working=1), [], asyncio.Event()
-    first = asyncio.create_task(_hold(turns, "first", False, order, go))
-    await _settle()
-    gone = asyncio.create_task(_hold(turns, "gone", False, order, go))
-    after = asyncio.create_task(_hold(turns, "after", False, order, go))
-    await _settle()
+    turns, order, go, first, gone, after = await _three(gone_urgent=False)
     go.set()
     await asyncio.sleep(0)   # "first" leaves and hands its turn to "gone" ...
     gone.cancel()            # ... which is cancelled before it runs
