@@ -64,8 +64,7 @@ def add_stream_commands(app: typer.Typer, manifests: Sequence[Manifest]) -> None
         async def go():
             settle_heap()
             engine = make_engine(s.effective_database_url, schema)
-            runner = ProjectionRunner(found, engine, s.effective_kafka, registry=registry,
-                                      batch_size=s.projection_batch_size)
+            runner = ProjectionRunner.from_settings(found, engine, s, registry=registry)
             with Progress(TextColumn(f"replaying {projection}"), BarColumn(),
                           MofNCompleteColumn(), TextColumn("events"), TimeRemainingColumn(),
                           console=console) as progress:
@@ -121,8 +120,7 @@ def add_stream_commands(app: typer.Typer, manifests: Sequence[Manifest]) -> None
 
         async def main(stop: asyncio.Event):
             engine = make_engine(s.effective_database_url, schema)
-            runner = ProjectionRunner(found, engine, s.effective_kafka, registry=registry,
-                                      batch_size=s.projection_batch_size)
+            runner = ProjectionRunner.from_settings(found, engine, s, registry=registry)
             await runner.start()
             task = asyncio.create_task(runner.run())
             await stop.wait()

@@ -1,7 +1,8 @@
 """What every service's composition root shares: options, and the runtime a service's lifespan
 starts and stops (migrations, engine, event store, access logger, relay, projections).
 
-A service's manifest says which events it decodes and which projections it runs and what it keeps in ``app.state``; the rest is here:
+A service's manifest says which events it decodes and which projections it runs and what it
+keeps in ``app.state``; the rest is here:
 
     async with ServiceRuntime(settings, opts, MANIFEST) as rt:
         app.state.access = rt.access(read_models=("journal_records",))
@@ -76,9 +77,8 @@ class ServiceRuntime:
         self.store = EventStore(self.engine, registry=self.registry,
                                 topic_names=self.opts.topic_names)
         self.logger = AccessLogger(self.engine, self.service, store=self.store)
-        kafka = s.effective_kafka
-        self.runners = [ProjectionRunner(p, self.engine, kafka, registry=self.registry,
-                                         batch_size=s.projection_batch_size)
+        self.runners = [ProjectionRunner.from_settings(p, self.engine, s,
+                                                       registry=self.registry)
                         for p in self.projections]
         self.relay = OutboxRelay.from_settings(s, self.schema)
         for r in self.runners:

@@ -65,14 +65,12 @@ class Round:
             "reaction": "Utslett og hevelse", "severity": "severe"})
         self.ids["note"] = (await self.journal("/notes?sign=true", {
             "kind": "home_care_visit", "text": "Rolig natt, spiste frokost."}))["note_id"]
-        ward = self.ward
-        r = await ward.prescribe(self.patient_id, PARACET, dose=dose(
-            2, at=soon(1)),
-            indication="Smerter")
+        r = await self.ward.prescribe(self.patient_id, PARACET, dose=dose(2, at=soon(1)),
+                                      indication="Smerter")
         self.ids["paracet"] = r.json()["entry_id"]
 
         async def listed() -> None:   # the workspace reads the chart without the write's token
-            r = await ward.read(self.patient_id, self.c.nurse())
+            r = await self.ward.read(self.patient_id, self.c.nurse())
             assert self.ids["paracet"] in r.text, r.text
         await passes(listed)
 
