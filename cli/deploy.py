@@ -121,8 +121,9 @@ def deploy_apps(manifests: Sequence[Manifest]) -> tuple[typer.Typer, typer.Typer
         async def main(stop: asyncio.Event) -> None:
             engine = make_engine(s.effective_database_url, name)
             telemetry.setup_telemetry(s, f"{name}-projections", engine=engine)
-            runners = [ProjectionRunner.from_settings(p, engine, s, registry=manifest.registry())
-                       for p in chosen]
+            runners = [ProjectionRunner(p, engine, s.effective_kafka,
+                                        registry=manifest.registry(),
+                                        batch_size=s.projection_batch_size) for p in chosen]
             for r in runners:
                 await r.start()
             tasks = [asyncio.create_task(r.run(), name=r.projection.name) for r in runners]

@@ -64,7 +64,8 @@ def add_stream_commands(app: typer.Typer, manifests: Sequence[Manifest]) -> None
         async def go():
             settle_heap()
             engine = make_engine(s.effective_database_url, schema)
-            runner = ProjectionRunner.from_settings(found, engine, s, registry=registry)
+            runner = ProjectionRunner(found, engine, s.effective_kafka, registry=registry,
+                                      batch_size=s.projection_batch_size)
             with Progress(TextColumn(f"replaying {projection}"), BarColumn(),
                           MofNCompleteColumn(), TextColumn("events"), TimeRemainingColumn(),
                           console=console) as progress:
@@ -120,7 +121,8 @@ def add_stream_commands(app: typer.Typer, manifests: Sequence[Manifest]) -> None
 
         async def main(stop: asyncio.Event):
             engine = make_engine(s.effective_database_url, schema)
-            runner = ProjectionRunner.from_settings(found, engine, s, registry=registry)
+            runner = ProjectionRunner(found, engine, s.effective_kafka, registry=registry,
+                                      batch_size=s.projection_batch_size)
             await runner.start()
             task = asyncio.create_task(runner.run())
             await stop.wait()

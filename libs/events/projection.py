@@ -104,13 +104,6 @@ class ProjectionRunner:
         self._lock_conn: AsyncConnection | None = None
         self._here = False   # announcing its batches to this process's waiters
 
-    @classmethod
-    def from_settings(cls, projection: Projection, engine: AsyncEngine, settings, *,
-                      registry: Registry) -> ProjectionRunner:
-        """A live runner as the platform's settings (``libs/config.py``) say."""
-        return cls(projection, engine, settings.effective_kafka, registry=registry,
-                   batch_size=settings.projection_batch_size)
-
     # -- lifecycle -------------------------------------------------------------------------------
     async def prepare(self) -> None:
         async with self.engine.begin() as conn:

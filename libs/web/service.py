@@ -77,8 +77,9 @@ class ServiceRuntime:
         self.store = EventStore(self.engine, registry=self.registry,
                                 topic_names=self.opts.topic_names)
         self.logger = AccessLogger(self.engine, self.service, store=self.store)
-        self.runners = [ProjectionRunner.from_settings(p, self.engine, s,
-                                                       registry=self.registry)
+        kafka = s.effective_kafka
+        self.runners = [ProjectionRunner(p, self.engine, kafka, registry=self.registry,
+                                         batch_size=s.projection_batch_size)
                         for p in self.projections]
         self.relay = OutboxRelay.from_settings(s, self.schema)
         for r in self.runners:
