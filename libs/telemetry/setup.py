@@ -39,6 +39,7 @@ from libs.telemetry.exporters import (
 from libs.telemetry.logs import configure_logging, install_record_redaction, \
     remove_logging_handler
 from libs.telemetry.propagation import SafeTraceContextPropagator
+from libs.telemetry.routes import name_spans_by_route
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -130,6 +131,7 @@ def instrument_app(app: FastAPI) -> None:
     FastAPIInstrumentor.instrument_app(app, tracer_provider=state.tracer_provider,
                                        meter_provider=state.meter_provider,
                                        exclude_spans=["receive", "send"])
+    name_spans_by_route(app)   # one route matching per request, not two (routes.py)
 
 
 def instrument_engine(engine: AsyncEngine) -> None:

@@ -239,17 +239,25 @@ async def test_setup_is_idempotent_and_instruments_fastapi_once():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://test") as client:
             r = await client.get(f"/ping/{FNR}?q={FNR}")
-        assert r.status_code == 200
+            missing = await client.get(f"/nowhere/{FNR}")
+        assert r.status_code == 200 and missing.status_code == 404
         server = [sp for sp in mem.get_finished_spans()
                   if sp.kind == trace.SpanKind.SERVER]
-        assert len(server) == 1, "the app was instrumented twice"
-        assert server[0].name == "GET /ping/{who}"
+        assert len(server) == 2, "the app was instrumented twice"
+        # named after the route the app matched; a path matching none keeps the method alone
+        assert [sp.name for sp in server] == ["GET /ping/{who}", "GET"]
+        assert server[0].attributes["http.route"] == "/ping/{who}"
+        assert "http.route" not in server[1].attributes
         assert FNR not in json.dumps([json.loads(sp.to_json()) for sp in mem.get_finished_spans()])
 
         instruments().dlq.add(1, {"projection": "test_telemetry"})
         first.force_flush()
         names = metrics_out.names()
         assert {"http.server.duration", "http.server.request.duration"} & names, names
+        # the request-duration metric has the route's template, never the path's values
+        durations = metrics_out.points("http.server.duration")
+        assert {p.attributes.get("http.target") for p in durations} >= {"/ping/{who}"}
+        assert FNR not in str([p.attributes for p in durations])
         assert any(p.attributes.get("projection") == "test_telemetry"
                    for p in metrics_out.points("ehr.projection.dlq"))
     finally:
