@@ -63,11 +63,13 @@ class AlarmSeries(Series):
 
     alarm_status: dict[int, int] = field(default_factory=dict)
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    resolved_status: dict[int, int] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return super().as_json() | {
             "alarm_status": {str(k): v for k, v in self.alarm_status.items()},
-            "stages": self.stages}
+            "stages": self.stages,
+            "resolved_status": {str(k): v for k, v in self.resolved_status.items()}}
 
 
 @dataclass
@@ -188,15 +190,29 @@ async def raw_produce(c: Welfare, bootstrap: str, seconds: float, batch: int, cl
         await producer.stop()
 
 
-async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float,
+async def _poll(c: Welfare, due: dict[str, float], s: AlarmSeries, t0: float,
                 sent: asyncio.Event, seen_at: dict[str, float]) -> None:
     """The nurse's worklist, every POLL_S, from the loop's start (a task is seen when it comes,
-    not after the last send) until every alarm's task that was taken is seen."""
+    not after the last send) until every alarm's task that was taken is seen. The nurse then
+    resolves the alarm (on the welfare service, which closes its task), as a nurse would: a
+    worklist growing by an open task a second would make every poll, and its access log, longer
+    as the run goes on (in a ten-minute run the alarms' p50 crept from 545 to 910 ms with 600
+    open tasks)."""
     seen: set[str] = set()
     deadline: Deadline | None = None
-    async with aiohttp.ClientSession(
-            f"http://127.0.0.1:{c.ports['journal']}", timeout=aiohttp.ClientTimeout(total=60),
-            headers={"Authorization": f"Bearer {c.nurse}"}) as http:
+    resolving: list[asyncio.Task] = []
+    auth = {"Authorization": f"Bearer {c.nurse}"}
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{c.ports['journal']}", timeout=timeout,
+                                     headers=auth) as http, \
+            aiohttp.ClientSession(f"http://127.0.0.1:{c.ports['welfare']}", timeout=timeout,
+                                  headers=auth) as welfare:
+
+        async def resolve(task: dict) -> None:
+            async with welfare.post(f"/patients/{task['patient_id']}/alerts/{task['alert_id']}"
+                                    "/resolve", json={"note": "Tilsett, i orden."}) as r:
+                s.resolved_status[r.status] = s.resolved_status.get(r.status, 0) + 1
+
         while not (sent.is_set() and seen >= due.keys()):
             async with http.get("/worklist") as r:
                 tasks = (await r.json())["tasks"] if r.status == 200 else []
@@ -207,10 +223,13 @@ async def _poll(c: Welfare, due: dict[str, float], s: Series, t0: float,
                     seen.add(rid)
                     seen_at[rid] = now
                     s.points.append((due[rid] - t0, now - due[rid]))
+                    if task.get("alert_id"):
+                        resolving.append(asyncio.create_task(resolve(task)))
             if sent.is_set():
                 deadline = deadline or Deadline(300, "every alarm's task on the worklist")
                 deadline.check()
             await asyncio.sleep(POLL_S)
+        await asyncio.gather(*resolving)
     s.points.sort()
 
 

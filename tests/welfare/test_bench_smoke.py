@@ -35,6 +35,7 @@ async def test_the_welfare_benchmark_measures_every_figure_and_its_baseline(
     sent = latency["measured"]
     assert sent["status"] == {"201": 24}   # 20/s × 6 s in batches of 5
     assert sent["alarm_status"] == {"201": 6}   # one alarm a second, each in its batch
+    assert sent["resolved_status"] == {"200": 6}   # the nurse resolved each one she saw
     # where each alarm's time went, stage by stage, for every alarm seen on the worklist
     assert list(sent["stages"]) == list(STAGES)
     assert all(x["n"] == 6 and x["p50"] <= x["p90"] <= x["max"] for x in sent["stages"].values()), \
