@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -53,6 +55,14 @@ async def flame(pid: int, what: str, tag: str | None, seconds: float,
         _, err = await asyncio.wait_for(proc.communicate(), seconds + 60)
         if proc.returncode != 0:
             raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+        out.write_text(without_machine_paths(out.read_text()))
+
+
+def without_machine_paths(svg: str) -> str:
+    """A graph's text (the process's command line, py-spy's) with paths relative to the
+    repository, and no temporary directory: the graphs are kept in the repository."""
+    svg = svg.replace(f"{REPO_ROOT}/", "")
+    return re.sub(re.escape(tempfile.gettempdir()) + r"/[\w.-]+/", "", svg)
 
 
 def tree_cpu_s(pid: int) -> float:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -122,13 +122,7 @@ async def flame(pid: int, what: str, tag: str | None, seconds: float) -> AsyncIt
         if out is not None:
             kept = cp.PROFILES / f"welfare-{what}-{tag}.svg"
             cp.PROFILES.mkdir(parents=True, exist_ok=True)
-            kept.write_text(relative(out.read_text(), out, kept))
-
-
-def relative(svg: str, out: Path, kept: Path) -> str:
-    """The graph's text (py-spy's command line, the process's) without this machine's paths."""
-    svg = svg.replace(str(out), str(kept.relative_to(REPO_ROOT))).replace(f"{REPO_ROOT}/", "")
-    return re.sub(re.escape(tempfile.gettempdir()) + r"/bench-welfare-\w+/", "", svg)
+            shutil.move(str(out), kept)   # (its paths made relative by cp.flame)
 
 
 async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 2000,
