@@ -24,7 +24,7 @@ from libs.web.consistency import written
 from libs.web.guard import AccessDep, CurrentSubject, actor_of
 from services.welfare.domain import intake, quarantine
 from services.welfare.http.deps import CATEGORY, ConfigDep, IntakeDep, device
-from services.welfare.projections.devices import technology_of
+from services.welfare.projections.devices import facts_and_technology
 from services.welfare.store import Item
 
 router = APIRouter(tags=["ingestion"])
@@ -51,9 +51,9 @@ async def _admitted(request: Request, response: Response, resources: list[tuple[
     for pid in pids:
         if pid in patients:
             continue
+        facts, technology = await facts_and_technology(engine, pid, who.client_id, now)
         await access.require(subject, Action.write, Resource(patient_id=pid, category=CATEGORY),
-                             resources=(CATEGORY,))
-        technology = await technology_of(engine, pid, who.client_id, now)
+                             resources=(CATEGORY,), facts=facts)
         if technology is None:   # the assignment is in the access facts, not here yet
             raise HTTPException(503, "The device's assignment is still being taken in: try "
                                      "again in a moment.", headers={"Retry-After": "1"})
