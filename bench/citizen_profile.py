@@ -36,14 +36,14 @@ def slug(what: str) -> str:
 
 @contextlib.asynccontextmanager
 async def flame(pid: int, what: str, tag: str | None, seconds: float,
-                out_dir: Path = PROFILES) -> AsyncIterator[Path | None]:
-    """Sample ``pid`` for ``seconds`` (the loop's length) into ``citizen-<what>-<tag>.svg``;
-    nothing without a tag."""
+                out_dir: Path = PROFILES, kind: str = "citizen") -> AsyncIterator[Path | None]:
+    """Sample ``pid`` for ``seconds`` (the loop's length) into ``<kind>-<what>-<tag>.svg``
+    (the citizen, welfare and FHIR benchmarks' graphs); nothing without a tag."""
     if not tag:
         yield None
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"citizen-{slug(what)}-{tag}.svg"
+    out = out_dir / f"{kind}-{slug(what)}-{tag}.svg"
     proc = await asyncio.create_subprocess_exec(
         py_spy(), "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
         "--duration", str(max(1, round(seconds))), "--rate", "200", "--format", "flamegraph",

@@ -27,11 +27,7 @@ machine.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -112,19 +108,6 @@ def svg(latency: cl.Series, baseline: cl.Series, rss: list, idle: list) -> str:
             f'</title><rect width="100%" height="100%" fill="white"/>{"".join(body)}</svg>')
 
 
-@contextlib.asynccontextmanager
-async def flame(pid: int, what: str, tag: str | None, seconds: float) -> AsyncIterator[None]:
-    """py-spy on ``pid`` through a loop (``bench.citizen_profile``), kept as
-    ``bench/profiles/welfare-<what>-<tag>.svg``; nothing without a tag."""
-    with tempfile.TemporaryDirectory() as tmp:
-        async with cp.flame(pid, what, tag, seconds, Path(tmp)) as out:
-            yield
-        if out is not None:
-            kept = cp.PROFILES / f"welfare-{what}-{tag}.svg"
-            cp.PROFILES.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(out), kept)   # (its paths made relative by cp.flame)
-
-
 async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 2000,
               people: int = 40, minutes: float = 10, batch: int = 10, ingest_s: float = 20,
               clients: int = 16, idle_s: float = 10, console: Console | None = None,
@@ -144,7 +127,7 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
             api_pid, pids = c.servers["welfare"].pid, list(c.servers["welfare"].roles())
             async with tracked(progress, "ingestion: POST /ingest", 0) as n:
                 cpu0, meter = sum(map(cp.tree_cpu_s, pids)), CpuMeter(c.roles())
-                async with flame(api_pid, "ingest", profile, ingest_s):
+                async with cp.flame(api_pid, "ingest", profile, ingest_s, kind="welfare"):
                     api = await wl.ingestion(c, ingest_s, batch, clients, n)
                 api.cpu_s = sum(map(cp.tree_cpu_s, pids)) - cpu0
                 about["CPU during ingestion"] = cpu_text(meter.stop())
@@ -159,7 +142,7 @@ async def run(url: str, bootstrap: str, *, rate: float = 1000, devices: int = 20
             rss: list[tuple[float, float]] = []
             async with tracked(progress, "device event -> worklist", int(rate * seconds)) as n:
                 meter = CpuMeter(c.roles())
-                async with flame(c.worker_pid, "worker", profile, seconds):
+                async with cp.flame(c.worker_pid, "worker", profile, seconds, kind="welfare"):
                     lat = await wl.latency(c, rate, seconds, batch, DAY_S / seconds, n, rss)
                 about["CPU during the latency loop"] = cpu_text(meter.stop())
             async with tracked(progress, "baseline: raw produce -> consume",
