@@ -1,4 +1,5 @@
-"""The backbone's metrics: relay backlog, projection lag, DLQ count, events applied/published.
+"""The backbone's metrics: relay backlog, projection lag, DLQ count, events applied/published,
+and the access log's group commit (entries per batch, the longest wait in a batch).
 
 Instruments come from the global MeterProvider, so whatever exporter ``libs.telemetry.setup``
 chose receives them. Attributes are names of projections and topics only, never patient data.
@@ -23,6 +24,13 @@ class Instruments:
             description="Events a projection could not parse or apply (sent to <topic>.dlq)")
         self.published = meter.create_counter(
             "ehr.relay.published", unit="{event}", description="Outbox events acknowledged by Kafka")
+        self.audit_batch = meter.create_histogram(
+            "ehr.audit.batch.entries", unit="{entry}",
+            description="Access-log entries committed together in one statement")
+        self.audit_wait = meter.create_histogram(
+            "ehr.audit.batch.wait", unit="s",
+            description="From a batch's first entry queued to its commit: the longest any "
+                        "request of the batch waited for its access-log entry to be durable")
         self._lag: dict[str, Callable[[], int]] = {}
         self._backlog: dict[str, Callable[[], int]] = {}
         meter.create_observable_gauge(

@@ -5,6 +5,7 @@ two replicas on one chain, durability before ``log`` returns, and tampering foun
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 from datetime import UTC, datetime
@@ -18,9 +19,11 @@ from libs.audit.log import AccessLogger, entry_for
 from libs.audit.verify import verify_db, verify_kafka
 from libs.access.model import Action, Basis, Decision, Practitioner, Resource, Role
 from cli.main import app
-from libs.config import get_settings
+from libs.config import Settings, get_settings
+from libs.telemetry import setup_telemetry, shutdown
 from libs.events.db import make_engine
 from libs.events.relay import OutboxRelay
+from tests.support.metrics import CapturingMetricExporter
 from tests.support.waiting import eventually
 
 DOC = Practitioner(person_id="sub-1", hpr="1234567", org_parent="974589095",
@@ -64,6 +67,34 @@ async def test_concurrent_logs_group_commit_into_contiguous_chains(logger, datab
                           " FROM events GROUP BY stream_id")
     for _, by_position, seqs in versions:
         assert by_position == seqs == list(range(1, 41))
+
+
+async def test_operators_see_how_entries_group_and_how_long_a_batch_waited(engine):
+    out = CapturingMetricExporter()
+    tel = setup_telemetry(Settings(otel_exporter="none"), "test-audit", metric_exporters=[out],
+                          log_stream=io.StringIO())
+    mine = {"service": "journal"}
+
+    def last(name: str):  # points are cumulative over the process: compare before and after
+        tel.force_flush()
+        points = [p for p in out.points(name) if dict(p.attributes) == mine]
+        return (points[-1].count, points[-1].sum, points[-1].max) if points else (0, 0, 0)
+
+    lg = AccessLogger(engine, "journal")
+    await lg.start()
+    patients = [uuid.uuid4() for _ in range(4)]
+    try:
+        sizes0, waits0 = last("ehr.audit.batch.entries"), last("ehr.audit.batch.wait")
+        await asyncio.gather(*(lg.log(entry(patients[i % 4], i), patients[i % 4])
+                               for i in range(40)))
+        sizes, waits = last("ehr.audit.batch.entries"), last("ehr.audit.batch.wait")
+    finally:
+        await lg.stop()
+        shutdown()
+    assert sizes[0] - sizes0[0] == waits[0] - waits0[0] == lg.batches < 40
+    assert sizes[1] - sizes0[1] == 40   # every entry counted once, in the batch it went in
+    assert sizes[2] > 1 and 0 < waits[1] - waits0[1] < 60
+    assert not any(str(p) in str(out.batches) for p in patients)
 
 
 async def test_two_replicas_on_one_chain_keep_it_valid(engine, database_url, schema):

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,6 +21,7 @@ from libs.telemetry import (
     MASK, RedactingSpanExporter, SafeTraceContextPropagator, contains_national_id, redact,
     setup_telemetry, shutdown)
 from libs.telemetry.setup import current
+from tests.support.metrics import CapturingMetricExporter
 
 FNR = "01017012345"
 FNR_SPACED = "010170 12345"
@@ -30,36 +30,6 @@ log = logging.getLogger("tests.telemetry")
 
 def settings(**kw) -> Settings:
     return Settings(**({"otel_exporter": "none", "log_json": True} | kw))
-
-
-class CapturingMetricExporter(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.batches = []
-
-    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs):
-        self.batches.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
-        pass
-
-    def points(self, name: str) -> list:
-        out = []
-        for data in self.batches:
-            for rm in data.resource_metrics:
-                for sm in rm.scope_metrics:
-                    for m in sm.metrics:
-                        if m.name == name:
-                            out += list(m.data.data_points)
-        return out
-
-    def names(self) -> set[str]:
-        return {m.name for data in self.batches for rm in data.resource_metrics
-                for sm in rm.scope_metrics for m in sm.metrics}
 
 
 @pytest.fixture
