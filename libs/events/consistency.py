@@ -1,12 +1,14 @@
 """Read your writes: a write returns a token; a read that passes it waits (bounded) until the
 read model has applied that write, and otherwise says clearly that it has not caught up.
 
-The wait asks the read model's database whether the event is applied. When the projection runs
-in the same process (``make run``, the tests, a service deployed as one process), its runner
-announces each batch's events once they have committed (:data:`applied_here`), and a waiter
-asks again at once instead of at its next poll: two queries per wait instead of four or five,
-and no wait longer than the pipeline. A runner elsewhere (its own process, another replica) is
-found by polling, as before; an announcement is only ever a reason to ask again."""
+The wait asks the read model's database whether the event is applied. Each committed batch is
+announced to the waiters of this process (:data:`applied_here`), and a waiter asks again at
+once instead of at its next poll: two queries per wait instead of four or five, and no wait
+longer than the pipeline. A runner in this process (``make run``, the tests, a service deployed
+as one process) announces its batches itself; a runner elsewhere (its own process, as the chart
+deploys it) notifies them through PostgreSQL, and :mod:`libs.events.applied_listener` announces
+them here. Without either (the listener's connection lost) the wait polls, from 5 ms up; an
+announcement is only ever a reason to ask again."""
 
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ class Announcements:
 
     def __init__(self) -> None:
         self._runners: Counter[str] = Counter()
+        self._listeners = 0   # connections here that hear the other processes' runners
         self._waiting: dict[UUID, list[tuple[frozenset[str], asyncio.Future]]] = {}
 
     def running(self, projection: str, active: bool = True) -> None:
@@ -92,9 +95,22 @@ class Announcements:
     def runs_here(self, projections: Iterable[str]) -> bool:
         return any(p in self._runners for p in projections)
 
-    def announce(self, projection: str, event_ids: Iterable[UUID]) -> None:
+    def listening(self, active: bool = True) -> None:
+        """A listener here began (or stopped) to hear the runners of other processes."""
+        self._listeners += 1 if active else -1
+
+    def announced_here(self, projections: Iterable[str]) -> bool:
+        """Whether the projections' batches are announced here: their runner is here, or a
+        listener hears it wherever it runs."""
+        return self._listeners > 0 or self.runs_here(projections)
+
+    def announce(self, projection: str, event_ids: Iterable[UUID] | None) -> None:
+        """``event_ids`` applied by ``projection``; ``None``: some (every waiter of the
+        projection asks again)."""
         if not self._waiting:
             return
+        if event_ids is None:
+            event_ids = list(self._waiting)
         for event_id in event_ids:
             for names, woken in self._waiting.get(event_id, ()):
                 if projection in names and not woken.done():
@@ -124,12 +140,12 @@ async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str
     """Return when the projection has applied the token's event; raise NotCaughtUp after
     ``timeout_s``. Given several projections, one of them is enough: a service whose
     projections read different topics waits for the one that reads the write's topic (the
-    others never see that event). The pauses between questions grow from 5 ms to
-    ``POLL_S``; with a runner of one of them in this process, the wait asks again as soon as
-    that runner announces the event (``applied_here``)."""
+    others never see that event). The wait asks again as soon as the event is announced here
+    (``applied_here``), and at least every ``POLL_S``; when nothing here would announce it,
+    the pauses between questions grow from 5 ms to ``POLL_S``."""
     names = [projection] if isinstance(projection, str) else list(projection)
     start = time.monotonic()
-    delay = POLL_S if applied_here.runs_here(names) else 0.005
+    delay = POLL_S if applied_here.announced_here(names) else 0.005
     with applied_here.watch(token.event_id, names) as announced:
         while True:
             if await is_applied(engine, names, token):

@@ -2,7 +2,9 @@
 every applied event (``projection_events``: a redelivered or republished event is applied once)
 and the next offset of every partition (``projection_positions``: where a restarted runner
 seeks). Both are written in the batch's own transaction, so they commit with the read model's
-changes or not at all."""
+changes or not at all. The same statement tells the service's API processes which events the
+batch applied (``NOTIFY ehr_applied``, delivered when the transaction commits;
+:mod:`libs.events.applied_listener`), so a read-your-writes wait there need not poll."""
 
 from __future__ import annotations
 
@@ -13,16 +15,32 @@ from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_CLAIM = text("""
+APPLIED_CHANNEL = "ehr_applied"
+NAMED_AT_MOST = 200   # event ids a notification names (its payload holds < 8,000 bytes)
+
+_CLAIM = text(f"""
     WITH moved AS (
         INSERT INTO projection_positions (projection, topic, partition, next_offset)
         SELECT :p, t, pa, o FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[]),
                                         CAST(:offsets AS bigint[])) AS x(t, pa, o)
         ON CONFLICT (projection, topic, partition)
-        DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now())
-    INSERT INTO projection_events (projection, event_id)
-    SELECT :p, e FROM unnest(CAST(:ids AS uuid[])) AS e
-    ON CONFLICT DO NOTHING RETURNING event_id""")
+        DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()),
+    fresh AS (
+        INSERT INTO projection_events (projection, event_id)
+        SELECT :p, e FROM unnest(CAST(:ids AS uuid[])) AS e
+        ON CONFLICT DO NOTHING RETURNING event_id),
+    told AS (SELECT pg_notify('{APPLIED_CHANNEL}',
+                              current_schema() || ' ' || CAST(:p AS text) || CAST(:named AS text)))
+    SELECT fresh.event_id FROM fresh, told""")
+
+
+def _named(event_ids: Sequence[UUID]) -> str:
+    """The notification names its schema, projection and event ids (hex), space-separated;
+    no ids when there are more than ``NAMED_AT_MOST`` (every waiter of the projection asks
+    again, ``libs.events.applied_listener``)."""
+    if len(event_ids) > NAMED_AT_MOST:
+        return ""
+    return "".join(f" {e.hex}" for e in event_ids)
 
 
 def _next_offsets(records: Sequence[ConsumerRecord]) -> dict[tuple[str, int], int]:
@@ -34,11 +52,13 @@ def _next_offsets(records: Sequence[ConsumerRecord]) -> dict[tuple[str, int], in
 
 async def claim(conn: AsyncConnection, projection: str, event_ids: Sequence[UUID],
                 records: Sequence[ConsumerRecord]) -> set[UUID]:
-    """In one statement: move the positions past ``records`` and record ``event_ids`` as
-    applied; returns the ids not applied before (the others are duplicates)."""
+    """In one statement: move the positions past ``records``, record ``event_ids`` as
+    applied, and notify (at commit) that the new ones are; returns the ids not applied before
+    (the others are duplicates)."""
     nxt = _next_offsets(records)
     rows = await conn.execute(_CLAIM, {
-        "p": projection, "ids": list(event_ids), "topics": [k[0] for k in nxt],
+        "p": projection, "ids": list(event_ids), "named": _named(event_ids),
+        "topics": [k[0] for k in nxt],
         "parts": [k[1] for k in nxt], "offsets": list(nxt.values())})
     return {r[0] for r in rows}
 

@@ -25,6 +25,7 @@ from libs.audit.facts_store import FactsReader
 from libs.web.guard import Access, install_access_handlers
 from libs.access.tokens import TokenValidator
 from libs.config import Settings
+from libs.events.applied_listener import AppliedListener
 from libs.events.db import make_engine
 from libs.events.migrations import run_migrations
 from libs.events.projection import ProjectionRunner
@@ -85,6 +86,10 @@ class ServiceRuntime:
         for r in self.runners:
             await r.prepare()
         await self.logger.start()
+        self.listener = None
+        if not self.opts.background:   # its projections run elsewhere: hear them commit
+            self.listener = AppliedListener(url, self.schema)
+            await self.listener.start()
         if self.opts.background:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
             for r in self.runners:
@@ -98,6 +103,8 @@ class ServiceRuntime:
                       self.settings.consistency_wait_s, read_models=read_models)
 
     async def __aexit__(self, *exc) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
         await self.logger.stop()
         self.relay.stop()
         for r in self.runners:

@@ -48,3 +48,20 @@ async def test_only_an_active_runner_counts_as_running_here():
     assert here.runs_here(["journal_records"])
     here.running("journal_records", active=False)
     assert not here.runs_here(["journal_records"])
+
+
+async def test_a_listener_here_makes_every_projection_announced_while_it_listens():
+    here = Announcements()
+    assert not here.announced_here(["journal_records"])
+    here.listening()
+    assert here.announced_here(["journal_records", "medication_lists"])
+    here.listening(active=False)
+    assert not here.announced_here(["journal_records"])
+
+
+async def test_some_events_of_a_projection_wake_all_its_waiters_and_no_others():
+    here = Announcements()
+    with here.watch(uuid4(), ["journal_records"]) as mine, \
+            here.watch(uuid4(), ["access_facts"]) as other:
+        here.announce("journal_records", None)   # a batch too large to name its events
+        assert mine.done() and not other.done()
