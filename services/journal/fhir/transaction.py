@@ -75,6 +75,21 @@ def _subject(bundle: dict) -> UUID | None:
         return None
 
 
+INLINE_ENTRIES = 20
+
+
+async def off_loop_if_large(bundle: dict, fn, /, *args, **kwargs):
+    """``fn(*args, **kwargs)`` for ``bundle``: on the event loop for up to ``INLINE_ENTRIES``
+    entries, in a worker thread beyond. A thread lets the loop serve other requests while a
+    large Bundle is checked and mapped (it still holds the GIL while it works), but costs a
+    hand-over each way and a contended GIL: for a single create that was more than the work
+    (``bench/profiles/fhir-create-notify.svg``: the pool's submit, its worker and the waking)."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    if not isinstance(entries, list) or len(entries) > INLINE_ENTRIES:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
+
+
 def check(bundle: dict) -> None:
     """A transaction Bundle the journal takes, or ``Invalid`` saying why not."""
     try:
@@ -102,13 +117,13 @@ async def run(w: Write, bundle: dict, by: Clinician, *, production: bool,
     subject = _subject(bundle)
     policy = _Policy(by, now, subject)
     try:   # mapping a large Bundle is CPU work: in a worker thread, the loop serves others
-        plan = await asyncio.to_thread(from_fhir.map_bundle, bundle, policy,
+        plan = await off_loop_if_large(bundle, from_fhir.map_bundle, bundle, policy,
                                        patient_id=subject)
         if plan.registration is not None:
             nid = plan.registration.national_id
             policy.known = (await store.claimed_by(nid) or await access.reader.patient_for(nid))
             if policy.known is not None:
-                plan = await asyncio.to_thread(from_fhir.map_bundle, bundle, policy)
+                plan = await off_loop_if_large(bundle, from_fhir.map_bundle, bundle, policy)
     except fhir_plan.BundleError as exc:
         raise Invalid(f"{exc} (Without a Patient entry, every entry's subject must be "
                       "the same Patient/<id>.)") from None
@@ -210,7 +225,7 @@ async def run_batch(w: Write, bundle: dict, by: Clinician, *, production: bool,
         resource = (entry or {}).get("resource") or {}
         one = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
         try:
-            await asyncio.to_thread(check, one)
+            check(one)   # one entry: on the loop (off_loop_if_large)
             answer = await run(w, one, by, production=production, rule_2032=rule_2032)
             created = "X-Consistency-Token" in answer.headers
             answers.append({"response": {

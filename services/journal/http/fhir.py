@@ -193,13 +193,14 @@ async def transaction(request: Request, w: BundleWrite,
     Observations, Conditions, AllergyIntolerances, Flags, DocumentReferences to record. A
     batch Bundle: each entry on its own (``transaction.run_batch``).
     At most ``max_bundle_entries`` entries (413 beyond, before anything is mapped); the
-    checking and mapping run in a worker thread, so other requests go on meanwhile."""
+    checking and mapping of a large one run in a worker thread, so other requests go on
+    meanwhile (``transaction.off_loop_if_large``)."""
     s = request.app.state.settings
     require_bundle_size(bundle, s.max_bundle_entries)
     rules = {"production": s.environment == "production", "rule_2032": s.id_rule_2032}
     if isinstance(bundle, dict) and bundle.get("type") == "batch":
         return await tx.run_batch(w, bundle, clinician(w.subject), **rules)
-    await asyncio.to_thread(tx.check, bundle)
+    await tx.off_loop_if_large(bundle, tx.check, bundle)
     return await tx.run(w, bundle, clinician(w.subject), **rules)
 
 
@@ -253,7 +254,7 @@ async def create(rtype: str, request: Request, w: BundleWrite,
                                     current[2], wanted, status=200)
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": resource, "request": {"method": "POST", "url": rtype}}]}
-    await asyncio.to_thread(tx.check, bundle)
+    await tx.off_loop_if_large(bundle, tx.check, bundle)
     s = request.app.state.settings
     answer = await tx.run(w, bundle, clinician(w.subject),
                           production=s.environment == "production", rule_2032=s.id_rule_2032)
