@@ -56,7 +56,7 @@ class AppliedListener:
         while True:
             try:
                 await self._listen()
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever it was, listen again later
                 log.warning("applied listener %s: %s; polling until it is back",
                             self.schema, type(exc).__name__)
             await asyncio.sleep(self.retry_s)

@@ -23,7 +23,8 @@ class Instruments:
             "ehr.projection.dlq", unit="{event}",
             description="Events a projection could not parse or apply (sent to <topic>.dlq)")
         self.published = meter.create_counter(
-            "ehr.relay.published", unit="{event}", description="Outbox events acknowledged by Kafka")
+            "ehr.relay.published", unit="{event}",
+            description="Outbox events acknowledged by Kafka")
         self.audit_batch = meter.create_histogram(
             "ehr.audit.batch.entries", unit="{entry}",
             description="Access-log entries committed together in one statement")
