@@ -17,14 +17,16 @@ import base64
 import binascii
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 HEADER = "X-Consistency-Token"
+T = TypeVar("T")
 
 
 class InvalidToken(ValueError):
@@ -136,9 +138,13 @@ POLL_S = 0.1   # the longest pause between two questions
 
 
 async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str],
-                             token: ConsistencyToken, timeout_s: float) -> None:
+                             token: ConsistencyToken, timeout_s: float,
+                             probe: Callable[[], Awaitable[T | None]] | None = None
+                             ) -> T | bool:
     """Return when the projection has applied the token's event; raise NotCaughtUp after
-    ``timeout_s``. Given several projections, one of them is enough: a service whose
+    ``timeout_s``. ``probe``: a question whose answer (not ``None``) proves it applied and is
+    what the caller reads next anyway (a created resource's current version): asked instead
+    of ``is_applied``, and its answer returned, so the wait costs no statement of its own. Given several projections, one of them is enough: a service whose
     projections read different topics waits for the one that reads the write's topic (the
     others never see that event). The wait asks again as soon as the event is announced here
     (``applied_here``), and at least every ``POLL_S``; when nothing here would announce it,
@@ -148,8 +154,10 @@ async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str
     delay = POLL_S if applied_here.announced_here(names) else 0.005
     with applied_here.watch(token.event_id, names) as announced:
         while True:
-            if await is_applied(engine, names, token):
-                return
+            found = await probe() if probe is not None else await is_applied(engine, names,
+                                                                              token)
+            if found is not None and found is not False:
+                return found
             waited = time.monotonic() - start
             if waited >= timeout_s:
                 raise NotCaughtUp(" or ".join(names), waited)

@@ -72,12 +72,14 @@ class Access:
     def now(self) -> datetime:
         return self.clock()
 
-    async def caught_up(self, token: ConsistencyToken | None) -> None:
+    async def caught_up(self, token: ConsistencyToken | None, probe=None):
         """Read your writes: wait (bounded) until the local facts include the client's write,
         e.g. a consent just withdrawn or a care relation just declared, or until the service's
-        own read model has it."""
+        own read model has it (``probe``: see ``wait_until_applied``; its answer is returned)."""
         if token is not None:
-            await wait_until_applied(self.reader.engine, self.read_models, token, self.wait_s)
+            return await wait_until_applied(self.reader.engine, self.read_models, token,
+                                            self.wait_s, probe)
+        return None
 
     async def subject(self, authorization: str | None, acting_for: str | None,
                       token: ConsistencyToken | None = None) -> Subject:

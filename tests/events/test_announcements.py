@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 from uuid import uuid4
 
-from libs.events.consistency import Announcements
+import pytest
+
+from libs.events.consistency import (Announcements, ConsistencyToken, NotCaughtUp,
+                                     wait_until_applied)
 
 
 async def test_a_waiter_is_woken_by_its_event_from_one_of_its_projections_only():
@@ -65,3 +68,21 @@ async def test_some_events_of_a_projection_wake_all_its_waiters_and_no_others():
             here.watch(uuid4(), ["access_facts"]) as other:
         here.announce("journal_records", None)   # a batch too large to name its events
         assert mine.done() and not other.done()
+
+
+async def test_a_probe_is_asked_instead_of_is_applied_and_its_answer_returned():
+    answers, asked = iter([None, None, {"id": "o-1"}]), []
+
+    async def probe():
+        asked.append(1)
+        return next(answers)
+
+    token = ConsistencyToken(uuid4())
+    found = await wait_until_applied(None, "journal_records", token, 30, probe=probe)
+    assert found == {"id": "o-1"} and len(asked) == 3   # no engine: only the probe was asked
+
+    async def never():
+        return None
+
+    with pytest.raises(NotCaughtUp):
+        await wait_until_applied(None, "journal_records", token, 0.02, probe=never)

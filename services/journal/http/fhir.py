@@ -260,9 +260,13 @@ async def create(rtype: str, request: Request, w: BundleWrite,
                           production=s.environment == "production", rule_2032=s.id_rule_2032)
     rid = tx.location_of(answer, rtype).split("/")[1]
     token = answer.headers.get(HEADER)
-    if token is not None:     # new: readable once the journal's read model has it
-        await w.access.caught_up(ConsistencyToken.decode(token))
-    current = await READS.versions(request).current(rtype, rid)
+    versions = READS.versions(request)
+    if token is not None:     # new: readable once the journal's read model has it, and its
+        # first version there is the proof: the wait asks for it, no is_applied besides
+        current = await w.access.caught_up(ConsistencyToken.decode(token),
+                                           probe=lambda: versions.current(rtype, rid))
+    else:
+        current = await versions.current(rtype, rid)
     version = current[2]["meta"]["versionId"] if current else "1"
     return write_answer(request, rtype, rid, version, current and current[2], wanted,
                         status=201 if token else 200, headers={HEADER: token} if token else {})
