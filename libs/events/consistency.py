@@ -142,21 +142,21 @@ async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str
                              probe: Callable[[], Awaitable[T | None]] | None = None
                              ) -> T | bool:
     """Return when the projection has applied the token's event; raise NotCaughtUp after
-    ``timeout_s``. ``probe``: a question whose answer (not ``None``) proves it applied and is
-    what the caller reads next anyway (a created resource's current version): asked instead
-    of ``is_applied``, and its answer returned, so the wait costs no statement of its own. Given several projections, one of them is enough: a service whose
+    ``timeout_s``. Given several projections, one of them is enough: a service whose
     projections read different topics waits for the one that reads the write's topic (the
-    others never see that event). The wait asks again as soon as the event is announced here
+    others never see that event). ``probe``: a question whose answer (``None`` until then)
+    proves the event applied and is what the caller reads next anyway (a created resource's
+    first version); asked instead of ``is_applied`` and its answer returned, so the wait
+    costs no statement of its own. The wait asks again as soon as the event is announced here
     (``applied_here``), and at least every ``POLL_S``; when nothing here would announce it,
     the pauses between questions grow from 5 ms to ``POLL_S``."""
     names = [projection] if isinstance(projection, str) else list(projection)
     start = time.monotonic()
     delay = POLL_S if applied_here.announced_here(names) else 0.005
+    ask = probe or (lambda: is_applied(engine, names, token))
     with applied_here.watch(token.event_id, names) as announced:
         while True:
-            found = await probe() if probe is not None else await is_applied(engine, names,
-                                                                              token)
-            if found is not None and found is not False:
+            if found := await ask():
                 return found
             waited = time.monotonic() - start
             if waited >= timeout_s:

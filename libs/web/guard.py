@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -36,6 +36,7 @@ from libs.web.consistency import DEFAULT_WAIT_S, requested_token
 from libs.web.errors import outcome_response
 
 Subject = Practitioner | Citizen | SectorOfficial | Device
+T = TypeVar("T")
 ACTING_FOR = "X-Acting-For"
 PURPOSE = "X-Purpose-Of-Use"
 
@@ -72,7 +73,8 @@ class Access:
     def now(self) -> datetime:
         return self.clock()
 
-    async def caught_up(self, token: ConsistencyToken | None, probe=None):
+    async def caught_up(self, token: ConsistencyToken | None,
+                        probe: Callable[[], Awaitable[T | None]] | None = None) -> T | None:
         """Read your writes: wait (bounded) until the local facts include the client's write,
         e.g. a consent just withdrawn or a care relation just declared, or until the service's
         own read model has it (``probe``: see ``wait_until_applied``; its answer is returned)."""

@@ -87,14 +87,14 @@ class ServiceRuntime:
             await r.prepare()
         await self.logger.start()
         self.listener = None
-        if not self.opts.background:   # its projections run elsewhere: hear them commit
-            self.listener = AppliedListener(url, self.schema)
-            await self.listener.start()
         if self.opts.background:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
             for r in self.runners:
                 self._tasks.append(asyncio.create_task(_run_projection(r),
                                                        name=r.projection.name))
+        else:   # its projections run elsewhere: hear their batches commit
+            self.listener = AppliedListener(url, self.schema)
+            await self.listener.start()
         return self
 
     def access(self, read_models: Sequence[str] = ()) -> Access:
