@@ -13,4 +13,5 @@ from __future__ import annotations
 
 from services.consent.http import citizens, fhir, professionals, reviews, sectors
 
-routers = (professionals.router, citizens.router, sectors.router, reviews.router, fhir.router)
+# the FHIR router first: it turns away other paths at once (libs/web/routing.py)
+routers = (fhir.router, professionals.router, citizens.router, sectors.router, reviews.router)

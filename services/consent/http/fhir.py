@@ -12,7 +12,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import text
 
 from libs.web.fhir.negotiation import fhir_format
@@ -27,9 +27,10 @@ from libs.web.fhir.search import (
     CURSOR_ERROR, Cursor, SearchParameterError, date_filters, decode_cursor,
 )
 from libs.kernel.errors import Forbidden, NotFound
+from libs.web.routing import PrefixRouter
 from services.consent.fhir import mapping as fhir
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
+router = PrefixRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 
 
 Dates = Annotated[list[str] | None, Query(description="FHIR date search, e.g. ge2026-01-01")]

@@ -8,5 +8,6 @@ from services.journal.http import (
     care, care_team, clinical, fhir, messages, patients, process, reads, withheld,
 )
 
-routers = (patients.router, reads.router, care.router, clinical.router, withheld.router,
-           process.router, messages.router, care_team.router, fhir.router)
+# the FHIR router first: it turns away other paths at once (libs/web/routing.py)
+routers = (fhir.router, patients.router, reads.router, care.router, clinical.router,
+           withheld.router, process.router, messages.router, care_team.router)

@@ -33,7 +33,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import Body, Depends, Header, Query, Request
 
 from libs.events.consistency import HEADER, ConsistencyToken
 from libs.access.model import Citizen, Resource
@@ -51,6 +51,7 @@ from libs.web.fhir.search import SearchParameterError
 from libs.web.fhir.writes import kept_routes, not_created, prefer_return, write_answer
 from libs.web.guard import PURPOSE, AccessDep, CurrentSubject, Grant
 from libs.web.limits import require_bundle_size
+from libs.web.routing import PrefixRouter
 from libs.web.write import IN_ROUTE, Write, write
 from services.journal.fhir import transaction as tx
 from services.journal.domain import patients as pt
@@ -62,7 +63,7 @@ from services.journal.http.fhir_observation import observation_update_routes
 from services.journal.http.deps import WHAT, Journal, clinician, journal_store, not_shown
 from services.journal.store import JournalStore
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
+router = PrefixRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 # our code systems (terminology, no patient data), before the /{rtype} routes
 router.include_router(code_system_routes(CODE_SYSTEMS))
 

@@ -6,4 +6,5 @@ another system's record); ``deps`` holds what they share."""
 
 from services.medication.http import catalogue, changes, fhir, imported, reads
 
-routers = (reads.router, changes.router, catalogue.router, imported.router, fhir.router)
+# the FHIR router first: it turns away other paths at once (libs/web/routing.py)
+routers = (fhir.router, reads.router, changes.router, catalogue.router, imported.router)

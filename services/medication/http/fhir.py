@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import Body, Depends, Header, Query, Request
 
 from libs.access.model import Resource
 from libs.events.consistency import HEADER
@@ -40,6 +40,7 @@ from libs.web.fhir.reads import (
 from libs.web.fhir.narrative import narrated
 from libs.web.fhir.writes import kept_routes, prefer_return, write_answer
 from libs.web.guard import AccessDep, CurrentSubject
+from libs.web.routing import PrefixRouter
 from libs.web.write import IN_ROUTE, Write, write
 from services.medication.domain import medication_list as ml
 from services.medication.fhir.elements import FEST_MERKEVARE
@@ -53,7 +54,7 @@ from services.medication.http.deps import (
     CATEGORY, WHAT, actor, catalogue_of, fresh_within, medication_store,
 )
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
+router = PrefixRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 
 
 READS = FhirReads("The medication service", TYPES)
