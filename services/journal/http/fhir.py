@@ -27,7 +27,6 @@ transaction Bundles, over the versions ``journal_records`` keeps (``journal_fhir
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -309,7 +308,7 @@ async def update_patient(rid: str, request: Request, w: PatientWrite,
                                           f"{version}. Read it again and redo your change "
                                           f'against it (If-Match: W/"{version}").')
     s = request.app.state.settings
-    details = await asyncio.to_thread(patient_details, resource, rid, w.now)
+    details = patient_details(resource, rid, w.now)   # one resource: on the loop, as creates
     w.expected = None   # checked above on the resource, and again on the folded record
 
     def decide(p):

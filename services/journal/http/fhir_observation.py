@@ -6,7 +6,6 @@ not see is answered like an unknown id."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 from uuid import UUID
 
@@ -55,7 +54,7 @@ def observation_update_routes(reads: FhirReads) -> APIRouter:
             raise PreconditionFailed(version, f"Observation/{rid} has changed: it is at "
                                               f"version {version}. Read it again and redo "
                                               f'your change against it (If-Match: W/"{version}").')
-        change = await asyncio.to_thread(observation_change, resource, rid, read)
+        change = observation_change(resource, rid, read)   # one resource: on the loop
         wanted, headers = prefer_return(prefer), {}
         if change is not None:
             w.expected = None   # checked above on the resource, and again on the folded one
