@@ -31,7 +31,18 @@ from services.consent.projections.journal_bridge import PATIENT_NAMES_DDL
 NAME = "access_log"
 SAME_SURNAME = UUID("3c1f7a52-1d6e-4b8e-9f0a-8d2b7c4e5a61")
 
+# the entries and, in the same statement, the review items of the accesses whose professional
+# has the patient's family name (the first of a batch's same items wins, as in order)
 _INSERT_LOG = """
+WITH same AS (
+    INSERT INTO review_items (item_id, patient_id, unit, kind, created_at, summary)
+    SELECT DISTINCT ON (c.i) c.i, c.p, c.u, 'same_surname', c.t, c.s
+      FROM unnest(CAST(:si AS uuid[]), CAST(:sp AS uuid[]), CAST(:su AS text[]),
+                  CAST(:st AS timestamptz[]), CAST(:ss AS jsonb[]), CAST(:sf AS text[]))
+           WITH ORDINALITY AS c(i, p, u, t, s, f, n)
+      JOIN patient_names ON patient_names.patient_id = c.p AND lower(patient_names.family) = c.f
+     ORDER BY c.i, c.n
+    ON CONFLICT (item_id) DO NOTHING)
 INSERT INTO access_log (event_id, patient_id, service, chain, seq, accessed_at, actor_kind,
                         actor_id, unit, outcome, legal_basis, emergency, action, doc)
 SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:p AS uuid[]), CAST(:svc AS text[]),
@@ -78,7 +89,7 @@ class AccessLogProjection(Projection):
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
         logs = [(env, p) for env, p in events if isinstance(p, AccessLogged)]
         if logs:
-            await conn.execute(text(_INSERT_LOG), {
+            await conn.execute(text(_INSERT_LOG), _same_surname(logs) | {
                 "id": [e.event_id for e, _ in logs], "p": [e.patient_id for e, _ in logs],
                 "svc": [p.service for _, p in logs], "ch": [p.chain for _, p in logs],
                 "seq": [p.seq for _, p in logs], "at": [p.accessed_at for _, p in logs],
@@ -87,8 +98,6 @@ class AccessLogProjection(Projection):
                 "b": [p.legal_basis.value for _, p in logs],
                 "e": [p.emergency for _, p in logs], "a": [p.action for _, p in logs],
                 "d": [p.model_dump_json() for _, p in logs]})
-        for item in await _same_surname(conn, logs):
-            await conn.execute(text(_INSERT_ITEM), item)
         for env, p in events:
             item = review_item(env, p)
             if item is not None:
@@ -101,29 +110,20 @@ class AccessLogProjection(Projection):
                      "i": p.access_event_id})
 
 
-async def _same_surname(conn: AsyncConnection,
-                        logs: Sequence[tuple[Envelope, AccessLogged]]) -> list[dict]:
-    """Review items for permitted accesses by professionals whose surname (the last word of
-    their name in the token) is the patient's family name."""
+def _same_surname(logs: Sequence[tuple[Envelope, AccessLogged]]) -> dict[str, list]:
+    """The candidate review items of ``_INSERT_LOG``: permitted accesses by professionals at
+    a point of care, each with the surname (the last word of their name in the token) that
+    makes it an item when it is the patient's family name."""
     named = [(env, p) for env, p in logs if p.actor_kind == "practitioner" and p.name
              and p.outcome == "permit" and p.point_of_care and env.patient_id]
-    if not named:
-        return []
-    rows = await conn.execute(text(
-        "SELECT patient_id, lower(family) FROM patient_names WHERE patient_id = ANY(:p)"),
-        {"p": list({env.patient_id for env, _ in named})})
-    family = dict(rows.all())
-    items = []
-    for env, p in named:
-        if family.get(env.patient_id) != p.name.split()[-1].lower():
-            continue
-        day = p.accessed_at.date().isoformat()
-        items.append({"i": uuid5(SAME_SURNAME, f"{p.actor_id}:{env.patient_id}:{day}"),
-                      "p": env.patient_id, "u": p.point_of_care, "k": "same_surname",
-                      "t": p.accessed_at, "s": json.dumps({
-                          "hpr": p.hpr, "name": p.name, "action": p.action,
-                          "service": p.service, "category": p.category})})
-    return items
+    return {
+        "si": [uuid5(SAME_SURNAME, f"{p.actor_id}:{env.patient_id}:{p.accessed_at.date()}")
+               for env, p in named],
+        "sp": [env.patient_id for env, _ in named], "su": [p.point_of_care for _, p in named],
+        "st": [p.accessed_at for _, p in named],
+        "ss": [json.dumps({"hpr": p.hpr, "name": p.name, "action": p.action,
+                           "service": p.service, "category": p.category}) for _, p in named],
+        "sf": [p.name.split()[-1].lower() for _, p in named]}
 
 
 def review_item(env: Envelope, p: EventPayload) -> dict | None:
