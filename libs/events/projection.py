@@ -294,20 +294,30 @@ class ProjectionRunner:
 
     async def _commit_batch(self, records: list[ConsumerRecord], decoded: list[Decoded],
                             unreadable: list[Poison], careful: bool) -> None:
-        """One transaction: the offsets and the claims (one statement), apply, dead-letter."""
-        async with self.engine.begin() as conn:
-            fresh = await self._claim(conn, records, decoded)
-            with self._span(fresh):
-                if careful:
-                    refused = await self._apply_one_by_one(conn, fresh)
-                else:
-                    await self.projection.apply_batch(conn, [(d.env, d.payload) for d in fresh])
-                    refused = []
-            poison = unreadable + refused
-            if poison:
-                # the DLQ write is acknowledged before the transaction that moves the offsets
-                # past the poison event commits
-                await self._dead_letter(poison)
+        """One transaction: the offsets and the claims (one statement), apply, dead-letter.
+        A batch the projection wants nothing of (``Projection.wants``: journal events at the
+        medication's allergy list, say) is only claimed, in one statement without a
+        transaction: BEGIN and COMMIT were two of its three round trips."""
+        refused: list[Poison] = []
+        if careful or unreadable or any(self.projection.wants(d.env, d.payload)
+                                        for d in decoded):
+            async with self.engine.begin() as conn:
+                fresh = await self._claim(conn, records, decoded)
+                with self._span(fresh):
+                    if careful:
+                        refused = await self._apply_one_by_one(conn, fresh)
+                    else:
+                        await self.projection.apply_batch(
+                            conn, [(d.env, d.payload) for d in fresh])
+                poison = unreadable + refused
+                if poison:
+                    # the DLQ write is acknowledged before the transaction that moves the
+                    # offsets past the poison event commits
+                    await self._dead_letter(poison)
+        else:
+            async with self.engine.connect() as sa:
+                conn = await sa.execution_options(isolation_level="AUTOCOMMIT")
+                fresh = await self._claim(conn, records, decoded)
         applied_here.announce(self.projection.name, [d.env.event_id for d in decoded])
         self.stats.duplicates += len(decoded) - len(fresh)
         self.stats.applied += len(fresh) - len(refused)

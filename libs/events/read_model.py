@@ -14,7 +14,8 @@ from libs.events.registry import EventPayload
 
 class Projection:
     """A read model. Subclasses set ``name`` and ``topics`` and implement ``setup``, ``reset``
-    and ``apply`` (or ``apply_batch`` when a bulk statement is faster)."""
+    and ``apply`` (or ``apply_batch`` when a bulk statement is faster), and ``wants`` when
+    their topics carry many events they leave alone."""
 
     name: str
     topics: tuple[str, ...]
@@ -27,6 +28,12 @@ class Projection:
 
     async def apply(self, conn: AsyncConnection, env: Envelope, payload: EventPayload) -> None:
         raise NotImplementedError
+
+    def wants(self, env: Envelope, payload: EventPayload) -> bool:
+        """Whether applying the event could change the read model. A batch of events none of
+        which it wants is recorded as applied without applying it (``projection.py``), so
+        say False only where ``apply_batch`` would do nothing. Every event, by default."""
+        return True
 
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:

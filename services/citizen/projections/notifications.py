@@ -56,6 +56,12 @@ class NotificationsProjection(Projection):
     async def apply(self, conn: AsyncConnection, env: Envelope, payload: EventPayload) -> None:
         await self.apply_batch(conn, [(env, payload)])
 
+    def wants(self, env: Envelope, payload: EventPayload) -> bool:
+        """The two kinds of consent event the citizen is told of."""
+        return env.patient_id is not None and (
+            isinstance(payload, consent.RestrictedEntryOpened) and payload.notify_patient
+            or isinstance(payload, consent.EmergencyAccessGranted))
+
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
         rows = []

@@ -97,16 +97,20 @@ class JournalBridge(Projection):
     async def reset(self, conn: AsyncConnection) -> None:
         """Nothing to empty: what it wrote are events, and a replay appends no duplicates."""
 
+    def wants(self, env: Envelope, payload: EventPayload) -> bool:
+        """Registrations, episodes, service decisions, reply tasks, messages; not notes,
+        observations, visits...: nothing to load, nothing to do."""
+        return env.patient_id is not None and env.type in HANDLED and not (
+            env.type == journal.TaskCreated.event_type and env.data.get("kind") != REPLY_TASK)
+
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
         # its append_in runs on ``conn``, in this transaction
         store = EventStore(conn.engine, self.registry, topic_names=self.topic_names)
         facts: dict = {}   # per patient, loaded once per batch and kept up to date
         for env, payload in events:
-            if env.patient_id is None or env.type not in HANDLED or (
-                    env.type == journal.TaskCreated.event_type
-                    and env.data.get("kind") != REPLY_TASK):
-                continue   # notes, observations, visits...: nothing to load, nothing to do
+            if not self.wants(env, payload):
+                continue
             name = env.data.get("name") if env.type in NAMED else None
             if name:
                 await conn.execute(text("""

@@ -52,6 +52,11 @@ class CaveProjection(Projection):
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(text("TRUNCATE medication_cave"))
 
+    def wants(self, env: Envelope, payload: EventPayload) -> bool:
+        """Critical information only, of the journal's many events."""
+        return env.patient_id is not None and (
+            isinstance(payload, journal.CriticalInfoRegistered) or type(payload) in _CAVE_STATUS)
+
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
         for env, p in events:

@@ -36,13 +36,16 @@ class IdentitiesProjection(Projection):
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(text("TRUNCATE registry_identities"))
 
+    def wants(self, env: Envelope, payload: EventPayload) -> bool:
+        """Registrations and new national ids only, of the journal's many events."""
+        return env.patient_id is not None and (
+            isinstance(payload, journal.PatientRegistered) or (
+                isinstance(payload, journal.PatientDetailsChanged) and bool(payload.national_id)))
+
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
         for env, p in events:
-            if env.patient_id is None:
-                continue
-            if isinstance(p, journal.PatientRegistered) or (
-                    isinstance(p, journal.PatientDetailsChanged) and p.national_id):
+            if self.wants(env, p):
                 await conn.execute(text("""
                     INSERT INTO registry_identities (patient_id, national_id, id_type,
                                                      updated_at)
