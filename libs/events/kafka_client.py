@@ -127,8 +127,8 @@ def _describe(exc: BaseException, security: KafkaSecurity) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["KafkaAccessError", "access_error", "client_options", "faust_credentials",
-           "security_of", "security_options", "ssl_context"]
+__all__ = ["KafkaAccessError", "access_error", "client_options", "consumer_for",
+           "faust_credentials", "security_of", "security_options", "ssl_context"]
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str],
@@ -150,3 +150,15 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str],
         if time.monotonic() > deadline:
             raise RuntimeError(f"topics {missing} do not exist: run `ehr topics apply`")
         await asyncio.sleep(0.5)
+
+
+def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
+    """A projection's consumer: no group (partitions are assigned and offsets kept in the
+    read model's database), committed records only, large fetches for replay. The broker
+    answers a fetch as soon as one record is there, so the wait only bounds an idle fetch:
+    500 ms (aiokafka's default) instead of 100 makes an idle projection ask five times less
+    often, with no added latency."""
+    return AIOKafkaConsumer(
+        **client_options(bootstrap), group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest", isolation_level="read_committed",
+        max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=500)

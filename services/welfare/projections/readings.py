@@ -1,6 +1,7 @@
 """``welfare_readings`` (from ``welfare.events``): every reading of a person with its status
 (accepted, quarantined, released, discarded), in the order it happened (``effective_at``), and
-the tasks and alerts the service raised, with each alert's status, level and due time. A late reading takes its place in time here."""
+the tasks and alerts the service raised, with each alert's status, level and due time. A late
+reading takes its place in time here."""
 
 from __future__ import annotations
 
