@@ -152,13 +152,17 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str],
         await asyncio.sleep(0.5)
 
 
-def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
+def consumer_for(bootstrap: str, gather_ms: int = 0) -> AIOKafkaConsumer:
     """A projection's consumer: no group (partitions are assigned and offsets kept in the
     read model's database), committed records only, large fetches for replay. The broker
     answers a fetch as soon as one record is there, so the wait only bounds an idle fetch:
     500 ms (aiokafka's default) instead of 100 makes an idle projection ask five times less
-    often, with no added latency."""
+    often, with no added latency. With ``gather_ms`` (``Projection.gather_ms``) the broker
+    holds a fetch until a MiB has come or that time has passed: fuller batches, fewer
+    fetches, for a read model no request waits on."""
+    wait = {"fetch_min_bytes": 1024 * 1024, "fetch_max_wait_ms": gather_ms} if gather_ms else {
+        "fetch_max_wait_ms": 500}
     return AIOKafkaConsumer(
         **client_options(bootstrap), group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed",
-        max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=500)
+        max_partition_fetch_bytes=4 * 1024 * 1024, **wait)

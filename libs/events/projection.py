@@ -106,7 +106,7 @@ class ProjectionRunner:
         if reset:
             await self.reset()
         await self.prepare()
-        self._consumer = consumer_for(self.bootstrap)
+        self._consumer = consumer_for(self.bootstrap, self.projection.gather_ms)
         try:
             await self._consumer.start()
         except KafkaError as exc:   # say why: credentials refused, TLS, nothing listening

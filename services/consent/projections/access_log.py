@@ -59,6 +59,7 @@ VALUES (:i, :p, :u, :k, :t, CAST(:s AS jsonb)) ON CONFLICT (item_id) DO NOTHING"
 
 class AccessLogProjection(Projection):
     name = NAME
+    gather_ms = 250   # an entry is durable in its service before this; no request waits here
 
     def __init__(self, audit_topic: str = "audit.access", consent_topic: str = "consent.events"):
         self.topics = (audit_topic, consent_topic)
