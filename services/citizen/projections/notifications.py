@@ -59,7 +59,7 @@ class NotificationsProjection(Projection):
     def wants(self, env: Envelope, payload: EventPayload) -> bool:
         """The two kinds of consent event the citizen is told of."""
         return env.patient_id is not None and (
-            isinstance(payload, consent.RestrictedEntryOpened) and payload.notify_patient
+            (isinstance(payload, consent.RestrictedEntryOpened) and payload.notify_patient)
             or isinstance(payload, consent.EmergencyAccessGranted))
 
     async def apply_batch(self, conn: AsyncConnection,

@@ -116,7 +116,8 @@ def _same_surname(logs: Sequence[tuple[Envelope, AccessLogged]]) -> dict[str, li
     a point of care, each with the surname (the last word of their name in the token) that
     makes it an item when it is the patient's family name."""
     named = [(env, p) for env, p in logs if p.actor_kind == "practitioner" and p.name
-             and p.outcome == "permit" and p.point_of_care and env.patient_id]
+             and p.name.split() and p.outcome == "permit" and p.point_of_care
+             and env.patient_id]
     return {
         "si": [uuid5(SAME_SURNAME, f"{p.actor_id}:{env.patient_id}:{p.accessed_at.date()}")
                for env, p in named],
