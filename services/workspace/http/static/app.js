@@ -6,11 +6,21 @@
 (function () {
   if (!("serviceWorker" in navigator) || !window.indexedDB || !window.crypto
       || !crypto.subtle) return;
+  /* Every write to the vault goes through store(): one at a time, and none once signing out
+     has begun, so a page still being kept cannot land after the wipe (with a new key). */
+  var leaving = false, writes = Promise.resolve();
+  function store(path, text) {
+    writes = writes.catch(function () {}).then(function () {
+      if (!leaving) return VAULT.put(path, text);
+    });
+    return writes;
+  }
   var logout = document.querySelector("form.logout");
   if (logout) {
     logout.addEventListener("submit", function (event) {
       event.preventDefault();
-      VAULT.wipe().finally(function () { logout.submit(); });
+      leaving = true;
+      writes.catch(function () {}).then(VAULT.wipe).finally(function () { logout.submit(); });
     });
   }
 
@@ -30,7 +40,7 @@
                  key: crypto.randomUUID() };
     adding = adding.catch(function () {}).then(queued).then(function (items) {   /* one append at a time */
       items.push(item);
-      return VAULT.put("queue", JSON.stringify(items));
+      return store("queue", JSON.stringify(items));
     }).then(function () {
       var status = document.getElementById("queue-status");
       if (status) status.textContent = status.dataset.queued;
@@ -53,7 +63,7 @@
         } catch (e) { return; }            /* still offline: try again later */
         items.shift();
         sent += 1;
-        await VAULT.put("queue", JSON.stringify(items));
+        await store("queue", JSON.stringify(items));
         if (r.type !== "opaqueredirect") {   /* refused: show the service's answer */
           var html = await r.text();
           document.open(); document.write(html); document.close();
@@ -78,9 +88,9 @@
       var path = a.getAttribute("href");
       if (paths.indexOf(path) < 0) paths.push(path);
     });
-    for (var i = 0; i < paths.length; i++) {
+    for (var i = 0; i < paths.length && !leaving; i++) {
       var r = await fetch(paths[i], { credentials: "same-origin" });
-      if (r.ok) await VAULT.put(paths[i], await r.text());
+      if (r.ok) await store(paths[i], await r.text());
     }
     var status = document.getElementById("offline-status");
     if (status) status.textContent = status.dataset.ready;
