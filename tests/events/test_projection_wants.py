@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import event, text
 
 from libs.events.consistency import wait_until_applied
@@ -37,8 +38,9 @@ class OpeningsOnly(BalanceProjection):
             await super().apply(conn, env, payload)
 
 
-async def test_events_a_projection_leaves_alone_are_claimed_not_applied(
-        database_url, schema, kafka_bootstrap, make_topics):
+@pytest.fixture
+async def logged(database_url, schema):
+    """An engine of its own (so every connection is new) whose statements are noted."""
     engine = make_engine(database_url, schema)
     statements: list[str] = []
 
@@ -47,6 +49,15 @@ async def test_events_a_projection_leaves_alone_are_claimed_not_applied(
         dbapi_connection.driver_connection.add_query_logger(
             lambda q: statements.append(" ".join(q.query.split()).upper()[:80]))
 
+    try:
+        yield engine, statements
+    finally:
+        await engine.dispose()
+
+
+async def test_events_a_projection_leaves_alone_are_claimed_not_applied(
+        logged, database_url, schema, kafka_bootstrap, make_topics):
+    engine, statements = logged
     topic = await make_topics("bank.events", 1)
     store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
     sid = stream_of(uuid.uuid4())
@@ -90,4 +101,3 @@ async def test_events_a_projection_leaves_alone_are_claimed_not_applied(
                                           registry=BANK_EVENTS))
     assert stats.applied == 2
     assert [r[1:] for r in await balances(engine)] == [(0, 1)]
-    await engine.dispose()
