@@ -8,6 +8,7 @@ events as cheap as one with a hundred, on both stores (``backend``: memory and P
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -16,8 +17,9 @@ from pydantic import BaseModel
 
 from libs.events.ports import Snapshot
 from libs.events.registry import EventPayload
+from libs.events.store import EventStore, entries_query
 from libs.events.streams import Snapshots, StreamStore
-from tests.events.store_contract import Backend, ctx
+from tests.events.store_contract import BANK, Backend, ctx
 from tests.support.bank import AccountOpened, Deposited, Withdrawn, stream_of
 from tests.support.counting import CountingStore
 
@@ -78,6 +80,26 @@ async def test_load_entries_reads_only_the_events_of_those_entries(backend: Back
     assert await store.load_entries(stream_of(uuid.uuid4()), "amount_ore", ["7"]) == []
     with pytest.raises(ValueError):
         await store.load_entries(sid, "amount'; DROP TABLE events; --", ["7"])
+
+
+async def test_load_entries_reads_by_the_index_not_the_stream(engine):
+    """On PostgreSQL the look-up goes through the field's partial index (``index_entries``):
+    a query that does not imply the index's predicate reads every event of the stream."""
+    store, pid = EventStore(engine, BANK), uuid.uuid4()
+    await store.index_entries("amount_ore")
+    sid = stream_of(pid)
+    await store.append(sid, 0, [AccountOpened(owner="Kari")], ctx(pid))
+    for v in range(1, 400, 100):
+        await store.append(sid, v, [Deposited(amount_ore=v + i) for i in range(100)], ctx(pid))
+    async with engine.connect() as sa:
+        conn = (await sa.get_raw_connection()).driver_connection
+        async with conn.transaction():
+            await conn.execute("ANALYZE events")
+            await conn.execute("SET LOCAL enable_seqscan = off")   # whatever the table's size
+            plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + entries_query("amount_ore"),
+                                       sid, ["7"])
+    assert '"Index Name": "events_entry_amount_ore"' in json.dumps(plan), plan
+    assert [p.amount_ore for _, p in await store.load_entries(sid, "amount_ore", ["7"])] == [7]
 
 
 async def test_a_snapshot_is_kept_per_stream_and_shape(backend: Backend):
