@@ -17,16 +17,16 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events import projection_positions as positions
 from libs.events.consistency import applied_here
+from libs.events.db import driver_of, driver_transaction, is_transient
 from libs.events.envelope import Envelope
 from libs.events.kafka_client import access_error, client_options, consumer_for, partitions_of
 from libs.events.read_model import Projection
@@ -40,14 +40,6 @@ tracer = trace.get_tracer("ehr.events.projection")
 
 class ProjectionBusy(RuntimeError):
     pass
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Faults of the infrastructure, not of the event: retry instead of dead-lettering."""
-    if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError, InterfaceError,
-                        OperationalError, KafkaError)):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @dataclass
@@ -283,12 +275,12 @@ class ProjectionRunner:
     async def _commit_batch(self, records: list[ConsumerRecord], decoded: list[Decoded],
                             unreadable: list[Poison], careful: bool) -> None:
         """One transaction: the offsets and the claims (one statement), apply, dead-letter.
+        Begun, claimed and committed on the driver's connection (``driver_transaction``).
         A batch the projection wants nothing of (``Projection.wants``: journal events at the
         medication's allergy list, say) is only claimed, in one statement without a
         transaction: BEGIN and COMMIT were two of its three round trips."""
         refused: list[Poison] = []
-        if careful or unreadable or any(self.projection.wants(d.env, d.payload)
-                                        for d in decoded):
+        if careful or unreadable:
             async with self.engine.begin() as conn:
                 fresh = await self._claim(conn, records, decoded)
                 with self._span(fresh):
@@ -297,15 +289,18 @@ class ProjectionRunner:
                     else:
                         await self.projection.apply_batch(
                             conn, [(d.env, d.payload) for d in fresh])
-                poison = unreadable + refused
-                if poison:
+                if poison := unreadable + refused:
                     # the DLQ write is acknowledged before the transaction that moves the
                     # offsets past the poison event commits
                     await self._dead_letter(poison)
+        elif any(self.projection.wants(d.env, d.payload) for d in decoded):
+            async with driver_transaction(self.engine) as (conn, raw):
+                fresh = await self._claim(raw, records, decoded)
+                with self._span(fresh):
+                    await self.projection.apply_batch(conn, [(d.env, d.payload) for d in fresh])
         else:
             async with self.engine.connect() as sa:
-                conn = await sa.execution_options(isolation_level="AUTOCOMMIT")
-                fresh = await self._claim(conn, records, decoded)
+                fresh = await self._claim(await driver_of(sa), records, decoded)
         applied_here.announce(self.projection.name, [d.env.event_id for d in decoded])
         self.stats.duplicates += len(decoded) - len(fresh)
         self.stats.applied += len(fresh) - len(refused)
@@ -324,7 +319,8 @@ class ProjectionRunner:
             context=contexts[0] if contexts else otel_context.Context(), links=links,
             attributes={"ehr.projection": self.projection.name, "ehr.events": len(fresh)})
 
-    async def _claim(self, conn: AsyncConnection, records: list[ConsumerRecord],
+    async def _claim(self, conn: AsyncConnection | asyncpg.Connection,
+                     records: list[ConsumerRecord],
                      decoded: list[Decoded]) -> list[Decoded]:
         """Store the positions past ``records`` and claim the events: the ones not applied
         before, each once."""

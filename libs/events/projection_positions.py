@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,20 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 APPLIED_CHANNEL = "ehr_applied"
 NAMED_AT_MOST = 200   # event ids a notification names (its payload holds < 8,000 bytes)
 
-_CLAIM = text(f"""
+_CLAIM = f"""
     WITH moved AS (
         INSERT INTO projection_positions (projection, topic, partition, next_offset)
-        SELECT :p, t, pa, o FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[]),
-                                        CAST(:offsets AS bigint[])) AS x(t, pa, o)
+        SELECT $1::text, t, pa, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, pa, o)
         ON CONFLICT (projection, topic, partition)
         DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()),
     fresh AS (
         INSERT INTO projection_events (projection, event_id)
-        SELECT :p, e FROM unnest(CAST(:ids AS uuid[])) AS e
+        SELECT $1::text, e FROM unnest($5::uuid[]) AS e
         ON CONFLICT DO NOTHING RETURNING event_id),
     told AS (SELECT pg_notify('{APPLIED_CHANNEL}',
-                              current_schema() || ' ' || CAST(:p AS text) || CAST(:named AS text)))
-    SELECT fresh.event_id FROM fresh, told""")
+                              current_schema() || ' ' || $1::text || $6::text))
+    SELECT fresh.event_id FROM fresh, told"""
 
 
 def _named(event_ids: Sequence[UUID]) -> str:
@@ -50,16 +50,19 @@ def _next_offsets(records: Sequence[ConsumerRecord]) -> dict[tuple[str, int], in
     return nxt
 
 
-async def claim(conn: AsyncConnection, projection: str, event_ids: Sequence[UUID],
-                records: Sequence[ConsumerRecord]) -> set[UUID]:
+async def claim(conn: AsyncConnection | asyncpg.Connection, projection: str,
+                event_ids: Sequence[UUID], records: Sequence[ConsumerRecord]) -> set[UUID]:
     """In one statement: move the positions past ``records``, record ``event_ids`` as
     applied, and notify (at commit) that the new ones are; returns the ids not applied before
-    (the others are duplicates)."""
+    (the others are duplicates). On the driver's connection where the caller has it (the
+    runner's batches: no SQLAlchemy work per statement), else through SQLAlchemy."""
     nxt = _next_offsets(records)
-    rows = await conn.execute(_CLAIM, {
-        "p": projection, "ids": list(event_ids), "named": _named(event_ids),
-        "topics": [k[0] for k in nxt],
-        "parts": [k[1] for k in nxt], "offsets": list(nxt.values())})
+    args = (projection, [k[0] for k in nxt], [k[1] for k in nxt], list(nxt.values()),
+            list(event_ids), _named(event_ids))
+    if isinstance(conn, AsyncConnection):
+        rows = (await conn.exec_driver_sql(_CLAIM, args)).all()
+    else:
+        rows = await conn.fetch(_CLAIM, *args)
     return {r[0] for r in rows}
 
 
