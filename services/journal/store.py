@@ -4,8 +4,9 @@ append, with a cached fold and ``If-Match`` as the expected version).
 Registration claims the national id in ``journal_claims`` in the same transaction as the event,
 so one number never becomes two patients. The patient's state is snapshotted every
 ``SNAPSHOT_EVERY`` events, and observations (not part of that state) are looked up by id from
-the stream (``load_entries``, indexed), so a write costs the same however long the record is. The store also finds the patient of a message we
-sent (the gateway's receipt names only the message), over an index of the event store.
+the stream (``load_entries``, by its partial index), so a write costs the same however long
+the record is. The store also finds the patient of a message we sent (the gateway's receipt
+names only the message), over an index of the event store.
 """
 
 from __future__ import annotations
