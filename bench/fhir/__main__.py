@@ -16,7 +16,8 @@ over the rounds; the ratio ours ÷ HAPI with its range), ``bench/out/fhir-<time>
 phase of every round). Starts its own PostgreSQL and Kafka under .local/bench-fhir-stack unless
 DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set. ``--ours-only`` leaves HAPI out (no Java);
 ``--phases read,search`` runs only those; ``--profile <tag>`` keeps flame graphs of the journal
-(``bench/fhir/profile.py``). Before the rounds, each side's idle CPU is measured and printed.
+(``bench/fhir/profile.py``); ``--statements`` what PostgreSQL spent per statement in our phases
+(``bench/fhir/statements.py``). Before the rounds, each side's idle CPU is measured and printed.
 The figures go to bench/RESULTS.md from a quiet machine.
 """
 
@@ -35,6 +36,7 @@ from rich.console import Console
 
 from bench.fhir import cpu, hapi_server
 from bench.fhir import report as rp
+from bench.fhir import statements as st
 from bench.fhir import workload as wl
 from bench.fhir.ours import ours, set_up, stack_roots
 from bench.fhir.profile import flame_of
@@ -42,6 +44,7 @@ from bench.infra import loadavg
 from bench.util import Counter, make_progress, tracked
 from libs.config import REPO_ROOT
 from libs.devstack.session import test_stack
+from libs.events.db import asyncpg_dsn
 
 OUT = REPO_ROOT / "bench" / "out"
 # its own folder: another benchmark starting on the shared .local/bench-stack would wipe the
@@ -90,7 +93,8 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
               seconds: float = 30, clients: int = 16, patients: int = 16,
               phase_warmup: float = PHASE_WARMUP_S, with_hapi: bool = True,
               console: Console | None = None, out_dir: Path = OUT,
-              phases: tuple[str, ...] = wl.PHASES, profile: str | None = None) -> dict:
+              phases: tuple[str, ...] = wl.PHASES, profile: str | None = None,
+              statements: bool = False) -> dict:
     """Set up both sides, warm HAPI up, measure ``rounds`` rounds of ``phases``; print the
     table, write the JSON; returns its summary. ``profile``: a tag; the journal's flame
     graph of each phase of the first round goes to ``bench/profiles/fhir-<phase>-<tag>.svg``
@@ -100,7 +104,7 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
     work = Path(tempfile.mkdtemp(prefix="bench-fhir-"))
     about = {"clients": clients, "rounds": rounds, "seconds": seconds, "warmup": warmup,
              "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
-             "profile": profile,
+             "profile": profile, "statements": statements,
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
     t_start = perf_counter()
@@ -135,18 +139,26 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
                         spy = profile if r == 0 else None
                         for phase in phases:
                             for side, procs in (sides if r % 2 == 0 else sides[::-1]):
+                                watch = statements and r == 0 and side.name == "ours"
+                                if watch:
+                                    await st.reset(asyncpg_dsn(url))
                                 async with tracked(progress, f"round {r + 1}: {phase}, "
                                                    f"{side.name}", 0) as n:
                                     res = await _phase(
                                         https[side.name], side, procs, phase,
                                         sends[side.name][phase], clients, seconds,
                                         phase_warmup, n, spy if side.name == "ours" else None)
+                                if watch:
+                                    about.setdefault("PostgreSQL statements", {})[phase] = \
+                                        await st.top(asyncpg_dsn(url), res.sent)
                                 if not (spy and rounds > 1):
                                     results.append(res)
                                 progress.advance(task)
     about["load average after"] = loadavg()
     about["total s"] = round(perf_counter() - t_start, 1)
     console.print(rp.table(rp.summary(results), about))
+    for phase, rows in about.get("PostgreSQL statements", {}).items():
+        console.print(st.table(phase, rows))
     for key in (k for k in about if k.startswith("idle CPU")):
         console.print(f"{key}: {about[key]}")
     path = rp.write(out_dir, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), results, about)
@@ -169,14 +181,18 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
          phases: str = typer.Option(",".join(wl.PHASES), help="the phases, comma-separated"),
          profile: str | None = typer.Option(None, help=(
              "a tag: flame graphs of the journal in the first round, "
-             "bench/profiles/fhir-<phase>-<tag>.svg"))) -> None:
+             "bench/profiles/fhir-<phase>-<tag>.svg")),
+         statements: bool = typer.Option(False, help=(
+             "what PostgreSQL spent per statement in our phases of the first round "
+             "(pg_stat_statements in the benchmark's own PostgreSQL)"))) -> None:
     chosen = tuple(p.strip() for p in phases.split(",") if p.strip())
     if not chosen or set(chosen) - set(wl.PHASES):
         raise typer.BadParameter(f"phases: some of {', '.join(wl.PHASES)}")
-    with test_stack(STACK_DIR) as handle:
+    with test_stack(STACK_DIR, pg_settings=st.PRELOAD if statements else ()) as handle:
         asyncio.run(run(handle.database_url, handle.kafka_bootstrap, warmup=warmup,
                         rounds=rounds, seconds=seconds, clients=clients, patients=patients,
-                        with_hapi=not ours_only, phases=chosen, profile=profile))
+                        with_hapi=not ours_only, phases=chosen, profile=profile,
+                        statements=statements))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,11 +30,23 @@ def _bin(name: str) -> str:
     return str(POSTGRES_BIN_PATH / name)
 
 
+_SETTING = re.compile(r"^[a-z_.]+=[A-Za-z0-9_.,]+$")
+
+
 @dataclass
 class LocalPostgres:
+    """``settings``: server settings as ``name=value`` (``-c`` options), e.g. a benchmark's
+    ``shared_preload_libraries=pg_stat_statements``."""
+
     data_dir: Path
     port: int
     database: str = "ehr"
+    settings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for setting in self.settings:
+            if not _SETTING.match(setting):
+                raise ValueError(f"not a PostgreSQL setting name=value: {setting!r}")
 
     @property
     def pgdata(self) -> Path:
@@ -94,7 +107,7 @@ class LocalPostgres:
         opts = (
             f"-h 127.0.0.1 -p {self.port} -k {sockdir} -c max_connections=200 "
             "-c shared_buffers=256MB -c listen_addresses=127.0.0.1"
-        )
+        ) + "".join(f" -c {setting}" for setting in self.settings)
         # pg_ctl forks the server into its own session; -w waits until it accepts connections
         if user:
             self.log.touch()

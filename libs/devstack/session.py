@@ -42,7 +42,10 @@ def _docker_available() -> bool:
 
 
 @contextlib.contextmanager
-def test_stack(base_dir: Path, settings: Settings | None = None) -> Iterator[StackHandle]:
+def test_stack(base_dir: Path, settings: Settings | None = None,
+               pg_settings: tuple[str, ...] = ()) -> Iterator[StackHandle]:
+    """PostgreSQL and Kafka for tests and benchmarks: external ones when configured, else
+    started here (``pg_settings``: server settings of a local PostgreSQL, ``name=value``)."""
     settings = settings or Settings()
     with contextlib.ExitStack() as stack:
         db_url = settings.database_url
@@ -63,7 +66,7 @@ def test_stack(base_dir: Path, settings: Settings | None = None) -> Iterator[Sta
                 kafka_bootstrap = k.get_bootstrap_server()
         if db_url is None:
             mode = "local"
-            pg = LocalPostgres(base_dir / "pg", free_port())
+            pg = LocalPostgres(base_dir / "pg", free_port(), settings=pg_settings)
             shutil.rmtree(pg.data_dir, ignore_errors=True)
             pg.start()
             stack.callback(pg.stop)
