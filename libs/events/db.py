@@ -59,31 +59,29 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 @asynccontextmanager
-async def driver_transaction(engine: AsyncEngine
-                             ) -> AsyncIterator[tuple[AsyncConnection, asyncpg.Connection]]:
-    """One transaction, begun and ended on the driver's connection, and the SQLAlchemy
-    connection over it in AUTOCOMMIT (so it begins and ends nothing of its own): a statement on
-    either is in the one transaction, which commits when the block ends and rolls back if it
-    raises. BEGIN, COMMIT and the statements sent on the driver's connection skip SQLAlchemy's
-    work per statement (a batch of the projection runner: 620-655 against 382-428 µs of CPU
-    for BEGIN, one statement and COMMIT; bench/RESULTS.md)."""
+async def driver_connection(engine: AsyncEngine
+                            ) -> AsyncIterator[tuple[AsyncConnection, asyncpg.Connection]]:
+    """A pooled connection as the driver's (asyncpg) and, over it, SQLAlchemy's in AUTOCOMMIT
+    (it begins and ends nothing of its own). A connection that died in the block is dropped,
+    not given back to the pool: SQLAlchemy did not see the driver's error."""
     async with engine.connect() as sa:
         sa = await sa.execution_options(isolation_level="AUTOCOMMIT")
         raw = (await sa.get_raw_connection()).driver_connection
         try:
-            async with raw.transaction():
-                yield sa, raw
+            yield sa, raw
         except BaseException:
-            if raw.is_closed():   # a dead connection is dropped, not given back to the pool
+            if raw.is_closed():
                 await sa.invalidate()
             raise
 
 
-async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
-    """The driver's connection under ``conn``, inside the transaction ``conn`` holds. SQLAlchemy
-    sends BEGIN only with its first statement, so a transaction not begun yet is begun here:
-    a statement sent on the driver's connection before it would commit on its own."""
-    raw = (await conn.get_raw_connection()).driver_connection
-    if not raw.is_in_transaction() and conn.in_transaction():
-        await conn.exec_driver_sql("SELECT 1")
-    return raw
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine
+                             ) -> AsyncIterator[tuple[AsyncConnection, asyncpg.Connection]]:
+    """One transaction, begun and ended on the driver's connection (``driver_connection``): a
+    statement on either connection is in it; it commits when the block ends and rolls back if
+    it raises. BEGIN, COMMIT and the statements sent on the driver's connection skip
+    SQLAlchemy's work per statement (a batch of the projection runner: 620-655 against 382-428
+    µs of CPU for BEGIN, one statement and COMMIT; bench/RESULTS.md)."""
+    async with driver_connection(engine) as (sa, raw), raw.transaction():
+        yield sa, raw
