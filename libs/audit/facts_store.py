@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.access.events import PersonRegistered
 from libs.access.facts import evolve
 from libs.access.model import Facts
+from libs.events.db import driver_of
 from libs.events.envelope import Envelope
 from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
@@ -53,29 +54,34 @@ class AccessFactsProjection(Projection):
 
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
+        """Every service applies consent's events here, so the statements go on the driver's
+        connection, in the batch's transaction (``driver_of``): no SQLAlchemy work each."""
         mine = [(env, p) for env, p in events if env.patient_id is not None]
         if not mine:
             return
-        patients = list({env.patient_id for env, _ in mine})
-        rows = await conn.execute(text(
-            "SELECT patient_id, events, doc FROM access_facts WHERE patient_id = ANY(:ids) "
-            "FOR UPDATE"), {"ids": patients})
-        state = {r[0]: (r[1], Facts.model_validate(r[2])) for r in rows}
+        raw = await driver_of(conn)
+        rows = await raw.fetch(
+            "SELECT patient_id, events, doc::text FROM access_facts "
+            "WHERE patient_id = ANY($1::uuid[]) FOR UPDATE",
+            list({env.patient_id for env, _ in mine}))
+        state = {r[0]: (r[1], Facts.model_validate_json(r[2])) for r in rows}
+        identities = []
         for env, payload in mine:
             n, facts = state.get(env.patient_id, (0, Facts.unknown(env.patient_id)))
             state[env.patient_id] = (n + 1, evolve(facts, payload))
             if isinstance(payload, PersonRegistered):
-                await conn.execute(text("""
-                    INSERT INTO access_identities VALUES (:n, :p, :t)
-                    ON CONFLICT (national_id) DO NOTHING"""),
-                    {"n": payload.national_id, "p": env.patient_id, "t": payload.id_type.value})
-        await conn.execute(text("""
+                identities.append((payload.national_id, env.patient_id, payload.id_type.value))
+        if identities:
+            await raw.execute("""
+                INSERT INTO access_identities
+                SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[])
+                ON CONFLICT (national_id) DO NOTHING""", *map(list, zip(*identities)))
+        await raw.execute("""
             INSERT INTO access_facts (patient_id, events, doc)
-            SELECT p, n, d::jsonb FROM unnest(CAST(:p AS uuid[]), CAST(:n AS int[]),
-                                              CAST(:d AS text[])) AS x(p, n, d)
-            ON CONFLICT (patient_id) DO UPDATE SET events = excluded.events, doc = excluded.doc"""),
-            {"p": list(state), "n": [n for n, _ in state.values()],
-             "d": [f.model_dump_json() for _, f in state.values()]})
+            SELECT p, n, d::jsonb FROM unnest($1::uuid[], $2::int[], $3::text[]) AS x(p, n, d)
+            ON CONFLICT (patient_id) DO UPDATE SET events = excluded.events, doc = excluded.doc""",
+            list(state), [n for n, _ in state.values()],
+            [f.model_dump_json() for _, f in state.values()])
 
 
 class FactsReader:

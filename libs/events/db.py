@@ -85,3 +85,14 @@ async def driver_transaction(engine: AsyncEngine
     µs of CPU for BEGIN, one statement and COMMIT; bench/RESULTS.md)."""
     async with driver_connection(engine) as (sa, raw), raw.transaction():
         yield sa, raw
+
+
+async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
+    """The driver's connection under ``conn``, inside the transaction ``conn`` holds (for a
+    projection's statements on the driver). SQLAlchemy sends BEGIN only with its first
+    statement, so a transaction not begun yet is begun here: a statement sent on the driver's
+    connection before it would commit on its own."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction() and conn.in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    return raw

@@ -6,13 +6,14 @@ connections are cut goes on and applies every event exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
-from libs.events.db import asyncpg_dsn, make_engine
+from libs.events.db import asyncpg_dsn, driver_of, make_engine
 from libs.events.projection import ProjectionRunner, replay
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventContext, EventStore
@@ -106,3 +107,17 @@ async def test_a_runner_whose_connections_are_cut_applies_every_event_once(
         await rtask
     assert cut > 0   # the test cut something
     assert sorted(r[1:] for r in await balances(engine)) == [(465, 31)] * 4
+
+
+async def test_driver_of_a_transaction_not_begun_yet_begins_it(engine):
+    """A projection's statements on the driver stay in the caller's transaction even when
+    SQLAlchemy has sent nothing yet (it begins with its first statement)."""
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS driver_probe (n int)"))
+    with contextlib.suppress(RuntimeError):
+        async with engine.begin() as conn:
+            raw = await driver_of(conn)
+            await raw.execute("INSERT INTO driver_probe VALUES (1)")
+            raise RuntimeError("roll back")
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM driver_probe"))).scalar() == 0
