@@ -101,6 +101,8 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
     (that round's figures are left out when there are more rounds: py-spy shares the
     cores)."""
     console = console or Console()
+    if statements:   # before minutes of set-up: can this server count statements at all?
+        await st.reset(asyncpg_dsn(url))
     work = Path(tempfile.mkdtemp(prefix="bench-fhir-"))
     about = {"clients": clients, "rounds": rounds, "seconds": seconds, "warmup": warmup,
              "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
@@ -189,10 +191,14 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
     if not chosen or set(chosen) - set(wl.PHASES):
         raise typer.BadParameter(f"phases: some of {', '.join(wl.PHASES)}")
     with test_stack(STACK_DIR, pg_settings=st.PRELOAD if statements else ()) as handle:
-        asyncio.run(run(handle.database_url, handle.kafka_bootstrap, warmup=warmup,
-                        rounds=rounds, seconds=seconds, clients=clients, patients=patients,
-                        with_hapi=not ours_only, phases=chosen, profile=profile,
-                        statements=statements))
+        try:
+            asyncio.run(run(handle.database_url, handle.kafka_bootstrap, warmup=warmup,
+                            rounds=rounds, seconds=seconds, clients=clients,
+                            patients=patients, with_hapi=not ours_only, phases=chosen,
+                            profile=profile, statements=statements))
+        except st.Unavailable as exc:
+            Console(stderr=True).print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

@@ -23,9 +23,20 @@ _TOP = """
      ORDER BY total_exec_time DESC LIMIT $1"""
 
 
+class Unavailable(RuntimeError):
+    """The server has not loaded ``pg_stat_statements`` (an external one, started without)."""
+
+
 async def reset(dsn: str) -> None:
+    """Zero the counters; ``Unavailable``, before anything is created, on a server that has
+    not preloaded the library (the benchmark asks once before its set-up, so it fails fast)."""
     conn = await asyncpg.connect(dsn)
     try:
+        if "pg_stat_statements" not in await conn.fetchval("SHOW shared_preload_libraries"):
+            raise Unavailable(
+                "--statements needs pg_stat_statements in the server's "
+                "shared_preload_libraries; the benchmark's own PostgreSQL loads it, an "
+                "external one (DATABASE_URL) must be started with it")
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await conn.execute("SELECT pg_stat_statements_reset()")
     finally:

@@ -1,16 +1,19 @@
-"""``--statements`` of the FHIR benchmark, the parts without a server: the settings a local
-PostgreSQL takes on its command line are checked, and a statement's counters become its cost
-per request of the phase (the benchmark's own run reads them from pg_stat_statements)."""
+"""``--statements`` of the FHIR benchmark: the settings a local PostgreSQL takes on its command
+line are checked, a statement's counters become its cost per request of the phase (the
+benchmark's own run reads them from pg_stat_statements), and a server without the library is
+refused at once (on the test session's PostgreSQL)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 import pytest
 from rich.console import Console
 
 from bench.fhir import statements as st
 from libs.devstack.postgres import LocalPostgres
+from libs.events.db import asyncpg_dsn
 
 
 def test_a_local_postgres_takes_only_name_value_settings(tmp_path: Path):
@@ -33,3 +36,18 @@ def test_a_statement_s_counters_become_its_cost_per_request():
     text = console.export_text()
     assert "our create phase" in text and "SELECT envelope::text FROM events" in text
     assert "500.0" in text and "250.0" in text
+
+
+async def test_a_server_without_the_library_is_refused_before_anything_is_created(
+        database_url):
+    """The test session's PostgreSQL does not preload pg_stat_statements: ``--statements``
+    against such a server says so at once, and leaves no extension behind."""
+    dsn = asyncpg_dsn(database_url)
+    with pytest.raises(st.Unavailable, match="shared_preload_libraries"):
+        await st.reset(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'") == 0
+    finally:
+        await conn.close()
