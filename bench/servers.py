@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from bench.util import pooled_app
 from libs.config import Settings
 from libs.kernel.heap import settle_heap
+from libs.kernel.loop import run_on_uvloop
 
 
 class NoteIn(BaseModel):  # the baseline's body (module level: FastAPI resolves it by name)
@@ -168,7 +169,7 @@ def background(mode: str, raw_config: str) -> None:
             print(BACKGROUND_READY, file=sys.stderr, flush=True)
             await stop.wait()
 
-    asyncio.run(main())
+    run_on_uvloop(main())   # as `ehr run relay` / `ehr run projections` (libs/kernel/loop.py)
 
 
 if __name__ == "__main__" and sys.argv[1:2] in (["serve"], ["background"]):

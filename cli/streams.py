@@ -17,6 +17,7 @@ from libs.config import get_settings
 from libs.events.read_model import Projection
 from libs.events.registry import Registry
 from libs.kernel.heap import settle_heap
+from libs.kernel.loop import run_on_uvloop
 from libs.web.manifest import Manifest, same_topic
 
 
@@ -40,7 +41,7 @@ def _run_until_signal(main) -> None:
         settle_heap()   # a long-running process: its start-up heap is not walked again
         await main(stop)
 
-    asyncio.run(wrapper())
+    run_on_uvloop(wrapper())   # uvloop, as the APIs (libs/kernel/loop.py)
 
 
 def add_stream_commands(app: typer.Typer, manifests: Sequence[Manifest]) -> None:

@@ -20,6 +20,7 @@ import sys
 from libs.events.db import make_engine
 from libs.events.projection import ProjectionRunner
 from libs.events.relay import OutboxRelay
+from libs.kernel.loop import run_on_uvloop
 from tests.support.bank import BalanceProjection
 from tests.support.bank import EVENTS as BANK_EVENTS
 
@@ -88,4 +89,4 @@ async def serve(service: str, url: str, schema: str, bootstrap: str, port: int, 
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    run_on_uvloop(main(sys.argv[1:]))   # the loop they run on when deployed
