@@ -15,8 +15,9 @@ after a short warm-up. CPU per request: ``bench/fhir/cpu.py``. Output: a rich ta
 over the rounds; the ratio ours ÷ HAPI with its range), ``bench/out/fhir-<time>.json`` (every
 phase of every round). Starts its own PostgreSQL and Kafka under .local/bench-fhir-stack unless
 DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set. ``--ours-only`` leaves HAPI out (no Java);
-``--phases read,search`` runs only those; ``--profile <tag>`` keeps flame graphs of the journal
-(``bench/fhir/profile.py``); ``--statements`` what PostgreSQL spent per statement in our phases
+``--phases read,search`` runs only those; ``--profile <tag>`` keeps flame graphs of the journal's
+API, or of another of our processes (``--profile-of "consent: relay and projections"``;
+``bench/fhir/profile.py``); ``--statements`` what PostgreSQL spent per statement in our phases
 (``bench/fhir/statements.py``). Before the rounds, each side's idle CPU is measured and printed.
 The figures go to bench/RESULTS.md from a quiet machine.
 """
@@ -38,8 +39,8 @@ from bench.fhir import cpu, hapi_server
 from bench.fhir import report as rp
 from bench.fhir import statements as st
 from bench.fhir import workload as wl
-from bench.fhir.ours import ours, set_up, stack_roots
-from bench.fhir.profile import flame_of
+from bench.fhir.ours import ours, python_roles, set_up, stack_roots
+from bench.fhir.profile import UnknownRole, check_role, flame_of
 from bench.infra import loadavg
 from bench.util import Counter, make_progress, tracked
 from libs.config import REPO_ROOT
@@ -66,11 +67,12 @@ async def _hapi(url: str, work: Path, enabled: bool):
 
 async def _phase(http, side: wl.Side, procs: cpu.SideProcesses, phase: str, send,
                  clients: int, seconds: float, warmup: float, counter: Counter,
-                 profile: str | None = None) -> wl.PhaseResult:
+                 profile: str | None = None, profile_of: str = "journal") -> wl.PhaseResult:
     """One phase on one side, its CPU from its start until the side is idle again; with
-    ``profile``, the journal's process sampled by py-spy meanwhile (``profile.py``)."""
-    journal = next((p for p, role in procs.roots.items() if role == "journal"), None)
-    async with flame_of(journal if profile else None, phase, profile, warmup + seconds):
+    ``profile``, the process whose role is ``profile_of`` sampled by py-spy meanwhile
+    (``profile.py``)."""
+    spied = next((p for p, role in procs.roots.items() if role == profile_of), None)
+    async with flame_of(spied if profile else None, phase, profile, warmup + seconds):
         res, res_cpu = await cpu.measure(procs, lambda: wl.closed_loop(
             http, side.name, phase, send, clients, seconds, warmup, counter))
     res.cpu = res_cpu
@@ -94,19 +96,19 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
               phase_warmup: float = PHASE_WARMUP_S, with_hapi: bool = True,
               console: Console | None = None, out_dir: Path = OUT,
               phases: tuple[str, ...] = wl.PHASES, profile: str | None = None,
-              statements: bool = False) -> dict:
+              statements: bool = False, profile_of: str = "journal") -> dict:
     """Set up both sides, warm HAPI up, measure ``rounds`` rounds of ``phases``; print the
-    table, write the JSON; returns its summary. ``profile``: a tag; the journal's flame
-    graph of each phase of the first round goes to ``bench/profiles/fhir-<phase>-<tag>.svg``
-    (that round's figures are left out when there are more rounds: py-spy shares the
-    cores)."""
+    table, write the JSON; returns its summary. ``profile``: a tag; the flame graph of the
+    process whose role is ``profile_of`` (the journal's API by default) in each phase of the
+    first round goes to ``bench/profiles/fhir-<phase>-<tag>.svg`` (that round's figures are
+    left out when there are more rounds: py-spy shares the cores)."""
     console = console or Console()
     if statements:   # before minutes of set-up: can this server count statements at all?
         await st.reset(asyncpg_dsn(url))
     work = Path(tempfile.mkdtemp(prefix="bench-fhir-"))
     about = {"clients": clients, "rounds": rounds, "seconds": seconds, "warmup": warmup,
              "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
-             "profile": profile, "statements": statements,
+             "profile": profile, "profile of": profile_of, "statements": statements,
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
     t_start = perf_counter()
@@ -149,7 +151,8 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
                                     res = await _phase(
                                         https[side.name], side, procs, phase,
                                         sends[side.name][phase], clients, seconds,
-                                        phase_warmup, n, spy if side.name == "ours" else None)
+                                        phase_warmup, n, spy if side.name == "ours" else None,
+                                        profile_of)
                                 if watch:
                                     about.setdefault("PostgreSQL statements", {})[phase] = \
                                         await st.top(asyncpg_dsn(url), res.sent)
@@ -184,18 +187,27 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
          profile: str | None = typer.Option(None, help=(
              "a tag: flame graphs of the journal in the first round, "
              "bench/profiles/fhir-<phase>-<tag>.svg")),
+         profile_of: str = typer.Option("journal", help=(
+             "whose flame graphs --profile keeps: one of our processes' roles, as the table's "
+             "CPU column names them (\"consent: relay and projections\")")),
          statements: bool = typer.Option(False, help=(
              "what PostgreSQL spent per statement in our phases of the first round "
              "(pg_stat_statements in the benchmark's own PostgreSQL)"))) -> None:
     chosen = tuple(p.strip() for p in phases.split(",") if p.strip())
     if not chosen or set(chosen) - set(wl.PHASES):
         raise typer.BadParameter(f"phases: some of {', '.join(wl.PHASES)}")
+    if profile:
+        try:
+            check_role(profile_of, python_roles())
+        except UnknownRole as exc:
+            raise typer.BadParameter(str(exc)) from None
     with test_stack(STACK_DIR, pg_settings=st.PRELOAD if statements else ()) as handle:
         try:
             asyncio.run(run(handle.database_url, handle.kafka_bootstrap, warmup=warmup,
                             rounds=rounds, seconds=seconds, clients=clients,
                             patients=patients, with_hapi=not ours_only, phases=chosen,
-                            profile=profile, statements=statements))
+                            profile=profile, statements=statements,
+                            profile_of=profile_of))
         except st.Unavailable as exc:
             Console(stderr=True).print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None

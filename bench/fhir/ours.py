@@ -65,6 +65,12 @@ def stack_roots(database_url: str, bootstrap: str) -> dict[int, str]:
     return roots
 
 
+def python_roles() -> list[str]:
+    """The roles of our Python processes (what ``--profile-of`` may name), as
+    ``bench.loadgen.Server.roles`` names them."""
+    return [r for s in SERVICES for r in (s, f"{s}: relay and projections")]
+
+
 @dataclass
 class Ours:
     side: Side

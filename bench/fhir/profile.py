@@ -5,7 +5,7 @@ sampling) and the graph is kept as ``bench/profiles/fhir-<phase>-<tag>.svg``."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from bench.citizen_profile import PROFILES, flame
@@ -19,3 +19,15 @@ async def flame_of(pid: int | None, phase: str, tag: str | None, seconds: float,
     async with flame(pid, phase, tag if pid is not None else None, seconds, out_dir,
                      kind="fhir") as out:
         yield out
+
+
+class UnknownRole(Exception):
+    """``--profile-of`` names no process of ours."""
+
+
+def check_role(role: str, roles: Iterable[str]) -> None:
+    """Refuse a role no process has before a run, rather than keep no graph after it."""
+    known = sorted(set(roles))
+    if role not in known:
+        raise UnknownRole(f"--profile-of {role!r}: no such process; ours are "
+                          + ", ".join(repr(r) for r in known))
