@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.audit.facts_store import FACTS_OF
+from libs.events.db import driver_of
 from libs.web.fhir.narrative import narrated
 from libs.web.fhir.search import Cursor, SearchQuery
 from libs.web.fhir.searchable import UNDATED, FhirType, search_columns
@@ -130,11 +131,11 @@ async def number_versions(conn: AsyncConnection, table: str,
     if not changed:
         return []
     keys = list({(t, i) for t, i, *_ in changed})
-    rows = await conn.execute(text(f"""
+    rows = await (await driver_of(conn)).fetch(f"""
         SELECT x.t, x.i, (SELECT max(version_id) FROM {table} f
                            WHERE f.resource_type = x.t AND f.id = x.i)
-          FROM unnest(CAST(:t AS text[]), CAST(:i AS text[])) AS x(t, i)"""),
-        {"t": [k[0] for k in keys], "i": [k[1] for k in keys]})
+          FROM unnest($1::text[], $2::text[]) AS x(t, i)""",
+        [k[0] for k in keys], [k[1] for k in keys])
     versions = {(r[0], r[1]): r[2] or 0 for r in rows}
     out = []
     for rtype, rid, patient_id, at, doc in changed:
@@ -153,43 +154,43 @@ def versioned(rtype: str, rid: str, version: int, patient_id: UUID, at: datetime
 async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row],
                           types: Types) -> int:
     """Store numbered versions with their search columns, and mark the versions they follow
-    superseded (at the time of the next version), in the caller's transaction. A version
-    already stored (a replayed batch) is left as it is."""
+    superseded (at the time of the next version), in the caller's transaction (on its
+    driver's connection: a projection's hot statements). A version already stored (a replayed
+    batch) is left as it is."""
     if not rows:
         return 0
     cols = list(zip(*rows, strict=True))
     search = [search_columns(types.get(r[0]), r[5]) for r in rows]
-    await conn.execute(text(f"""
+    raw = await driver_of(conn)
+    await raw.execute(f"""
         INSERT INTO {table} (resource_type, id, version_id, patient_id, last_updated, doc,
                              search_date, codes, statuses)
         SELECT t, i, v, p, u, d::jsonb, s::timestamptz,
                ARRAY(SELECT jsonb_array_elements_text(c::jsonb)),
                ARRAY(SELECT jsonb_array_elements_text(st::jsonb))
-          FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:v AS int[]),
-                      CAST(:p AS uuid[]), CAST(:u AS timestamptz[]), CAST(:d AS text[]),
-                      CAST(:s AS text[]), CAST(:c AS text[]), CAST(:st AS text[]))
+          FROM unnest($1::text[], $2::text[], $3::int[], $4::uuid[], $5::timestamptz[],
+                      $6::text[], $7::text[], $8::text[], $9::text[])
                AS x(t, i, v, p, u, d, s, c, st)
-        ON CONFLICT DO NOTHING"""),
-        {"t": list(cols[0]), "i": list(cols[1]), "v": list(cols[2]),
-         "p": list(cols[3]), "u": list(cols[4]), "d": [dumps(d) for d in cols[5]],
-         "s": [c[0] for c in search], "c": [dumps(c[1]) for c in search],
-         "st": [dumps(c[2]) for c in search]})
+        ON CONFLICT DO NOTHING""",
+        list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]),
+        [dumps(d) for d in cols[5]], [c[0] for c in search], [dumps(c[1]) for c in search],
+        [dumps(c[2]) for c in search])
     newest: dict[tuple[str, str], int] = {}
     for rtype, rid, version, *_ in rows:
         if version > 1:   # a first version follows none (every device measurement, a create)
             newest[(rtype, rid)] = max(version, newest.get((rtype, rid), 0))
     if not newest:   # (the statement found nothing to mark, at ~1 ms a batch of PostgreSQL's)
         return len(rows)
-    await conn.execute(text(f"""
+    await raw.execute(f"""
         UPDATE {table} f
            SET superseded_at = (SELECT n.last_updated FROM {table} n
                                  WHERE n.resource_type = f.resource_type AND n.id = f.id
                                    AND n.version_id > f.version_id
                                  ORDER BY n.version_id LIMIT 1)
-          FROM unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:v AS int[])) AS k(t, i, v)
+          FROM unnest($1::text[], $2::text[], $3::int[]) AS k(t, i, v)
          WHERE f.resource_type = k.t AND f.id = k.i AND f.version_id < k.v
-           AND f.superseded_at IS NULL"""),
-        {"t": [k[0] for k in newest], "i": [k[1] for k in newest], "v": list(newest.values())})
+           AND f.superseded_at IS NULL""",
+        [k[0] for k in newest], [k[1] for k in newest], list(newest.values()))
     return len(rows)
 
 

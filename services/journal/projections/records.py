@@ -25,9 +25,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.db import driver_of
 from libs.events.envelope import Envelope
 from libs.web.fhir.versions import create_versions_table, write_versions
 from services.journal.fhir.types import TYPES
@@ -111,20 +113,22 @@ class JournalRecordsProjection(Projection):
             await self._apply_journal(conn, mine)
         if welfare_events:
             folded = await welfare.fold_welfare(conn, welfare_events, patient_label)
-            await _upsert_tasks(conn, folded.tasks)
-            await _write_observations(conn, folded.observations)
+            raw = await driver_of(conn)
+            await _upsert_tasks(raw, folded.tasks)
+            await _write_observations(raw, folded.observations)
             await write_versions(conn, FHIR_TABLE, folded.fhir, TYPES)
 
     async def _apply_journal(self, conn: AsyncConnection,
                              mine: Sequence[tuple[Envelope, EventPayload]]) -> None:
         patients = list({env.patient_id for env, _ in mine})
-        rows = await conn.execute(text(
+        raw = await driver_of(conn)   # the hot statements on the driver, in the transaction
+        rows = await raw.fetch(
             "SELECT patient_id, version, updated_at, doc::text FROM journal_records "
-            "WHERE patient_id = ANY(:ids) FOR UPDATE"), {"ids": patients})
+            "WHERE patient_id = ANY($1::uuid[]) FOR UPDATE", patients)
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
             r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], r[3])) for r in rows}
-        observations = await _observations(conn, [p.observation_id for _, p in mine
-                                                  if isinstance(p, OBSERVATION_EVENTS)])
+        observations = await _observations(raw, [p.observation_id for _, p in mine
+                                                 if isinstance(p, OBSERVATION_EVENTS)])
         changed: list[tuple] = []   # (type, id, patient, recorded_at, resource) per event
         touched_tasks: set[tuple[UUID, UUID]] = set()
         for env, payload in mine:
@@ -149,53 +153,49 @@ class JournalRecordsProjection(Projection):
             if isinstance(payload, PatientDetailsChanged):   # new name or address on the round
                 touched_tasks |= {(env.patient_id, t.task_id) for t in p.tasks
                                   if t.status == "requested"}
-        await conn.execute(text("""
+        await raw.execute("""
             INSERT INTO journal_records (patient_id, version, updated_at, doc)
-            SELECT p, v, u, d::jsonb FROM unnest(CAST(:p AS uuid[]), CAST(:v AS int[]),
-                                                 CAST(:u AS timestamptz[]), CAST(:d AS text[]))
-                   AS x(p, v, u, d)
+            SELECT p, v, u, d::jsonb FROM unnest($1::uuid[], $2::int[], $3::timestamptz[],
+                                                 $4::text[]) AS x(p, v, u, d)
             ON CONFLICT (patient_id) DO UPDATE
                SET version = excluded.version, updated_at = excluded.updated_at,
-                   doc = excluded.doc"""),
-            {"p": list(state), "v": [s[0] for s in state.values()],
-             "u": [s[1] for s in state.values()],
-             "d": [s[2].model_dump_json() for s in state.values()]})
+                   doc = excluded.doc""",
+            list(state), [s[0] for s in state.values()], [s[1] for s in state.values()],
+            [s[2].model_dump_json() for s in state.values()])
         await write_versions(conn, FHIR_TABLE, changed, TYPES)
-        await _write_tasks(conn, state, touched_tasks)
-        await _write_observations(conn, observations)
+        await _write_tasks(raw, state, touched_tasks)
+        await _write_observations(raw, observations)
         self._remember(state)
 
 
-async def _observations(conn: AsyncConnection, ids: list[UUID]) -> dict:
+async def _observations(raw: asyncpg.Connection, ids: list[UUID]) -> dict:
     """The stored observations among ``ids``, by id: (patient, observation)."""
     if not ids:
         return {}
-    rows = await conn.execute(text(
+    rows = await raw.fetch(
         "SELECT observation_id, patient_id, doc::text FROM journal_observations "
-        "WHERE observation_id = ANY(:ids) FOR UPDATE"), {"ids": list(set(ids))})
+        "WHERE observation_id = ANY($1::uuid[]) FOR UPDATE", list(set(ids)))
     return {r[0]: (r[1], Observation.model_validate_json(r[2])) for r in rows}
 
 
-async def _write_observations(conn: AsyncConnection, observations: dict) -> None:
+async def _write_observations(raw: asyncpg.Connection, observations: dict) -> None:
     if not observations:
         return
     rows = [(oid, pid, o.code, o.effective_at, o.status, o.model_dump_json())
             for oid, (pid, o) in observations.items()]
     cols = list(zip(*rows, strict=True))
-    await conn.execute(text("""
+    await raw.execute("""
         INSERT INTO journal_observations (observation_id, patient_id, code, effective_at,
                                           status, doc)
         SELECT a, b, c, d, e, f::jsonb
-          FROM unnest(CAST(:a AS uuid[]), CAST(:b AS uuid[]), CAST(:c AS text[]),
-                      CAST(:d AS timestamptz[]), CAST(:e AS text[]), CAST(:f AS text[]))
-               AS x(a, b, c, d, e, f)
+          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[],
+                      $6::text[]) AS x(a, b, c, d, e, f)
         ON CONFLICT (observation_id) DO UPDATE
-           SET status = excluded.status, doc = excluded.doc"""),
-        {"a": list(cols[0]), "b": list(cols[1]), "c": list(cols[2]), "d": list(cols[3]),
-         "e": list(cols[4]), "f": list(cols[5])})
+           SET status = excluded.status, doc = excluded.doc""", *map(list, cols))
 
 
-async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UUID, UUID]]) -> None:
+async def _write_tasks(raw: asyncpg.Connection, state: dict,
+                       touched: set[tuple[UUID, UUID]]) -> None:
     """Upsert the worklist rows of the tasks this batch changed, with the patient's name and
     address as they are now (a renamed patient's open tasks show the new name)."""
     rows = []
@@ -208,24 +208,22 @@ async def _write_tasks(conn: AsyncConnection, state: dict, touched: set[tuple[UU
                                               "patient": patient_label(p)}
         rows.append((task_id, patient_id, task.unit, task.assignee, task.due_at, task.status,
                      json.dumps(doc)))
-    await _upsert_tasks(conn, rows)
+    await _upsert_tasks(raw, rows)
 
 
-async def _upsert_tasks(conn: AsyncConnection, rows: list[tuple]) -> None:
+async def _upsert_tasks(raw: asyncpg.Connection, rows: list[tuple]) -> None:
     """Upsert worklist rows: (task, patient, unit, assignee, due, status, doc as JSON)."""
     if not rows:
         return
     cols = list(zip(*rows, strict=True))
-    await conn.execute(text("""
+    await raw.execute("""
         INSERT INTO journal_tasks (task_id, patient_id, unit, assignee, due_at, status, doc)
-        SELECT * FROM unnest(CAST(:a AS uuid[]), CAST(:b AS uuid[]), CAST(:c AS text[]),
-                             CAST(:d AS text[]), CAST(:e AS timestamptz[]), CAST(:f AS text[]),
-                             CAST(:g AS jsonb[]))
+        SELECT a, b, c, d, e, f, g::jsonb
+          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                      $6::text[], $7::text[]) AS x(a, b, c, d, e, f, g)
         ON CONFLICT (task_id) DO UPDATE
            SET unit = excluded.unit, assignee = excluded.assignee, due_at = excluded.due_at,
-               status = excluded.status, doc = excluded.doc"""),
-        {"a": list(cols[0]), "b": list(cols[1]), "c": list(cols[2]), "d": list(cols[3]),
-         "e": list(cols[4]), "f": list(cols[5]), "g": list(cols[6])})
+               status = excluded.status, doc = excluded.doc""", *map(list, cols))
 
 
 def patient_label(p: Patient) -> dict:
