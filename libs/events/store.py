@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.events.db import driver_connection, driver_transaction
 from libs.events.envelope import Envelope, utcnow
 from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
                                Snapshot, StoredEvent, build_envelopes, check_append,
@@ -360,20 +361,16 @@ class EventStore:
         """Claim ``key`` for ``owner`` and append, in one transaction: ``None``, and nothing
         appended, when the key (or the owner) already has a claim; a ConcurrencyError leaves no
         claim behind."""
-        async with self.engine.begin() as conn:
-            claimed = await conn.execute(text(f"""
-                INSERT INTO {claims_table(table)} VALUES (:n, :p) ON CONFLICT DO NOTHING
-                RETURNING patient_id"""), {"n": key, "p": owner})
-            if claimed.first() is None:
-                await conn.rollback()
-                return None
-            return await self.append_in(conn, stream_id, expected_version, payloads, ctx)
+        async with driver_transaction(self.engine) as (_, conn):   # a registration's path
+            if await conn.fetchval(f"""INSERT INTO {claims_table(table)} VALUES ($1, $2)
+                    ON CONFLICT DO NOTHING RETURNING patient_id""", key, owner) is None:
+                return None   # (nothing was written)
+            return await self.append_on(conn, stream_id, expected_version, payloads, ctx)
 
     async def owner_of(self, table: str, key: str) -> UUID | None:
-        async with self.engine.connect() as conn:
-            found = await conn.execute(text(
-                f"SELECT patient_id FROM {claims_table(table)} WHERE national_id = :n"), {"n": key})
-            return found.scalar_one_or_none()
+        async with driver_connection(self.engine) as (_, conn):
+            return await conn.fetchval(
+                f"SELECT patient_id FROM {claims_table(table)} WHERE national_id = $1", key)
 
     async def read_all(self, after: CommitPosition | None = None,
                        limit: int = 1000) -> tuple[list[StoredEvent], CommitPosition | None]:
