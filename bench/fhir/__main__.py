@@ -185,8 +185,8 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
          ours_only: bool = typer.Option(False, help="leave HAPI out (no Java needed)"),
          phases: str = typer.Option(",".join(wl.PHASES), help="the phases, comma-separated"),
          profile: str | None = typer.Option(None, help=(
-             "a tag: flame graphs of the journal in the first round, "
-             "bench/profiles/fhir-<phase>-<tag>.svg")),
+             "a tag: flame graphs of the journal's API (or of --profile-of) in the first "
+             "round, bench/profiles/fhir-<phase>-<tag>.svg")),
          profile_of: str = typer.Option("journal", help=(
              "whose flame graphs --profile keeps: one of our processes' roles, as the table's "
              "CPU column names them (\"consent: relay and projections\")")),
