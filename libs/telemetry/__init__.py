@@ -2,6 +2,7 @@
 kept out of logs, spans and propagated trace context (DESIGN.md §3, §6)."""
 
 from libs.telemetry.exporters import RedactingSpanExporter, redact_span
+from libs.telemetry.http import NATIVE_TELEMETRY_OFF
 from libs.telemetry.logs import JsonFormatter, RedactingFilter, configure_logging, redact_record
 from libs.telemetry.propagation import SafeTraceContextPropagator
 from libs.telemetry.redaction import MASK, contains_national_id, redact
@@ -10,7 +11,7 @@ from libs.telemetry.setup import (
     shutdown_telemetry)
 
 __all__ = [
-    "MASK", "JsonFormatter", "RedactingFilter", "RedactingSpanExporter",
+    "MASK", "NATIVE_TELEMETRY_OFF", "JsonFormatter", "RedactingFilter", "RedactingSpanExporter",
     "SafeTraceContextPropagator", "Telemetry", "configure_logging", "contains_national_id",
     "current", "instrument_app", "instrument_engine", "redact", "redact_record", "redact_span",
     "setup_telemetry", "shutdown", "shutdown_telemetry",

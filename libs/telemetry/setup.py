@@ -32,6 +32,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter)
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp
 
 from libs.config import Settings
 from libs.telemetry.exporters import (
@@ -39,7 +41,7 @@ from libs.telemetry.exporters import (
 from libs.telemetry.logs import configure_logging, install_record_redaction, \
     remove_logging_handler
 from libs.telemetry.propagation import SafeTraceContextPropagator
-from libs.telemetry.routes import name_spans_by_route
+from libs.telemetry.http import ServerSpans
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -119,19 +121,28 @@ def current() -> Telemetry | None:
 
 
 def instrument_app(app: FastAPI) -> None:
-    """Server spans and request-latency metrics for a FastAPI app (before its first request)."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
+    """The server span and the request-duration metric for every request of a FastAPI app
+    (:class:`libs.telemetry.http.ServerSpans`, just inside Starlette's ``ServerErrorMiddleware``
+    so the other middleware and the error handlers run in the span). Call it before the first
+    request; calling it again does nothing."""
     state = _require()
-    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+    if getattr(app, "_ehr_server_spans", False):
         return
-    # no span per ASGI message ("http send"/"http receive"): three spans more per request,
-    # ~4 % of a FHIR read's CPU (bench/profiles/fhir-read-now.svg), telling nothing the
-    # server span and its duration do not
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=state.tracer_provider,
-                                       meter_provider=state.meter_provider,
-                                       exclude_spans=["receive", "send"])
-    name_spans_by_route(app)   # one route matching per request, not two (routes.py)
+    app._ehr_server_spans = True   # type: ignore[attr-defined]
+    tracer = trace.get_tracer("libs.telemetry.http", tracer_provider=state.tracer_provider)
+    meter = metrics.get_meter("libs.telemetry.http", meter_provider=state.meter_provider)
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        outer = build()
+        if isinstance(outer, ServerErrorMiddleware):
+            outer.app = ServerSpans(outer.app, tracer, meter)
+            return outer
+        log.warning("no server spans: the app's middleware stack is not Starlette's (%s)",
+                    type(outer).__name__)
+        return outer
+
+    app.build_middleware_stack = build_middleware_stack   # type: ignore[method-assign]
 
 
 def instrument_engine(engine: AsyncEngine) -> None:

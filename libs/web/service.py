@@ -31,7 +31,7 @@ from libs.events.migrations import run_migrations
 from libs.events.projection import ProjectionRunner
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
-from libs.telemetry import instrument_engine, setup_telemetry
+from libs.telemetry import NATIVE_TELEMETRY_OFF, instrument_engine, setup_telemetry
 from libs.web.errors import install_error_handlers
 from libs.web.limits import BoundedRequests
 from libs.web.manifest import Manifest
@@ -116,13 +116,6 @@ class ServiceRuntime:
         await self.engine.dispose()
 
 
-NATIVE_TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False,
-                        "operation_spans": False}
-"""FastAPI's own OpenTelemetry (0.163) stays off: ``libs/telemetry`` instruments the app (the
-server span, HTTP metrics, redaction). Left on, it wraps every request again, walks the
-middleware stack per request to find that other instrumentation, adds a span per dependency,
-endpoint and serialisation, and logs validation failures with their input values (which may
-hold a national id)."""
 
 
 def service_app(settings: Settings, opts: Options, service: str, lifespan, *, title: str,

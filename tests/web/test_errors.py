@@ -21,7 +21,7 @@ from libs.config import Settings
 from libs.events.consistency import HEADER, ConsistencyToken, NotCaughtUp
 from libs.events.envelope import new_event_id
 from libs.events.store import ConcurrencyError
-from libs.telemetry import MASK, setup_telemetry, shutdown
+from libs.telemetry import MASK, NATIVE_TELEMETRY_OFF, setup_telemetry, shutdown
 from libs.web import FHIR_JSON, consistent_read, install_error_handlers, set_consistency_token
 
 FNR = "01017012345"
@@ -42,7 +42,7 @@ class Patient(BaseModel):
 
 
 def make_app() -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry=NATIVE_TELEMETRY_OFF)
     install_error_handlers(app)
 
     @app.post("/patients")

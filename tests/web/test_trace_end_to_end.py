@@ -30,7 +30,7 @@ from libs.events.projection import ProjectionRunner
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventContext, EventStore
 from libs.events.topics import TopicSpec, all_topics
-from libs.telemetry import MASK, setup_telemetry, shutdown
+from libs.telemetry import MASK, NATIVE_TELEMETRY_OFF, setup_telemetry, shutdown
 from libs.web import consistent_read, install_error_handlers, set_consistency_token
 from tests.support.bank import AccountOpened, BalanceProjection, stream_of
 from tests.support.bank import EVENTS as BANK_EVENTS
@@ -46,7 +46,7 @@ class OpenAccount(BaseModel):
 
 
 def make_app(engine) -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry=NATIVE_TELEMETRY_OFF)
     install_error_handlers(app)
     store = EventStore(engine, BANK_EVENTS)
     log = logging.getLogger("tests.web.e2e")
