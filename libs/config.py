@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     max_bundle_entries: int = Field(default=1000, gt=0)
 
+    # a service's connections to PostgreSQL: kept open up to db_pool_size, up to db_max_overflow
+    # more opened and closed per use. Under 32 clients 20 kept were too few: a journal note
+    # write then opened a connection (and introspected its types) per request, 8 % of its CPU
+    # (bench/RESULTS.md, issue 17)
+    db_pool_size: int = Field(default=40, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+
     # read path
     projection_batch_size: int = 500
     consistency_wait_s: float = 3.0

@@ -27,7 +27,8 @@ def make_engine(database_url: str, schema: str, pool_size: int = 20, max_overflo
     """The pool opens connections as they are needed, up to ``pool_size`` kept open. Overflow
     connections are closed when returned, so a pool smaller than a service's requests in flight
     opens and closes a connection per request (about 10 % of a medication-list read's CPU with
-    10 under 32 clients; bench/RESULTS.md, medication)."""
+    10 under 32 clients; bench/RESULTS.md, medication). A service's pool is sized by its
+    settings (``db_pool_size``, ``db_max_overflow``)."""
     check_schema(schema)
     return create_async_engine(
         database_url,

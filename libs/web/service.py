@@ -72,7 +72,8 @@ class ServiceRuntime:
     async def __aenter__(self) -> ServiceRuntime:
         s, url = self.settings, self.settings.effective_database_url
         await run_migrations(url, self.schema)
-        self.engine = make_engine(url, self.schema)
+        self.engine = make_engine(url, self.schema, pool_size=s.db_pool_size,
+                                  max_overflow=s.db_max_overflow)
         if self.opts.telemetry and s.otel_sql_spans:
             instrument_engine(self.engine)
         self.store = EventStore(self.engine, registry=self.registry,
