@@ -117,8 +117,6 @@ class ServiceRuntime:
         await self.engine.dispose()
 
 
-
-
 def service_app(settings: Settings, opts: Options, service: str, lifespan, *, title: str,
                 description: str) -> FastAPI:
     """The FastAPI app with what every service has: telemetry, error and access handlers
