@@ -28,8 +28,8 @@ from __future__ import annotations
 from time import perf_counter
 from traceback import format_tb
 
-from opentelemetry import propagate, trace
-from opentelemetry.metrics import Meter
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,8 +60,11 @@ def span_name(method: str, route: str | None = None) -> str:
 class ServerSpans:
     """ASGI middleware: the server span and the duration metric (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, tracer: trace.Tracer, meter: Meter):
-        self.app, self.tracer = app, tracer
+    def __init__(self, app: ASGIApp, tracer_provider: trace.TracerProvider,
+                 meter_provider: MeterProvider):
+        self.app = app
+        self.tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        meter = metrics.get_meter(__name__, meter_provider=meter_provider)
         self.duration = meter.create_histogram(
             "http.server.request.duration", unit="s",
             description="Duration of HTTP server requests.",

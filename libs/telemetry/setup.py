@@ -129,14 +129,12 @@ def instrument_app(app: FastAPI) -> None:
     if getattr(app, "_ehr_server_spans", False):
         return
     app._ehr_server_spans = True   # type: ignore[attr-defined]
-    tracer = trace.get_tracer("libs.telemetry.http", tracer_provider=state.tracer_provider)
-    meter = metrics.get_meter("libs.telemetry.http", meter_provider=state.meter_provider)
     build = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
         outer = build()
         if isinstance(outer, ServerErrorMiddleware):
-            outer.app = ServerSpans(outer.app, tracer, meter)
+            outer.app = ServerSpans(outer.app, state.tracer_provider, state.meter_provider)
             return outer
         log.warning("no server spans: the app's middleware stack is not Starlette's (%s)",
                     type(outer).__name__)
