@@ -18,8 +18,8 @@ from opentelemetry.trace import StatusCode
 from libs.config import Settings
 from libs.events.telemetry_hooks import instruments
 from libs.telemetry import (
-    MASK, NATIVE_TELEMETRY_OFF, RedactingSpanExporter, SafeTraceContextPropagator, contains_national_id, redact,
-    setup_telemetry, shutdown)
+    MASK, NATIVE_TELEMETRY_OFF, RedactingSpanExporter, SafeTraceContextPropagator,
+    contains_national_id, redact, setup_telemetry, shutdown)
 from libs.telemetry.setup import current
 from tests.support.metrics import CapturingMetricExporter
 
