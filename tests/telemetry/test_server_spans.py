@@ -8,6 +8,7 @@ import io
 import httpx
 import pytest
 from fastapi import FastAPI, Response
+from fastapi.responses import StreamingResponse
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -47,7 +48,6 @@ def app_with_routes() -> FastAPI:
         async def body():
             yield b"["
             raise Escaped(" ".join(("half", "way")))   # (the frame's line shows no message)
-        from fastapi.responses import StreamingResponse
         return StreamingResponse(body())
 
     return app
