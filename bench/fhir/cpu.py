@@ -13,6 +13,11 @@ Processes are found by what they are, not by name: the servers' pids, and the pr
 listening on PostgreSQL's and Kafka's ports (so another PostgreSQL or Kafka on the same machine
 never counts), with all their descendants. PostgreSQL's own background processes (checkpointer,
 WAL writer, ...) count for whichever side is measured at the time.
+
+Beside them, ``Load`` measures what no side is charged with: the benchmark's own process (the
+client: building, sending and reading every request) and how busy the whole machine was while
+the clients ran. A phase with the machine near 100 % busy measured what CPU was left after the
+client, not how fast a server can answer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -68,6 +74,30 @@ def listener_pid(port: int) -> int | None:
                     if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
                         return int(entry)
     return None
+
+
+def machine_ticks(stat: str = "/proc/stat") -> tuple[int, int]:
+    """(busy, all) clock ticks of every core since boot, from ``/proc/stat``'s ``cpu`` line:
+    all is user, nice, system, idle, iowait, irq, softirq and steal (guest time is already in
+    user); busy is all but idle and iowait."""
+    with open(stat) as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+class Load:
+    """From its creation to ``stop()``: the share of the machine's cores that were busy, and the
+    CPU seconds of this process (every thread), the benchmark's client."""
+
+    def __init__(self) -> None:
+        self._machine, self._own = machine_ticks(), time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        """(busy share of all cores 0..1, this process's CPU seconds)."""
+        busy, every = machine_ticks()
+        spent = every - self._machine[1]
+        share = (busy - self._machine[0]) / spent if spent > 0 else 0.0
+        return share, time.process_time() - self._own
 
 
 def snapshot() -> dict[int, tuple[int, float]]:

@@ -1,6 +1,8 @@
 """The FHIR benchmark's table and JSON (``bench/out/fhir-<time>.json``): per phase and side,
 medians over the rounds of throughput, p50, p99 and CPU per request, the ratio ours ÷ HAPI
-(median, with its range over the rounds), and where each side's CPU goes."""
+(median, with its range over the rounds), where each side's CPU goes, and how busy the machine
+was meanwhile with the benchmark's own client's CPU per request (counted for neither side: near
+100 % busy, a side's throughput is what the client left it)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ def summary(results: list[PhaseResult]) -> dict[str, dict[str, dict]]:
                 "p99_ms": _median([r.p(99) for r in runs]),
                 "cpu_ms": _median([r.cpu_ms for r in runs]),
                 "cpu_ms_by_role": {k: _median(v) for k, v in sorted(roles.items())},
+                "client_cpu_ms": _median([r.client_cpu_ms for r in runs]),
+                "machine_busy": _median([r.busy for r in runs]),
                 "status": status}
     return out
 
@@ -64,6 +68,7 @@ def table(summ: dict[str, dict[str, dict]], about: dict) -> Table:
     for col, j in (("phase", "left"), ("side", "left"), ("req/s", "right"),
                    ("p50 ms", "right"), ("p99 ms", "right"), ("CPU ms/req", "right"),
                    ("req/s ours ÷ HAPI", "right"), ("CPU ours ÷ HAPI", "right"),
+                   ("machine busy; client CPU ms/req", "right"),
                    ("CPU ms/req by process", "left")):
         t.add_column(col, justify=j)
     for phase, sides in summ.items():
@@ -76,6 +81,7 @@ def table(summ: dict[str, dict[str, dict]], about: dict) -> Table:
                       f"{d['p99_ms']:.1f}", f"{d['cpu_ms']:.2f}",
                       (f"{r[0]:.2f} [{r[1]:.2f}–{r[2]:.2f}]" if r and side == "ours" else ""),
                       (f"{c:.2f}" if c is not None and side == "ours" else ""),
+                      f"{d['machine_busy']:.0%}; {d['client_cpu_ms']:.2f}",
                       _roles(d) + (f"; errors {bad}" if bad else ""))
     return t
 

@@ -27,6 +27,7 @@ from time import perf_counter
 
 import httpx
 
+from bench.fhir.cpu import Load
 from bench.util import Counter, pct
 from libs.kernel.identifiers import IdentifierSystem, synthetic_number
 
@@ -67,6 +68,8 @@ class PhaseResult:
     status: dict[int, int] = field(default_factory=dict)
     sent: int = 0                                     # with the warm-up
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by role, whole phase
+    client_cpu: float = 0.0       # the benchmark's own process while the clients ran, s
+    busy: float = 0.0             # share of the machine's cores busy meanwhile, 0..1
 
     @property
     def rate(self) -> float:
@@ -81,12 +84,18 @@ class PhaseResult:
         and the work it left behind included), over every request sent in it."""
         return sum(self.cpu.values()) / max(1, self.sent) * 1000
 
+    @property
+    def client_cpu_ms(self) -> float:
+        """The client's CPU per request sent, ms: counted for no side (``cpu.Load``)."""
+        return self.client_cpu / max(1, self.sent) * 1000
+
     def as_json(self) -> dict:
         return {"side": self.side, "phase": self.phase, "seconds": self.seconds,
                 "rate": self.rate, "completed": len(self.lat), "sent": self.sent,
                 "p50_ms": self.p(50), "p99_ms": self.p(99), "max_ms": self.p(100),
                 "status": {str(k): v for k, v in self.status.items()},
                 "cpu_ms_per_request": self.cpu_ms,
+                "client_cpu_ms_per_request": self.client_cpu_ms, "machine_busy": self.busy,
                 "cpu_ms_per_request_by_role": {k: v / max(1, self.sent) * 1000
                                                for k, v in self.cpu.items()}}
 
@@ -194,8 +203,10 @@ async def closed_loop(http: httpx.AsyncClient, side: str, phase: str, send: Requ
                       clients: int, seconds: float, warmup: float,
                       counter: Counter | None = None) -> PhaseResult:
     """``clients`` workers, each sending its next request when its last one is answered;
-    requests completing in the ``seconds`` after ``warmup`` count."""
+    requests completing in the ``seconds`` after ``warmup`` count. The machine's load and the
+    client's own CPU are measured over the whole loop (``cpu.Load``)."""
     res = PhaseResult(side, phase, seconds)
+    load = Load()
     t0 = perf_counter()
     start, end = t0 + warmup, t0 + warmup + seconds
     seq = itertools.count()
@@ -217,4 +228,5 @@ async def closed_loop(http: httpx.AsyncClient, side: str, phase: str, send: Requ
 
     await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(clients))),
                            warmup + seconds + 300)
+    res.busy, res.client_cpu = load.stop()
     return res

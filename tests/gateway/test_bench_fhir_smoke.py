@@ -51,13 +51,18 @@ async def test_every_phase_of_the_fhir_benchmark_produces_figures_on_our_side(
         assert all(200 <= s < 300 for s in res.status), (res.phase, res.status)
         assert res.rate > 0 and math.isfinite(res.p(50)) and math.isfinite(res.p(99))
         assert res.cpu_ms > 0 and res.cpu.get(cpu.POSTGRES, 0) > 0, (res.phase, res.cpu)
+        # the client's own CPU and the machine's load, beside the sides' (services run in
+        # this process here, so the client's figure holds theirs too)
+        assert res.client_cpu_ms > 0 and 0 < res.busy <= 1, (res.phase, res.busy)
 
     about = {"clients": CLIENTS, "rounds": 1, "seconds": SECONDS}
     path = rp.write(tmp_path / "out", "smoke", results, about)
     doc = json.loads(path.read_text())
     assert list(doc["summary"]) == list(wl.PHASES)
     assert all(doc["summary"][p]["ours"]["cpu_ms"] > 0 for p in wl.PHASES)
+    assert all(0 < doc["summary"][p]["ours"]["machine_busy"] <= 1 for p in wl.PHASES)
     console = Console(record=True, width=200)
     console.print(rp.table(rp.summary(results), about))
     shown = console.export_text()
     assert all(p in shown for p in wl.PHASES)
+    assert "machine busy" in shown and "%;" in shown
