@@ -2,9 +2,9 @@
 
 * Rows are read in ``position`` order. Appends to one stream serialise on its ``streams`` row, so
   a later version always has a higher position: position order is stream order.
-* The producer is idempotent with ``acks=all``; a row is marked published only after Kafka
-  acknowledged it. A crash between the ack and the mark publishes the event again; consumers
-  dedupe by ``event_id``.
+* The producer is idempotent with ``acks=all``; a row leaves the outbox (deleted: the events
+  table is the record, the outbox a queue) only after Kafka acknowledged it. A crash between the
+  ack and the delete publishes the event again; consumers dedupe by ``event_id``.
 * One relay per store is active: it holds a PostgreSQL advisory lock on a dedicated connection;
   the others stand by and take over when that connection dies.
 * It wakes on LISTEN/NOTIFY and also polls, so a lost notification delays nothing for long.
@@ -163,8 +163,7 @@ class OutboxRelay:
             return 0
         acked = await self._publish(rows)
         if acked:
-            await conn.execute("UPDATE outbox SET published_at = now() "
-                               "WHERE position = ANY($1::bigint[])", acked)
+            await conn.execute("DELETE FROM outbox WHERE position = ANY($1::bigint[])", acked)
             self.stats.published += len(acked)
             instruments().published.add(len(acked), {"store": self.schema})
         self.stats.batches += 1

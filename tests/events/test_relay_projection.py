@@ -51,7 +51,7 @@ async def write_accounts(store: EventStore, n: int, deposits: int) -> list[str]:
     return sids
 
 
-async def test_relay_publishes_in_order_with_patient_key_and_marks_published(
+async def test_relay_publishes_in_order_with_patient_key_and_empties_the_outbox(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 3)
     store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
@@ -72,10 +72,36 @@ async def test_relay_publishes_in_order_with_patient_key_and_marks_published(
         assert keys == {envs[0]["patient_id"].encode()}
     for r in records:
         assert {k for k, _ in r.headers} <= {"traceparent", "tracestate"}
-    async with engine.connect() as conn:
-        left = (await conn.execute(text(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
-    assert left == 0
+    async with engine.connect() as conn:   # a published row leaves: the outbox is a queue
+        left, events = (await conn.execute(text(
+            "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM events)"))).one()
+    assert (left, events) == (0, 24)
+
+
+async def test_the_outbox_migration_drops_published_rows_and_the_key_to_events(
+        database_url, unique):
+    """Revision 0004 on a store the relay used before: the rows it had marked published go, the
+    one still to send stays, and an outbox row no longer needs a key check against events."""
+    name = f"t_{unique}_q"
+    await run_migrations(database_url, name, "0003")
+    eng = make_engine(database_url, name)
+    try:
+        store = EventStore(eng, BANK_EVENTS)
+        await write_accounts(store, 1, 2)          # three events, three outbox rows
+        async with eng.begin() as conn:
+            await conn.execute(text("UPDATE outbox SET published_at = now() WHERE position IN "
+                                    "(SELECT position FROM outbox ORDER BY position LIMIT 2)"))
+        await run_migrations(database_url, name)
+        async with eng.connect() as conn:
+            kept = (await conn.execute(text(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+            rows = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+            keys = (await conn.execute(text(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid = 'outbox'::regclass"))).scalar_one()
+        assert (rows, kept, keys) == (1, 1, 0)
+    finally:
+        await eng.dispose()
 
 
 async def test_a_relay_wakes_for_its_own_stores_appends_only(
