@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # after a drain that emptied the outbox, the relay waits this long before the next one, so
     # under load a batch gathers what came meanwhile; idle, a row still goes at once
     relay_linger_s: float = Field(0.02, ge=0, le=1)
+    # how long a published outbox row is kept (when it went out, for diagnosis) before the
+    # relay deletes it
+    relay_keep_published_s: float = Field(86_400.0, ge=0)
 
     # request limits (issue 12): the largest body a service reads (413 beyond it, counted as it
     # streams in) and the most entries a FHIR Bundle may carry

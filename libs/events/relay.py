@@ -2,9 +2,13 @@
 
 * Rows are read in ``position`` order. Appends to one stream serialise on its ``streams`` row, so
   a later version always has a higher position: position order is stream order.
-* The producer is idempotent with ``acks=all``; a row leaves the outbox (deleted: the events
-  table is the record, the outbox a queue) only after Kafka acknowledged it. A crash between the
-  ack and the delete publishes the event again; consumers dedupe by ``event_id``.
+* The producer is idempotent with ``acks=all``; a row is marked published only after Kafka
+  acknowledged it. A crash between the ack and the mark publishes the event again; consumers
+  dedupe by ``event_id``.
+* A published row is kept ``keep_published_s`` (``EHR_RELAY_KEEP_PUBLISHED_S``, a day: when an
+  event went out is there to see), then deleted, at most ``PRUNE_AT_ONCE`` rows a statement and
+  a statement every ``PRUNE_EVERY_S`` while there are fewer: the events table is the record,
+  and the outbox no longer grows with every event ever appended.
 * One relay per store is active: it holds a PostgreSQL advisory lock on a dedicated connection;
   the others stand by and take over when that connection dies.
 * It wakes on LISTEN/NOTIFY and also polls, so a lost notification delays nothing for long.
@@ -48,6 +52,7 @@ class RelayStats:
     backlog: int = 0
     leader: bool = False
     drains: int = 0   # times it looked into the outbox
+    pruned: int = 0   # published rows deleted after keep_published_s
 
 
 def producer_for(bootstrap: str) -> AIOKafkaProducer:
@@ -58,10 +63,18 @@ def producer_for(bootstrap: str) -> AIOKafkaProducer:
         retry_backoff_ms=200, metadata_max_age_ms=30000)
 
 
+PRUNE_AT_ONCE = 5_000   # published rows deleted by one statement (a short lock, little WAL)
+PRUNE_EVERY_S = 60.0    # how often the relay looks for rows to prune, unless the last was full
+_PRUNE = """
+    DELETE FROM outbox WHERE position IN (
+        SELECT position FROM outbox WHERE published_at < now() - make_interval(secs => $1)
+         ORDER BY position LIMIT $2)"""
+
+
 class OutboxRelay:
     def __init__(self, database_url: str, schema: str, bootstrap: str, batch_size: int = 500,
                  poll_interval_s: float = 1.0, standby_retry_s: float = 2.0,
-                 linger_s: float = 0.0):
+                 linger_s: float = 0.0, keep_published_s: float = 86_400.0):
         self.dsn = asyncpg_dsn(database_url)
         self.schema = check_schema(schema)
         self.bootstrap = bootstrap
@@ -69,6 +82,8 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.standby_retry_s = standby_retry_s
         self.linger_s = linger_s
+        self.keep_published_s = keep_published_s
+        self._pruned_at = -PRUNE_EVERY_S   # the first drain of a session prunes
         self.lock_key = zlib.crc32(f"ehr.relay.{schema}".encode())
         self.stats = RelayStats()
         self._stop = asyncio.Event()
@@ -81,7 +96,8 @@ class OutboxRelay:
         """The relay of ``schema`` as the platform's settings (``libs/config.py``) say."""
         s = settings
         return cls(s.effective_database_url, schema, s.effective_kafka, s.relay_batch_size,
-                   s.relay_poll_interval_s, s.relay_standby_retry_s, s.relay_linger_s)
+                   s.relay_poll_interval_s, s.relay_standby_retry_s, s.relay_linger_s,
+                   s.relay_keep_published_s)
 
     def stop(self) -> None:
         self._stop.set()
@@ -137,6 +153,7 @@ class OutboxRelay:
             await conn.add_listener(NOTIFY_CHANNEL, notified)
             while not self._stop.is_set():
                 moved = await self._drain_once(conn)
+                await self._prune(conn)
                 if not moved:
                     await self._sleep(self.poll_interval_s)
                 elif moved < self.batch_size and self.linger_s:
@@ -163,7 +180,8 @@ class OutboxRelay:
             return 0
         acked = await self._publish(rows)
         if acked:
-            await conn.execute("DELETE FROM outbox WHERE position = ANY($1::bigint[])", acked)
+            await conn.execute("UPDATE outbox SET published_at = now() "
+                               "WHERE position = ANY($1::bigint[])", acked)
             self.stats.published += len(acked)
             instruments().published.add(len(acked), {"store": self.schema})
         self.stats.batches += 1
@@ -177,6 +195,16 @@ class OutboxRelay:
             await self._close_producer()
             await self._sleep(min(5.0, 0.5 * (1 + self.stats.send_failures % 8)))
         return len(acked)
+
+    async def _prune(self, conn: asyncpg.Connection) -> None:
+        """Delete rows published more than ``keep_published_s`` ago, ``PRUNE_AT_ONCE`` at
+        most; again at the next drain when that many went, else ``PRUNE_EVERY_S`` later."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return
+        status = await conn.execute(_PRUNE, self.keep_published_s, PRUNE_AT_ONCE)
+        deleted = int(status.split()[-1])   # "DELETE <n>"
+        self.stats.pruned += deleted
+        self._pruned_at = -PRUNE_EVERY_S if deleted >= PRUNE_AT_ONCE else time.monotonic()
 
     async def _publish(self, rows) -> list[int]:
         """Send rows in order; return the positions of the acknowledged prefix."""

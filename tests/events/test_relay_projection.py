@@ -51,7 +51,7 @@ async def write_accounts(store: EventStore, n: int, deposits: int) -> list[str]:
     return sids
 
 
-async def test_relay_publishes_in_order_with_patient_key_and_empties_the_outbox(
+async def test_relay_publishes_in_order_with_patient_key_and_marks_published(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 3)
     store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
@@ -72,16 +72,50 @@ async def test_relay_publishes_in_order_with_patient_key_and_empties_the_outbox(
         assert keys == {envs[0]["patient_id"].encode()}
     for r in records:
         assert {k for k, _ in r.headers} <= {"traceparent", "tracestate"}
-    async with engine.connect() as conn:   # a published row leaves: the outbox is a queue
-        left, events = (await conn.execute(text(
+    async with engine.connect() as conn:   # kept, marked, for a day (EHR_RELAY_KEEP_...)
+        left, marked = (await conn.execute(text(
+            "SELECT count(*) FILTER (WHERE published_at IS NULL), "
+            "count(*) FILTER (WHERE published_at IS NOT NULL) FROM outbox"))).one()
+    assert (left, marked) == (0, 24) and relay.stats.pruned == 0
+
+
+async def test_the_relay_deletes_published_rows_once_they_are_older_than_kept(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    """The outbox does not grow with every event ever appended: a published row older than
+    ``keep_published_s`` is deleted (the events table keeps the event), a newer one stays."""
+    topic = await make_topics("bank.events", 1)
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
+    await write_accounts(store, 2, 2)                       # six events
+
+    async def relay_with(keep_s: float, published: int) -> OutboxRelay:
+        relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.1,
+                            keep_published_s=keep_s)
+        task = asyncio.create_task(relay.run())
+        try:
+            await eventually(lambda: relay.stats.published == published
+                             and relay.stats.drains >= 2)
+        finally:
+            relay.stop()
+            await task
+        return relay
+
+    kept = await relay_with(3600, 6)                        # just published: kept
+    assert kept.stats.pruned == 0
+    await write_accounts(store, 1, 0)                       # a seventh, not yet published
+    async with engine.begin() as conn:                      # the first six went out long ago
+        await conn.execute(text("UPDATE outbox SET published_at = now() - interval '2 hours' "
+                                "WHERE published_at IS NOT NULL"))
+    pruning = await relay_with(3600, 1)
+    async with engine.connect() as conn:
+        rows, events = (await conn.execute(text(
             "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM events)"))).one()
-    assert (left, events) == (0, 24)
+    assert pruning.stats.pruned == 6 and (rows, events) == (1, 7)
 
 
-async def test_the_outbox_migration_drops_published_rows_and_the_key_to_events(
+async def test_the_outbox_migration_drops_the_key_to_events_and_keeps_every_row(
         database_url, unique):
-    """Revision 0004 on a store the relay used before: the rows it had marked published go, the
-    one still to send stays, and an outbox row no longer needs a key check against events."""
+    """Revision 0004 on a store the relay used before: an outbox row no longer needs a key
+    check against events, and every row stays (the relay prunes old ones, a batch at a time)."""
     name = f"t_{unique}_q"
     await run_migrations(database_url, name, "0003")
     eng = make_engine(database_url, name)
@@ -99,7 +133,7 @@ async def test_the_outbox_migration_drops_published_rows_and_the_key_to_events(
             keys = (await conn.execute(text(
                 "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
                 "AND conrelid = 'outbox'::regclass"))).scalar_one()
-        assert (rows, kept, keys) == (1, 1, 0)
+        assert (rows, kept, keys) == (3, 1, 0)
     finally:
         await eng.dispose()
 

@@ -1,17 +1,13 @@
-"""The outbox as a queue: a published row leaves it, and it names its event without a
-foreign key.
+"""The outbox names its event without a foreign key.
 
 Revision ID: 0004
 
-- The relay deletes the rows Kafka acknowledged (it marked them ``published_at`` before): the
-  outbox held every event ever appended, twice over in the heap (a row and its updated version),
-  and grew without end. The events table is the record; the outbox only says what is still to
-  send. Published rows written before this revision are deleted here. ``published_at`` stays
-  (always NULL now), so the partial index and every "not yet published" count read as before.
-- No foreign key from ``outbox.position`` to ``events``: both rows are written by the same
-  statement, the outbox row from the event row's ``RETURNING`` (``libs/events/store.py``), so
-  the key checked nothing, and checking it cost each append a lookup and a row lock on its
-  event, about 8 % of PostgreSQL's CPU per append (bench/RESULTS.md, 5 Dec).
+Both rows are written by the same statement, the outbox row from the event row's ``RETURNING``
+(``libs/events/store.py``), so the key checked nothing; checking it cost every append a lookup
+and a row lock on its event, about 8 % of PostgreSQL's CPU per append (bench/RESULTS.md,
+5 Dec). Published rows are deleted by the relay a day after they went out
+(``EHR_RELAY_KEEP_PUBLISHED_S``, ``libs/events/relay.py``), a bounded batch at a time, so a
+store upgraded with years of them is pruned without one long statement here.
 """
 
 from alembic import op
@@ -24,9 +20,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_position_fkey")
-    op.execute("DELETE FROM outbox WHERE published_at IS NOT NULL")
 
 
 def downgrade() -> None:
     op.execute("""ALTER TABLE outbox ADD CONSTRAINT outbox_position_fkey
-                  FOREIGN KEY (position) REFERENCES events (position)""")
+                  FOREIGN KEY (position) REFERENCES events (position) NOT VALID""")
