@@ -65,9 +65,18 @@ def producer_for(bootstrap: str) -> AIOKafkaProducer:
 
 PRUNE_AT_ONCE = 5_000   # published rows deleted by one statement (a short lock, little WAL)
 PRUNE_EVERY_S = 60.0    # how often the relay looks for rows to prune, unless the last was full
+# rows go out in position order, so what may go is a prefix: the statement reads up to the
+# first row still to send or sent within the time kept, never the day's rows behind it
 _PRUNE = """
+    WITH kept AS (SELECT now() - make_interval(secs => $1) AS since),
+    first_kept AS (
+        SELECT position FROM outbox, kept
+         WHERE published_at IS NULL OR published_at >= kept.since
+         ORDER BY position LIMIT 1)
     DELETE FROM outbox WHERE position IN (
-        SELECT position FROM outbox WHERE published_at < now() - make_interval(secs => $1)
+        SELECT position FROM outbox, kept
+         WHERE published_at < kept.since
+           AND position < coalesce((SELECT position FROM first_kept), 9223372036854775807)
          ORDER BY position LIMIT $2)"""
 
 
