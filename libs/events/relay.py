@@ -92,7 +92,7 @@ class OutboxRelay:
         self.standby_retry_s = standby_retry_s
         self.linger_s = linger_s
         self.keep_published_s = keep_published_s
-        self._pruned_at = -PRUNE_EVERY_S   # the first drain of a session prunes
+        self._prune_due = 0.0   # monotonic time of the next prune: the first drain prunes
         self.lock_key = zlib.crc32(f"ehr.relay.{schema}".encode())
         self.stats = RelayStats()
         self._stop = asyncio.Event()
@@ -208,12 +208,12 @@ class OutboxRelay:
     async def _prune(self, conn: asyncpg.Connection) -> None:
         """Delete rows published more than ``keep_published_s`` ago, ``PRUNE_AT_ONCE`` at
         most; again at the next drain when that many went, else ``PRUNE_EVERY_S`` later."""
-        if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+        if time.monotonic() < self._prune_due:
             return
         status = await conn.execute(_PRUNE, self.keep_published_s, PRUNE_AT_ONCE)
         deleted = int(status.split()[-1])   # "DELETE <n>"
         self.stats.pruned += deleted
-        self._pruned_at = -PRUNE_EVERY_S if deleted >= PRUNE_AT_ONCE else time.monotonic()
+        self._prune_due = 0.0 if deleted >= PRUNE_AT_ONCE else time.monotonic() + PRUNE_EVERY_S
 
     async def _publish(self, rows) -> list[int]:
         """Send rows in order; return the positions of the acknowledged prefix."""
