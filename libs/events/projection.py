@@ -86,7 +86,11 @@ class ProjectionRunner:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def prepare(self) -> None:
+        """The read model's tables, if missing; replicas starting together take turns per
+        schema (two ``CREATE ... IF NOT EXISTS`` at once: a duplicate key in ``pg_type``)."""
         async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('ehr.setup.' || "
+                                    "current_schema()))"))
             await self.projection.setup(conn)
 
     async def start(self, wait_for_lock: bool = True, reset: bool = False) -> None:

@@ -30,6 +30,10 @@ async def run_migrations(database_url: str, schema: str, revision: str = "head")
     engine = make_engine(database_url, schema, pool_size=1)
     try:
         async with engine.begin() as conn:
+            # replicas starting together (the chart's first install) migrate one at a time:
+            # the others wait here, then find the schema at head
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                               {"k": f"ehr.migrate.{schema}"})
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             await conn.run_sync(_upgrade, revision)
     finally:
