@@ -119,8 +119,13 @@ def entry_for(subject: Subject, action: Action | str, resource: Resource, decisi
         hidden=tuple(sorted(decision.hidden)), period=resource.period, accessed_at=now, **who)
 
 
-_HEADS = """SELECT DISTINCT ON (stream_id) stream_id, stream_version, envelope->'data'->>'hash'
-    FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version DESC"""
+# each chain's newest entry, read backwards from the end of its stream: one index row per chain
+# however long the patient's access history (a DISTINCT ON read every entry of it)
+_HEADS = """SELECT s.stream_id, e.stream_version, e.envelope->'data'->>'hash'
+    FROM unnest($1::text[]) AS s(stream_id)
+    CROSS JOIN LATERAL (SELECT stream_version, envelope FROM events
+                         WHERE events.stream_id = s.stream_id
+                         ORDER BY stream_version DESC LIMIT 1) e"""
 _Waiter = tuple[AccessEntry, UUID, asyncio.Future, float]  # ..., the loop's time when queued
 
 

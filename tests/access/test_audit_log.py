@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from libs.audit.log import AccessLogger, entry_for
+from libs.audit.log import _HEADS, AccessLogger, entry_for
 from libs.audit.verify import verify_db, verify_kafka
 from libs.access.model import Action, Basis, Decision, Practitioner, Resource, Role
 from cli.main import app
@@ -113,6 +113,27 @@ async def test_two_replicas_on_one_chain_keep_it_valid(engine, database_url, sch
     assert a.retries + b.retries >= 1
     report = await verify_db(database_url, schema, patient=patient)
     assert report.intact and (report.entries, report.chains) == (102, 1)
+
+
+async def test_a_chains_head_is_found_without_reading_its_history(logger, engine):
+    """A replica that meets a chain it has not cached (after a restart, or after another
+    replica wrote to it) reads its newest entry only, however many accesses came before."""
+    patient = uuid.uuid4()
+    await asyncio.gather(*(logger.log(entry(patient, i), patient) for i in range(120)))
+    streams = [logger.stream_of(patient), logger.stream_of(uuid.uuid4())]   # one never written
+    async with engine.connect() as sa:
+        raw = (await sa.get_raw_connection()).driver_connection
+        heads = await raw.fetch(_HEADS, streams)
+        plan = await raw.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + _HEADS, streams)
+    last = (await rows(engine, "SELECT envelope->'data'->>'hash' FROM events WHERE stream_id = "
+                               ":s ORDER BY stream_version DESC LIMIT 1", s=streams[0]))[0][0]
+    assert [tuple(h) for h in heads] == [(streams[0], 120, last)]
+
+    def read_from_events(node: dict) -> int:
+        own = node["Actual Rows"] * node["Actual Loops"] \
+            if node.get("Relation Name") == "events" else 0
+        return own + sum(read_from_events(n) for n in node.get("Plans", []))
+    assert read_from_events(plan[0]["Plan"]) <= len(streams)
 
 
 async def test_log_returns_only_when_the_entry_is_durable_and_in_the_outbox(
