@@ -18,7 +18,10 @@ DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set. ``--ours-only`` leaves HAPI out 
 ``--phases read,search`` runs only those; ``--profile <tag>`` keeps flame graphs of the journal's
 API, or of another of our processes (``--profile-of "consent: relay and projections"``;
 ``bench/fhir/profile.py``); ``--statements`` what PostgreSQL spent per statement in our phases
-(``bench/fhir/statements.py``). Before the rounds, each side's idle CPU is measured and printed.
+(``bench/fhir/statements.py``); ``--client aiohttp`` sends the phases' requests with aiohttp
+instead of httpx (the same requests; the client's CPU per request is in the table, so what it
+took from the servers can be seen). Before the rounds, each side's idle CPU is measured and
+printed.
 The figures go to bench/RESULTS.md from a quiet machine.
 """
 
@@ -96,12 +99,14 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
               phase_warmup: float = PHASE_WARMUP_S, with_hapi: bool = True,
               console: Console | None = None, out_dir: Path = OUT,
               phases: tuple[str, ...] = wl.PHASES, profile: str | None = None,
-              statements: bool = False, profile_of: str = "journal") -> dict:
+              statements: bool = False, profile_of: str = "journal",
+              client: str = "httpx") -> dict:
     """Set up both sides, warm HAPI up, measure ``rounds`` rounds of ``phases``; print the
     table, write the JSON; returns its summary. ``profile``: a tag; the flame graph of the
     process whose role is ``profile_of`` (the journal's API by default) in each phase of the
     first round goes to ``bench/profiles/fhir-<phase>-<tag>.svg`` (that round's figures are
-    left out when there are more rounds: py-spy shares the cores)."""
+    left out when there are more rounds: py-spy shares the cores). ``client``: what sends the
+    phases' requests (``wl.CLIENTS``); the set-up always uses httpx."""
     console = console or Console()
     if statements:   # before minutes of set-up: can this server count statements at all?
         await st.reset(asyncpg_dsn(url))
@@ -109,6 +114,7 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
     about = {"clients": clients, "rounds": rounds, "seconds": seconds, "warmup": warmup,
              "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
              "profile": profile, "profile of": profile_of, "statements": statements,
+             "client": client,
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
     t_start = perf_counter()
@@ -129,7 +135,8 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
                         http = await clients_.enter_async_context(wl.client(side, clients))
                         async with tracked(progress, f"set-up: {side.name}", patients) as n:
                             known = await set_up(http, side, people, patients, n)
-                        https[side.name] = http
+                        https[side.name] = await clients_.enter_async_context(
+                            wl.sender(side, clients, client, http))
                         sends[side.name] = wl.requests(side, known, people)
                     if hapi is not None and warmup > 0:
                         side, procs = sides[1]
@@ -192,7 +199,13 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
              "CPU column names them (\"consent: relay and projections\")")),
          statements: bool = typer.Option(False, help=(
              "what PostgreSQL spent per statement in our phases of the first round "
-             "(pg_stat_statements in the benchmark's own PostgreSQL)"))) -> None:
+             "(pg_stat_statements in the benchmark's own PostgreSQL)")),
+         client: str = typer.Option("httpx", help=(
+             "what sends the phases' requests: httpx (the issue's figures so far) or aiohttp "
+             "(its parser in C: less CPU per request, more of the machine for the servers)"))
+         ) -> None:
+    if client not in wl.CLIENTS:
+        raise typer.BadParameter(f"client: one of {', '.join(wl.CLIENTS)}")
     chosen = tuple(p.strip() for p in phases.split(",") if p.strip())
     if not chosen or set(chosen) - set(wl.PHASES):
         raise typer.BadParameter(f"phases: some of {', '.join(wl.PHASES)}")
@@ -207,7 +220,7 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
                             rounds=rounds, seconds=seconds, clients=clients,
                             patients=patients, with_hapi=not ours_only, phases=chosen,
                             profile=profile, statements=statements,
-                            profile_of=profile_of))
+                            profile_of=profile_of, client=client))
         except st.Unavailable as exc:
             Console(stderr=True).print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None

@@ -63,7 +63,8 @@ def _roles(d: dict) -> str:
 
 def table(summ: dict[str, dict[str, dict]], about: dict) -> Table:
     t = Table(title=f"FHIR: ours (one /fhir base) vs HAPI FHIR JPA 8.8 — {about['clients']} "
-                    f"clients, medians of {about['rounds']} rounds of {about['seconds']:.0f} s",
+                    f"clients ({about.get('client', 'httpx')}), "
+                    f"medians of {about['rounds']} rounds of {about['seconds']:.0f} s",
               show_lines=True)
     for col, j in (("phase", "left"), ("side", "left"), ("req/s", "right"),
                    ("p50 ms", "right"), ("p99 ms", "right"), ("CPU ms/req", "right"),

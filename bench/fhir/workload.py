@@ -18,13 +18,15 @@ next to the figures, never hidden in them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from time import perf_counter
 
+import aiohttp
 import httpx
 
 from bench.fhir.cpu import Load
@@ -161,7 +163,7 @@ def _ids(answer: dict) -> tuple[str, list[str]]:
     return pid, obs
 
 
-Request = Callable[[httpx.AsyncClient, int], Awaitable[int]]
+Request = Callable[["Sender", int], Awaitable[int]]
 
 
 def requests(side: Side, known: Known, people: People) -> dict[str, Request]:
@@ -169,27 +171,86 @@ def requests(side: Side, known: Known, people: People) -> dict[str, Request]:
     round-robin over what the set-up created (the same count on both sides)."""
     body = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
 
-    async def tx(http: httpx.AsyncClient, i: int) -> int:
-        r = await http.post("", json=transaction(people.next(), i), headers=body)
-        return r.status_code
+    async def tx(http: Sender, i: int) -> int:
+        return await http.post("", transaction(people.next(), i), body)
 
-    async def create(http: httpx.AsyncClient, i: int) -> int:
+    async def create(http: Sender, i: int) -> int:
         subject = f"Patient/{known.patients[i % len(known.patients)]}"
-        r = await http.post("Observation", json=observation(subject, i, datetime.now(UTC)),
-                            headers=body)
-        return r.status_code
+        return await http.post("Observation", observation(subject, i, datetime.now(UTC)), body)
 
-    async def read(http: httpx.AsyncClient, i: int) -> int:
-        r = await http.get(f"Observation/{known.observations[i * 7919 % len(known.observations)]}",
-                           headers={"Accept": FHIR_JSON})
-        return r.status_code
+    async def read(http: Sender, i: int) -> int:
+        return await http.get(
+            f"Observation/{known.observations[i * 7919 % len(known.observations)]}",
+            {"Accept": FHIR_JSON})
 
-    async def search(http: httpx.AsyncClient, i: int) -> int:
-        r = await http.get("Observation", headers={"Accept": FHIR_JSON}, params={
+    async def search(http: Sender, i: int) -> int:
+        return await http.get("Observation", {"Accept": FHIR_JSON}, {
             "patient": known.patients[i % len(known.patients)], "code": f"{LOINC}|{PULSE}"})
-        return r.status_code
 
     return {"transaction": tx, "create": create, "read": read, "search": search}
+
+
+class Sender:
+    """What the phases send with: a FHIR base's path, a JSON body or query, the headers;
+    the answer's status (its body read and dropped). ``CLIENTS`` names the two kinds."""
+
+    async def get(self, path: str, headers: dict, params: dict | None = None) -> int:
+        raise NotImplementedError
+
+    async def post(self, path: str, body: dict, headers: dict) -> int:
+        raise NotImplementedError
+
+
+class HttpxSender(Sender):
+    """httpx, the client of the issue's figures since the first run (a pure-Python HTTP
+    stack: 2–7 ms of CPU a request here, up to a whole core at HAPI's read rate)."""
+
+    def __init__(self, http: httpx.AsyncClient):
+        self.http = http
+
+    async def get(self, path: str, headers: dict, params: dict | None = None) -> int:
+        return (await self.http.get(path, headers=headers, params=params)).status_code
+
+    async def post(self, path: str, body: dict, headers: dict) -> int:
+        return (await self.http.post(path, json=body, headers=headers)).status_code
+
+
+class AiohttpSender(Sender):
+    """aiohttp, as the REST benchmarks use (its HTTP parser in C): less of the machine for
+    the client, more for the servers."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str):
+        self.session, self.base = session, base.rstrip("/") + "/"
+
+    async def get(self, path: str, headers: dict, params: dict | None = None) -> int:
+        async with self.session.get(self.base + path, headers=headers, params=params) as r:
+            await r.read()
+            return r.status
+
+    async def post(self, path: str, body: dict, headers: dict) -> int:
+        async with self.session.post(self.base + path, json=body, headers=headers) as r:
+            await r.read()
+            return r.status
+
+
+CLIENTS = ("httpx", "aiohttp")
+SEND_ERRORS = (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError)
+
+
+@contextlib.asynccontextmanager
+async def sender(side: Side, clients: int, kind: str,
+                 http: httpx.AsyncClient) -> AsyncIterator[Sender]:
+    """The phases' client of ``kind`` (``CLIENTS``) for a side; ``http`` (the set-up's) is
+    the httpx one."""
+    if kind == "httpx":
+        yield HttpxSender(http)
+        return
+    if kind != "aiohttp":
+        raise ValueError(f"client: one of {', '.join(CLIENTS)}")
+    async with aiohttp.ClientSession(
+            headers=side.headers, timeout=aiohttp.ClientTimeout(total=120),
+            connector=aiohttp.TCPConnector(limit=clients)) as session:
+        yield AiohttpSender(session, side.base)
 
 
 def client(side: Side, clients: int) -> httpx.AsyncClient:
@@ -199,7 +260,7 @@ def client(side: Side, clients: int) -> httpx.AsyncClient:
                                                  max_keepalive_connections=clients))
 
 
-async def closed_loop(http: httpx.AsyncClient, side: str, phase: str, send: Request,
+async def closed_loop(http: Sender, side: str, phase: str, send: Request,
                       clients: int, seconds: float, warmup: float,
                       counter: Counter | None = None) -> PhaseResult:
     """``clients`` workers, each sending its next request when its last one is answered;
@@ -216,7 +277,7 @@ async def closed_loop(http: httpx.AsyncClient, side: str, phase: str, send: Requ
             res.sent += 1
             try:
                 status = await send(http, next(seq))
-            except httpx.HTTPError:
+            except SEND_ERRORS:
                 status = ERROR
             b = perf_counter()
             if counter is not None:
