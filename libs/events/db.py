@@ -97,3 +97,12 @@ async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
     if not raw.is_in_transaction() and conn.in_transaction():
         await conn.exec_driver_sql("SELECT 1")
     return raw
+
+
+async def setup_turn(conn: AsyncConnection) -> None:
+    """Wait for this schema's start-up DDL turn, held until ``conn``'s transaction ends.
+    Replicas start together (the chart's first install), and two ``CREATE ... IF NOT EXISTS``
+    of one table at once fail on a duplicate key in ``pg_type``: every block that creates
+    tables or indexes at start-up takes the turn first. Never nest two such blocks."""
+    await conn.exec_driver_sql(
+        "SELECT pg_advisory_xact_lock(hashtext('ehr.setup.' || current_schema()))")

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events import projection_positions as positions
 from libs.events.consistency import applied_here
-from libs.events.db import driver_connection, driver_transaction, is_transient
+from libs.events.db import driver_connection, driver_transaction, is_transient, setup_turn
 from libs.events.envelope import Envelope
 from libs.events.kafka_client import access_error, client_options, consumer_for, partitions_of
 from libs.events.read_model import Projection
@@ -89,8 +89,7 @@ class ProjectionRunner:
         """The read model's tables, if missing; replicas starting together take turns per
         schema (two ``CREATE ... IF NOT EXISTS`` at once: a duplicate key in ``pg_type``)."""
         async with self.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('ehr.setup.' || "
-                                    "current_schema()))"))
+            await setup_turn(conn)
             await self.projection.setup(conn)
 
     async def start(self, wait_for_lock: bool = True, reset: bool = False) -> None:

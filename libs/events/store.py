@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events.db import driver_connection, driver_transaction
+from libs.events.db import driver_connection, driver_transaction, setup_turn
 from libs.events.envelope import Envelope, utcnow
 from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
                                Snapshot, StoredEvent, build_envelopes, check_append,
@@ -320,6 +320,7 @@ class EventStore:
         """The index ``load_entries`` by ``field`` uses (created once, by the service's setup)."""
         name = data_field(field)
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             await conn.execute(text(f"""
                 CREATE INDEX IF NOT EXISTS events_entry_{name}
                     ON events (stream_id, (envelope->'data'->>'{name}'))
@@ -353,6 +354,7 @@ class EventStore:
 
     async def create_claims(self, table: str) -> None:
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             await conn.execute(text(claims_ddl(table)))
 
     async def append_claiming(self, table: str, key: str, owner: UUID, stream_id: str,

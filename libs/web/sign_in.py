@@ -27,6 +27,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import setup_turn
 from libs.web.oidc import OidcClient, SignInFailed, drop_cookie, local_path, set_cookie
 
 __all__ = ["Pending", "SignIn", "SignInFailed", "SignInStore", "csrf_ok", "sid_hash",
@@ -68,6 +69,7 @@ class SignInStore:
 
     async def setup_logins(self) -> None:
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             await conn.execute(text(f"""CREATE TABLE IF NOT EXISTS {self.logins} (
                 state text PRIMARY KEY, verifier text NOT NULL, nonce text NOT NULL,
                 return_to text NOT NULL, expires_at timestamptz NOT NULL)"""))

@@ -21,6 +21,8 @@ import jwt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import setup_turn
+
 DRAFT_COOKIE = "__Host-ehr-draft"
 KEPT_FOR = timedelta(days=1)
 
@@ -46,6 +48,7 @@ class Drafts:
 
     async def setup(self) -> None:
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             await conn.execute(text("""CREATE TABLE IF NOT EXISTS citizen_drafts (
                 draft_id text PRIMARY KEY, owner bytea NOT NULL, doc jsonb NOT NULL,
                 expires_at timestamptz NOT NULL)"""))

@@ -19,6 +19,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import setup_turn
 from libs.web.sign_in import SignInStore, sid_hash, usable
 
 
@@ -39,6 +40,7 @@ class Sessions(SignInStore):
     async def setup(self) -> None:
         await self.setup_logins()
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             await conn.execute(text("""CREATE TABLE IF NOT EXISTS citizen_sessions (
                 sid_hash bytea PRIMARY KEY, token text NOT NULL, csrf text NOT NULL,
                 expires_at timestamptz NOT NULL, idle_until timestamptz NOT NULL,

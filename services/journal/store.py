@@ -17,6 +17,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from libs.events.db import setup_turn
 from libs.events.store import EventStore
 from libs.events.streams import CACHE_SIZE, Claim, Loaded, Snapshots, StreamStore
 from services.journal.contract import PatientRegistered, stream_of
@@ -63,6 +64,7 @@ class JournalStore(StreamStore[Patient]):
         await super().setup()
         await self.store.index_entries("observation_id")
         async with self.store.engine.begin() as conn:
+            await setup_turn(conn)
             await conn.execute(text("""
                 CREATE INDEX IF NOT EXISTS events_sent_message_id
                     ON events ((envelope->'data'->>'message_id'))

@@ -33,6 +33,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import setup_turn
 from libs.events.envelope import Actor
 from libs.events.ports import EventContext
 from libs.events.registry import EventPayload
@@ -125,6 +126,7 @@ class Intake:
 
     async def setup(self) -> None:
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             for ddl in DDL:
                 await conn.execute(text(ddl))
         await self.events.index_entries("reading_id")

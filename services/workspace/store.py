@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import setup_turn
 from libs.web.sign_in import Pending, SignInStore
 
 __all__ = ["Pending", "Session", "Sessions"]
@@ -36,6 +37,7 @@ class Sessions(SignInStore):
     async def setup(self) -> None:
         await self.setup_logins()
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             await conn.execute(text("""CREATE TABLE IF NOT EXISTS workspace_sessions (
                 sid_hash bytea PRIMARY KEY, token text NOT NULL, csrf text NOT NULL,
                 clinician jsonb NOT NULL, expires_at timestamptz NOT NULL,

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from libs.events.db import make_engine
 from libs.events.migrations import run_migrations
 from libs.events.projection import ProjectionRunner
+from libs.events.store import EventStore
 from tests.support.bank import EVENTS as BANK_EVENTS
 from tests.support.bank import BalanceProjection
 
@@ -47,6 +48,28 @@ async def test_replicas_prepare_the_same_read_model_at_once(database_url, unique
             async with engines[0].connect() as conn:
                 assert (await conn.execute(text(
                     "SELECT count(*) FROM bank_balances"))).scalar_one() == 0
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+async def test_replicas_create_a_stores_own_tables_and_indexes_at_once(database_url, unique):
+    """What a service's start-up creates beside its read models (a claims table, an index on
+    the events' entries) is created in turns as well."""
+    name = f"t_{unique}_s"
+    await run_migrations(database_url, name)
+    engines = [make_engine(database_url, name, pool_size=1) for _ in range(REPLICAS)]
+    try:
+        stores = [EventStore(e, BANK_EVENTS) for e in engines]
+        for round_ in range(3):
+            await asyncio.gather(*(s.create_claims(f"claims_{round_}") for s in stores))
+            await asyncio.gather(*(s.index_entries(f"field_{round_}") for s in stores))
+        async with engines[0].connect() as conn:
+            made = (await conn.execute(text(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND (c.relname LIKE 'claims%' OR c.relname LIKE "
+                "'events_entry_field%')"), {"s": name})).scalar_one()
+        assert made >= 6   # three claims tables (and their keys) and three indexes
     finally:
         for e in engines:
             await e.dispose()

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import setup_turn
 from libs.kernel.errors import Invalid
 from libs.kernel.identifiers import InvalidIdentifier, parse_hpr, validate_orgnr
 
@@ -54,6 +55,7 @@ def read(folder: Path = DATA) -> Extract:
 
 async def setup(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        await setup_turn(conn)
         await conn.execute(text("""CREATE TABLE IF NOT EXISTS citizen_directory (
             number text PRIMARY KEY, kind text NOT NULL, name text NOT NULL, parent text)"""))
 

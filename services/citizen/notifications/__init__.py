@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.audit.facts_store import FactsReader
+from libs.events.db import setup_turn
 from services.citizen.domain.notices import Notice, notice
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class SmtpMailer:
 
 async def setup_contacts(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        await setup_turn(conn)
         await conn.execute(text("""CREATE TABLE IF NOT EXISTS citizen_contacts (
             patient_id uuid PRIMARY KEY, email text, phone text,
             opted_out boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL)"""))

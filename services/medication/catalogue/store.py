@@ -30,7 +30,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events.db import asyncpg_dsn
+from libs.events.db import asyncpg_dsn, setup_turn
 from services.medication.catalogue import (Catalogue, CatalogueError, Extract, ExtractHeader,
                                            Interaction, LoadPlan, Product, Substance,
                                            plan_load, sample_extract)
@@ -113,6 +113,7 @@ class CatalogueStore:
     async def setup(self) -> None:
         """Create the tables if missing (the schema must exist: run the migrations first)."""
         async with self.engine.begin() as conn:
+            await setup_turn(conn)
             for ddl in _DDL:
                 await conn.execute(text(ddl))
 
