@@ -66,10 +66,13 @@ async def test_replicas_create_a_stores_own_tables_and_indexes_at_once(database_
             await asyncio.gather(*(s.index_entries(f"field_{round_}") for s in stores))
         async with engines[0].connect() as conn:
             made = (await conn.execute(text(
-                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = :s AND (c.relname LIKE 'claims%' OR c.relname LIKE "
-                "'events_entry_field%')"), {"s": name})).scalar_one()
-        assert made >= 6   # three claims tables (and their keys) and three indexes
+                "SELECT array_agg(c.relkind::text || ' ' || c.relname ORDER BY c.relname) "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND "
+                "(c.relname ~ '^claims_[0-9]$' OR c.relname LIKE 'events_entry_field%')"),
+                {"s": name})).scalar_one()
+        assert made == [f"r claims_{i}" for i in range(3)] + \
+            [f"i events_entry_field_{i}" for i in range(3)]
     finally:
         for e in engines:
             await e.dispose()
