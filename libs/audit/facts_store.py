@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.access.events import PersonRegistered
 from libs.access.facts import evolve
 from libs.access.model import Facts
-from libs.events.db import driver_of
+from libs.events.db import driver_of, pooled
 from libs.events.envelope import Envelope
 from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
@@ -98,16 +98,14 @@ class FactsReader:
         self._patients: dict[str, UUID] = {}
 
     async def facts(self, patient_id: UUID) -> Facts:
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             raw = await conn.fetchval(f"SELECT {FACTS_OF.format('$1')}", patient_id)
         return facts_from(raw, patient_id)
 
     async def patient_for(self, national_id: str) -> UUID | None:
         if (known := self._patients.get(national_id)) is not None:
             return known
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             found = await conn.fetchval(
                 "SELECT patient_id FROM access_identities WHERE national_id = $1", national_id)
         if found is not None:

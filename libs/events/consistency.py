@@ -25,6 +25,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import pooled
+
 HEADER = "X-Consistency-Token"
 T = TypeVar("T")
 
@@ -69,8 +71,7 @@ async def is_applied(engine: AsyncEngine, projection: str | Sequence[str],
     """One statement on the driver's connection (a wait polls it a few times per write:
     through SQLAlchemy each poll was BEGIN, the query and ROLLBACK)."""
     names = [projection] if isinstance(projection, str) else list(projection)
-    async with engine.connect() as sa:
-        conn = (await sa.get_raw_connection()).driver_connection
+    async with pooled(engine) as conn:
         return await conn.fetchval(
             "SELECT true FROM projection_events WHERE projection = ANY($1::text[]) "
             "AND event_id = $2", names, token.event_id) is not None

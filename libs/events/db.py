@@ -12,6 +12,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -57,6 +58,23 @@ def is_transient(exc: BaseException) -> bool:
 def asyncpg_dsn(database_url: str) -> str:
     """The same server for a raw asyncpg connection (LISTEN/NOTIFY, advisory locks)."""
     return re.sub(r"^postgresql\+asyncpg://", "postgresql://", database_url)
+
+
+@asynccontextmanager
+async def pooled(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as the driver's (asyncpg) alone, for statements sent on the driver
+    (every read model's read): checked out and given back in one greenlet hop each, without
+    the ``AsyncConnection`` around it, which cost as much CPU as the statement it served
+    (bench/RESULTS.md). Given back as ``engine.connect()`` gives it back (reset on return),
+    but one that died in the block, or that the block left inside a transaction (cancelled in
+    it), is dropped instead: the next borrower never meets another's half-done work."""
+    fairy = await engine.raw_connection()
+    raw = fairy.driver_connection
+    try:
+        yield raw
+    finally:
+        spoilt = raw.is_closed() or raw.is_in_transaction()
+        await greenlet_spawn(fairy.invalidate if spoilt else fairy.close)
 
 
 @asynccontextmanager

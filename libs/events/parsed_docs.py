@@ -16,6 +16,8 @@ from uuid import UUID
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import pooled
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -30,8 +32,7 @@ class ParsedDocs(Generic[M]):
 
     async def get(self, patient_id: UUID) -> tuple[M, int] | None:
         """The patient's document and its version; None without a row."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             row = await conn.fetchrow(f"""
                 SELECT version, CASE WHEN version = $2 THEN NULL ELSE doc::text END
                   FROM {self.table} WHERE patient_id = $1""",

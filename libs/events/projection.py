@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events import projection_positions as positions
 from libs.events.consistency import applied_here
-from libs.events.db import driver_connection, driver_transaction, is_transient, setup_turn
+from libs.events.db import driver_transaction, is_transient, pooled, setup_turn
 from libs.events.envelope import Envelope
 from libs.events.kafka_client import access_error, client_options, consumer_for, partitions_of
 from libs.events.read_model import Projection
@@ -302,7 +302,7 @@ class ProjectionRunner:
                 with self._span(fresh):
                     await self.projection.apply_batch(conn, [(d.env, d.payload) for d in fresh])
         else:
-            async with driver_connection(self.engine) as (_, raw):
+            async with pooled(self.engine) as raw:
                 fresh = await self._claim(raw, records, decoded)
         applied_here.announce(self.projection.name, [d.env.event_id for d in decoded])
         self.stats.duplicates += len(decoded) - len(fresh)

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events.db import driver_connection, driver_transaction, setup_turn
+from libs.events.db import pooled, setup_turn
 from libs.events.envelope import Envelope, utcnow
 from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
                                Snapshot, StoredEvent, build_envelopes, check_append,
@@ -151,10 +151,9 @@ class EventStore:
         at whatever version the stream has (for streams nobody decides against, such as logs).
         Returns when the events are durable."""
         check_append(payloads, expected_version)
-        async with self.engine.connect() as sa_conn:
-            # the driver connection directly: the append is one statement, and SQLAlchemy's
-            # per-statement cost was most of an append's CPU (bench/RESULTS.md)
-            conn = (await sa_conn.get_raw_connection()).driver_connection
+        # the driver connection directly: the append is one statement, and SQLAlchemy's
+        # per-statement cost was most of an append's CPU (bench/RESULTS.md)
+        async with pooled(self.engine) as conn:
             if expected_version is None:
                 async with conn.transaction():
                     return await self._append(conn.fetchrow, stream_id, None, payloads, ctx)
@@ -259,8 +258,7 @@ class EventStore:
         return results
 
     async def version(self, stream_id: str) -> int:
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             return await conn.fetchval("SELECT version FROM streams WHERE stream_id = $1",
                                        stream_id) or 0
 
@@ -269,8 +267,7 @@ class EventStore:
         """The stream's events in order, each upcast to the current schema version. One
         statement on the driver's connection: every decision reads its stream's new events
         here, and through SQLAlchemy that was three round trips (BEGIN, the query, ROLLBACK)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch("""
                 SELECT envelope::text FROM events
                  WHERE stream_id = $1 AND stream_version > $2
@@ -295,8 +292,7 @@ class EventStore:
         recorded by ``as_of`` when given: one page of a stream's history, read backwards over
         the ``(stream_id, stream_version)`` key, so a page costs the same however long the
         stream is."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch("""
                 SELECT envelope::text FROM events
                  WHERE stream_id = $1 AND stream_version < $2
@@ -311,8 +307,7 @@ class EventStore:
         its corrections, not the rest of the stream), by the field's ``index_entries``."""
         if not values:
             return []
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch(entries_query(field), stream_id, [str(v) for v in values])
         return [self.registry.decode(r[0]) for r in rows]
 
@@ -330,8 +325,7 @@ class EventStore:
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` as the stream's newest (an older one than stored is ignored)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             await conn.execute("""
                 INSERT INTO snapshots (stream_id, version, schema, doc)
                 VALUES ($1, $2, $3, $4::jsonb)
@@ -343,8 +337,7 @@ class EventStore:
                 snapshot.stream_id, snapshot.version, snapshot.schema, snapshot.doc)
 
     async def load_snapshot(self, stream_id: str, schema: str) -> Snapshot | None:
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             row = await conn.fetchrow(
                 "SELECT version, doc::text FROM snapshots WHERE stream_id = $1 AND schema = $2",
                 stream_id, schema)
@@ -363,14 +356,14 @@ class EventStore:
         """Claim ``key`` for ``owner`` and append, in one transaction: ``None``, and nothing
         appended, when the key (or the owner) already has a claim; a ConcurrencyError leaves no
         claim behind."""
-        async with driver_transaction(self.engine) as (_, conn):   # a registration's path
+        async with pooled(self.engine) as conn, conn.transaction():   # a registration's path
             if await conn.fetchval(f"""INSERT INTO {claims_table(table)} VALUES ($1, $2)
                     ON CONFLICT DO NOTHING RETURNING patient_id""", key, owner) is None:
                 return None   # (nothing was written)
             return await self.append_on(conn, stream_id, expected_version, payloads, ctx)
 
     async def owner_of(self, table: str, key: str) -> UUID | None:
-        async with driver_connection(self.engine) as (_, conn):
+        async with pooled(self.engine) as conn:
             return await conn.fetchval(
                 f"SELECT patient_id FROM {claims_table(table)} WHERE national_id = $1", key)
 

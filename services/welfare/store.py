@@ -33,7 +33,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events.db import setup_turn
+from libs.events.db import pooled, setup_turn
 from libs.events.envelope import Actor
 from libs.events.ports import EventContext
 from libs.events.registry import EventPayload
@@ -140,8 +140,7 @@ class Intake:
         one append (its readings in the order they came). On the driver's connection: SQLAlchemy's
         layer alone was about 9 % of an ingest request's CPU
         (``bench/profiles/welfare-ingest-probe.svg``)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             async with conn.transaction():
                 claimed = {r[0] for r in await conn.fetch(
                     _CLAIM_RECEIVED, [i.reading_id for i in items],
@@ -208,8 +207,7 @@ class Intake:
         between decides the batch again from the windows as they were."""
         people = sorted({i.patient_id for i in items})
         ids = [i.reading_id for i in items]
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             async with conn.transaction():
                 claimed = {r[0] for r in await conn.fetch(
                     _CLAIM_DONE, sorted({r for r in ids if r is not None}))}

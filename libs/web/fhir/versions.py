@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.audit.facts_store import FACTS_OF
-from libs.events.db import driver_of
+from libs.events.db import driver_of, pooled
 from libs.web.fhir.narrative import narrated
 from libs.web.fhir.search import Cursor, SearchQuery
 from libs.web.fhir.searchable import UNDATED, FhirType, search_columns
@@ -209,8 +209,7 @@ class VersionReader:
     async def current(self, rtype: str, rid: str,
                       as_of: datetime | None = None) -> tuple[UUID, int, dict] | None:
         """The resource's newest version (at ``as_of``): (patient, version, resource)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             row = await conn.fetchrow(f"""
                 SELECT patient_id, version_id, doc::text FROM {self.table}
                  WHERE resource_type = $1 AND id = $2
@@ -222,8 +221,7 @@ class VersionReader:
                                  ) -> tuple[UUID, int, dict, str | None] | None:
         """The resource's newest version and its patient's access facts, in one statement (a
         read by id, the hot path): (patient, version, resource, the facts' JSON or None)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             row = await conn.fetchrow(f"""
                 SELECT v.patient_id, v.version_id, v.doc::text, {FACTS_OF.format("v.patient_id")}
                   FROM {self.table} v WHERE v.resource_type = $1 AND v.id = $2
@@ -231,16 +229,14 @@ class VersionReader:
         return (row[0], row[1], narrated(orjson.loads(row[2])), row[3]) if row else None
 
     async def patient_of(self, rtype: str, rid: str) -> UUID | None:
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             return await conn.fetchval(
                 f"SELECT patient_id FROM {self.table} WHERE resource_type = $1 AND id = $2 "
                 "LIMIT 1", rtype, rid)
 
     async def versions(self, rtype: str, rid: str) -> list[dict]:
         """Every version, newest first."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch(f"""
                 SELECT doc::text FROM {self.table} WHERE resource_type = $1 AND id = $2
                  ORDER BY version_id DESC""", rtype, rid)
@@ -269,8 +265,7 @@ class VersionReader:
         if with_facts:   # one row with the facts even when no resource matches
             page = (f"SELECT {FACTS_OF.format('$1')}, p.* FROM (SELECT 1) one "
                     f"LEFT JOIN LATERAL ({page}) p ON true")
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch(page, *page_args)
             facts = rows[0][0] if with_facts else None
             if with_facts:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -16,6 +15,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import pooled
 from services.citizen import directory
 from services.citizen.domain import looked, record
 from services.citizen.domain.medicines import change_label, dose_text
@@ -56,11 +56,9 @@ class Reader:
     def __init__(self, engine: AsyncEngine, hold_back: timedelta):
         self.engine, self.hold_back = engine, hold_back
 
-    @contextlib.asynccontextmanager
-    async def _raw(self) -> AsyncIterator[asyncpg.Connection]:
+    def _raw(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled connection, as asyncpg's: one round trip per statement."""
-        async with self.engine.connect() as sa:
-            yield (await sa.get_raw_connection()).driver_connection
+        return pooled(self.engine)
 
     async def _docs(self, sql: str, **params) -> list[dict]:
         async with self.engine.connect() as conn:

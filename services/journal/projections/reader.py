@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.audit.facts_store import FACTS_OF
+from libs.events.db import pooled
 from libs.events.parsed_docs import ParsedDocs
 from libs.web.fhir.versions import VersionReader
 from services.journal.domain.clinical_state import VITALS, Observation
@@ -42,8 +43,7 @@ class RecordReader:
     async def latest_observations(self, patient_id: UUID) -> list[Observation]:
         """The newest valid observation of each vital sign: one index probe per code, however
         many observations the patient has (``journal_observations_latest``)."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch(_LATEST, patient_id, list(VITALS))
         return [Observation.model_validate_json(r[0]) for r in rows]
 
@@ -53,8 +53,7 @@ class RecordReader:
         ``doc::text``, decided on before any of the rest leaves), the record (:meth:`patient`:
         sent only when it moved on from the version held parsed) and
         :meth:`latest_observations`: one round trip where there were three."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             row = await conn.fetchrow(f"""
                 SELECT {FACTS_OF.format("$1")}, r.version,
                        CASE WHEN r.version = $3 THEN NULL ELSE r.doc::text END,
@@ -70,8 +69,7 @@ class RecordReader:
         """The newest device measurement (``welfare.events``) of each vital sign that was in
         the record at ``as_of``: taken in by then (its first FHIR version's time, the welfare
         event's). One probe per code, like :meth:`latest_observations`."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch(f"""
                 SELECT o.doc::text FROM unnest($2::text[]) AS c(code)
                  CROSS JOIN LATERAL (
@@ -91,8 +89,7 @@ class RecordReader:
         """The device measurements taken into the record in [``after``, ``until``) (either
         open), per device: how many values, of which codes, when measured and when taken in.
         Bounded by the person's devices, however many values they sent."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch(f"""
                 SELECT j.doc->>'device' AS device, count(*) AS n,
                        array_agg(DISTINCT j.code ORDER BY j.code) AS codes,
@@ -111,8 +108,7 @@ class RecordReader:
                        overdue: bool) -> list[dict]:
         """Open tasks of ``unit`` due in [start, end) (with ``overdue``, also every open task
         due before ``start``), by due time."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch("""
                 SELECT doc::text FROM journal_tasks
                  WHERE unit = $1 AND status = 'requested' AND due_at < $3

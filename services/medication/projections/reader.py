@@ -7,6 +7,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.db import pooled
 from libs.events.parsed_docs import ParsedDocs
 from libs.web.fhir.versions import VersionReader
 from services.medication.domain.state import MedicationList
@@ -26,8 +27,7 @@ class ListReader:
                                                                         MedicationList | None]:
         """(version, the current list as JSON text when still valid at ``now``, else the
         parsed list); version 0 and neither when the patient has no list."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             row = await conn.fetchrow("""
                 SELECT version,
                        CASE WHEN current_until IS NULL OR current_until > $2
@@ -47,8 +47,7 @@ class ListReader:
         return await self.lists.get(patient_id)
 
     async def cave(self, patient_id: UUID) -> list[CaveItem]:
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+        async with pooled(self.engine) as conn:
             rows = await conn.fetch(
                 "SELECT critical_id, category, substance, status FROM medication_cave "
                 "WHERE patient_id = $1 ORDER BY updated_at", patient_id)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.access import events as consent
 from libs.access.model import Facts
 from libs.audit.facts_store import FACTS_OF, facts_from
+from libs.events.db import pooled
 from libs.events.envelope import Envelope
 from libs.events.read_model import Projection
 from libs.events.registry import EventPayload
@@ -59,8 +60,7 @@ async def facts_and_technology(engine: AsyncEngine, patient_id: UUID, client_id:
     and the technology of the device's assignment to them in force now, if any. One statement
     on the driver's connection: an ingest request read them in two round trips, each about
     3 % of the API's CPU (``bench/profiles/welfare-ingest-now1.svg``)."""
-    async with engine.connect() as sa_conn:
-        conn = (await sa_conn.get_raw_connection()).driver_connection
+    async with pooled(engine) as conn:
         raw, technology = await conn.fetchrow(f"""
             SELECT {FACTS_OF.format("$1")}, (
                 SELECT technology FROM welfare_devices
