@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.consistency import HEADER, ConsistencyToken, wait_until_applied
@@ -42,17 +42,27 @@ def set_consistency_token(response: Response,
     return encoded
 
 
-async def requested_token(   # async: a plain def would cost a thread hop per request
-    header: Annotated[str | None, Header(alias=HEADER, description=(
-        "Token from a write response: wait until this read reflects that write"))] = None,
-    query: Annotated[str | None, Query(alias=QUERY_PARAM, description=(
-        f"The same as the {HEADER} header, for clients that cannot set headers"))] = None,
-) -> ConsistencyToken | None:
-    """The token the client sent (header first), decoded; raises ``InvalidToken``."""
-    raw = header or query
+HEADER_DOC = "Token from a write response: wait until this read reflects that write"
+QUERY_DOC = f"The same as the {HEADER} header, for clients that cannot set headers"
+
+
+def _decoded(raw: str | None) -> ConsistencyToken | None:
     if raw is None or not raw.strip():
         return None
     return ConsistencyToken.decode(raw.strip())
+
+
+async def requested_token(   # async: a plain def would cost a thread hop per request
+    header: Annotated[str | None, Header(alias=HEADER, description=HEADER_DOC)] = None,
+    query: Annotated[str | None, Query(alias=QUERY_PARAM, description=QUERY_DOC)] = None,
+) -> ConsistencyToken | None:
+    """The token the client sent (header first), decoded; raises ``InvalidToken``."""
+    return _decoded(header or query)
+
+
+def token_in(request: Request) -> ConsistencyToken | None:
+    """``requested_token`` read from the request itself (for ``current_subject``)."""
+    return _decoded(request.headers.get(HEADER) or request.query_params.get(QUERY_PARAM))
 
 
 def consistent_read(projection: str, engine_getter: Callable[..., AsyncEngine] | AsyncEngine,

@@ -35,6 +35,7 @@ from libs.telemetry import NATIVE_TELEMETRY_OFF, instrument_engine, setup_teleme
 from libs.web.errors import install_error_handlers
 from libs.web.limits import BoundedRequests
 from libs.web.manifest import Manifest
+from libs.web.subject_doc import document_subject
 
 
 @dataclass
@@ -129,6 +130,7 @@ def service_app(settings: Settings, opts: Options, service: str, lifespan, *, ti
         setup_telemetry(settings, service, app)
     install_error_handlers(app)
     install_access_handlers(app)
+    document_subject(app)
     app.add_middleware(BoundedRequests, max_body_bytes=settings.max_body_bytes)
 
     @app.get("/health", include_in_schema=False)

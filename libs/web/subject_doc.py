@@ -1,0 +1,70 @@
+"""The caller's headers in the OpenAPI document. ``current_subject`` reads ``Authorization``,
+``X-Acting-For`` and the consistency token from the request itself (cheaper than FastAPI's
+solving of declared parameters), so FastAPI no longer sees them: ``document_subject`` adds them,
+as FastAPI described them when they were declared, to every operation whose route depends on
+``current_subject`` at any depth. Clients, generated SDKs and the fuzz tests see the same
+parameters as before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from libs.events.consistency import HEADER
+from libs.web.consistency import HEADER_DOC, QUERY_DOC, QUERY_PARAM
+from libs.web.guard import ACTING_FOR, current_subject
+
+
+def _optional_string(name: str, where: str, description: str, title: str) -> dict:
+    return {"name": name, "in": where, "required": False, "description": description,
+            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}],
+                       "description": description, "title": title}}
+
+
+SUBJECT_PARAMETERS = (
+    _optional_string(QUERY_PARAM, "query", QUERY_DOC, "Consistency Token"),
+    _optional_string("authorization", "header", "Bearer token", "Authorization"),
+    _optional_string(ACTING_FOR, "header", "Patient id of the person a citizen acts for (a "
+                     "child, a mandate giver)", ACTING_FOR),
+    _optional_string(HEADER, "header", HEADER_DOC, HEADER),
+)
+
+
+_INVALID = {"description": "Validation Error", "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/HTTPValidationError"}}}}   # as FastAPI describes its 422
+
+
+def _depends_on(dependant: Dependant, call: Callable) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
+def subject_operations(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """(path, method) of every documented operation that depends on ``current_subject``."""
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema \
+                and _depends_on(route.dependant, current_subject):
+            for method in sorted(route.methods):
+                yield route.path_format, method.lower()
+
+
+def document_subject(app: FastAPI) -> None:
+    """Wrap ``app.openapi`` so the document names the caller's headers (module docstring)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        document = build()   # FastAPI keeps it: adding twice is prevented below
+        for path, method in subject_operations(app):
+            operation = document["paths"].get(path, {}).get(method)
+            if operation is None:
+                continue
+            params = operation.setdefault("parameters", [])
+            named = {(p["name"].lower(), p["in"]) for p in params}
+            params += [dict(p) for p in SUBJECT_PARAMETERS
+                       if (p["name"].lower(), p["in"]) not in named]
+            operation.setdefault("responses", {}).setdefault("422", _INVALID)  # a bad token
+        return document
+
+    app.openapi = openapi   # type: ignore[method-assign]
