@@ -1,0 +1,170 @@
+"""``python -m bench.overhead``: the CPU two pieces of every request cost, in one process, next
+to the bare minimum, in microseconds of this process's CPU per call (medians of ``--rounds``):
+
+- **a connection for one statement**: ``SELECT 1`` on a connection borrowed from the engine's
+  pool as SQLAlchemy's ``AsyncConnection`` (how the read models borrowed it before), through
+  ``libs.events.db.pooled`` (the driver's connection straight from the pool), and the baseline:
+  ``SELECT 1`` on one held asyncpg connection (no pool at all); 16 borrowers at once;
+- **the caller's headers**: a GET of a route shaped like a guarded FHIR read (router
+  dependency, two path parameters, the caller, the access dependency, ``_as_of``), with the
+  caller's three headers and the token's query parameter declared as FastAPI parameters (as
+  ``current_subject`` had them), then read from the request (as it has them now); baseline: the
+  same route with no dependencies. Sent straight to the ASGI app, no server and no socket.
+
+Starts its own PostgreSQL (or uses ``DATABASE_URL``); writes ``bench/out/overhead-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import asyncpg
+import typer
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from rich.console import Console
+from rich.table import Table
+
+from bench.infra import stack
+from libs.config import REPO_ROOT
+from libs.events.db import asyncpg_dsn, make_engine, pooled
+
+console = Console()
+app = typer.Typer(add_completion=False, help=__doc__)
+BORROWERS = 16
+
+
+async def _per_call(call, n: int, concurrent: int = 1) -> float:
+    """This process's CPU per call of ``call``, in µs."""
+    async def worker(k: int) -> None:
+        for _ in range(k):
+            await call()
+    await asyncio.gather(*(worker(n // concurrent) for _ in range(concurrent)))  # warm
+    t0 = time.process_time()
+    await asyncio.gather(*(worker(n // concurrent) for _ in range(concurrent)))
+    return (time.process_time() - t0) / n * 1e6
+
+
+async def _checkout(database_url: str, n: int) -> dict[str, float]:
+    engine = make_engine(database_url, "public")
+    held = await asyncpg.connect(asyncpg_dsn(database_url))
+    lock = asyncio.Lock()
+
+    async def sqlalchemy() -> None:
+        async with engine.connect() as sa:
+            await (await sa.get_raw_connection()).driver_connection.fetchval("SELECT 1")
+
+    async def driver() -> None:
+        async with pooled(engine) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def baseline() -> None:
+        async with lock:   # one connection: one statement at a time
+            await held.fetchval("SELECT 1")
+    try:
+        return {"AsyncConnection": await _per_call(sqlalchemy, n, BORROWERS),
+                "pooled": await _per_call(driver, n, BORROWERS),
+                "held connection (baseline)": await _per_call(baseline, n, BORROWERS)}
+    finally:
+        await held.close()
+        await engine.dispose()
+
+
+async def _negotiated(request: Request) -> None:
+    request.query_params.get("_format")
+
+
+async def _token(header: Annotated[str | None, Header(alias="X-Consistency-Token")] = None,
+                 query: Annotated[str | None, Query(alias="consistency_token")] = None):
+    return header or query
+
+
+async def _declared(request: Request, authorization: Annotated[str | None, Header()] = None,
+                    acting_for: Annotated[str | None, Header(alias="X-Acting-For")] = None,
+                    t: Annotated[str | None, Depends(_token)] = None):
+    return authorization, acting_for, t
+
+
+async def _read(request: Request):
+    h = request.headers
+    return (h.get("authorization"), h.get("x-acting-for"),
+            h.get("x-consistency-token") or request.query_params.get("consistency_token"))
+
+
+async def _access(request: Request) -> int:
+    return 1
+
+
+def _routes() -> FastAPI:
+    fastapi = FastAPI()
+    for prefix, caller in (("/declared", _declared), ("/read", _read)):
+        router = APIRouter(prefix=prefix, dependencies=[Depends(_negotiated)])
+
+        # defaults, not Annotated[...]: a string annotation cannot name the loop's ``caller``
+        @router.get("/{rtype}/{rid}")
+        async def guarded(rtype: str, rid: str, who: tuple = Depends(caller),
+                          a: int = Depends(_access),
+                          as_of: str | None = Query(None, max_length=40)):
+            return Response(b"{}")
+        fastapi.include_router(router)
+
+    @fastapi.get("/bare/{rtype}/{rid}")
+    async def bare(rtype: str, rid: str):
+        return Response(b"{}")
+    return fastapi
+
+
+async def _headers(n: int) -> dict[str, float]:
+    asgi = _routes()
+
+    def get(path: str):
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "query_string": b"", "root_path": "", "server": ("bench", 80),
+                 "client": ("bench", 1), "state": {},
+                 "headers": [(b"host", b"bench"), (b"authorization", b"Bearer " + b"x" * 600),
+                             (b"accept", b"application/fhir+json")]}
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise RuntimeError(f"{path} answered {message['status']}: not measured")
+        return lambda: asgi(scope, receive, send)
+    return {"headers declared": await _per_call(get("/declared/Observation/1"), n),
+            "headers read": await _per_call(get("/read/Observation/1"), n),
+            "bare route (baseline)": await _per_call(get("/bare/Observation/1"), n)}
+
+
+@app.command()
+def main(rounds: int = typer.Option(5, help="rounds; the median is reported"),
+         calls: int = typer.Option(8000, help="calls per figure and round")) -> None:
+    got: dict[str, list[float]] = {}
+
+    async def measure(url: str) -> None:
+        for r in range(rounds):
+            console.log(f"round {r + 1} of {rounds}")
+            for k, v in (await _checkout(url, calls) | await _headers(calls)).items():
+                got.setdefault(k, []).append(v)
+    with stack() as handle:
+        asyncio.run(measure(handle.database_url))
+    table = Table(title=f"CPU per call, µs (median of {rounds} rounds of {calls:,})")
+    for col in ("what", "µs", "all rounds"):
+        table.add_column(col)
+    for k, vs in got.items():
+        table.add_row(k, f"{statistics.median(vs):.1f}", " ".join(f"{v:.0f}" for v in vs))
+    console.print(table)
+    out = REPO_ROOT / "bench" / "out" / f"overhead-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"rounds": rounds, "calls": calls, "borrowers": BORROWERS,
+                               "us_per_call": got}, indent=1))
+    console.print(f"written: {out.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    app()
