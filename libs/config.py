@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # a client span per SQL statement: useful when chasing a slow query, but it costs ~10 % of
     # a request's CPU (bench/RESULTS.md, journal), so it is off unless asked for
     otel_sql_spans: bool = False
+    # the share of traces recorded, decided at each trace's root (libs/telemetry/sampling.py);
+    # a failed request is recorded whatever its trace's luck
+    otel_trace_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     log_json: bool = True
 
     # identity (DOMAIN.md §10, §11 req 7-8; libs/access/tokens.py). A JWKS is inline JSON, a path

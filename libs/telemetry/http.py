@@ -25,7 +25,7 @@ journal's CPU (``bench/RESULTS.md``, issue 17); this does what operators use of 
 
 from __future__ import annotations
 
-from time import perf_counter
+from time import perf_counter, time_ns
 from traceback import format_tb
 
 from opentelemetry import metrics, propagate, trace
@@ -61,9 +61,13 @@ class ServerSpans:
     """ASGI middleware: the server span and the duration metric (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, tracer_provider: trace.TracerProvider,
-                 meter_provider: MeterProvider):
+                 meter_provider: MeterProvider, *,
+                 failures: trace.TracerProvider | None = None):
         self.app = app
         self.tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        # a failed request's span when its trace was not sampled (libs/telemetry/sampling.py)
+        self.failures = None if failures is None else trace.get_tracer(
+            __name__, tracer_provider=failures)
         meter = metrics.get_meter(__name__, meter_provider=meter_provider)
         self.duration = meter.create_histogram(
             "http.server.request.duration", unit="s",
@@ -74,12 +78,14 @@ class ServerSpans:
         if scope["type"] != "http":   # (no service serves WebSockets; lifespan passes)
             await self.app(scope, receive, send)
             return
-        start = perf_counter()
+        start, started_ns = perf_counter(), time_ns()
         carrier = {TRACE_HEADERS[k]: v.decode("latin-1")
                    for k, v in scope.get("headers", ()) if k in TRACE_HEADERS}
         parent = propagate.extract(carrier) if carrier else None
         method, scheme = method_of(scope), scope.get("scheme", "http")
         answered: dict[str, object] = {"http.request.method": method, "url.scheme": scheme}
+        span: trace.Span | None = None
+        recorded, escaped = True, None   # (is_recording() is false once the span has ended)
         try:
             with self.tracer.start_as_current_span(
                     span_name(method), context=parent, kind=SpanKind.SERVER,
@@ -87,6 +93,7 @@ class ServerSpans:
                     attributes={**answered,
                                 "network.protocol.version": scope.get("http_version", "1.1")},
             ) as span:
+                recorded = span.is_recording()
                 async def answering(message: Message) -> None:
                     if message["type"] == "http.response.start":
                         _answered(scope, span, method, message["status"], answered)
@@ -96,14 +103,36 @@ class ServerSpans:
                     await self.app(scope, receive, answering)
                 except Exception as exc:
                     answered.setdefault("error.type", type(exc).__qualname__)
-                    if span.is_recording():   # the frames, not the message: it may hold values
-                        span.add_event("exception", {
-                            "exception.type": type(exc).__qualname__,
-                            "exception.stacktrace": "".join(format_tb(exc.__traceback__))})
-                        span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+                    escaped = exc
+                    if span.is_recording():
+                        _escaped(span, exc)
                     raise
         finally:   # after the span: the metric carries no exemplar (they cost, nobody reads them)
             self.duration.record(perf_counter() - start, answered)
+            if span is not None and not recorded and "error.type" in answered \
+                    and self.failures is not None:
+                self._kept(span, method, answered, started_ns, escaped)
+
+    def _kept(self, unsampled: trace.Span, method: str, answered: dict[str, object],
+              started_ns: int, escaped: Exception | None) -> None:
+        """The span of a failed request whose trace was not sampled: in the same trace, under
+        the server span that was not recorded, so logs and trace still meet by trace id."""
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(unsampled.get_span_context()))
+        kept = self.failures.start_span(
+            span_name(method, answered.get("http.route")), context=parent, kind=SpanKind.SERVER,
+            start_time=started_ns, attributes={**answered, "ehr.trace_sampled": False})
+        if escaped is not None:
+            _escaped(kept, escaped)
+        else:
+            kept.set_status(Status(StatusCode.ERROR))
+        kept.end()
+
+
+def _escaped(span: trace.Span, exc: Exception) -> None:
+    """The frames, not the message: it may hold values."""
+    span.add_event("exception", {"exception.type": type(exc).__qualname__,
+                                 "exception.stacktrace": "".join(format_tb(exc.__traceback__))})
+    span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
 
 
 def _answered(scope: Scope, span: trace.Span, method: str, status: int,

@@ -30,6 +30,7 @@ from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter, MetricExporter, PeriodicExportingMetricReader)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter)
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -42,6 +43,7 @@ from libs.telemetry.logs import configure_logging, install_record_redaction, \
     remove_logging_handler
 from libs.telemetry.propagation import SafeTraceContextPropagator
 from libs.telemetry.http import ServerSpans
+from libs.telemetry.sampling import TraceRatio
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -58,6 +60,8 @@ class Telemetry:
     meter_provider: MeterProvider
     span_switch: SpanProcessorSwitch
     metric_switch: MetricExporterSwitch
+    sampler: TraceRatio
+    failures: TracerProvider   # always samples: a failed request's span (libs.telemetry.sampling)
     # (exporter, endpoint) the settings asked for, and what it attached
     configured: tuple[str, str | None] | None = None
     settings_processors: list[SpanProcessor] = field(default_factory=list)
@@ -98,6 +102,7 @@ def setup_telemetry(settings: Settings, service_name: str, app: FastAPI | None =
         if _state is None:
             _state = _install_providers(service_name)
         state = _state
+        state.sampler.set(settings.otel_trace_ratio)
         _attach_settings_exporters(state, settings)
         for exporter in span_exporters:
             if id(exporter) not in state.extra_span_exporters:
@@ -134,7 +139,8 @@ def instrument_app(app: FastAPI) -> None:
     def build_middleware_stack() -> ASGIApp:
         outer = build()
         if isinstance(outer, ServerErrorMiddleware):
-            outer.app = ServerSpans(outer.app, state.tracer_provider, state.meter_provider)
+            outer.app = ServerSpans(outer.app, state.tracer_provider, state.meter_provider,
+                                    failures=state.failures)
             return outer
         log.warning("no server spans: the app's middleware stack is not Starlette's (%s)",
                     type(outer).__name__)
@@ -190,6 +196,7 @@ def shutdown() -> None:
         state.extra_span_exporters.clear()
         state.extra_metric_exporters.clear()
         state.configured = None
+        state.sampler.set(1.0)   # the default again, for whoever sets up next
         remove_logging_handler()
 
 
@@ -215,13 +222,18 @@ def _install_providers(service_name: str) -> Telemetry:
     metric_switch = MetricExporterSwitch()
     propagate.set_global_textmap(SafeTraceContextPropagator())
 
+    sampler = TraceRatio()
     existing = trace.get_tracer_provider()
     if isinstance(existing, TracerProvider):  # someone else installed an SDK provider first
         tracer_provider = existing
+        log.warning("telemetry: a TracerProvider was installed before setup_telemetry; its "
+                    "sampler, not otel_trace_ratio, decides which traces are recorded")
     else:
-        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider = TracerProvider(resource=resource, sampler=sampler)
         trace.set_tracer_provider(tracer_provider)
     tracer_provider.add_span_processor(span_switch)
+    failures = TracerProvider(resource=resource, sampler=ALWAYS_ON)
+    failures.add_span_processor(span_switch)
 
     meter_provider = MeterProvider(resource=resource,
                                    metric_readers=[PeriodicExportingMetricReader(metric_switch)])
@@ -231,7 +243,8 @@ def _install_providers(service_name: str) -> Telemetry:
                     "from the global meter (the backbone's) do not reach the configured exporter")
     else:
         metrics.set_meter_provider(meter_provider)
-    return Telemetry(tracer_provider, meter_provider, span_switch, metric_switch)
+    return Telemetry(tracer_provider, meter_provider, span_switch, metric_switch, sampler,
+                     failures)
 
 
 def _attach_settings_exporters(state: Telemetry, settings: Settings) -> None:
