@@ -1,4 +1,4 @@
-"""``python -m bench.overhead``: the CPU two pieces of every request cost, in one process, next
+"""``python -m bench.overhead``: the CPU three pieces of every request cost, in one process, next
 to the bare minimum, in microseconds of this process's CPU per call (medians of ``--rounds``):
 
 - **a connection for one statement**: ``SELECT 1`` on a connection borrowed from the engine's
@@ -9,7 +9,10 @@ to the bare minimum, in microseconds of this process's CPU per call (medians of 
   dependency, two path parameters, the caller, the access dependency, ``_as_of``), with the
   caller's three headers and the token's query parameter declared as FastAPI parameters (as
   ``current_subject`` had them), then read from the request (as it has them now); baseline: the
-  same route with no dependencies. Sent straight to the ASGI app, no server and no socket.
+  same route with no dependencies. Sent straight to the ASGI app, no server and no socket;
+- **a request's spans**: the server span and the access log's append span, recorded at trace
+  ratio 1.0 and 0.1 (``libs.telemetry.sampling``) into an exporter that keeps nothing, next
+  to the same calls on OpenTelemetry's no-op tracer (no SDK at all).
 
 Starts its own PostgreSQL (or uses ``DATABASE_URL``); writes ``bench/out/overhead-<time>.json``.
 """
@@ -20,6 +23,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -29,9 +33,16 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from rich.console import Console
 from rich.table import Table
 
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (SimpleSpanProcessor, SpanExporter,
+                                            SpanExportResult)
+from opentelemetry.trace import SpanKind
+
 from bench.infra import stack
 from libs.config import REPO_ROOT
 from libs.events.db import asyncpg_dsn, make_engine, pooled
+from libs.telemetry.sampling import TraceRatio
 
 console = Console()
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -141,6 +152,43 @@ async def _headers(n: int) -> dict[str, float]:
             "bare route (baseline)": await _per_call(get("/bare/Observation/1"), n)}
 
 
+def _spans(n: int) -> dict[str, float]:
+    """A request's two spans (the server span, the access log's append span) as the services
+    make them, each sampled as ``otel_trace_ratio`` says, ended into an exporter that keeps
+    nothing; baseline: the same two with no SDK (OpenTelemetry's no-op tracer)."""
+    class Discard(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.SUCCESS
+
+    def two(tracer) -> Callable[[], None]:
+        def request() -> None:
+            with tracer.start_as_current_span("GET", kind=SpanKind.SERVER, attributes={
+                    "http.request.method": "GET", "url.scheme": "http"}) as span:
+                if span.is_recording():
+                    span.update_name("GET /fhir/{rtype}/{rid}")
+                    span.set_attribute("http.route", "/fhir/{rtype}/{rid}")
+                with tracer.start_as_current_span("event store append", kind=SpanKind.CLIENT,
+                                                  attributes={"ehr.events": 2}):
+                    pass
+        return request
+
+    def per_call(request: Callable[[], None]) -> float:
+        for _ in range(n // 10):
+            request()
+        t0 = time.process_time()
+        for _ in range(n):
+            request()
+        return (time.process_time() - t0) / n * 1e6
+
+    got = {}
+    for ratio in (1.0, 0.1):
+        provider = TracerProvider(sampler=TraceRatio(ratio))
+        provider.add_span_processor(SimpleSpanProcessor(Discard()))
+        got[f"two spans, trace ratio {ratio}"] = per_call(two(provider.get_tracer("bench")))
+    got["two spans, no SDK (baseline)"] = per_call(two(trace.NoOpTracer()))
+    return got
+
+
 @app.command()
 def main(rounds: int = typer.Option(5, help="rounds; the median is reported"),
          calls: int = typer.Option(8000, help="calls per figure and round")) -> None:
@@ -149,7 +197,8 @@ def main(rounds: int = typer.Option(5, help="rounds; the median is reported"),
     async def measure(url: str) -> None:
         for r in range(rounds):
             console.log(f"round {r + 1} of {rounds}")
-            for k, v in (await _checkout(url, calls) | await _headers(calls)).items():
+            for k, v in (await _checkout(url, calls) | await _headers(calls)
+                         | _spans(calls)).items():
                 got.setdefault(k, []).append(v)
     with stack() as handle:
         asyncio.run(measure(handle.database_url))

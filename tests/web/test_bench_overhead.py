@@ -1,11 +1,11 @@
-"""``python -m bench.overhead`` measures what it names: every route it times answers 200, and
-every connection it borrows goes back to the pool."""
+"""``python -m bench.overhead`` measures what it names: every route it times answers 200, every
+connection it borrows is a real one, and the spans are timed at each ratio and without an SDK."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.overhead import _checkout, _headers
+from bench.overhead import _checkout, _headers, _spans
 
 WHAT = {"AsyncConnection", "pooled", "held connection (baseline)"}
 
@@ -19,3 +19,9 @@ async def test_the_checkout_figures_come_from_statements_that_ran(database_url):
 async def test_the_header_figures_come_from_routes_that_answered():
     got = await _headers(64)   # a route that did not answer 200 raises
     assert set(got) == {"headers declared", "headers read", "bare route (baseline)"}
+
+
+def test_the_span_figures_are_for_each_ratio_and_the_no_op_floor():
+    got = _spans(64)
+    assert set(got) == {"two spans, trace ratio 1.0", "two spans, trace ratio 0.1",
+                        "two spans, no SDK (baseline)"} and all(v > 0 for v in got.values())
