@@ -10,9 +10,10 @@ through an always-sampling provider, in the same trace (``ehr.trace_sampled`` fa
 the spans under it are missing).
 
 Why sample: spans are the dearest telemetry a request makes. A FHIR read's server span and
-the access log's append span cost about 65 µs of CPU at 1.0 and 26 µs at 0.1, before an
-exporter encodes and sends them (bench/RESULTS.md, issue 17). The settings' default is 1.0
-(every trace, as before); the chart's is ``telemetry.traceRatio``.
+the access log's append span cost about 56 µs of CPU at 1.0 and 24 µs at 0.1 (9 with no
+SDK), before an exporter encodes and sends them (``python -m bench.overhead``, issue 17).
+The settings' default is 1.0 (every trace, as before); the chart's is
+``telemetry.traceRatio``.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ async def current_subject(request: Request) -> Subject:
     """The caller, from the ``Authorization`` header (and ``X-Acting-For``), once the read has
     waited for the client's write (``X-Consistency-Token`` or ``consistency_token``). The
     headers are read here, not declared as parameters: FastAPI's solving of three headers, a
-    query parameter and a nested dependency cost about 60 µs of every guarded request
+    query parameter and a nested dependency cost about 65 µs of every guarded request
     (bench/RESULTS.md). ``libs.web.subject_doc`` puts them in the OpenAPI document."""
     headers = request.headers
     return await get_access(request).subject(headers.get("authorization"),
