@@ -232,7 +232,8 @@ def _install_providers(service_name: str) -> Telemetry:
         tracer_provider = TracerProvider(resource=resource, sampler=sampler)
         trace.set_tracer_provider(tracer_provider)
     tracer_provider.add_span_processor(span_switch)
-    failures = TracerProvider(resource=resource, sampler=ALWAYS_ON)
+    # the same processors: the main provider alone shuts them down at exit
+    failures = TracerProvider(resource=resource, sampler=ALWAYS_ON, shutdown_on_exit=False)
     failures.add_span_processor(span_switch)
 
     meter_provider = MeterProvider(resource=resource,
