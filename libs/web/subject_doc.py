@@ -55,7 +55,9 @@ def document_subject(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict:
-        document = build()   # FastAPI keeps it: adding twice is prevented below
+        if app.openapi_schema:   # built and documented already: FastAPI keeps the document
+            return app.openapi_schema
+        document = build()
         for path, method in subject_operations(app):
             operation = document["paths"].get(path, {}).get(method)
             if operation is None:
