@@ -6,13 +6,16 @@ where the canonical form is the entry's JSON without ``hash``: sorted keys, no w
 datetimes as ISO-8601 in UTC. Editing, deleting, reordering or duplicating an entry therefore
 shows up as a hash mismatch, a gap, an out-of-order or a repeated ``seq``.
 
-One chain per (service, patient): ``chain = "<service>:<patient_id>"``. Each service writes its
-log through its own event store and outbox, and the chain head must be claimed in the same
-transaction as the entry (optimistic concurrency on the stream ``audit-<service>-<patient>``).
-A chain shared by services would need a cross-service lock on every read; a chain per service
-and patient is linearised by that service's own database alone, and still lets the patient's
-whole access history be assembled by merging the chains by ``accessed_at``. All of one patient's
-entries share a Kafka partition (key = patient id), so each chain stays in order on the topic.
+One chain per (writer, patient): ``chain = "<writer>:<patient_id>"``, where the writer is the
+service (``journal``) or one of its writer slots (``journal.1``: a second replica or API worker
+process, :mod:`libs.audit.log`). Each service writes its log through its own event store and
+outbox, and the chain head must be claimed in the same transaction as the entry (optimistic
+concurrency on the stream ``audit-<writer>-<patient>``). A chain shared by services would need
+a cross-service lock on every read, and one shared by a service's processes costs a retried
+batch whenever another moved it first; a chain per writer and patient is linearised by one
+process in its service's own database, and the patient's whole access history is still the
+merge of the chains by ``accessed_at``. All of one patient's entries share a Kafka partition
+(key = patient id), so each chain stays in order on the topic.
 
 Limits: a chain proves the *inside* of the log. Cutting off its newest entries, or rewriting a
 whole suffix and re-hashing it, is only visible against an anchor kept elsewhere (the stream
@@ -39,8 +42,9 @@ CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 Kind = Literal["altered", "missing", "reordered", "duplicate"]
 
 
-def chain_id(service: str, patient_id: UUID | str) -> str:
-    return f"{service}:{patient_id}"
+def chain_id(writer: str, patient_id: UUID | str) -> str:
+    """``writer``: the service, or ``<service>.<slot>`` for a writer slot other than 0."""
+    return f"{writer}:{patient_id}"
 
 
 def iso_utc(dt: datetime) -> str:

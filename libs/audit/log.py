@@ -9,12 +9,20 @@ relay publishes it from the outbox; nothing here talks to Kafka).
 Group commit: one writer task, on a connection of its own, takes every entry waiting in the
 queue (up to ``max_batch``) and writes them in one statement (``EventStore.append_streams_in``,
 atomic without a transaction: one round trip per batch) over the patient streams
-``audit-<service>-<patient>``
-whose version is the chain's ``seq`` (:mod:`libs.audit.chain`). Chain heads are cached;
-when another replica moved a chain first (:class:`ConcurrencyError`) the batch's heads are
-reloaded and the batch is re-chained and retried. Any other failure fails every waiter of the
-batch with that exception: an entry is never dropped silently. The envelope's actor is the
-logging service (one append carries entries of several requests); who accessed is in the payload.
+``audit-<writer>-<patient>``, whose version is the chain's ``seq`` (:mod:`libs.audit.chain`).
+Chain heads are cached. Any failure other than a conflict fails every waiter of the batch with
+that exception: an entry is never dropped silently. The envelope's actor is the logging service
+(one append carries entries of several requests); who accessed is in the payload.
+
+Writer slots: each logger writes chains of its own. Before its first batch it takes the first
+free slot ``k`` of its service in the schema (a session-level advisory lock, held on a
+connection of its own while it runs) and chains a patient's entries as ``<service>:<patient>``
+(slot 0, a single writer's) or ``<service>.<k>:<patient>`` (stream ``audit-<service>.<k>-
+<patient>``). Replicas and API worker processes of one service thus never move each other's
+chains, and a stopped writer's successor continues its chains. The slot only avoids conflicts;
+the stream's version still decides: when another writer moved a chain first
+(:class:`ConcurrencyError`: two writers on one slot after a lost lock connection, or more
+writers than slots) the batch's heads are reloaded, and the batch is re-chained and retried.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ from libs.events.store import ConcurrencyError, EventContext, EventStore, Stream
 from libs.events.telemetry_hooks import instruments
 
 MAX_ATTEMPTS = 50  # another writer moved a chain first (or a lock cycle): reload heads, retry
+MAX_SLOTS = 64     # writers of one service per schema with chains of their own
+_SLOT_LOCK = ("SELECT pg_try_advisory_lock(hashtext('ehr.audit-writer.' || current_schema() "
+              "|| '.' || $1 || '.' || $2::int))")
 _RETRY = (ConcurrencyError, asyncpg.DeadlockDetectedError)
 
 
@@ -85,7 +96,8 @@ class AccessEntry(BaseModel):
 
 @event("audit.AccessLogged", topic="audit.access")
 class AccessLogged(AccessEntry, EventPayload):
-    """An access entry in its chain (``chain = "<service>:<patient_id>"``)."""
+    """An access entry in its chain (``chain = "<writer>:<patient_id>"``: the writer is the
+    service, or ``<service>.<slot>`` for a second replica or API process)."""
 
     chain: str
     seq: int = Field(ge=1)
@@ -134,7 +146,7 @@ class AccessLogger:
 
     def __init__(self, engine: AsyncEngine, service: str, *, store: EventStore | None = None,
                  topic_names: Mapping[str, str] | None = None, max_batch: int = 256,
-                 max_heads: int = 100_000, lanes: int = 2):
+                 max_heads: int = 100_000, lanes: int = 2, slots: int = MAX_SLOTS):
         self.engine, self.service, self.max_batch = engine, service, max_batch
         self.max_heads = max_heads  # cached chain heads (a miss costs one indexed read)
         self.store = store or EventStore(engine, Registry.of(sys.modules[__name__]),
@@ -152,9 +164,17 @@ class AccessLogger:
         self._free = list(range(lanes))
         self._busy: set[UUID] = set()
         self._inflight: set[asyncio.Task] = set()
+        self.slots, self.slot = slots, None   # the writer slot, taken before the first batch
+        self._slot_conn: AsyncConnection | None = None
+        self._slot_taken = asyncio.Lock()
+
+    @property
+    def writer(self) -> str:
+        """The chains' writer name: the service (slot 0) or ``<service>.<slot>``."""
+        return self.service if not self.slot else f"{self.service}.{self.slot}"
 
     def stream_of(self, patient_id: UUID) -> str:
-        return f"audit-{self.service}-{patient_id}"
+        return f"audit-{self.writer}-{patient_id}"
 
     async def start(self) -> None:
         # an empty context: the writer's appends must not inherit the starter's trace
@@ -168,6 +188,13 @@ class AccessLogger:
             await self._task
         for lane in range(len(self._conns)):
             await self._release(lane)
+        held, self._slot_conn = self._slot_conn, None
+        if held is not None:   # back to the pool: give the slot up first
+            with contextlib.suppress(Exception):
+                raw = (await held.get_raw_connection()).driver_connection
+                await raw.execute("SELECT pg_advisory_unlock_all()")
+            with contextlib.suppress(Exception):
+                await held.close()
 
     async def log(self, entry: AccessEntry, patient_id: UUID) -> None:
         """Return once ``entry`` is committed; raise if it could not be written."""
@@ -265,9 +292,31 @@ class AccessLogger:
             with contextlib.suppress(Exception):
                 await held.close()
 
+    async def _take_slot(self) -> None:
+        """The first free writer slot (its lock held on a connection of its own while the logger
+        runs); all taken: slot 0, shared, its conflicts retried. A lost lock connection keeps
+        the slot: a writer that takes it later only meets conflicts, which are retried."""
+        async with self._slot_taken:
+            if self.slot is not None:
+                return
+            conn = await self.engine.connect()
+            try:
+                raw = (await conn.get_raw_connection()).driver_connection
+                for k in range(self.slots):
+                    if await raw.fetchval(_SLOT_LOCK, self.service, k):
+                        self._slot_conn, self.slot = conn, k
+                        return
+            except BaseException:
+                await conn.close()
+                raise
+            await conn.close()
+            self.slot = 0
+
     async def _commit(self, by_patient: dict[UUID, list[AccessEntry]],
                       lane: int) -> dict[UUID, Head]:
         new: dict[UUID, Head] = {}
+        if self.slot is None:
+            await self._take_slot()
         try:
             raw = await self._connection(lane)
             if missing := {self.stream_of(p): p for p in by_patient if p not in self.heads}:
@@ -277,7 +326,7 @@ class AccessLogger:
             appends = []
             for pid in sorted(by_patient, key=str):
                 start = head = self.heads.get(pid, EMPTY)
-                cid, payloads = chain_id(self.service, pid), []
+                cid, payloads = chain_id(self.writer, pid), []
                 for entry in by_patient[pid]:
                     fields = dict(entry.__dict__)
                     head = link(fields, cid, head)

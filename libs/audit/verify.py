@@ -50,7 +50,8 @@ def _report(v: Verifier, heads: dict[str, int] | None = None) -> Report:
 
 
 def chain_of_stream(stream_id: str) -> str:
-    """``audit-<service>-<patient uuid>`` -> ``<service>:<patient uuid>``."""
+    """``audit-<writer>-<patient uuid>`` -> ``<writer>:<patient uuid>`` (the writer: the
+    service, or ``<service>.<slot>``)."""
     return chain_id(stream_id[len("audit-"):-37], stream_id[-36:])
 
 

@@ -97,9 +97,59 @@ async def test_operators_see_how_entries_group_and_how_long_a_batch_waited(engin
     assert not any(str(p) in str(out.batches) for p in patients)
 
 
-async def test_two_replicas_on_one_chain_keep_it_valid(engine, database_url, schema):
+async def test_two_replicas_write_chains_of_their_own(engine, database_url, schema):
+    """Two writers of one service (replicas, API worker processes) take writer slots of their
+    own: each chains the patient's entries in its own stream, so neither ever finds its chain
+    moved by the other, and the patient's history is both chains, each intact."""
     other = make_engine(database_url, schema)
     a, b = AccessLogger(engine, "journal"), AccessLogger(other, "journal")
+    await a.start(), await b.start()
+    patient = uuid.uuid4()
+    try:
+        await a.log(entry(patient), patient)
+        await b.log(entry(patient), patient)
+        await asyncio.gather(*(lg.log(entry(patient, i), patient)
+                               for i in range(50) for lg in (a, b)))
+        assert {a.slot, b.slot} == {0, 1}
+        assert a.retries + b.retries == 0
+    finally:
+        await a.stop(), await b.stop()
+        await other.dispose()
+    report = await verify_db(database_url, schema, patient=patient)
+    assert report.intact and (report.entries, report.chains) == (102, 2)
+    streams = await rows(engine, "SELECT stream_id, version FROM streams WHERE patient_id = :p "
+                                 "ORDER BY stream_id", p=patient)
+    assert [tuple(r) for r in streams] == [(f"audit-journal-{patient}", 51),
+                                           (f"audit-journal.1-{patient}", 51)]
+    chains = await rows(engine, "SELECT DISTINCT envelope->'data'->>'chain' FROM events "
+                                "WHERE patient_id = :p ORDER BY 1", p=patient)
+    assert [r[0] for r in chains] == [f"journal.1:{patient}", f"journal:{patient}"]
+
+
+async def test_a_slot_given_up_is_taken_again(engine, database_url, schema):
+    """A stopped writer gives its slot back (its lock connection returns to the pool
+    unlocked): the next writer continues slot 0's chains instead of opening new ones."""
+    first = AccessLogger(engine, "journal")
+    await first.start()
+    patient = uuid.uuid4()
+    await first.log(entry(patient), patient)
+    await first.stop()
+    second = AccessLogger(engine, "journal")
+    await second.start()
+    try:
+        await second.log(entry(patient, 1), patient)
+        assert second.slot == 0
+    finally:
+        await second.stop()
+    report = await verify_db(database_url, schema, patient=patient)
+    assert report.intact and (report.entries, report.chains) == (2, 1)
+
+
+async def test_two_writers_on_one_chain_keep_it_valid(engine, database_url, schema):
+    """More writers than slots (or a slot whose lock connection was lost) share a chain: the
+    stream's version decides, the loser re-chains its batch on the new head and retries."""
+    other = make_engine(database_url, schema)
+    a, b = (AccessLogger(engine, "journal", slots=1), AccessLogger(other, "journal", slots=1))
     await a.start(), await b.start()
     patient = uuid.uuid4()
     try:
@@ -107,6 +157,7 @@ async def test_two_replicas_on_one_chain_keep_it_valid(engine, database_url, sch
         await b.log(entry(patient), patient)  # a's cached head is now stale
         await asyncio.gather(*(lg.log(entry(patient, i), patient)
                                for i in range(50) for lg in (a, b)))
+        assert a.slot == b.slot == 0
     finally:
         await a.stop(), await b.stop()
         await other.dispose()

@@ -88,6 +88,8 @@ async def test_service_killed_under_read_load_keeps_every_answered_access_logged
                 assert r.status_code == 200
         after = await verify_db(database_url, schema)
         assert after.problems == [] and after.entries == report.entries + 3
+        # the killed process's writer slot was freed with its session: no new chains
+        assert after.chains == report.chains == 3
     finally:
         proc.kill()
         proc.wait()
