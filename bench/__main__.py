@@ -11,6 +11,10 @@ with decision support over HTTP next to a raw FastAPI + asyncpg app; ``--sizes "
 Starts its own PostgreSQL and Kafka under .local/bench-stack (unless DATABASE_URL /
 KAFKA_BOOTSTRAP_SERVERS are set), creates fresh schemas and topics per size, drops them after,
 and writes the table to bench/RESULTS.md.
+
+``BENCH_API_WORKERS=N`` serves each of our APIs with N processes on one port
+(``bench/servers.py``; default 1, as each of the chart's API pods runs one); the FHIR
+benchmark reads it too.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from bench import replay as rp
 from bench.infra import (PARTITIONS, Resources, loadavg, machine, pg_connect, stack,
                          unique)
 from bench.report import Row, rich_table, write_results
+from bench.servers import API_WORKERS_ENV, api_workers
 from bench.util import cpu_text, make_progress, tracked
 from libs.kernel.heap import settle_heap
 
@@ -233,7 +238,8 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
                 "journal": "not run" if skip_journal else jn.SETTINGS,
                 "medication": "not run" if skip_medication else md.SETTINGS,
                 "history": "not run" if skip_history else hs.SETTINGS,
-                "OpenTelemetry": "API only (no SDK configured: no-op tracer and meter)"}
+                "OpenTelemetry": "API only (no SDK configured: no-op tracer and meter)",
+                "API processes per service": f"{api_workers()} ({API_WORKERS_ENV})"}
     write_results(out, info, settings, rows, notes)
     console.print(rich_table(rows, f"event backbone benchmark ({info['date']})"))
     console.print(f"results written to {out}")

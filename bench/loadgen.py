@@ -277,8 +277,8 @@ async def profiled(server: Server, name: str, seconds: float):
                                                 "-background")):
             if pid:
                 procs.append(await asyncio.create_subprocess_exec(
-                    spy, "record", "--pid", str(pid), "--rate", "100", "--duration",
-                    str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
+                    spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "100",
+                    "--duration", str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
                     str(Path(out) / f"{name}{suffix}.txt"), stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL))
     try:

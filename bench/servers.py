@@ -134,17 +134,62 @@ def _settings(c: dict) -> Settings:
                     token_max_lifetime_s=6 * 3600)   # the run's tokens live as long as it
 
 
+API_WORKERS_ENV = "BENCH_API_WORKERS"   # our APIs' processes (default 1, as the chart's pods)
+
+
+def api_workers() -> int:
+    """How many processes serve each of our APIs in this run (``BENCH_API_WORKERS``)."""
+    import os
+    return max(1, int(os.environ.get(API_WORKERS_ENV) or 1))
+
+
+def _api(mode: str, c: dict):
+    from libs.web.service import Options
+    return _service(mode)[0](_settings(c), Options(schema=c["schema"], topic_names=c["topics"],
+                                                   background=False))
+
+
+def _one_of_several(mode: str, raw_config: str) -> None:
+    """One of the API's processes, on its own listening socket bound with ``SO_REUSEPORT``:
+    the kernel spreads new connections over the processes by their addresses, where one shared
+    socket lets whichever process accepts first take a burst of keep-alive connections (two
+    uvicorn workers on one socket served the journal benchmark's reads slower than one process,
+    the machine a quarter idle: bench/RESULTS.md). It listens once its app is up."""
+    import socket
+
+    import uvicorn
+    c = json.loads(raw_config)
+    app = _api(mode, c)
+    settle_heap()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", c["port"]))
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+
+
+def _several(mode: str, raw_config: str, n: int) -> None:
+    """``n`` API processes on one port (children of this one, which only waits for them and
+    passes SIGTERM on)."""
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_one_of_several, args=(mode, raw_config)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in procs])
+    for p in procs:
+        p.join()
+
+
 def serve(mode: str, raw_config: str) -> None:
     import uvicorn
 
-    from libs.web.service import Options
     c = json.loads(raw_config)
-    if mode in RAW:
-        app = RAW[mode](c["url"], c["schema"])
-    else:   # as `ehr run api`: it only serves; its relay and projections run in `background`
-        create_app = _service(mode)[0]
-        app = create_app(_settings(c), Options(schema=c["schema"], topic_names=c["topics"],
-                                               background=False))
+    if mode not in RAW and api_workers() > 1:
+        _several(mode, raw_config, api_workers())
+        return
+    app = RAW[mode](c["url"], c["schema"]) if mode in RAW else _api(mode, c)
     settle_heap()   # as `ehr run api` does, for ours and the raw baseline alike
     uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
 

@@ -140,9 +140,20 @@ def _proc_cpu(pid: int) -> float | None:
         return None
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _role_of(pid: int, named: dict[int, str]) -> str:
-    if pid in named:
-        return named[pid]
+    up = pid
+    for _ in range(3):   # a named process's children are its (an API's several processes)
+        if up in named:
+            return named[up]
+        if (up := _parent(up)) is None:
+            break
     try:
         cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
     except OSError:

@@ -44,6 +44,7 @@ from bench.fhir import statements as st
 from bench.fhir import workload as wl
 from bench.fhir.ours import ours, python_roles, set_up, stack_roots
 from bench.fhir.profile import UnknownRole, check_role, flame_of
+from bench.servers import api_workers
 from bench.infra import loadavg
 from bench.util import Counter, make_progress, tracked
 from libs.config import REPO_ROOT
@@ -114,7 +115,7 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
     about = {"clients": clients, "rounds": rounds, "seconds": seconds, "warmup": warmup,
              "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
              "profile": profile, "profile of": profile_of, "statements": statements,
-             "client": client,
+             "client": client, "API processes per service": api_workers(),
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
     t_start = perf_counter()

@@ -1,0 +1,61 @@
+"""``BENCH_API_WORKERS``: the benchmarks can serve one of our APIs with several processes on
+one port (``bench/servers.py``). Both processes must answer, each on its own connections, and
+the benchmarks' CPU meter must charge both to the server (it names the parent's pid only)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import aiohttp
+
+from bench import loadgen as lg
+from bench.servers import API_WORKERS_ENV
+from bench.util import CpuMeter, _parent, _role_of
+from libs.devstack.procs import free_port
+
+
+async def test_two_api_processes_answer_on_one_port_and_count_as_the_server(
+        database_url, kafka_bootstrap, schema, make_topics, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv(API_WORKERS_ENV, "2")
+    topics = {t: await make_topics(t, 3) for t in ("consent.events", "audit.access",
+                                                   "journal.events", "welfare.events")}
+    config = {"url": database_url, "bootstrap": kafka_bootstrap, "topics": topics,
+              "key": str(tmp_path / "key.pem"), "schema": schema, "port": free_port()}
+    server = await lg.start_server("journal", config, tmp_path / "journal.log")
+    try:
+        children = _listening(config["port"])   # a socket each: SO_REUSEPORT
+        assert len(children) == 2 and {_parent(c) for c in children} == {server.pid}
+        meter = CpuMeter(server.roles("journal"))
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{config['port']}",
+                                         connector=aiohttp.TCPConnector(limit=8)) as http:
+
+            async def health() -> int:
+                async with http.get("/health") as r:
+                    return r.status
+            assert set(await asyncio.gather(*(health() for _ in range(200)))) == {200}
+        used = meter.stop()
+        assert used.get("journal", 0) > 0
+        assert {_role_of(c, {server.pid: "journal"}) for c in children} == {"journal"}
+    finally:
+        await server.stop()
+    assert not any(Path(f"/proc/{c}").exists() and _parent(c) == server.pid for c in children)
+
+
+def _listening(port: int) -> set[int]:
+    """The processes with a socket listening on ``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(f"socket:[{f[9]}]")
+    pids = set()
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if inodes & set(fds):
+            pids.add(int(pid))
+    return pids
