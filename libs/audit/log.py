@@ -19,10 +19,12 @@ free slot ``k`` of its service in the schema (a session-level advisory lock, hel
 connection of its own while it runs) and chains a patient's entries as ``<service>:<patient>``
 (slot 0, a single writer's) or ``<service>.<k>:<patient>`` (stream ``audit-<service>.<k>-
 <patient>``). Replicas and API worker processes of one service thus never move each other's
-chains, and a stopped writer's successor continues its chains. The slot only avoids conflicts;
-the stream's version still decides: when another writer moved a chain first
-(:class:`ConcurrencyError`: two writers on one slot after a lost lock connection, or more
-writers than slots) the batch's heads are reloaded, and the batch is re-chained and retried.
+chains, and a stopped writer's successor continues its chains. A slot lost with its connection
+(a failover) is taken again before the next batch, or, if another writer took it meanwhile,
+a free one. The slot only avoids conflicts; the stream's version still decides: when another
+writer moved a chain first (:class:`ConcurrencyError`: more writers than slots, or the moment
+between a lost lock and the next batch) the batch's heads are reloaded, and the batch is
+re-chained and retried (``ehr.audit.batch.retries``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import itertools
 import random
 import sys
 from collections import deque
@@ -153,7 +156,7 @@ class AccessLogger:
                                          topic_names=topic_names)
         self.ctx_actor = Actor(kind="system", id=service)
         self._metrics = instruments()
-        self.heads: dict[UUID, Head] = {}
+        self.heads: dict[str, Head] = {}   # by stream: a new slot's chains start apart
         self.batches = self.retries = 0
         self._queue: deque[_Waiter] = deque()
         self._wake, self._closing = asyncio.Event(), False
@@ -166,15 +169,16 @@ class AccessLogger:
         self._inflight: set[asyncio.Task] = set()
         self.slots, self.slot = slots, None   # the writer slot, taken before the first batch
         self._slot_conn: AsyncConnection | None = None
-        self._slot_taken = asyncio.Lock()
+        self._slot_raw: asyncpg.Connection | None = None
+        self._slot_taken, self._slot_again_at = asyncio.Lock(), 0.0
 
     @property
     def writer(self) -> str:
         """The chains' writer name: the service (slot 0) or ``<service>.<slot>``."""
         return self.service if not self.slot else f"{self.service}.{self.slot}"
 
-    def stream_of(self, patient_id: UUID) -> str:
-        return f"audit-{self.writer}-{patient_id}"
+    def stream_of(self, patient_id: UUID, writer: str | None = None) -> str:
+        return f"audit-{writer or self.writer}-{patient_id}"
 
     async def start(self) -> None:
         # an empty context: the writer's appends must not inherit the starter's trace
@@ -188,13 +192,7 @@ class AccessLogger:
             await self._task
         for lane in range(len(self._conns)):
             await self._release(lane)
-        held, self._slot_conn = self._slot_conn, None
-        if held is not None:   # back to the pool: give the slot up first
-            with contextlib.suppress(Exception):
-                raw = (await held.get_raw_connection()).driver_connection
-                await raw.execute("SELECT pg_advisory_unlock_all()")
-            with contextlib.suppress(Exception):
-                await held.close()
+        await self._drop_slot()
 
     async def log(self, entry: AccessEntry, patient_id: UUID) -> None:
         """Return once ``entry`` is committed; raise if it could not be written."""
@@ -265,14 +263,17 @@ class AccessLogger:
     async def _commit_retrying(self, by_patient: dict[UUID, list[AccessEntry]],
                                lane: int) -> None:
         for attempt in range(MAX_ATTEMPTS):
+            before = self.writer   # the batch may have taken a slot (another writer) meanwhile
             try:
                 heads = await self._commit(by_patient, lane)
             except BaseException as exc:
-                for pid in by_patient:  # unknown now: a conflict, or a commit that may have failed
-                    self.heads.pop(pid, None)
+                for pid, writer in itertools.product(by_patient, {before, self.writer}):
+                    # unknown now: a conflict, or a commit that may have failed
+                    self.heads.pop(self.stream_of(pid, writer), None)
                 if not isinstance(exc, _RETRY) or attempt == MAX_ATTEMPTS - 1:
                     raise
                 self.retries += 1  # reload the heads, re-chain the batch, try again
+                self._metrics.audit_retries.add(1, {"service": self.service})
                 await asyncio.sleep(random.random() * 0.001 * min(attempt, 10))
             else:
                 self.heads.update(heads)
@@ -286,59 +287,87 @@ class AccessLogger:
             self._conns[lane] = await self.engine.connect()
         return (await self._conns[lane].get_raw_connection()).driver_connection
 
-    async def _release(self, lane: int) -> None:
+    async def _release(self, lane: int, broken: bool = False) -> None:
         held, self._conns[lane] = self._conns[lane], None
         if held is not None:
-            with contextlib.suppress(Exception):
-                await held.close()
+            await _give_back(held, broken)
+
+    def _slot_held(self) -> bool:
+        return self._slot_raw is not None and not self._slot_raw.is_closed()
 
     async def _take_slot(self) -> None:
-        """The first free writer slot (its lock held on a connection of its own while the logger
-        runs); all taken: slot 0, shared, its conflicts retried. A lost lock connection keeps
-        the slot: a writer that takes it later only meets conflicts, which are retried."""
+        """Hold a writer slot: the one held before if it is free (its chains go on), else the
+        first free one (the cached heads are of the old slot's streams and stay apart). All
+        taken: the slot kept, or 0, shared, its conflicts retried; asked again in a minute."""
         async with self._slot_taken:
-            if self.slot is not None:
+            if self._slot_held():
                 return
+            await self._drop_slot()   # lost with its connection (a failover, a restart)
             conn = await self.engine.connect()
             try:
                 raw = (await conn.get_raw_connection()).driver_connection
-                for k in range(self.slots):
+                kept = [] if self.slot is None else [self.slot]
+                for k in kept + [k for k in range(self.slots) if k not in kept]:
                     if await raw.fetchval(_SLOT_LOCK, self.service, k):
-                        self._slot_conn, self.slot = conn, k
+                        self._slot_conn, self._slot_raw, self.slot = conn, raw, k
                         return
             except BaseException:
                 await conn.close()
                 raise
             await conn.close()
-            self.slot = 0
+            self.slot = self.slot or 0
+            self._slot_again_at = asyncio.get_running_loop().time() + 60
+
+    async def _drop_slot(self) -> None:
+        held, raw = self._slot_conn, self._slot_raw
+        self._slot_conn = self._slot_raw = None
+        if held is not None:   # back to the pool: give the slot up first
+            try:
+                await raw.execute("SELECT pg_advisory_unlock_all()")
+            except Exception:  # noqa: BLE001 - lost with its session, and the lock with it
+                await _give_back(held, broken=True)
+            else:
+                await _give_back(held)
 
     async def _commit(self, by_patient: dict[UUID, list[AccessEntry]],
-                      lane: int) -> dict[UUID, Head]:
-        new: dict[UUID, Head] = {}
-        if self.slot is None:
+                      lane: int) -> dict[str, Head]:
+        new: dict[str, Head] = {}
+        if not self._slot_held() and asyncio.get_running_loop().time() >= self._slot_again_at:
             await self._take_slot()
+        writer = self.writer   # one writer for the whole batch, whatever happens meanwhile
+        streams = {pid: self.stream_of(pid, writer) for pid in by_patient}
         try:
             raw = await self._connection(lane)
-            if missing := {self.stream_of(p): p for p in by_patient if p not in self.heads}:
-                for stream_id, version, h in await raw.fetch(_HEADS, list(missing)):
-                    self.heads[missing[stream_id]] = Head(version, h)
+            if missing := [s for s in streams.values() if s not in self.heads]:
+                for stream_id, version, h in await raw.fetch(_HEADS, missing):
+                    self.heads[stream_id] = Head(version, h)
             # one stream order in every replica: batches never wait on each other in a cycle
             appends = []
             for pid in sorted(by_patient, key=str):
-                start = head = self.heads.get(pid, EMPTY)
-                cid, payloads = chain_id(self.writer, pid), []
+                start = head = self.heads.get(streams[pid], EMPTY)
+                cid, payloads = chain_id(writer, pid), []
                 for entry in by_patient[pid]:
                     fields = dict(entry.__dict__)
                     head = link(fields, cid, head)
                     payloads.append(AccessLogged.model_validate(fields))
-                appends.append(StreamAppend(self.stream_of(pid), start.seq, payloads,
+                appends.append(StreamAppend(streams[pid], start.seq, payloads,
                                             EventContext(patient_id=pid, actor=self.ctx_actor)))
-                new[pid] = head
+                new[streams[pid]] = head
             # every chain of the batch in one statement, atomic on its own: one round trip
             await self.store.append_streams_in(raw, appends)
         except _RETRY:
             raise
         except BaseException:
-            await self._release(lane)   # a broken connection is not reused
+            await self._release(lane, broken=True)   # not lent to the pool's next borrower
             raise
         return new
+
+
+async def _give_back(conn: AsyncConnection, broken: bool = False) -> None:
+    """Back to the pool; a connection that failed is dropped instead (the pool checks nothing
+    on checkout: a closed one would fail its next borrower's statement)."""
+    with contextlib.suppress(Exception):
+        if broken:
+            await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()

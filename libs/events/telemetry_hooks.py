@@ -1,5 +1,6 @@
 """The backbone's metrics: relay backlog, projection lag, DLQ count, events applied/published,
-and the access log's group commit (entries per batch, the longest wait in a batch).
+and the access log's group commit (entries per batch, the longest wait in a batch, batches
+retried because another writer moved a chain first).
 
 Instruments come from the global MeterProvider, so whatever exporter ``libs.telemetry.setup``
 chose receives them. Attributes are names of projections and topics only, never patient data.
@@ -32,6 +33,10 @@ class Instruments:
             "ehr.audit.batch.wait", unit="s",
             description="From a batch's first entry queued to its commit: the longest any "
                         "request of the batch waited for its access-log entry to be durable")
+        self.audit_retries = meter.create_counter(
+            "ehr.audit.batch.retries", unit="{batch}",
+            description="Access-log batches re-chained and written again because another "
+                        "writer moved one of their chains first (writers sharing a slot)")
         self._lag: dict[str, Callable[[], int]] = {}
         self._backlog: dict[str, Callable[[], int]] = {}
         meter.create_observable_gauge(

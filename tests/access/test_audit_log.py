@@ -5,6 +5,7 @@ two replicas on one chain, durability before ``log`` returns, and tampering foun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import uuid
@@ -97,6 +98,16 @@ async def test_operators_see_how_entries_group_and_how_long_a_batch_waited(engin
     assert not any(str(p) in str(out.batches) for p in patients)
 
 
+@contextlib.asynccontextmanager
+async def running(engine, **kw):
+    lg = AccessLogger(engine, "journal", **kw)
+    await lg.start()
+    try:
+        yield lg
+    finally:
+        await lg.stop()
+
+
 async def test_two_replicas_write_chains_of_their_own(engine, database_url, schema):
     """Two writers of one service (replicas, API worker processes) take writer slots of their
     own: each chains the patient's entries in its own stream, so neither ever finds its chain
@@ -129,39 +140,91 @@ async def test_two_replicas_write_chains_of_their_own(engine, database_url, sche
 async def test_a_slot_given_up_is_taken_again(engine, database_url, schema):
     """A stopped writer gives its slot back (its lock connection returns to the pool
     unlocked): the next writer continues slot 0's chains instead of opening new ones."""
-    first = AccessLogger(engine, "journal")
-    await first.start()
     patient = uuid.uuid4()
-    await first.log(entry(patient), patient)
-    await first.stop()
-    second = AccessLogger(engine, "journal")
-    await second.start()
-    try:
+    async with running(engine) as first:
+        await first.log(entry(patient), patient)
+    async with running(engine) as second:
         await second.log(entry(patient, 1), patient)
         assert second.slot == 0
-    finally:
-        await second.stop()
     report = await verify_db(database_url, schema, patient=patient)
     assert report.intact and (report.entries, report.chains) == (2, 1)
 
 
+async def _cut_slot_connection(engine, lg: AccessLogger) -> None:
+    """What a PostgreSQL failover or restart does to the connection holding the slot."""
+    pid = lg._slot_raw.get_server_pid()   # noqa: SLF001 - the connection under test
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    await eventually(lambda: _closed(lg), 10, what="the slot's connection seen closed")
+
+
+async def _closed(lg: AccessLogger) -> bool:
+    return lg._slot_raw is None or lg._slot_raw.is_closed()   # noqa: SLF001
+
+
+async def test_a_writer_whose_slot_connection_was_lost_takes_its_slot_again(
+        engine, database_url, schema):
+    patient = uuid.uuid4()
+    async with running(engine) as lg:
+        await lg.log(entry(patient), patient)
+        await _cut_slot_connection(engine, lg)
+        await lg.log(entry(patient, 1), patient)   # the slot is held again, the chain goes on
+        assert lg.slot == 0 and not await _closed(lg)
+        async with running(engine) as other:       # so a new writer finds it taken
+            await other.log(entry(patient, 2), patient)
+            assert other.slot == 1
+    report = await verify_db(database_url, schema, patient=patient)
+    assert report.intact and (report.entries, report.chains) == (3, 2)
+    assert lg.retries == 0
+
+
+async def test_a_writer_whose_slot_was_taken_meanwhile_moves_to_a_free_one(
+        engine, database_url, schema):
+    patient = uuid.uuid4()
+    async with running(engine) as a:
+        await a.log(entry(patient), patient)
+        await _cut_slot_connection(engine, a)
+        async with running(engine) as b:   # a new replica starts before a writes again
+            await b.log(entry(patient, 1), patient)     # b continues slot 0's chain
+            await a.log(entry(patient, 2), patient)     # a writes chains of slot 1 from now on
+            await asyncio.gather(*(lg.log(entry(patient, i), patient)
+                                   for i in range(3, 23) for lg in (a, b)))
+            assert (b.slot, a.slot) == (0, 1)
+            assert a.retries == b.retries == 0
+    report = await verify_db(database_url, schema, patient=patient)
+    assert report.intact and (report.entries, report.chains) == (43, 2)
+
+
 async def test_two_writers_on_one_chain_keep_it_valid(engine, database_url, schema):
     """More writers than slots (or a slot whose lock connection was lost) share a chain: the
-    stream's version decides, the loser re-chains its batch on the new head and retries."""
+    stream's version decides, the loser re-chains its batch on the new head and retries, and
+    operators see the retries counted."""
+    out = CapturingMetricExporter()
+    tel = setup_telemetry(Settings(otel_exporter="none"), "test-audit", metric_exporters=[out],
+                          log_stream=io.StringIO())
+
+    def retried() -> int:
+        tel.force_flush()
+        points = [p for p in out.points("ehr.audit.batch.retries")
+                  if dict(p.attributes) == {"service": "journal"}]
+        return points[-1].value if points else 0
+
     other = make_engine(database_url, schema)
     a, b = (AccessLogger(engine, "journal", slots=1), AccessLogger(other, "journal", slots=1))
     await a.start(), await b.start()
     patient = uuid.uuid4()
     try:
+        before = retried()
         await a.log(entry(patient), patient)
         await b.log(entry(patient), patient)  # a's cached head is now stale
         await asyncio.gather(*(lg.log(entry(patient, i), patient)
                                for i in range(50) for lg in (a, b)))
         assert a.slot == b.slot == 0
+        assert retried() - before == a.retries + b.retries >= 1
     finally:
         await a.stop(), await b.stop()
         await other.dispose()
-    assert a.retries + b.retries >= 1
+        shutdown()
     report = await verify_db(database_url, schema, patient=patient)
     assert report.intact and (report.entries, report.chains) == (102, 1)
 
