@@ -1,8 +1,10 @@
-"""The caller's headers in the OpenAPI document. ``current_subject`` reads ``Authorization``,
-``X-Acting-For`` and the consistency token from the request itself (cheaper than FastAPI's
-solving of declared parameters), so FastAPI no longer sees them: ``document_subject`` adds them,
-as FastAPI described them when they were declared, to every operation whose route depends on
-``current_subject`` at any depth. Clients, generated SDKs and the fuzz tests see the same
+"""Parameters read by hand, in the OpenAPI document. ``current_subject`` reads
+``Authorization``, ``X-Acting-For`` and the consistency token from the request itself, and a
+``libs.web.query.QueryModel`` reads a route's query parameters in one validation (both cheaper
+than FastAPI's solving of declared parameters), so FastAPI no longer sees them:
+``document_subject`` adds them, as FastAPI described them when they were declared, to every
+operation whose route depends on ``current_subject`` or on such a dependency (anything with
+``openapi_parameters``) at any depth. Clients, generated SDKs and the fuzz tests see the same
 parameters as before."""
 
 from __future__ import annotations
@@ -41,6 +43,32 @@ def _depends_on(dependant: Dependant, call: Callable) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
 
+def _read_by_hand(dependant: Dependant) -> Iterator[dict]:
+    """The parameters the route's dependencies read themselves."""
+    if _depends_on(dependant, current_subject):
+        yield from SUBJECT_PARAMETERS
+    seen: set[int] = set()
+
+    def walk(d: Dependant) -> Iterator[dict]:
+        for sub in d.dependencies:
+            params = getattr(sub.call, "openapi_parameters", None)
+            if params and id(sub.call) not in seen:
+                seen.add(id(sub.call))
+                yield from params
+            yield from walk(sub)
+    yield from walk(dependant)
+
+
+def documented_operations(app: FastAPI) -> Iterator[tuple[str, str, list[dict]]]:
+    """(path, method, parameters read by hand) of every documented operation that has any."""
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema:
+            params = list(_read_by_hand(route.dependant))
+            if params:
+                for method in sorted(route.methods):
+                    yield route.path_format, method.lower(), params
+
+
 def subject_operations(app: FastAPI) -> Iterator[tuple[str, str]]:
     """(path, method) of every documented operation that depends on ``current_subject``."""
     for route in iter_route_contexts(app.routes):
@@ -51,22 +79,22 @@ def subject_operations(app: FastAPI) -> Iterator[tuple[str, str]]:
 
 
 def document_subject(app: FastAPI) -> None:
-    """Wrap ``app.openapi`` so the document names the caller's headers (module docstring)."""
+    """Wrap ``app.openapi`` so the document names the parameters read by hand (module
+    docstring)."""
     build = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema:   # built and documented already: FastAPI keeps the document
             return app.openapi_schema
         document = build()
-        for path, method in subject_operations(app):
+        for path, method, read in documented_operations(app):
             operation = document["paths"].get(path, {}).get(method)
             if operation is None:
                 continue
             params = operation.setdefault("parameters", [])
             named = {(p["name"].lower(), p["in"]) for p in params}
-            params += [dict(p) for p in SUBJECT_PARAMETERS
-                       if (p["name"].lower(), p["in"]) not in named]
-            operation.setdefault("responses", {}).setdefault("422", _INVALID)  # a bad token
+            params += [dict(p) for p in read if (p["name"].lower(), p["in"]) not in named]
+            operation.setdefault("responses", {}).setdefault("422", _INVALID)  # a bad value
         return document
 
     app.openapi = openapi   # type: ignore[method-assign]

@@ -49,17 +49,11 @@ from libs.web.fhir.search import (
 )
 from libs.web.fhir.searchable import FhirType
 from libs.web.fhir.versions import VersionReader
-from libs.web.params import as_of_query
+from libs.web.fhir.search_params import Read
 
-Count = Annotated[int, Query(alias="_count", ge=1, le=500)]
-MAX_OFFSET = 10_000
-Offset = Annotated[int, Query(alias="_offset", ge=0, le=MAX_OFFSET,
-                              description="skip this many (at most 10,000; the next link "
-                                          "pages on with _cursor)")]
 CursorParam = Annotated[str | None, Query(alias="_cursor", max_length=400,
                                           description="where the previous page ended (from "
                                                       "its next link)")]
-AsOf = as_of_query("the resource as it stood at this instant")
 
 LOOK_UP_PURPOSE = "TREAT"
 """The purpose logged for a look-up by national id when the client states none
@@ -362,8 +356,8 @@ class FhirReads:
 
         @router.get("/{rtype}/{rid}")
         async def read(rtype: str, rid: str, request: Request, who: CurrentSubject,
-                       access: AccessDep, as_of: AsOf = None):
-            rtype = reads.type(rtype)
+                       access: AccessDep, q: Read):
+            rtype, as_of = reads.type(rtype), q.as_of
             if as_of is None:
                 return etagged(await reads.current_allowed(request, access, who, rtype, rid))
             await reads.resource_allowed(request, access, who, rtype, rid)

@@ -22,7 +22,8 @@ from libs.web.guard import AccessDep, CurrentSubject
 from libs.access.model import Action, Basis, Citizen, Decision, Practitioner, Resource
 from libs.access.policy import may_review
 from libs.web.errors import FhirJSONResponse
-from libs.web.fhir.reads import MAX_OFFSET, CursorParam, etagged
+from libs.web.fhir.reads import CursorParam, etagged
+from libs.web.fhir.search_params import MAX_OFFSET
 from libs.web.fhir.search import (
     CURSOR_ERROR, Cursor, SearchParameterError, date_filters, decode_cursor,
 )

@@ -32,7 +32,8 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 from uuid import UUID
 
-from fastapi import Body, Depends, Header, Query, Request
+from fastapi import Body, Depends, Header, Request
+from pydantic import Field
 
 from libs.events.consistency import HEADER, ConsistencyToken
 from libs.access.model import Citizen, Resource
@@ -43,13 +44,15 @@ from libs.web.errors import FhirJSONResponse
 from libs.web.fhir.codesystems import code_system_capability, code_system_routes
 from libs.web.fhir.identifiers import PERSON_SYSTEMS, person_identifier
 from libs.web.fhir.reads import (
-    READ_INTERACTIONS, AsOf, Count, CursorParam, FhirReads, Offset, form_parameters,
+    READ_INTERACTIONS, FhirReads, form_parameters,
     patient_reference, required_patient, resource_capability, server_capabilities,
 )
 from libs.web.fhir.search import SearchParameterError
+from libs.web.fhir.search_params import SearchParams
 from libs.web.fhir.writes import kept_routes, not_created, prefer_return, write_answer
 from libs.web.guard import PURPOSE, AccessDep, CurrentSubject, Grant
 from libs.web.limits import require_bundle_size
+from libs.web.query import QueryModel
 from libs.web.routing import PrefixRouter
 from libs.web.write import IN_ROUTE, Write, write
 from services.journal.fhir import transaction as tx
@@ -138,37 +141,39 @@ async def _identified(request: Request, grant: Grant | None, found: UUID | None,
                               status=None, count=count, offset=0, as_of=as_of)
 
 
+class JournalSearch(SearchParams):
+    """The shared search parameters, and the journal's own: ``_id`` (Patient), ``category``
+    and ``identifier`` (a Patient by national id)."""
+
+    id_: str | None = Field(None, alias="_id", title=" Id")
+    category: str | None = Field(None, max_length=200, description=(
+        "Observation, Condition: category code (laboratory, vital-signs, ...)"))
+    identifier: str | None = Field(None, max_length=200, description=(
+        "Patient only: <system>|<national id number>"))
+
+
+JOURNAL_SEARCH = QueryModel(JournalSearch)
+
+
 @router.get("/{rtype}")
 async def search(rtype: str, request: Request, who: CurrentSubject, access: AccessDep,
-                 journal: Journal,
-                 patient: Annotated[str | None, Query(description="Patient/<id>")] = None,
-                 id_: Annotated[str | None, Query(alias="_id")] = None,
-                 date_: Annotated[list[str] | None, Query(alias="date")] = None,
-                 code: Annotated[str | None, Query(description="code or system|code")] = None,
-                 category: Annotated[str | None, Query(max_length=200, description=(
-                     "Observation, Condition: category code (laboratory, vital-signs, ...)"))
-                 ] = None,
-                 status: Annotated[str | None, Query()] = None,
-                 identifier: Annotated[str | None, Query(max_length=200, description=(
-                     "Patient only: <system>|<national id number>"))] = None,
-                 count: Count = 50, offset: Offset = 0, as_of: AsOf = None,
-                 cursor: CursorParam = None,
+                 journal: Journal, q: Annotated[JournalSearch, Depends(JOURNAL_SEARCH)],
                  purpose: Annotated[str | None, Header(alias=PURPOSE, max_length=200)] = None):
     """Search one patient's resources of a type, newest first, a page at a time (the next
     link pages on with ``_cursor``; ``total`` is left out above 1,000 matches). ``Patient``
     is also found by national id (``identifier``)."""
     rtype = READS.type(rtype)
-    if rtype == "Patient" and identifier is not None:
-        found = await _person(journal, identifier, patient or id_)
+    if rtype == "Patient" and q.identifier is not None:
+        found = await _person(journal, q.identifier, q.patient or q.id_)
         grant = await READS.person_allowed(access, who, found, purpose)
-        return await _identified(request, grant, found, count, as_of)
-    if rtype == "Patient":
-        patient = patient or id_
+        return await _identified(request, grant, found, q.count, q.as_of)
+    patient = q.patient or q.id_ if rtype == "Patient" else q.patient
     patient_id = required_patient(patient, "patient is required: the journal searches one "
                                            "patient's record at a time (Patient: _id).")
-    return await READS.page_allowed(request, access, who, patient_id, rtype, date_=date_,
-                                    code=code, status=status, count=count, offset=offset,
-                                    as_of=as_of, cursor=cursor, category=category)
+    return await READS.page_allowed(request, access, who, patient_id, rtype, date_=q.date,
+                                    code=q.code, status=q.status, count=q.count,
+                                    offset=q.offset, as_of=q.as_of, cursor=q.cursor,
+                                    category=q.category)
 
 
 # --- read, vread, history --------------------------------------------------------------------

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, Header, Query, Request
+from fastapi import Body, Depends, Header, Request
 
 from libs.access.model import Resource
 from libs.events.consistency import HEADER
@@ -34,10 +34,10 @@ from libs.kernel import errors
 from libs.web.fhir.negotiation import fhir_format
 from libs.web.errors import FhirJSONResponse
 from libs.web.fhir.reads import (
-    READ_INTERACTIONS, AsOf, Count, CursorParam, FhirReads, Offset, required_patient,
-    resource_capability, server_capabilities,
+    READ_INTERACTIONS, FhirReads, required_patient, resource_capability, server_capabilities,
 )
 from libs.web.fhir.narrative import narrated
+from libs.web.fhir.search_params import Search
 from libs.web.fhir.writes import kept_routes, prefer_return, write_answer
 from libs.web.guard import AccessDep, CurrentSubject
 from libs.web.routing import PrefixRouter
@@ -122,20 +122,15 @@ async def capability_statement():
 
 @router.get("/{rtype}")
 async def search(rtype: str, request: Request, who: CurrentSubject, access: AccessDep,
-                 patient: Annotated[str | None, Query(description="Patient/<id>")] = None,
-                 date_: Annotated[list[str] | None, Query(alias="date")] = None,
-                 code: Annotated[str | None, Query(description="code or system|code")] = None,
-                 status: Annotated[str | None, Query()] = None,
-                 count: Count = 50, offset: Offset = 0, as_of: AsOf = None,
-                 cursor: CursorParam = None):
+                 q: Search):
     """Search one patient's resources of a type, newest first, a page at a time (the next
     link pages on with ``_cursor``; ``total`` is left out above 1,000 matches)."""
     rtype = READS.type(rtype)
-    patient_id = required_patient(patient, PATIENT_REQUIRED)
+    patient_id = required_patient(q.patient, PATIENT_REQUIRED)
     grant = await READS.search_allowed(access, who, patient_id, rtype)
-    return await READS.search(request, grant, patient_id, rtype, date_=date_, code=code,
-                              status=status, count=count, offset=offset, as_of=as_of,
-                              cursor=cursor)
+    return await READS.search(request, grant, patient_id, rtype, date_=q.date, code=q.code,
+                              status=q.status, count=q.count, offset=q.offset, as_of=q.as_of,
+                              cursor=q.cursor)
 
 
 router.include_router(READS.instance_routes(
