@@ -1,4 +1,4 @@
-"""``python -m bench.overhead``: the CPU three pieces of every request cost, in one process, next
+"""``python -m bench.overhead``: the CPU four pieces of a request cost, in one process, next
 to the bare minimum, in microseconds of this process's CPU per call (medians of ``--rounds``):
 
 - **a connection for one statement**: ``SELECT 1`` on a connection borrowed from the engine's
@@ -10,6 +10,10 @@ to the bare minimum, in microseconds of this process's CPU per call (medians of 
   caller's three headers and the token's query parameter declared as FastAPI parameters (as
   ``current_subject`` had them), then read from the request (as it has them now); baseline: the
   same route with no dependencies. Sent straight to the ASGI app, no server and no socket;
+- **a search's query**: a GET of a route with the journal's FHIR search parameters
+  (``patient`` and ``code`` given), declared one by one as FastAPI parameters (as the route had
+  them), then read in one validation (``libs.web.query.QueryModel``, as it has them now);
+  baseline: the same path on a route with no query parameters;
 - **a request's spans**: the server span and the access log's append span, recorded at trace
   ratio 1.0 and 0.1 (``libs.telemetry.sampling``) into an exporter that keeps nothing, next
   to the same calls on OpenTelemetry's no-op tracer (no SDK at all).
@@ -42,6 +46,7 @@ from opentelemetry.trace import SpanKind
 from bench.infra import stack
 from libs.config import REPO_ROOT
 from libs.events.db import asyncpg_dsn, make_engine, pooled
+from libs.kernel.time import Instant
 from libs.telemetry.sampling import TraceRatio
 
 console = Console()
@@ -129,27 +134,68 @@ def _routes() -> FastAPI:
     return fastapi
 
 
+def _get(asgi: FastAPI, path: str, query: bytes = b""):
+    """A GET of ``path`` sent straight to the ASGI app, as a call to time (raises unless 200)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": query, "root_path": "", "server": ("bench", 80),
+             "client": ("bench", 1), "state": {},
+             "headers": [(b"host", b"bench"), (b"authorization", b"Bearer " + b"x" * 600),
+                         (b"accept", b"application/fhir+json")]}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            raise RuntimeError(f"{path} answered {message['status']}: not measured")
+    return lambda: asgi(scope, receive, send)
+
+
 async def _headers(n: int) -> dict[str, float]:
     asgi = _routes()
+    return {"headers declared": await _per_call(_get(asgi, "/declared/Observation/1"), n),
+            "headers read": await _per_call(_get(asgi, "/read/Observation/1"), n),
+            "bare route (baseline)": await _per_call(_get(asgi, "/bare/Observation/1"), n)}
 
-    def get(path: str):
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
-                 "query_string": b"", "root_path": "", "server": ("bench", 80),
-                 "client": ("bench", 1), "state": {},
-                 "headers": [(b"host", b"bench"), (b"authorization", b"Bearer " + b"x" * 600),
-                             (b"accept", b"application/fhir+json")]}
 
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
+def _search_routes() -> FastAPI:
+    """The journal's FHIR search route's query parameters, declared one by one (as it had
+    them) and read in one validation (``QueryModel(JournalSearch)``, as it has them now)."""
+    from libs.web.query import QueryModel
+    from services.journal.http.fhir import JournalSearch
 
-        async def send(message):
-            if message["type"] == "http.response.start" and message["status"] != 200:
-                raise RuntimeError(f"{path} answered {message['status']}: not measured")
-        return lambda: asgi(scope, receive, send)
-    return {"headers declared": await _per_call(get("/declared/Observation/1"), n),
-            "headers read": await _per_call(get("/read/Observation/1"), n),
-            "bare route (baseline)": await _per_call(get("/bare/Observation/1"), n)}
+    fastapi, search = FastAPI(), QueryModel(JournalSearch)
+
+    # defaults, not Annotated[...]: string annotations cannot name this function's locals
+    @fastapi.get("/declared/{rtype}")
+    async def declared(rtype: str, patient: str | None = Query(None),
+                       id_: str | None = Query(None, alias="_id"),
+                       date_: list[str] | None = Query(None, alias="date"),
+                       code: str | None = Query(None), status: str | None = Query(None),
+                       category: str | None = Query(None, max_length=200),
+                       identifier: str | None = Query(None, max_length=200),
+                       count: int = Query(50, alias="_count", ge=1, le=500),
+                       offset: int = Query(0, alias="_offset", ge=0, le=10_000),
+                       as_of: Instant | None = Query(None),
+                       cursor: str | None = Query(None, alias="_cursor", max_length=400)):
+        return Response(b"{}")
+
+    @fastapi.get("/read/{rtype}")
+    async def read(rtype: str, q=Depends(search)):
+        return Response(b"{}")
+
+    @fastapi.get("/bare/{rtype}")
+    async def bare(rtype: str):
+        return Response(b"{}")
+    return fastapi
+
+
+async def _queries(n: int) -> dict[str, float]:
+    asgi, query = _search_routes(), b"patient=Patient/0190a0b0-0000-7000-8000-000000000001" \
+        b"&code=http://loinc.org|8867-4"
+    return {f"search query {k}": await _per_call(_get(asgi, f"/{k}/Observation", query), n)
+            for k in ("declared", "read", "bare")}
 
 
 def _spans(n: int) -> dict[str, float]:
@@ -198,7 +244,7 @@ def main(rounds: int = typer.Option(5, help="rounds; the median is reported"),
         for r in range(rounds):
             console.log(f"round {r + 1} of {rounds}")
             for k, v in (await _checkout(url, calls) | await _headers(calls)
-                         | _spans(calls)).items():
+                         | await _queries(calls) | _spans(calls)).items():
                 got.setdefault(k, []).append(v)
     with stack() as handle:
         asyncio.run(measure(handle.database_url))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.overhead import _checkout, _headers, _spans
+from bench.overhead import _checkout, _headers, _queries, _spans
 
 WHAT = {"AsyncConnection", "pooled", "held connection (baseline)"}
 
@@ -19,6 +19,11 @@ async def test_the_checkout_figures_come_from_statements_that_ran(database_url):
 async def test_the_header_figures_come_from_routes_that_answered():
     got = await _headers(64)   # a route that did not answer 200 raises
     assert set(got) == {"headers declared", "headers read", "bare route (baseline)"}
+
+
+async def test_the_search_query_figures_come_from_routes_that_answered():
+    got = await _queries(64)   # a route that did not answer 200 raises
+    assert set(got) == {"search query declared", "search query read", "search query bare"}
 
 
 def test_the_span_figures_are_for_each_ratio_and_the_no_op_floor():
