@@ -312,9 +312,9 @@ class AccessLogger:
                         self._slot_conn, self._slot_raw, self.slot = conn, raw, k
                         return
             except BaseException:
-                await conn.close()
+                await _give_back(conn, broken=True)
                 raise
-            await conn.close()
+            await _give_back(conn)
             self.slot = self.slot or 0
             self._slot_again_at = asyncio.get_running_loop().time() + 60
 
