@@ -155,9 +155,12 @@ def _one_of_several(mode: str, raw_config: str) -> None:
     socket lets whichever process accepts first take a burst of keep-alive connections (two
     uvicorn workers on one socket served the journal benchmark's reads slower than one process,
     the machine a quarter idle: bench/RESULTS.md). It listens once its app is up."""
+    import ctypes
+    import signal
     import socket
 
     import uvicorn
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG: it goes with its parent
     c = json.loads(raw_config)
     app = _api(mode, c)
     settle_heap()
@@ -169,7 +172,7 @@ def _one_of_several(mode: str, raw_config: str) -> None:
 
 def _several(mode: str, raw_config: str, n: int) -> None:
     """``n`` API processes on one port (children of this one, which only waits for them and
-    passes SIGTERM on)."""
+    passes SIGTERM on; killed, its children get SIGTERM from the kernel: PR_SET_PDEATHSIG)."""
     import multiprocessing
     import signal
 

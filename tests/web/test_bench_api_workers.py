@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +15,7 @@ from bench import loadgen as lg
 from bench.servers import API_WORKERS_ENV
 from bench.util import CpuMeter, _parent, _role_of
 from libs.devstack.procs import free_port
+from tests.support.waiting import eventually
 
 
 async def test_two_api_processes_answer_on_one_port_and_count_as_the_server(
@@ -38,9 +40,22 @@ async def test_two_api_processes_answer_on_one_port_and_count_as_the_server(
         used = meter.stop()
         assert used.get("journal", 0) > 0
         assert {_role_of(c, {server.pid: "journal"}) for c in children} == {"journal"}
+        os.kill(server.pid, signal.SIGKILL)   # a stop that timed out: none may outlive it
+        await eventually(lambda: _gone(children), 30, what="the API's processes gone")
     finally:
         await server.stop()
-    assert not any(Path(f"/proc/{c}").exists() and _parent(c) == server.pid for c in children)
+
+
+async def _gone(pids: set[int]) -> bool:
+    return not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _listening(port: int) -> set[int]:
