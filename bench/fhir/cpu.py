@@ -54,8 +54,9 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def listener_pid(port: int) -> int | None:
-    """The process listening on 127.0.0.1/0.0.0.0/[::] ``port`` (from /proc/net/tcp*)."""
+def listener_pids(port: int) -> set[int]:
+    """The processes listening on 127.0.0.1/0.0.0.0/[::] ``port`` (from /proc/net/tcp*): more
+    than one when each binds it with ``SO_REUSEPORT``, or shares an inherited socket."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError):
@@ -63,8 +64,9 @@ def listener_pid(port: int) -> int | None:
                 f = line.split()
                 if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
                     inodes.add(f"socket:[{f[9]}]")
+    found: set[int] = set()
     if not inodes:
-        return None
+        return found
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -72,8 +74,14 @@ def listener_pid(port: int) -> int | None:
             for fd in os.listdir(f"/proc/{entry}/fd"):
                 with contextlib.suppress(OSError):
                     if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
-                        return int(entry)
-    return None
+                        found.add(int(entry))
+                        break
+    return found
+
+
+def listener_pid(port: int) -> int | None:
+    """The process listening on ``port`` (the lowest pid when several do)."""
+    return min(listener_pids(port), default=None)
 
 
 def machine_ticks(stat: str = "/proc/stat") -> tuple[int, int]:

@@ -44,17 +44,13 @@ def _depends_on(dependant: Dependant, call: Callable) -> bool:
 
 
 def _read_by_hand(dependant: Dependant) -> Iterator[dict]:
-    """The parameters the route's dependencies read themselves."""
+    """The parameters the route's dependencies read themselves (repeats are dropped later)."""
     if _depends_on(dependant, current_subject):
         yield from SUBJECT_PARAMETERS
-    seen: set[int] = set()
 
     def walk(d: Dependant) -> Iterator[dict]:
         for sub in d.dependencies:
-            params = getattr(sub.call, "openapi_parameters", None)
-            if params and id(sub.call) not in seen:
-                seen.add(id(sub.call))
-                yield from params
+            yield from getattr(sub.call, "openapi_parameters", ())
             yield from walk(sub)
     yield from walk(dependant)
 
@@ -67,15 +63,6 @@ def documented_operations(app: FastAPI) -> Iterator[tuple[str, str, list[dict]]]
             if params:
                 for method in sorted(route.methods):
                     yield route.path_format, method.lower(), params
-
-
-def subject_operations(app: FastAPI) -> Iterator[tuple[str, str]]:
-    """(path, method) of every documented operation that depends on ``current_subject``."""
-    for route in iter_route_contexts(app.routes):
-        if isinstance(route.original_route, APIRoute) and route.include_in_schema \
-                and _depends_on(route.dependant, current_subject):
-            for method in sorted(route.methods):
-                yield route.path_format, method.lower()
 
 
 def document_subject(app: FastAPI) -> None:
@@ -93,7 +80,10 @@ def document_subject(app: FastAPI) -> None:
                 continue
             params = operation.setdefault("parameters", [])
             named = {(p["name"].lower(), p["in"]) for p in params}
-            params += [dict(p) for p in read if (p["name"].lower(), p["in"]) not in named]
+            for p in read:   # a dependency met twice, or a parameter also declared: once
+                if (p["name"].lower(), p["in"]) not in named:
+                    named.add((p["name"].lower(), p["in"]))
+                    params.append(dict(p))
             operation.setdefault("responses", {}).setdefault("422", _INVALID)  # a bad value
         return document
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import aiohttp
 
 from bench import loadgen as lg
+from bench.fhir.cpu import listener_pids
 from bench.servers import API_WORKERS_ENV
 from bench.util import CpuMeter, _parent, _role_of
-from libs.devstack.procs import free_port
+from cli.services import zombie
+from libs.devstack.procs import free_port, pid_alive
 from tests.support.waiting import eventually
 
 
@@ -27,7 +29,7 @@ async def test_two_api_processes_answer_on_one_port_and_count_as_the_server(
               "key": str(tmp_path / "key.pem"), "schema": schema, "port": free_port()}
     server = await lg.start_server("journal", config, tmp_path / "journal.log")
     try:
-        children = _listening(config["port"])   # a socket each: SO_REUSEPORT
+        children = listener_pids(config["port"])   # a socket each: SO_REUSEPORT
         assert len(children) == 2 and {_parent(c) for c in children} == {server.pid}
         meter = CpuMeter(server.roles("journal"))
         async with aiohttp.ClientSession(f"http://127.0.0.1:{config['port']}",
@@ -46,31 +48,6 @@ async def test_two_api_processes_answer_on_one_port_and_count_as_the_server(
         await server.stop()
 
 
-async def _gone(pids: set[int]) -> bool:
-    return not any(_alive(p) for p in pids)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _listening(port: int) -> set[int]:
-    """The processes with a socket listening on ``port``."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = line.split()
-        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
-            inodes.add(f"socket:[{f[9]}]")
-    pids = set()
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
-        except OSError:
-            continue
-        if inodes & set(fds):
-            pids.add(int(pid))
-    return pids
+async def _gone(pids: set[int]) -> bool:   # exited (a zombie nobody reaps has exited too)
+    return all(not pid_alive(p) or zombie(p) for p in pids)
