@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Request
 
 from libs.audit.log import AccessLogger, entry_for
 from libs.audit.facts_store import NAME as FACTS
@@ -32,6 +32,7 @@ from libs.access.tokens import CitizenLogin, TokenError, TokenValidator, parse_a
 from libs.events.envelope import Actor
 from libs.kernel.errors import Forbidden
 from libs.events.consistency import ConsistencyToken, wait_until_applied
+from libs.web.by_hand import optional_string, path_uuid, uuid_path_parameter
 from libs.web.consistency import DEFAULT_WAIT_S, token_in
 from libs.web.errors import outcome_response
 
@@ -187,18 +188,25 @@ async def _decided(request: Request, subject: Subject, action: Action, category:
         purpose=purpose, resources=(category,), facts=facts)
 
 
+# what the guards read by hand (``libs.web.by_hand``), as FastAPI documented them when declared
+GUARD_PARAMETERS = (uuid_path_parameter("patient_id"), optional_string(PURPOSE, "header"))
+
+
 def _marked(guard: Callable, name: str) -> Callable:
     guard.__name__ = name
     guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
+    guard.openapi_parameters = GUARD_PARAMETERS
     return guard
 
 
 def guarded(action: Action, category: str = "record") -> Callable:
-    """A dependency for ``/patients/{patient_id}/...`` routes: the decided, logged grant."""
+    """A dependency for ``/patients/{patient_id}/...`` routes: the decided, logged grant. The
+    patient id and ``X-Purpose-Of-Use`` are read from the request (``libs.web.by_hand``): a
+    malformed id is a 422 before anything is decided."""
 
-    async def guard(patient_id: UUID, request: Request, subject: CurrentSubject,
-                    purpose: Annotated[str | None, Header(alias=PURPOSE)] = None) -> Grant:
-        return await _decided(request, subject, action, category, patient_id, purpose)
+    async def guard(request: Request, subject: CurrentSubject) -> Grant:
+        return await _decided(request, subject, action, category,
+                              path_uuid(request, "patient_id"), request.headers.get(PURPOSE))
 
     return _marked(guard, f"guard_{action}_{category}")
 
@@ -213,12 +221,11 @@ def guarded_with(action: Action, category: str, load: Load) -> Callable:
     same durable log entry come first; the route gets ``(grant, data)`` only once permitted,
     and a refusal reads the same whatever the data held."""
 
-    async def guard(patient_id: UUID, request: Request, subject: CurrentSubject,
-                    purpose: Annotated[str | None, Header(alias=PURPOSE)] = None
-                    ) -> tuple[Grant, Any]:
+    async def guard(request: Request, subject: CurrentSubject) -> tuple[Grant, Any]:
+        patient_id = path_uuid(request, "patient_id")
         raw, data = await load(request, patient_id)
-        return await _decided(request, subject, action, category, patient_id, purpose,
-                              facts_from(raw, patient_id)), data
+        return await _decided(request, subject, action, category, patient_id,
+                              request.headers.get(PURPOSE), facts_from(raw, patient_id)), data
 
     return _marked(guard, f"guard_{action}_{category}_with_data")
 

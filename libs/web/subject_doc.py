@@ -1,6 +1,7 @@
 """Parameters read by hand, in the OpenAPI document. ``current_subject`` reads
-``Authorization``, ``X-Acting-For`` and the consistency token from the request itself, and a
-``libs.web.query.QueryModel`` reads a route's query parameters in one validation (both cheaper
+``Authorization``, ``X-Acting-For`` and the consistency token from the request itself, the
+guards and the write dependency their patient id and headers (``libs.web.by_hand``), and a
+``libs.web.query.QueryModel`` reads a route's query parameters in one validation (all cheaper
 than FastAPI's solving of declared parameters), so FastAPI no longer sees them:
 ``document_subject`` adds them, as FastAPI described them when they were declared, to every
 operation whose route depends on ``current_subject`` or on such a dependency (anything with
@@ -16,22 +17,17 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from libs.events.consistency import HEADER
+from libs.web.by_hand import optional_string
 from libs.web.consistency import HEADER_DOC, QUERY_DOC, QUERY_PARAM
 from libs.web.guard import ACTING_FOR, current_subject
 
 
-def _optional_string(name: str, where: str, description: str, title: str) -> dict:
-    return {"name": name, "in": where, "required": False, "description": description,
-            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}],
-                       "description": description, "title": title}}
-
-
 SUBJECT_PARAMETERS = (
-    _optional_string(QUERY_PARAM, "query", QUERY_DOC, "Consistency Token"),
-    _optional_string("authorization", "header", "Bearer token", "Authorization"),
-    _optional_string(ACTING_FOR, "header", "Patient id of the person a citizen acts for (a "
-                     "child, a mandate giver)", ACTING_FOR),
-    _optional_string(HEADER, "header", HEADER_DOC, HEADER),
+    optional_string(QUERY_PARAM, "query", QUERY_DOC, "Consistency Token"),
+    optional_string("authorization", "header", "Bearer token", "Authorization"),
+    optional_string(ACTING_FOR, "header", "Patient id of the person a citizen acts for (a "
+                    "child, a mandate giver)", ACTING_FOR),
+    optional_string(HEADER, "header", HEADER_DOC, HEADER),
 )
 
 

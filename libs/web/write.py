@@ -40,13 +40,14 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Request, Response
 
 from libs.access.model import Action, Decision, Resource
 from libs.events.ports import EventContext
 from libs.events.store import AppendResult
 from libs.events.streams import Decide, StreamStore
 from libs.kernel.errors import Invalid, PreconditionFailed, PreconditionRequired
+from libs.web.by_hand import optional_string, path_uuid, uuid_path_parameter
 from libs.web.consistency import written
 from libs.web.guard import PURPOSE, Access, Grant, Subject, actor_of, current_subject, get_access
 from libs.web.idempotency import KEY_HEADER, KEY_HELP, Idempotency, apply_once, requested
@@ -58,6 +59,10 @@ Body = Mapping[str, Any] | Callable[[AppendResult], Mapping[str, Any]] | None
 
 IF_MATCH_HELP = ('The version the change was made against: the ETag of a read, e.g. W/"7". '
                  "A stale version is a 412; where a change requires it, a missing one is 428.")
+# read by hand (``libs.web.by_hand``), documented as FastAPI did when they were declared
+WRITE_HEADERS = (optional_string("If-Match", "header", IF_MATCH_HELP),
+                 optional_string(PURPOSE, "header"),
+                 optional_string(KEY_HEADER, "header", KEY_HELP))
 
 
 @dataclass(frozen=True)
@@ -225,39 +230,31 @@ def write(category: str, *, store: Callable[[Request], StreamStore],
     request; ``actor`` turns the token's subject into the domain's actor (raising ``Forbidden``
     for a subject that may not do this); ``what`` names the stream in messages."""
     if authorize is GUARD:
-        async def dependency(patient_id: UUID, request: Request, response: Response,
-                             subject: Annotated[Subject, Depends(current_subject)],
-                             if_match_header: Annotated[str | None, Header(
-                                 alias="If-Match", description=IF_MATCH_HELP)] = None,
-                             purpose_header: Annotated[str | None,
-                                                       Header(alias=PURPOSE)] = None,
-                             key_header: Annotated[str | None, Header(
-                                 alias=KEY_HEADER, description=KEY_HELP)] = None) -> Write:
+        async def dependency(request: Request, response: Response,
+                             subject: Annotated[Subject, Depends(current_subject)]) -> Write:
+            patient_id, headers = path_uuid(request, "patient_id"), request.headers
             access = get_access(request)
             grant = await access.require(
                 subject, action, Resource(patient_id=patient_id, category=category),
-                purpose=purpose_header, resources=(category,))
+                purpose=headers.get(PURPOSE), resources=(category,))
             return Write(patient_id, subject, actor(subject), access.now(), grant, access,
-                         store(request), response, expected_version(if_match_header, if_match,
-                                                                    what), what,
-                         purpose=purpose, idempotency=await _keyed(request, subject, key_header))
+                         store(request), response, expected_version(headers.get("If-Match"),
+                                                                    if_match, what), what,
+                         purpose=purpose,
+                         idempotency=await _keyed(request, subject, headers.get(KEY_HEADER)))
         dependency.ehr_access_guard = True   # a test proves every patient route is guarded
+        dependency.openapi_parameters = (uuid_path_parameter("patient_id"), *WRITE_HEADERS)
     else:
         async def dependency(request: Request, response: Response,
-                             subject: Annotated[Subject, Depends(current_subject)],
-                             if_match_header: Annotated[str | None, Header(
-                                 alias="If-Match", description=IF_MATCH_HELP)] = None,
-                             purpose_header: Annotated[str | None,
-                                                       Header(alias=PURPOSE)] = None,
-                             key_header: Annotated[str | None, Header(
-                                 alias=KEY_HEADER, description=KEY_HELP)] = None) -> Write:
-            access = get_access(request)
+                             subject: Annotated[Subject, Depends(current_subject)]) -> Write:
+            access, headers = get_access(request), request.headers
             return Write(_path_patient(request), subject, actor(subject),
                          access.now(), None, access, store(request), response,
-                         expected_version(if_match_header, if_match, what), what,
+                         expected_version(headers.get("If-Match"), if_match, what), what,
                          declared=None if authorize == IN_ROUTE else authorize,
-                         purpose=purpose, purpose_of_use=purpose_header,
-                         idempotency=await _keyed(request, subject, key_header))
+                         purpose=purpose, purpose_of_use=headers.get(PURPOSE),
+                         idempotency=await _keyed(request, subject, headers.get(KEY_HEADER)))
+        dependency.openapi_parameters = WRITE_HEADERS
         if authorize == IN_ROUTE:
             dependency.ehr_access_in_route = True   # the route calls ``w.require``
         else:

@@ -256,6 +256,12 @@ async def test_bad_input_is_a_readable_422_without_the_number(consent: Consent):
         "sector": "school", "categories": ["a"], "purpose": "x",
         "valid_to": "2030-01-01T00:00:00"})
     assert r.status_code == 422 and "timezone" in r.text, "a time without a zone is ambiguous"
+    for bad in ("not-a-uuid", "1234"):   # read by the guards themselves: FastAPI's 422 still
+        r = await c.get(f"/patients/{bad}/consents", headers=consent.nurse())
+        assert r.status_code == 422 and "patient_id" in r.text, r.text
+        r = await c.post(f"/patients/{bad}/blocks", headers=consent.citizen(pid),
+                         json={"target_kind": "unit", "target": "974600978"})
+        assert r.status_code == 422 and "patient_id" in r.text, r.text
 
 
 async def test_every_access_is_logged_in_a_verifiable_chain(consent: Consent, database_url,
