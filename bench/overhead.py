@@ -1,4 +1,4 @@
-"""``python -m bench.overhead``: the CPU four pieces of a request cost, in one process, next
+"""``python -m bench.overhead``: the CPU five pieces of a request cost, in one process, next
 to the bare minimum, in microseconds of this process's CPU per call (medians of ``--rounds``):
 
 - **a connection for one statement**: ``SELECT 1`` on a connection borrowed from the engine's
@@ -14,6 +14,10 @@ to the bare minimum, in microseconds of this process's CPU per call (medians of 
   (``patient`` and ``code`` given), declared one by one as FastAPI parameters (as the route had
   them), then read in one validation (``libs.web.query.QueryModel``, as it has them now);
   baseline: the same path on a route with no query parameters;
+- **a guard's patient id and purpose**: a GET of a ``/patients/{patient_id}/...`` route whose
+  guard declares the patient id and ``X-Purpose-Of-Use`` as FastAPI parameters (as ``guarded``
+  had them), then reads them from the request (``libs.web.by_hand``, as it has them now);
+  baseline: the same route with a guard that reads nothing;
 - **a request's spans**: the server span and the access log's append span, recorded at trace
   ratio 1.0 and 0.1 (``libs.telemetry.sampling``) into an exporter that keeps nothing, next
   to the same calls on OpenTelemetry's no-op tracer (no SDK at all).
@@ -30,6 +34,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
+from uuid import UUID
 
 import asyncpg
 import typer
@@ -191,6 +196,37 @@ def _search_routes() -> FastAPI:
     return fastapi
 
 
+def _guard_routes() -> FastAPI:
+    """A guarded route's patient id and purpose: the guard declaring them (as ``guarded`` had
+    them), reading them from the request (``libs.web.by_hand``, as it has them now); baseline:
+    a guard that reads nothing (the route declares its own ``patient_id`` in all three)."""
+    from libs.web.by_hand import path_uuid
+
+    fastapi = FastAPI()
+
+    async def declared(patient_id: UUID, request: Request,
+                       purpose: str | None = Header(None, alias="X-Purpose-Of-Use")):
+        return patient_id, purpose
+
+    async def read(request: Request):
+        return path_uuid(request, "patient_id"), request.headers.get("X-Purpose-Of-Use")
+
+    async def none() -> None:
+        return None
+
+    for name, guard in (("declared", declared), ("read", read), ("bare", none)):
+        @fastapi.get(f"/{name}/patients/{{patient_id}}/consents")
+        async def route(patient_id: UUID, g=Depends(guard)):
+            return Response(b"{}")
+    return fastapi
+
+
+async def _guards(n: int) -> dict[str, float]:
+    asgi, pid = _guard_routes(), "0190a0b0-0000-7000-8000-000000000001"
+    return {f"guard's id and purpose {k}": await _per_call(
+        _get(asgi, f"/{k}/patients/{pid}/consents"), n) for k in ("declared", "read", "bare")}
+
+
 async def _queries(n: int) -> dict[str, float]:
     asgi, query = _search_routes(), b"patient=Patient/0190a0b0-0000-7000-8000-000000000001" \
         b"&code=http://loinc.org|8867-4"
@@ -244,7 +280,8 @@ def main(rounds: int = typer.Option(5, help="rounds; the median is reported"),
         for r in range(rounds):
             console.log(f"round {r + 1} of {rounds}")
             for k, v in (await _checkout(url, calls) | await _headers(calls)
-                         | await _queries(calls) | _spans(calls)).items():
+                         | await _queries(calls) | await _guards(calls)
+                         | _spans(calls)).items():
                 got.setdefault(k, []).append(v)
     with stack() as handle:
         asyncio.run(measure(handle.database_url))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.overhead import _checkout, _headers, _queries, _spans
+from bench.overhead import _checkout, _guards, _headers, _queries, _spans
 
 WHAT = {"AsyncConnection", "pooled", "held connection (baseline)"}
 
@@ -24,6 +24,12 @@ async def test_the_header_figures_come_from_routes_that_answered():
 async def test_the_search_query_figures_come_from_routes_that_answered():
     got = await _queries(64)   # a route that did not answer 200 raises
     assert set(got) == {"search query declared", "search query read", "search query bare"}
+
+
+async def test_the_guard_figures_come_from_routes_that_answered():
+    got = await _guards(64)   # a route that did not answer 200 raises
+    assert set(got) == {"guard's id and purpose declared", "guard's id and purpose read",
+                        "guard's id and purpose bare"} and all(v > 0 for v in got.values())
 
 
 def test_the_span_figures_are_for_each_ratio_and_the_no_op_floor():
