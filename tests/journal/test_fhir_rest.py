@@ -143,6 +143,9 @@ async def test_type_level_create_answers_location_etag_and_what_prefer_asks(clin
     r = await clinic.journal.post("/fhir/Observation", headers=cw, json=patient_resource(
         number, "Lie"))
     assert r.status_code == 422 and "takes a Observation" in r.text
+    odd = weight(subject, 73) | {"contained": [{"resourceType": None}]}   # hostile, not a 500
+    r = await clinic.journal.post("/fhir/Observation", headers=cw, json=odd)
+    assert r.status_code == 422 and "not the name of a type" in r.text, r.text
 
     # content negotiation: FHIR JSON, by _format or Accept; XML is refused in an outcome
     for params, accept, status in (({"_format": "json"}, "application/fhir+json", 200),

@@ -161,3 +161,6 @@ def validate_bundle(bundle: Any) -> None:
         name = str(exc.args[0] if exc.args else "").rsplit(".", 1)[-1].removesuffix("Type")
         raise BundleError(f"This is not a valid FHIR R4 Bundle: it holds a resource type R4 "
                           f"does not define ({name}).") from None
+    except TypeError:   # its lookup of a resourceType that is no string (null, 5, a list)
+        raise BundleError("This is not a valid FHIR R4 Bundle: a resource in it has a "
+                          "resourceType that is not the name of a type.") from None

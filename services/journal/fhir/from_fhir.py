@@ -43,6 +43,8 @@ from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from libs.kernel.time import OSLO, in_range_day, in_range_instant, local_day
 from services.journal.domain.codes import ICD10, ICPC2, CodeError, code_system
 from services.journal.domain import clinical, episodes, patients as pt
@@ -52,7 +54,7 @@ from services.journal.domain.results import RecordCodedCondition
 from services.journal.fhir import care_plans_in as plans_in, observations_in as results_in
 from services.journal.fhir.plan import (
     BP_COMPONENTS, BP_PANELS, BundleError, CONVERT, Entry, IdPolicy, LOINC, NOT_JOURNAL, Plan,
-    Resource, SAME_AS, Unmappable,
+    Resource, SAME_AS, Unmappable, skip_reason,
 )
 
 
@@ -160,8 +162,8 @@ def map_bundle(bundle: dict, ids: IdPolicy, *, patient_id: UUID | None = None) -
             continue
         try:
             new = mapper(res, full_url, ids, plan.skipped)
-        except Unmappable as exc:
-            plan.skipped[exc.reason] += 1
+        except (Unmappable, ValidationError) as exc:   # or a value our own models refuse
+            plan.skipped[skip_reason(kind, exc)] += 1
             continue
         plan.entries.extend(new)
         plan.replaced.update(x for e in new for x in e.left_out)
@@ -180,24 +182,22 @@ def _patient(plan: Plan, patient: Resource, ids: IdPolicy) -> None:
     elif death is not None:
         plan.entries.append(death)
     try:
-        who = ids.identity(patient)
-        where = ids.address(patient)
-        name = _name(patient)
-    except Unmappable as exc:
-        plan.skipped[exc.reason] += 1
+        who, where, name = ids.identity(patient), ids.address(patient), _name(patient)
+        birth = _day(patient.get("birthDate"))
+        if birth is not None and birth > local_day(ids.now):
+            raise Unmappable("Patient: birth date in the future")
+        sex: Sex = patient.get("gender") if patient.get("gender") in (
+            "female", "male", "other", "unknown") else "unknown"
+        registration = RegisterPatient(national_id=who.national_id, assigner=who.assigner,
+                                       birth_date=birth, name=name, sex=sex,
+                                       address=where.address)
+    except (Unmappable, ValidationError) as exc:
+        plan.skipped[skip_reason("Patient", exc)] += 1
         return
-    birth = _day(patient.get("birthDate"))
-    if birth is not None and birth > local_day(ids.now):
-        plan.skipped["Patient: birth date in the future"] += 1
-        return
-    sex: Sex = patient.get("gender") if patient.get("gender") in (
-        "female", "male", "other", "unknown") else "unknown"
     for note in (who.replaced, where.replaced):
         if note:
             plan.replaced[note] += 1
-    plan.registration = RegisterPatient(national_id=who.national_id, assigner=who.assigner,
-                                        birth_date=birth, name=name, sex=sex,
-                                        address=where.address)
+    plan.registration = registration
     plan.alternatives = who.alternatives
 
 

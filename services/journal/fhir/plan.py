@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from libs.kernel.identifiers import IdentifierSystem
 from services.journal.domain.base import Command
 from services.journal.domain.base import Clinician
@@ -94,6 +96,16 @@ class Unmappable(Exception):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(reason)
+
+
+def skip_reason(kind: str, exc: Unmappable | ValidationError) -> str:
+    """What ``skipped`` counts for a resource of ``kind`` not mapped: a policy's reason, or
+    where and why one of the journal's own models refused a value (never the value)."""
+    if isinstance(exc, Unmappable):
+        return exc.reason
+    e = exc.errors(include_url=False)[0]
+    where = ".".join(str(x) for x in e.get("loc", ())) or kind
+    return f"{kind}: {where} is not a value the journal can hold ({e.get('msg', 'invalid')})"
 
 
 @dataclass(frozen=True)
@@ -199,10 +211,11 @@ class IdPolicy:
 
     def address(self, patient: Resource) -> Placed:
         for a in patient.get("address") or []:
-            exts = [*((a.get("_district") or {}).get("extension") or []),
-                    *(a.get("extension") or [])]
-            code = next((x.get("valueCoding", {}).get("code") for x in exts
-                         if x.get("url") == MUNICIPALITY_EXT), None)
+            district = a.get("_district")   # fhir.resources lets a primitive's element be odd
+            exts = [*((district.get("extension") if isinstance(district, dict) else None)
+                      or []), *(a.get("extension") or [])]
+            code = next(((x.get("valueCoding") or {}).get("code") for x in exts
+                         if isinstance(x, dict) and x.get("url") == MUNICIPALITY_EXT), None)
             if code:
                 return Placed(AddressIn(lines=list(a.get("line") or [])[:4],
                                         postal_code=a.get("postalCode"), city=a.get("city"),
