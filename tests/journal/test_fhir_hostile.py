@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,6 +93,19 @@ def test_the_unchanged_bundle_is_read_both_ways():
     assert plan.registration is not None and len({e.kind for e in plan.entries}) >= 6
     validate_bundle(BUNDLE)
     assert map_bundle(BUNDLE, SyntheaPolicy(NOW)).registration is not None
+
+
+@pytest.mark.parametrize("resource_type", [None, 5, ["Observation"], {"a": 1}])
+@pytest.mark.parametrize("contained", [False, True])
+def test_a_resource_type_that_is_no_string_is_an_invalid_bundle_not_a_crash(resource_type,
+                                                                            contained):
+    odd = {"resourceType": resource_type, "status": "final"}
+    resource = ({"resourceType": "Observation", "status": "final", "contained": [odd]}
+                if contained else odd)
+    with pytest.raises(BundleError, match="resourceType that is not the name of a type"):
+        validate_bundle({"resourceType": "Bundle", "type": "transaction",
+                         "entry": [{"resource": resource, "request": {"method": "POST",
+                                                                      "url": "Observation"}}]})
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
