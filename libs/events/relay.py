@@ -56,10 +56,13 @@ class RelayStats:
 
 
 def producer_for(bootstrap: str) -> AIOKafkaProducer:
-    """The relay's producer; ``bootstrap`` carries the security (libs/events/kafka_client.py)."""
+    """The relay's producer; ``bootstrap`` carries the security (libs/events/kafka_client.py).
+    No linger: a drain hands the producer all its rows before it waits for one, so they are
+    batched anyway, and the relay's own linger gathers drains under load; the producer's 5 ms
+    only delayed every write's visibility (bench/RESULTS.md)."""
     return AIOKafkaProducer(
         **client_options(bootstrap), acks="all", enable_idempotence=True,
-        linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=15000,
+        linger_ms=0, max_batch_size=256 * 1024, request_timeout_ms=15000,
         retry_backoff_ms=200, metadata_max_age_ms=30000)
 
 
