@@ -37,6 +37,8 @@ from enum import Enum
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
+import orjson
+
 GENESIS = "0" * 64
 CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 Kind = Literal["altered", "missing", "reordered", "duplicate"]
@@ -68,11 +70,28 @@ def _jsonable(value: Any) -> Any:
 
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                            default=_jsonable).encode
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME   # datetimes by _jsonable
+
+
+def _dumps(value: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: orjson (a fifth of the standard library's time), or
+    the standard library's encoder for what orjson refuses (an integer beyond 64 bits, a
+    non-string key, a lone surrogate); the same bytes either way for every value a log entry
+    holds. (Floats would differ, ``1e+16`` against ``1e16``: an entry has none.)"""
+    try:
+        return orjson.dumps(value, default=_jsonable, option=_SORTED)
+    except orjson.JSONEncodeError:
+        return _encode(value).encode()
 
 
 def canonical(entry: Mapping[str, Any]) -> bytes:
     """The entry's canonical JSON without its ``hash`` (JSON values or Python values alike)."""
-    return _encode({k: v for k, v in entry.items() if k != "hash"}).encode()
+    return _dumps({k: v for k, v in entry.items() if k != "hash"})
+
+
+def entry_json(entry: Mapping[str, Any]) -> bytes:
+    """A chained entry's JSON as the log stores it: the canonical form with its ``hash``."""
+    return _dumps(entry)
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
