@@ -7,9 +7,11 @@ committed in the service's event store, so no response goes out without its log 
 relay publishes it from the outbox; nothing here talks to Kafka).
 
 Group commit: one writer task, on a connection of its own, takes every entry waiting in the
-queue (up to ``max_batch``) and writes them in one statement (``EventStore.append_streams_in``,
+queue (up to ``max_batch``) and writes them in one statement (``EventStore.append_written_in``,
 atomic without a transaction: one round trip per batch) over the patient streams
 ``audit-<writer>-<patient>``, whose version is the chain's ``seq`` (:mod:`libs.audit.chain`).
+Each entry becomes JSON once (its canonical form with its hash, ``chain.entry_json``) and goes
+into its envelope as that (``many_streams.Written``), never through ``AccessLogged`` again.
 Chain heads are cached. Any failure other than a conflict fails every waiter of the batch with
 that exception: an entry is never dropped silently. The envelope's actor is the logging service
 (one append carries entries of several requests); who accessed is in the payload.
@@ -45,12 +47,13 @@ import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.audit.chain import EMPTY, Head, chain_id, iso_utc, link
+from libs.audit.chain import EMPTY, Head, chain_id, entry_json, iso_utc, link
 from libs.access.model import (Action, Basis, Citizen, Decision, Obligation, Practitioner,
                                Resource, SectorOfficial, Subject)
 from libs.events.envelope import Actor
 from libs.events.registry import EventPayload, Registry, event
-from libs.events.store import ConcurrencyError, EventContext, EventStore, StreamAppend
+from libs.events.many_streams import Written
+from libs.events.store import ConcurrencyError, EventContext, EventStore, WrittenAppend
 from libs.events.telemetry_hooks import instruments
 
 MAX_ATTEMPTS = 50  # another writer moved a chain first (or a lock cycle): reload heads, retry
@@ -345,16 +348,16 @@ class AccessLogger:
             appends = []
             for pid in sorted(by_patient, key=str):
                 start = head = self.heads.get(streams[pid], EMPTY)
-                cid, payloads = chain_id(writer, pid), []
-                for entry in by_patient[pid]:
+                cid, events = chain_id(writer, pid), []
+                for entry in by_patient[pid]:   # a valid AccessEntry + its link: no 2nd pass
                     fields = dict(entry.__dict__)
                     head = link(fields, cid, head)
-                    payloads.append(AccessLogged.model_validate(fields))
-                appends.append(StreamAppend(streams[pid], start.seq, payloads,
-                                            EventContext(patient_id=pid, actor=self.ctx_actor)))
+                    events.append(Written(AccessLogged, entry_json(fields)))
+                appends.append(WrittenAppend(streams[pid], start.seq, events,
+                                             EventContext(patient_id=pid, actor=self.ctx_actor)))
                 new[streams[pid]] = head
             # every chain of the batch in one statement, atomic on its own: one round trip
-            await self.store.append_streams_in(raw, appends)
+            await self.store.append_written_in(raw, appends)
         except _RETRY:
             raise
         except BaseException:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -22,19 +21,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.db import pooled, setup_turn
+from libs.events import many_streams
 from libs.events.envelope import Envelope, utcnow
+from libs.events.many_streams import NOTIFY_CHANNEL, StreamAppend, WrittenAppend
 from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
                                Snapshot, StoredEvent, build_envelopes, check_append,
                                claims_table, data_field, trace_carrier)
 from libs.events.registry import EventPayload, Registry
 
 # the values crossing the store's boundary live in ports.py (the in-memory store shares them)
-__all__ = ["AppendResult", "CommitPosition", "ConcurrencyError", "EventContext", "EventStore",
-           "StoredEvent", "StreamAppend", "claims_ddl"]
+__all__ = ["NOTIFY_CHANNEL", "AppendResult", "CommitPosition", "ConcurrencyError",
+           "EventContext", "EventStore", "StoredEvent", "StreamAppend", "WrittenAppend",
+           "claims_ddl"]
 
-NOTIFY_CHANNEL = "ehr_outbox"
-"""Every store's appends notify this channel with their schema as the payload: the channel is
-the database's, so a relay wakes only for its own schema's payload."""
 tracer = trace.get_tracer("ehr.events.store")
 
 
@@ -78,53 +77,6 @@ _UPSERT_STREAM = """INSERT INTO streams (stream_id, version, patient_id) VALUES 
                     ON CONFLICT (stream_id) DO UPDATE
                        SET version = streams.version + $2, updated_at = now()
                     RETURNING version"""
-
-
-# Many streams in one statement (append_streams_in). Every stream is claimed (created at 0, or
-# advanced from its expected version); the events go in only if all claims succeeded, and
-# ehr_require_claimed (migration 0002) aborts the whole statement otherwise.
-#   $1 stream ids  $2 expected  $3 counts  $4 patients (per stream); $5..$10 per event: ids,
-#   stream ids, versions, types, schema versions, patients; $11 recorded_at; $12 envelopes;
-#   $13 topics; $14 keys; $15/$16 trace
-_APPEND_STREAMS = f"""
-WITH req AS (
-    SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[]) AS r(s, expected, n, p)),
-created AS (
-    INSERT INTO streams (stream_id, version, patient_id)
-    SELECT s, n, p FROM req WHERE expected = 0
-    ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id),
-advanced AS (
-    UPDATE streams SET version = req.expected + req.n, updated_at = now() FROM req
-     WHERE streams.stream_id = req.s AND req.expected > 0 AND streams.version = req.expected
-    RETURNING streams.stream_id),
-ok AS (SELECT (SELECT count(*) FROM created) + (SELECT count(*) FROM advanced)
-              = (SELECT count(*) FROM req) AS claimed),
-ev AS (
-    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, patient_id,
-                        recorded_at, envelope)
-    SELECT x.id, x.s, x.v, x.t, x.sv, x.p, $11::timestamptz, x.e::jsonb
-      FROM unnest($5::uuid[], $6::text[], $7::int[], $8::text[], $9::int[], $10::uuid[],
-                  $12::text[], $13::text[], $14::bytea[]) AS x(id, s, v, t, sv, p, e, topic, key)
-     WHERE (SELECT claimed FROM ok)
-    RETURNING position, stream_id, stream_version),
-ob AS (
-    INSERT INTO outbox (position, topic, key, traceparent, tracestate)
-    SELECT ev.position, y.topic, y.key, $15::text, $16::text
-      FROM ev JOIN unnest($6::text[], $7::int[], $13::text[], $14::bytea[]) AS y(s, v, topic, key)
-        ON y.s = ev.stream_id AND y.v = ev.stream_version
-    RETURNING position)
-SELECT ehr_require_claimed((SELECT claimed FROM ok)) AS claimed,
-       (SELECT count(*) FROM ob) AS outboxed, pg_notify('{NOTIFY_CHANNEL}', current_schema())
-           AS notified
-"""
-
-
-@dataclass(frozen=True)
-class StreamAppend:
-    stream_id: str
-    expected_version: int
-    payloads: Sequence[EventPayload]
-    ctx: EventContext
 
 
 def entries_query(field: str) -> str:
@@ -213,49 +165,40 @@ class EventStore:
 
     async def append_streams_in(self, conn: asyncpg.Connection,
                                 batch: Sequence[StreamAppend]) -> list[AppendResult]:
-        """Append to many streams in one statement on the asyncpg connection ``conn`` (for
-        writers with many small streams, such as the access log). All or nothing: if any stream
-        is not at its expected version the statement aborts and ConcurrencyError is raised.
-        Atomic on its own, so it needs no transaction; inside the caller's transaction, that
-        transaction is aborted too.
-        """
+        """Append to many streams in one statement on the asyncpg connection ``conn``, all or
+        nothing (:mod:`libs.events.many_streams`): ConcurrencyError if any stream is not at its
+        expected version."""
         if not batch:
             return []
         for item in batch:
             check_append(item.payloads, item.expected_version)
             if item.expected_version is None:
                 raise ValueError("append_streams_in needs an expected version per stream")
-        carrier = trace_carrier()
-        traceparent = carrier.get("traceparent")
-        now = utcnow()
-        results, rows = [], {k: [] for k in ("id", "s", "v", "t", "sv", "p", "e", "topic", "key")}
+        carrier, now = trace_carrier(), utcnow()
+        envelopes = [build_envelopes(item.stream_id, item.expected_version, item.payloads,
+                                     item.ctx, now, carrier.get("traceparent"))
+                     for item in batch]
+        await many_streams.insert(
+            conn, [(b.stream_id, b.expected_version, len(b.payloads), b.ctx.patient_id)
+                   for b in batch],
+            many_streams.envelope_rows(batch, envelopes, self.topic_names), now, carrier)
+        return [AppendResult(b.stream_id, b.expected_version + len(envs), envs, ())
+                for b, envs in zip(batch, envelopes, strict=True)]
+
+    async def append_written_in(self, conn: asyncpg.Connection,
+                                batch: Sequence[WrittenAppend]) -> None:
+        """``append_streams_in`` for events already in their JSON form (the access log's)."""
+        if not batch:
+            return
         for item in batch:
-            envs = build_envelopes(item.stream_id, item.expected_version, item.payloads,
-                                   item.ctx, now, traceparent)
-            for env, p in zip(envs, item.payloads, strict=True):
-                for k, v in (("id", env.event_id), ("s", env.stream_id), ("v", env.stream_version),
-                             ("t", env.type), ("sv", env.schema_version), ("p", env.patient_id),
-                             ("e", env.model_dump_json()),
-                             ("topic", self.topic_names.get(p.topic, p.topic)),
-                             ("key", env.key())):
-                    rows[k].append(v)
-            results.append(AppendResult(item.stream_id, item.expected_version + len(envs), envs,
-                                        ()))
-        with tracer.start_as_current_span(
-                "event store append", kind=trace.SpanKind.CLIENT,
-                attributes={"db.system.name": "postgresql", "db.operation.name": "append",
-                            "ehr.events": len(rows["id"]), "ehr.streams": len(batch)}):
-            try:
-                await conn.fetchrow(
-                    _APPEND_STREAMS, [b.stream_id for b in batch],
-                    [b.expected_version for b in batch], [len(b.payloads) for b in batch],
-                    [b.ctx.patient_id for b in batch], rows["id"], rows["s"], rows["v"],
-                    rows["t"], rows["sv"], rows["p"], now, rows["e"], rows["topic"],
-                    rows["key"], traceparent, carrier.get("tracestate"))
-            except (asyncpg.SerializationError, asyncpg.UniqueViolationError) as exc:
-                raise ConcurrencyError(",".join(b.stream_id for b in batch[:3]), None,
-                                       -1) from exc
-        return results
+            if not item.events or item.expected_version is None or item.expected_version < 0:
+                raise ValueError("append_written_in needs events and an expected version")
+        carrier, now = trace_carrier(), utcnow()
+        await many_streams.insert(
+            conn, [(b.stream_id, b.expected_version, len(b.events), b.ctx.patient_id)
+                   for b in batch],
+            many_streams.written_rows(batch, self.topic_names, now, carrier.get("traceparent")),
+            now, carrier)
 
     async def version(self, stream_id: str) -> int:
         async with pooled(self.engine) as conn:
