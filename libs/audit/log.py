@@ -152,7 +152,7 @@ class AccessLogger:
 
     def __init__(self, engine: AsyncEngine, service: str, *, store: EventStore | None = None,
                  topic_names: Mapping[str, str] | None = None, max_batch: int = 256,
-                 max_heads: int = 100_000, lanes: int = 2, slots: int = MAX_SLOTS):
+                 max_heads: int = 100_000, lanes: int = 1, slots: int = MAX_SLOTS):
         self.engine, self.service, self.max_batch = engine, service, max_batch
         self.max_heads = max_heads  # cached chain heads (a miss costs one indexed read)
         self.store = store or EventStore(engine, Registry.of(sys.modules[__name__]),
@@ -165,7 +165,9 @@ class AccessLogger:
         self._wake, self._closing = asyncio.Event(), False
         self._task: asyncio.Task | None = None
         # lanes: batches in flight at once, each on a connection of its own; a patient is in
-        # at most one of them, so each chain is still written in order
+        # at most one of them, so each chain is still written in order. One by default: its
+        # batches are larger, and PostgreSQL's fewer statements take less CPU from the API on a
+        # shared machine (the consent access benchmark, 2 lanes against 1: bench/RESULTS.md)
         self._conns: list[AsyncConnection | None] = [None] * lanes
         self._free = list(range(lanes))
         self._busy: set[UUID] = set()

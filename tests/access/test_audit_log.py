@@ -38,13 +38,12 @@ def entry(patient: uuid.UUID, i: int = 0):
                      resources=[f"Observation/{i}"], purpose="TREAT", now=datetime.now(UTC))
 
 
-@pytest.fixture
-async def logger(engine):
-    lg = AccessLogger(engine, "journal")
+@pytest.fixture(params=[1, 2], ids=["one lane", "two lanes"])   # the default, and more
+async def logger(engine, request):
+    lg = AccessLogger(engine, "journal", lanes=request.param)
     await lg.start()
     yield lg
     await lg.stop()
-
 
 
 def cli(*args: str):
