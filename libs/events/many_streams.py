@@ -18,7 +18,7 @@ envelope, validating the envelope and dumping that, the writer's work per entry 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -99,21 +99,32 @@ class WrittenAppend:
     ctx: EventContext
 
 
+@dataclass
 class Rows:
     """The per-event arrays of :data:`APPEND_STREAMS` ($5–$10, $12–$14)."""
 
-    __slots__ = ("id", "s", "v", "t", "sv", "p", "e", "topic", "key")
-
-    def __init__(self) -> None:
-        for k in self.__slots__:
-            setattr(self, k, [])
+    id: list[UUID] = field(default_factory=list)
+    s: list[str] = field(default_factory=list)
+    v: list[int] = field(default_factory=list)
+    t: list[str] = field(default_factory=list)
+    sv: list[int] = field(default_factory=list)
+    p: list[UUID | None] = field(default_factory=list)
+    e: list[str] = field(default_factory=list)
+    topic: list[str] = field(default_factory=list)
+    key: list[bytes] = field(default_factory=list)
 
     def add(self, event_id: UUID, stream_id: str, version: int, event_type: str,
             schema_version: int, patient_id: UUID | None, envelope: str, topic: str,
             key: bytes) -> None:
-        for column, v in zip(self.__slots__, (event_id, stream_id, version, event_type,
-                                              schema_version, patient_id, envelope, topic, key)):
-            getattr(self, column).append(v)
+        self.id.append(event_id)
+        self.s.append(stream_id)
+        self.v.append(version)
+        self.t.append(event_type)
+        self.sv.append(schema_version)
+        self.p.append(patient_id)
+        self.e.append(envelope)
+        self.topic.append(topic)
+        self.key.append(key)
 
 
 @lru_cache(maxsize=256)

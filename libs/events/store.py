@@ -191,8 +191,9 @@ class EventStore:
         if not batch:
             return
         for item in batch:
-            if not item.events or item.expected_version is None or item.expected_version < 0:
-                raise ValueError("append_written_in needs events and an expected version")
+            check_append(item.events, item.expected_version)
+            if item.expected_version is None:
+                raise ValueError("append_written_in needs an expected version per stream")
         carrier, now = trace_carrier(), utcnow()
         await many_streams.insert(
             conn, [(b.stream_id, b.expected_version, len(b.events), b.ctx.patient_id)
