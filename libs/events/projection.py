@@ -4,7 +4,8 @@ A :class:`ProjectionRunner` consumes its projection's topics with aiokafka (no c
 it assigns every partition itself) and applies records in batches. One database transaction
 per batch holds the read-model changes, the ``event_id`` of every applied event (dedupe) and the
 next offset of every partition, so a crash or a replay never applies an event twice and never
-skips one. On start it seeks to the stored positions.
+skips one. On start it seeks to the stored positions. A projection whose own keys make a second
+application do nothing (``Projection.idempotent``) stores the positions only.
 
 An event that cannot be parsed or applied is sent to ``<topic>.dlq`` with the error in its
 headers, a counter goes up, and the runner goes on. Transient faults (the database or the broker
@@ -19,8 +20,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -31,11 +31,10 @@ from libs.events.envelope import Envelope
 from libs.events.kafka_client import access_error, client_options, consumer_for, partitions_of
 from libs.events.read_model import Projection
 from libs.events.registry import EventDecodeError, EventPayload, Registry
-from libs.events.telemetry_hooks import instruments
+from libs.events.telemetry_hooks import batch_span, instruments
 from libs.events.topics import dlq_of
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("ehr.events.projection")
 
 
 class ProjectionBusy(RuntimeError):
@@ -71,11 +70,8 @@ class RunnerStats:
 class ProjectionRunner:
     def __init__(self, projection: Projection, engine: AsyncEngine, bootstrap: str, *,
                  registry: Registry, batch_size: int = 500):
-        self.projection = projection
-        self.engine = engine
-        self.bootstrap = bootstrap
-        self.registry = registry
-        self.batch_size = batch_size
+        self.projection, self.engine, self.bootstrap = projection, engine, bootstrap
+        self.registry, self.batch_size = registry, batch_size
         self.stats = RunnerStats()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -96,8 +92,15 @@ class ProjectionRunner:
         """Become the one active runner of this projection (an advisory lock held on its own
         connection; a second runner waits, or with ``wait_for_lock=False`` gives up with
         :class:`ProjectionBusy`), optionally reset the read model, then seek to the stored
-        positions."""
+        positions. A start that fails gives back what it took (the lock, the clients)."""
         await self._lock(wait_for_lock)
+        try:
+            await self._begin(reset)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _begin(self, reset: bool) -> None:
         if reset:
             await self.reset()
         await self.prepare()
@@ -286,7 +289,7 @@ class ProjectionRunner:
         if careful or unreadable:
             async with self.engine.begin() as conn:
                 fresh = await self._claim(conn, records, decoded)
-                with self._span(fresh):
+                with batch_span(self.projection.name, [d.record for d in fresh]):
                     if careful:
                         refused = await self._apply_one_by_one(conn, fresh)
                     else:
@@ -299,7 +302,7 @@ class ProjectionRunner:
         elif any(self.projection.wants(d.env, d.payload) for d in decoded):
             async with driver_transaction(self.engine) as (conn, raw):
                 fresh = await self._claim(raw, records, decoded)
-                with self._span(fresh):
+                with batch_span(self.projection.name, [d.record for d in fresh]):
                     await self.projection.apply_batch(conn, [(d.env, d.payload) for d in fresh])
         else:
             async with pooled(self.engine) as raw:
@@ -310,25 +313,14 @@ class ProjectionRunner:
         self.stats.batches += 1
         instruments().applied.add(len(fresh) - len(refused), {"projection": self.projection.name})
 
-    def _span(self, fresh: list[Decoded]):
-        """A span for the batch: child of the trace that wrote its first event (W3C headers),
-        linked to the traces of the next ones (at most 100, which is all a backend shows)."""
-        contexts = [propagate.extract({k: v.decode() for k, v in (d.record.headers or ()) if v})
-                    for d in fresh[:101]]
-        links = [trace.Link(sc) for sc in (trace.get_current_span(c).get_span_context()
-                                           for c in contexts[1:]) if sc.is_valid]
-        return tracer.start_as_current_span(
-            f"projection {self.projection.name} apply",
-            context=contexts[0] if contexts else otel_context.Context(), links=links,
-            attributes={"ehr.projection": self.projection.name, "ehr.events": len(fresh)})
-
     async def _claim(self, conn: AsyncConnection | asyncpg.Connection,
                      records: list[ConsumerRecord],
                      decoded: list[Decoded]) -> list[Decoded]:
         """Store the positions past ``records`` and claim the events: the ones not applied
         before, each once."""
         new_ids = await positions.claim(conn, self.projection.name,
-                                        [d.env.event_id for d in decoded], records)
+                                        [d.env.event_id for d in decoded], records,
+                                        idempotent=self.projection.idempotent)
         fresh, seen = [], set()
         for d in decoded:  # a duplicate inside one batch counts once
             if d.env.event_id in new_ids and d.env.event_id not in seen:

@@ -33,6 +33,13 @@ _CLAIM = f"""
                               current_schema() || ' ' || $1::text || $6::text))
     SELECT fresh.event_id FROM fresh, told"""
 
+# an idempotent projection's batch (``Projection.idempotent``): its positions alone
+_MOVE = """
+    INSERT INTO projection_positions (projection, topic, partition, next_offset)
+    SELECT $1::text, t, pa, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, pa, o)
+    ON CONFLICT (projection, topic, partition)
+    DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"""
+
 
 def _named(event_ids: Sequence[UUID]) -> str:
     """The notification names its schema, projection and event ids (hex), space-separated;
@@ -51,14 +58,23 @@ def _next_offsets(records: Sequence[ConsumerRecord]) -> dict[tuple[str, int], in
 
 
 async def claim(conn: AsyncConnection | asyncpg.Connection, projection: str,
-                event_ids: Sequence[UUID], records: Sequence[ConsumerRecord]) -> set[UUID]:
+                event_ids: Sequence[UUID], records: Sequence[ConsumerRecord], *,
+                idempotent: bool = False) -> set[UUID]:
     """In one statement: move the positions past ``records``, record ``event_ids`` as
     applied, and notify (at commit) that the new ones are; returns the ids not applied before
     (the others are duplicates). On the driver's connection where the caller has it (the
-    runner's batches: no SQLAlchemy work per statement), else through SQLAlchemy."""
+    runner's batches: no SQLAlchemy work per statement), else through SQLAlchemy. For an
+    ``idempotent`` projection only the positions move, and every id is returned: the read
+    model's own keys make a duplicate do nothing."""
     nxt = _next_offsets(records)
-    args = (projection, [k[0] for k in nxt], [k[1] for k in nxt], list(nxt.values()),
-            list(event_ids), _named(event_ids))
+    moved = (projection, [k[0] for k in nxt], [k[1] for k in nxt], list(nxt.values()))
+    if idempotent:
+        if isinstance(conn, AsyncConnection):
+            await conn.exec_driver_sql(_MOVE, moved)
+        else:
+            await conn.execute(_MOVE, *moved)
+        return set(event_ids)
+    args = (*moved, list(event_ids), _named(event_ids))
     if isinstance(conn, AsyncConnection):
         rows = (await conn.exec_driver_sql(_CLAIM, args)).all()
     else:

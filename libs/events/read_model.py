@@ -23,6 +23,12 @@ class Projection:
     # what each fetch brings at once; one no request waits on (consent's access log) gathers
     # fuller batches, so fewer fetches and transactions carry the same events
     gather_ms: int = 0
+    # True when applying an event a second time changes nothing, by the read model's own keys
+    # (every row keyed by the event, ``ON CONFLICT DO NOTHING``): the runner then stores only
+    # its positions, not the id of every event (``projection_events``, one row per event for
+    # ever: for the access log one per request served). Such a read model cannot be waited
+    # for by a consistency token (``is_applied`` reads those ids); none waits on the logs.
+    idempotent: bool = False
 
     async def setup(self, conn: AsyncConnection) -> None:  # create tables if missing
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """The backbone's metrics: relay backlog, projection lag, DLQ count, events applied/published,
 and the access log's group commit (entries per batch, the longest wait in a batch, batches
-retried because another writer moved a chain first).
+retried because another writer moved a chain first); and a projection batch's span.
 
 Instruments come from the global MeterProvider, so whatever exporter ``libs.telemetry.setup``
 chose receives them. Attributes are names of projections and topics only, never patient data.
@@ -8,11 +8,15 @@ chose receives them. Attributes are names of projections and topics only, never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
-from opentelemetry import metrics
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.metrics import CallbackOptions, Observation
+
+projection_tracer = trace.get_tracer("ehr.events.projection")
 
 
 class Instruments:
@@ -62,3 +66,17 @@ class Instruments:
 @lru_cache
 def instruments() -> Instruments:
     return Instruments()
+
+
+def batch_span(projection: str, records: Sequence[Any]):
+    """A span for a projection's batch of Kafka ``records``: child of the trace that wrote its
+    first event (W3C headers), linked to the traces of the next ones (at most 100, which is all
+    a backend shows)."""
+    contexts = [propagate.extract({k: v.decode() for k, v in (r.headers or ()) if v})
+                for r in records[:101]]
+    links = [trace.Link(sc) for sc in (trace.get_current_span(c).get_span_context()
+                                       for c in contexts[1:]) if sc.is_valid]
+    return projection_tracer.start_as_current_span(
+        f"projection {projection} apply",
+        context=contexts[0] if contexts else otel_context.Context(), links=links,
+        attributes={"ehr.projection": projection, "ehr.events": len(records)})
