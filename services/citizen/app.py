@@ -28,7 +28,6 @@ from services.citizen import directory, http, notifications
 from services.citizen.http.auth import OidcClient
 from services.citizen.http.pages import HERE, install_page_handlers
 from services.citizen.manifest import MANIFEST
-from services.citizen.projections.looked import LOOKED
 from services.citizen.projections.medicines import MEDICINES
 from services.citizen.projections.messages import MESSAGES
 from services.citizen.projections.reader import Reader
@@ -73,8 +72,9 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                 await directory.setup(rt.engine)
             app.state.settings, app.state.engine = settings, rt.engine
             app.state.runners = rt.runners
-            app.state.access = rt.access(read_models=(RECORD, MEDICINES, LOOKED,
-                                                          MESSAGES))
+            # not LOOKED: an access entry is nobody's write to wait for, and that read
+            # model keeps no event ids (``Projection.idempotent``)
+            app.state.access = rt.access(read_models=(RECORD, MEDICINES, MESSAGES))
             app.state.reader = Reader(rt.engine,
                                       timedelta(hours=settings.citizen_note_hold_back_h))
             app.state.hold_back_h = settings.citizen_note_hold_back_h

@@ -26,6 +26,7 @@ _KEEP = ("service", "outcome", "actor_kind", "actor_id", "hpr", "name", "legal_e
 
 class LookedProjection(Projection):
     name = LOOKED
+    idempotent = True   # one row per entry, keyed by its event: a duplicate is kept out
 
     def __init__(self, topic: str = "audit.access"):
         self.topics = (topic,)

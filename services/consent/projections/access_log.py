@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from uuid import UUID, uuid5
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,26 +32,21 @@ from services.consent.projections.journal_bridge import PATIENT_NAMES_DDL
 NAME = "access_log"
 SAME_SURNAME = UUID("3c1f7a52-1d6e-4b8e-9f0a-8d2b7c4e5a61")
 
-# the entries and, in the same statement, the review items of the accesses whose professional
-# has the patient's family name (the first of a batch's same items wins, as in order)
+# the entries and, in the same statement, which of the batch's candidates for a same-surname
+# review item (``_candidates``) have the patient's family name: their places in the arrays
 _INSERT_LOG = """
-WITH same AS (
-    INSERT INTO review_items (item_id, patient_id, unit, kind, created_at, summary)
-    SELECT DISTINCT ON (c.i) c.i, c.p, c.u, 'same_surname', c.t, c.s
-      FROM unnest(CAST(:si AS uuid[]), CAST(:sp AS uuid[]), CAST(:su AS text[]),
-                  CAST(:st AS timestamptz[]), CAST(:ss AS jsonb[]), CAST(:sf AS text[]))
-           WITH ORDINALITY AS c(i, p, u, t, s, f, n)
-      JOIN patient_names ON patient_names.patient_id = c.p AND lower(patient_names.family) = c.f
-     ORDER BY c.i, c.n
-    ON CONFLICT (item_id) DO NOTHING)
-INSERT INTO access_log (event_id, patient_id, service, chain, seq, accessed_at, actor_kind,
-                        actor_id, unit, outcome, legal_basis, emergency, action, doc)
-SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:p AS uuid[]), CAST(:svc AS text[]),
-                     CAST(:ch AS text[]), CAST(:seq AS int[]), CAST(:at AS timestamptz[]),
-                     CAST(:ak AS text[]), CAST(:ai AS text[]), CAST(:u AS text[]),
-                     CAST(:o AS text[]), CAST(:b AS text[]), CAST(:e AS boolean[]),
-                     CAST(:a AS text[]), CAST(:d AS jsonb[]))
-ON CONFLICT (event_id) DO NOTHING"""
+WITH logged AS (
+    INSERT INTO access_log (event_id, patient_id, service, chain, seq, accessed_at,
+                            actor_kind, actor_id, unit, outcome, legal_basis, emergency,
+                            action, doc)
+    SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:p AS uuid[]), CAST(:svc AS text[]),
+                         CAST(:ch AS text[]), CAST(:seq AS int[]), CAST(:at AS timestamptz[]),
+                         CAST(:ak AS text[]), CAST(:ai AS text[]), CAST(:u AS text[]),
+                         CAST(:o AS text[]), CAST(:b AS text[]), CAST(:e AS boolean[]),
+                         CAST(:a AS text[]), CAST(:d AS jsonb[]))
+    ON CONFLICT (event_id) DO NOTHING)
+SELECT c.n FROM unnest(CAST(:sp AS uuid[]), CAST(:sf AS text[])) WITH ORDINALITY AS c(p, f, n)
+  JOIN patient_names ON patient_names.patient_id = c.p AND lower(patient_names.family) = c.f"""
 
 _INSERT_ITEM = """
 INSERT INTO review_items (item_id, patient_id, unit, kind, created_at, summary)
@@ -60,6 +56,7 @@ VALUES (:i, :p, :u, :k, :t, CAST(:s AS jsonb)) ON CONFLICT (item_id) DO NOTHING"
 class AccessLogProjection(Projection):
     name = NAME
     gather_ms = 250   # an entry is durable in its service before this; no request waits here
+    idempotent = True   # every row is keyed by its event (or its review item), kept if there
 
     def __init__(self, audit_topic: str = "audit.access", consent_topic: str = "consent.events"):
         self.topics = (audit_topic, consent_topic)
@@ -90,7 +87,8 @@ class AccessLogProjection(Projection):
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
         logs = [(env, p) for env, p in events if isinstance(p, AccessLogged)]
         if logs:
-            await conn.execute(text(_INSERT_LOG), _same_surname(logs) | {
+            named = _candidates(logs)
+            matched = await conn.execute(text(_INSERT_LOG), {
                 "id": [e.event_id for e, _ in logs], "p": [e.patient_id for e, _ in logs],
                 "svc": [p.service for _, p in logs], "ch": [p.chain for _, p in logs],
                 "seq": [p.seq for _, p in logs], "at": [p.accessed_at for _, p in logs],
@@ -98,7 +96,11 @@ class AccessLogProjection(Projection):
                 "u": [p.point_of_care for _, p in logs], "o": [p.outcome for _, p in logs],
                 "b": [p.legal_basis.value for _, p in logs],
                 "e": [p.emergency for _, p in logs], "a": [p.action for _, p in logs],
-                "d": [p.model_dump_json() for _, p in logs]})
+                # the entry as logged (its envelope's data), not dumped again
+                "d": [orjson.dumps(e.data).decode() for e, _ in logs],
+                "sp": [e.patient_id for e, _, _ in named], "sf": [f for _, _, f in named]})
+            if items := same_surname_items(named, sorted(matched.scalars())):
+                await conn.execute(text(_INSERT_ITEM), items)
         for env, p in events:
             item = review_item(env, p)
             if item is not None:
@@ -111,21 +113,32 @@ class AccessLogProjection(Projection):
                      "i": p.access_event_id})
 
 
-def _same_surname(logs: Sequence[tuple[Envelope, AccessLogged]]) -> dict[str, list]:
-    """The candidate review items of ``_INSERT_LOG``: permitted accesses by professionals at
-    a point of care, each with the surname (the last word of their name in the token) that
-    makes it an item when it is the patient's family name."""
-    named = [(env, p) for env, p in logs if p.actor_kind == "practitioner" and p.name
-             and p.name.split() and p.outcome == "permit" and p.point_of_care
-             and env.patient_id]
-    return {
-        "si": [uuid5(SAME_SURNAME, f"{p.actor_id}:{env.patient_id}:{p.accessed_at.date()}")
-               for env, p in named],
-        "sp": [env.patient_id for env, _ in named], "su": [p.point_of_care for _, p in named],
-        "st": [p.accessed_at for _, p in named],
-        "ss": [json.dumps({"hpr": p.hpr, "name": p.name, "action": p.action,
-                           "service": p.service, "category": p.category}) for _, p in named],
-        "sf": [p.name.split()[-1].lower() for _, p in named]}
+def _candidates(logs: Sequence[tuple[Envelope, AccessLogged]]
+                ) -> list[tuple[Envelope, AccessLogged, str]]:
+    """The batch's candidates for a same-surname review item: permitted accesses by
+    professionals at a point of care, each with the surname (the last word of their name in
+    the token, lower case) that makes it an item when it is the patient's family name
+    (``_INSERT_LOG`` asks PostgreSQL which are)."""
+    return [(env, p, p.name.split()[-1].lower()) for env, p in logs
+            if p.actor_kind == "practitioner" and p.name and p.name.split()
+            and p.outcome == "permit" and p.point_of_care and env.patient_id]
+
+
+def same_surname_items(named: Sequence[tuple[Envelope, AccessLogged, str]],
+                       matched: Sequence[int]) -> list[dict]:
+    """The review items of the candidates at the places ``matched`` (1-based, ascending): one
+    per professional, patient and day, the first of a batch's accesses making it (the item's
+    id is derived from the three, so a later batch's same item is kept as it is)."""
+    items: dict[UUID, dict] = {}
+    for n in matched:
+        env, p, _ = named[n - 1]
+        item_id = uuid5(SAME_SURNAME, f"{p.actor_id}:{env.patient_id}:{p.accessed_at.date()}")
+        items.setdefault(item_id, {
+            "i": item_id, "p": env.patient_id, "u": p.point_of_care, "k": "same_surname",
+            "t": p.accessed_at,
+            "s": json.dumps({"hpr": p.hpr, "name": p.name, "action": p.action,
+                             "service": p.service, "category": p.category})})
+    return list(items.values())
 
 
 def review_item(env: Envelope, p: EventPayload) -> dict | None:
