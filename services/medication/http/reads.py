@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from libs.access.model import Action
 from libs.kernel.errors import NotFound
 from libs.kernel.time import local_day
-from libs.web.guard import AccessDep, Grant, guarded
+from libs.web.guard import AccessDep, Grant, guarded, guarded_with
 from libs.web.params import day_query
 from libs.web.write import etag
 from services.medication import views
@@ -30,14 +30,23 @@ router = APIRouter()
 READ = Depends(guarded(Action.read, "medication"))
 
 
+async def _current_data(request: Request, patient_id: UUID):
+    """The list read's facts and current list in one statement (``guarded_with``); a read
+    ``as_of`` an instant, or one that withholds entries, reads the list again without them."""
+    return await request.app.state.reader.current(patient_id, request.app.state.access.now())
+
+
 @router.get(LIST, tags=["reads"], response_model=None)
 async def current(patient_id: UUID, store: Store, reader: Reader, access: AccessDep,
-                  as_of: AsOf = None, grant: Grant = READ) -> Response:
+                  as_of: AsOf = None,
+                  read: tuple[Grant, tuple] = Depends(guarded_with(Action.read, "medication",
+                                                                   _current_data))) -> Response:
     """The current list: what the patient should take now (active, paused and not yet
     started), each entry with its dose, status, prescription and when it was last given; or,
     with ``as_of``, the list as it stood then. ``ETag`` is the list version to change it
     against."""
     headers = {"Cache-Control": "no-store"}
+    grant, (version, ready, lst) = read
     if as_of is not None or hidden(grant):
         lst, version, withheld = await list_at(store, reader, patient_id, as_of, grant)
         body = views.current_view(lst, as_of or access.now()) | views.withheld_note(withheld)
@@ -45,7 +54,6 @@ async def current(patient_id: UUID, store: Store, reader: Reader, access: Access
             body["as_of"] = as_of.isoformat()
         return Response(views.to_json(body), media_type="application/json",
                         headers=headers | {"ETag": etag(version)})
-    version, ready, lst = await reader.current(patient_id, access.now())
     if ready is None:
         ready = views.to_json(views.current_view(lst or MedicationList.empty(patient_id),
                                                  access.now()))

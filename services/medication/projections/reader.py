@@ -7,6 +7,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.audit.facts_store import FACTS_OF
 from libs.events.db import pooled
 from libs.events.parsed_docs import ParsedDocs
 from libs.web.fhir.versions import VersionReader
@@ -23,25 +24,29 @@ class ListReader:
         self.fhir = VersionReader(engine, FHIR_TABLE)
         self.lists = ParsedDocs(engine, LISTS, MedicationList, cache_size)
 
-    async def current(self, patient_id: UUID, now: datetime) -> tuple[int, str | None,
-                                                                        MedicationList | None]:
-        """(version, the current list as JSON text when still valid at ``now``, else the
-        parsed list); version 0 and neither when the patient has no list."""
+    async def current(self, patient_id: UUID, now: datetime
+                      ) -> tuple[str | None, tuple[int, str | None, MedicationList | None]]:
+        """What the list read reads, in one statement: the patient's access facts (as
+        ``doc::text``, decided on before any of the rest leaves; ``guarded_with``) and (version,
+        the current list as JSON text when still valid at ``now``, else the parsed list);
+        version 0 and neither when the patient has no list."""
         async with pooled(self.engine) as conn:
-            row = await conn.fetchrow("""
-                SELECT version,
-                       CASE WHEN current_until IS NULL OR current_until > $2
-                            THEN current END,
-                       CASE WHEN (current_until IS NULL OR current_until > $2) OR version = $3
-                            THEN NULL ELSE doc::text END
-                  FROM medication_lists WHERE patient_id = $1""",
+            row = await conn.fetchrow(f"""
+                SELECT {FACTS_OF.format("$1")}, l.version,
+                       CASE WHEN l.current_until IS NULL OR l.current_until > $2
+                            THEN l.current END,
+                       CASE WHEN (l.current_until IS NULL OR l.current_until > $2)
+                                 OR l.version = $3
+                            THEN NULL ELSE l.doc::text END
+                  FROM (SELECT 1) AS one
+                  LEFT JOIN medication_lists l ON l.patient_id = $1""",
                 patient_id, now, self.lists.cached_version(patient_id))
-        if row is None:
-            return 0, None, None
-        version, current, doc = row
+        facts, version, current, doc = row
+        if version is None:
+            return facts, (0, None, None)
         if current is not None:
-            return version, current, None
-        return version, None, self.lists.parsed(patient_id, version, doc)[0]
+            return facts, (version, current, None)
+        return facts, (version, None, self.lists.parsed(patient_id, version, doc)[0])
 
     async def list(self, patient_id: UUID) -> tuple[MedicationList, int] | None:
         return await self.lists.get(patient_id)
