@@ -251,21 +251,29 @@ async def test_projection_applies_resumes_and_equals_replay(
     assert set(sids) <= {r[0] for r in incremental}
 
 
+async def published_with_duplicates(engine, database_url: str, schema: str, bootstrap: str,
+                                    topic: str) -> EventStore:
+    """Two accounts of three events each on ``topic``, and the first four sent again, as a
+    relay that crashed before marking rows published sends them: ten records, six events."""
+    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
+    await write_accounts(store, 2, 2)
+    relay = OutboxRelay(database_url, schema, bootstrap, poll_interval_s=0.2)
+    rtask = asyncio.create_task(relay.run())
+    records = await consume_all(bootstrap, topic, 6)
+    relay.stop()
+    await rtask
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    for r in records[:4]:
+        await producer.send_and_wait(topic, r.value, key=r.key)
+    await producer.stop()
+    return store
+
+
 async def test_duplicates_on_the_topic_are_applied_once(
         engine, database_url, schema, kafka_bootstrap, make_topics):
     topic = await make_topics("bank.events", 1)
-    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": topic})
-    await write_accounts(store, 2, 2)
-    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=0.2)
-    rtask = asyncio.create_task(relay.run())
-    records = await consume_all(kafka_bootstrap, topic, 6)
-    relay.stop()
-    await rtask
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    for r in records[:4]:  # a relay that crashed before marking rows published sends again
-        await producer.send_and_wait(topic, r.value, key=r.key)
-    await producer.stop()
+    await published_with_duplicates(engine, database_url, schema, kafka_bootstrap, topic)
     stats = await replay(ProjectionRunner(BalanceProjection(topic), engine, kafka_bootstrap, registry=BANK_EVENTS))
     assert stats.applied == 6 and stats.duplicates == 4
     assert [row[1:] for row in await balances(engine)] == [(3, 3), (3, 3)]
