@@ -42,7 +42,7 @@ from bench.infra import (PARTITIONS, Resources, loadavg, machine, pg_connect, st
                          unique)
 from bench.report import Row, rich_table, write_results
 from bench.servers import API_WORKERS_ENV, api_workers
-from bench.util import cpu_text, make_progress, tracked
+from bench.util import cpu_text, make_progress, telemetry_setting, trace_as_deployed, tracked
 from libs.kernel.heap import settle_heap
 
 console = Console() if sys.stdout.isatty() else Console(width=150)
@@ -238,7 +238,7 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
                 "journal": "not run" if skip_journal else jn.SETTINGS,
                 "medication": "not run" if skip_medication else md.SETTINGS,
                 "history": "not run" if skip_history else hs.SETTINGS,
-                "OpenTelemetry": "API only (no SDK configured: no-op tracer and meter)",
+                "OpenTelemetry": telemetry_setting(),
                 "API processes per service": f"{api_workers()} ({API_WORKERS_ENV})"}
     write_results(out, info, settings, rows, notes)
     console.print(rich_table(rows, f"event backbone benchmark ({info['date']})"))
@@ -271,6 +271,7 @@ def main(
     note: list[str] = typer.Option([], help="a note to add to the results (repeatable)"),
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
+    trace_as_deployed()
     size_list = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
     if only_history:
         size_list, skip_lag, skip_access, skip_journal, skip_medication = [], True, True, True, \

@@ -18,6 +18,35 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
 from libs.config import REPO_ROOT
 
 
+TRACE_RATIO_ENV = "EHR_OTEL_TRACE_RATIO"
+
+
+def chart_trace_ratio() -> float:
+    """The share of traces the Helm chart has our services record (``telemetry.traceRatio`` in
+    ``helm/ehr/values.yaml``)."""
+    import yaml
+    values = yaml.safe_load((REPO_ROOT / "helm" / "ehr" / "values.yaml").read_text())
+    return float(values["telemetry"]["traceRatio"])
+
+
+def trace_as_deployed() -> None:
+    """Have the services a benchmark starts (they inherit its environment) sample their traces
+    as the chart deploys them, unless ``EHR_OTEL_TRACE_RATIO`` already says otherwise. Called
+    by a benchmark's command line before it starts anything, never on import (a test process
+    keeps its own settings)."""
+    os.environ.setdefault(TRACE_RATIO_ENV, str(chart_trace_ratio()))
+
+
+def telemetry_setting() -> str:
+    """How the services of this run trace, for its settings."""
+    from libs.config import Settings
+    ratio = float(os.environ.get(TRACE_RATIO_ENV)
+                  or Settings.model_fields["otel_trace_ratio"].default)
+    chart = " (the chart's telemetry.traceRatio)" if ratio == chart_trace_ratio() else ""
+    return (f"our services with the SDK and no exporter, traces sampled at {ratio:g}{chart} "
+            f"({TRACE_RATIO_ENV})")
+
+
 def make_progress(console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),

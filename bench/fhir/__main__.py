@@ -46,7 +46,7 @@ from bench.fhir.ours import ours, python_roles, set_up, stack_roots
 from bench.fhir.profile import UnknownRole, check_role, flame_of
 from bench.servers import api_workers
 from bench.infra import loadavg
-from bench.util import Counter, make_progress, tracked
+from bench.util import Counter, make_progress, telemetry_setting, trace_as_deployed, tracked
 from libs.config import REPO_ROOT
 from libs.devstack.session import test_stack
 from libs.events.db import asyncpg_dsn
@@ -116,6 +116,7 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
              "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
              "profile": profile, "profile of": profile_of, "statements": statements,
              "client": client, "API processes per service": api_workers(),
+             "OpenTelemetry": telemetry_setting(),
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
     t_start = perf_counter()
@@ -205,6 +206,7 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
              "what sends the phases' requests: httpx (the issue's figures so far) or aiohttp "
              "(its parser in C: less CPU per request, more of the machine for the servers)"))
          ) -> None:
+    trace_as_deployed()
     if client not in wl.CLIENTS:
         raise typer.BadParameter(f"client: one of {', '.join(wl.CLIENTS)}")
     chosen = tuple(p.strip() for p in phases.split(",") if p.strip())
