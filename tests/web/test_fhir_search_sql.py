@@ -235,3 +235,30 @@ async def test_a_table_from_before_the_search_columns_is_filled_at_setup(engine)
     assert await ids(as_of=START + timedelta(hours=2)) == [("a", "2")]
     assert await ids(statuses=["amended"], dates=date_conditions(["lt2026-01-02"])) == \
         [("a", "2")]
+
+
+async def test_a_version_is_stored_with_its_narrative_and_read_as_stored(engine,
+                                                                         history: History):
+    """The narrative is made once, when a version is stored; a resource's own is kept; a
+    version stored before then (none in the table) still reads with one."""
+    patient = uuid4()
+    own = {"status": "additional",
+           "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>egen</p></div>'}
+    pulse = {"resourceType": "Observation", "id": "n1", "status": "final",
+             "code": {"text": "Puls"}, "valueQuantity": {"value": 72, "unit": "/min"}}
+    await history.write([("Observation", "n1", patient, pulse),
+                         ("Observation", "n2", patient, pulse | {"id": "n2", "text": own})])
+    async with engine.begin() as conn:
+        stored = dict((await conn.execute(text(
+            f"SELECT id, doc FROM {TABLE} WHERE patient_id = :p"), {"p": patient})).all())
+        await conn.execute(text(f"""
+            INSERT INTO {TABLE} (resource_type, id, version_id, patient_id, last_updated, doc)
+            VALUES ('Observation', 'old', 1, :p, now(), CAST(:d AS jsonb))"""),
+            {"p": patient, "d": json.dumps(pulse | {"id": "old"})})
+    made = stored["n1"]["text"]
+    assert made["status"] == "generated" and "Puls" in made["div"] and "72 /min" in made["div"]
+    assert stored["n2"]["text"] == own
+    reader = VersionReader(engine, TABLE)
+    assert (await reader.current("Observation", "n1"))[2]["text"] == made
+    assert (await reader.current("Observation", "n2"))[2]["text"] == own
+    assert (await reader.current("Observation", "old"))[2]["text"] == made

@@ -2,11 +2,17 @@
 return, so a person reading a resource in any FHIR viewer sees what it is, and invariant dom-6
 ("a resource should have narrative") holds.
 
-The narrative is made from the resource's own elements when it is read (``VersionReader``),
-so stored versions stay as the projections wrote them and every service gets the same: the
+The narrative is made from the resource's own elements, and every service gets the same: the
 type, what it is (a code's display or text, or the code), its status, its date, its value,
 and for a Patient the name and birth date. Never a national id: identifiers are left out.
 Everything is escaped; the div holds only ``p`` and ``b`` (XHTML, txt-1 and txt-2).
+
+A stored version gets it once, when it is stored (``insert_versions``): a read returns it as
+stored instead of making it again (a search page of 50 made 50 at every read, a sixth of the
+journal API's CPU per search in ``bench/fhir``). A version stored before then, and a resource
+a service builds outside a versions table, get it when read (``narrated``). Being made from
+the stored resource's own elements, it says nothing the resource does not; a stored version
+keeps the wording of the day it was stored.
 """
 
 from __future__ import annotations

@@ -153,10 +153,11 @@ def versioned(rtype: str, rid: str, version: int, patient_id: UUID, at: datetime
 
 async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row],
                           types: Types) -> int:
-    """Store numbered versions with their search columns, and mark the versions they follow
-    superseded (at the time of the next version), in the caller's transaction (on its
-    driver's connection: a projection's hot statements). A version already stored (a replayed
-    batch) is left as it is."""
+    """Store numbered versions with their search columns and their generated narrative (made
+    once here, not at every read: a search page made one per entry each time), and mark the
+    versions they follow superseded (at the time of the next version), in the caller's
+    transaction (on its driver's connection: a projection's hot statements). A version
+    already stored (a replayed batch) is left as it is."""
     if not rows:
         return 0
     cols = list(zip(*rows, strict=True))
@@ -173,7 +174,8 @@ async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row]
                AS x(t, i, v, p, u, d, s, c, st)
         ON CONFLICT DO NOTHING""",
         list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]),
-        [dumps(d) for d in cols[5]], [c[0] for c in search], [dumps(c[1]) for c in search],
+        [dumps(narrated(d)) for d in cols[5]], [c[0] for c in search],
+        [dumps(c[1]) for c in search],
         [dumps(c[2]) for c in search])
     newest: dict[tuple[str, str], int] = {}
     for rtype, rid, version, *_ in rows:
