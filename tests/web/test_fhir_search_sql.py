@@ -15,10 +15,12 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import text
 
-from libs.web.fhir.search import SearchQuery, date_conditions, date_filters, token_values
+from libs.web.fhir.search import (
+    SearchQuery, date_conditions, date_filters, parsed_query, token_values,
+)
 from libs.web.fhir.searchable import FhirType, codes, statuses, when
 from libs.web.fhir.versions import (
-    TOTAL_UP_TO, VersionReader, create_versions_table, page_sql, write_versions,
+    TOTAL_UP_TO, VersionReader, count_sql, create_versions_table, page_sql, write_versions,
 )
 
 TABLE = "search_fhir"
@@ -203,6 +205,28 @@ async def test_a_page_reads_one_range_of_the_current_index(engine, history: Hist
         nodes = list(_nodes(plan[0]["Plan"]))
         assert not [n for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort")], nodes
         assert any(n.get("Index Name") == f"{TABLE}_current" for n in nodes), nodes
+
+
+async def test_a_count_reads_the_pages_range_even_before_statistics(engine, history: History):
+    """A table never analyzed (just created, just imported): counting without the page's order,
+    the planner went through every current resource of the type, of every patient."""
+    rng, patients = history.rng, [uuid4() for _ in range(4)]
+    await history.write([("Observation", f"c{k:03d}-{p.hex[:4]}", p, _doc(rng, "Observation", "x"))
+                         for p in patients for k in range(50)])
+    reader = VersionReader(engine, TABLE)
+    for date_, code, status in ((None, "8867-4", None), (None, None, "final"),
+                                (["ge2026-01-03"], None, None)):
+        query = parsed_query(date_, code, status, 5, 0, None)
+        sql, args = count_sql(TABLE, patients[0], "Observation", query)
+        async with engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        nodes = list(_nodes(plan[0]["Plan"]))
+        assert [n["Index Name"] for n in nodes if "Index Name" in n] == [f"{TABLE}_current"]
+        _, _, total = await reader.search(patients[0], "Observation", query)
+        assert total == len(history.oracle(patients[0], "Observation", date_, code, status,
+                                           set(), None)) > 5
 
 
 async def test_a_table_from_before_the_search_columns_is_filled_at_setup(engine):

@@ -262,7 +262,6 @@ class VersionReader:
     async def _search(self, patient_id: UUID, rtype: str, query: SearchQuery, *,
                       with_facts: bool
                       ) -> tuple[list[dict], Cursor | None, int | None, str | None]:
-        where, args = _where(patient_id, rtype, query)
         page, page_args = page_sql(self.table, patient_id, rtype, query)
         if with_facts:   # one row with the facts even when no resource matches
             page = (f"SELECT {FACTS_OF.format('$1')}, p.* FROM (SELECT 1) one "
@@ -277,9 +276,8 @@ class VersionReader:
             if query.after is None and query.offset == 0 and not more:
                 total: int | None = len(rows)
             else:
-                total = await conn.fetchval(f"""
-                    SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {where}
-                                           LIMIT {TOTAL_UP_TO + 1}) m""", *args)
+                counting, args = count_sql(self.table, patient_id, rtype, query)
+                total = await conn.fetchval(counting, *args)
         after = Cursor(rows[-1][2], rows[-1][1]) if more else None
         return ([narrated(orjson.loads(r[0])) for r in rows], after,
                 total if total is not None and total <= TOTAL_UP_TO else None, facts)
@@ -299,6 +297,16 @@ def page_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tu
                CASE WHEN search_date = '{UNDATED}' THEN NULL ELSE search_date END AS after_date
           FROM {table} WHERE {where}
          ORDER BY {ORDER} LIMIT ${len(args) - 1} OFFSET ${len(args)}""", args)
+
+
+def count_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:
+    """The statement and arguments that count a search's matches, up to ``TOTAL_UP_TO`` + 1:
+    the page's conditions in the page's order, so it reads the range of the index a page reads
+    (without the order, a planner with no statistics yet counted through every current
+    resource of the type, of every patient: 5-10 ms a search in ``bench/fhir``)."""
+    where, args = _where(patient_id, rtype, query)
+    return (f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} ORDER BY {ORDER} "
+            f"LIMIT {TOTAL_UP_TO + 1}) m", args)
 
 
 def _where(patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:
