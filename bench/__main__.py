@@ -42,7 +42,7 @@ from bench.infra import (PARTITIONS, Resources, loadavg, machine, pg_connect, st
                          unique)
 from bench.report import Row, rich_table, write_results
 from bench.servers import API_WORKERS_ENV, api_workers
-from bench.util import cpu_text, make_progress, telemetry_setting, trace_as_deployed, tracked
+from bench.util import cpu_text, make_progress, telemetry_setting, traced_as_deployed, tracked
 from libs.kernel.heap import settle_heap
 
 console = Console() if sys.stdout.isatty() else Console(width=150)
@@ -271,14 +271,13 @@ def main(
     note: list[str] = typer.Option([], help="a note to add to the results (repeatable)"),
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
-    trace_as_deployed()
     size_list = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
     if only_history:
         size_list, skip_lag, skip_access, skip_journal, skip_medication = [], True, True, True, \
             True
     out = out if out.is_absolute() else Path.cwd() / out
     settle_heap()   # as `ehr replay` and every service process do (libs/kernel/heap.py)
-    with stack() as handle:   # its private data (GBs at 1M events) is removed on exit
+    with traced_as_deployed(), stack() as handle:   # its data (GBs at 1M events) goes on exit
         rows = asyncio.run(run(handle, size_list, out, writers, relay_batch,
                                projection_batch, lag_rate, lag_seconds, lag_warmup,
                                skip_lag, list(note), lag_extra_rate, skip_access,

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
@@ -29,12 +29,20 @@ def chart_trace_ratio() -> float:
     return float(values["telemetry"]["traceRatio"])
 
 
-def trace_as_deployed() -> None:
-    """Have the services a benchmark starts (they inherit its environment) sample their traces
-    as the chart deploys them, unless ``EHR_OTEL_TRACE_RATIO`` already says otherwise. Called
-    by a benchmark's command line before it starts anything, never on import (a test process
-    keeps its own settings)."""
-    os.environ.setdefault(TRACE_RATIO_ENV, str(chart_trace_ratio()))
+@contextlib.contextmanager
+def traced_as_deployed() -> Iterator[None]:
+    """For a benchmark's run: the services it starts (they inherit its environment) sample their
+    traces as the chart deploys them, unless ``EHR_OTEL_TRACE_RATIO`` already says otherwise.
+    The variable is taken away again afterwards: a test that runs a benchmark's command line
+    in its own process keeps its own settings."""
+    given = os.environ.get(TRACE_RATIO_ENV)
+    if given is None:
+        os.environ[TRACE_RATIO_ENV] = str(chart_trace_ratio())
+    try:
+        yield
+    finally:
+        if given is None:
+            os.environ.pop(TRACE_RATIO_ENV, None)
 
 
 def telemetry_setting() -> str:

@@ -46,7 +46,7 @@ from bench.fhir.ours import ours, python_roles, set_up, stack_roots
 from bench.fhir.profile import UnknownRole, check_role, flame_of
 from bench.servers import api_workers
 from bench.infra import loadavg
-from bench.util import Counter, make_progress, telemetry_setting, trace_as_deployed, tracked
+from bench.util import Counter, make_progress, telemetry_setting, traced_as_deployed, tracked
 from libs.config import REPO_ROOT
 from libs.devstack.session import test_stack
 from libs.events.db import asyncpg_dsn
@@ -206,7 +206,6 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
              "what sends the phases' requests: httpx (the issue's figures so far) or aiohttp "
              "(its parser in C: less CPU per request, more of the machine for the servers)"))
          ) -> None:
-    trace_as_deployed()
     if client not in wl.CLIENTS:
         raise typer.BadParameter(f"client: one of {', '.join(wl.CLIENTS)}")
     chosen = tuple(p.strip() for p in phases.split(",") if p.strip())
@@ -217,7 +216,8 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
             check_role(profile_of, python_roles())
         except UnknownRole as exc:
             raise typer.BadParameter(str(exc)) from None
-    with test_stack(STACK_DIR, pg_settings=st.PRELOAD if statements else ()) as handle:
+    with traced_as_deployed(), \
+            test_stack(STACK_DIR, pg_settings=st.PRELOAD if statements else ()) as handle:
         try:
             asyncio.run(run(handle.database_url, handle.kafka_bootstrap, warmup=warmup,
                             rounds=rounds, seconds=seconds, clients=clients,
