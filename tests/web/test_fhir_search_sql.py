@@ -185,6 +185,15 @@ def _nodes(plan: dict):
         yield from _nodes(child)
 
 
+async def _plan(engine, sql: str, args: list) -> list[dict]:
+    """Every node of the plan PostgreSQL would run ``sql`` with."""
+    async with engine.connect() as sa:
+        conn = (await sa.get_raw_connection()).driver_connection
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return list(_nodes(plan[0]["Plan"]))
+
+
 async def test_a_page_reads_one_range_of_the_current_index(engine, history: History):
     rng, patients = history.rng, [uuid4() for _ in range(4)]
     for n in range(8):        # 4 patients, 1,200 resources each, many with several versions
@@ -197,12 +206,7 @@ async def test_a_page_reads_one_range_of_the_current_index(engine, history: Hist
     _, after, _ = await reader.search(patients[0], "Observation", SearchQuery(count=20))
     for query in (SearchQuery(count=20), SearchQuery(count=20, after=after),
                   SearchQuery(count=20, codes=["8867-4"], withheld=["o1-001"])):
-        sql, args = page_sql(TABLE, patients[0], "Observation", query)
-        async with engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        nodes = list(_nodes(plan[0]["Plan"]))
+        nodes = await _plan(engine, *page_sql(TABLE, patients[0], "Observation", query))
         assert not [n for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort")], nodes
         assert any(n.get("Index Name") == f"{TABLE}_current" for n in nodes), nodes
 
@@ -217,12 +221,7 @@ async def test_a_count_reads_the_pages_range_even_before_statistics(engine, hist
     for date_, code, status in ((None, "8867-4", None), (None, None, "final"),
                                 (["ge2026-01-03"], None, None)):
         query = parsed_query(date_, code, status, 5, 0, None)
-        sql, args = count_sql(TABLE, patients[0], "Observation", query)
-        async with engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        nodes = list(_nodes(plan[0]["Plan"]))
+        nodes = await _plan(engine, *count_sql(TABLE, patients[0], "Observation", query))
         assert [n["Index Name"] for n in nodes if "Index Name" in n] == [f"{TABLE}_current"]
         _, _, total = await reader.search(patients[0], "Observation", query)
         assert total == len(history.oracle(patients[0], "Observation", date_, code, status,
