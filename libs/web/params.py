@@ -15,8 +15,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
+from pydantic import BaseModel, Field, create_model
 
 from libs.kernel.time import RANGE_TEXT, Day, Instant
+from libs.web.query import QueryModel
 
 AS_OF_HELP = ("an instant with its offset (ISO 8601), " + RANGE_TEXT)
 
@@ -24,6 +26,16 @@ AS_OF_HELP = ("an instant with its offset (ISO 8601), " + RANGE_TEXT)
 def as_of_query(description: str) -> Any:
     """An optional ``as_of`` query parameter: an ``Instant`` within the plausible range."""
     return Annotated[Instant | None, Query(description=f"{description} ({AS_OF_HELP})")]
+
+
+def as_of_by_hand(description: str) -> QueryModel:
+    """``as_of_query`` read by a dependency itself (``QueryModel``, one validation instead of
+    FastAPI's ~15 µs for a declared parameter, present or not): the same value, the same 422 at
+    ``("query", "as_of")`` and the same parameter in the OpenAPI document. Its ``as_of``."""
+    model: type[BaseModel] = create_model(
+        "AsOfQuery", as_of=(Instant | None, Field(None, description=f"{description} "
+                                                        f"({AS_OF_HELP})")))
+    return QueryModel(model)
 
 
 def day_query(description: str) -> Any:

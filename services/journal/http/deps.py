@@ -45,8 +45,9 @@ async def reader(request: Request) -> RecordReader:
 
 Journal = Annotated[JournalStore, Depends(journal)]
 Reader = Annotated[RecordReader, Depends(reader)]
-AsOf = as_of_query("Read the record as it stood at this instant: what a clinician saw when "
-                   "they acted. Corrections made later are not shown.")
+AS_OF_DOC = ("Read the record as it stood at this instant: what a clinician saw when they "
+             "acted. Corrections made later are not shown.")
+AsOf = as_of_query(AS_OF_DOC)
 
 
 

@@ -14,16 +14,16 @@ from libs.access.model import Action, Resource
 from libs.kernel.errors import Forbidden, NotFound
 from libs.kernel.time import local_day
 from libs.web.guard import (
-    AccessDenied, AccessDep, CurrentSubject, Grant, guarded, guarded_with,
+    AccessDenied, AccessDep, CurrentSubject, Grant, GuardedRead, guarded, guarded_with,
 )
-from libs.web.params import day_query
+from libs.web.params import as_of_by_hand, day_query
 from libs.web.write import etag
 from services.journal.contract import stream_of
 from services.journal.domain.patients import Patient
 from services.journal.domain.process_state import worklist_window
 from services.journal.http import views
 from services.journal.http.deps import (
-    AsOf, Journal, Reader, hidden, not_shown, practitioner, record_at, shown, shown_history,
+    AS_OF_DOC, AsOf, Journal, Reader, hidden, journal_store, not_shown, practitioner, record_at, shown, shown_history,
     viewer_hpr,
 )
 
@@ -40,30 +40,32 @@ async def _overview_data(request: Request, patient_id: UUID):
     return facts, (record, observations)
 
 
+OVERVIEW = guarded_with(Action.read, "record", _overview_data, as_of_by_hand(AS_OF_DOC))
+
+
 # response_model: serialised by pydantic-core, not walked by ``jsonable_encoder`` (10–18 % of
 # the read's CPU on a 20-note record; bench/RESULTS.md, journal)
 @router.get("/patients/{patient_id}", tags=["reads"], response_model=dict[str, Any])
-async def overview(patient_id: UUID, response: Response, store: Journal, records: Reader,
-                   access: AccessDep, as_of: AsOf = None,
-                   read: tuple[Grant, Any] = Depends(guarded_with(Action.read, "record",
-                                                                  _overview_data))):
+async def overview(request: Request, response: Response,
+                   read: Annotated[GuardedRead, Depends(OVERVIEW)]):
     """Overview: active episodes and service decisions, CAVE, latest vital signs, open tasks,
     active care plans and the newest notes; ``as_of`` for the record as it stood then."""
-    grant, (found, observations) = read
+    grant, (found, observations), as_of = read.grant, read.data, read.as_of
     if as_of is not None:
-        patient, version = await record_at(store, records, patient_id, as_of)
-        observations = [*(await store.observations_at(patient_id, as_of)).values(),
-                        *await records.device_observations_at(patient_id, as_of)]
+        store, records = journal_store(request), request.app.state.reader
+        patient, version = await record_at(store, records, read.patient_id, as_of)
+        observations = [*(await store.observations_at(read.patient_id, as_of)).values(),
+                        *await records.device_observations_at(read.patient_id, as_of)]
     else:
-        patient, version = found if found else (Patient.unknown(patient_id), 0)
+        patient, version = found if found else (Patient.unknown(read.patient_id), 0)
         if not patient.registered:
             raise NotFound("No record for this patient in the journal.")
     gone = not_shown(grant, patient)
     patient, observations = shown(grant, patient), [o for o in observations
                                                     if o.observation_id not in gone]
     response.headers["ETag"] = etag(version)
-    return views.overview(patient, observations, as_of or access.now(), hidden(grant),
-                          viewer_hpr(grant)) | {
+    now = as_of or request.app.state.access.now()
+    return views.overview(patient, observations, now, hidden(grant), viewer_hpr(grant)) | {
         "version": version, "as_of": as_of.isoformat() if as_of else None}
 
 

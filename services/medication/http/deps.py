@@ -56,8 +56,9 @@ async def _reader(request: Request) -> ListReader:
 
 Store = Annotated[MedicationStore, Depends(_store)]
 Reader = Annotated[ListReader, Depends(_reader)]
-AsOf = as_of_query("The list as it stood at this instant, e.g. when a dose was given. Changes "
-                   "recorded later are not shown.")
+AS_OF_DOC = ("The list as it stood at this instant, e.g. when a dose was given. Changes "
+             "recorded later are not shown.")
+AsOf = as_of_query(AS_OF_DOC)
 
 
 def actor(who) -> Actor:

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from libs.access.model import Action
 from libs.kernel.errors import NotFound
 from libs.kernel.time import local_day
-from libs.web.guard import AccessDep, Grant, guarded, guarded_with
-from libs.web.params import day_query
+from libs.web.guard import AccessDep, Grant, GuardedRead, guarded, guarded_with
+from libs.web.params import as_of_by_hand, day_query
 from libs.web.write import etag
 from services.medication import views
 from services.medication.domain import medication_list as ml
@@ -22,7 +22,8 @@ from services.medication.domain.decision_support import check
 from services.medication.domain.dosing import to_dose
 from services.medication.domain.state import MedicationList
 from services.medication.http.deps import (
-    ENTRY, LIST, AsOf, Reader, Store, catalogue_of, hidden, list_at,
+    AS_OF_DOC, ENTRY, LIST, AsOf, Reader, Store, catalogue_of, hidden, list_at,
+    medication_store,
 )
 
 DayParam = day_query("Oslo day; default today")
@@ -36,27 +37,30 @@ async def _current_data(request: Request, patient_id: UUID):
     return await request.app.state.reader.current(patient_id, request.app.state.access.now())
 
 
+CURRENT = guarded_with(Action.read, "medication", _current_data, as_of_by_hand(AS_OF_DOC))
+
+
 @router.get(LIST, tags=["reads"], response_model=None)
-async def current(patient_id: UUID, store: Store, reader: Reader, access: AccessDep,
-                  as_of: AsOf = None,
-                  read: tuple[Grant, tuple] = Depends(guarded_with(Action.read, "medication",
-                                                                   _current_data))) -> Response:
+async def current(request: Request, read: Annotated[GuardedRead, Depends(CURRENT)]) -> Response:
     """The current list: what the patient should take now (active, paused and not yet
     started), each entry with its dose, status, prescription and when it was last given; or,
     with ``as_of``, the list as it stood then. ``ETag`` is the list version to change it
     against."""
     headers = {"Cache-Control": "no-store"}
-    grant, (version, ready, lst) = read
+    (version, ready, lst), grant, as_of = read.data, read.grant, read.as_of
+    now = request.app.state.access.now
     if as_of is not None or hidden(grant):
-        lst, version, withheld = await list_at(store, reader, patient_id, as_of, grant)
-        body = views.current_view(lst, as_of or access.now()) | views.withheld_note(withheld)
+        lst, version, withheld = await list_at(medication_store(request),
+                                               request.app.state.reader, read.patient_id,
+                                               as_of, grant)
+        body = views.current_view(lst, as_of or now()) | views.withheld_note(withheld)
         if as_of is not None:
             body["as_of"] = as_of.isoformat()
         return Response(views.to_json(body), media_type="application/json",
                         headers=headers | {"ETag": etag(version)})
     if ready is None:
-        ready = views.to_json(views.current_view(lst or MedicationList.empty(patient_id),
-                                                 access.now()))
+        ready = views.to_json(views.current_view(lst or MedicationList.empty(read.patient_id),
+                                                 now()))
     return Response(ready, media_type="application/json",
                     headers=headers | {"ETag": etag(version)})
 
