@@ -171,11 +171,17 @@ async def current_subject(request: Request) -> Subject:
     headers are read here, not declared as parameters: FastAPI's solving of three headers, a
     query parameter and a nested dependency cost about 65 µs of every guarded request
     (bench/RESULTS.md). ``libs.web.subject_doc`` puts them in the OpenAPI document."""
+    known = request.scope.get(_SUBJECT)
+    if known is not None:   # a guard that reads it itself, and a route that declares it too
+        return known
     headers = request.headers
-    return await get_access(request).subject(headers.get("authorization"),
-                                             headers.get(ACTING_FOR), token_in(request))
+    who = await get_access(request).subject(headers.get("authorization"),
+                                            headers.get(ACTING_FOR), token_in(request))
+    request.scope[_SUBJECT] = who
+    return who
 
 
+_SUBJECT = "ehr.subject"   # the request's scope keeps the caller once known
 CurrentSubject = Annotated[Subject, Depends(current_subject)]
 AccessDep = Annotated[Access, Depends(_access)]
 
@@ -196,6 +202,7 @@ GUARD_PARAMETERS = (uuid_path_parameter("patient_id"), optional_string(PURPOSE, 
 def _marked(guard: Callable, name: str) -> Callable:
     guard.__name__ = name
     guard.ehr_access_guard = True  # lets a test prove every patient route is guarded
+    guard.ehr_reads_subject = True   # calls current_subject itself: one dependency fewer
     guard.openapi_parameters = GUARD_PARAMETERS
     return guard
 
@@ -205,7 +212,8 @@ def guarded(action: Action, category: str = "record") -> Callable:
     patient id and ``X-Purpose-Of-Use`` are read from the request (``libs.web.by_hand``): a
     malformed id is a 422 before anything is decided."""
 
-    async def guard(request: Request, subject: CurrentSubject) -> Grant:
+    async def guard(request: Request) -> Grant:
+        subject = await current_subject(request)
         return await _decided(request, subject, action, category,
                               path_uuid(request, "patient_id"), request.headers.get(PURPOSE))
 
@@ -239,7 +247,8 @@ def guarded_with(action: Action, category: str, load: Load, as_of: QueryModel) -
     one-line dependencies cost ~48 µs of a ~430 µs list read (bench/RESULTS.md). A bad
     ``as_of`` is its 422 before anything is decided or logged."""
 
-    async def guard(request: Request, subject: CurrentSubject) -> GuardedRead:
+    async def guard(request: Request) -> GuardedRead:
+        subject = await current_subject(request)
         patient_id = path_uuid(request, "patient_id")
         when = (await as_of(request)).as_of   # type: ignore[attr-defined]
         raw, data = await load(request, patient_id)

@@ -4,13 +4,14 @@ guards and the write dependency their patient id and headers (``libs.web.by_hand
 ``libs.web.query.QueryModel`` reads a route's query parameters in one validation (all cheaper
 than FastAPI's solving of declared parameters), so FastAPI no longer sees them:
 ``document_subject`` adds them, as FastAPI described them when they were declared, to every
-operation whose route depends on ``current_subject`` or on such a dependency (anything with
+operation whose route depends on ``current_subject`` (or on a dependency marked
+``ehr_reads_subject`` that calls it itself) or on such a dependency (anything with
 ``openapi_parameters``) at any depth. Clients, generated SDKs and the fuzz tests see the same
 parameters as before."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
@@ -35,13 +36,16 @@ _INVALID = {"description": "Validation Error", "content": {"application/json": {
     "$ref": "#/components/schemas/HTTPValidationError"}}}}   # as FastAPI describes its 422
 
 
-def _depends_on(dependant: Dependant, call: Callable) -> bool:
-    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+def _reads_subject(dependant: Dependant) -> bool:
+    """Whether the route depends on ``current_subject``, or on a dependency that calls it
+    itself (marked ``ehr_reads_subject``: ``libs.web.fhir.call``), at any depth."""
+    return any(d.call is current_subject or getattr(d.call, "ehr_reads_subject", False)
+               or _reads_subject(d) for d in dependant.dependencies)
 
 
 def _read_by_hand(dependant: Dependant) -> Iterator[dict]:
     """The parameters the route's dependencies read themselves (repeats are dropped later)."""
-    if _depends_on(dependant, current_subject):
+    if _reads_subject(dependant):
         yield from SUBJECT_PARAMETERS
 
     def walk(d: Dependant) -> Iterator[dict]:

@@ -98,7 +98,7 @@ async def walk(reader: VersionReader, patient: UUID, rtype: str, query: SearchQu
     while True:
         page, after, _ = await reader.search(patient, rtype, replace(query, after=after))
         assert len(page) <= query.count
-        seen += [(d["id"], d["meta"]["versionId"]) for d in page]
+        seen += [(d.id, d.resource()["meta"]["versionId"]) for d in page]
         if after is None:
             return seen
         assert len(page) == query.count
@@ -132,7 +132,7 @@ async def test_sql_search_finds_what_the_python_search_found(engine, history: Hi
         assert await walk(reader, patient, rtype, query) == expected, (n, query)
         offset = rng.randrange(len(expected) + 2)
         page, _, total = await reader.search(patient, rtype, replace(query, offset=offset))
-        assert [(d["id"], d["meta"]["versionId"]) for d in page] == \
+        assert [(d.id, d.resource()["meta"]["versionId"]) for d in page] == \
             expected[offset:offset + query.count]
         assert total == len(expected)
 
@@ -170,7 +170,7 @@ async def test_total_is_counted_up_to_its_bound(engine, history: History):
     reader = VersionReader(engine, TABLE)
     page, after, total = await reader.search(patient, "Observation", SearchQuery(count=5))
     assert total is None and after is not None
-    assert [d["id"] for d in page] == [f"o{n:04d}" for n in range(1000, 995, -1)]
+    assert [d.id for d in page] == [f"o{n:04d}" for n in range(1000, 995, -1)]
     _, _, total = await reader.search(patient, "Observation",
                                       SearchQuery(statuses=["final"], count=5))
     assert total == TOTAL_UP_TO
@@ -251,7 +251,7 @@ async def test_a_table_from_before_the_search_columns_is_filled_at_setup(engine)
 
     async def ids(**query) -> list[tuple[str, str]]:
         page, _, _ = await reader.search(patient, "Observation", SearchQuery(**query))
-        return [(d["id"], d["meta"]["versionId"]) for d in page]
+        return [(d.id, d.resource()["meta"]["versionId"]) for d in page]
 
     assert await ids() == [("b", "1"), ("a", "2")]
     assert await ids(as_of=START + timedelta(hours=1)) == [("a", "1")]
@@ -263,7 +263,8 @@ async def test_a_table_from_before_the_search_columns_is_filled_at_setup(engine)
 async def test_a_version_is_stored_with_its_narrative_and_read_as_stored(engine,
                                                                          history: History):
     """The narrative is made once, when a version is stored; a resource's own is kept; a
-    version stored before then (none in the table) still reads with one."""
+    version stored before then (none in the table) still reads with one, in a search page
+    too, where the others are their stored text."""
     patient = uuid4()
     own = {"status": "additional",
            "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>egen</p></div>'}
@@ -285,3 +286,6 @@ async def test_a_version_is_stored_with_its_narrative_and_read_as_stored(engine,
     assert (await reader.current("Observation", "n1"))[2]["text"] == made
     assert (await reader.current("Observation", "n2"))[2]["text"] == own
     assert (await reader.current("Observation", "old"))[2]["text"] == made
+    page, _, _ = await reader.search(patient, "Observation", SearchQuery())
+    assert {d.id: d.resource()["text"] for d in page} == {"n1": made, "n2": own, "old": made}
+    assert {d.id: d.resource() for d in page if d.id != "old"} == stored, "the stored text"

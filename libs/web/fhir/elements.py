@@ -1,14 +1,17 @@
 """FHIR R4 elements every service builds: codings, instants, organisation references, masked
-free text, and searchset Bundles. Pure functions returning JSON-ready dicts."""
+free text, and searchset Bundles. Pure functions returning JSON-ready dicts (a searchset's
+stored resources as ``orjson.Fragment``: JSON for orjson, as every FHIR answer is written)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from libs.kernel.identifiers import IdentifierSystem
 from libs.web.fhir.narrative import narrated
+from libs.web.fhir.stored import Stored
 
 # the canonical base of our own code systems, extensions and naming systems: the address the
 # project publishes its implementation guide at (GitHub Pages). The one place to change it.
@@ -37,10 +40,11 @@ def org(orgnr: str, display: str | None = None) -> dict:
     return ref | ({"display": text(display)} if display else {})
 
 
-def searchset(resources: list[dict], base: str, total: int | None = None,
+def searchset(resources: Sequence[dict | Stored], base: str, total: int | None = None,
               next_url: str | None = None) -> dict:
     """A search result page: ``fullUrl`` = ``<base>/<type>/<id>``; ``next`` link when given;
-    each resource with its generated narrative; no ``entry`` on an empty page."""
+    each resource with its generated narrative (a ``Stored`` one has it already); no
+    ``entry`` on an empty page."""
     base = base.rstrip("/")
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
@@ -48,7 +52,15 @@ def searchset(resources: list[dict], base: str, total: int | None = None,
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
     if resources:   # FHIR JSON has no empty arrays: an empty page has no ``entry``
-        bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
-                            "resource": narrated(r), "search": {"mode": "match"}}
-                           for r in resources]
+        bundle["entry"] = [_match(r, base) for r in resources]
     return bundle
+
+
+def _match(r: dict | Stored, base: str) -> dict:
+    """One entry of a page; a ``Stored`` resource goes in as its stored text (encoded by
+    orjson, as ``FhirJSONResponse`` does)."""
+    if isinstance(r, Stored):
+        return {"fullUrl": f"{base}/{r.resource_type}/{r.id}", "resource": r.fragment(),
+                "search": {"mode": "match"}}
+    return {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": narrated(r),
+            "search": {"mode": "match"}}

@@ -32,11 +32,13 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from libs.web.fhir.elements import searchset
 from libs.web.fhir.narrative import narrated
-from libs.web.guard import Access, AccessDenied, AccessDep, CurrentSubject, Grant, Subject
+from libs.web.guard import (
+    Access, AccessDenied, AccessDep, CurrentSubject, Grant, Subject, get_access,
+)
 from libs.access.model import Action, Decision, Facts, Resource
 from libs.audit.facts_store import facts_from
 from libs.access.policy import DENY_GENERIC
@@ -48,8 +50,11 @@ from libs.web.fhir.search import (
     Cursor, SearchParameterError, SearchQuery, as_of_utc, parsed_query,
 )
 from libs.web.fhir.searchable import FhirType
+from libs.web.fhir.stored import Stored
 from libs.web.fhir.versions import VersionReader
-from libs.web.fhir.search_params import Read
+from libs.web.fhir.call import FhirCall, fhir_call
+from libs.web.fhir.search_params import ReadParams
+from libs.web.query import QueryModel
 
 CursorParam = Annotated[str | None, Query(alias="_cursor", max_length=400,
                                           description="where the previous page ended (from "
@@ -60,6 +65,7 @@ LOOK_UP_PURPOSE = "TREAT"
 (``X-Purpose-Of-Use``): a professional finding the person in front of them (v3-ActReason)."""
 
 READ_INTERACTIONS = ("read", "vread", "search-type", "history-instance")
+READ = fhir_call(QueryModel(ReadParams), "rtype", "rid")   # the hot read by id: one dependency
 
 
 def patient_reference(raw: str) -> UUID:
@@ -126,7 +132,7 @@ def fhir_base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def search_page(request: Request, rtype: str, page: list[dict], after: Cursor | None,
+def search_page(request: Request, rtype: str, page: Sequence[Stored], after: Cursor | None,
                 total: int | None) -> dict:
     """A searchset page with ``self`` and, when there are more, a ``next`` link that goes on
     after the page's last resource (``_cursor``), whether this page was found by ``_cursor``
@@ -355,9 +361,9 @@ class FhirReads:
         reads = self
 
         @router.get("/{rtype}/{rid}")
-        async def read(rtype: str, rid: str, request: Request, who: CurrentSubject,
-                       access: AccessDep, q: Read):
-            rtype, as_of = reads.type(rtype), q.as_of
+        async def read(request: Request, call: Annotated[FhirCall, Depends(READ)]):
+            (rtype, rid), who, access = call.path, call.who, get_access(request)
+            rtype, as_of = reads.type(rtype), call.query.as_of
             if as_of is None:
                 return etagged(await reads.current_allowed(request, access, who, rtype, rid))
             await reads.resource_allowed(request, access, who, rtype, rid)

@@ -51,5 +51,3 @@ class ReadParams(BaseModel):
     as_of: Instant | None = Field(None, description="the resource as it stood at this instant "
                                                     f"({AS_OF_HELP})")
 
-
-Read = Annotated[ReadParams, Depends(QueryModel(ReadParams))]

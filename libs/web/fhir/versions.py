@@ -31,6 +31,7 @@ from libs.events.db import driver_of, pooled
 from libs.web.fhir.narrative import narrated
 from libs.web.fhir.search import Cursor, SearchQuery
 from libs.web.fhir.searchable import UNDATED, FhirType, search_columns
+from libs.web.fhir.stored import Stored, stored
 
 ORDER = 'search_date DESC, id COLLATE "C" DESC'
 """The search's order: newest search date first, then id (bytewise, as Python compares)."""
@@ -245,7 +246,7 @@ class VersionReader:
         return [narrated(orjson.loads(r[0])) for r in rows]
 
     async def search(self, patient_id: UUID, rtype: str,
-                     query: SearchQuery) -> tuple[list[dict], Cursor | None, int | None]:
+                     query: SearchQuery) -> tuple[list[Stored], Cursor | None, int | None]:
         """A page of the patient's resources of a type that match ``query`` (the version of
         each current now, or at ``query.as_of``), newest search date first: (resources, the
         cursor after the page's last one when there are more, how many match in all when at
@@ -254,14 +255,14 @@ class VersionReader:
         return (await self._search(patient_id, rtype, query, with_facts=False))[:3]
 
     async def search_with_facts(self, patient_id: UUID, rtype: str, query: SearchQuery
-                                ) -> tuple[list[dict], Cursor | None, int | None, str | None]:
+                                ) -> tuple[list[Stored], Cursor | None, int | None, str | None]:
         """``search``, and the patient's access facts (JSON, or None) read in the same
         statement as the page (a search by patient, the hot path)."""
         return await self._search(patient_id, rtype, query, with_facts=True)
 
     async def _search(self, patient_id: UUID, rtype: str, query: SearchQuery, *,
                       with_facts: bool
-                      ) -> tuple[list[dict], Cursor | None, int | None, str | None]:
+                      ) -> tuple[list[Stored], Cursor | None, int | None, str | None]:
         page, page_args = page_sql(self.table, patient_id, rtype, query)
         if with_facts:   # one row with the facts even when no resource matches
             page = (f"SELECT {FACTS_OF.format('$1')}, p.* FROM (SELECT 1) one "
@@ -279,13 +280,13 @@ class VersionReader:
                 counting, args = count_sql(self.table, patient_id, rtype, query)
                 total = await conn.fetchval(counting, *args)
         after = Cursor(rows[-1][2], rows[-1][1]) if more else None
-        return ([narrated(orjson.loads(r[0])) for r in rows], after,
+        return ([stored(r[0], rtype, r[1], r[3]) for r in rows], after,
                 total if total is not None and total <= TOTAL_UP_TO else None, facts)
 
 
 def page_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:
-    """The statement (asyncpg placeholders) and arguments of a page: (resource, id, search date)
-    rows, one more than ``query.count`` when there are more."""
+    """The statement (asyncpg placeholders) and arguments of a page: (resource, id, search date,
+    whether it has its narrative) rows, one more than ``query.count`` when there are more."""
     where, args = _where(patient_id, rtype, query)
     if query.after is not None:
         args += [query.after.date.isoformat() if query.after.date else UNDATED, query.after.id]
@@ -294,7 +295,8 @@ def page_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tu
     args += [query.count + 1, query.offset]
     return (f"""
         SELECT doc::text, id,
-               CASE WHEN search_date = '{UNDATED}' THEN NULL ELSE search_date END AS after_date
+               CASE WHEN search_date = '{UNDATED}' THEN NULL ELSE search_date END AS after_date,
+               doc ? 'text' AS narrated
           FROM {table} WHERE {where}
          ORDER BY {ORDER} LIMIT ${len(args) - 1} OFFSET ${len(args)}""", args)
 

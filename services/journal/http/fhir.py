@@ -50,7 +50,8 @@ from libs.web.fhir.reads import (
 from libs.web.fhir.search import SearchParameterError
 from libs.web.fhir.search_params import SearchParams
 from libs.web.fhir.writes import kept_routes, not_created, prefer_return, write_answer
-from libs.web.guard import PURPOSE, AccessDep, CurrentSubject, Grant
+from libs.web.fhir.call import FhirCall, fhir_call
+from libs.web.guard import PURPOSE, AccessDep, CurrentSubject, Grant, get_access
 from libs.web.limits import require_bundle_size
 from libs.web.query import QueryModel
 from libs.web.routing import PrefixRouter
@@ -152,19 +153,19 @@ class JournalSearch(SearchParams):
         "Patient only: <system>|<national id number>"))
 
 
-JOURNAL_SEARCH = QueryModel(JournalSearch)
+SEARCH = fhir_call(QueryModel(JournalSearch), "rtype", purpose=True)   # one dependency
 
 
 @router.get("/{rtype}")
-async def search(rtype: str, request: Request, who: CurrentSubject, access: AccessDep,
-                 journal: Journal, q: Annotated[JournalSearch, Depends(JOURNAL_SEARCH)],
-                 purpose: Annotated[str | None, Header(alias=PURPOSE, max_length=200)] = None):
+async def search(request: Request, call: Annotated[FhirCall, Depends(SEARCH)]):
     """Search one patient's resources of a type, newest first, a page at a time (the next
     link pages on with ``_cursor``; ``total`` is left out above 1,000 matches). ``Patient``
     is also found by national id (``identifier``)."""
+    (rtype,), q, who, purpose = call.path, call.query, call.who, call.purpose
+    access = get_access(request)
     rtype = READS.type(rtype)
     if rtype == "Patient" and q.identifier is not None:
-        found = await _person(journal, q.identifier, q.patient or q.id_)
+        found = await _person(journal_store(request), q.identifier, q.patient or q.id_)
         grant = await READS.person_allowed(access, who, found, purpose)
         return await _identified(request, grant, found, q.count, q.as_of)
     patient = q.patient or q.id_ if rtype == "Patient" else q.patient
