@@ -50,6 +50,7 @@ from libs.web.fhir.search import (
     Cursor, SearchParameterError, SearchQuery, as_of_utc, parsed_query,
 )
 from libs.web.fhir.searchable import FhirType
+from libs.web.fhir.stored import Stored
 from libs.web.fhir.versions import VersionReader
 from libs.web.fhir.call import FhirCall, fhir_call
 from libs.web.fhir.search_params import ReadParams
@@ -131,7 +132,7 @@ def fhir_base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def search_page(request: Request, rtype: str, page: list[dict], after: Cursor | None,
+def search_page(request: Request, rtype: str, page: Sequence[Stored], after: Cursor | None,
                 total: int | None) -> dict:
     """A searchset page with ``self`` and, when there are more, a ``next`` link that goes on
     after the page's last resource (``_cursor``), whether this page was found by ``_cursor``
