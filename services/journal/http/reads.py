@@ -23,8 +23,8 @@ from services.journal.domain.patients import Patient
 from services.journal.domain.process_state import worklist_window
 from services.journal.http import views
 from services.journal.http.deps import (
-    AS_OF_DOC, AsOf, Journal, Reader, hidden, journal_store, not_shown, practitioner, record_at, shown, shown_history,
-    viewer_hpr,
+    AS_OF_DOC, AsOf, Journal, Reader, hidden, journal_store, not_shown, practitioner,
+    record_at, shown, shown_history, viewer_hpr,
 )
 
 DayParam = day_query("default: today")
