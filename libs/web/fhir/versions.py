@@ -263,22 +263,15 @@ class VersionReader:
     async def _search(self, patient_id: UUID, rtype: str, query: SearchQuery, *,
                       with_facts: bool
                       ) -> tuple[list[Stored], Cursor | None, int | None, str | None]:
-        page, page_args = page_sql(self.table, patient_id, rtype, query)
-        if with_facts:   # one row with the facts even when no resource matches
-            page = (f"SELECT {FACTS_OF.format('$1')}, p.* FROM (SELECT 1) one "
-                    f"LEFT JOIN LATERAL ({page}) p ON true")
+        statement, args = search_sql(self.table, patient_id, rtype, query, with_facts)
         async with pooled(self.engine) as conn:
-            rows = await conn.fetch(page, *page_args)
-            facts = rows[0][0] if with_facts else None
-            if with_facts:
-                rows = [tuple(r)[1:] for r in rows if r[2] is not None]
-            more = len(rows) > query.count
-            rows = rows[:query.count]
-            if query.after is None and query.offset == 0 and not more:
-                total: int | None = len(rows)
-            else:
-                counting, args = count_sql(self.table, patient_id, rtype, query)
-                total = await conn.fetchval(counting, *args)
+            rows = await conn.fetch(statement, *args)
+        facts = rows[0][0] if with_facts else None
+        head = 1 if with_facts else 0          # [facts], total, then the page's columns
+        total = rows[0][head]
+        rows = [tuple(r)[head + 1:] for r in rows if r[head + 2] is not None]
+        more = len(rows) > query.count
+        rows = rows[:query.count]
         after = Cursor(rows[-1][2], rows[-1][1]) if more else None
         return ([stored(r[0], rtype, r[1], r[3]) for r in rows], after,
                 total if total is not None and total <= TOTAL_UP_TO else None, facts)
@@ -299,6 +292,20 @@ def page_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tu
                doc ? 'text' AS narrated
           FROM {table} WHERE {where}
          ORDER BY {ORDER} LIMIT ${len(args) - 1} OFFSET ${len(args)}""", args)
+
+
+def search_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery,
+               with_facts: bool) -> tuple[str, list]:
+    """A search in one statement: ([the patient's access facts], the count, the page's columns)
+    rows, one row with no page columns when nothing matches. The count (``count_sql``, up to
+    ``TOTAL_UP_TO`` + 1) runs once, beside the page rather than after it: a statement fewer
+    a search, whose round trip (a ``write`` to PostgreSQL's socket and its answer) cost the
+    API more than the count itself (bench/RESULTS.md); it reads the range the page reads."""
+    page, args = page_sql(table, patient_id, rtype, query)
+    counting, _ = count_sql(table, patient_id, rtype, query)   # the page's first arguments
+    facts = f"{FACTS_OF.format('$1')}, " if with_facts else ""
+    return (f"SELECT {facts}({counting}) AS total, p.* FROM (SELECT 1) one "
+            f"LEFT JOIN LATERAL ({page}) p ON true", args)
 
 
 def count_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:
