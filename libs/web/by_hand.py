@@ -31,12 +31,7 @@ def path_uuid(request: Request, name: str) -> UUID:
     if raw is None:
         raise RequestValidationError([{"type": "missing", "loc": ("path", name),
                                        "msg": "Field required", "input": None}])
-    try:
-        return _UUID.validate_python(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("path", name, *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
+    return _validated(_UUID, raw, "path", name)
 
 
 def bounded_header(request: Request, name: str, max_length: int) -> str | None:
@@ -47,11 +42,16 @@ def bounded_header(request: Request, name: str, max_length: int) -> str | None:
         return raw
     adapter = _BOUNDED.setdefault(max_length, TypeAdapter(
         Annotated[str, StringConstraints(max_length=max_length)]))
+    return _validated(adapter, raw, "header", name)
+
+
+def _validated(adapter: TypeAdapter, raw: str, *loc: str):
+    """``raw`` validated by ``adapter``, or FastAPI's 422 with its errors at ``loc``."""
     try:
         return adapter.validate_python(raw)
     except ValidationError as exc:
         raise RequestValidationError(
-            [{**e, "loc": ("header", name, *e["loc"])} for e in exc.errors(include_url=False)]
+            [{**e, "loc": (*loc, *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
 
 

@@ -13,7 +13,9 @@ import pytest
 from fastapi import FastAPI, Header, Request
 
 from libs.access.model import Action
-from libs.web.by_hand import path_uuid
+from libs.web.by_hand import (
+    bounded_header, bounded_header_parameter, path_uuid, string_path_parameter,
+)
 from libs.web.guard import GUARD_PARAMETERS, PURPOSE, guarded
 from libs.web.idempotency import KEY_HEADER, KEY_HELP
 from libs.web.write import IF_MATCH_HELP, WRITE_HEADERS, write
@@ -31,6 +33,16 @@ def _app() -> FastAPI:
     async def declared(patient_id: UUID,
                        purpose: Annotated[str | None, Header(alias=PURPOSE)] = None) -> dict:
         return {"id": str(patient_id), "purpose": purpose}
+
+    @app.get("/bounded/{rtype}")
+    async def bounded(request: Request) -> dict:
+        return {"purpose": bounded_header(request, PURPOSE, 200)}
+
+    @app.get("/bounded-declared/{rtype}")
+    async def bounded_declared(
+            rtype: str,
+            purpose: Annotated[str | None, Header(alias=PURPOSE, max_length=200)] = None) -> dict:
+        return {"purpose": purpose}
 
     @app.get("/missing")
     async def missing(request: Request) -> dict:
@@ -81,11 +93,28 @@ async def test_of_repeated_headers_the_first_counts_as_declared(client):
     assert read.json()["purpose"] == declared.json()["purpose"] == "TREAT"
 
 
-def _documented(route) -> list[dict]:
+@pytest.mark.parametrize("purpose", ["TREAT", "x" * 200, "x" * 201, None])
+async def test_a_bounded_header_is_taken_and_refused_as_declared(client, purpose):
+    headers = {PURPOSE: purpose} if purpose is not None else {}
+    read = await client.get("/bounded/Observation", headers=headers)
+    declared = await client.get("/bounded-declared/Observation", headers=headers)
+    assert read.status_code == declared.status_code == (422 if purpose == "x" * 201 else 200)
+    assert read.json() == declared.json()
+
+
+def _documented(route, path: str = "/patients/{patient_id}/x") -> list[dict]:
     app = FastAPI()
-    app.get("/patients/{patient_id}/x")(route)
-    return sorted(app.openapi()["paths"]["/patients/{patient_id}/x"]["get"]["parameters"],
+    app.get(path)(route)
+    return sorted(app.openapi()["paths"][path]["get"]["parameters"],
                   key=lambda p: (p["in"], p["name"]))
+
+
+def test_a_string_path_and_a_bounded_header_are_documented_as_declared():
+    async def declared(rtype: str, purpose: Annotated[str | None, Header(
+            alias=PURPOSE, max_length=200)] = None): ...
+
+    assert _documented(declared, "/{rtype}") == [bounded_header_parameter(PURPOSE, 200),
+                                                 string_path_parameter("rtype")]
 
 
 def test_the_guards_and_writes_document_what_fastapi_documented_declared():
