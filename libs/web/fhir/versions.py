@@ -274,7 +274,7 @@ class VersionReader:
         rows = rows[:query.count]
         after = Cursor(rows[-1][2], rows[-1][1]) if more else None
         return ([stored(r[0], rtype, r[1], r[3]) for r in rows], after,
-                total if total is not None and total <= TOTAL_UP_TO else None, facts)
+                total if total <= TOTAL_UP_TO else None, facts)
 
 
 def page_sql(table: str, patient_id: UUID, rtype: str, query: SearchQuery) -> tuple[str, list]:
