@@ -108,6 +108,17 @@ def test_a_resource_type_that_is_no_string_is_an_invalid_bundle_not_a_crash(reso
                                                                       "url": "Observation"}}]})
 
 
+@pytest.mark.parametrize("extension", ["2020", "[1]", "true", '"s"'])
+def test_a_primitives_extension_that_is_no_object_is_an_invalid_bundle_not_a_crash(extension):
+    """Found by the property below (6 Dec): a string of JSON that is no object where an
+    element's extension goes made fhir.resources raise AttributeError (a 500)."""
+    patient = {"resourceType": "Patient", "birthDate": "2000-01-01", "_birthDate": extension}
+    with pytest.raises(BundleError, match="extension .* must be an object"):
+        validate_bundle({"resourceType": "Bundle", "type": "transaction",
+                         "entry": [{"resource": patient, "request": {"method": "POST",
+                                                                     "url": "Patient"}}]})
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(CHANGES)
 def test_odd_values_are_refused_in_words_never_a_crash(changes):

@@ -164,3 +164,7 @@ def validate_bundle(bundle: Any) -> None:
     except TypeError:   # its lookup of a resourceType that is no string (null, 5, a list)
         raise BundleError("This is not a valid FHIR R4 Bundle: a resource in it has a "
                           "resourceType that is not the name of a type.") from None
+    except AttributeError:   # a primitive's extension (``_birthDate``) as a string holding
+        # JSON that is no object ("2020", "[1]"): fhir.resources' own check fails on it
+        raise BundleError("This is not a valid FHIR R4 Bundle: a primitive element's "
+                          "extension (an element named _<name>) must be an object.") from None
