@@ -229,6 +229,8 @@ async def test_a_locked_entry_is_withheld_from_clinicians(clinic: Clinic):
 
     async def withheld():
         r = await clinic.journal.get(f"/patients/{patient_id}/notes", headers=nurse | token)
+        # the token is the consent's; the journal's read model may not have the note yet
+        assert len(r.json()["notes"]) == 1, r.text
         [shown] = r.json()["notes"]
         assert shown == {"id": note, "section": "notes", "withheld": True,
                          "message": shown["message"]}
