@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from libs.access.model import Action, Resource
@@ -43,11 +44,11 @@ async def _overview_data(request: Request, patient_id: UUID):
 OVERVIEW = guarded_with(Action.read, "record", _overview_data, as_of_by_hand(AS_OF_DOC))
 
 
-# response_model: serialised by pydantic-core, not walked by ``jsonable_encoder`` (10–18 % of
-# the read's CPU on a 20-note record; bench/RESULTS.md, journal)
+# the views are plain JSON values: written by orjson as the answer (pydantic-core's ``dump_json``
+# of ``dict[str, Any]`` was 5 % of the read's CPU, ``jsonable_encoder`` before it 10–18 %;
+# bench/RESULTS.md, journal); ``response_model`` is only what the API documents
 @router.get("/patients/{patient_id}", tags=["reads"], response_model=dict[str, Any])
-async def overview(request: Request, response: Response,
-                   read: Annotated[GuardedRead, Depends(OVERVIEW)]):
+async def overview(request: Request, read: Annotated[GuardedRead, Depends(OVERVIEW)]):
     """Overview: active episodes and service decisions, CAVE, latest vital signs, open tasks,
     active care plans and the newest notes; ``as_of`` for the record as it stood then."""
     grant, (found, observations), as_of = read.grant, read.data, read.as_of
@@ -63,10 +64,11 @@ async def overview(request: Request, response: Response,
     gone = not_shown(grant, patient)
     patient, observations = shown(grant, patient), [o for o in observations
                                                     if o.observation_id not in gone]
-    response.headers["ETag"] = etag(version)
     now = as_of or request.app.state.access.now()
-    return views.overview(patient, observations, now, hidden(grant), viewer_hpr(grant)) | {
+    body = views.overview(patient, observations, now, hidden(grant), viewer_hpr(grant)) | {
         "version": version, "as_of": as_of.isoformat() if as_of else None}
+    return Response(orjson.dumps(body), media_type="application/json",
+                    headers={"ETag": etag(version)})
 
 
 @router.get("/patients/{patient_id}/timeline", tags=["reads"])

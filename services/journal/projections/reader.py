@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.audit.facts_store import FACTS_OF
 from libs.events.db import pooled
-from libs.events.parsed_docs import ParsedDocs
+from libs.events.parsed_docs import ParsedDocs, ParsedTexts
 from libs.web.fhir.versions import VersionReader
 from services.journal.domain.clinical_state import VITALS, Observation
 from services.journal.domain.patients import Patient
@@ -36,6 +36,7 @@ class RecordReader:
         self.engine = engine
         self.fhir = VersionReader(engine, FHIR_TABLE)
         self.records = ParsedDocs(engine, "journal_records", Patient, cache_size)
+        self.observations = ParsedTexts(Observation, 4 * cache_size)
 
     async def patient(self, patient_id: UUID) -> tuple[Patient, int] | None:
         return await self.records.get(patient_id)
@@ -45,7 +46,7 @@ class RecordReader:
         many observations the patient has (``journal_observations_latest``)."""
         async with pooled(self.engine) as conn:
             rows = await conn.fetch(_LATEST, patient_id, list(VITALS))
-        return [Observation.model_validate_json(r[0]) for r in rows]
+        return [self.observations.parse(r[0]) for r in rows]
 
     async def overview(self, patient_id: UUID
                        ) -> tuple[str | None, tuple[Patient, int] | None, list[Observation]]:
@@ -62,7 +63,7 @@ class RecordReader:
                 patient_id, list(VITALS), self.records.cached_version(patient_id))
         facts, version, doc, observations = row
         record = None if version is None else self.records.parsed(patient_id, version, doc)
-        return facts, record, [Observation.model_validate_json(o) for o in observations]
+        return facts, record, [self.observations.parse(o) for o in observations]
 
     async def device_observations_at(self, patient_id: UUID,
                                      as_of: datetime) -> list[Observation]:
