@@ -65,3 +65,29 @@ class Changeable(BaseModel):
 def test_parsed_texts_take_only_frozen_models():
     with pytest.raises(TypeError, match="not frozen"):
         ParsedTexts(Changeable)
+
+
+def test_views_kept_by_entry_are_those_of_every_version_of_the_record():
+    """Entry views are made once per entry object (``views._ByIdentity``): along a whole
+    history, where each version shares its unchanged entries with the one before, every
+    overview is what a deep copy (all new objects, every view made afresh) gives."""
+    patient_id = uuid.uuid4()
+    events = every_event(patient_id)
+    observations = list(fold_observations(events).values())
+    patient = pt.Patient.unknown(patient_id)
+    compared = 0
+    for event in events:
+        patient = pt.evolve(patient, event)
+        if not patient.registered:
+            continue
+        for hidden in (frozenset(), frozenset({"episodes"})):
+            kept = views.overview(patient, observations, NOW, hidden, HISTORY_NURSE_HPR)
+            fresh = views.overview(patient.model_copy(deep=True),
+                                   [o.model_copy(deep=True) for o in observations], NOW, hidden,
+                                   HISTORY_NURSE_HPR)
+            assert orjson.dumps(kept) == orjson.dumps(fresh)
+            compared += 1
+    assert compared > 60
+    # the same entry twice: one view, made once
+    note = next(n for n in patient.notes if n.status == "signed")
+    assert views.note_view(note) is views.note_view(note)
