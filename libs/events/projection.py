@@ -31,7 +31,6 @@ from libs.events.envelope import Envelope
 from libs.events.kafka_client import access_error, client_options, consumer_for, partitions_of
 from libs.events.read_model import Projection
 from libs.events.registry import EventDecodeError, EventPayload, Registry
-from libs.events.statistics import FirstStatistics
 from libs.events.telemetry_hooks import batch_span, instruments
 from libs.events.topics import dlq_of
 
@@ -80,7 +79,6 @@ class ProjectionRunner:
         self._partitions: list[TopicPartition] = []
         self._lock_conn: AsyncConnection | None = None
         self._here = False   # announcing its batches to this process's waiters
-        self.statistics = FirstStatistics(engine, projection.analyzed)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -229,7 +227,6 @@ class ProjectionRunner:
         while True:
             try:
                 await self.apply_records(records, decoded)
-                await self.statistics.check()   # committed: this never raises
                 if on_batch:
                     on_batch(len(records))
                 return
@@ -372,7 +369,6 @@ class ProjectionRunner:
             await self.projection.setup(conn)
             await self.projection.reset(conn)
             await positions.forget_all(conn, self.projection.name)
-        self.statistics.forget()
 
 
 async def replay(runner: ProjectionRunner, on_progress=None) -> RunnerStats:

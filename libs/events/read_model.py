@@ -29,10 +29,6 @@ class Projection:
     # ever: for the access log one per request served). Such a read model cannot be waited
     # for by a consistency token (``is_applied`` reads those ids); none waits on the logs.
     idempotent: bool = False
-    # the tables whose reads PostgreSQL plans on their statistics (a search's index range):
-    # the runner analyzes each once it is filled and has none, instead of leaving it to
-    # autovacuum a minute or more later (``libs/events/statistics.py``)
-    analyzed: tuple[str, ...] = ()
 
     async def setup(self, conn: AsyncConnection) -> None:  # create tables if missing
         raise NotImplementedError

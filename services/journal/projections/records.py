@@ -50,7 +50,6 @@ PARSED_CACHE = 5_000
 
 class JournalRecordsProjection(Projection):
     name = NAME
-    analyzed = (FHIR_TABLE,)   # FHIR searches: planned on its statistics
 
     def __init__(self, topic: str = "journal.events",
                  welfare_topic: str | None = "welfare.events", cache_size: int = PARSED_CACHE):

@@ -42,7 +42,6 @@ PARSED_CACHE = 5_000
 
 class MedicationListsProjection(Projection):
     name = LISTS
-    analyzed = (FHIR_TABLE,)   # FHIR searches: planned on its statistics
 
     def __init__(self, topic: str = "medication.events", cache_size: int = PARSED_CACHE):
         self.topics = (topic,)
