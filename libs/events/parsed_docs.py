@@ -11,6 +11,8 @@ are kept parsed by their text (``ParsedTexts``).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Generic, TypeVar
 from uuid import UUID
 
@@ -58,23 +60,12 @@ class ParsedDocs(Generic[M]):
 
 class ParsedTexts(Generic[M]):
     """Immutable models parsed from JSON texts, the texts read last kept parsed by the text
-    itself: the same text is the same value, so there is nothing to invalidate. For documents
-    a read sends every time (an overview's newest vital signs: parsing them was ~6 % of the
-    read's CPU, bench/RESULTS.md); a model that can be changed after parsing must not be
-    shared this way, so only frozen ones are taken."""
+    itself (``lru_cache``): the same text is the same value, so there is nothing to invalidate.
+    For documents a read sends every time (an overview's newest vital signs: parsing them was
+    ~6 % of the read's CPU, bench/RESULTS.md); a model that can be changed after parsing must
+    not be shared this way, so only frozen ones are taken."""
 
     def __init__(self, model: type[M], size: int = 8_000):
         if not model.model_config.get("frozen"):
             raise TypeError(f"{model.__name__} is not frozen: a parsed one would be shared")
-        self.model, self.size = model, size
-        self._parsed: OrderedDict[str, M] = OrderedDict()
-
-    def parse(self, text: str) -> M:
-        found = self._parsed.get(text)
-        if found is not None:
-            self._parsed.move_to_end(text)
-            return found
-        value = self._parsed[text] = self.model.model_validate_json(text)
-        if len(self._parsed) > self.size:
-            self._parsed.popitem(last=False)
-        return value
+        self.parse: Callable[[str], M] = lru_cache(maxsize=size)(model.model_validate_json)
