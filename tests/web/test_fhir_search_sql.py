@@ -20,7 +20,8 @@ from libs.web.fhir.search import (
 )
 from libs.web.fhir.searchable import FhirType, codes, statuses, when
 from libs.web.fhir.versions import (
-    TOTAL_UP_TO, VersionReader, create_versions_table, page_sql, search_sql, write_versions,
+    ORDER, TOTAL_UP_TO, VersionReader, count_sql, create_versions_table, page_sql, search_sql,
+    write_versions,
 )
 
 TABLE = "search_fhir"
@@ -197,7 +198,7 @@ async def _plan(engine, sql: str, args: list) -> list[dict]:
 async def test_a_page_reads_one_range_of_the_current_index(engine, history: History):
     rng, patients = history.rng, [uuid4() for _ in range(4)]
     for n in range(8):        # 4 patients, 1,200 resources each, many with several versions
-        await history.write([("Observation", f"o{n}-{k:03d}-{p.hex[:4]}", p,
+        await history.write([("Observation", f"o{k:04d}-{p.hex[:4]}", p,
                               _doc(rng, "Observation", "x")) for p in patients
                              for k in range(150 * n if n % 2 else 0, 150 * (n + 1))])
     async with engine.begin() as conn:
@@ -227,6 +228,41 @@ async def test_a_count_reads_the_pages_range_even_before_statistics(engine, hist
         _, _, total = await reader.search(patients[0], "Observation", query)
         assert total == len(history.oracle(patients[0], "Observation", date_, code, status,
                                            set(), None)) > 5
+
+
+async def test_a_count_reads_the_current_index_alone_once_vacuumed(engine, history: History):
+    """The codes and statuses a search filters on are in the current index: once vacuumed, a
+    count reads that index alone, not every version of the patient and a sort of them."""
+    rng, patients = history.rng, [uuid4() for _ in range(4)]
+    for n in range(4):
+        await history.write([("Observation", f"v{n}-{k:03d}-{p.hex[:4]}", p,
+                              _doc(rng, "Observation", "x")) for p in patients
+                             for k in range(100 * n if n % 2 else 0, 100 * (n + 1))])
+    async with engine.connect() as sa:
+        await (await sa.execution_options(isolation_level="AUTOCOMMIT")).execute(
+            text(f"VACUUM ANALYZE {TABLE}"))
+    for date_, code, status in ((None, "8867-4", None), (None, None, "final"),
+                                (["ge2026-01-03"], "8310-5", "amended")):
+        query = parsed_query(date_, code, status, 5, 0, None)
+        nodes = await _plan(engine, *count_sql(TABLE, patients[1], "Observation", query))
+        scans = [(n["Node Type"], n.get("Index Name")) for n in nodes if "Scan" in n["Node Type"]]
+        assert scans == [("Index Only Scan", f"{TABLE}_current")], nodes
+        _, _, total = await VersionReader(engine, TABLE).search(patients[1], "Observation", query)
+        assert total == len(history.oracle(patients[1], "Observation", date_, code, status,
+                                           set(), None)) > 5
+
+
+async def test_a_current_index_from_before_its_codes_is_made_again_at_setup(engine):
+    async with engine.begin() as conn:
+        await create_versions_table(conn, TABLE, TYPES)
+        await conn.execute(text(f"DROP INDEX {TABLE}_current"))
+        await conn.execute(text(f"CREATE INDEX {TABLE}_current ON {TABLE} "    # as it was
+                                f"(patient_id, resource_type, {ORDER}) "
+                                "WHERE superseded_at IS NULL"))
+        await create_versions_table(conn, TABLE, TYPES)
+        current = await conn.scalar(text("SELECT indexdef FROM pg_indexes "
+                                         "WHERE indexname = :i"), {"i": f"{TABLE}_current"})
+    assert "INCLUDE (codes, statuses) WHERE (superseded_at IS NULL)" in current
 
 
 async def test_a_table_from_before_the_search_columns_is_filled_at_setup(engine):
