@@ -146,6 +146,10 @@ async def test_type_level_create_answers_location_etag_and_what_prefer_asks(clin
     odd = weight(subject, 73) | {"contained": [{"resourceType": None}]}   # hostile, not a 500
     r = await clinic.journal.post("/fhir/Observation", headers=cw, json=odd)
     assert r.status_code == 422 and "not the name of a type" in r.text, r.text
+    r = await clinic.journal.post("/fhir/Observation", headers=cw,   # named as it was sent
+                                  json=weight(subject, 74) | {"status": 5})
+    assert r.status_code == 422 and r.json()["resourceType"] == "OperationOutcome", r.text
+    assert "not a valid FHIR R4 Observation: status: " in r.text and "Bundle" not in r.text
 
     # content negotiation: FHIR JSON, by _format or Accept; XML is refused in an outcome
     for params, accept, status in (({"_format": "json"}, "application/fhir+json", 200),

@@ -90,6 +90,14 @@ async def off_loop_if_large(bundle: dict, fn, /, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
+def check_one(resource: dict, rtype: str) -> None:
+    """One resource a create takes (its type already checked), or ``Invalid`` saying why not."""
+    try:
+        deciders.validate_resource(resource, rtype)
+    except fhir_plan.BundleError as exc:
+        raise Invalid(str(exc)) from None
+
+
 def check(bundle: dict) -> None:
     """A transaction Bundle the journal takes, or ``Invalid`` saying why not."""
     try:

@@ -260,7 +260,7 @@ async def create(rtype: str, request: Request, w: BundleWrite,
                                     current[2], wanted, status=200)
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": resource, "request": {"method": "POST", "url": rtype}}]}
-    await tx.off_loop_if_large(bundle, tx.check, bundle)
+    tx.check_one(resource, rtype)   # the resource sent; the Bundle around it is ours
     s = request.app.state.settings
     answer = await tx.run(w, bundle, clinician(w.subject),
                           production=s.environment == "production", rule_2032=s.id_rule_2032)
