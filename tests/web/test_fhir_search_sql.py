@@ -260,9 +260,27 @@ async def test_a_current_index_from_before_its_codes_is_made_again_at_setup(engi
                                 f"(patient_id, resource_type, {ORDER}) "
                                 "WHERE superseded_at IS NULL"))
         await create_versions_table(conn, TABLE, TYPES)
-        current = await conn.scalar(text("SELECT indexdef FROM pg_indexes "
-                                         "WHERE indexname = :i"), {"i": f"{TABLE}_current"})
+        await create_versions_table(conn, TABLE, TYPES)     # and as it is now, left so
+        here = "SELECT {} FROM pg_indexes WHERE schemaname = current_schema() AND indexname "
+        names = (await conn.execute(text(here.format("indexname") + "LIKE :t"),
+                                    {"t": f"{TABLE}_current%"})).scalars()
+        current = await conn.scalar(text(here.format("indexdef") + "= :i"),
+                                    {"i": f"{TABLE}_current"})
+    assert list(names) == [f"{TABLE}_current"]
     assert "INCLUDE (codes, statuses) WHERE (superseded_at IS NULL)" in current
+
+
+async def test_a_setup_of_a_table_as_it_is_now_leaves_its_readers_alone(engine):
+    """Every projection start runs the setup: with nothing to change it takes no lock that
+    keeps the API's reads of the table waiting (an ALTER TABLE did, until the setup's end)."""
+    async with engine.begin() as conn:
+        await create_versions_table(conn, TABLE, TYPES)
+    async with engine.connect() as setup, engine.connect() as reader:
+        async with setup.begin():
+            await create_versions_table(setup, TABLE, TYPES)    # and not committed yet
+            async with reader.begin():
+                await reader.execute(text("SET LOCAL lock_timeout = '2s'"))
+                assert await reader.scalar(text(f"SELECT count(*) FROM {TABLE}")) == 0
 
 
 async def test_a_table_from_before_the_search_columns_is_filled_at_setup(engine):

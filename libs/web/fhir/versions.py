@@ -57,17 +57,18 @@ async def create_versions_table(conn: AsyncConnection, table: str,
             resource_type text NOT NULL, id text NOT NULL, version_id integer NOT NULL,
             patient_id uuid NOT NULL, last_updated timestamptz NOT NULL,
             doc jsonb NOT NULL, PRIMARY KEY (resource_type, id, version_id))"""))
-    before = await conn.scalar(text("""
-        SELECT count(*) FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name = :t
-           AND column_name = 'superseded_at'"""), {"t": table})
-    await conn.execute(text(f"""
-        ALTER TABLE {table}
-          ADD COLUMN IF NOT EXISTS superseded_at timestamptz,
-          ADD COLUMN IF NOT EXISTS search_date timestamptz NOT NULL DEFAULT '{UNDATED}',
-          ADD COLUMN IF NOT EXISTS codes text[],
-          ADD COLUMN IF NOT EXISTS statuses text[]"""))
-    if not before:       # versions written before there was a superseded_at
+    columns = set((await conn.execute(text("""
+        SELECT column_name FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = :t"""), {"t": table})).scalars())
+    if not columns >= {"superseded_at", "search_date", "codes", "statuses"}:
+        # only then: an ALTER TABLE locks out the table's readers until the setup commits
+        await conn.execute(text(f"""
+            ALTER TABLE {table}
+              ADD COLUMN IF NOT EXISTS superseded_at timestamptz,
+              ADD COLUMN IF NOT EXISTS search_date timestamptz NOT NULL DEFAULT '{UNDATED}',
+              ADD COLUMN IF NOT EXISTS codes text[],
+              ADD COLUMN IF NOT EXISTS statuses text[]"""))
+    if "superseded_at" not in columns:       # versions written before there was a superseded_at
         await conn.execute(text(f"""
             UPDATE {table} f SET superseded_at = n.next
               FROM (SELECT resource_type, id, version_id,
@@ -76,7 +77,7 @@ async def create_versions_table(conn: AsyncConnection, table: str,
                       FROM {table}) n
              WHERE (f.resource_type, f.id, f.version_id) = (n.resource_type, n.id, n.version_id)
                AND n.next IS NOT NULL"""))
-    await _drop_if_not(conn, f"{table}_current", "INCLUDE (codes, statuses)")
+    stale = await _lacks(conn, f"{table}_current", "INCLUDE (codes, statuses)")
     for name, definition in (
             ("patient", "(patient_id, resource_type, last_updated)"),
             # a page of current versions: one range of this index, in the search's order; with
@@ -89,19 +90,23 @@ async def create_versions_table(conn: AsyncConnection, table: str,
             # the one current version of a resource, superseded by a new one
             ("open", "(resource_type, id, version_id) WHERE superseded_at IS NULL"),
             ("unindexed", "(resource_type) WHERE codes IS NULL")):
-        await conn.execute(text(
-            f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {table} {definition}"))
+        made = f"{table}_{name}" + ("_next" if stale and name == "current" else "")
+        await conn.execute(text(f"CREATE INDEX IF NOT EXISTS {made} ON {table} {definition}"))
     if types is not None:
         await backfill_search_columns(conn, table, types)
+    if stale:   # an index from before, replaced last: while the new one is built, reads go
+        # on (the build blocks writes only), and the old one's drop locks the table for the
+        # rest of this transaction only
+        await conn.execute(text(f"DROP INDEX {table}_current"))
+        await conn.execute(text(f"ALTER INDEX {table}_current_next RENAME TO {table}_current"))
 
 
-async def _drop_if_not(conn: AsyncConnection, index: str, having: str) -> None:
-    """Drop ``index`` if its definition lacks ``having``, so that it is made again as now."""
+async def _lacks(conn: AsyncConnection, index: str, having: str) -> bool:
+    """Whether ``index`` exists and its definition lacks ``having`` (it is from before)."""
     definition = await conn.scalar(text(
         "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
         "AND indexname = :i"), {"i": index})
-    if definition is not None and having not in definition:
-        await conn.execute(text(f"DROP INDEX {index}"))
+    return definition is not None and having not in definition
 
 
 async def backfill_search_columns(conn: AsyncConnection, table: str, types: Types,
