@@ -152,7 +152,7 @@ def validate_bundle(bundle: Any) -> None:
 def validate_resource(resource: dict, rtype: str) -> None:
     """Check one resource (its ``resourceType`` already ``rtype``) against its FHIR R4B model,
     as ``validate_bundle`` checks each of a Bundle's: a create checks what it was sent, not a
-    Bundle made around it (the Bundle's own elements cost 40 % more, and its errors named a
+    Bundle made around it (124 µs instead of 76 for an Observation, and its errors named a
     Bundle the client never sent)."""
     from fhir.resources.R4B import get_fhir_model_class
 
