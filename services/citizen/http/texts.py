@@ -5,7 +5,7 @@ from __future__ import annotations
 TEXTS: dict[str, tuple[str, str]] = {   # key -> (bokmål, English)
     "site": ("Min helse", "My health"),
     "skip": ("Gå til hovedinnhold", "Skip to main content"),
-    "nav": ("Hovedmeny", "Main menu"),
+    "main_nav": ("Hovedmeny", "Main menu"),
     "record": ("Min journal", "My record"),
     "medicines": ("Mine legemidler", "My medicines"),
     "looked": ("Hvem har sett journalen min", "Who looked at my record"),

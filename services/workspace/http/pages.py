@@ -161,8 +161,8 @@ def install_page_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(visit.FormRefused)
     async def _refused(request: Request, exc: visit.FormRefused):
-        return render(request, "message.html", "refused_title", await session_of(request),
-                      status=403, key="refused")
+        return render(request, "message.html", "form_refused_title", await session_of(request),
+                      status=403, key="form_refused")
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, exc: Denied):
