@@ -110,6 +110,9 @@ async def test_type_level_create_answers_location_etag_and_what_prefer_asks(clin
     r = await clinic.journal.put(path, headers=cw | {"If-Match": 'W/"2"'},
                                  json=moved | {"id": "another"})
     assert r.status_code == 422, r.text
+    r = await clinic.journal.put(path, headers=cw | {"If-Match": 'W/"2"'},   # checked as a
+                                 json=moved | {"gender": 5})                 # create is
+    assert r.status_code == 422 and "not a valid FHIR R4 Patient: gender: " in r.text, r.text
     r = await clinic.journal.get(f"{path}/_history", headers=cw)
     assert [e["resource"]["name"][0]["family"] for e in r.json()["entry"]] == ["Lie-Berg", "Lie"]
 

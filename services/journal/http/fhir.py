@@ -315,6 +315,7 @@ async def update_patient(rid: str, request: Request, w: PatientWrite,
                                           f'against it (If-Match: W/"{version}").')
     s = request.app.state.settings
     details = patient_details(resource, rid, w.now)   # one resource: on the loop, as creates
+    tx.check_one(resource, "Patient")   # and valid FHIR, as a create's: not only what maps
     w.expected = None   # checked above on the resource, and again on the folded record
 
     def decide(p):
