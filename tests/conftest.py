@@ -24,6 +24,9 @@ from libs.events.kafka_admin import apply_topics
 from libs.events.migrations import run_migrations
 from libs.events.topics import TopicSpec
 
+# pytester: tests of the test session itself; isolation: a broken teardown keeps its fixtures
+pytest_plugins = ["pytester", "tests.support.isolation"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs the servers (directly or through a fixture) ``stack``, so
