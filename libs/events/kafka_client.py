@@ -166,3 +166,18 @@ def consumer_for(bootstrap: str, gather_ms: int = 0) -> AIOKafkaConsumer:
         **client_options(bootstrap), group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024, **wait)
+
+
+async def stopped(client: Any) -> None:
+    """Stop an aiokafka consumer or producer. A group-less consumer stopped before its
+    coordinator's first step raises ``CancelledError`` out of ``stop`` (aiokafka #647: the
+    coordinator awaits a task it has just cancelled; seen every time a consumer was stopped
+    right after ``start``). That is no cancellation of the caller's, and whatever the caller
+    still has to give back after it (the other client, a projection's lock) must be: it is
+    swallowed unless the caller itself is being cancelled."""
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

@@ -28,7 +28,9 @@ from libs.events import projection_positions as positions
 from libs.events.consistency import applied_here
 from libs.events.db import driver_transaction, is_transient, pooled, setup_turn
 from libs.events.envelope import Envelope
-from libs.events.kafka_client import access_error, client_options, consumer_for, partitions_of
+from libs.events.kafka_client import (
+    access_error, client_options, consumer_for, partitions_of, stopped,
+)
 from libs.events.read_model import Projection
 from libs.events.registry import EventDecodeError, EventPayload, Registry
 from libs.events.telemetry_hooks import batch_span, instruments
@@ -125,9 +127,9 @@ class ProjectionRunner:
             self._here = False
             applied_here.running(self.projection.name, active=False)
         if self._consumer:
-            await self._consumer.stop()
+            await stopped(self._consumer)
         if self._producer:
-            await self._producer.stop()
+            await stopped(self._producer)
         if self._lock_conn is not None:
             conn, self._lock_conn = self._lock_conn, None
             # the connection goes back to the pool: release the session-level lock first
