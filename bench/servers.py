@@ -160,6 +160,8 @@ def _one_of_several(mode: str, raw_config: str) -> None:
     import socket
 
     import uvicorn
+
+    from libs.web.one_write import OneWriteHttp
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG: it goes with its parent
     c = json.loads(raw_config)
     app = _api(mode, c)
@@ -167,7 +169,8 @@ def _one_of_several(mode: str, raw_config: str) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", c["port"]))
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                  http=OneWriteHttp)).run(sockets=[sock])
 
 
 def _several(mode: str, raw_config: str, n: int) -> None:
@@ -188,13 +191,16 @@ def _several(mode: str, raw_config: str, n: int) -> None:
 def serve(mode: str, raw_config: str) -> None:
     import uvicorn
 
+    from libs.web.one_write import OneWriteHttp
+
     c = json.loads(raw_config)
     if mode not in RAW and api_workers() > 1:
         _several(mode, raw_config, api_workers())
         return
     app = RAW[mode](c["url"], c["schema"]) if mode in RAW else _api(mode, c)
     settle_heap()   # as `ehr run api` does, for ours and the raw baseline alike
-    uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=c["port"], log_level="warning", access_log=False,
+                http=OneWriteHttp if mode not in RAW else "auto")
 
 
 def background(mode: str, raw_config: str) -> None:

@@ -90,6 +90,7 @@ def deploy_apps(manifests: Sequence[Manifest]) -> tuple[typer.Typer, typer.Typer
         """A service's HTTP API only: its relay and projections run in their own processes."""
         import uvicorn  # noqa: PLC0415
 
+        from libs.web.one_write import OneWriteHttp  # noqa: PLC0415
         from libs.web.service import Options  # noqa: PLC0415
 
         manifest = _find(name, manifests)
@@ -98,7 +99,7 @@ def deploy_apps(manifests: Sequence[Manifest]) -> tuple[typer.Typer, typer.Typer
         uvicorn.run(settled(partial(manifest.create_app, options=Options(background=False))),
                     factory=True, host=host,
                     port=port or getattr(manifest.settings(), manifest.port),
-                    log_level="info", access_log=False)
+                    log_level="info", access_log=False, http=OneWriteHttp)
 
     @run.command("projections")
     def run_projections(name: str, only: Annotated[list[str] | None, typer.Option(

@@ -118,8 +118,11 @@ def _server(manifest: Manifest):
                 help=f"default: EHR_{manifest.name.upper()}_PORT")] = None) -> None:
         import uvicorn  # noqa: PLC0415
 
+        from libs.web.one_write import OneWriteHttp  # noqa: PLC0415
+
         uvicorn.run(settled(manifest.create_app), factory=True, host=host,
-                    port=port or port_of(manifest), log_level="info", access_log=False)
+                    port=port or port_of(manifest), log_level="info", access_log=False,
+                    http=OneWriteHttp)
 
     return run
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cli import deploy, probe
 from cli.main import app
 from cli.manifests import MANIFESTS
+from libs.web.one_write import OneWriteHttp
 from tests.deploy.chart import REPO, facts
 
 runner = CliRunner()
@@ -60,6 +61,7 @@ def test_run_api_serves_the_api_without_the_relay_and_projections(monkeypatch):
                          catch_exceptions=False)
     assert done.exit_code == 0, done.output
     assert (served["host"], served["port"], served["factory"]) == ("0.0.0.0", 9123, True)
+    assert served["http"] is OneWriteHttp     # a response's head and body in one write
     factory = served["target"].args[0]   # settled(): the heap is frozen once it has built
     assert factory.keywords["options"].background is False
     medication = next(m for m in MANIFESTS if m.name == "medication")

@@ -78,13 +78,14 @@ async def serve(service: str, url: str, schema: str, bootstrap: str, port: int, 
     import uvicorn  # noqa: PLC0415
 
     from libs.config import Settings  # noqa: PLC0415
+    from libs.web.one_write import OneWriteHttp  # noqa: PLC0415
     from libs.web.service import Options  # noqa: PLC0415
 
     create_app = importlib.import_module(SERVICES[service]).create_app
     settings = Settings(database_url=url, kafka_bootstrap_servers=bootstrap, environment="test",
                         dev_key_path=key, relay_poll_interval_s=0.2, consistency_wait_s=15)
     app = create_app(settings, Options(schema=schema, topic_names=topics))
-    await uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+    await uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=OneWriteHttp,
                                         log_level="warning")).serve()
 
 
