@@ -162,6 +162,7 @@ def _one_of_several(mode: str, raw_config: str) -> None:
     import uvicorn
 
     from libs.web.one_write import OneWriteHttp
+
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG: it goes with its parent
     c = json.loads(raw_config)
     app = _api(mode, c)

@@ -24,25 +24,24 @@ class LeftoverFixtures(UserWarning):
     """Function-scoped fixtures a failed teardown left with their values."""
 
 
-def leftovers(item: pytest.Item) -> list[str]:
-    """The function-scoped fixtures of ``item`` that still hold a value before its setup."""
+def leftovers(item: pytest.Item) -> list:
+    """The function-scoped fixture definitions of ``item`` still holding a value before its
+    setup (``FixtureDef``; pytest keeps them in the item's private ``_fixtureinfo``)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return []
-    return sorted({d.argname for defs in info.name2fixturedefs.values() for d in defs
-                   if d.scope == "function" and d.cached_result is not None})
+    return [d for defs in info.name2fixturedefs.values() for d in defs
+            if d.scope == "function" and d.cached_result is not None]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    names = leftovers(item)
-    if not names:
-        return
-    for defs in item._fixtureinfo.name2fixturedefs.values():   # noqa: SLF001 (see leftovers)
-        for d in defs:
-            if d.scope == "function":
-                d.cached_result = None
-                d._finalizers.clear()   # noqa: SLF001 - bound to the test that left them
-    warnings.warn(LeftoverFixtures(
-        f"{item.nodeid}: fixtures {', '.join(names)} still held the values of a test whose "
-        "teardown stopped early; dropped, so this test gets its own"), stacklevel=1)
+    stale = leftovers(item)
+    for d in stale:
+        d.cached_result = None
+        d._finalizers.clear()   # noqa: SLF001 - bound to the test that left them
+    if stale:
+        warnings.warn(LeftoverFixtures(
+            f"{item.nodeid}: fixtures {', '.join(sorted({d.argname for d in stale}))} still "
+            "held the values of a test whose teardown stopped early; dropped, so this test "
+            "gets its own"), stacklevel=1)

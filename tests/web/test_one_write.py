@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from libs.web.one_write import OneWriteHttp, OneWriteTransport
+from tests.support.waiting import eventually
 
 
 class Recording:
@@ -102,8 +103,7 @@ async def served():
     server = uvicorn.Server(uvicorn.Config(APP, http=OneWriteHttp, log_level="warning",
                                            access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started, 10, 0.01, "uvicorn listening")
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
