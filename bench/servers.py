@@ -109,7 +109,13 @@ def medication_raw(url: str, schema: str):
     return app
 
 
-RAW = {"journal-raw": journal_raw, "medication-raw": medication_raw}
+def fhir_raw(url: str, schema: str):
+    """The FHIR benchmark's floor (``bench/fhir/floor.py``)."""
+    from bench.fhir.floor import floor_app   # it starts servers through bench.loadgen
+    return floor_app(url, schema)
+
+
+RAW = {"journal-raw": journal_raw, "medication-raw": medication_raw, "fhir-raw": fhir_raw}
 BACKGROUND_READY = "BACKGROUND READY"   # the background process's line on stderr once it runs
 
 

@@ -269,9 +269,10 @@ def phase_timeout(n: int) -> float:
     return 120 + n / 200
 
 
-def pooled_app(url: str, schema: str):
+def pooled_app(url: str, schema: str, **settings: str):
     """A FastAPI app with an asyncpg pool on ``schema`` in ``state["pool"]``: what the raw
-    baselines are built on (no platform: no token, log, event store or telemetry)."""
+    baselines are built on (no platform: no token, log, event store or telemetry).
+    ``settings``: more server settings of its connections."""
     import contextlib  # noqa: PLC0415
 
     import asyncpg  # noqa: PLC0415
@@ -285,7 +286,8 @@ def pooled_app(url: str, schema: str):
     async def lifespan(app):
         state["pool"] = await asyncpg.create_pool(
             asyncpg_dsn(url), min_size=10, max_size=20,
-            server_settings={"search_path": schema, "application_name": f"bench-{schema}"})
+            server_settings={"search_path": schema, "application_name": f"bench-{schema}",
+                             **settings})
         yield
         await state["pool"].close()
 

@@ -5,7 +5,11 @@ for both (issues 17 and 19).
 - **ours**: the consent service, the journal and the medication service as deployed, behind
   the one FHIR base (nginx), as a home-care nurse (``bench/fhir/ours.py``);
 - **HAPI**: our small Spring Boot app around HAPI's JPA server (``bench/fhir/hapi``), heap
-  2 GB, on the same PostgreSQL server in its own database (``bench/fhir/hapi_server.py``).
+  2 GB, on the same PostgreSQL server in its own database (``bench/fhir/hapi_server.py``);
+- **floor**: the same interactions on FastAPI and asyncpg with no platform at all (no
+  validation, token, access log or events), one process, in a database of its own
+  (``bench/fhir/floor.py``): what this machine gives a Python service at best. ``--no-floor``
+  leaves it out.
 
 Each side first gets ``--patients`` transactions (its patients and Observations to read and
 search), then HAPI is warmed up for ``--warmup`` seconds (its JIT keeps improving for minutes);
@@ -38,7 +42,7 @@ from time import perf_counter
 import typer
 from rich.console import Console
 
-from bench.fhir import cpu, hapi_server
+from bench.fhir import cpu, floor, hapi_server
 from bench.fhir import report as rp
 from bench.fhir import statements as st
 from bench.fhir import workload as wl
@@ -67,6 +71,15 @@ async def _hapi(url: str, work: Path, enabled: bool):
         return
     async with hapi_server.running(url, work / "hapi.log") as h:
         yield h
+
+
+@contextlib.asynccontextmanager
+async def _floor(url: str, work: Path, enabled: bool):
+    if not enabled:
+        yield None
+        return
+    async with floor.floor(url, work) as f:
+        yield f
 
 
 async def _phase(http, side: wl.Side, procs: cpu.SideProcesses, phase: str, send,
@@ -101,7 +114,7 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
               console: Console | None = None, out_dir: Path = OUT,
               phases: tuple[str, ...] = wl.PHASES, profile: str | None = None,
               statements: bool = False, profile_of: str = "journal",
-              client: str = "httpx") -> dict:
+              client: str = "httpx", with_floor: bool = True) -> dict:
     """Set up both sides, warm HAPI up, measure ``rounds`` rounds of ``phases``; print the
     table, write the JSON; returns its summary. ``profile``: a tag; the flame graph of the
     process whose role is ``profile_of`` (the journal's API by default) in each phase of the
@@ -115,7 +128,8 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
     about = {"clients": clients, "rounds": rounds, "seconds": seconds, "warmup": warmup,
              "phase_warmup": phase_warmup, "patients": patients, "phases": list(phases),
              "profile": profile, "profile of": profile_of, "statements": statements,
-             "client": client, "API processes per service": api_workers(),
+             "client": client, "floor": with_floor,
+             "API processes per service": api_workers(),
              "OpenTelemetry": telemetry_setting(),
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
@@ -123,13 +137,18 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
     with make_progress(console) as progress:
         async with _hapi(url, work, with_hapi) as hapi:
             about["HAPI start s"] = round(perf_counter() - t_start, 1)
-            async with ours(url, bootstrap, work, hapi and hapi.database) as o:
+            async with _floor(url, work, with_floor) as fl, \
+                    ours(url, bootstrap, work, hapi and hapi.database,
+                         fl and fl.database) as o:
                 sides = [(o.side, o.processes)]
+                postgres = {p: r for p, r in stack_roots(url, bootstrap).items()
+                            if r == cpu.POSTGRES}
+                if fl is not None:
+                    sides.append((fl.side, cpu.SideProcesses(
+                        {fl.pid: "floor (uvicorn)"} | postgres, cpu.backend_of(fl.database))))
                 if hapi is not None:
                     sides.append((wl.Side("HAPI", hapi.base), cpu.SideProcesses(
-                        {hapi.pid: "HAPI (JVM)"} | {p: r for p, r in stack_roots(
-                            url, bootstrap).items() if r == cpu.POSTGRES},
-                        cpu.hapi_backend(hapi.database))))
+                        {hapi.pid: "HAPI (JVM)"} | postgres, cpu.backend_of(hapi.database))))
                 people = wl.People()
                 async with contextlib.AsyncExitStack() as clients_:
                     https, sends = {}, {}
@@ -141,7 +160,7 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
                             wl.sender(side, clients, client, http))
                         sends[side.name] = wl.requests(side, known, people)
                     if hapi is not None and warmup > 0:
-                        side, procs = sides[1]
+                        side, procs = sides[-1]
                         await _warm(https["HAPI"], side, procs, sends["HAPI"], clients, warmup,
                                     progress)
                     for side, procs in sides:   # what the side costs doing nothing
@@ -204,7 +223,10 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
              "(pg_stat_statements in the benchmark's own PostgreSQL)")),
          client: str = typer.Option("httpx", help=(
              "what sends the phases' requests: httpx (the issue's figures so far) or aiohttp "
-             "(its parser in C: less CPU per request, more of the machine for the servers)"))
+             "(its parser in C: less CPU per request, more of the machine for the servers)")),
+         with_floor: bool = typer.Option(True, "--floor/--no-floor", help=(
+             "the floor beside the sides: the same interactions on FastAPI + asyncpg with no "
+             "platform (bench/fhir/floor.py)"))
          ) -> None:
     if client not in wl.CLIENTS:
         raise typer.BadParameter(f"client: one of {', '.join(wl.CLIENTS)}")
@@ -223,7 +245,7 @@ def main(warmup: float = typer.Option(180, help="seconds of HAPI's warm-up (its 
                             rounds=rounds, seconds=seconds, clients=clients,
                             patients=patients, with_hapi=not ours_only, phases=chosen,
                             profile=profile, statements=statements,
-                            profile_of=profile_of, client=client))
+                            profile_of=profile_of, client=client, with_floor=with_floor))
         except st.Unavailable as exc:
             Console(stderr=True).print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None

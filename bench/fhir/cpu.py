@@ -146,12 +146,14 @@ class SideProcesses:
         return role
 
 
-def hapi_backend(database: str) -> Callable[[str], bool]:
+def backend_of(database: str) -> Callable[[str], bool]:
+    """A backend of ``database`` (HAPI's, the floor's)."""
     return lambda cmd: f" {database} " in f"{cmd} "
 
 
-def not_hapi_backend(database: str | None) -> Callable[[str], bool]:
-    return lambda cmd: database is None or f" {database} " not in f"{cmd} "
+def backend_of_none(*databases: str | None) -> Callable[[str], bool]:
+    """A backend of none of ``databases`` (ours: every database but the others' sides')."""
+    return lambda cmd: not any(d and f" {d} " in f"{cmd} " for d in databases)
 
 
 class Meter:

@@ -42,7 +42,7 @@ def jdbc(database_url: str, database: str) -> tuple[str, str, str]:
             u.password or "")
 
 
-async def _admin(database_url: str, sql: str) -> None:
+async def admin(database_url: str, sql: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(database_url), timeout=30)
     try:
         await conn.execute(sql, timeout=300)
@@ -79,7 +79,7 @@ async def running(database_url: str, log: Path) -> AsyncIterator[Hapi]:
         raise RuntimeError(f"{JAR.relative_to(REPO_ROOT)} is missing: `make bench-fhir` builds "
                            "it (Maven, bench/fhir/hapi)")
     database, port = f"bench_hapi_{unique()}", free_port()
-    await _admin(database_url, f'CREATE DATABASE "{database}"')
+    await admin(database_url, f'CREATE DATABASE "{database}"')
     url, user, password = jdbc(database_url, database)
     args = [_java(), f"-Xms{HEAP}", f"-Xmx{HEAP}", "-jar", str(JAR), f"--server.port={port}",
             "--server.address=127.0.0.1", f"--spring.datasource.url={url}",
@@ -102,4 +102,4 @@ async def running(database_url: str, log: Path) -> AsyncIterator[Hapi]:
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
-        await _admin(database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin(database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

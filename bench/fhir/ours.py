@@ -79,7 +79,9 @@ class Ours:
 
 @contextlib.asynccontextmanager
 async def ours(url: str, bootstrap: str, work: Path,
-               hapi_database: str | None = None) -> AsyncIterator[Ours]:
+               *others: str | None) -> AsyncIterator[Ours]:
+    """Our three services as deployed; ``others``: the databases of the other sides on the
+    same server (HAPI's, the floor's), whose backends are not ours."""
     uid, res = unique(), Resources(url, bootstrap)
     key = work / "key.pem"
     servers, prefix = {}, work / "gateway"
@@ -97,7 +99,7 @@ async def ours(url: str, bootstrap: str, work: Path,
         roots |= {nginx: "gateway (nginx)"}
         roots |= stack_roots(url, bootstrap)
         yield Ours(Side("ours", base, {"Authorization": f"Bearer {nurse_token(key)}"}),
-                   cpu.SideProcesses(roots, cpu.not_hapi_backend(hapi_database)))
+                   cpu.SideProcesses(roots, cpu.backend_of_none(*others)))
     finally:
         stop(prefix)
         for s in servers.values():

@@ -1,6 +1,7 @@
 """The FHIR benchmark's table and JSON (``bench/out/fhir-<time>.json``): per phase and side,
 medians over the rounds of throughput, p50, p99 and CPU per request, the ratio ours ÷ HAPI
-(median, with its range over the rounds), where each side's CPU goes, and how busy the machine
+(median, with its range over the rounds), each side's throughput as a share of the floor's
+(``bench/fhir/floor.py``, when it ran), where each side's CPU goes, and how busy the machine
 was meanwhile with the benchmark's own client's CPU per request (counted for neither side: near
 100 % busy, a side's throughput is what the client left it)."""
 
@@ -48,12 +49,22 @@ def summary(results: list[PhaseResult]) -> dict[str, dict[str, dict]]:
     return out
 
 
-def ratio(s: dict[str, dict]) -> tuple[float, float, float] | None:
-    """ours ÷ HAPI: (median of the per-round ratios, lowest, highest), paired round by round."""
-    if "ours" not in s or "HAPI" not in s:
+FLOOR = "floor"
+
+
+def ratio(s: dict[str, dict], side: str = "ours", to: str = "HAPI"
+          ) -> tuple[float, float, float] | None:
+    """``side`` ÷ ``to`` (ours ÷ HAPI by default): (median of the per-round ratios, lowest,
+    highest), paired round by round."""
+    if side not in s or to not in s:
         return None
-    pairs = [a / b for a, b in zip(s["ours"]["rates"], s["HAPI"]["rates"]) if b > 0]
+    pairs = [a / b for a, b in zip(s[side]["rates"], s[to]["rates"]) if b > 0]
     return (_median(pairs), min(pairs), max(pairs)) if pairs else None
+
+
+def of_floor(s: dict[str, dict]) -> dict[str, tuple[float, float, float]]:
+    """Each side's throughput ÷ the floor's, by side (none without a floor)."""
+    return {side: r for side in s if side != FLOOR and (r := ratio(s, side, FLOOR))}
 
 
 def _roles(d: dict) -> str:
@@ -62,18 +73,20 @@ def _roles(d: dict) -> str:
 
 
 def table(summ: dict[str, dict[str, dict]], about: dict) -> Table:
-    t = Table(title=f"FHIR: ours (one /fhir base) vs HAPI FHIR JPA 8.8 — {about['clients']} "
+    t = Table(title=f"FHIR: ours (one /fhir base) vs HAPI FHIR JPA 8.8 (and the floor) — "
+                    f"{about['clients']} "
                     f"clients ({about.get('client', 'httpx')}), "
                     f"medians of {about['rounds']} rounds of {about['seconds']:.0f} s",
               show_lines=True)
     for col, j in (("phase", "left"), ("side", "left"), ("req/s", "right"),
                    ("p50 ms", "right"), ("p99 ms", "right"), ("CPU ms/req", "right"),
                    ("req/s ours ÷ HAPI", "right"), ("CPU ours ÷ HAPI", "right"),
+                   ("req/s ÷ floor", "right"),
                    ("machine busy; client CPU ms/req", "right"),
                    ("CPU ms/req by process", "left")):
         t.add_column(col, justify=j)
     for phase, sides in summ.items():
-        r = ratio(sides)
+        r, floored = ratio(sides), of_floor(sides)
         c = (sides["ours"]["cpu_ms"] / sides["HAPI"]["cpu_ms"]
              if "HAPI" in sides and "ours" in sides and sides["HAPI"]["cpu_ms"] > 0 else None)
         for side, d in sides.items():
@@ -82,6 +95,8 @@ def table(summ: dict[str, dict[str, dict]], about: dict) -> Table:
                       f"{d['p99_ms']:.1f}", f"{d['cpu_ms']:.2f}",
                       (f"{r[0]:.2f} [{r[1]:.2f}–{r[2]:.2f}]" if r and side == "ours" else ""),
                       (f"{c:.2f}" if c is not None and side == "ours" else ""),
+                      (f"{f[0]:.2f} [{f[1]:.2f}–{f[2]:.2f}]" if (f := floored.get(side))
+                       else ""),
                       f"{d['machine_busy']:.0%}; {d['client_cpu_ms']:.2f}",
                       _roles(d) + (f"; errors {bad}" if bad else ""))
     return t
@@ -92,6 +107,7 @@ def write(out_dir: Path, stamp: str, results: list[PhaseResult], about: dict) ->
     summ = summary(results)
     doc = {"about": about, "summary": summ,
            "ratio_ours_over_hapi": {p: ratio(s) for p, s in summ.items()},
+           "ratio_over_floor": {p: of_floor(s) for p, s in summ.items()},
            "cpu_ratio_ours_over_hapi": {
                p: s["ours"]["cpu_ms"] / s["HAPI"]["cpu_ms"] for p, s in summ.items()
                if "ours" in s and "HAPI" in s and s["HAPI"]["cpu_ms"] > 0},
