@@ -16,7 +16,6 @@ processes, so relaying and projecting the log entries are in it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import os
@@ -32,6 +31,7 @@ import aiohttp
 
 from bench.infra import Deadline, Resources, loadavg, pg_connect, unique
 from bench.loadgen import start_background
+from bench.servers import unlogged
 from bench.report import Row
 from bench.util import Child, CpuMeter, cpu_text, pct
 from libs.audit.log import entry_for
@@ -311,11 +311,6 @@ async def access_phase(url: str, bootstrap: str, console, rows: list[Row],
 
 # --- the server process ----------------------------------------------------------------------
 
-class NoLog:
-    async def log(self, entry, patient_id) -> None:
-        return None  # what the baseline server does instead of writing the access log
-
-
 def serve(url: str, schema: str, bootstrap: str, topics: str, key: str, port: str,
           mode: str) -> None:
     import uvicorn
@@ -326,14 +321,7 @@ def serve(url: str, schema: str, bootstrap: str, topics: str, key: str, port: st
     app = create_app(s, Options(schema=schema, topic_names=json.loads(topics),
                                 background=False))   # as `ehr run api`: it only serves
     if mode == "nolog":
-        inner = app.router.lifespan_context
-
-        @contextlib.asynccontextmanager
-        async def lifespan(a):
-            async with inner(a) as state:
-                a.state.access.logger = NoLog()
-                yield state
-        app.router.lifespan_context = lifespan
+        unlogged(app)   # what the baseline server does instead of writing the access log
     settle_heap()   # as `ehr run api` does (libs/kernel/heap.py)
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
 

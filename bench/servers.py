@@ -141,6 +141,36 @@ def _settings(c: dict) -> Settings:
 
 
 API_WORKERS_ENV = "BENCH_API_WORKERS"   # our APIs' processes (default 1, as the chart's pods)
+NO_ACCESS_LOG_ENV = "BENCH_NO_ACCESS_LOG"   # "1": a diagnosis, never a figure to report as ours
+
+
+class NoLog:
+    """An access logger that writes nothing (the access benchmark's baseline, and the
+    diagnosis ``BENCH_NO_ACCESS_LOG=1``: what a request costs without its log entry)."""
+
+    async def log(self, entry, patient_id) -> None:
+        return None
+
+
+def without_access_log() -> bool:
+    """Whether our APIs run without their access log in this run (``BENCH_NO_ACCESS_LOG``)."""
+    import os
+    return os.environ.get(NO_ACCESS_LOG_ENV) == "1"
+
+
+def unlogged(app):
+    """``app`` with ``NoLog`` in place of its access logger once its lifespan has started."""
+    import contextlib
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a):
+        async with inner(a) as state:
+            a.state.access.logger = NoLog()
+            yield state
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def api_workers() -> int:
@@ -151,8 +181,9 @@ def api_workers() -> int:
 
 def _api(mode: str, c: dict):
     from libs.web.service import Options
-    return _service(mode)[0](_settings(c), Options(schema=c["schema"], topic_names=c["topics"],
-                                                   background=False))
+    app = _service(mode)[0](_settings(c), Options(schema=c["schema"], topic_names=c["topics"],
+                                                  background=False))
+    return unlogged(app) if without_access_log() else app
 
 
 def _one_of_several(mode: str, raw_config: str) -> None:

@@ -48,7 +48,7 @@ from bench.fhir import statements as st
 from bench.fhir import workload as wl
 from bench.fhir.ours import ours, python_roles, set_up, stack_roots
 from bench.fhir.profile import UnknownRole, check_role, flame_of
-from bench.servers import api_workers
+from bench.servers import api_workers, without_access_log
 from bench.infra import loadavg
 from bench.util import Counter, make_progress, telemetry_setting, traced_as_deployed, tracked
 from libs.config import REPO_ROOT
@@ -130,6 +130,8 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
              "profile": profile, "profile of": profile_of, "statements": statements,
              "client": client, "floor": with_floor,
              "API processes per service": api_workers(),
+             "access log": "off (BENCH_NO_ACCESS_LOG=1: a diagnosis)" if without_access_log()
+             else "on",
              "OpenTelemetry": telemetry_setting(),
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []

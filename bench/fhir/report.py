@@ -76,7 +76,9 @@ def table(summ: dict[str, dict[str, dict]], about: dict) -> Table:
     t = Table(title=f"FHIR: ours (one /fhir base) vs HAPI FHIR JPA 8.8 (and the floor) — "
                     f"{about['clients']} "
                     f"clients ({about.get('client', 'httpx')}), "
-                    f"medians of {about['rounds']} rounds of {about['seconds']:.0f} s",
+                    f"medians of {about['rounds']} rounds of {about['seconds']:.0f} s"
+                    + ("" if about.get("access log", "on") == "on"
+                       else " — OURS WITHOUT THE ACCESS LOG (a diagnosis)"),
               show_lines=True)
     for col, j in (("phase", "left"), ("side", "left"), ("req/s", "right"),
                    ("p50 ms", "right"), ("p99 ms", "right"), ("CPU ms/req", "right"),
