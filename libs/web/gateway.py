@@ -91,6 +91,13 @@ def _answer(status: int, body: dict) -> str:
 
 
 METADATA = "metadata.json"
+# idle connections kept to each service: with fewer than the requests in flight (8 before),
+# nginx closed the extra ones as each answer came back and opened new ones for the next
+# requests, ~38 connections a second to the journal under 16 FHIR clients (bench/RESULTS.md)
+UPSTREAM_KEEPALIVE = 64
+# and closes them before uvicorn would (its keep-alive timeout is 5 s): a request is never sent
+# on a connection the service is closing
+UPSTREAM_IDLE_S = 4
 
 
 def nginx_conf(routes: Mapping[str, str], upstreams: Mapping[str, str], *,
@@ -135,7 +142,8 @@ def nginx_conf(routes: Mapping[str, str], upstreams: Mapping[str, str], *,
            "    proxy_set_header X-Forwarded-Proto $scheme;",
            "    proxy_read_timeout 60s;", "    server_tokens off;"]
     for service in used:
-        out += [f"    upstream {service} {{ server {upstreams[service]}; keepalive 8; }}"]
+        out += [f"    upstream {service} {{ server {upstreams[service]}; "
+                f"keepalive {UPSTREAM_KEEPALIVE}; keepalive_timeout {UPSTREAM_IDLE_S}s; }}"]
     out += ["    server {", f"        listen {listen};",
             f"        location = /fhir/metadata {{ alias {METADATA}; }}"]
     for rtype, service in routes.items():

@@ -3,19 +3,24 @@ and run by it without the services: no database or broker needed."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 from datetime import date
 
 import httpx
 import pytest
+import uvicorn
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from typer.testing import CliRunner
 
+from cli.gateway import start, stop, write
 from cli.main import app
 from libs.config import get_settings
 from libs.devstack.procs import free_port
 from libs.kernel.identifiers import IdentifierSystem, synthetic_number
 from libs.web.gateway import (
     GatewayConfigError, merged_capability, nginx_conf, transaction_owner)
+from tests.support.waiting import eventually
 
 JOURNAL = {"rest": [{"mode": "server", "interaction": [{"code": "transaction"}],
                      "resource": [{"type": "Observation"}, {"type": "Patient"}]}]}
@@ -88,3 +93,45 @@ def test_the_merged_statement_takes_each_type_from_its_owner_only():
     assert transaction_owner({"journal": JOURNAL, "consent": CONSENT}) == "journal"
     with pytest.raises(GatewayConfigError):
         transaction_owner({"journal": JOURNAL, "other": JOURNAL})
+
+
+async def test_the_gateway_keeps_its_connections_to_a_service_under_concurrent_requests(
+        tmp_path):
+    """16 clients through nginx to one service: nginx opens a connection per request in flight
+    and keeps them (with 8 kept idle it closed the rest as their answers came back and opened
+    new ones for the next requests)."""
+    seen: set[int] = set()
+
+    async def service(scope, receive, send):   # the address nginx connects from, per request
+        if scope["type"] != "http":
+            return
+        seen.add(scope["client"][1])
+        await asyncio.sleep(0.002 * (len(seen) % 3))   # answers come back at different times
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/fhir+json")]})
+        await send({"type": "http.response.body", "body": b'{"resourceType":"Observation"}'})
+
+    port, listen = free_port(), f"127.0.0.1:{free_port()}"
+    server = uvicorn.Server(uvicorn.Config(service, port=port, log_level="warning",
+                                           proxy_headers=False, lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    prefix = tmp_path / "gateway"
+    try:
+        await eventually(lambda: server.started, 10, 0.01, "the service listening")
+        write(prefix, (nginx_conf({"Observation": "journal"}, {"journal": f"127.0.0.1:{port}"},
+                                  listen=listen, transaction=None, user=getpass.getuser()), {}))
+        await asyncio.to_thread(start, prefix)
+        clients = 16
+        async with httpx.AsyncClient(base_url=f"http://{listen}/fhir/", limits=httpx.Limits(
+                max_connections=clients, max_keepalive_connections=clients)) as http:
+
+            async def one_client():
+                for _ in range(100):
+                    assert (await http.get("Observation/1")).status_code == 200
+
+            await asyncio.gather(*(one_client() for _ in range(clients)))
+        assert 0 < len(seen) <= clients, f"{len(seen)} connections for {clients} clients"
+    finally:
+        await asyncio.to_thread(stop, prefix)
+        server.should_exit = True
+        await serving
