@@ -315,6 +315,7 @@ def serve(url: str, schema: str, bootstrap: str, topics: str, key: str, port: st
           mode: str) -> None:
     import uvicorn
 
+    from libs.web.one_write import OneWriteHttp
     from services.consent.app import Options, create_app
     s = Settings(database_url=url, kafka_bootstrap_servers=bootstrap, environment="test",
                  dev_key_path=Path(key))
@@ -322,8 +323,9 @@ def serve(url: str, schema: str, bootstrap: str, topics: str, key: str, port: st
                                 background=False))   # as `ehr run api`: it only serves
     if mode == "nolog":
         unlogged(app)   # what the baseline server does instead of writing the access log
-    settle_heap()   # as `ehr run api` does (libs/kernel/heap.py)
-    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+    settle_heap()   # as `ehr run api` does (libs/kernel/heap.py), and its one write per response
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False,
+                http=OneWriteHttp)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
