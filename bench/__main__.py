@@ -41,7 +41,7 @@ from bench import replay as rp
 from bench.infra import (PARTITIONS, Resources, loadavg, machine, pg_connect, stack,
                          unique)
 from bench.report import Row, rich_table, write_results
-from bench.servers import API_WORKERS_ENV, api_workers, without_access_log
+from bench.servers import API_WORKERS_ENV, access_log_setting, api_workers
 from bench.util import cpu_text, make_progress, telemetry_setting, traced_as_deployed, tracked
 from libs.kernel.heap import settle_heap
 
@@ -240,8 +240,7 @@ async def run(handle, sizes: list[int], out: Path, writers: int, relay_batch: in
                 "history": "not run" if skip_history else hs.SETTINGS,
                 "OpenTelemetry": telemetry_setting(),
                 "API processes per service": f"{api_workers()} ({API_WORKERS_ENV})",
-                "access log": "OFF (BENCH_NO_ACCESS_LOG=1: a diagnosis)"
-                if without_access_log() else "on"}
+                "access log": access_log_setting()}
     write_results(out, info, settings, rows, notes)
     console.print(rich_table(rows, f"event backbone benchmark ({info['date']})"))
     console.print(f"results written to {out}")

@@ -158,6 +158,11 @@ def without_access_log() -> bool:
     return os.environ.get(NO_ACCESS_LOG_ENV) == "1"
 
 
+def access_log_setting() -> str:
+    """What a run's settings say about our APIs' access log."""
+    return f"OFF ({NO_ACCESS_LOG_ENV}=1: a diagnosis)" if without_access_log() else "on"
+
+
 def unlogged(app):
     """``app`` with ``NoLog`` in place of its access logger once its lifespan has started."""
     import contextlib

@@ -48,7 +48,7 @@ from bench.fhir import statements as st
 from bench.fhir import workload as wl
 from bench.fhir.ours import ours, python_roles, set_up, stack_roots
 from bench.fhir.profile import UnknownRole, check_role, flame_of
-from bench.servers import api_workers, without_access_log
+from bench.servers import access_log_setting, api_workers
 from bench.infra import loadavg
 from bench.util import Counter, make_progress, telemetry_setting, traced_as_deployed, tracked
 from libs.config import REPO_ROOT
@@ -65,21 +65,13 @@ PHASE_WARMUP_S = 2.0
 
 
 @contextlib.asynccontextmanager
-async def _hapi(url: str, work: Path, enabled: bool):
+async def _side_if(enabled: bool, started):
+    """The side ``started()`` brings up, or None when the run leaves it out."""
     if not enabled:
         yield None
         return
-    async with hapi_server.running(url, work / "hapi.log") as h:
-        yield h
-
-
-@contextlib.asynccontextmanager
-async def _floor(url: str, work: Path, enabled: bool):
-    if not enabled:
-        yield None
-        return
-    async with floor.floor(url, work) as f:
-        yield f
+    async with started() as side:
+        yield side
 
 
 async def _phase(http, side: wl.Side, procs: cpu.SideProcesses, phase: str, send,
@@ -130,16 +122,16 @@ async def run(url: str, bootstrap: str, *, warmup: float = 180, rounds: int = 4,
              "profile": profile, "profile of": profile_of, "statements": statements,
              "client": client, "floor": with_floor,
              "API processes per service": api_workers(),
-             "access log": "off (BENCH_NO_ACCESS_LOG=1: a diagnosis)" if without_access_log()
-             else "on",
+             "access log": access_log_setting(),
              "OpenTelemetry": telemetry_setting(),
              "load average before": loadavg(), "started": datetime.now(UTC).isoformat()}
     results: list[wl.PhaseResult] = []
     t_start = perf_counter()
     with make_progress(console) as progress:
-        async with _hapi(url, work, with_hapi) as hapi:
+        async with _side_if(with_hapi, lambda: hapi_server.running(url, work / "hapi.log")) \
+                as hapi:
             about["HAPI start s"] = round(perf_counter() - t_start, 1)
-            async with _floor(url, work, with_floor) as fl, \
+            async with _side_if(with_floor, lambda: floor.floor(url, work)) as fl, \
                     ours(url, bootstrap, work, hapi and hapi.database,
                          fl and fl.database) as o:
                 sides = [(o.side, o.processes)]

@@ -10,8 +10,8 @@ as it reaches HAPI. What it does per interaction, each committed before it answe
   ``transaction-response`` with each entry's location;
 - **create**: one resource inserted; 201 with ``Location``, ``ETag`` and the resource;
 - **read**: the stored JSON by id (200), or 404;
-- **search**: a patient's resources of one code (``system|code``), newest first, at most 20,
-  as a ``searchset`` Bundle.
+- **search**: a patient's resources of the type and one code (``system|code``), newest first,
+  at most 20, as a ``searchset`` Bundle.
 
 Nothing else: no FHIR validation, no token, no access decision, no access log, no events, no
 telemetry. It is not a FHIR server; it is the cost of HTTP, JSON and one PostgreSQL round trip
@@ -52,7 +52,7 @@ INSERT INTO resources (rtype, id, patient, code, effective, doc)
 SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
                      $6::text[]::jsonb[])"""
 READ = "SELECT doc::text FROM resources WHERE rtype = $1 AND id = $2"
-SEARCH = f"""SELECT doc::text FROM resources WHERE patient = $1 AND code = $2
+SEARCH = f"""SELECT doc::text FROM resources WHERE patient = $1 AND code = $2 AND rtype = $3
               ORDER BY effective DESC LIMIT {PAGE}"""
 
 
@@ -168,7 +168,7 @@ def floor_app(url: str, schema: str = "public"):
     async def search(rtype: str, patient: str = "", code: str = ""):
         key = _uuid(patient.removeprefix("Patient/"))
         docs = [] if key is None else [r[0] for r in await state["pool"].fetch(
-            SEARCH, key, code)]
+            SEARCH, key, code, rtype)]
         return fhir('{"resourceType":"Bundle","type":"searchset","entry":['
                     + ",".join('{"resource":' + d + "}" for d in docs) + "]}")
 

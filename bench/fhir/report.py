@@ -78,7 +78,7 @@ def table(summ: dict[str, dict[str, dict]], about: dict) -> Table:
                     f"clients ({about.get('client', 'httpx')}), "
                     f"medians of {about['rounds']} rounds of {about['seconds']:.0f} s"
                     + ("" if about.get("access log", "on") == "on"
-                       else " — OURS WITHOUT THE ACCESS LOG (a diagnosis)"),
+                       else f" — access log {about['access log']}"),
               show_lines=True)
     for col, j in (("phase", "left"), ("side", "left"), ("req/s", "right"),
                    ("p50 ms", "right"), ("p99 ms", "right"), ("CPU ms/req", "right"),

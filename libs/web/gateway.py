@@ -93,7 +93,7 @@ def _answer(status: int, body: dict) -> str:
 METADATA = "metadata.json"
 # idle connections kept to each service: with fewer than the requests in flight (8 before),
 # nginx closed the extra ones as each answer came back and opened new ones for the next
-# requests, ~38 connections a second to the journal under 16 FHIR clients (bench/RESULTS.md)
+# requests: ~50 connections a second to the journal under 16 FHIR clients (bench/RESULTS.md)
 UPSTREAM_KEEPALIVE = 64
 # and closes them before uvicorn would (its keep-alive timeout is 5 s): a request is never sent
 # on a connection the service is closing
