@@ -33,7 +33,7 @@ from libs.events.db import driver_of
 from libs.events.envelope import Envelope
 from libs.web.fhir.versions import create_versions_table, write_versions
 from services.journal.fhir.types import TYPES
-from libs.events.read_model import Projection
+from libs.events.read_model import Projection, uncompressed
 from libs.events.registry import EventPayload
 from services.journal.contract import PatientDetailsChanged
 from services.journal.domain.clinical_state import (
@@ -79,6 +79,7 @@ class JournalRecordsProjection(Projection):
             CREATE TABLE IF NOT EXISTS journal_records (
                 patient_id uuid PRIMARY KEY, version integer NOT NULL,
                 updated_at timestamptz NOT NULL, doc jsonb NOT NULL)"""))
+        await uncompressed(conn, "journal_records", "doc")   # rewritten at every write
         await conn.execute(text("""
             CREATE TABLE IF NOT EXISTS journal_tasks (
                 task_id uuid PRIMARY KEY, patient_id uuid NOT NULL, unit text NOT NULL,
@@ -122,11 +123,24 @@ class JournalRecordsProjection(Projection):
                              mine: Sequence[tuple[Envelope, EventPayload]]) -> None:
         patients = list({env.patient_id for env, _ in mine})
         raw = await driver_of(conn)   # the hot statements on the driver, in the transaction
-        rows = await raw.fetch(
-            "SELECT patient_id, version, updated_at, doc::text FROM journal_records "
-            "WHERE patient_id = ANY($1::uuid[]) FOR UPDATE", patients)
+        held = [self._parsed.get(p, (None, None))[:2] for p in patients]
+        # a record this process holds parsed at the stored version and time is not sent
+        rows = await raw.fetch("""
+            SELECT r.patient_id, r.version, r.updated_at,
+                   CASE WHEN (r.version, r.updated_at) = (h.v, h.u) THEN NULL
+                        ELSE r.doc::text END
+              FROM journal_records r
+              JOIN unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS h(p, v, u)
+                ON h.p = r.patient_id
+               FOR UPDATE OF r""", patients, [h[0] for h in held], [h[1] for h in held])
+        docs = {r[0]: r[3] for r in rows}
+        # (PostgreSQL compared the same pair as ``_patient`` will: a precaution, not a path)
+        if unsent := [r[0] for r in rows if r[3] is None
+                      and self._parsed[r[0]][:2] != (r[1], r[2])]:
+            docs |= dict(await raw.fetch("SELECT patient_id, doc::text FROM journal_records "
+                                         "WHERE patient_id = ANY($1::uuid[])", unsent))
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
-            r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], r[3])) for r in rows}
+            r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], docs[r[0]])) for r in rows}
         observations = await _observations(raw, [p.observation_id for _, p in mine
                                                  if isinstance(p, OBSERVATION_EVENTS)])
         changed: list[tuple] = []   # (type, id, patient, recorded_at, resource) per event

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.envelope import Envelope
-from libs.events.read_model import Projection
+from libs.events.read_model import Projection, uncompressed
 from libs.events.registry import EventPayload
 from libs.web.fhir.versions import (
     create_versions_table, insert_versions, number_versions, versioned,
@@ -58,6 +58,8 @@ class MedicationListsProjection(Projection):
                 patient_id uuid PRIMARY KEY, version integer NOT NULL,
                 updated_at timestamptz NOT NULL, doc jsonb NOT NULL,
                 current text NOT NULL, current_until timestamptz)"""))
+        # rewritten at every change, the current list read as it is at every request
+        await uncompressed(conn, "medication_lists", "doc", "current")
         await create_versions_table(conn, FHIR_TABLE, TYPES)
 
     async def reset(self, conn: AsyncConnection) -> None:
@@ -92,9 +94,15 @@ class MedicationListsProjection(Projection):
         if not mine:
             return
         patients = list({env.patient_id for env, _ in mine})
-        rows = await conn.execute(text(
-            "SELECT patient_id, version, doc::text FROM medication_lists "
-            "WHERE patient_id = ANY(:ids) FOR UPDATE"), {"ids": patients})
+        # a list this process holds parsed at the stored version is not sent
+        rows = (await conn.execute(text("""
+            SELECT l.patient_id, l.version, CASE WHEN l.version = h.v THEN NULL
+                                                 ELSE l.doc::text END
+              FROM medication_lists l
+              JOIN unnest(CAST(:ids AS uuid[]), CAST(:held AS int[])) AS h(p, v)
+                ON h.p = l.patient_id
+               FOR UPDATE OF l"""), {"ids": patients, "held": [
+            self._parsed.get(p, (None,))[0] for p in patients]})).all()
         state: dict[UUID, tuple[datetime | None, MedicationList]] = {
             r[0]: (None, self._list(r[0], r[1], r[2])) for r in rows}
         changed: list[tuple] = []
