@@ -1,9 +1,14 @@
 """Runs a service's decisions against one stream per patient: load, decide, append.
 
 The write side decides against its own event store, never a read model. A stream's state is kept
-in a small in-process cache keyed by patient with the version it was folded to; each command
-reads only the events after that version (one query), so a long stream does not make every
-write slower. Another replica's write shows up as new events and is folded in.
+in a small in-process cache keyed by patient with the version it was folded to. A command decides
+on that fold at once and appends expecting its version: the append proves it current (nothing
+was appended since), so the usual write is one statement, not a read of the events after the
+version and then the append (each statement a round trip and a socket write, ~0.1 ms of the API's
+CPU on the benchmark's VM: bench/RESULTS.md). When another replica's write moved the stream on,
+the append is a version conflict, and the next attempt reads the events after the cached version
+(one query), folds them in and decides again; a client's ``If-Match`` other than the cached
+version is judged against the stream as read, never against the cache.
 
 Two ways to meet a concurrent change:
 - ``expected_version`` given (the client's ``If-Match``): a different current version is a
@@ -181,8 +186,19 @@ class StreamStore(Generic[S]):
                       expected_version: int | None = None) -> AppendResult | None:
         """Decide on the current state and append. ``None`` when the decision needed no event
         (a repeated change that changes nothing)."""
+        tries = 0
+
         async def attempt() -> AppendResult | None:
-            state, version = await self.current(patient_id)
+            nonlocal tries
+            tries += 1
+            held = self._cache.get(patient_id) if tries == 1 else None
+            if held is not None and expected_version in (None, held[0]):
+                # optimistic: decided on the fold this process holds, without asking for the
+                # events after it; the append's expected version proves it current, or fails
+                # as a conflict and the next attempt reads what another process appended
+                version, state = held
+            else:
+                state, version = await self.current(patient_id)
             if expected_version is not None and expected_version != version:
                 raise PreconditionFailed(version)
             payloads = await decided(decide, state)

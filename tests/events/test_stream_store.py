@@ -146,7 +146,46 @@ async def test_the_cache_folds_only_new_events(backend: Backend):
     await backend.store.append(stream_of(patient), 3, [Withdrawn(amount_ore=5)], ctx(patient))
     state, version = await streams.current(patient)            # another replica's write
     assert (state.balance, version, counting.folded) == (50, 4, 4)
-    assert spy.loads == [0, 2, 3]
+    # the command decided on the fold held at version 2 without reading the stream: its append
+    # at that version was the proof nothing came in between
+    assert spy.loads == [0, 3]
+
+
+async def test_a_command_on_a_fold_another_replica_overtook_reads_and_decides_again(
+        backend: Backend):
+    patient = await opened(backend, balance=100)
+    spy = Interloper(backend.store, times=0)
+    mine = accounts(spy)
+    await mine.current(patient)                                    # holds version 2
+    await accounts(backend.store).execute(patient, deposit(30), NURSE)   # the other replica
+    seen: list[int] = []
+
+    def withdraw_all(state: Account) -> Sequence[EventPayload]:
+        seen.append(state.balance)
+        return decide_withdraw(state, state.balance)
+
+    result = await mine.execute(patient, withdraw_all, NURSE)
+    assert seen == [100, 130], "decided on the fold held, then again on the stream as read"
+    assert spy.loads == [0, 2] and result is not None and result.version == 4
+    state, version = await accounts(backend.store).current(patient)
+    assert (state.balance, version) == (0, 4)
+
+
+async def test_if_match_is_judged_on_the_stream_not_on_an_overtaken_fold(backend: Backend):
+    patient = await opened(backend, balance=100)
+    mine = accounts(backend.store)
+    await mine.current(patient)                                    # holds version 2
+    await accounts(backend.store).execute(patient, deposit(30), NURSE)   # now at 3
+    # the client read version 3 from the other replica: that is current, not a 412
+    result = await mine.execute(patient, deposit(1), NURSE, expected_version=3)
+    assert result is not None and result.version == 4
+    await accounts(backend.store).execute(patient, deposit(2), NURSE)    # now at 5
+    # the client names the version this replica holds (4), which is stale: 412 with the
+    # current one, and nothing appended
+    with pytest.raises(PreconditionFailed) as err:
+        await mine.execute(patient, deposit(1), NURSE, expected_version=4)
+    assert err.value.current == 5
+    assert await backend.store.version(stream_of(patient)) == 5
 
 
 async def test_an_evicted_stream_is_folded_again_from_the_start(backend: Backend):
