@@ -60,9 +60,10 @@ async def uncompressed(conn: AsyncConnection, table: str, *columns: str) -> None
     """Store ``columns`` of ``table`` out of line without compression (``STORAGE EXTERNAL``),
     for a read model's document that is rewritten at every write and read at every request
     (a patient's record, their medication list): PostgreSQL's built-in compression (pglz; the
-    server this project starts has no lz4) cost ~170 µs of the server's CPU a write of a 13 KB
-    document and ~25 µs a read, the space saved ~2.5 times (bench/RESULTS.md). A read model is
-    rebuilt from the topics, so it trades disk for CPU; the event store keeps the default.
+    server this project starts has no lz4) cost ~150 µs of the server's CPU a write of a 12 KB
+    document (``python -m bench.doc_storage``: 235–300 against 90–115 µs a row; reads within
+    the spread), for a third of the space. A read model is rebuilt from the topics, so it
+    trades disk for CPU; the event store keeps the default.
     Rows written before keep their form until they are written again. A column already so is
     left alone: no ALTER TABLE at every start."""
     pending = (await conn.execute(text(_STORAGE), {"t": table, "c": list(columns)})).scalars()
