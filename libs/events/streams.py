@@ -4,11 +4,11 @@ The write side decides against its own event store, never a read model. A stream
 in a small in-process cache keyed by patient with the version it was folded to. A command decides
 on that fold at once and appends expecting its version: the append proves it current (nothing
 was appended since), so the usual write is one statement, not a read of the events after the
-version and then the append (each statement a round trip and a socket write, ~0.1 ms of the API's
-CPU on the benchmark's VM: bench/RESULTS.md). When another replica's write moved the stream on,
-the append is a version conflict, and the next attempt reads the events after the cached version
-(one query), folds them in and decides again; a client's ``If-Match`` other than the cached
-version is judged against the stream as read, never against the cache.
+version and then the append (a statement is a round trip and a socket write: that read was 9–10 %
+of the journal API's CPU in a note's write, bench/RESULTS.md). When another replica's write
+moved the stream on, the append is a version conflict, and the next attempt reads the events
+after the cached version (one query), folds them in and decides again; a client's ``If-Match``
+other than the cached version is judged against the stream as read, never against the cache.
 
 Two ways to meet a concurrent change:
 - ``expected_version`` given (the client's ``If-Match``): a different current version is a
