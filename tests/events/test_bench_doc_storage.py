@@ -12,9 +12,8 @@ from libs.events.db import asyncpg_dsn
 
 async def test_the_default_storage_compresses_and_external_does_not(database_url, schema):
     with Progress(disable=True) as progress:
-        got = await measure(asyncpg_dsn(database_url), progress, rows=20, rounds=2, reads=40,
-                            schema=schema)
-    size = got.pop("document")[0]["size"]
+        got, size = await measure(asyncpg_dsn(database_url), progress, rows=20, rounds=2,
+                                  reads=40, schema=schema)
     assert set(got) == {"EXTENDED", "EXTERNAL"}
     assert all(len(rounds) == 2 for rounds in got.values())
     assert all(r["write"] >= 0 and r["read"] >= 0 for rounds in got.values() for r in rounds)

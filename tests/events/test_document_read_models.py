@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import text
 
-from libs.events.envelope import Actor
 from libs.events.read_model import uncompressed
 from libs.events.registry import Registry
 from libs.events.store import EventContext, EventStore
@@ -24,11 +23,9 @@ from services.medication import contract as med_contract
 from services.medication.domain import medication_list as ml
 from services.medication.domain.state import MedicationList
 from services.medication.projections.lists import MedicationListsProjection
+from tests.events.test_relay_projection import ACTOR
 from tests.journal.support import every_event
 from tests.medication import domain_support as med
-
-ACTOR = Actor(kind="system", id="test")
-
 
 class RolledBack(Exception):
     pass
@@ -68,31 +65,40 @@ async def _stored(engine, table: str, patient_id: uuid.UUID) -> tuple[int, str, 
             "WHERE patient_id = :p"), {"p": patient_id})).one()
 
 
+async def _journal(engine, pid: uuid.UUID, events: Sequence) -> list:
+    return await _appended(engine, Registry.of(contract), contract.stream_of(pid), pid, events)
+
+
+def _folded(pid: uuid.UUID, events: Sequence) -> Patient:
+    """The record the journal's own fold makes of ``events``."""
+    p = Patient.unknown(pid)
+    for payload in events:
+        p = evolve(p, payload)
+    return p
+
+
 async def test_a_record_written_by_two_replicas_in_turn_keeps_every_event(engine):
     pid = uuid.uuid4()
     events = every_event(pid)
-    loaded = await _appended(engine, Registry.of(contract), contract.stream_of(pid), pid, events)
+    loaded = await _journal(engine, pid, events)
     one, other = (JournalRecordsProjection(welfare_topic=None),
                   JournalRecordsProjection(welfare_topic=None))
     async with engine.begin() as conn:
         await one.setup(conn)
     first, second, third = _thirds(loaded)
     await _apply(engine, one, first)
-    await _apply(engine, other, second)    # ``one`` still holds the record after ``first``
-    await _apply(engine, one, third)       # so it reads the stored one: nothing of ``second``
-    expected = Patient.unknown(pid)        # is lost
-    for payload in events:
-        expected = evolve(expected, payload)
+    await _apply(engine, other, second)    # ``one`` still holds the record after ``first``,
+    await _apply(engine, one, third)       # so it reads the stored one: ``second`` is kept
     version, doc, compression = await _stored(engine, "journal_records", pid)
     assert version == len(events)
-    assert _same(Patient.model_validate_json(doc), expected)
+    assert _same(Patient.model_validate_json(doc), _folded(pid, events))
     assert len(doc) > 2_000 and compression is None   # large enough to be compressed by default
 
 
 async def test_a_record_after_a_rolled_back_batch_is_read_again(engine):
     pid = uuid.uuid4()
     events = every_event(pid)
-    loaded = await _appended(engine, Registry.of(contract), contract.stream_of(pid), pid, events)
+    loaded = await _journal(engine, pid, events)
     projection = JournalRecordsProjection(welfare_topic=None)
     async with engine.begin() as conn:
         await projection.setup(conn)
@@ -101,12 +107,9 @@ async def test_a_record_after_a_rolled_back_batch_is_read_again(engine):
     await _apply(engine, projection, second, roll_back=True)   # held: what never committed
     await _apply(engine, projection, second)
     await _apply(engine, projection, third)
-    expected = Patient.unknown(pid)
-    for payload in events:
-        expected = evolve(expected, payload)
     version, doc, _ = await _stored(engine, "journal_records", pid)
     assert version == len(events)
-    assert _same(Patient.model_validate_json(doc), expected)
+    assert _same(Patient.model_validate_json(doc), _folded(pid, events))
 
 
 async def test_a_medication_list_written_by_two_replicas_in_turn_keeps_every_change(engine):

@@ -60,12 +60,10 @@ class JournalRecordsProjection(Projection):
         self._parsed: OrderedDict[UUID, tuple[int, datetime, Patient]] = OrderedDict()
         self._cache_size = cache_size
 
-    def _patient(self, patient_id: UUID, version: int, updated_at: datetime,
-                 doc: str) -> Patient:
-        cached = self._parsed.get(patient_id)
-        if cached is not None and cached[:2] == (version, updated_at):
-            return cached[2]
-        return Patient.model_validate_json(doc)
+    def _patient(self, patient_id: UUID, doc: str | None) -> Patient:
+        """The record as read: ``None`` when PostgreSQL found it at the version and time this
+        process holds it parsed at (``_apply_journal``), else its document."""
+        return self._parsed[patient_id][2] if doc is None else Patient.model_validate_json(doc)
 
     def _remember(self, state: dict) -> None:
         for patient_id, (version, updated_at, p) in state.items():
@@ -133,14 +131,8 @@ class JournalRecordsProjection(Projection):
               JOIN unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS h(p, v, u)
                 ON h.p = r.patient_id
                FOR UPDATE OF r""", patients, [h[0] for h in held], [h[1] for h in held])
-        docs = {r[0]: r[3] for r in rows}
-        # (PostgreSQL compared the same pair as ``_patient`` will: a precaution, not a path)
-        if unsent := [r[0] for r in rows if r[3] is None
-                      and self._parsed[r[0]][:2] != (r[1], r[2])]:
-            docs |= dict(await raw.fetch("SELECT patient_id, doc::text FROM journal_records "
-                                         "WHERE patient_id = ANY($1::uuid[])", unsent))
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
-            r[0]: (r[1], r[2], self._patient(r[0], r[1], r[2], docs[r[0]])) for r in rows}
+            r[0]: (r[1], r[2], self._patient(r[0], r[3])) for r in rows}
         observations = await _observations(raw, [p.observation_id for _, p in mine
                                                  if isinstance(p, OBSERVATION_EVENTS)])
         changed: list[tuple] = []   # (type, id, patient, recorded_at, resource) per event

@@ -82,10 +82,11 @@ class MedicationListsProjection(Projection):
                 self._list_docs.popitem(last=False)
         return doc
 
-    def _list(self, patient_id: UUID, version: int, doc: str) -> MedicationList:
-        cached = self._parsed.get(patient_id)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+    def _list(self, patient_id: UUID, doc: str | None) -> MedicationList:
+        """The list as read: ``None`` when PostgreSQL found it at the version this process
+        holds it parsed at (``apply_batch``), else its document."""
+        if doc is None:
+            return self._parsed[patient_id][1]
         return MedicationList.model_validate_json(doc)
 
     async def apply_batch(self, conn: AsyncConnection,
@@ -104,7 +105,7 @@ class MedicationListsProjection(Projection):
                FOR UPDATE OF l"""), {"ids": patients, "held": [
             self._parsed.get(p, (None,))[0] for p in patients]})).all()
         state: dict[UUID, tuple[datetime | None, MedicationList]] = {
-            r[0]: (None, self._list(r[0], r[1], r[2])) for r in rows}
+            r[0]: (None, self._list(r[0], r[2])) for r in rows}
         changed: list[tuple] = []
         lists: list[tuple] = []
         for env, payload in mine:
