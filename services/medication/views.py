@@ -9,9 +9,10 @@ since it was written.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
+
+import orjson
 
 from libs.kernel.time import OSLO
 from services.medication.domain.dosing import describe
@@ -149,5 +150,7 @@ def warnings_view(warnings: tuple[MedicationWarning, ...]) -> list[dict[str, Any
 
 
 def to_json(doc: dict[str, Any]) -> str:
-    """Compact JSON, as the projection stores the current list and the API sends it."""
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, as the projection stores the current list and the API sends it: the
+    text ``json.dumps(doc, ensure_ascii=False, separators=(",", ":"))`` writes, by orjson
+    (the stdlib's encoder was a tenth of the projection's CPU under orders: bench/RESULTS.md)."""
+    return orjson.dumps(doc).decode()

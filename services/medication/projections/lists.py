@@ -22,6 +22,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.db import driver_of
 from libs.events.envelope import Envelope
 from libs.events.read_model import Projection, uncompressed
 from libs.events.registry import EventPayload
@@ -96,14 +97,13 @@ class MedicationListsProjection(Projection):
             return
         patients = list({env.patient_id for env, _ in mine})
         # a list this process holds parsed at the stored version is not sent
-        rows = (await conn.execute(text("""
+        raw = await driver_of(conn)   # the hot statements on the driver, in the transaction
+        rows = await raw.fetch("""
             SELECT l.patient_id, l.version, CASE WHEN l.version = h.v THEN NULL
                                                  ELSE l.doc::text END
               FROM medication_lists l
-              JOIN unnest(CAST(:ids AS uuid[]), CAST(:held AS int[])) AS h(p, v)
-                ON h.p = l.patient_id
-               FOR UPDATE OF l"""), {"ids": patients, "held": [
-            self._parsed.get(p, (None,))[0] for p in patients]})).all()
+              JOIN unnest($1::uuid[], $2::int[]) AS h(p, v) ON h.p = l.patient_id
+               FOR UPDATE OF l""", patients, [self._parsed.get(p, (None,))[0] for p in patients])
         state: dict[UUID, tuple[datetime | None, MedicationList]] = {
             r[0]: (None, self._list(r[0], r[2])) for r in rows}
         changed: list[tuple] = []
@@ -132,18 +132,17 @@ class MedicationListsProjection(Projection):
             docs.append(lst.model_dump_json())
             currents.append(views.to_json(views.current_view(lst, at)))
             untils.append(views.valid_until(lst, at))
-        await conn.execute(text("""
+        await raw.execute("""
             INSERT INTO medication_lists (patient_id, version, updated_at, doc, current,
                                           current_until)
             SELECT p, v, u, d::jsonb, c, t
-              FROM unnest(CAST(:p AS uuid[]), CAST(:v AS int[]), CAST(:u AS timestamptz[]),
-                          CAST(:d AS text[]), CAST(:c AS text[]), CAST(:t AS timestamptz[]))
-                   AS x(p, v, u, d, c, t)
+              FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::text[],
+                          $6::timestamptz[]) AS x(p, v, u, d, c, t)
             ON CONFLICT (patient_id) DO UPDATE
                SET version = excluded.version, updated_at = excluded.updated_at,
                    doc = excluded.doc, current = excluded.current,
-                   current_until = excluded.current_until"""),
-            {"p": ids, "v": versions, "u": times, "d": docs, "c": currents, "t": untils})
+                   current_until = excluded.current_until""",
+            ids, versions, times, docs, currents, untils)
         await insert_versions(conn, FHIR_TABLE,
                               [*await number_versions(conn, FHIR_TABLE, changed), *lists], TYPES)
         for patient_id, (_, lst) in state.items():

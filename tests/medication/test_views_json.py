@@ -1,0 +1,43 @@
+"""The current list is stored as text and sent as it is (``views.to_json``): written by orjson,
+it must be the text the stdlib's ``json.dumps`` wrote before, so a list stored before the change
+and one stored after read the same to a client (and the API's computed answer after
+``current_until`` matches the stored one)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from services.medication import views
+from tests.medication.domain_support import (
+    LATER, NOW, TODAY, dose, given, prescribed, then,
+)
+
+
+def _stdlib(doc: dict) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_the_current_list_is_written_as_the_stdlib_wrote_it():
+    lst, _ = prescribed(product_id="marevan", d=dose(2.5, "mg", "18:00"),
+                        indication="Atrieflimmer, høy risiko for slag")
+    lst, _ = prescribed(lst, product_id="duphalac", d=dose(15, "ml", "08:00"))
+    lst, later = prescribed(lst, product_id="levaxin", d=dose(0.5, "tablett", "07:00"),
+                            start_on=TODAY + timedelta(days=3))
+    lst = lst.model_copy(update={"version": 3})
+    for now in (NOW, NOW + timedelta(days=4)):
+        view = views.current_view(lst, now)
+        text = views.to_json(view)
+        assert text == _stdlib(view)
+        assert "høy risiko" in text   # not escaped: the same bytes as before
+        assert json.loads(text)["entries"][0]["entry_id"]
+    assert later.entry_id   # a later start is on the list (started false) before it starts
+    assert '"started":false' in views.to_json(views.current_view(lst, NOW))
+
+
+def test_an_entry_given_is_written_as_the_stdlib_wrote_it():
+    lst, entry = prescribed(d=dose(1.5, "tablett", "08:00", "20:00"))
+    lst = then(lst, given(lst, entry))
+    view = views.current_view(lst, NOW + timedelta(hours=10))
+    assert view["entries"][0]["last_given_at"] == LATER.isoformat()
+    assert views.to_json(view) == _stdlib(view)
