@@ -102,6 +102,15 @@ class FactsReader:
             raw = await conn.fetchval(f"SELECT {FACTS_OF.format('$1')}", patient_id)
         return facts_from(raw, patient_id)
 
+    async def facts_with(self, patient_id: UUID, read_with: str) -> tuple[Facts, str | None]:
+        """The facts and, in the same statement, ``read_with``: a scalar subquery of the
+        service's own read models about the patient ``$1``, as text (what a write decides on
+        besides the facts, e.g. the patient's critical information): one round trip."""
+        async with pooled(self.engine) as conn:
+            raw, read = await conn.fetchrow(
+                f"SELECT {FACTS_OF.format('$1')}, ({read_with})::text", patient_id)
+        return facts_from(raw, patient_id), read
+
     async def patient_for(self, national_id: str) -> UUID | None:
         if (known := self._patients.get(national_id)) is not None:
             return known

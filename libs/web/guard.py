@@ -56,6 +56,7 @@ class Grant:
     subject: Subject
     decision: Decision
     facts: Facts
+    read: str | None = None   # what ``require(read_with=...)`` read with the facts
 
 
 class Access:
@@ -105,12 +106,17 @@ class Access:
 
     async def require(self, subject: Subject, action: Action, resource: Resource, *,
                       purpose: str | None = None, resources: Collection[str] = (),
-                      facts: Facts | None = None) -> Grant:
+                      facts: Facts | None = None, read_with: str | None = None) -> Grant:
         """Decide, log (durably), and return the grant or raise ``AccessDenied``. ``facts``:
         the patient's access facts when the caller has just read them itself (in the same
-        statement as the data, ``FhirReads.current_allowed``); else they are read here."""
-        if facts is None:
+        statement as the data, ``FhirReads.current_allowed``); else they are read here, and
+        with them ``read_with`` (``FactsReader.facts_with``), the grant's ``read``: nothing
+        of it leaves before the decision."""
+        read = None
+        if facts is None and read_with is None:
             facts = await self.reader.facts(resource.patient_id)
+        elif facts is None:
+            facts, read = await self.reader.facts_with(resource.patient_id, read_with)
         now = self.now()
         decision = decide(subject, action, resource, facts, now)
         entry = entry_for(subject, action, resource, decision, service=self.service,
@@ -118,7 +124,7 @@ class Access:
         await self.logger.log(entry, resource.patient_id)
         if not decision.permit:
             raise AccessDenied(decision)
-        return Grant(subject, decision, facts)
+        return Grant(subject, decision, facts, read)
 
 
     async def record(self, subject: Subject, action: Action, resource: Resource,

@@ -129,15 +129,19 @@ class Write(Generic[S, A]):
     idempotency: Idempotency | None = None   # the request's Idempotency-Key
 
     async def require(self, resource: Resource, *, action: Action | None = None,
-                      purpose: str | None = None, resources: Sequence[str] = ()) -> Grant:
-        """Decide and log the access (``IN_ROUTE`` writes); a denial is ``AccessDenied``."""
+                      purpose: str | None = None, resources: Sequence[str] = (),
+                      read_with: str | None = None) -> Grant:
+        """Decide and log the access (``IN_ROUTE`` writes); a denial is ``AccessDenied``.
+        ``read_with``: read in the facts' statement (``Access.require``), the grant's
+        ``read``."""
         self.grant = await self.access.require(
             self.subject, action or (self.declared.action if self.declared else Action.write),
-            resource, purpose=purpose or self.purpose_of_use, resources=resources)
+            resource, purpose=purpose or self.purpose_of_use, resources=resources,
+            read_with=read_with)
         return self.grant
 
-    async def apply(self, decide: Decide, *,
-                    status: int = 201, body: Body = None, unchanged: Mapping[str, Any] | None = None,
+    async def apply(self, decide: Decide, *, status: int = 201, body: Body = None,
+                    unchanged: Mapping[str, Any] | None = None,
                     purpose: str | None = None, access_purpose: str | None = None,
                     access_resources: Sequence[str] = (),
                     patient_id: UUID | None = None) -> dict[str, Any]:
@@ -225,10 +229,12 @@ def write(category: str, *, store: Callable[[Request], StreamStore],
           actor: Callable[[Subject], Any] = lambda subject: subject,
           action: Action = Action.write, if_match: IfMatchRule = "optional",
           what: str = "the record", authorize: Declared | str | None = GUARD,
-          purpose: str | None = None) -> Callable[..., Any]:
+          purpose: str | None = None, read_with: str | None = None) -> Callable[..., Any]:
     """The dependency of a write route. ``store`` gets the service's stream store from the
     request; ``actor`` turns the token's subject into the domain's actor (raising ``Forbidden``
-    for a subject that may not do this); ``what`` names the stream in messages."""
+    for a subject that may not do this); ``what`` names the stream in messages; ``read_with``
+    (``GUARD``) what the decision needs of the service's read models besides the state,
+    read with the access facts (``w.grant.read``: ``Access.require``)."""
     if authorize is GUARD:
         async def dependency(request: Request, response: Response,
                              subject: Annotated[Subject, Depends(current_subject)]) -> Write:
@@ -236,7 +242,7 @@ def write(category: str, *, store: Callable[[Request], StreamStore],
             access = get_access(request)
             grant = await access.require(
                 subject, action, Resource(patient_id=patient_id, category=category),
-                purpose=headers.get(PURPOSE), resources=(category,))
+                purpose=headers.get(PURPOSE), resources=(category,), read_with=read_with)
             return Write(patient_id, subject, actor(subject), access.now(), grant, access,
                          store(request), response, expected_version(headers.get("If-Match"),
                                                                     if_match, what), what,

@@ -24,9 +24,10 @@ from services.medication.domain import administration as adm
 from services.medication.domain import medication_list as ml
 from services.medication.domain import reconciliation as rc
 from services.medication.http.deps import (
-    ENTRY, LIST, NOTHING_RECORDED, ListChange, Reader, Record, answer, catalogue_of,
+    ENTRY, LIST, NOTHING_RECORDED, CheckedChange, ListChange, Record, answer, catalogue_of,
     fresh_within, without_entry_id,
 )
+from services.medication.projections.reader import cave_from
 
 router = APIRouter()
 AdministrationBody = without_entry_id(adm.RecordAdministration)
@@ -36,11 +37,10 @@ DispensingBody = without_entry_id(adm.RecordDispensing)
 # --- changes of the list (prescribers) -------------------------------------------------------
 
 @router.post(LIST + "/prescriptions", status_code=201, tags=["changes"])
-async def prescribe(patient_id: UUID, body: ml.Prescribe, request: Request, reader: Reader,
-                    w: ListChange):
+async def prescribe(patient_id: UUID, body: ml.Prescribe, request: Request, w: CheckedChange):
     """Order a catalogue product: a new entry with its first prescription, checked by decision
     support; an "avoid" warning needs ``override_reason``."""
-    catalogue, cave = catalogue_of(request), await reader.cave(patient_id)
+    catalogue, cave = catalogue_of(request), cave_from(w.grant.read)
     fresh = fresh_within(request)
     return await w.apply(lambda lst: ml.prescribe(
         lst, body, w.actor, w.now, catalogue=catalogue, cave=cave, fresh_within=fresh),
@@ -49,11 +49,11 @@ async def prescribe(patient_id: UUID, body: ml.Prescribe, request: Request, read
 
 @router.post(LIST + "/other-sources", status_code=201, tags=["changes"])
 async def record_other(patient_id: UUID, body: ml.RecordFromOtherSource, request: Request,
-                       reader: Reader, w: ListChange):
+                       w: CheckedChange):
     """Record a medicine the patient uses that was not prescribed here: from a hospital
     discharge summary, over the counter, a supplement, another prescriber. Checked, and the
     warnings recorded, but no override reason is needed: it records a fact."""
-    catalogue, cave = catalogue_of(request), await reader.cave(patient_id)
+    catalogue, cave = catalogue_of(request), cave_from(w.grant.read)
     return await w.apply(lambda lst: ml.record_from_other_source(
         lst, body, w.actor, w.now, catalogue=catalogue, cave=cave),
         status=201, body=answer("entry_id"))
@@ -63,8 +63,8 @@ def _checked_change(name: str, command: type, decide: Callable, doc: str) -> Non
     """A change of one entry that decision support checks (renew, new dose, resume)."""
 
     async def route(patient_id: UUID, entry_id: UUID, body: Any, request: Request,
-                    reader: Reader, w: ListChange):
-        catalogue, cave = catalogue_of(request), await reader.cave(patient_id)
+                    w: CheckedChange):
+        catalogue, cave = catalogue_of(request), cave_from(w.grant.read)
         c, fresh = command(entry_id=entry_id, **body.model_dump()), fresh_within(request)
         return await w.apply(lambda lst: decide(
             lst, c, w.actor, w.now, catalogue=catalogue, cave=cave, fresh_within=fresh),

@@ -33,7 +33,7 @@ from services.medication import views
 from services.medication.catalogue.adapter import FestCatalogue
 from services.medication.domain import Actor, Command, Dispenser, Nurse, Prescriber
 from services.medication.domain.state import MedicationList
-from services.medication.projections.reader import ListReader
+from services.medication.projections.reader import CAVE_OF, ListReader
 from services.medication.store import MedicationStore
 
 LIST = "/patients/{patient_id}/medication-list"
@@ -78,6 +78,11 @@ def actor(who) -> Actor:
 
 ListChange = Annotated[Write, Depends(write(CATEGORY, store=medication_store, actor=actor,
                                             if_match="required", what=WHAT))]
+# a change decision support checks: the patient's critical information (CAVE) is read with the
+# access facts, one statement (``cave_from(w.grant.read)``)
+CheckedChange = Annotated[Write, Depends(write(CATEGORY, store=medication_store, actor=actor,
+                                               if_match="required", what=WHAT,
+                                               read_with=CAVE_OF))]
 Record = Annotated[Write, Depends(write(CATEGORY, store=medication_store, actor=actor,
                                         what=WHAT))]
 

@@ -53,6 +53,7 @@ from services.medication.http.imported import IMPORT_DOC
 from services.medication.http.deps import (
     CATEGORY, WHAT, actor, catalogue_of, fresh_within, medication_store,
 )
+from services.medication.projections.reader import CAVE_OF, cave_from
 
 router = PrefixRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 
@@ -153,11 +154,11 @@ async def order(request: Request, w: OrderWrite,
     ``If-Match`` as REST."""
     sent = parsed(body)
     patient_id = subject(sent)
-    await w.require(Resource(patient_id=patient_id, category=CATEGORY),
-                    resources=("MedicationRequest",))
+    grant = await w.require(Resource(patient_id=patient_id, category=CATEGORY),
+                            resources=("MedicationRequest",), read_with=CAVE_OF)
     catalogue = catalogue_of(request)
     command = prescribe_command(sent, catalogue, w.now)
-    cave = await request.app.state.reader.cave(patient_id)
+    cave = cave_from(grant.read)
     fresh = fresh_within(request)
     appended = []
     try:
