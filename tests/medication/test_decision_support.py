@@ -277,3 +277,31 @@ def test_the_shipped_sample_catalogue_fits_decision_support():
     assert [i.level for i in fest.interactions(as_drug(selozok), as_drug(norvasc))] == [3]
     assert ds.interactions(as_drug(norvasc), [st.Entry.model_construct(
         entry_id=uuid.UUID(int=2), drug=as_drug(selozok))], fest) == []
+
+
+def test_interactions_asked_again_and_beyond_the_memory_answer_the_same():
+    """The adapter keeps each drug's interaction sides (``FestCatalogue._sides``): asked again,
+    in the other order, or with its memory full, every pair answers as a fresh adapter does."""
+    from services.medication.catalogue import sample_catalogue
+    from services.medication.catalogue.adapter import FestCatalogue
+
+    catalogue = sample_catalogue()
+    drugs = [Drug(product_id=p.id, name=p.name_form_strength, atc=p.atc,
+                  substances=tuple(s.name for s in catalogue.substances_of(p)))
+             for p in catalogue.products.values()]
+    drugs.append(Drug(name="Ibuprofen mikstur (fra sykehus)", atc="M01AE01"))
+
+    def levels(fest: FestCatalogue, a: Drug, b: Drug) -> list[tuple[int, str]]:
+        return [(i.level, i.text) for i in fest.interactions(a, b)]
+
+    kept, small = FestCatalogue(catalogue), FestCatalogue(catalogue, max_sides=2)
+    found = 0
+    for _ in range(2):
+        for a in drugs:
+            for b in drugs:
+                fresh = levels(FestCatalogue(catalogue), a, b)
+                assert levels(kept, a, b) == fresh == levels(small, a, b)
+                assert levels(kept, b, a) == levels(FestCatalogue(catalogue), b, a)
+                found += bool(fresh)
+    assert found >= 4   # the sample has interactions to find (warfarin + NSAID, ...)
+    assert len(small._sides_of) <= 2

@@ -48,10 +48,15 @@ def _prefixes(atc: str) -> list[str]:
 class FestCatalogue:
     """``decision_support.Catalogue`` over a loaded catalogue."""
 
-    def __init__(self, catalogue: Catalogue):
+    def __init__(self, catalogue: Catalogue, max_sides: int = 10_000):
         self.catalogue = catalogue
         self._atc_by_substance = {s.name.casefold(): s.atc
                                   for s in catalogue.substances.values()}
+        # a drug's interaction sides by (ATC code, substances): an order checks the new drug
+        # against every entry on the list, the same few drugs again and again, and the
+        # catalogue this reads never changes (a new load is a new FestCatalogue)
+        self._sides_of: dict[tuple[str | None, tuple[str, ...]], dict[str, set[int]]] = {}
+        self._max_sides = max_sides
 
     def product(self, product_id: str) -> ProductView | None:
         p: Product | None = self.catalogue.product(product_id)
@@ -69,7 +74,16 @@ class FestCatalogue:
             expired=self.catalogue.is_expired(p.id))
 
     def _sides(self, drug: Ingredients) -> dict[str, set[int]]:
-        """Interaction id -> the groups (0, 1) the drug belongs to."""
+        """Interaction id -> the groups (0, 1) the drug belongs to (not to be changed: kept
+        for the next drug with the same code and substances)."""
+        key = (drug.atc, tuple(drug.substances))
+        if (known := self._sides_of.get(key)) is None:
+            if len(self._sides_of) >= self._max_sides:   # forget the oldest
+                del self._sides_of[next(iter(self._sides_of))]
+            known = self._sides_of[key] = self._find_sides(drug)
+        return known
+
+    def _find_sides(self, drug: Ingredients) -> dict[str, set[int]]:
         codes = {drug.atc} | {self._atc_by_substance.get(s.casefold()) for s in drug.substances}
         found: dict[str, set[int]] = {}
         index = self.catalogue.interaction_index
