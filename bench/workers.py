@@ -71,7 +71,8 @@ async def _cancel(task: asyncio.Task) -> None:
 async def relay(url: str, schema: str, bootstrap: str) -> None:
     s = Settings()
     r = OutboxRelay(url, schema, bootstrap, batch_size=s.relay_batch_size,   # as deployed
-                    poll_interval_s=s.relay_poll_interval_s, linger_s=s.relay_linger_s)
+                    poll_interval_s=s.relay_poll_interval_s, linger_s=s.relay_linger_s,
+                    later_s=s.relay_later_s)
     task = asyncio.create_task(r.run())
     deadline = time.monotonic() + 60
     while not r.stats.leader:

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # after a drain that emptied the outbox, the relay waits this long before the next one, so
     # under load a batch gathers what came meanwhile; idle, a row still goes at once
     relay_linger_s: float = Field(0.02, ge=0, le=1)
+    # rows no one waits to see published (the access log's) wake the relay this much later, so
+    # they go many at a time; a drain for other rows meanwhile takes them along
+    relay_later_s: float = Field(0.25, ge=0, le=5)
     # how long a published outbox row is kept (when it went out, for diagnosis) before the
     # relay deletes it
     relay_keep_published_s: float = Field(86_400.0, ge=0)

@@ -358,8 +358,10 @@ class AccessLogger:
                 appends.append(WrittenAppend(streams[pid], start.seq, events,
                                              EventContext(patient_id=pid, actor=self.ctx_actor)))
                 new[streams[pid]] = head
-            # every chain of the batch in one statement, atomic on its own: one round trip
-            await self.store.append_written_in(raw, appends)
+            # every chain of the batch in one statement, atomic on its own: one round trip.
+            # Committed is what the answer waits for; no one waits for it on Kafka, so the
+            # relay takes it later, with many others (``relay_later_s``)
+            await self.store.append_written_in(raw, appends, later=True)
         except _RETRY:
             raise
         except BaseException:

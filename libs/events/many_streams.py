@@ -35,6 +35,10 @@ from libs.events.registry import EventPayload
 NOTIFY_CHANNEL = "ehr_outbox"
 """Every store's appends notify this channel with their schema as the payload: the channel is
 the database's, so a relay wakes only for its own schema's payload."""
+LATER = ":later"
+"""Appended to the schema in the payload of an append nobody waits to see published (the access
+log's, ``append_written_in(later=True)``): its relay drains it within ``relay_later_s``, with
+whatever else came, instead of at once (``libs/events/relay.py``)."""
 tracer = trace.get_tracer("ehr.events.store")
 
 #   $1 stream ids  $2 expected  $3 counts  $4 patients (per stream); $5..$10 per event: ids,
@@ -71,6 +75,9 @@ SELECT ehr_require_claimed((SELECT claimed FROM ok)) AS claimed,
        (SELECT count(*) FROM ob) AS outboxed, pg_notify('{NOTIFY_CHANNEL}', current_schema())
            AS notified
 """
+APPEND_STREAMS_LATER = APPEND_STREAMS.replace(
+    "current_schema())", f"current_schema() || '{LATER}')")
+assert APPEND_STREAMS_LATER != APPEND_STREAMS
 
 
 @dataclass(frozen=True)
@@ -177,15 +184,18 @@ def envelope_rows(batch: Sequence[StreamAppend], envelopes: Sequence[Sequence[En
 
 
 async def insert(conn: asyncpg.Connection, streams: Sequence[tuple[str, int, int, UUID | None]],
-                 rows: Rows, now: datetime, carrier: Mapping[str, str]) -> None:
-    """Run :data:`APPEND_STREAMS` for ``streams`` (id, expected version, events, patient)."""
+                 rows: Rows, now: datetime, carrier: Mapping[str, str],
+                 later: bool = False) -> None:
+    """Run :data:`APPEND_STREAMS` for ``streams`` (id, expected version, events, patient);
+    ``later``: :data:`APPEND_STREAMS_LATER`, whose notification does not hurry the relay."""
     with tracer.start_as_current_span(
             "event store append", kind=trace.SpanKind.CLIENT,
             attributes={"db.system.name": "postgresql", "db.operation.name": "append",
                         "ehr.events": len(rows.id), "ehr.streams": len(streams)}):
         try:
             await conn.fetchrow(
-                APPEND_STREAMS, [s[0] for s in streams], [s[1] for s in streams],
+                APPEND_STREAMS_LATER if later else APPEND_STREAMS,
+                [s[0] for s in streams], [s[1] for s in streams],
                 [s[2] for s in streams], [s[3] for s in streams], rows.id, rows.s, rows.v,
                 rows.t, rows.sv, rows.p, now, rows.e, rows.topic, rows.key,
                 carrier.get("traceparent"), carrier.get("tracestate"))

@@ -16,8 +16,12 @@
   for every write of every service sharing the database.
 * After a drain that emptied the outbox it lingers ``linger_s`` (``EHR_RELAY_LINGER_S``, 20 ms)
   before it looks again, so on a busy outbox what came meanwhile goes in one batch (a drain per
-  group commit was a third of a core for the access log: bench/RESULTS.md). A drain that found
-  nothing sleeps until the next notification, so the first row after a quiet spell goes at once.
+  group commit was a third of a core for the access log: bench/RESULTS.md). Then it sleeps
+  until the next notification, so the first row after a quiet spell goes at once.
+* Rows nobody waits to see published (the access log's: ``many_streams.LATER`` in the
+  notification) do not wake it: the first of them sets a wake-up ``later_s`` ahead
+  (``EHR_RELAY_LATER_S``), and a drain meanwhile takes them along. Under reads the log's rows
+  thus go a few hundred at a time, not a few each 20 ms (bench/RESULTS.md).
 * While the broker is down, writes go on being acknowledged (they only touch PostgreSQL); the
   relay retries with back-off and drains the backlog in order when the broker returns.
 """
@@ -39,6 +43,7 @@ from opentelemetry import propagate, trace
 
 from libs.events.db import asyncpg_dsn, check_schema
 from libs.events.kafka_client import KafkaAccessError, access_error, client_options
+from libs.events.many_streams import LATER
 from libs.events.store import NOTIFY_CHANNEL
 from libs.events.telemetry_hooks import instruments
 
@@ -103,7 +108,8 @@ _PRUNE = """
 class OutboxRelay:
     def __init__(self, database_url: str, schema: str, bootstrap: str, batch_size: int = 500,
                  poll_interval_s: float = 1.0, standby_retry_s: float = 2.0,
-                 linger_s: float = 0.0, keep_published_s: float = 86_400.0):
+                 linger_s: float = 0.0, keep_published_s: float = 86_400.0,
+                 later_s: float = 0.0):
         self.dsn = asyncpg_dsn(database_url)
         self.schema = check_schema(schema)
         self.bootstrap = bootstrap
@@ -111,6 +117,8 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.standby_retry_s = standby_retry_s
         self.linger_s = linger_s
+        self.later_s = later_s
+        self._later: asyncio.TimerHandle | None = None   # the wake-up rows appended later set
         self.keep_published_s = keep_published_s
         self._prune_due = 0.0   # monotonic time of the next prune: the first drain prunes
         self.lock_key = zlib.crc32(f"ehr.relay.{schema}".encode())
@@ -126,7 +134,7 @@ class OutboxRelay:
         s = settings
         return cls(s.effective_database_url, schema, s.effective_kafka, s.relay_batch_size,
                    s.relay_poll_interval_s, s.relay_standby_retry_s, s.relay_linger_s,
-                   s.relay_keep_published_s)
+                   s.relay_keep_published_s, s.relay_later_s)
 
     def stop(self) -> None:
         self._stop.set()
@@ -174,24 +182,42 @@ class OutboxRelay:
             self.stats.leader = True
             log.info("relay %s: active", self.schema)
 
+            unhurried = self.schema + LATER
+
             def notified(_conn, _pid, _channel, payload: str) -> None:
                 # an append's payload is its current_schema(): this schema (checked lower-case,
                 # so PostgreSQL names it as written); "": a writer that does not name its schema
                 if payload in (self.schema, ""):
                     self._wake.set()
+                elif payload == unhurried:
+                    self._wake_later()
             await conn.add_listener(NOTIFY_CHANNEL, notified)
             while not self._stop.is_set():
                 moved = await self._drain_once(conn)
                 await self._prune(conn)
-                if not moved:
-                    await self._sleep(self.poll_interval_s)
-                elif moved < self.batch_size and self.linger_s:
+                if moved >= self.batch_size or (moved and self.stats.backlog):
+                    continue   # more waiting (a full batch, or the rest of one cut short)
+                if moved and self.linger_s:
                     # caught up: the next rows wait up to linger_s and go in one batch. Idle,
                     # the first row goes at once; busy, a batch per linger_s
                     await self._linger()
+                await self._sleep(self.poll_interval_s)   # a wake-up kept meanwhile: at once
         finally:
             self.stats.leader = False
+            if self._later is not None:
+                self._later.cancel()
+                self._later = None
             await _close_quietly(conn)
+
+    def _wake_later(self) -> None:
+        """Rows no one waits for were appended: drain within ``later_s`` (at once without)."""
+        if not self.later_s:
+            self._wake.set()
+        elif self._later is None:
+            def due() -> None:
+                self._later = None
+                self._wake.set()
+            self._later = asyncio.get_running_loop().call_later(self.later_s, due)
 
     async def _drain_once(self, conn: asyncpg.Connection) -> int:
         self.stats.drains += 1
