@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
-from libs.access.model import Action, Decision, Practitioner, Resource, Role
-from libs.audit.log import AccessEntry, AccessLogger, entry_for
 from libs.events.consistency import applied_here, wait_until_applied
 from libs.events.db import make_engine
 from libs.events.envelope import Actor
@@ -24,8 +21,6 @@ from tests.support.bank import EVENTS as BANK_EVENTS
 from tests.support.waiting import eventually
 
 ACTOR = Actor(kind="system", id="test")
-STRANGER = Practitioner(person_id="x", hpr="7654321", org_parent="999999999",
-                        org_child="987654325", roles=frozenset({Role.nurse}))
 
 
 async def consume_all(bootstrap: str, topic: str, expect: int, timeout_s: float = 60):
@@ -344,60 +339,3 @@ async def test_one_active_runner_per_projection_and_replay_refuses_while_it_runs
     assert stats.applied == 0
 
 
-
-def _access(patient: uuid.UUID) -> AccessEntry:
-    """A denied read of ``patient``'s record, as the access log writes every access."""
-    return entry_for(STRANGER, Action.read, Resource(patient_id=patient, category="record"),
-                     Decision(permit=False, reason="no_relation", message="no"),
-                     service="journal", now=datetime.now(UTC))
-
-
-async def test_access_log_rows_wait_for_the_relay_and_go_with_the_next_urgent_append(
-        engine, database_url, schema, kafka_bootstrap, make_topics):
-    """The access log's rows (appended ``later``) do not wake the relay: committed, they wait
-    for its wake-up ``later_s`` ahead, or go along with the next append someone waits for."""
-    audit, bank = await make_topics("audit.access", 1), await make_topics("bank.events", 1)
-    logger = AccessLogger(engine, "journal", topic_names={"audit.access": audit})
-    store = EventStore(engine, BANK_EVENTS, topic_names={"bank.events": bank})
-    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=600,
-                        later_s=600)   # neither a poll nor the wake-up comes in this test
-    await logger.start()
-    task = asyncio.create_task(relay.run())
-    try:
-        await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
-        patient = uuid.uuid4()
-        for _ in range(5):   # five batches, five notifications
-            await logger.log(_access(patient), patient)
-        await asyncio.sleep(0.5)   # (room for a wake-up that must not come)
-        assert (relay.stats.drains, relay.stats.published) == (1, 0)
-        await write_accounts(store, 1, 0)        # an append someone may wait for
-        await eventually(lambda: relay.stats.published == 6)
-        assert relay.stats.batches == 1, relay.stats   # all six in one drain
-    finally:
-        relay.stop()
-        await task
-        await logger.stop()
-    assert len(await consume_all(kafka_bootstrap, audit, 5)) == 5
-
-
-async def test_access_log_rows_go_on_their_own_after_later_s(
-        engine, database_url, schema, kafka_bootstrap, make_topics):
-    """With nothing else appended (and no poll), the log's rows go at the wake-up their first
-    notification set."""
-    audit = await make_topics("audit.access", 1)
-    logger = AccessLogger(engine, "journal", topic_names={"audit.access": audit})
-    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=600,
-                        later_s=0.3)
-    await logger.start()
-    task = asyncio.create_task(relay.run())
-    try:
-        await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
-        for _ in range(20):   # twenty group commits, twenty notifications
-            patient = uuid.uuid4()
-            await logger.log(_access(patient), patient)
-        await eventually(lambda: relay.stats.published == 20)
-    finally:
-        relay.stop()
-        await task
-        await logger.stop()
-    assert len(await consume_all(kafka_bootstrap, audit, 20)) == 20
