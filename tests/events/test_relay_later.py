@@ -21,7 +21,6 @@ STRANGER = Practitioner(person_id="x", hpr="7654321", org_parent="999999999",
                         org_child="987654325", roles=frozenset({Role.nurse}))
 
 
-
 def _access(patient: uuid.UUID) -> AccessEntry:
     """A denied read of ``patient``'s record, as the access log writes every access."""
     return entry_for(STRANGER, Action.read, Resource(patient_id=patient, category="record"),
