@@ -105,7 +105,8 @@ class FactsReader:
     async def facts_with(self, patient_id: UUID, read_with: str) -> tuple[Facts, str | None]:
         """The facts and, in the same statement, ``read_with``: a scalar subquery of the
         service's own read models about the patient ``$1``, as text (what a write decides on
-        besides the facts, e.g. the patient's critical information): one round trip."""
+        besides the facts, e.g. the patient's critical information): one round trip. The
+        subquery is the service's code (``CAVE_OF``), never anything a request sent."""
         async with pooled(self.engine) as conn:
             raw, read = await conn.fetchrow(
                 f"SELECT {FACTS_OF.format('$1')}, ({read_with})::text", patient_id)
