@@ -68,8 +68,8 @@ def test_parsed_texts_take_only_frozen_models():
 
 
 def test_views_kept_by_entry_are_those_of_every_version_of_the_record():
-    """Entry views are made once per entry object (``views._ByIdentity``): along a whole
-    history, where each version shares its unchanged entries with the one before, every
+    """Entry views are made once per entry object (``libs.kernel.views.ByIdentity``): along a
+    whole history, where each version shares its unchanged entries with the one before, every
     overview is what a deep copy (all new objects, every view made afresh) gives."""
     patient_id = uuid.uuid4()
     events = every_event(patient_id)

@@ -9,8 +9,9 @@ import json
 from datetime import timedelta
 
 from services.medication import views
+from services.medication.domain import medication_list as ml
 from tests.medication.domain_support import (
-    LATER, NOW, TODAY, dose, given, prescribed, then,
+    CATALOGUE, DOCTOR, LATER, NOW, TODAY, dose, given, prescribed, then,
 )
 
 
@@ -41,3 +42,30 @@ def test_an_entry_given_is_written_as_the_stdlib_wrote_it():
     view = views.current_view(lst, NOW + timedelta(hours=10))
     assert view["entries"][0]["last_given_at"] == LATER.isoformat()
     assert views.to_json(view) == _stdlib(view)
+
+
+def test_entry_views_kept_by_entry_are_those_of_every_version_of_the_list():
+    """An entry's fields are made once per entry object (``views._fields``): along a history
+    where each version shares its unchanged entries with the one before, every current list
+    is what a deep copy (all new objects, every view made afresh) gives, as text."""
+    lst, marevan = prescribed(product_id="marevan", d=dose(2.5, "mg", "18:00"))
+    versions = [lst]
+    lst, paracet = prescribed(lst, d=dose(1, "tablett", "08:00", "20:00"))
+    versions.append(lst)
+    lst = then(lst, given(lst, paracet))
+    versions.append(lst)
+    lst = then(lst, ml.pause(lst, ml.Pause(entry_id=marevan.entry_id, reason="Skal opereres"),
+                             DOCTOR, NOW + timedelta(hours=11)))
+    versions.append(lst)
+    lst = then(lst, ml.change_dose(lst, ml.ChangeDose(entry_id=paracet.entry_id,
+                                                      dose=dose(2, "tablett", "08:00")),
+                                   DOCTOR, NOW + timedelta(hours=12), catalogue=CATALOGUE))
+    versions.append(lst)
+    # a dose given changes another entry: Marevan's is the same object, its fields kept
+    assert versions[2].entry(marevan.entry_id) is versions[1].entry(marevan.entry_id)
+    for now in (NOW + timedelta(hours=13), NOW + timedelta(days=3)):
+        for v in versions:
+            kept = views.to_json(views.current_view(v, now))
+            assert kept == views.to_json(views.current_view(v.model_copy(deep=True), now))
+    paused = json.loads(views.to_json(views.current_view(versions[3], NOW + timedelta(hours=13))))
+    assert [e["status"] for e in paused["entries"]] == ["active", "paused"]

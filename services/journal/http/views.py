@@ -8,12 +8,12 @@ requirement 18).
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
 from libs.kernel.time import local_day
+from libs.kernel.views import ByIdentity
 from libs.events.envelope import Envelope
 from services.journal.domain import clinical_state as clinical
 from services.journal.domain.patients import Patient
@@ -48,29 +48,6 @@ def _visible(items: Iterable[tuple[Any, dict]], section: str,
     return [withheld(str(i), section) if str(i) in hidden else doc for i, doc in items]
 
 
-class _ByIdentity:
-    """Views of immutable entries, kept by the entry itself: a record read again at the same
-    version is the same parsed object (``ParsedDocs``), as are its vital signs
-    (``ParsedTexts``), and an immutable entry's view never changes, so it is made once (the
-    note, observation and entry views were ~13 % of an overview's CPU; bench/RESULTS.md). An
-    entry is held with its view, so its ``id`` cannot be another object's while it is kept.
-    The views are shared between answers: nothing may change one after it is made."""
-
-    def __init__(self, make: Callable[[Any], dict[str, Any]], size: int = 10_000):
-        self.make, self.size = make, size
-        self._views: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
-
-    def __call__(self, item: Any) -> dict[str, Any]:
-        found = self._views.get(id(item))
-        if found is not None and found[0] is item:
-            self._views.move_to_end(id(item))
-            return found[1]
-        view = self._views[id(item)] = (item, self.make(item))
-        if len(self._views) > self.size:
-            self._views.popitem(last=False)
-        return view[1]
-
-
 def identity(p: Patient) -> dict[str, Any]:
     return {"patient_id": str(p.patient_id), "national_id": p.national_id,
             "id_type": p.id_type.value if p.id_type else None,
@@ -99,9 +76,9 @@ def _observation_view(o: clinical.Observation) -> dict[str, Any]:
             "versions": [v.model_dump(mode="json", exclude={"text"}) for v in o.versions]}
 
 
-note_view = _ByIdentity(_note_view)
-observation_view = _ByIdentity(_observation_view)
-_entity = _ByIdentity(lambda item: item.model_dump(mode="json"))
+note_view = ByIdentity(_note_view)
+observation_view = ByIdentity(_observation_view)
+_entity = ByIdentity(lambda item: item.model_dump(mode="json"))
 
 
 def notes(p: Patient, hidden: Collection[str], kind: str | None = None,
