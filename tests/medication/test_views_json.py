@@ -31,8 +31,13 @@ def test_the_current_list_is_written_as_the_stdlib_wrote_it():
         text = views.to_json(view)
         assert text == _stdlib(view)
         assert "høy risiko" in text   # not escaped: the same bytes as before
-        assert json.loads(text)["entries"][0]["entry_id"]
-    assert later.entry_id   # a later start is on the list (started false) before it starts
+        assert len(json.loads(text)["entries"]) == 3
+    # a later start is on the list before it starts (started false), and started after
+    started = {now: {e["entry_id"]: e["started"]
+                     for e in json.loads(views.to_json(views.current_view(lst, now)))["entries"]}
+               for now in (NOW, NOW + timedelta(days=4))}
+    assert started[NOW][str(later.entry_id)] is False
+    assert started[NOW + timedelta(days=4)][str(later.entry_id)] is True
     assert '"started":false' in views.to_json(views.current_view(lst, NOW))
 
 
