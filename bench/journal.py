@@ -12,7 +12,7 @@ set-up only, then stopped: deployed, it runs elsewhere), then a realistic record
 (a CAVE entry, ``NOTES`` signed notes, ``VITALS`` vital signs, ``TASKS`` open tasks) written
 through the journal's API and projected into ``journal_records``.
 
-Measured, platform first and then the baseline, on the same patients:
+Measured on the same patients, both servers up (the one not measured idles):
 
 * overview reads ``GET /patients/{id}``: closed loop on ``CLIENTS`` connections (reads/s,
   p50/p99), then open loop at ``LOW_RATE`` (information) and at ``READ_RATE`` (p50/p99, the
@@ -21,6 +21,10 @@ Measured, platform first and then the baseline, on the same patients:
   append): closed loop on ``CLIENTS`` connections, each client on its own patients (notes/s,
   p50/p99, the throughput target), then open loop at ``LOW_RATE`` and at ``WRITE_RATE``
   (p50/p99, the target).
+
+The closed-loop windows, whose ratio to the baseline is the target, alternate: the service's,
+the baseline's twice, the service's again (``loadgen.alternated``), each side's two joined; the
+open-loop windows follow, the service's first.
 
 Between windows the journal's projection catches up with the writes and the server goes idle.
 
@@ -53,8 +57,8 @@ import aiohttp
 
 from bench.infra import Resources, loadavg, pg_connect, unique
 from bench.loadgen import (CLIENTS, ERROR, OPEN_CONNECTIONS, RATE_S, WARMUP_S, WINDOW_S, JRow,
-                           Request, Server, Window, closed_loop, open_loop, profiled,
-                           session_for, settle, start_server)
+                           Request, Server, Side, Window, alternated, closed_loop, open_loop,
+                           pair_ratios, profiled, session_for, settle, start_server)
 from bench.report import Row
 from bench.util import CpuMeter, gather_bounded, make_progress, tracked
 from libs.access.dev_issuer import DevIssuer
@@ -219,32 +223,43 @@ async def copy_records(url: str, journal_schema: str, raw_schema: str) -> int:
 
 # --- the phases ------------------------------------------------------------------------------
 
-async def measure(port: int, token: str | None, patients: list[str], server: Server,
-                  who: str, progress, engine=None) -> dict[str, Window]:
-    """Reads, then writes, against one server: closed loop, open loop at the information
-    rate, open loop at the target rate; each window on fresh connections (an idle keep-alive
-    connection the server is closing is never reused) and after the last one has settled."""
-    got: dict[str, Window] = {}
+async def window(side: Side, target: Target, what: str, rate: float | None, progress,
+                 n: int = 1) -> Window:
+    """One window against one server, on fresh connections (an idle keep-alive connection the
+    server is closing is never reused), then until it has settled: closed loop (``rate``
+    None) or open loop at ``rate``; ``n`` numbers a side's closed-loop windows."""
+    kind = f"open @ {rate:.0f}/s" if rate else "closed"
+    total = int(rate * (WARMUP_S + RATE_S)) if rate else None
+    async with session_for(side.port, side.token, OPEN_CONNECTIONS if rate else CLIENTS) as s, \
+            tracked(progress, f"journal {what} {kind} {'' if rate else n}: {side.who}",
+                    total) as c:
+        cpu = CpuMeter(side.server.roles() | {os.getpid(): "load generator"})
+        suffix = "" if n == 1 else f"-{n}"
+        async with profiled(side.server, f"journal-{side.who.split()[0]}-{what}{suffix}",
+                            WARMUP_S + WINDOW_S) if not rate else contextlib.nullcontext():
+            w = await (open_loop(s, target, rate, c) if rate else closed_loop(s, target, c))
+        w.cpu = cpu.stop()
+        w.load = loadavg()
+    progress.update(progress.task_ids[-1], total=c.n)  # closed loop: now it is known
+    await settle(side.server, target, side.engine)
+    return w
+
+
+async def measure(ours: Side, raw: Side, patients: list[str], progress
+                  ) -> tuple[dict[str, Window], dict[str, Window]]:
+    """Reads, then writes: the closed-loop windows alternated with the baseline's, then the
+    open-loop windows, the service's first."""
+    got: tuple[dict[str, Window], dict[str, Window]] = ({}, {})
     for what in ("reads", "writes"):
-        target = Target(what, patients)
-        for rate in (None, LOW_RATE, READ_RATE if what == "reads" else WRITE_RATE):
-            if rate == 0:
-                continue
-            kind = f"open @ {rate:.0f}/s" if rate else "closed"
-            total = int(rate * (WARMUP_S + RATE_S)) if rate else None
-            async with session_for(port, token, OPEN_CONNECTIONS if rate else CLIENTS) as s, \
-                    tracked(progress, f"journal {what} {kind}: {who}", total) as c:
-                cpu = CpuMeter(server.roles() | {os.getpid(): "load generator"})
-                async with profiled(server, f"journal-{who.split()[0]}-{what}",
-                                    WARMUP_S + WINDOW_S) if not rate else \
-                        contextlib.nullcontext():
-                    w = await (open_loop(s, target, rate, c) if rate
-                               else closed_loop(s, target, c))
-                w.cpu = cpu.stop()
-                w.load = loadavg()
-            progress.update(progress.task_ids[-1], total=c.n)  # closed loop: now it is known
-            got[f"{what} {kind}"] = w
-            await settle(server, target, engine)
+        targets = (Target(what, patients), Target(what, patients))   # each side its own
+        got[0][f"{what} closed"], got[1][f"{what} closed"] = await alternated(
+            lambda n: window(ours, targets[0], what, None, progress, n),
+            lambda n: window(raw, targets[1], what, None, progress, n))
+        for side, mine, target in zip((ours, raw), got, targets, strict=True):
+            for rate in (LOW_RATE, READ_RATE if what == "reads" else WRITE_RATE):
+                if rate:
+                    mine[f"{what} open @ {rate:.0f}/s"] = await window(side, target, what,
+                                                                       rate, progress)
     return got
 
 
@@ -294,16 +309,14 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
                          f"declared on the consent service (stopped afterwards); {n_writes:,} "
                          f"record writes on {CLIENTS} connections at {seed_rate:,.0f} writes/s; "
                          f"read-model documents {doc_len:,} characters on average")
-            console.log(f"journal: measuring the journal service (load {loadavg()})")
-            system = await measure(cfg["journal"]["port"], nurse, patients, journal,
-                                   "journal service", progress, engine)
-            await stop(journal)
             raw = await start_server("journal-raw", cfg["raw"], work / "raw.log")
             servers.append(raw)
-            console.log(f"journal: measuring the raw baseline (load {loadavg()})")
-            baseline = await measure(cfg["raw"]["port"], None, patients, raw,
-                                     "raw FastAPI + asyncpg", progress)
-            await stop(raw)
+            console.log(f"journal: measuring the journal service and the raw baseline, "
+                        f"alternating (load {loadavg()})")
+            system, baseline = await measure(
+                Side(cfg["journal"]["port"], nurse, journal, "journal service", engine),
+                Side(cfg["raw"]["port"], None, raw, "raw FastAPI + asyncpg"), patients,
+                progress)
         add_rows(system, baseline, rows, notes)
         shutil.rmtree(work, ignore_errors=True)
     except Exception as exc:  # noqa: BLE001 - report it, the other benchmarks' rows stand
@@ -356,6 +369,10 @@ def add_rows(s: dict[str, Window], b: dict[str, Window], rows: list[Row],
     for who, got in (("journal", s), ("baseline", b)):
         for k, w in got.items():
             notes.append(f"{who} {k}: {w.text('notes/s' if 'writes' in k else 'reads/s')}")
+    notes.append("journal: closed-loop windows in the order service, baseline, baseline, "
+                 "service; each pair of neighbours' ratio: reads "
+                 f"{pair_ratios(s['reads closed'], b['reads closed'])}, writes "
+                 f"{pair_ratios(s['writes closed'], b['writes closed'])}")
     notes.append(f"journal: the service as deployed, its API in its own process (access logger, "
                  f"telemetry SDK without exporter) and its relay and projections (`access_facts`, "
                  f"`journal_records`, ...) in a second one; each "
@@ -363,7 +380,8 @@ def add_rows(s: dict[str, Window], b: dict[str, Window], rows: list[Row],
                  f"entry; a note is drafted and signed in one append of two events. Closed loop: "
                  f"{CLIENTS} clients, latency of requests completed in the {WINDOW_S:.0f} s "
                  f"window; open loop: latency from each request's due time, {RATE_S:.0f} s. "
-                 f"Between windows the projection catches up and the server goes idle. "
+                 f"Between windows the projection catches up and the server goes idle; the "
+                 f"server not measured idles. "
                  f"Baseline: FastAPI + asyncpg in its own process, pydantic body, one INSERT "
                  f"(note jsonb) / one SELECT of the same record documents by primary key; no "
                  f"auth, no log. Server CPU per request = its CPU over the closed-loop window ÷ "

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from time import perf_counter
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.infra import Deadline
 from bench.report import Row
@@ -67,6 +68,24 @@ class Window:
     max_slip_ms: float = 0.0        # open loop: latest send behind its due time
     cpu: dict[str, float] = field(default_factory=dict)
     load: str = ""                  # load average at the end of the window
+    parts: list[Window] = field(default_factory=list)   # the windows ``joined`` made it of
+
+    @classmethod
+    def joined(cls, *windows: Window) -> Window:
+        """Closed-loop windows as one: their requests, statuses and time together (the rate is
+        their mean), each process's share of a core weighted by its window's length."""
+        wall = sum(w.wall for w in windows)
+        cpu: dict[str, float] = {}
+        for w in windows:
+            for role, share in w.cpu.items():
+                cpu[role] = cpu.get(role, 0.0) + share * w.wall / wall
+        status: dict[int, int] = {}
+        for w in windows:
+            for code, n in w.status.items():
+                status[code] = status.get(code, 0) + n
+        return cls("closed", sum(w.seconds for w in windows),
+                   [x for w in windows for x in w.lat], status, sum(w.sent for w in windows),
+                   wall, cpu=cpu, load=windows[-1].load, parts=list(windows))
 
     @property
     def rate(self) -> float:
@@ -87,7 +106,9 @@ class Window:
         return used * self.wall / max(1, self.sent) * 1000
 
     def text(self, unit: str) -> str:
-        head = (f"{self.rate:,.0f} {unit}" if self.kind == "closed" else
+        each = f" (windows {' / '.join(f'{w.rate:,.0f}' for w in self.parts)})" \
+            if self.parts else ""
+        head = (f"{self.rate:,.0f} {unit}{each}" if self.kind == "closed" else
                 f"offered {self.offered:,.0f}/s, achieved {self.achieved:,.0f}/s, latest send "
                 f"{self.max_slip_ms:.1f} ms behind schedule")
         return (f"{head}, p50 {self.p(50):.1f} / p99 {self.p(99):.1f} / max {self.p(100):.1f} ms,"
@@ -128,6 +149,24 @@ async def closed_loop(session: aiohttp.ClientSession, target: Target, counter) -
     await asyncio.wait_for(asyncio.gather(*map(worker, range(CLIENTS))), window_s + 300)
     w.wall = perf_counter() - t0
     return w
+
+
+async def alternated(ours: Callable[[int], Awaitable[Window]],
+                     raw: Callable[[int], Awaitable[Window]]) -> tuple[Window, Window]:
+    """Closed-loop windows of our service and of the raw baseline in the order ours, raw, raw,
+    ours (each callable gets the window's number, 1 or 2), each side's two joined: the
+    machine's speed drifts by a third between runs minutes apart (bench/RESULTS.md), and a
+    drift over the four windows moves both sides alike."""
+    first = await ours(1)
+    raw_1 = await raw(1)
+    raw_2 = await raw(2)
+    return Window.joined(first, await ours(2)), Window.joined(raw_1, raw_2)
+
+
+def pair_ratios(ours: Window, raw: Window) -> str:
+    """Each pair of neighbouring windows' ratio (ours 1 : raw 1, ours 2 : raw 2), in %."""
+    return " / ".join(f"{o.rate / b.rate * 100:.0f} %" if b.rate else "–"
+                      for o, b in zip(ours.parts, raw.parts, strict=True))
 
 
 async def open_loop(session: aiohttp.ClientSession, target: Target, rate: float,
@@ -184,6 +223,16 @@ async def settle(server: Server, target: Target, engine) -> None:
 
 
 # --- the servers -----------------------------------------------------------------------------
+
+@dataclass
+class Side:
+    """A server measured, and how its clients and windows name and reach it."""
+    port: int
+    token: str | None
+    server: Server
+    who: str
+    engine: AsyncEngine | None = None   # ours: its read models', to wait for its projection
+
 
 @dataclass
 class Server:

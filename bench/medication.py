@@ -17,7 +17,10 @@ stopped (deployed, they run elsewhere). Each patient then gets 3 to 5 entries on
 medication list, ordered through the service's API by the GP (read the ``ETag``, order with
 ``If-Match``).
 
-Measured, service first and then the baseline, on the same patients:
+Measured on the same patients, both servers up (the one not measured idles); the closed-loop
+windows alternate, the service's, the baseline's twice, the service's again
+(``lg.alternated``), each side's two joined, and the open-loop windows follow, the service's
+first:
 
 * current-list reads ``GET /patients/{id}/medication-list``: closed loop on ``CLIENTS``
   connections (reads/s, p50/p99, server CPU per read), then open loop at ``LOW_RATE``
@@ -167,50 +170,60 @@ async def caught_up(engine, tokens) -> None:
 
 # --- the phases ------------------------------------------------------------------------------
 
-async def measure(port: int, token: str | None, patients: list[str], server: Server, who: str,
-                  progress, engine=None, at_target: bool | None = None
-                  ) -> tuple[dict[str, lg.Window], Target]:
-    """Reads, then orders, against one server; each window on fresh connections and after the
-    last one has settled (the projection has the orders, the server is idle). Reads open-loop
-    at ``READ_TARGET`` when ``at_target``, or (None) when this server's closed loop reached 90 %
-    of it."""
-    got: dict[str, lg.Window] = {}
+async def window(side: lg.Side, target: Target, what: str, rate: float | None, progress,
+                 n: int = 1) -> lg.Window:
+    """One window against one server, on fresh connections, then until it has settled (ours:
+    the projection has the orders; the server is idle): closed loop (``rate`` None) or open
+    loop at ``rate``; ``n`` numbers a side's closed-loop windows."""
+    kind = f"open @ {rate:.0f}/s" if rate else "closed"
+    total = int(rate * (lg.WARMUP_S + lg.RATE_S)) if rate else None
+    async with lg.session_for(side.port, side.token, lg.OPEN_CONNECTIONS if rate else CLIENTS) \
+            as s, tracked(progress, f"medication {what} {kind} {'' if rate else n}: "
+                                    f"{side.who}", total) as c:
+        cpu = CpuMeter(side.server.roles() | {os.getpid(): "load generator"})
+        name = f"{side.who.split()[0]}-{what}-{kind.replace(' ', '')}{'' if n == 1 else n}"
+        async with lg.profiled(side.server, name, lg.WARMUP_S + lg.WINDOW_S) \
+                if not rate and side.engine else contextlib.nullcontext():
+            w = await (lg.open_loop(s, target, rate, c) if rate else lg.closed_loop(s, target, c))
+        w.cpu = cpu.stop()
+        w.load = loadavg()
+    progress.update(progress.task_ids[-1], total=c.n)
+    if side.engine is not None:
+        await caught_up(side.engine, target.tokens.values())
+    await lg.settle(side.server, target, None)
+    return w
+
+
+async def measure(ours: lg.Side, raw: lg.Side, patients: list[str], progress
+                  ) -> tuple[dict[str, lg.Window], dict[str, lg.Window], Target]:
+    """Reads, then orders: the closed-loop windows alternated with the baseline's
+    (``lg.alternated``), then the open-loop windows, the service's first; reads open-loop at
+    ``READ_TARGET`` on both when the service's closed loop reached 90 % of it. Each side has
+    its own targets (an order's client keeps that server's list versions)."""
+    got: tuple[dict[str, lg.Window], dict[str, lg.Window]] = ({}, {})
     catalogue = products()
-    orders: Target | None = None
+    orders: list[Target] = []
     for what in ("reads", "orders"):
         if what == "orders":
-            async with lg.session_for(port, token) as s:
-                versions = await read_versions(s, patients)
-            target = orders = Target("writes", patients, versions, catalogue)
+            for side in (ours, raw):
+                async with lg.session_for(side.port, side.token) as s:
+                    orders.append(Target("writes", patients, await read_versions(s, patients),
+                                         catalogue))
+            targets = orders
         else:
-            target = Target("reads", patients, {}, catalogue)
-        rates: list[float | None] = [None, LOW_RATE, READ_RATE if what == "reads" else
-                                     ORDER_RATE]
-        for rate in rates:  # the list may grow by one after the closed loop
-            if rate == 0:   # LOW_RATE 0: none
-                continue
-            kind = f"open @ {rate:.0f}/s" if rate else "closed"
-            total = int(rate * (lg.WARMUP_S + lg.RATE_S)) if rate else None
-            async with lg.session_for(port, token, lg.OPEN_CONNECTIONS if rate else CLIENTS) \
-                    as s, tracked(progress, f"medication {what} {kind}: {who}", total) as c:
-                cpu = CpuMeter(server.roles() | {os.getpid(): "load generator"})
-                async with lg.profiled(server, f"{who.split()[0]}-{what}-{kind.replace(' ', '')}",
-                                    lg.WARMUP_S + lg.WINDOW_S) if not rate and engine else \
-                        contextlib.nullcontext():
-                    w = await (lg.open_loop(s, target, rate, c) if rate
-                               else lg.closed_loop(s, target, c))
-                w.cpu = cpu.stop()
-                w.load = loadavg()
-            progress.update(progress.task_ids[-1], total=c.n)
-            got[f"{what} {kind}"] = w
-            if what == "reads" and not rate and (
-                    w.rate >= 0.9 * READ_TARGET if at_target is None else at_target):
-                rates.append(READ_TARGET)
-            if engine is not None:
-                await caught_up(engine, target.tokens.values())
-            await lg.settle(server, target, None)
-    assert orders is not None
-    return got, orders
+            targets = [Target("reads", patients, {}, catalogue) for _ in (ours, raw)]
+        got[0][f"{what} closed"], got[1][f"{what} closed"] = await lg.alternated(
+            lambda n: window(ours, targets[0], what, None, progress, n),  # noqa: B023
+            lambda n: window(raw, targets[1], what, None, progress, n))   # noqa: B023
+        rates = [LOW_RATE, READ_RATE if what == "reads" else ORDER_RATE]
+        if what == "reads" and got[0]["reads closed"].rate >= 0.9 * READ_TARGET:
+            rates.append(READ_TARGET)
+        for side, mine, target in zip((ours, raw), got, targets, strict=True):
+            for rate in rates:
+                if rate:   # LOW_RATE 0: none
+                    mine[f"{what} open @ {rate:.0f}/s"] = await window(side, target, what,
+                                                                       rate, progress)
+    return got[0], got[1], orders[0]
 
 
 async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
@@ -278,18 +291,15 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
                          f"{n_seed} orders through the API on {CLIENTS} connections at "
                          f"{seed_rate:,.0f} orders/s; current lists {entries:.1f} entries and "
                          f"{doc_len:,} characters on average")
-            console.log(f"medication: measuring the medication service (load {loadavg()})")
-            await lg.settle(medication, jn.Target("reads", patients), None)
-            system, sys_orders = await measure(mport, gp, patients, medication,
-                                               "medication service", progress, engine)
-            await stop(medication)
-            grown = await list_size(url, schemas["medication"])
             raw = await start("medication-raw", "raw")
-            console.log(f"medication: measuring the raw baseline (load {loadavg()})")
-            baseline, _ = await measure(cfg["raw"]["port"], None, patients, raw,
-                                        "raw FastAPI + asyncpg", progress, at_target=(
-                                            f"reads open @ {READ_TARGET:.0f}/s" in system))
-            await stop(raw)
+            console.log(f"medication: measuring the medication service and the raw baseline, "
+                        f"alternating (load {loadavg()})")
+            await lg.settle(medication, jn.Target("reads", patients), None)
+            system, baseline, sys_orders = await measure(
+                lg.Side(mport, gp, medication, "medication service", engine),
+                lg.Side(cfg["raw"]["port"], None, raw, "raw FastAPI + asyncpg"), patients,
+                progress)
+            grown = await list_size(url, schemas["medication"])
         add_rows(system, baseline, sys_orders, rows, notes)
         notes.append(f"medication: the reads ran on lists of {entries:.1f} entries; the orders "
                      f"grew them to {grown:.1f} entries (current list) on average by the end")
@@ -358,6 +368,10 @@ def add_rows(s: dict[str, lg.Window], b: dict[str, lg.Window], orders: Target,
     for who, got in (("medication", s), ("baseline", b)):
         for k, w in got.items():
             notes.append(f"{who} {k}: {w.text('orders/s' if 'orders' in k else 'reads/s')}")
+    notes.append("medication: closed-loop windows in the order service, baseline, baseline, "
+                 "service; each pair of neighbours' ratio: reads "
+                 f"{lg.pair_ratios(s['reads closed'], b['reads closed'])}, orders "
+                 f"{lg.pair_ratios(s['orders closed'], b['orders closed'])}")
     shown = ", ".join(f"{k} {n / max(1, orders.orders):.2f}"
                       for k, n in orders.warnings.most_common())
     notes.append(f"medication orders: {orders.orders:,} orders answered 201 in the windows "
