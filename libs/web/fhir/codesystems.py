@@ -67,13 +67,15 @@ SHARED = (
 )
 
 
-def code_system_routes(systems: Sequence[CodeSystemDef]) -> APIRouter:
-    """``CodeSystem`` read and search over ``systems``; include it before any ``/{type}``
-    route of the same router."""
+def code_system_routes(systems: Sequence[CodeSystemDef],
+                       router: APIRouter | None = None) -> APIRouter:
+    """``CodeSystem`` read and search over ``systems``, added to ``router`` (else a new one),
+    before any ``/{type}`` route of the same router (see ``libs/web/routing.py``: added, not
+    included, they cost a request on that router less to match)."""
     by_id = {cs.id: code_system(cs) for cs in systems}
     if len(by_id) != len(systems):
         raise ValueError("two code systems with one id")
-    router = APIRouter()
+    router = APIRouter() if router is None else router
 
     @router.get("/CodeSystem")
     async def search_code_systems(

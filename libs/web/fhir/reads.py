@@ -354,10 +354,11 @@ class FhirReads:
         versions = await self.versions(request).versions(rtype, rid)
         return FhirJSONResponse(history_bundle(fhir_base(request), rtype, rid, versions))
 
-    def instance_routes(self, history_doc: str) -> APIRouter:
+    def instance_routes(self, history_doc: str, router: APIRouter | None = None) -> APIRouter:
         """read, ``_history`` and vread of one resource, each guarded for the resource's
-        patient: the same three routes in every service (include them after the search)."""
-        router = APIRouter()
+        patient: the same three routes in every service, added to ``router`` (else a new one)
+        after the search (added, not included: ``libs/web/routing.py``)."""
+        router = APIRouter() if router is None else router
         reads = self
 
         @router.get("/{rtype}/{rid}")

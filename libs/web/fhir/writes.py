@@ -69,11 +69,13 @@ def not_deleted(rtype: str, instead: str) -> FhirJSONResponse:
                                                   f"when: {instead}", headers={"Allow": "GET"})
 
 
-def kept_routes(reads: FhirReads, instead: Mapping[str, str], otherwise: str) -> APIRouter:
+def kept_routes(reads: FhirReads, instead: Mapping[str, str], otherwise: str,
+                router: APIRouter | None = None) -> APIRouter:
     """``PUT`` and ``DELETE`` of a resource the record keeps: once the caller may see it (the
     same decision and 403 as a read), a 405 saying what is done instead (``instead`` by type,
-    else ``otherwise``). Include it after any route that does update a type."""
-    router = APIRouter()
+    else ``otherwise``). Added to ``router`` (else a new one) after any route that does update
+    a type."""
+    router = APIRouter() if router is None else router
 
     def refusing(refuse: Callable[[str, str], FhirJSONResponse]) -> Callable:
         async def route(rtype: str, rid: str, request: Request, who: CurrentSubject,

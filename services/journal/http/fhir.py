@@ -68,7 +68,7 @@ from services.journal.store import JournalStore
 
 router = PrefixRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 # our code systems (terminology, no patient data), before the /{rtype} routes
-router.include_router(code_system_routes(CODE_SYSTEMS))
+code_system_routes(CODE_SYSTEMS, router)
 
 async def _kept_from_patient(request: Request, grant: Grant, patient_id: UUID) -> set[str]:
     """A citizen's (or proxy's) FHIR reads leave out the entries withheld from the patient
@@ -179,8 +179,9 @@ async def search(request: Request, call: Annotated[FhirCall, Depends(SEARCH)]):
 
 # --- read, vread, history --------------------------------------------------------------------
 
-router.include_router(READS.instance_routes(
-    "Every version, newest first: a corrected note shows its original and each correction."))
+READS.instance_routes(
+    "Every version, newest first: a corrected note shows its original and each correction.",
+    router)
 
 
 # --- writes: transaction Bundles -------------------------------------------------------------
@@ -339,5 +340,5 @@ async def update_patient(rid: str, request: Request, w: PatientWrite,
                         headers={HEADER: token} if token else {})
 
 
-router.include_router(observation_update_routes(READS))   # PUT Observation: a correction
-router.include_router(kept_routes(READS, INSTEAD, OTHERWISE))
+observation_update_routes(READS, router)   # PUT Observation: a correction
+kept_routes(READS, INSTEAD, OTHERWISE, router)

@@ -30,8 +30,9 @@ ObservationWrite = Annotated[Write, Depends(write("observations", store=journal_
                                                   authorize=IN_ROUTE))]
 
 
-def observation_update_routes(reads: FhirReads) -> APIRouter:
-    router = APIRouter()
+def observation_update_routes(reads: FhirReads, router: APIRouter | None = None) -> APIRouter:
+    """``PUT Observation/{id}``, added to ``router`` (else a new one)."""
+    router = APIRouter() if router is None else router
 
     @router.put("/Observation/{rid}")
     async def update_observation(rid: str, request: Request, w: ObservationWrite,

@@ -134,8 +134,9 @@ async def search(rtype: str, request: Request, who: CurrentSubject, access: Acce
                               cursor=q.cursor)
 
 
-router.include_router(READS.instance_routes(
-    "Every version, newest first: a paused, renewed or discontinued entry shows each step."))
+READS.instance_routes(
+    "Every version, newest first: a paused, renewed or discontinued entry shows each step.",
+    router)
 
 
 # --- ordering: POST /fhir/MedicationRequest ----------------------------------------------------
@@ -202,4 +203,4 @@ INSTEAD = {
 }
 
 
-router.include_router(kept_routes(READS, INSTEAD, INSTEAD["List"]))
+kept_routes(READS, INSTEAD, INSTEAD["List"], router)
