@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from libs.access.dev_issuer import DevIssuer
+from libs.web.routing import PathRouter
 
 
 def jwks_router(issuer: DevIssuer) -> APIRouter:
     """``GET /.well-known/jwks.json``: publish the development key set locally."""
-    router = APIRouter(tags=["development"])
+    router = PathRouter(tags=["development"])
 
     @router.get("/.well-known/jwks.json", include_in_schema=False)
     def jwks() -> dict:

@@ -32,6 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from libs.access.dev_issuer import DevIssuer
 from libs.kernel.identifiers import InvalidIdentifier, parse_person_id
+from libs.web.routing import PathRouter
 
 CODE_TTL_S = 60
 MAX_PENDING = 10_000
@@ -161,7 +162,7 @@ def _code_flow_router(issuer: DevIssuer, clients: Mapping[str, Sequence[str]],
     """The authorization code flow with PKCE both pickers share: ``picker`` draws the page,
     ``choose`` turns the form into a subject key (None: refused), ``mint`` that key into
     (access token, the ID token's sub, its acr)."""
-    router = APIRouter(tags=["development"], include_in_schema=False)
+    router = PathRouter(tags=["development"], include_in_schema=False)
     pending: OrderedDict[str, tuple[float, _Request]] = OrderedDict()
     codes: OrderedDict[str, tuple[float, _Request, str]] = OrderedDict()
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.db import setup_turn
 from libs.web.oidc import OidcClient, SignInFailed, drop_cookie, local_path, set_cookie
+from libs.web.routing import PathRouter
 
 __all__ = ["Pending", "SignIn", "SignInFailed", "SignInStore", "csrf_ok", "sid_hash",
            "sign_in_router"]
@@ -136,7 +137,7 @@ class SignIn:
 
 
 def sign_in_router(flow: SignIn) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = PathRouter(include_in_schema=False)
 
     @router.get("/login")
     async def login(request: Request,

@@ -8,19 +8,20 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.access.model import Action, Citizen
 from libs.access.policy import not_found_safe
 from libs.web.guard import AccessDep, CurrentSubject, Grant
 from libs.kernel.errors import Forbidden
+from libs.web.routing import PathRouter
 from services.citizen import notifications
 from services.citizen.domain import record
 from services.citizen.http.deps import Lang, ReaderDep, citizen_guard, now
 from services.citizen.http.views import choices
 
-router = APIRouter(tags=["citizens"])
+router = PathRouter(tags=["citizens"])
 
 
 @router.get("/me")

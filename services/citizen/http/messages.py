@@ -12,10 +12,11 @@ from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 import httpx
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from libs.web.guard import get_access
+from libs.web.routing import PathRouter
 from services.citizen.drafts import DRAFT_COOKIE, sub_of
 from services.citizen.http.auth import (
     SESSION_COOKIE, SignInRequired, check_csrf, cookie, sessions,
@@ -25,7 +26,7 @@ from services.citizen.http.pages import (
 )
 from services.citizen.http.texts import texts
 
-router = APIRouter(include_in_schema=False)
+router = PathRouter(include_in_schema=False)
 Field200 = Annotated[str, Form(max_length=200)]
 
 

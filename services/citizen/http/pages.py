@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import httpx
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -25,6 +25,7 @@ from libs.events.consistency import ConsistencyToken, InvalidToken, NotCaughtUp
 from libs.kernel.identifiers import InvalidIdentifier, parse_hpr
 from libs.kernel.time import OSLO
 from libs.web.guard import AccessDenied, get_access
+from libs.web.routing import PathRouter
 from services.citizen import notifications
 from services.citizen.http.api import Contact
 from services.citizen.http.auth import (
@@ -57,7 +58,7 @@ HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'self'; img
                                       "base-uri 'none'",
            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            "X-Content-Type-Options": "nosniff"}
-router = APIRouter(include_in_schema=False)
+router = PathRouter(include_in_schema=False)
 
 
 def lang_of(request: Request) -> str:

@@ -7,19 +7,20 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
 from libs.access.model import Action, Resource
 from libs.access.policy import decide
 from libs.web.guard import AccessDenied, get_access
+from libs.web.routing import PathRouter
 from services.citizen.http.auth import SESSION_COOKIE, check_csrf, sessions
 from services.citizen.http.deps import citizen_grant
 from services.citizen.http.pages import Visit, lang_of, render, visit
 from services.citizen.http.texts import texts
 
-router = APIRouter(include_in_schema=False)
+router = PathRouter(include_in_schema=False)
 
 
 async def _candidates(request: Request, v: Visit) -> list[dict]:

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import text
 
 from libs.access.model import Action, Citizen, Resource
@@ -15,12 +15,13 @@ from libs.access.policy import DEFAULT, decide, not_found_safe
 from libs.kernel.errors import Forbidden
 from libs.web.guard import AccessDep, CurrentSubject, Grant, guarded
 from libs.web.write import created
+from libs.web.routing import PathRouter
 from services.consent.domain import commands as c
 from services.consent.domain import decisions as d
 from services.consent.http.deps import ChoicesWrite
 from services.consent.http.views import access_log_view, consent_view, facts_view
 
-router = APIRouter()
+router = PathRouter()
 
 
 @router.get("/me", tags=["citizens"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from libs.access.model import Action, Obligation, Resource
@@ -14,6 +14,7 @@ from libs.access.policy import not_found_safe
 from libs.events.envelope import new_event_id
 from libs.web.guard import AccessDenied
 from libs.web.write import created
+from libs.web.routing import PathRouter
 from services.consent.domain import commands as c
 from services.consent.domain import decisions as d
 from services.consent.domain import relations as r
@@ -22,7 +23,7 @@ from services.consent.http.deps import (
     GuardiansWrite, OpenRestrictedWrite, PersonWrite, RELATION_ACCESS,
 )
 
-router = APIRouter()
+router = PathRouter()
 
 
 class RegisterPersonBody(c.RegisterPerson):

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from sqlalchemy import text
 
 from libs.access.model import Action, Basis, Resource
@@ -17,9 +17,10 @@ from libs.web.guard import AccessDep, CurrentSubject, declared
 from services.consent.domain import commands as c
 from services.consent.domain import decisions as d
 from libs.web.guard import practitioner
+from libs.web.routing import PathRouter
 from services.consent.http.deps import ReviewWrite
 
-router = APIRouter()
+router = PathRouter()
 
 
 @router.get("/reviews", tags=["review"])

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
 
 from libs.access.model import Action, Resource
 from libs.events.envelope import new_event_id
+from libs.web.routing import PathRouter
 from services.consent.domain import commands as c
 from services.consent.domain import decisions as d
 from services.consent.http.deps import DisclosureWrite
 
-router = APIRouter()
+router = PathRouter()
 
 
 @router.post("/patients/{patient_id}/disclosures", status_code=201, tags=["disclosures"])

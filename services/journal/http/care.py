@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from libs.web.write import created
 from libs.kernel.time import Day, Instant
+from libs.web.routing import PathRouter
 from services.journal.contract import Scope
 from services.journal.domain import episodes as ep
 from services.journal.http.deps import journal_write
 
-router = APIRouter()
+router = PathRouter()
 EpisodesWrite = journal_write("episodes")
 AssessmentsWrite = journal_write("assessments", documenting=True)
 ServicesWrite = journal_write("services")

@@ -11,16 +11,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from libs.access.model import Action, Citizen
 from libs.kernel.errors import Forbidden
 from libs.web.guard import Grant, Subject, guarded
 from libs.web.write import Write, write
+from libs.web.routing import PathRouter
 from services.journal.domain import care_team as ct
 from services.journal.http.deps import WHAT, hidden, journal_store, journal_write, record_at
 
-router = APIRouter(tags=["care team messages"])
+router = PathRouter(tags=["care team messages"])
 
 
 def _citizen(who: Subject) -> Citizen:

@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from libs.events.registry import EventPayload
 from libs.web.write import created
 from libs.kernel.time import Day
+from libs.web.routing import PathRouter
 from services.journal.domain import clinical as cl
 from services.journal.domain import patients as pt
 from services.journal.domain.patients import Patient
 from services.journal.http.deps import journal_write
 
-router = APIRouter()
+router = PathRouter()
 NotesWrite = journal_write("notes", documenting=True)
 ObservationsWrite = journal_write("observations", documenting=True)
 ConditionsWrite = journal_write("conditions", documenting=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from libs.access.model import Action, Basis, Device
@@ -30,13 +30,14 @@ from libs.web.errors import outcome_response
 from libs.web.guard import Grant, guarded
 from libs.web.guard import declared as declared_decision
 from libs.web.write import Write, created, declared, write
+from libs.web.routing import PathRouter
 from services.journal.contract import ReceiverRole
 from services.journal.domain import messages as msg
 from services.journal.domain import messages_state
 from services.journal.domain.patients import Patient
 from services.journal.http.deps import WHAT, body_of, hidden, journal_store, journal_write
 
-router = APIRouter(tags=["messages"])
+router = PathRouter(tags=["messages"])
 
 # Demo values outside production: the three parties every municipality must register (§7)
 DEMO_PARTIES: dict[str, dict[str, str]] = {

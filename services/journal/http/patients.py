@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from libs.access.model import Action, Basis, Resource
@@ -17,9 +17,10 @@ from libs.web.guard import declared as declared_decision
 from libs.web.write import Write, declared, write
 from services.journal.domain import patients as pt
 from libs.web.guard import practitioner
+from libs.web.routing import PathRouter
 from services.journal.http.deps import WHAT, Journal, journal_store, journal_write
 
-router = APIRouter(tags=["patients"])
+router = PathRouter(tags=["patients"])
 
 RegisterWrite = Annotated[Write, Depends(write(
     "identity", store=journal_store, actor=practitioner, what=WHAT,

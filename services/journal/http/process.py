@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
 
 from libs.web.write import created
+from libs.web.routing import PathRouter
 from services.journal.domain import process as pr
 from services.journal.http.deps import body_of, journal_write
 
-router = APIRouter()
+router = PathRouter()
 PlanWrite = journal_write("care_plans", documenting=True)
 TaskWrite = journal_write("tasks", documenting=True)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from libs.access.model import Action, Resource
 from libs.kernel.errors import Forbidden, NotFound
@@ -19,6 +19,7 @@ from libs.web.guard import (
 )
 from libs.web.params import as_of_by_hand, day_query
 from libs.web.write import etag
+from libs.web.routing import PathRouter
 from services.journal.contract import stream_of
 from services.journal.domain.patients import Patient
 from services.journal.domain.process_state import worklist_window
@@ -30,7 +31,7 @@ from services.journal.http.deps import (
 
 DayParam = day_query("default: today")
 
-router = APIRouter()
+router = PathRouter()
 
 
 async def _overview_data(request: Request, patient_id: UUID):

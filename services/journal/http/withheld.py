@@ -7,16 +7,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from libs.access.model import Resource
 from libs.events.registry import EventPayload
 from libs.web.write import IN_ROUTE, Write, write
+from libs.web.routing import PathRouter
 from services.journal.domain import withheld as wh
 from services.journal.domain.patients import Patient
 from services.journal.http.deps import WHAT, body_of, clinician, journal_store
 
-router = APIRouter()
+router = PathRouter()
 WithheldWrite = Annotated[Write, Depends(write("record", store=journal_store, what=WHAT,
                                                actor=clinician, authorize=IN_ROUTE))]
 Lift = body_of(wh.LiftWithholding, "entry_id")

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from libs.access.model import Device, Practitioner
 from libs.kernel.errors import Forbidden, NotFound
 from libs.web.guard import CurrentSubject
+from libs.web.routing import PathRouter
 from services.medication.http.deps import catalogue_of
 
-router = APIRouter(tags=["catalogue"])
+router = PathRouter(tags=["catalogue"])
 
 
 @router.get("/catalogue")

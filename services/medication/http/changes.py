@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from services.medication.domain import administration as adm
 from services.medication.domain import medication_list as ml
@@ -28,8 +28,9 @@ from services.medication.http.deps import (
     fresh_within, without_entry_id,
 )
 from services.medication.projections.reader import cave_from
+from libs.web.routing import PathRouter
 
-router = APIRouter()
+router = PathRouter()
 AdministrationBody = without_entry_id(adm.RecordAdministration)
 DispensingBody = without_entry_id(adm.RecordDispensing)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import Body, Depends, Header, Request
 
 from libs.access.model import Resource
 from libs.events.consistency import HEADER
@@ -22,13 +22,14 @@ from libs.web.fhir.narrative import narrated
 from libs.web.fhir.negotiation import fhir_format
 from libs.web.fhir.writes import prefer_return, write_answer
 from libs.web.write import IN_ROUTE, Write, write
+from libs.web.routing import PrefixRouter
 from services.medication.domain.imported import record_imported, statement_id
 from services.medication.fhir.imported import (
     import_command, imported_statement, parsed_statement, statement_subject,
 )
 from services.medication.http.deps import CATEGORY, WHAT, actor, medication_store
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
+router = PrefixRouter(prefix="/fhir", tags=["FHIR R4"], dependencies=[Depends(fhir_format)])
 
 IMPORT_DOC = (
     "Import a medication from another system's record (status active, stopped or completed; "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from libs.access.model import Action
 from libs.kernel.errors import NotFound
@@ -15,6 +15,7 @@ from libs.kernel.time import local_day
 from libs.web.guard import AccessDep, Grant, GuardedRead, guarded, guarded_with
 from libs.web.params import as_of_by_hand, day_query
 from libs.web.write import etag
+from libs.web.routing import PathRouter
 from services.medication import views
 from services.medication.domain import medication_list as ml
 from services.medication.domain.checks import catalogue_drug
@@ -27,7 +28,7 @@ from services.medication.http.deps import (
 )
 
 DayParam = day_query("Oslo day; default today")
-router = APIRouter()
+router = PathRouter()
 READ = Depends(guarded(Action.read, "medication"))
 
 

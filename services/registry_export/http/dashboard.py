@@ -14,18 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from libs.kernel.errors import Invalid
 from libs.kernel.time import local_day
+from libs.web.routing import PathRouter
 from services.registry_export.domain.codes import GROUPS
 from services.registry_export.http.charts import bars, columns
 from services.registry_export.trends import Trends, trends
 
-router = APIRouter(tags=["dashboard"])
+router = PathRouter(tags=["dashboard"])
 MONTHS = {"nb": ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august",
                  "september", "oktober", "november", "desember"],
           "en": ["January", "February", "March", "April", "May", "June", "July", "August",

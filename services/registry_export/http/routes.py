@@ -10,17 +10,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from libs.kernel.errors import Invalid, NotFound
 from libs.kernel.time import local_day
+from libs.web.routing import PathRouter
 from services.registry_export.domain.codes import GROUPS
 from services.registry_export.http.auth import RESEARCH, STATISTICS, Analyst, analyst
 from services.registry_export.published import FORMATS, KINDS, render_table
 from services.registry_export.store import record_download
 
-router = APIRouter(tags=["analysts"])
+router = PathRouter(tags=["analysts"])
 PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 Statistics = Annotated[Analyst, Depends(analyst(STATISTICS))]
 Research = Annotated[Analyst, Depends(analyst(RESEARCH))]

@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from libs.access.model import Action
 from libs.kernel.errors import Conflict
 from libs.web.guard import Grant, actor_of, guarded
+from libs.web.routing import PathRouter
 from services.welfare.domain import alerts
 from services.welfare.http.deps import CATEGORY, CoverageWrite, IntakeDep, Reader
 
-router = APIRouter(tags=["alerts"])
+router = PathRouter(tags=["alerts"])
 ALERT = "/patients/{patient_id}/alerts/{alert_id}"
 Read = Annotated[Grant, Depends(guarded(Action.read, CATEGORY))]
 

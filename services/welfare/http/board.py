@@ -22,7 +22,7 @@ from uuid import UUID
 
 import httpx
 import jwt
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -36,6 +36,7 @@ from libs.web.dev_login import TestClinician, dev_helseid_router
 from libs.web.errors import FhirJSONResponse, outcome_response
 from libs.web.guard import AccessDenied, get_access
 from libs.web.oidc import SignInFailed, drop_cookie, set_cookie
+from libs.web.routing import PrefixRouter
 from services.welfare.http import board_feed
 from services.welfare.http.deps import CATEGORY
 
@@ -55,7 +56,7 @@ CLINICIANS = (
 )
 _pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                      autoescape=select_autoescape(["html"]))
-router = APIRouter(prefix="/board", include_in_schema=False)
+router = PrefixRouter(prefix="/board", include_in_schema=False)
 
 
 def sign_in_first() -> FhirJSONResponse:

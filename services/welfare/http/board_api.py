@@ -6,16 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from fastapi import APIRouter
 
 from libs.events.registry import EventPayload
 from libs.kernel.errors import Conflict
+from libs.web.routing import PathRouter
 from services.welfare import contract as ev
 from services.welfare.domain import alerts
 from services.welfare.http.alerts import ALERT, _step
 from services.welfare.http.deps import CoverageWrite, IntakeDep
 
-router = APIRouter(tags=["alerts"])
+router = PathRouter(tags=["alerts"])
 
 
 def en_route(entries: list[EventPayload], alert_id: UUID, hpr: str, unit: str,

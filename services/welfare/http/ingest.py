@@ -16,18 +16,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Body, HTTPException, Request, Response
+from fastapi import Body, HTTPException, Request, Response
 
 from libs.access.model import Action, Resource
 from libs.kernel.errors import Invalid
 from libs.web.consistency import written
 from libs.web.guard import AccessDep, CurrentSubject, actor_of
+from libs.web.routing import PathRouter
 from services.welfare.domain import intake, quarantine
 from services.welfare.http.deps import CATEGORY, ConfigDep, IntakeDep, device
 from services.welfare.projections.devices import facts_and_technology
 from services.welfare.store import Item
 
-router = APIRouter(tags=["ingestion"])
+router = PathRouter(tags=["ingestion"])
 FhirBody = Annotated[dict[str, Any], Body(description="a FHIR R4 resource (JSON)")]
 
 

@@ -7,17 +7,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from libs.access.model import Action
 from libs.kernel.errors import Conflict
 from libs.web.guard import Grant, actor_of, guarded
+from libs.web.routing import PathRouter
 from services.welfare.contract import Band
 from services.welfare.domain import coverage as cov
 from services.welfare.domain import quarantine
 from services.welfare.http.deps import CATEGORY, Coverage, CoverageWrite, IntakeDep, OwnerWrite, Reader
 
-router = APIRouter(tags=["welfare"])
+router = PathRouter(tags=["welfare"])
 PATIENT = "/patients/{patient_id}"
 Read = Annotated[Grant, Depends(guarded(Action.read, CATEGORY))]
 

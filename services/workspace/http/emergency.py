@@ -10,7 +10,7 @@ import asyncio
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from services.workspace.domain import visit
@@ -18,8 +18,9 @@ from services.workspace.http.auth import csrf_ok, signed_in
 from services.workspace.http.backends import Backends, Denied
 from services.workspace.http.pages import backends, render
 from services.workspace.store import Session
+from libs.web.routing import PathRouter
 
-router = APIRouter(include_in_schema=False)
+router = PathRouter(include_in_schema=False)
 BASES = ("necessity", "consent")
 WAIT_S, STEP_S = 15.0, 0.25   # how long the journal may take to fold the grant
 

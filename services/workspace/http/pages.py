@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +23,7 @@ from services.workspace.http.auth import (
 from services.workspace.http.backends import Backends, Denied, Expired, Unavailable
 from services.workspace.http.texts import texts
 from services.workspace.store import Session
+from libs.web.routing import PathRouter
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "ehr-lang"
@@ -47,7 +48,7 @@ HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'self'; img
                                       "base-uri 'none'",
            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            "X-Content-Type-Options": "nosniff"}
-router = APIRouter(include_in_schema=False)
+router = PathRouter(include_in_schema=False)
 
 
 def lang_of(request: Request) -> str:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from services.workspace.domain import visit
@@ -20,8 +20,9 @@ from services.workspace.http.auth import csrf_ok, signed_in
 from services.workspace.http.backends import Answer, Backends
 from services.workspace.http.pages import backends, render, show_patient
 from services.workspace.store import Session
+from libs.web.routing import PathRouter
 
-router = APIRouter(include_in_schema=False)
+router = PathRouter(include_in_schema=False)
 KEY = "Idempotency-Key"
 Short = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=20000)]
