@@ -16,7 +16,7 @@ CHROMIUM     ?= /usr/bin/chromium
 # the local SMTP server `make run` starts for the citizen service's e-mail (aiosmtpd, a Maildir)
 MAIL_DIR     := .local/mail
 
-.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry bench-citizen bench-workspace schemas lock clean
+.PHONY: help install helm run down status test test-fast test-nofault bench bench-registry bench-citizen bench-workspace bench-routing schemas lock clean
 
 help:
 	@echo "make run     start PostgreSQL + Kafka and the services locally, with demo data"
@@ -181,6 +181,11 @@ bench-workspace: $(STAMP) chromium
 .PHONY: bench-welfare
 bench-welfare: $(STAMP)
 	$(BIN)/python -m bench.welfare $(BENCH_WELFARE_ARGS)
+
+# what finding its route costs a request in each service's app, beside an app of that route
+# alone (table, bench/out/; no servers; issue 17)
+bench-routing: $(STAMP)
+	$(BIN)/python -m bench.routing $(BENCH_ROUTING_ARGS)
 
 schemas: $(STAMP)
 	$(BIN)/ehr schemas export
