@@ -20,7 +20,8 @@ medication list, ordered through the service's API by the GP (read the ``ETag``,
 Measured on the same patients, both servers up (the one not measured idles); the closed-loop
 windows alternate, the service's, the baseline's twice, the service's again
 (``lg.alternated``), each side's two joined, and the open-loop windows follow, the service's
-first:
+first (the service's second order window meets the lists its first grew; the notes give each
+pair's ratio):
 
 * current-list reads ``GET /patients/{id}/medication-list``: closed loop on ``CLIENTS``
   connections (reads/s, p50/p99, server CPU per read), then open loop at ``LOW_RATE``
