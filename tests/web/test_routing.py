@@ -14,14 +14,17 @@ from fastapi.routing import APIRoute
 from libs.web.routing import PathRouter, PrefixRouter
 
 
-def make_app(tried: list[str]) -> FastAPI:
+def counted(tried: list[str]) -> type[APIRoute]:
     class Counted(APIRoute):
-        """A FHIR route that notes every path it is asked to match."""
+        """A route that notes every path it is asked to match."""
         def matches(self, scope):
             tried.append(scope["path"])
             return super().matches(scope)
+    return Counted
 
-    fhir = PrefixRouter(prefix="/fhir", route_class=Counted)
+
+def make_app(tried: list[str]) -> FastAPI:
+    fhir = PrefixRouter(prefix="/fhir", route_class=counted(tried))
 
     @fhir.post("")
     async def transaction():
@@ -95,12 +98,7 @@ def test_a_prefix_is_one_or_more_whole_segments():
 # --- PathRouter: a router no path of which matches is passed by with one expression ----------
 
 def path_app(tried: list[str]) -> tuple[FastAPI, PathRouter]:
-    class Counted(APIRoute):
-        def matches(self, scope):
-            tried.append(scope["path"])
-            return super().matches(scope)
-
-    orders = PathRouter(route_class=Counted)
+    orders = PathRouter(route_class=counted(tried))
 
     @orders.post("/patients/{pid}/orders")
     async def order(pid: str):
