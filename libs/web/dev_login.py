@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from libs.access.dev_issuer import DevIssuer
 from libs.kernel.identifiers import InvalidIdentifier, parse_person_id
-from libs.web.routing import PathRouter
+from libs.web.routing import PathRouter, PrefixRouter
 
 CODE_TTL_S = 60
 MAX_PENDING = 10_000
@@ -89,9 +89,10 @@ label{{display:block;margin-top:1rem}}</style></head>
 
 
 def dev_login_router(issuer: DevIssuer, clients: Mapping[str, Sequence[str]],
-                     people: Sequence[SyntheticPerson]) -> APIRouter:
+                     people: Sequence[SyntheticPerson], prefix: str = "") -> APIRouter:
     """``GET /authorize`` (the picker), ``POST /authorize`` (a person picked), ``POST /token``
-    and ``GET /.well-known/openid-configuration``. ``clients``: client id -> its registered
+    and ``GET /.well-known/openid-configuration``, under ``prefix`` (the router's own: include
+    it without one, ``libs/web/routing.py``). ``clients``: client id -> its registered
     redirect URIs (an unregistered one is refused with a page, never redirected to)."""
 
     def picker(rid: str, en: bool) -> tuple[str, str]:
@@ -122,11 +123,11 @@ def dev_login_router(issuer: DevIssuer, clients: Mapping[str, Sequence[str]],
 
     return _code_flow_router(issuer, clients, picker, choose, mint, "idporten-loa-high",
                              "Bare gyldige syntetiske fødselsnumre kan brukes. / Only valid "
-                             "synthetic national ids can be used.")
+                             "synthetic national ids can be used.", prefix)
 
 
 def dev_helseid_router(issuer: DevIssuer, clients: Mapping[str, Sequence[str]],
-                       clinicians: Sequence[TestClinician]) -> APIRouter:
+                       clinicians: Sequence[TestClinician], prefix: str = "") -> APIRouter:
     """The same endpoints shaped like HelseID's test environment: pick a test clinician; the
     token is a HelseID-shaped practitioner token (security level 4)."""
 
@@ -151,18 +152,20 @@ def dev_helseid_router(issuer: DevIssuer, clients: Mapping[str, Sequence[str]],
                 issuer.practitioner_sub(), "Level4")
 
     return _code_flow_router(issuer, clients, picker, choose, mint, "Level4",
-                             "Velg en av testbehandlerne. / Pick one of the test clinicians.")
+                             "Velg en av testbehandlerne. / Pick one of the test clinicians.",
+                             prefix)
 
 
 def _code_flow_router(issuer: DevIssuer, clients: Mapping[str, Sequence[str]],
                       picker: Callable[[str, bool], tuple[str, str]],
                       choose: Callable[[str, str], str | None],
                       mint: Callable[[str], tuple[str, str, str]], acr: str,
-                      bad_choice: str) -> APIRouter:
+                      bad_choice: str, prefix: str = "") -> APIRouter:
     """The authorization code flow with PKCE both pickers share: ``picker`` draws the page,
     ``choose`` turns the form into a subject key (None: refused), ``mint`` that key into
     (access token, the ID token's sub, its acr)."""
-    router = PathRouter(tags=["development"], include_in_schema=False)
+    router = PrefixRouter(prefix=prefix, tags=["development"], include_in_schema=False) \
+        if prefix else PathRouter(tags=["development"], include_in_schema=False)
     pending: OrderedDict[str, tuple[float, _Request]] = OrderedDict()
     codes: OrderedDict[str, tuple[float, _Request, str]] = OrderedDict()
 

@@ -117,5 +117,5 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
                   for name, born, slot in TEST_PEOPLE]
         app.include_router(dev_login_router(
             DevIssuer.from_settings(settings),
-            {settings.citizen_oidc_client_id: (redirect_uri,)}, people), prefix=DEV_PATH)
+            {settings.citizen_oidc_client_id: (redirect_uri,)}, people, prefix=DEV_PATH))
     return app

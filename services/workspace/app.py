@@ -93,6 +93,6 @@ def create_app(settings: Settings | None = None, options: Options | None = None)
     if not settings.workspace_oidc_issuer_url and settings.environment != "production":
         app.include_router(dev_helseid_router(
             DevIssuer.from_settings(settings),
-            {settings.workspace_oidc_client_id: (redirect_uri,)}, TEST_CLINICIANS),
-            prefix=DEV_PATH)
+            {settings.workspace_oidc_client_id: (redirect_uri,)}, TEST_CLINICIANS,
+            prefix=DEV_PATH))
     return app

@@ -11,6 +11,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
+from libs.config import Settings
 from libs.web.routing import PathRouter, PrefixRouter
 
 
@@ -182,15 +183,19 @@ SERVICES = ("journal", "medication", "consent", "welfare", "citizen", "workspace
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_every_router_of_a_service_passes_other_paths_by(service):
+def test_every_router_of_a_service_passes_other_paths_by(service, tmp_path):
     """Each router a service's app includes turns away the paths it does not serve before
     FastAPI tries its routes (a plain ``APIRouter`` would be tried route by route by every
     request that comes after it), and the FHIR routers hold their routes flat."""
     from fastapi.routing import _IncludedRouter   # how FastAPI keeps an included router
 
-    app = importlib.import_module(f"services.{service}.app").create_app()
+    app = importlib.import_module(f"services.{service}.app").create_app(
+        Settings(environment="dev", dev_key_path=tmp_path / "k.pem"))   # and its dev sign-in
     included = [r.original_router for r in app.router.routes if isinstance(r, _IncludedRouter)]
     assert included, "the app includes its routers"
     for router in included:
         assert isinstance(router, PathRouter | PrefixRouter), router
         assert not any(isinstance(r, _IncludedRouter) for r in router.routes), router.prefix
+    # a router's paths are its routes' own: included under a prefix, none would be found
+    assert all(r.include_context.prefix == "" for r in app.router.routes
+               if isinstance(r, _IncludedRouter))

@@ -207,4 +207,4 @@ def install(app: FastAPI, client_id: str, redirect_uri: str,
     app.add_exception_handler(SignInFailed, _refused)
     if dev_issuer is not None:
         app.include_router(dev_helseid_router(dev_issuer, {client_id: (redirect_uri,)},
-                                              CLINICIANS), prefix=DEV_PATH)
+                                              CLINICIANS, prefix=DEV_PATH))
