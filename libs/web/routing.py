@@ -15,8 +15,10 @@ with ``timeit`` on the route matching alone.
   expressions, joined), one for each method: "not mine" when no route has the path, "only
   with another method" (``Match.PARTIAL``, what FastAPI would say: a 405 unless a later router
   has path and method) when none has it with the request's method. Only then do FastAPI's
-  tries begin. It holds routes only, no included router, and is included without a prefix;
-  the expressions are made again whenever its number of routes changes.
+  tries begin. It holds routes only, no included router, and is included without a prefix
+  (under one, none of its paths would be found: give a router its prefix as a
+  ``PrefixRouter``; ``tests/web/test_routing.py`` checks every service's app); the
+  expressions are made again whenever its number of routes changes.
 """
 
 from __future__ import annotations
