@@ -13,9 +13,11 @@ and writes ``bench/out/routing-<time>.json``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from time import perf_counter
 
@@ -23,6 +25,7 @@ import typer
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, _IncludedRouter
 from rich.console import Console
+from starlette.exceptions import HTTPException
 from rich.table import Table
 
 from libs.config import REPO_ROOT, Settings
@@ -47,13 +50,27 @@ async def _nothing(scope, receive, send) -> None:
     scope["ehr.reached"] = True
 
 
-def _stubbed(router) -> None:
-    """Every route's handling replaced by ``_nothing``, nested routers' too."""
+def _routes(router) -> Iterator[APIRoute]:
     for route in router.routes:
         if isinstance(route, _IncludedRouter):
-            _stubbed(route.original_router)
+            yield from _routes(route.original_router)
         elif isinstance(route, APIRoute):
-            route.handle = _nothing
+            yield route
+
+
+@contextlib.contextmanager
+def stubbed(app: FastAPI) -> Iterator[FastAPI]:
+    """``app`` with every route's handling replaced by ``_nothing`` (nested routers' too), put
+    back at the end: a service's routers are its modules' own, shared by every app made of
+    them."""
+    routes = list(_routes(app.router))
+    for route in routes:
+        route.handle = _nothing   # shadows the method on this object only
+    try:
+        yield app
+    finally:
+        for route in routes:
+            del route.handle
 
 
 def alone(method: str, template: str) -> FastAPI:
@@ -62,8 +79,13 @@ def alone(method: str, template: str) -> FastAPI:
 
     async def endpoint() -> None: ...
     app.add_api_route(template, endpoint, methods=[method])
-    _stubbed(app.router)
     return app
+
+
+def service_app(service: str) -> FastAPI:
+    """The service's app as ``ehr run api`` builds it (no lifespan: nothing is started)."""
+    return importlib.import_module(f"services.{service}.app").create_app(
+        Settings(environment="test"))
 
 
 async def time_it(app: FastAPI, method: str, path: str, n: int) -> float:
@@ -77,12 +99,15 @@ async def time_it(app: FastAPI, method: str, path: str, n: int) -> float:
         return {"type": "http", "method": method, "path": path, "root_path": "",
                 "headers": [], "query_string": b"", "app": app}
 
-    for _ in range(n // 10):   # warm
-        await app.router.app(scope(), receive, send)
     first = scope()
-    await app.router.app(first, receive, send)
+    try:
+        await app.router.app(first, receive, send)
+    except HTTPException as exc:   # Starlette's 404 or 405, with no middleware to answer it
+        raise RuntimeError(f"{method} {path} reached no endpoint ({exc.status_code})") from exc
     if not first.get("ehr.reached"):
         raise RuntimeError(f"{method} {path} reached no endpoint")
+    for _ in range(n // 10):   # warm
+        await app.router.app(scope(), receive, send)
     started = perf_counter()
     for _ in range(n):
         await app.router.app(scope(), receive, send)
@@ -94,13 +119,10 @@ def main(n: int = typer.Option(20_000, help="requests timed per case"),
     console = Console()
     rows = []
     for service, cases in CASES.items():
-        app = importlib.import_module(f"services.{service}.app").create_app(
-            Settings(environment="test"))
-        _stubbed(app.router)
         for method, template, path in cases:
-            ours = min(asyncio.run(time_it(app, method, path, n)) for _ in range(rounds))
-            floor = min(asyncio.run(time_it(alone(method, template), method, path, n))
-                        for _ in range(rounds))
+            with stubbed(service_app(service)) as app, stubbed(alone(method, template)) as one:
+                ours = min(asyncio.run(time_it(app, method, path, n)) for _ in range(rounds))
+                floor = min(asyncio.run(time_it(one, method, path, n)) for _ in range(rounds))
             rows.append({"service": service, "request": f"{method} {template}", "ours_us": ours,
                          "one_route_us": floor})
     table = Table(title=f"Route matching and dispatch, µs per request (best of {rounds} × "
