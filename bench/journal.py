@@ -47,8 +47,6 @@ window at 100 Hz and writes collapsed stacks there (``loadgen.profiled``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import shutil
 import tempfile
 from datetime import UTC, date, datetime, timedelta
@@ -58,11 +56,11 @@ from time import perf_counter
 import aiohttp
 
 from bench.infra import Resources, loadavg, pg_connect, unique
-from bench.loadgen import (CLIENTS, ERROR, OPEN_CONNECTIONS, RATE_S, WARMUP_S, WINDOW_S, JRow,
-                           Request, Server, Side, Window, alternated, closed_loop, open_loop,
-                           pair_ratios, profiled, session_for, settle, start_server)
+from bench.loadgen import (CLIENTS, ERROR, RATE_S, WARMUP_S, WINDOW_S, JRow, Request, Server,
+                           Side, Window, alternated, pair_ratios, session_for, start_server,
+                           window)
 from bench.report import Row
-from bench.util import CpuMeter, gather_bounded, make_progress, tracked
+from bench.util import gather_bounded, make_progress, tracked
 from libs.access.dev_issuer import DevIssuer
 from libs.kernel.identifiers import synthetic_number
 from libs.access.model import Role
@@ -225,28 +223,6 @@ async def copy_records(url: str, journal_schema: str, raw_schema: str) -> int:
 
 # --- the phases ------------------------------------------------------------------------------
 
-async def window(side: Side, target: Target, what: str, rate: float | None, progress,
-                 n: int = 1) -> Window:
-    """One window against one server, on fresh connections (an idle keep-alive connection the
-    server is closing is never reused), then until it has settled: closed loop (``rate``
-    None) or open loop at ``rate``; ``n`` numbers a side's closed-loop windows."""
-    kind = f"open @ {rate:.0f}/s" if rate else "closed"
-    total = int(rate * (WARMUP_S + RATE_S)) if rate else None
-    async with session_for(side.port, side.token, OPEN_CONNECTIONS if rate else CLIENTS) as s, \
-            tracked(progress, f"journal {what} {kind} {'' if rate else n}: {side.who}",
-                    total) as c:
-        cpu = CpuMeter(side.server.roles() | {os.getpid(): "load generator"})
-        suffix = "" if n == 1 else f"-{n}"
-        async with profiled(side.server, f"journal-{side.who.split()[0]}-{what}{suffix}",
-                            WARMUP_S + WINDOW_S) if not rate else contextlib.nullcontext():
-            w = await (open_loop(s, target, rate, c) if rate else closed_loop(s, target, c))
-        w.cpu = cpu.stop()
-        w.load = loadavg()
-    progress.update(progress.task_ids[-1], total=c.n)  # closed loop: now it is known
-    await settle(side.server, target, side.engine)
-    return w
-
-
 async def measure(ours: Side, raw: Side, patients: list[str], progress
                   ) -> tuple[dict[str, Window], dict[str, Window]]:
     """Reads, then writes: the closed-loop windows alternated with the baseline's, then the
@@ -255,13 +231,13 @@ async def measure(ours: Side, raw: Side, patients: list[str], progress
     for what in ("reads", "writes"):
         targets = (Target(what, patients), Target(what, patients))   # each side its own
         got[0][f"{what} closed"], got[1][f"{what} closed"] = await alternated(
-            lambda n: window(ours, targets[0], what, None, progress, n),
-            lambda n: window(raw, targets[1], what, None, progress, n))
+            lambda n: window("journal", ours, targets[0], what, None, progress, n),
+            lambda n: window("journal", raw, targets[1], what, None, progress, n))
         for side, mine, target in zip((ours, raw), got, targets, strict=True):
             for rate in (LOW_RATE, READ_RATE if what == "reads" else WRITE_RATE):
                 if rate:
-                    mine[f"{what} open @ {rate:.0f}/s"] = await window(side, target, what,
-                                                                       rate, progress)
+                    mine[f"{what} open @ {rate:.0f}/s"] = await window(
+                        "journal", side, target, what, rate, progress)
     return got
 
 
@@ -316,8 +292,10 @@ async def journal_phase(url: str, bootstrap: str, console, rows: list[Row],
             console.log(f"journal: measuring the journal service and the raw baseline, "
                         f"alternating (load {loadavg()})")
             system, baseline = await measure(
-                Side(cfg["journal"]["port"], nurse, journal, "journal service", engine),
-                Side(cfg["raw"]["port"], None, raw, "raw FastAPI + asyncpg"), patients,
+                Side(cfg["journal"]["port"], nurse, journal, "journal service", engine,
+                     profile="journal-journal"),
+                Side(cfg["raw"]["port"], None, raw, "raw FastAPI + asyncpg",
+                     profile="journal-raw"), patients,
                 progress)
         add_rows(system, baseline, rows, notes)
         shutil.rmtree(work, ignore_errors=True)

@@ -24,10 +24,10 @@ from time import perf_counter
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.infra import Deadline
+from bench.infra import Deadline, loadavg
 from bench.report import Row
 from bench.servers import BACKGROUND_READY
-from bench.util import Child, _proc_cpu, cpu_text, pct
+from bench.util import Child, CpuMeter, _proc_cpu, cpu_text, pct, tracked
 from libs.config import REPO_ROOT
 from libs.devstack.procs import port_open
 from libs.events.consistency import ConsistencyToken, wait_until_applied
@@ -205,12 +205,13 @@ async def open_loop(session: aiohttp.ClientSession, target: Target, rate: float,
     return w
 
 
-async def settle(server: Server, target: Target, engine) -> None:
-    """Before the next window: the projection has every write of this one (when the engine
-    is the journal's), and the server is idle (its relay and log writer have caught up)."""
+async def settle(server: Server, target: Target, engine,
+                 read_model: str = "journal_records") -> None:
+    """Before the next window: ``read_model`` has every write of this one (with the engine of
+    its schema), and the server is idle (its relay and log writer have caught up)."""
     if engine is not None:
         for t in list(target.tokens.values()):
-            await wait_until_applied(engine, "journal_records", ConsistencyToken.decode(t), 300)
+            await wait_until_applied(engine, read_model, ConsistencyToken.decode(t), 300)
     target.tokens.clear()
     deadline = Deadline(120, "server idle")
     last = {pid: _proc_cpu(pid) or 0.0 for pid in server.roles()}
@@ -232,6 +233,31 @@ class Side:
     server: Server
     who: str
     engine: AsyncEngine | None = None   # ours: its read models', to wait for its projection
+    read_model: str = "journal_records"   # ... the projection its writes are waited for in
+    profile: str | None = None   # the name its closed-loop windows' profiles start with
+
+
+async def window(bench: str, side: Side, target: Target, what: str, rate: float | None,
+                 progress, n: int = 1) -> Window:
+    """One window of ``bench`` against one server, on fresh connections (an idle keep-alive
+    connection the server is closing is never reused), then until it has settled
+    (``settle``): closed loop (``rate`` None) or open loop at ``rate``; ``n`` numbers a
+    side's closed-loop windows, which ``profiled`` samples when the side names a profile."""
+    kind = f"open @ {rate:.0f}/s" if rate else "closed"
+    total = int(rate * (WARMUP_S + RATE_S)) if rate else None
+    async with session_for(side.port, side.token, OPEN_CONNECTIONS if rate else CLIENTS) as s, \
+            tracked(progress, f"{bench} {what} {kind} {'' if rate else n}: {side.who}",
+                    total) as c:
+        cpu = CpuMeter(side.server.roles() | {os.getpid(): "load generator"})
+        name = f"{side.profile}-{what}{'' if n == 1 else f'-{n}'}"
+        async with profiled(side.server, name, WARMUP_S + WINDOW_S) \
+                if side.profile and not rate else contextlib.nullcontext():
+            w = await (open_loop(s, target, rate, c) if rate else closed_loop(s, target, c))
+        w.cpu = cpu.stop()
+        w.load = loadavg()
+    progress.update(progress.task_ids[-1], total=c.n)  # closed loop: now it is known
+    await settle(side.server, target, side.engine, side.read_model)
+    return w
 
 
 @dataclass

@@ -58,9 +58,7 @@ processes during each of its closed-loop windows at 100 Hz and writes collapsed 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import shutil
 import tempfile
 from collections import Counter
@@ -76,12 +74,11 @@ from bench.medication_setup import (DOSE, LISTS, OVERRIDE, cave, copy_lists,
 from bench.infra import Resources, loadavg, unique
 from bench.report import Row
 from bench.loadgen import Server
-from bench.util import CpuMeter, gather_bounded, make_progress, tracked
+from bench.util import gather_bounded, make_progress, tracked
 from libs.access.dev_issuer import DevIssuer
 from libs.access.model import Role
 from libs.config import Settings
 from libs.devstack.procs import free_port
-from libs.events.consistency import ConsistencyToken, wait_until_applied
 from libs.events.db import make_engine
 
 PATIENTS, CLIENTS, SETUP_CLIENTS = jn.PATIENTS, lg.CLIENTS, jn.SETUP_CLIENTS
@@ -164,36 +161,7 @@ async def read_versions(session: aiohttp.ClientSession, patients: list[str]) -> 
     return out
 
 
-async def caught_up(engine, tokens) -> None:
-    for t in list(tokens):
-        await wait_until_applied(engine, LISTS, ConsistencyToken.decode(t), 300)
-
-
 # --- the phases ------------------------------------------------------------------------------
-
-async def window(side: lg.Side, target: Target, what: str, rate: float | None, progress,
-                 n: int = 1) -> lg.Window:
-    """One window against one server, on fresh connections, then until it has settled (ours:
-    the projection has the orders; the server is idle): closed loop (``rate`` None) or open
-    loop at ``rate``; ``n`` numbers a side's closed-loop windows."""
-    kind = f"open @ {rate:.0f}/s" if rate else "closed"
-    total = int(rate * (lg.WARMUP_S + lg.RATE_S)) if rate else None
-    async with lg.session_for(side.port, side.token, lg.OPEN_CONNECTIONS if rate else CLIENTS) \
-            as s, tracked(progress, f"medication {what} {kind} {'' if rate else n}: "
-                                    f"{side.who}", total) as c:
-        cpu = CpuMeter(side.server.roles() | {os.getpid(): "load generator"})
-        name = f"{side.who.split()[0]}-{what}-{kind.replace(' ', '')}{'' if n == 1 else n}"
-        async with lg.profiled(side.server, name, lg.WARMUP_S + lg.WINDOW_S) \
-                if not rate and side.engine else contextlib.nullcontext():
-            w = await (lg.open_loop(s, target, rate, c) if rate else lg.closed_loop(s, target, c))
-        w.cpu = cpu.stop()
-        w.load = loadavg()
-    progress.update(progress.task_ids[-1], total=c.n)
-    if side.engine is not None:
-        await caught_up(side.engine, target.tokens.values())
-    await lg.settle(side.server, target, None)
-    return w
-
 
 async def measure(ours: lg.Side, raw: lg.Side, patients: list[str], progress
                   ) -> tuple[dict[str, lg.Window], dict[str, lg.Window], Target]:
@@ -214,16 +182,16 @@ async def measure(ours: lg.Side, raw: lg.Side, patients: list[str], progress
         else:
             targets = [Target("reads", patients, {}, catalogue) for _ in (ours, raw)]
         got[0][f"{what} closed"], got[1][f"{what} closed"] = await lg.alternated(
-            lambda n: window(ours, targets[0], what, None, progress, n),  # noqa: B023
-            lambda n: window(raw, targets[1], what, None, progress, n))   # noqa: B023
+            lambda n: lg.window("medication", ours, targets[0], what, None, progress, n),
+            lambda n: lg.window("medication", raw, targets[1], what, None, progress, n))
         rates = [LOW_RATE, READ_RATE if what == "reads" else ORDER_RATE]
         if what == "reads" and got[0]["reads closed"].rate >= 0.9 * READ_TARGET:
             rates.append(READ_TARGET)
         for side, mine, target in zip((ours, raw), got, targets, strict=True):
             for rate in rates:
                 if rate:   # LOW_RATE 0: none
-                    mine[f"{what} open @ {rate:.0f}/s"] = await window(side, target, what,
-                                                                       rate, progress)
+                    mine[f"{what} open @ {rate:.0f}/s"] = await lg.window(
+                        "medication", side, target, what, rate, progress)
     return got[0], got[1], orders[0]
 
 
@@ -297,7 +265,8 @@ async def medication_phase(url: str, bootstrap: str, console, rows: list[Row],
                         f"alternating (load {loadavg()})")
             await lg.settle(medication, jn.Target("reads", patients), None)
             system, baseline, sys_orders = await measure(
-                lg.Side(mport, gp, medication, "medication service", engine),
+                lg.Side(mport, gp, medication, "medication service", engine, read_model=LISTS,
+                        profile="medication"),
                 lg.Side(cfg["raw"]["port"], None, raw, "raw FastAPI + asyncpg"), patients,
                 progress)
             grown = await list_size(url, schemas["medication"])
