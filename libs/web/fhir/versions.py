@@ -182,37 +182,45 @@ async def insert_versions(conn: AsyncConnection, table: str, rows: Sequence[Row]
         return 0
     cols = list(zip(*rows, strict=True))
     search = [search_columns(types.get(r[0]), r[5]) for r in rows]
+    # a version the batch itself supersedes is stored superseded (a note drafted and signed in
+    # one append): no update of a row just inserted, no entry in the indexes of current ones
+    # (versions need not be consecutive: a medication list's are its stream's)
+    by_resource: dict[tuple[str, str], list[tuple[int, datetime]]] = {}
+    for rtype, rid, version, _, at, _ in rows:
+        by_resource.setdefault((rtype, rid), []).append((version, at))
+    after: dict[tuple[str, str, int], datetime] = {}
+    for (rtype, rid), versions in by_resource.items():
+        versions.sort()
+        for (version, _), (_, at) in zip(versions, versions[1:]):
+            after[(rtype, rid, version)] = at
+    first = {key: versions[0] for key, versions in by_resource.items()}
     raw = await driver_of(conn)
     await raw.execute(f"""
         INSERT INTO {table} (resource_type, id, version_id, patient_id, last_updated, doc,
-                             search_date, codes, statuses)
+                             search_date, codes, statuses, superseded_at)
         SELECT t, i, v, p, u, d::jsonb, s::timestamptz,
                ARRAY(SELECT jsonb_array_elements_text(c::jsonb)),
-               ARRAY(SELECT jsonb_array_elements_text(st::jsonb))
+               ARRAY(SELECT jsonb_array_elements_text(st::jsonb)), n
           FROM unnest($1::text[], $2::text[], $3::int[], $4::uuid[], $5::timestamptz[],
-                      $6::text[], $7::text[], $8::text[], $9::text[])
-               AS x(t, i, v, p, u, d, s, c, st)
+                      $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[])
+               AS x(t, i, v, p, u, d, s, c, st, n)
         ON CONFLICT DO NOTHING""",
         list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]),
         [dumps(narrated(d)) for d in cols[5]], [c[0] for c in search],
-        [dumps(c[1]) for c in search],
-        [dumps(c[2]) for c in search])
-    newest: dict[tuple[str, str], int] = {}
-    for rtype, rid, version, *_ in rows:
-        if version > 1:   # a first version follows none (every device measurement, a create)
-            newest[(rtype, rid)] = max(version, newest.get((rtype, rid), 0))
-    if not newest:   # (the statement found nothing to mark, at ~1 ms a batch of PostgreSQL's)
+        [dumps(c[1]) for c in search], [dumps(c[2]) for c in search],
+        [after.get((r[0], r[1], r[2])) for r in rows])
+    # the version stored before the batch's first of a resource: superseded by that one
+    # (a first version follows none: every device measurement, a create)
+    older = [(k, v) for k, v in first.items() if v[0] > 1]
+    if not older:   # (the statement found nothing to mark, at ~1 ms a batch of PostgreSQL's)
         return len(rows)
     await raw.execute(f"""
-        UPDATE {table} f
-           SET superseded_at = (SELECT n.last_updated FROM {table} n
-                                 WHERE n.resource_type = f.resource_type AND n.id = f.id
-                                   AND n.version_id > f.version_id
-                                 ORDER BY n.version_id LIMIT 1)
-          FROM unnest($1::text[], $2::text[], $3::int[]) AS k(t, i, v)
+        UPDATE {table} f SET superseded_at = k.u
+          FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS k(t, i, v, u)
          WHERE f.resource_type = k.t AND f.id = k.i AND f.version_id < k.v
            AND f.superseded_at IS NULL""",
-        [k[0] for k in newest], [k[1] for k in newest], list(newest.values()))
+        [k[0] for k, _ in older], [k[1] for k, _ in older], [v[0] for _, v in older],
+        [v[1] for _, v in older])
     return len(rows)
 
 
