@@ -68,6 +68,7 @@ from libs.config import Settings
 from libs.devstack.procs import free_port
 from libs.events.consistency import ConsistencyToken, wait_until_applied
 from libs.events.db import make_engine
+from services.journal.projections.records import RECORD_DOC
 
 PATIENTS, SETUP_CLIENTS = 200, 16
 NOTES, VITALS, TASKS = 20, 20, 3
@@ -213,8 +214,9 @@ async def copy_records(url: str, journal_schema: str, raw_schema: str) -> int:
             CREATE TABLE notes (note_id uuid PRIMARY KEY, patient_id uuid NOT NULL,
                                 doc jsonb NOT NULL);
             CREATE TABLE records (patient_id uuid PRIMARY KEY, doc jsonb NOT NULL)""")
-        await conn.execute(f'INSERT INTO records SELECT patient_id, doc '
-                           f'FROM "{journal_schema}".journal_records')
+        whole = RECORD_DOC.replace("journal_notes", f'"{journal_schema}".journal_notes')
+        await conn.execute(f'INSERT INTO records SELECT r.patient_id, {whole} '   # with notes
+                           f'FROM "{journal_schema}".journal_records r')
         await conn.execute("VACUUM ANALYZE records")
         return await conn.fetchval("SELECT avg(length(doc::text))::int FROM records")
     finally:

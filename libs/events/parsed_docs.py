@@ -25,8 +25,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ParsedDocs(Generic[M]):
-    def __init__(self, engine: AsyncEngine, table: str, model: type[M], size: int = 2_000):
+    """``doc``: the document's SQL expression over the row ``r`` (the column itself, or one that
+    puts it together: the journal's record with its notes' rows)."""
+
+    def __init__(self, engine: AsyncEngine, table: str, model: type[M], size: int = 2_000,
+                 doc: str = "r.doc"):
         self.engine, self.table, self.model, self.size = engine, table, model, size
+        self.doc = doc
         self._parsed: OrderedDict[UUID, tuple[int, M]] = OrderedDict()
 
     def cached_version(self, patient_id: UUID) -> int:
@@ -37,8 +42,8 @@ class ParsedDocs(Generic[M]):
         """The patient's document and its version; None without a row."""
         async with pooled(self.engine) as conn:
             row = await conn.fetchrow(f"""
-                SELECT version, CASE WHEN version = $2 THEN NULL ELSE doc::text END
-                  FROM {self.table} WHERE patient_id = $1""",
+                SELECT r.version, CASE WHEN r.version = $2 THEN NULL ELSE ({self.doc})::text END
+                  FROM {self.table} r WHERE r.patient_id = $1""",
                 patient_id, self.cached_version(patient_id))
         return None if row is None else self.parsed(patient_id, row[0], row[1])
 

@@ -32,7 +32,6 @@ def doc(rid: str, status: str) -> dict:
 @pytest.fixture
 async def table(engine):
     async with engine.begin() as conn:
-        await conn.execute(text(f"DROP TABLE IF EXISTS {TABLE}"))
         await create_versions_table(conn, TABLE, TYPES)
     return engine
 

@@ -15,7 +15,7 @@ from libs.events.parsed_docs import ParsedDocs, ParsedTexts
 from libs.web.fhir.versions import VersionReader
 from services.journal.domain.clinical_state import VITALS, Observation
 from services.journal.domain.patients import Patient
-from services.journal.projections.records import FHIR_TABLE
+from services.journal.projections.records import FHIR_TABLE, RECORD_DOC
 
 READ_CACHE = 2_000
 # the newest valid observation of each vital sign ($2) of a patient ($1)
@@ -35,7 +35,7 @@ class RecordReader:
     def __init__(self, engine: AsyncEngine, cache_size: int = READ_CACHE):
         self.engine = engine
         self.fhir = VersionReader(engine, FHIR_TABLE)
-        self.records = ParsedDocs(engine, "journal_records", Patient, cache_size)
+        self.records = ParsedDocs(engine, "journal_records", Patient, cache_size, RECORD_DOC)
         self.observations = ParsedTexts(Observation, 4 * cache_size)
 
     async def patient(self, patient_id: UUID) -> tuple[Patient, int] | None:
@@ -57,7 +57,7 @@ class RecordReader:
         async with pooled(self.engine) as conn:
             row = await conn.fetchrow(f"""
                 SELECT {FACTS_OF.format("$1")}, r.version,
-                       CASE WHEN r.version = $3 THEN NULL ELSE r.doc::text END,
+                       CASE WHEN r.version = $3 THEN NULL ELSE ({RECORD_DOC})::text END,
                        ARRAY({_LATEST})
                   FROM (SELECT 1) AS one LEFT JOIN journal_records r ON r.patient_id = $1""",
                 patient_id, list(VITALS), self.records.cached_version(patient_id))

@@ -1,8 +1,14 @@
 """``journal_records``: the journal's read model, projected from ``journal.events``.
 
 One projection (so one transaction per batch, one consistency token) keeps four tables:
-- ``journal_records(patient_id, version, doc)``: the patient's folded record (``Patient``) as JSON;
-  the overview, notes and care-plan reads start here;
+- ``journal_records(patient_id, version, doc)``: the patient's folded record (``Patient``) as JSON,
+  but its notes; the overview, notes and care-plan reads start here (``RECORD_DOC``);
+- ``journal_notes``: one row per note, in the record's order: a note written (drafted, signed,
+  corrected) writes its own row, and the record's row only its version, so a note's write
+  does not grow with the notes before it (the whole document was rewritten at every note,
+  17–34 KB in the journal's benchmark: bench/RESULTS.md). A record written before notes had
+  rows of their own (or by a replica of a version before) holds its notes itself: it is read
+  as it is, and its notes are moved out at its next write;
 - ``journal_observations``: one row per observation (its own fold, ``fold_observation``) with
   its code, effective time and status: a series without bound, kept out of the record's document
   so that a read or write of the record does not grow with it. The overview's latest vital signs
@@ -37,7 +43,7 @@ from libs.events.read_model import Projection, uncompressed
 from libs.events.registry import EventPayload
 from services.journal.contract import PatientDetailsChanged
 from services.journal.domain.clinical_state import (
-    OBSERVATION_EVENTS, Observation, fold_observation,
+    OBSERVATION_EVENTS, Note, Observation, fold_observation,
 )
 from services.journal.domain.patients import Patient, evolve
 from services.journal.fhir import to_fhir as fhir
@@ -46,6 +52,13 @@ from services.journal.projections import welfare
 NAME = "journal_records"
 FHIR_TABLE = "journal_fhir"
 PARSED_CACHE = 5_000
+RECORD_DOC = """CASE WHEN r.doc ? 'notes' THEN r.doc ELSE r.doc || jsonb_build_object('notes', (
+    SELECT coalesce(jsonb_agg(n.doc ORDER BY n.position), '[]'::jsonb)
+      FROM journal_notes n WHERE n.patient_id = r.patient_id)) END"""
+"""The whole record (``Patient``'s JSON) of the ``journal_records`` row ``r``: its document with
+its notes from their rows (or as it holds them, written before they had rows)."""
+APART = {"notes"}   # (a set: what pydantic excludes)
+BESIDE_NOTES = tuple(f for f in Patient.model_fields if f not in APART)
 
 
 class JournalRecordsProjection(Projection):
@@ -94,14 +107,21 @@ class JournalRecordsProjection(Projection):
             CREATE INDEX IF NOT EXISTS journal_observations_latest
                 ON journal_observations (patient_id, code, effective_at DESC)
              WHERE status <> 'entered_in_error'"""))
+        await conn.execute(text("""
+            CREATE TABLE IF NOT EXISTS journal_notes (
+                note_id uuid PRIMARY KEY, patient_id uuid NOT NULL, position integer NOT NULL,
+                doc jsonb NOT NULL)"""))
+        await conn.execute(text("""
+            CREATE INDEX IF NOT EXISTS journal_notes_record
+                ON journal_notes (patient_id, position)"""))
         await create_versions_table(conn, FHIR_TABLE, TYPES)
         for ddl in welfare.SETUP:
             await conn.execute(text(ddl))
 
     async def reset(self, conn: AsyncConnection) -> None:
         self._parsed.clear()
-        await conn.execute(text("TRUNCATE journal_records, journal_tasks, journal_observations, "
-                                "journal_fhir"))
+        await conn.execute(text("TRUNCATE journal_records, journal_notes, journal_tasks, "
+                                "journal_observations, journal_fhir"))
 
     async def apply_batch(self, conn: AsyncConnection,
                           events: Sequence[tuple[Envelope, EventPayload]]) -> None:
@@ -123,24 +143,37 @@ class JournalRecordsProjection(Projection):
         raw = await driver_of(conn)   # the hot statements on the driver, in the transaction
         held = [self._parsed.get(p, (None, None))[:2] for p in patients]
         # a record this process holds parsed at the stored version and time is not sent
-        rows = await raw.fetch("""
+        rows = await raw.fetch(f"""
             SELECT r.patient_id, r.version, r.updated_at,
                    CASE WHEN (r.version, r.updated_at) = (h.v, h.u) THEN NULL
-                        ELSE r.doc::text END
+                        ELSE ({RECORD_DOC})::text END,
+                   CASE WHEN (r.version, r.updated_at) = (h.v, h.u) THEN false
+                        ELSE r.doc ? 'notes' END
               FROM journal_records r
               JOIN unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS h(p, v, u)
                 ON h.p = r.patient_id
                FOR UPDATE OF r""", patients, [h[0] for h in held], [h[1] for h in held])
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
             r[0]: (r[1], r[2], self._patient(r[0], r[3])) for r in rows}
+        # the records whose document is written (new ones, those changed beside their notes,
+        # those still holding their notes); the others' rows get their version only
+        rewrite = {p for p in patients if p not in state} | {r[0] for r in rows if r[4]}
+        notes: dict[UUID, tuple[UUID, int, Note]] = {
+            n.note_id: (pid, i, n) for pid in rewrite if pid in state
+            for i, n in enumerate(state[pid][2].notes)}
         observations = await _observations(raw, [p.observation_id for _, p in mine
                                                  if isinstance(p, OBSERVATION_EVENTS)])
         changed: list[tuple] = []   # (type, id, patient, recorded_at, resource) per event
         touched_tasks: set[tuple[UUID, UUID]] = set()
         for env, payload in mine:
-            n, _, p = state.get(env.patient_id, (0, None, Patient.unknown(env.patient_id)))
-            p = evolve(p, payload)
+            n, _, before = state.get(env.patient_id,
+                                     (0, None, Patient.unknown(env.patient_id)))
+            p = evolve(before, payload)
             state[env.patient_id] = (n + 1, env.recorded_at, p)
+            if p.notes is not before.notes:
+                notes.update(_changed_notes(env.patient_id, before.notes, p.notes))
+            if any(getattr(p, f) is not getattr(before, f) for f in BESIDE_NOTES):
+                rewrite.add(env.patient_id)
             if isinstance(payload, OBSERVATION_EVENTS):
                 held = observations.get(payload.observation_id)
                 o = fold_observation(held[1] if held else None, payload)
@@ -159,6 +192,28 @@ class JournalRecordsProjection(Projection):
             if isinstance(payload, PatientDetailsChanged):   # new name or address on the round
                 touched_tasks |= {(env.patient_id, t.task_id) for t in p.tasks
                                   if t.status == "requested"}
+        await _write_records(raw, state, rewrite)
+        await _write_notes(raw, notes)
+        await write_versions(conn, FHIR_TABLE, changed, TYPES)
+        await _write_tasks(raw, state, touched_tasks)
+        await _write_observations(raw, observations)
+        self._remember(state)
+
+
+def _changed_notes(patient_id: UUID, before: tuple[Note, ...], after: tuple[Note, ...]):
+    """The notes an event changed or added, by id: (patient, position, note). A note keeps its
+    place (a re-drafted one is replaced where it was), so an unchanged note is the same object
+    at the same position."""
+    for i, n in enumerate(after):
+        if i >= len(before) or n is not before[i]:
+            yield n.note_id, (patient_id, i, n)
+
+
+async def _write_records(raw: asyncpg.Connection, state: dict, rewrite: set[UUID]) -> None:
+    """The records' rows: the document (without its notes) of those in ``rewrite``, the version
+    and time of the others (their document is as it was: PostgreSQL keeps it where it is)."""
+    whole = [(pid, s) for pid, s in state.items() if pid in rewrite]
+    if whole:
         await raw.execute("""
             INSERT INTO journal_records (patient_id, version, updated_at, doc)
             SELECT p, v, u, d::jsonb FROM unnest($1::uuid[], $2::int[], $3::timestamptz[],
@@ -166,12 +221,27 @@ class JournalRecordsProjection(Projection):
             ON CONFLICT (patient_id) DO UPDATE
                SET version = excluded.version, updated_at = excluded.updated_at,
                    doc = excluded.doc""",
-            list(state), [s[0] for s in state.values()], [s[1] for s in state.values()],
-            [s[2].model_dump_json() for s in state.values()])
-        await write_versions(conn, FHIR_TABLE, changed, TYPES)
-        await _write_tasks(raw, state, touched_tasks)
-        await _write_observations(raw, observations)
-        self._remember(state)
+            [w[0] for w in whole], [w[1][0] for w in whole], [w[1][1] for w in whole],
+            [w[1][2].model_dump_json(exclude=APART) for w in whole])
+    moved = [(pid, s) for pid, s in state.items() if pid not in rewrite]
+    if moved:
+        await raw.execute("""
+            UPDATE journal_records r SET version = x.v, updated_at = x.u
+              FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS x(p, v, u)
+             WHERE r.patient_id = x.p""",
+            [m[0] for m in moved], [m[1][0] for m in moved], [m[1][1] for m in moved])
+
+
+async def _write_notes(raw: asyncpg.Connection, notes: dict) -> None:
+    if not notes:
+        return
+    await raw.execute("""
+        INSERT INTO journal_notes (note_id, patient_id, position, doc)
+        SELECT n, p, i, d::jsonb
+          FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[]) AS x(n, p, i, d)
+        ON CONFLICT (note_id) DO UPDATE SET position = excluded.position, doc = excluded.doc""",
+        list(notes), [v[0] for v in notes.values()], [v[1] for v in notes.values()],
+        [v[2].model_dump_json() for v in notes.values()])
 
 
 async def _observations(raw: asyncpg.Connection, ids: list[UUID]) -> dict:
