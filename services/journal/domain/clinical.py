@@ -34,7 +34,7 @@ from services.journal.domain.base import (
     Clinician, Command, require_alive, require_reason, require_registered, signature,
 )
 from services.journal.domain.clinical_state import (
-    CATEGORY_NO, VITALS, Condition, CriticalInfo, Note, Observation,
+    CATEGORY_NO, VITALS, Condition, CriticalInfo, Note, Observation, position,
 )
 from services.journal.domain.codes import CodeError, validate_diagnosis
 
@@ -121,10 +121,10 @@ def _text(text: str) -> str:
 
 
 def _find(items: tuple, attr: str, key: UUID, what: str):
-    found = next((i for i in items if getattr(i, attr) == key), None)
-    if found is None:
+    i = position(items, attr, key)
+    if i is None:
         raise NotFound(f"No such {what} for this patient.")
-    return found
+    return items[i]
 
 
 def _value(code: str, value: float) -> float:
