@@ -100,7 +100,7 @@ from uuid import UUID
 
 from libs.events.registry import EventPayload
 from services.journal import contract as ev
-from services.journal.domain.clinical_state import Note, Observation
+from services.journal.domain.clinical_state import Note, Observation, position
 from services.journal.domain.patients import Patient
 from services.journal.fhir.elements import is_contact, Resource
 from services.journal.fhir.clinical import (
@@ -202,15 +202,17 @@ def resource(p: Patient, kind: str, id_: str | UUID) -> Resource | None:
         key = id_ if isinstance(id_, UUID) else UUID(str(id_))
     except ValueError:
         return None
-    found = next((x for x in getattr(p, collection) if getattr(x, field) == key), None)
-    return build(p, found) if found is not None and is_kind(found) else None
+    items = getattr(p, collection)
+    i = position(items, field, key)
+    return build(p, items[i]) if i is not None and is_kind(items[i]) else None
 
 
 Touched = list[tuple[str, UUID]]
 
 
 def _note(p: Patient, note_id: UUID) -> Note | None:
-    return next((n for n in p.notes if n.note_id == note_id), None)
+    i = position(p.notes, "note_id", note_id)
+    return None if i is None else p.notes[i]
 
 
 def _note_touches(p: Patient, e: Any) -> Touched:
