@@ -1,6 +1,6 @@
 """``journal_records``: the journal's read model, projected from ``journal.events``.
 
-One projection (so one transaction per batch, one consistency token) keeps four tables:
+One projection (so one transaction per batch, one consistency token) keeps five tables:
 - ``journal_records(patient_id, version, doc)``: the patient's folded record (``Patient``) as JSON,
   but its notes; the overview, notes and care-plan reads start here (``RECORD_DOC``);
 - ``journal_notes``: one row per note, in the record's order: a note written (drafted, signed,
