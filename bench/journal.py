@@ -214,8 +214,9 @@ async def copy_records(url: str, journal_schema: str, raw_schema: str) -> int:
             CREATE TABLE notes (note_id uuid PRIMARY KEY, patient_id uuid NOT NULL,
                                 doc jsonb NOT NULL);
             CREATE TABLE records (patient_id uuid PRIMARY KEY, doc jsonb NOT NULL)""")
-        whole = RECORD_DOC.replace("journal_notes", f'"{journal_schema}".journal_notes')
-        await conn.execute(f'INSERT INTO records SELECT r.patient_id, {whole} '   # with notes
+        # the whole records, notes included (their rows are found on the search path)
+        await conn.execute(f'SET search_path TO "{raw_schema}", "{journal_schema}"')
+        await conn.execute(f'INSERT INTO records SELECT r.patient_id, {RECORD_DOC} '
                            f'FROM "{journal_schema}".journal_records r')
         await conn.execute("VACUUM ANALYZE records")
         return await conn.fetchval("SELECT avg(length(doc::text))::int FROM records")

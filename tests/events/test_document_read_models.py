@@ -97,10 +97,11 @@ async def test_a_record_written_by_two_replicas_in_turn_keeps_every_event(engine
     await _apply(engine, one, first)
     await _apply(engine, other, second)    # ``one`` still holds the record after ``first``,
     await _apply(engine, one, third)       # so it reads the stored one: ``second`` is kept
-    version, doc, compression = await _record(engine, pid)
+    version, doc, _ = await _record(engine, pid)
     assert version == len(events)
     assert _same(Patient.model_validate_json(doc), _folded(pid, events))
-    assert compression is None   # (the row's own document: not compressed)
+    _, own, compression = await _stored(engine, "journal_records", pid)   # the row's own
+    assert len(own) > 2_000 and compression is None   # large enough to be compressed by default
 
 
 async def test_a_record_after_a_rolled_back_batch_is_read_again(engine):

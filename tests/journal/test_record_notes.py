@@ -75,8 +75,7 @@ async def test_a_note_written_leaves_the_record_document_as_it_was(engine):
     assert await _row(engine, pid) == (version + 1, doc, value, notes)
     whole = Patient.model_validate_json((await _record(engine, pid))[1])
     assert _same(whole, _folded(pid, [*events, *more]))
-    assert whole.notes[[n.note_id for n in whole.notes].index(more[0].note_id)].text.endswith(
-        "Rettet.")
+    assert next(n for n in whole.notes if n.note_id == more[0].note_id).text.endswith("Rettet.")
     reader = RecordReader(engine)
     assert _same((await reader.patient(pid))[0], whole)
 
