@@ -140,8 +140,8 @@ POLL_S = 0.1   # the longest pause between two questions
 
 async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str],
                              token: ConsistencyToken, timeout_s: float,
-                             probe: Callable[[], Awaitable[T | None]] | None = None
-                             ) -> T | bool:
+                             probe: Callable[[], Awaitable[T | None]] | None = None,
+                             fresh: bool = False) -> T | bool:
     """Return when the projection has applied the token's event; raise NotCaughtUp after
     ``timeout_s``. Given several projections, one of them is enough: a service whose
     projections read different topics waits for the one that reads the write's topic (the
@@ -150,12 +150,19 @@ async def wait_until_applied(engine: AsyncEngine, projection: str | Sequence[str
     first version); asked instead of ``is_applied`` and its answer returned, so the wait
     costs no statement of its own. The wait asks again as soon as the event is announced here
     (``applied_here``), and at least every ``POLL_S``; when nothing here would announce it,
-    the pauses between questions grow from 5 ms to ``POLL_S``."""
+    the pauses between questions grow from 5 ms to ``POLL_S``. ``fresh``: the write was
+    committed by this process a moment ago, so a question asked at once could only say "not
+    yet" (the event has still to go through the relay, Kafka and a batch); when its batch is
+    announced here, the first question waits for that announcement (at most ``POLL_S``: a
+    lost announcement costs time, never an answer). A FHIR create asked twice before."""
     names = [projection] if isinstance(projection, str) else list(projection)
     start = time.monotonic()
-    delay = POLL_S if applied_here.announced_here(names) else 0.005
+    heard = applied_here.announced_here(names)
+    delay = POLL_S if heard else 0.005
     ask = probe or (lambda: is_applied(engine, names, token))
     with applied_here.watch(token.event_id, names) as announced:
+        if fresh and heard:
+            await asyncio.wait([announced], timeout=min(POLL_S, timeout_s))
         while True:
             if found := await ask():
                 return found

@@ -77,13 +77,15 @@ class Access:
         return self.clock()
 
     async def caught_up(self, token: ConsistencyToken | None,
-                        probe: Callable[[], Awaitable[T | None]] | None = None) -> T | None:
+                        probe: Callable[[], Awaitable[T | None]] | None = None,
+                        fresh: bool = False) -> T | None:
         """Read your writes: wait (bounded) until the local facts include the client's write,
         e.g. a consent just withdrawn or a care relation just declared, or until the service's
-        own read model has it (``probe``: see ``wait_until_applied``; its answer is returned)."""
+        own read model has it (``probe``: see ``wait_until_applied``; its answer is returned).
+        ``fresh``: the route has just made the write itself (``wait_until_applied``)."""
         if token is not None:
             return await wait_until_applied(self.reader.engine, self.read_models, token,
-                                            self.wait_s, probe)
+                                            self.wait_s, probe, fresh)
         return None
 
     async def subject(self, authorization: str | None, acting_for: str | None,

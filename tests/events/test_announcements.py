@@ -86,3 +86,66 @@ async def test_a_probe_is_asked_instead_of_is_applied_and_its_answer_returned():
 
     with pytest.raises(NotCaughtUp):
         await wait_until_applied(None, "journal_records", token, 0.02, probe=never)
+
+
+async def test_a_fresh_write_is_first_asked_about_once_its_batch_is_announced(monkeypatch):
+    """A route that has just committed the write (``fresh``) does not ask at once what could
+    only be "not yet": with its batches announced here, the probe waits for the event."""
+    from libs.events import consistency
+
+    monkeypatch.setattr(consistency, "POLL_S", 30.0)   # no poll can stand in for the news
+    asked: list[int] = []
+    token = ConsistencyToken(uuid4())
+
+    async def probe():
+        asked.append(1)
+        return {"id": "o-1"}
+
+    consistency.applied_here.listening()
+    try:
+        waiting = asyncio.create_task(wait_until_applied(
+            None, "journal_records", token, 60, probe=probe, fresh=True))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert asked == [] and not waiting.done()
+        consistency.applied_here.announce("journal_records", [token.event_id])
+        assert await asyncio.wait_for(waiting, 5) == {"id": "o-1"}
+        assert asked == [1]
+    finally:
+        consistency.applied_here.listening(active=False)
+
+
+async def test_a_fresh_write_is_asked_about_at_once_when_nothing_here_announces(monkeypatch):
+    from libs.events import consistency
+
+    monkeypatch.setattr(consistency, "POLL_S", 30.0)
+    token, asked = ConsistencyToken(uuid4()), []
+
+    async def probe():
+        asked.append(1)
+        return {"id": "o-2"}
+
+    assert not consistency.applied_here.announced_here(["journal_records"])
+    found = await asyncio.wait_for(wait_until_applied(
+        None, "journal_records", token, 60, probe=probe, fresh=True), 5)
+    assert found == {"id": "o-2"} and asked == [1]
+
+
+async def test_a_fresh_write_whose_announcement_is_lost_is_asked_about_after_a_poll(
+        monkeypatch):
+    from libs.events import consistency
+
+    monkeypatch.setattr(consistency, "POLL_S", 0.01)
+    token, asked = ConsistencyToken(uuid4()), []
+
+    async def probe():
+        asked.append(1)
+        return {"id": "o-3"}
+
+    consistency.applied_here.listening()
+    try:
+        found = await asyncio.wait_for(wait_until_applied(
+            None, "journal_records", token, 60, probe=probe, fresh=True), 5)
+    finally:
+        consistency.applied_here.listening(active=False)
+    assert found == {"id": "o-3"} and asked == [1]

@@ -271,7 +271,8 @@ async def create(rtype: str, request: Request, w: BundleWrite,
     if token is not None:     # new: readable once the journal's read model has it, and its
         # first version there is the proof: the wait asks for it, no is_applied besides
         current = await w.access.caught_up(ConsistencyToken.decode(token),
-                                           probe=lambda: versions.current(rtype, rid))
+                                           probe=lambda: versions.current(rtype, rid),
+                                           fresh=True)
     else:
         current = await versions.current(rtype, rid)
     version = current[2]["meta"]["versionId"] if current else "1"
@@ -333,7 +334,7 @@ async def update_patient(rid: str, request: Request, w: PatientWrite,
                                          "it again and redo your change against it.") from None
     token = w.response.headers.get(HEADER)
     if token is not None:
-        await w.access.caught_up(ConsistencyToken.decode(token))
+        await w.access.caught_up(ConsistencyToken.decode(token), fresh=True)
         current = await READS.versions(request).current("Patient", rid) or current
     return write_answer(request, "Patient", rid, current[2]["meta"]["versionId"], current[2],
                         prefer_return(prefer), status=200,

@@ -76,7 +76,7 @@ def observation_update_routes(reads: FhirReads, router: APIRouter | None = None)
                                                       "it.") from None
             token = w.response.headers.get(HEADER)
             if token is not None:
-                await w.access.caught_up(ConsistencyToken.decode(token))
+                await w.access.caught_up(ConsistencyToken.decode(token), fresh=True)
                 headers = {HEADER: token}
                 current = await versions.current("Observation", rid) or current
         return write_answer(request, "Observation", rid, current[2]["meta"]["versionId"],
