@@ -39,6 +39,7 @@ class AppliedListener:
     def __init__(self, database_url: str, schema: str, *, retry_s: float = 1.0,
                  announcements: Announcements = applied_here):
         self.dsn, self.schema, self.retry_s = asyncpg_dsn(database_url), schema.lower(), retry_s
+        self._prefix = f"{self.schema} "
         self.announcements = announcements
         self.connected = asyncio.Event()   # for tests: listening now
         self._task: asyncio.Task | None = None
@@ -80,6 +81,10 @@ class AppliedListener:
                 await asyncio.wait_for(conn.close(), 5)
 
     def _heard(self, _conn, _pid, _channel, payload: str) -> None:
+        # every service's batches notify this channel: read only this schema's, and only
+        # while someone here waits (the ids of a batch were parsed for every listener)
+        if not payload.startswith(self._prefix) or not self.announcements.waiting():
+            return
         try:
             schema, projection, event_ids = parse(payload)
         except ValueError:

@@ -107,6 +107,10 @@ class Announcements:
         listener hears it wherever it runs."""
         return self._listeners > 0 or self.runs_here(projections)
 
+    def waiting(self) -> bool:
+        """Whether any waiter here watches for an announcement."""
+        return bool(self._waiting)
+
     def announce(self, projection: str, event_ids: Iterable[UUID] | None) -> None:
         """``event_ids`` applied by ``projection``; ``None``: some (every waiter of the
         projection asks again)."""

@@ -71,6 +71,34 @@ async def test_other_schemas_and_other_projections_wake_no_one(heard, engine, da
         assert not woken.done()
 
 
+async def test_a_notification_is_read_only_for_its_schema_and_while_someone_waits(
+        heard, engine, database_url, caplog):
+    """Every service's batches notify one channel: a listener reads (parses) only its own
+    schema's, and only while a waiter here watches; an unreadable one it reads is said so."""
+    ann, listener = heard
+    broken = [f"t_elsewhere journal_records {'z' * 32}",        # another schema's
+              f"{listener.schema} journal_records {'z' * 32}"]  # its own, unreadable
+
+    async def send_then_mark() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            for payload in broken:
+                await conn.execute("SELECT pg_notify('ehr_applied', $1)", payload)
+        finally:
+            await conn.close()
+        marker = uuid.uuid4()
+        with ann.watch(marker, ["journal_records"]) as heard_marker:
+            await claim(engine, "journal_records", [marker])   # delivered after the others
+            await until(heard_marker)
+
+    caplog.set_level("WARNING", logger="libs.events.applied_listener")
+    await send_then_mark()                   # nobody waited while they came: none was read
+    assert not [r for r in caplog.records if "cannot read" in r.getMessage()]
+    with ann.watch(uuid.uuid4(), ["journal_records"]):
+        await send_then_mark()               # someone waits: its own schema's is read
+    assert len([r for r in caplog.records if "cannot read" in r.getMessage()]) == 1
+
+
 async def test_a_batch_too_large_to_name_its_events_wakes_every_waiter_of_its_projection(
         heard, engine):
     ann, _ = heard
