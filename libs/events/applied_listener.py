@@ -86,9 +86,8 @@ class AppliedListener:
         if not payload.startswith(self._prefix) or not self.announcements.waiting():
             return
         try:
-            schema, projection, event_ids = parse(payload)
+            _, projection, event_ids = parse(payload)
         except ValueError:
             log.warning("applied listener %s: a notification it cannot read", self.schema)
             return
-        if schema == self.schema:
-            self.announcements.announce(projection, event_ids)
+        self.announcements.announce(projection, event_ids)   # its schema: the prefix's

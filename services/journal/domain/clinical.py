@@ -34,7 +34,7 @@ from services.journal.domain.base import (
     Clinician, Command, require_alive, require_reason, require_registered, signature,
 )
 from services.journal.domain.clinical_state import (
-    CATEGORY_NO, VITALS, Condition, CriticalInfo, Note, Observation, position,
+    CATEGORY_NO, VITALS, Condition, CriticalInfo, Note, Observation, entry,
 )
 from services.journal.domain.codes import CodeError, validate_diagnosis
 
@@ -121,10 +121,10 @@ def _text(text: str) -> str:
 
 
 def _find(items: tuple, attr: str, key: UUID, what: str):
-    i = position(items, attr, key)
-    if i is None:
+    found = entry(items, attr, key)
+    if found is None:
         raise NotFound(f"No such {what} for this patient.")
-    return items[i]
+    return found
 
 
 def _value(code: str, value: float) -> float:

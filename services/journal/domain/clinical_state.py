@@ -188,10 +188,20 @@ def position(items: tuple, attr: str, key: UUID) -> int | None:
     return None
 
 
+def entry(items: tuple, attr: str, key: UUID):
+    """The entry whose ``attr`` is ``key`` (``position``), or ``None``."""
+    i = position(items, attr, key)
+    return None if i is None else items[i]
+
+
+def _at(items: tuple, i: int, item) -> tuple:
+    return (*items[:i], item, *items[i + 1:])
+
+
 def _with(items: tuple, attr: str, key: UUID, update) -> tuple:
     """``items`` with the entry whose ``attr`` is ``key`` updated (as they were without one)."""
     i = position(items, attr, key)
-    return items if i is None else (*items[:i], update(items[i]), *items[i + 1:])
+    return items if i is None else _at(items, i, update(items[i]))
 
 
 def _critical(p: Patient, e, status: str, at: datetime, reason: str | None = None) -> Patient:
@@ -210,8 +220,7 @@ def evolve(p: Patient, e: EventPayload) -> Patient:
             v = Version(by=e.author, unit=e.unit, at=e.drafted_at, text=e.text)
             n = Note(note_id=e.note_id, kind=e.kind, episode_id=e.episode_id, versions=(v,))
             i = position(p.notes, "note_id", e.note_id)
-            return u(update={"notes": (*p.notes, n) if i is None
-                             else (*p.notes[:i], n, *p.notes[i + 1:])})
+            return u(update={"notes": (*p.notes, n) if i is None else _at(p.notes, i, n)})
         case ev.NoteSigned():
             return u(update={"notes": _with(p.notes, "note_id", e.note_id, lambda x: x.model_copy(
                 update={"status": "signed", "signed_by": e.signed_by, "signed_at": e.signed_at}))})

@@ -100,7 +100,7 @@ from uuid import UUID
 
 from libs.events.registry import EventPayload
 from services.journal import contract as ev
-from services.journal.domain.clinical_state import Note, Observation, position
+from services.journal.domain.clinical_state import Note, Observation, entry
 from services.journal.domain.patients import Patient
 from services.journal.fhir.elements import is_contact, Resource
 from services.journal.fhir.clinical import (
@@ -202,17 +202,15 @@ def resource(p: Patient, kind: str, id_: str | UUID) -> Resource | None:
         key = id_ if isinstance(id_, UUID) else UUID(str(id_))
     except ValueError:
         return None
-    items = getattr(p, collection)
-    i = position(items, field, key)
-    return build(p, items[i]) if i is not None and is_kind(items[i]) else None
+    found = entry(getattr(p, collection), field, key)
+    return build(p, found) if found is not None and is_kind(found) else None
 
 
 Touched = list[tuple[str, UUID]]
 
 
 def _note(p: Patient, note_id: UUID) -> Note | None:
-    i = position(p.notes, "note_id", note_id)
-    return None if i is None else p.notes[i]
+    return entry(p.notes, "note_id", note_id)
 
 
 def _note_touches(p: Patient, e: Any) -> Touched:
