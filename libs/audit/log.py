@@ -16,6 +16,14 @@ Chain heads are cached. Any failure other than a conflict fails every waiter of 
 that exception: an entry is never dropped silently. The envelope's actor is the logging service
 (one append carries entries of several requests); who accessed is in the payload.
 
+The relay hears of the log's rows at most every ``tell_every_s`` (half the relay's
+``relay_later_s`` as a service runs it): a batch within that time of the last one that notified
+appends without a notification (``many_streams.APPEND_STREAMS_QUIET``), and its rows go with the
+drain that notification set, or a later one (at the latest the relay's poll,
+``relay_poll_interval_s``, when its commit took longer than that drain waited). Every
+notification wakes every listening connection of the database, whatever its channel, and under
+reads the log notified a few hundred times a second (bench/RESULTS.md).
+
 Writer slots: each logger writes chains of its own. Before its first batch it takes the first
 free slot ``k`` of its service in the schema (a session-level advisory lock, held on a
 connection of its own while it runs) and chains a patient's entries as ``<service>:<patient>``
@@ -152,8 +160,11 @@ class AccessLogger:
 
     def __init__(self, engine: AsyncEngine, service: str, *, store: EventStore | None = None,
                  topic_names: Mapping[str, str] | None = None, max_batch: int = 256,
-                 max_heads: int = 100_000, lanes: int = 1, slots: int = MAX_SLOTS):
+                 max_heads: int = 100_000, lanes: int = 1, slots: int = MAX_SLOTS,
+                 tell_every_s: float = 0.0):
         self.engine, self.service, self.max_batch = engine, service, max_batch
+        # the relay hears of the log's rows at most this often (0: at every batch)
+        self.tell_every_s, self._told_at = tell_every_s, float("-inf")
         self.max_heads = max_heads  # cached chain heads (a miss costs one indexed read)
         self.store = store or EventStore(engine, Registry.of(sys.modules[__name__]),
                                          topic_names=topic_names)
@@ -360,8 +371,13 @@ class AccessLogger:
                 new[streams[pid]] = head
             # every chain of the batch in one statement, atomic on its own: one round trip.
             # Committed is what the answer waits for; no one waits for it on Kafka, so the
-            # relay takes it later, with many others (``relay_later_s``)
-            await self.store.append_written_in(raw, appends, later=True)
+            # relay takes it later, with many others (``relay_later_s``), and hears of it
+            # only if it has not heard from this logger within ``tell_every_s``
+            now = asyncio.get_running_loop().time()
+            tell = now - self._told_at >= self.tell_every_s
+            await self.store.append_written_in(raw, appends, later=True, tell=tell)
+            if tell:
+                self._told_at = now
         except _RETRY:
             raise
         except BaseException:

@@ -77,7 +77,12 @@ SELECT ehr_require_claimed((SELECT claimed FROM ok)) AS claimed,
 """
 APPEND_STREAMS_LATER = APPEND_STREAMS.replace(
     "current_schema())", f"current_schema() || '{LATER}')")
-assert APPEND_STREAMS_LATER != APPEND_STREAMS
+APPEND_STREAMS_QUIET = APPEND_STREAMS.replace(
+    f"pg_notify('{NOTIFY_CHANNEL}', current_schema())", "NULL")
+"""An append that tells no one: rows of a writer that told its relay of its rows a moment ago
+(the access log's, ``libs/audit/log.py``). Every notification wakes every listening connection
+of the database, whatever its channel (about 15 µs of PostgreSQL's CPU each: bench/RESULTS.md)."""
+assert APPEND_STREAMS != APPEND_STREAMS_LATER and APPEND_STREAMS != APPEND_STREAMS_QUIET
 
 
 @dataclass(frozen=True)
@@ -185,16 +190,18 @@ def envelope_rows(batch: Sequence[StreamAppend], envelopes: Sequence[Sequence[En
 
 async def insert(conn: asyncpg.Connection, streams: Sequence[tuple[str, int, int, UUID | None]],
                  rows: Rows, now: datetime, carrier: Mapping[str, str],
-                 later: bool = False) -> None:
+                 later: bool = False, tell: bool = True) -> None:
     """Run :data:`APPEND_STREAMS` for ``streams`` (id, expected version, events, patient);
-    ``later``: :data:`APPEND_STREAMS_LATER`, whose notification does not hurry the relay."""
+    ``later``: :data:`APPEND_STREAMS_LATER`, whose notification does not hurry the relay;
+    ``tell=False``: :data:`APPEND_STREAMS_QUIET`, no notification at all."""
     with tracer.start_as_current_span(
             "event store append", kind=trace.SpanKind.CLIENT,
             attributes={"db.system.name": "postgresql", "db.operation.name": "append",
                         "ehr.events": len(rows.id), "ehr.streams": len(streams)}):
         try:
             await conn.fetchrow(
-                APPEND_STREAMS_LATER if later else APPEND_STREAMS,
+                APPEND_STREAMS_QUIET if not tell else APPEND_STREAMS_LATER if later
+                else APPEND_STREAMS,
                 [s[0] for s in streams], [s[1] for s in streams],
                 [s[2] for s in streams], [s[3] for s in streams], rows.id, rows.s, rows.v,
                 rows.t, rows.sv, rows.p, now, rows.e, rows.topic, rows.key,

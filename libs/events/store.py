@@ -186,10 +186,12 @@ class EventStore:
                 for b, envs in zip(batch, envelopes, strict=True)]
 
     async def append_written_in(self, conn: asyncpg.Connection,
-                                batch: Sequence[WrittenAppend], later: bool = False) -> None:
+                                batch: Sequence[WrittenAppend], later: bool = False,
+                                tell: bool = True) -> None:
         """``append_streams_in`` for events already in their JSON form (the access log's);
         ``later``: nobody waits to see them published, so the relay takes them within
-        ``relay_later_s`` with what else came (``many_streams.LATER``)."""
+        ``relay_later_s`` with what else came (``many_streams.LATER``); ``tell=False``: no
+        notification at all (the writer told the relay a moment ago)."""
         if not batch:
             return
         for item in batch:
@@ -201,7 +203,7 @@ class EventStore:
             conn, [(b.stream_id, b.expected_version, len(b.events), b.ctx.patient_id)
                    for b in batch],
             many_streams.written_rows(batch, self.topic_names, now, carrier.get("traceparent")),
-            now, carrier, later)
+            now, carrier, later, tell)
 
     async def version(self, stream_id: str) -> int:
         async with pooled(self.engine) as conn:

@@ -79,7 +79,11 @@ class ServiceRuntime:
             instrument_engine(self.engine)
         self.store = EventStore(self.engine, registry=self.registry,
                                 topic_names=self.opts.topic_names)
-        self.logger = AccessLogger(self.engine, self.service, store=self.store)
+        # the relay drains the log's rows relay_later_s after it heard of them; told at most
+        # twice as often, a row committed within half of that goes with that drain, and any
+        # row at the latest at the relay's poll (relay_poll_interval_s)
+        self.logger = AccessLogger(self.engine, self.service, store=self.store,
+                                   tell_every_s=s.relay_later_s / 2)
         kafka = s.effective_kafka
         self.runners = [ProjectionRunner(p, self.engine, kafka, registry=self.registry,
                                          batch_size=s.projection_batch_size)

@@ -9,8 +9,12 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
+
 from libs.access.model import Action, Decision, Practitioner, Resource, Role
 from libs.audit.log import AccessEntry, AccessLogger, entry_for
+from libs.events.db import asyncpg_dsn
+from libs.events.many_streams import LATER, NOTIFY_CHANNEL
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
 from tests.events.test_relay_projection import consume_all, write_accounts
@@ -77,3 +81,63 @@ async def test_access_log_rows_go_on_their_own_after_later_s(
         await task
         await logger.stop()
     assert len(await consume_all(kafka_bootstrap, audit, 20)) == 20
+
+
+async def _told(database_url: str, schema: str, heard: list[str]) -> asyncpg.Connection:
+    """A connection that keeps the relay notifications of ``schema``'s log rows in ``heard``."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    await conn.add_listener(NOTIFY_CHANNEL, lambda _c, _p, _ch, payload: heard.append(payload)
+                            if payload == schema.lower() + LATER else None)
+    return conn
+
+
+async def test_a_logger_tells_the_relay_once_while_its_batches_come_and_all_rows_go(
+        engine, database_url, schema, kafka_bootstrap, make_topics):
+    """Batches within ``tell_every_s`` of the one that notified append without a notification
+    (every notification wakes every listening connection of the database); their rows go with
+    the drain the first one set."""
+    audit = await make_topics("audit.access", 1)
+    logger = AccessLogger(engine, "journal", topic_names={"audit.access": audit},
+                          tell_every_s=600)
+    relay = OutboxRelay(database_url, schema, kafka_bootstrap, poll_interval_s=600,
+                        later_s=1.0)   # no poll: only the first batch's wake-up drains
+    heard: list[str] = []
+    listening = await _told(database_url, schema, heard)
+    await logger.start()
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
+        for _ in range(10):   # ten group commits
+            patient = uuid.uuid4()
+            await logger.log(_access(patient), patient)
+        await eventually(lambda: relay.stats.published == 10)
+        assert len(heard) == 1, heard
+    finally:
+        relay.stop()
+        await task
+        await logger.stop()
+        await listening.close()
+    assert len(await consume_all(kafka_bootstrap, audit, 10)) == 10
+
+
+async def test_a_logger_tells_the_relay_again_once_tell_every_s_has_passed(
+        engine, database_url, schema, make_topics):
+    """A batch after ``tell_every_s`` notifies again, so rows committed after the drain the
+    last notification set do not wait for the relay's poll."""
+    audit = await make_topics("audit.access", 1)
+    logger = AccessLogger(engine, "journal", topic_names={"audit.access": audit},
+                          tell_every_s=0.2)
+    heard: list[str] = []
+    listening = await _told(database_url, schema, heard)
+    await logger.start()
+    try:
+        for pause in (0, 0, 0.3, 0):   # told, quiet, (time passes) told, quiet
+            await asyncio.sleep(pause)
+            patient = uuid.uuid4()
+            await logger.log(_access(patient), patient)
+        await eventually(lambda: len(heard) == 2)
+        await asyncio.sleep(0.2)   # (room for a notification that must not come)
+        assert len(heard) == 2, heard
+    finally:
+        await logger.stop()
+        await listening.close()
