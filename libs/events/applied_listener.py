@@ -1,5 +1,6 @@
-"""Hear what the projections of other processes applied: ``LISTEN ehr_applied`` on a
-connection of its own, and each notification of this schema announced to the waiters here
+"""Hear what the projections of other processes applied: ``LISTEN ehr_applied:<schema>`` (and
+``ehr_applied``, where runners of an older version notified) on a connection of its own, and
+each notification of this schema announced to the waiters here
 (:data:`libs.events.consistency.applied_here`).
 
 A projection runner's batch notifies in its claim statement, so the notification is delivered
@@ -22,6 +23,7 @@ import asyncpg
 
 from libs.events.consistency import Announcements, applied_here
 from libs.events.db import asyncpg_dsn
+from libs.events.many_streams import channel_of
 from libs.events.projection_positions import APPLIED_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,8 @@ class AppliedListener:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         try:
-            await conn.add_listener(APPLIED_CHANNEL, self._heard)
+            for channel in (channel_of(APPLIED_CHANNEL, self.schema), APPLIED_CHANNEL):
+                await conn.add_listener(channel, self._heard)   # (the second: older runners)
             self.announcements.listening()
             self.connected.set()
             try:
@@ -81,8 +84,8 @@ class AppliedListener:
                 await asyncio.wait_for(conn.close(), 5)
 
     def _heard(self, _conn, _pid, _channel, payload: str) -> None:
-        # every service's batches notify this channel: read only this schema's, and only
-        # while someone here waits (the ids of a batch were parsed for every listener)
+        # read only this schema's (the old channel carried every service's batches), and
+        # only while someone here waits (the ids of a batch were parsed for every listener)
         if not payload.startswith(self._prefix) or not self.announcements.waiting():
             return
         try:

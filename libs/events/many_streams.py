@@ -33,8 +33,28 @@ from libs.events.ports import ConcurrencyError, EventContext
 from libs.events.registry import EventPayload
 
 NOTIFY_CHANNEL = "ehr_outbox"
-"""Every store's appends notify this channel with their schema as the payload: the channel is
-the database's, so a relay wakes only for its own schema's payload."""
+"""A store's appends notify ``ehr_outbox:<schema>`` (:func:`channel_of`) with their schema as
+the payload; relays also listen on ``ehr_outbox`` itself, where writers of an older version
+notified (one channel for the whole database) during a roll-out."""
+SCHEMA_CHARS = 48
+"""A channel names at most 63 bytes: the schema's first 48 characters name its channels."""
+
+
+def channel_of(base: str, schema: str) -> str:
+    """``base``'s channel for one schema. PostgreSQL still wakes every listening connection of
+    the database at every notification, but sends it (and so wakes the process) only where
+    the channel is listened to: a relay or API was woken by every other schema's appends and
+    batches, at every write (bench/RESULTS.md). Schemas alike in their first
+    :data:`SCHEMA_CHARS` characters share a channel: a wake-up, the payload still decides."""
+    return f"{base}:{schema[:SCHEMA_CHARS]}"
+
+
+def channel_sql(base: str) -> str:
+    """:func:`channel_of` in SQL, for the schema the statement runs in."""
+    return f"'{base}:' || left(current_schema(), {SCHEMA_CHARS})"
+
+
+_NOTIFY = f"pg_notify({channel_sql(NOTIFY_CHANNEL)}, current_schema())"
 LATER = ":later"
 """Appended to the schema in the payload of an append nobody waits to see published (the access
 log's, ``append_written_in(later=True)``): its relay drains it within ``relay_later_s``, with
@@ -72,17 +92,15 @@ ob AS (
         ON y.s = ev.stream_id AND y.v = ev.stream_version
     RETURNING position)
 SELECT ehr_require_claimed((SELECT claimed FROM ok)) AS claimed,
-       (SELECT count(*) FROM ob) AS outboxed, pg_notify('{NOTIFY_CHANNEL}', current_schema())
-           AS notified
+       (SELECT count(*) FROM ob) AS outboxed, {_NOTIFY} AS notified
 """
 APPEND_STREAMS_LATER = APPEND_STREAMS.replace(
-    "current_schema())", f"current_schema() || '{LATER}')")
-APPEND_STREAMS_QUIET = APPEND_STREAMS.replace(
-    f"pg_notify('{NOTIFY_CHANNEL}', current_schema())", "NULL")
+    _NOTIFY, _NOTIFY.replace("current_schema())", f"current_schema() || '{LATER}')"))
+APPEND_STREAMS_QUIET = APPEND_STREAMS.replace(_NOTIFY, "NULL")
 """An append that tells no one: rows of a writer that told its relay of its rows a moment ago
 (the access log's, ``libs/audit/log.py``). Every notification wakes every listening connection
 of the database, whatever its channel (about 15 µs of PostgreSQL's CPU each: bench/RESULTS.md)."""
-assert APPEND_STREAMS != APPEND_STREAMS_LATER and APPEND_STREAMS != APPEND_STREAMS_QUIET
+assert len({APPEND_STREAMS, APPEND_STREAMS_LATER, APPEND_STREAMS_QUIET}) == 3
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.many_streams import channel_sql
+
 APPLIED_CHANNEL = "ehr_applied"
+"""A batch notifies ``ehr_applied:<schema>`` (``many_streams.channel_of``); API processes also
+listen on ``ehr_applied``, where runners of an older version notified, during a roll-out."""
 NAMED_AT_MOST = 200   # event ids a notification names (its payload holds < 8,000 bytes)
 
 _CLAIM = f"""
@@ -29,7 +33,7 @@ _CLAIM = f"""
         INSERT INTO projection_events (projection, event_id)
         SELECT $1::text, e FROM unnest($5::uuid[]) AS e
         ON CONFLICT DO NOTHING RETURNING event_id),
-    told AS (SELECT pg_notify('{APPLIED_CHANNEL}',
+    told AS (SELECT pg_notify({channel_sql(APPLIED_CHANNEL)},
                               current_schema() || ' ' || $1::text || $6::text))
     SELECT fresh.event_id FROM fresh, told"""
 

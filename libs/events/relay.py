@@ -12,8 +12,10 @@
 * One relay per store is active: it holds a PostgreSQL advisory lock on a dedicated connection;
   the others stand by and take over when that connection dies.
 * It wakes on LISTEN/NOTIFY and also polls, so a lost notification delays nothing for long.
-  Notifications carry the writer's schema: a relay wakes for its own store's appends only, not
-  for every write of every service sharing the database.
+  Appends notify their schema's channel (``ehr_outbox:<schema>``), so a relay is not sent, and
+  not woken by, the writes of every service sharing the database; it also listens on
+  ``ehr_outbox``, where writers of an older version notified, and the payload (the writer's
+  schema) still decides.
 * After a drain that emptied the outbox it lingers ``linger_s`` (``EHR_RELAY_LINGER_S``, 20 ms)
   before it looks again, so on a busy outbox what came meanwhile goes in one batch (a drain per
   group commit was a third of a core for the access log: bench/RESULTS.md). Then it sleeps
@@ -43,7 +45,7 @@ from opentelemetry import propagate, trace
 
 from libs.events.db import asyncpg_dsn, check_schema
 from libs.events.kafka_client import KafkaAccessError, access_error, client_options
-from libs.events.many_streams import LATER
+from libs.events.many_streams import LATER, channel_of
 from libs.events.store import NOTIFY_CHANNEL
 from libs.events.telemetry_hooks import instruments
 
@@ -191,7 +193,8 @@ class OutboxRelay:
                     self._wake.set()
                 elif payload == unhurried:
                     self._wake_later()
-            await conn.add_listener(NOTIFY_CHANNEL, notified)
+            for channel in (channel_of(NOTIFY_CHANNEL, self.schema), NOTIFY_CHANNEL):
+                await conn.add_listener(channel, notified)   # (the second: older writers)
             while not self._stop.is_set():
                 moved = await self._drain_once(conn)
                 await self._prune(conn)

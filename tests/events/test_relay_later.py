@@ -14,7 +14,7 @@ import asyncpg
 from libs.access.model import Action, Decision, Practitioner, Resource, Role
 from libs.audit.log import AccessEntry, AccessLogger, entry_for
 from libs.events.db import asyncpg_dsn
-from libs.events.many_streams import LATER, NOTIFY_CHANNEL
+from libs.events.many_streams import LATER, NOTIFY_CHANNEL, channel_of
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
 from tests.events.test_relay_projection import consume_all, write_accounts
@@ -86,7 +86,8 @@ async def test_access_log_rows_go_on_their_own_after_later_s(
 async def _told(database_url: str, schema: str, heard: list[str]) -> asyncpg.Connection:
     """A connection that keeps the relay notifications of ``schema``'s log rows in ``heard``."""
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    await conn.add_listener(NOTIFY_CHANNEL, lambda _c, _p, _ch, payload: heard.append(payload)
+    await conn.add_listener(channel_of(NOTIFY_CHANNEL, schema.lower()),
+                            lambda _c, _p, _ch, payload: heard.append(payload)
                             if payload == schema.lower() + LATER else None)
     return conn
 
