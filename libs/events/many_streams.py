@@ -54,7 +54,8 @@ def channel_sql(base: str) -> str:
     return f"'{base}:' || left(current_schema(), {SCHEMA_CHARS})"
 
 
-_NOTIFY = f"pg_notify({channel_sql(NOTIFY_CHANNEL)}, current_schema())"
+NOTIFY_SQL = f"pg_notify({channel_sql(NOTIFY_CHANNEL)}, current_schema())"
+"""An append's notification to its relay (its schema's channel, the schema as payload)."""
 LATER = ":later"
 """Appended to the schema in the payload of an append nobody waits to see published (the access
 log's, ``append_written_in(later=True)``): its relay drains it within ``relay_later_s``, with
@@ -92,11 +93,11 @@ ob AS (
         ON y.s = ev.stream_id AND y.v = ev.stream_version
     RETURNING position)
 SELECT ehr_require_claimed((SELECT claimed FROM ok)) AS claimed,
-       (SELECT count(*) FROM ob) AS outboxed, {_NOTIFY} AS notified
+       (SELECT count(*) FROM ob) AS outboxed, {NOTIFY_SQL} AS notified
 """
 APPEND_STREAMS_LATER = APPEND_STREAMS.replace(
-    _NOTIFY, _NOTIFY.replace("current_schema())", f"current_schema() || '{LATER}')"))
-APPEND_STREAMS_QUIET = APPEND_STREAMS.replace(_NOTIFY, "NULL")
+    NOTIFY_SQL, NOTIFY_SQL.replace("current_schema())", f"current_schema() || '{LATER}')"))
+APPEND_STREAMS_QUIET = APPEND_STREAMS.replace(NOTIFY_SQL, "NULL")
 """An append that tells no one: rows of a writer that told its relay of its rows a moment ago
 (the access log's, ``libs/audit/log.py``). Every notification wakes every listening connection
 of the database, whatever its channel (about 15 µs of PostgreSQL's CPU each: bench/RESULTS.md)."""

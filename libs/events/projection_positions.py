@@ -3,7 +3,7 @@ every applied event (``projection_events``: a redelivered or republished event i
 and the next offset of every partition (``projection_positions``: where a restarted runner
 seeks). Both are written in the batch's own transaction, so they commit with the read model's
 changes or not at all. The same statement tells the service's API processes which events the
-batch applied (``NOTIFY ehr_applied``, delivered when the transaction commits;
+batch applied (``NOTIFY ehr_applied:<schema>``, delivered when the transaction commits;
 :mod:`libs.events.applied_listener`), so a read-your-writes wait there need not poll."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.events.db import pooled, setup_turn
 from libs.events import many_streams
 from libs.events.envelope import Envelope, utcnow
-from libs.events.many_streams import NOTIFY_CHANNEL, StreamAppend, WrittenAppend, channel_sql
+from libs.events.many_streams import NOTIFY_CHANNEL, StreamAppend, WrittenAppend
 from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, EventContext,
                                Snapshot, StoredEvent, build_envelopes, check_append,
                                claims_table, data_field, trace_carrier)
@@ -69,10 +69,9 @@ ob AS (
 SELECT (SELECT version FROM claim) AS version,
        (SELECT array_agg(position ORDER BY stream_version) FROM ev) AS positions,
        (SELECT count(*) FROM ob) AS outboxed, $4::int AS base,
-       CASE WHEN EXISTS (SELECT 1 FROM claim) THEN pg_notify({channel}, current_schema())
-            END AS notified
+       CASE WHEN EXISTS (SELECT 1 FROM claim) THEN {notify} END AS notified
 """
-_SQL = {mode: _APPEND.format(claim=claim, channel=channel_sql(NOTIFY_CHANNEL))
+_SQL = {mode: _APPEND.format(claim=claim, notify=many_streams.NOTIFY_SQL)
         for mode, claim in _CLAIMS.items()}
 _UPSERT_STREAM = """INSERT INTO streams (stream_id, version, patient_id) VALUES ($1, $2, $3)
                     ON CONFLICT (stream_id) DO UPDATE

@@ -73,8 +73,9 @@ async def test_other_schemas_and_other_projections_wake_no_one(heard, engine, da
 
 async def test_a_notification_is_read_only_for_its_schema_and_while_someone_waits(
         heard, engine, database_url, caplog):
-    """Every service's batches notify one channel: a listener reads (parses) only its own
-    schema's, and only while a waiter here watches; an unreadable one it reads is said so."""
+    """On the database's one channel (where runners of an older version notify every
+    service's batches) a listener reads (parses) only its own schema's, and only while a
+    waiter here watches; an unreadable one it reads is said so."""
     ann, listener = heard
     broken = [f"t_elsewhere journal_records {'z' * 32}",        # another schema's
               f"{listener.schema} journal_records {'z' * 32}"]  # its own, unreadable

@@ -19,7 +19,7 @@ from libs.events.db import asyncpg_dsn
 from libs.events.many_streams import NOTIFY_CHANNEL, SCHEMA_CHARS, channel_of
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
-from tests.events.test_relay_later import _access
+from tests.events.test_relay_later import denied_read
 from tests.events.test_relay_projection import write_accounts
 from tests.support.bank import EVENTS as BANK_EVENTS
 from tests.support.waiting import eventually
@@ -73,7 +73,7 @@ async def test_a_relay_still_wakes_for_a_writer_that_notifies_the_old_channel(
     try:
         await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
         patient = uuid.uuid4()
-        await logger.log(_access(patient), patient)
+        await logger.log(denied_read(patient), patient)
         await asyncio.sleep(0.3)   # (room for a drain that must not come)
         assert relay.stats.published == 0
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, schema)

@@ -25,7 +25,7 @@ STRANGER = Practitioner(person_id="x", hpr="7654321", org_parent="999999999",
                         org_child="987654325", roles=frozenset({Role.nurse}))
 
 
-def _access(patient: uuid.UUID) -> AccessEntry:
+def denied_read(patient: uuid.UUID) -> AccessEntry:
     """A denied read of ``patient``'s record, as the access log writes every access."""
     return entry_for(STRANGER, Action.read, Resource(patient_id=patient, category="record"),
                      Decision(permit=False, reason="no_relation", message="no"),
@@ -47,7 +47,7 @@ async def test_access_log_rows_wait_for_the_relay_and_go_with_the_next_urgent_ap
         await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
         patient = uuid.uuid4()
         for _ in range(5):   # five batches, five notifications
-            await logger.log(_access(patient), patient)
+            await logger.log(denied_read(patient), patient)
         await asyncio.sleep(0.5)   # (room for a wake-up that must not come)
         assert (relay.stats.drains, relay.stats.published) == (1, 0)
         await write_accounts(store, 1, 0)        # an append someone may wait for
@@ -74,7 +74,7 @@ async def test_access_log_rows_go_on_their_own_after_later_s(
         await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
         for _ in range(20):   # twenty group commits, twenty notifications
             patient = uuid.uuid4()
-            await logger.log(_access(patient), patient)
+            await logger.log(denied_read(patient), patient)
         await eventually(lambda: relay.stats.published == 20)
     finally:
         relay.stop()
@@ -110,7 +110,7 @@ async def test_a_logger_tells_the_relay_once_while_its_batches_come_and_all_rows
         await eventually(lambda: relay.stats.leader and relay.stats.drains == 1)
         for _ in range(10):   # ten group commits
             patient = uuid.uuid4()
-            await logger.log(_access(patient), patient)
+            await logger.log(denied_read(patient), patient)
         await eventually(lambda: relay.stats.published == 10)
         assert len(heard) == 1, heard
     finally:
@@ -135,7 +135,7 @@ async def test_a_logger_tells_the_relay_again_once_tell_every_s_has_passed(
         for pause in (0, 0, 0.3, 0):   # told, quiet, (time passes) told, quiet
             await asyncio.sleep(pause)
             patient = uuid.uuid4()
-            await logger.log(_access(patient), patient)
+            await logger.log(denied_read(patient), patient)
         await eventually(lambda: len(heard) == 2)
         await asyncio.sleep(0.2)   # (room for a notification that must not come)
         assert len(heard) == 2, heard
