@@ -10,7 +10,8 @@ the chart and ``make run`` deploy them (the API process only serves); on 2 cores
 here would share the GIL with the load generator (aiohttp, closed loop; lighter than httpx).
 Windows log / no-log / no-log / log so drift cancels; the no-log server swaps
 ``app.state.access.logger`` for ``NoLog`` after startup. The CPU per read counts both service
-processes, so relaying and projecting the log entries are in it.
+processes, so relaying and projecting the log entries are in it. ``BENCH_PROFILE_DIR``: py-spy
+samples both processes in each window (``loadgen.spied``; ``access-<mode>-<n>[-background]``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from uuid import uuid4
 import aiohttp
 
 from bench.infra import Deadline, Resources, loadavg, pg_connect, unique
-from bench.loadgen import start_background
+from bench.loadgen import spied, start_background
 from bench.servers import unlogged
 from bench.report import Row
 from bench.util import Child, CpuMeter, cpu_text, pct
@@ -248,7 +249,10 @@ async def read_throughput(url: str, bootstrap: str, console, rows: list[Row],
                     before = await db.fetchval(count)
                     cpu = CpuMeter({server.pid: "consent API", background.pid: "consent relay "
                                     "and projections", os.getpid(): "load generator"})
-                    f = await drive(session, patients)
+                    async with spied(f"access-{mode}-{len(got[mode]) + 1}",
+                                     WARMUP_S + WINDOW_S, {"": server.pid,
+                                                           "-background": background.pid}):
+                        f = await drive(session, patients)
                     f["cpu"] = cpu.stop()
             finally:
                 await server.stop()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
@@ -338,21 +339,27 @@ def session_for(port: int, token: str | None = None, limit: int = CLIENTS) -> ai
         connector=aiohttp.TCPConnector(limit=limit), timeout=aiohttp.ClientTimeout(total=300))
 
 
-@contextlib.asynccontextmanager
-async def profiled(server: Server, name: str, seconds: float):
+def profiled(server: Server, name: str, seconds: float):
     """py-spy on the server's processes for the window, when ``BENCH_PROFILE_DIR`` is set:
     ``<name>.txt`` (the API) and ``<name>-background.txt`` (its relay and projections), in
     py-spy's raw (collapsed stacks) format."""
+    return spied(name, seconds, {"": server.pid,
+                                 "-background": server.background and server.background.pid})
+
+
+@contextlib.asynccontextmanager
+async def spied(name: str, seconds: float, pids: dict[str, int | None]):
+    """``profiled`` for any processes: ``<name><suffix>.txt`` for each ``suffix: pid``."""
     out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
         shutil.which("py-spy")
     procs = []
     if out and spy:
         Path(out).mkdir(parents=True, exist_ok=True)
-        for pid, suffix in ((server.pid, ""), (server.background and server.background.pid,
-                                                "-background")):
+        for suffix, pid in pids.items():
             if pid:
                 procs.append(await asyncio.create_subprocess_exec(
-                    spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "100",
+                    spy, "record", *shlex.split(os.environ.get("BENCH_PYSPY_ARGS", "")),
+                    "--pid", str(pid), "--subprocesses", "--rate", "100",
                     "--duration", str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
                     str(Path(out) / f"{name}{suffix}.txt"), stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL))
