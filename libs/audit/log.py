@@ -180,9 +180,7 @@ class AccessLogger:
         # batches are larger, and PostgreSQL's fewer statements take less CPU from the API on a
         # shared machine (the consent access benchmark, 2 lanes against 1: bench/RESULTS.md)
         self._conns: list[AsyncConnection | None] = [None] * lanes
-        self._free = list(range(lanes))
         self._busy: set[UUID] = set()
-        self._inflight: set[asyncio.Task] = set()
         self.slots, self.slot = slots, None   # the writer slot, taken before the first batch
         self._slot_conn: AsyncConnection | None = None
         self._slot_raw: asyncpg.Connection | None = None
@@ -230,29 +228,38 @@ class AccessLogger:
         return batch
 
     async def _run(self) -> None:
+        lanes = [asyncio.create_task(self._lane(k)) for k in range(len(self._conns))]
         try:
-            while True:
-                batch = self._take() if self._queue and self._free else []
-                if batch:
-                    lane = self._free.pop()
-                    self._busy.update(w[1] for w in batch)
-                    task = asyncio.create_task(self._write(batch, lane))
-                    self._inflight.add(task)
-                    continue
-                if self._closing and not self._queue and not self._inflight:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
+            await asyncio.gather(*lanes)
         finally:  # cancelled: nobody may wait forever for an entry that was never written
-            for task in self._inflight:
+            for task in lanes:
                 task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
             for fut in (w[2] for w in self._queue if not w[2].done()):
                 fut.set_exception(RuntimeError("the access logger stopped"))
+
+    async def _lane(self, lane: int) -> None:
+        """One lane's batches, one after another: the next is taken and its statement sent in
+        the step the last one's commit returned in (its waiters woken just before). A task of
+        its own per batch, started by another, queued each batch twice behind every request
+        step ready on the event loop while the connection idled: under reads a third of a
+        batch's cycle (bench/RESULTS.md)."""
+        while True:
+            batch = self._take() if self._queue else []
+            if batch:
+                await self._write(batch, lane)
+                self._wake.set()   # another lane may wait for one of these patients
+                continue
+            if self._closing and not self._queue:
+                return
+            self._wake.clear()
+            await self._wake.wait()
 
     async def _write(self, batch: list[_Waiter], lane: int) -> None:
         by_patient: dict[UUID, list[AccessEntry]] = {}
         for entry, pid, *_ in batch:
             by_patient.setdefault(pid, []).append(entry)
+        self._busy.update(by_patient)
         self.batches += 1
         error: Exception | None = None
         try:
@@ -265,9 +272,6 @@ class AccessLogger:
             error = exc
         finally:
             self._busy.difference_update(by_patient)
-            self._free.append(lane)
-            self._inflight.discard(asyncio.current_task())
-            self._wake.set()
         if error is None:  # for operators: how the group commit groups and how long it makes wait
             measured = {"service": self.service}
             self._metrics.audit_batch.record(len(batch), measured)
