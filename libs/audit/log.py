@@ -242,8 +242,8 @@ class AccessLogger:
         """One lane's batches, one after another: the next is taken and its statement sent in
         the step the last one's commit returned in (its waiters woken just before). A task of
         its own per batch, started by another, queued each batch twice behind every request
-        step ready on the event loop while the connection idled: under reads a third of a
-        batch's cycle (bench/RESULTS.md)."""
+        step ready on the event loop while the connection idled: under reads 3.7 ms of a
+        batch's 9.3 ms cycle (bench/RESULTS.md)."""
         while True:
             batch = self._take() if self._queue else []
             if batch:
