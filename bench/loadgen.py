@@ -349,9 +349,11 @@ def profiled(server: Server, name: str, seconds: float):
 
 @contextlib.asynccontextmanager
 async def spied(name: str, seconds: float, pids: dict[str, int | None]):
-    """``profiled`` for any processes: ``<name><suffix>.txt`` for each ``suffix: pid``."""
+    """``profiled`` for any processes: ``<name><suffix>.txt`` for each ``suffix: pid``
+    (``.svg``, a flame graph, with ``BENCH_PYSPY_FORMAT=flamegraph``)."""
     out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
         shutil.which("py-spy")
+    fmt = os.environ.get("BENCH_PYSPY_FORMAT", "raw")
     procs = []
     if out and spy:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -360,8 +362,9 @@ async def spied(name: str, seconds: float, pids: dict[str, int | None]):
                 procs.append(await asyncio.create_subprocess_exec(
                     spy, "record", *shlex.split(os.environ.get("BENCH_PYSPY_ARGS", "")),
                     "--pid", str(pid), "--subprocesses", "--rate", "100",
-                    "--duration", str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
-                    str(Path(out) / f"{name}{suffix}.txt"), stdout=asyncio.subprocess.DEVNULL,
+                    "--duration", str(int(seconds)), "--format", fmt, "--nonblocking", "-o",
+                    str(Path(out) / f"{name}{suffix}.{'svg' if fmt == 'flamegraph' else 'txt'}"),
+                    stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL))
     try:
         yield
