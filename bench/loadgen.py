@@ -25,6 +25,7 @@ from time import perf_counter
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.citizen_profile import without_machine_paths
 from bench.infra import Deadline, loadavg
 from bench.report import Row
 from bench.servers import BACKGROUND_READY
@@ -354,16 +355,17 @@ async def spied(name: str, seconds: float, pids: dict[str, int | None]):
     out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
         shutil.which("py-spy")
     fmt = os.environ.get("BENCH_PYSPY_FORMAT", "raw")
-    procs = []
+    procs, graphs = [], []
     if out and spy:
         Path(out).mkdir(parents=True, exist_ok=True)
         for suffix, pid in pids.items():
             if pid:
+                graphs.append(Path(out) / f"{name}{suffix}.svg")
                 procs.append(await asyncio.create_subprocess_exec(
                     spy, "record", *shlex.split(os.environ.get("BENCH_PYSPY_ARGS", "")),
                     "--pid", str(pid), "--subprocesses", "--rate", "100",
                     "--duration", str(int(seconds)), "--format", fmt, "--nonblocking", "-o",
-                    str(Path(out) / f"{name}{suffix}.{'svg' if fmt == 'flamegraph' else 'txt'}"),
+                    str(graphs[-1].with_suffix(".svg" if fmt == "flamegraph" else ".txt")),
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL))
     try:
@@ -375,3 +377,6 @@ async def spied(name: str, seconds: float, pids: dict[str, int | None]):
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+        for graph in graphs if fmt == "flamegraph" else ():   # kept in the repository maybe:
+            with contextlib.suppress(OSError):                # no path of this machine
+                graph.write_text(without_machine_paths(graph.read_text()))
