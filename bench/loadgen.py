@@ -351,22 +351,23 @@ def profiled(server: Server, name: str, seconds: float):
 @contextlib.asynccontextmanager
 async def spied(name: str, seconds: float, pids: dict[str, int | None]):
     """``profiled`` for any processes: ``<name><suffix>.txt`` for each ``suffix: pid``
-    (``.svg``, a flame graph, with ``BENCH_PYSPY_FORMAT=flamegraph``)."""
+    (``.svg``, a flame graph, with ``BENCH_PYSPY_FORMAT=flamegraph``); ``BENCH_PYSPY_ARGS``
+    adds py-spy arguments (``--native``, ``--idle``)."""
     out, spy = os.environ.get("BENCH_PROFILE_DIR"), os.environ.get("BENCH_PYSPY") or \
         shutil.which("py-spy")
     fmt = os.environ.get("BENCH_PYSPY_FORMAT", "raw")
-    procs, graphs = [], []
+    svg = fmt == "flamegraph"
+    procs, files = [], []
     if out and spy:
         Path(out).mkdir(parents=True, exist_ok=True)
         for suffix, pid in pids.items():
             if pid:
-                graphs.append(Path(out) / f"{name}{suffix}.svg")
+                files.append(Path(out) / f"{name}{suffix}.{'svg' if svg else 'txt'}")
                 procs.append(await asyncio.create_subprocess_exec(
                     spy, "record", *shlex.split(os.environ.get("BENCH_PYSPY_ARGS", "")),
                     "--pid", str(pid), "--subprocesses", "--rate", "100",
                     "--duration", str(int(seconds)), "--format", fmt, "--nonblocking", "-o",
-                    str(graphs[-1].with_suffix(".svg" if fmt == "flamegraph" else ".txt")),
-                    stdout=asyncio.subprocess.DEVNULL,
+                    str(files[-1]), stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL))
     try:
         yield
@@ -377,6 +378,6 @@ async def spied(name: str, seconds: float, pids: dict[str, int | None]):
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        for graph in graphs if fmt == "flamegraph" else ():   # kept in the repository maybe:
-            with contextlib.suppress(OSError):                # no path of this machine
+        for graph in files if svg else ():   # may be kept in the repository: no path of
+            with contextlib.suppress(OSError):   # this machine in it
                 graph.write_text(without_machine_paths(graph.read_text()))
