@@ -8,7 +8,8 @@ chose receives them. Attributes are names of projections and topics only, never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -68,15 +69,24 @@ def instruments() -> Instruments:
     return Instruments()
 
 
-def batch_span(projection: str, records: Sequence[Any]):
+@contextlib.contextmanager
+def batch_span(projection: str, records: Sequence[Any]) -> Iterator[trace.Span]:
     """A span for a projection's batch of Kafka ``records``: child of the trace that wrote its
     first event (W3C headers), linked to the traces of the next ones (at most 100, which is all
-    a backend shows)."""
-    contexts = [propagate.extract({k: v.decode() for k, v in (r.headers or ()) if v})
-                for r in records[:101]]
-    links = [trace.Link(sc) for sc in (trace.get_current_span(c).get_span_context()
-                                       for c in contexts[1:]) if sc.is_valid]
-    return projection_tracer.start_as_current_span(
-        f"projection {projection} apply",
-        context=contexts[0] if contexts else otel_context.Context(), links=links,
-        attributes={"ehr.projection": projection, "ehr.events": len(records)})
+    a backend shows). The first record's trace decides whether the span is recorded
+    (parent-based sampling); the other records' headers are read only when it is: at a trace
+    ratio of 0.1, nine batches in ten, reading them was 1-4 % of a projection process's CPU."""
+    first = _context_of(records[0]) if records else otel_context.Context()
+    with projection_tracer.start_as_current_span(
+            f"projection {projection} apply", context=first,
+            attributes={"ehr.projection": projection, "ehr.events": len(records)}) as span:
+        if span.is_recording():
+            for record in records[1:101]:
+                linked = trace.get_current_span(_context_of(record)).get_span_context()
+                if linked.is_valid:
+                    span.add_link(linked)
+        yield span
+
+
+def _context_of(record: Any) -> otel_context.Context:
+    return propagate.extract({k: v.decode() for k, v in (record.headers or ()) if v})
