@@ -17,11 +17,15 @@ from libs.events.consistency import ConsistencyToken
 from tests.consent.conftest import LEGEVAKT, NAV_ORG, SCHOOL_ORG, Consent
 from tests.support.waiting import passes
 
-TODAY = local_day(datetime.now(UTC))   # the policy counts ages in Oslo days, as here
+
+def today() -> date:
+    """Today in Oslo, as the policy counts ages: asked when a test runs, not when the module
+    was collected (a session begun before Oslo's midnight ran its tests after it)."""
+    return local_day(datetime.now(UTC))
 
 
 def years_ago(years: int, days: int = 0) -> date:
-    d = TODAY - timedelta(days=days)
+    d = today() - timedelta(days=days)
     return d.replace(year=d.year - years)
 
 

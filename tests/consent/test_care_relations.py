@@ -5,7 +5,7 @@ existence oracle (7), and implausible dates (5)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from libs.access.model import Role
 from libs.kernel.time import local_day
@@ -15,12 +15,17 @@ from tests.support.waiting import passes
 
 NURSING_HOME = "974600986"   # another unit of the municipality
 GENERIC = "You have no need-to-know for this information."
-TODAY = local_day(datetime.now(UTC))
 BODY = {"purpose": "home care", "basis": "service_decision", "reason": "vedtak om hjemmesykepleie"}
 
 
+def today() -> date:
+    """Today in Oslo, as the policy counts ages, when the test runs (not when collected)."""
+    return local_day(datetime.now(UTC))
+
+
 def born(years: int):
-    return TODAY.replace(year=TODAY.year - years)
+    d = today()
+    return d.replace(year=d.year - years)
 
 
 def later(**delta) -> str:

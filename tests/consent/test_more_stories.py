@@ -17,11 +17,15 @@ from tests.consent.conftest import SCHOOL_ORG, Consent
 from tests.support.routes import patient_routes, unguarded_routes
 from tests.support.waiting import passes
 
-TODAY = local_day(datetime.now(UTC))   # the policy counts ages in Oslo days, as here
+
+def today() -> date:
+    """Today in Oslo, as the policy counts ages, when the test runs (not when collected)."""
+    return local_day(datetime.now(UTC))
 
 
 def years_ago(years: int) -> date:
-    return TODAY.replace(year=TODAY.year - years) - timedelta(days=3)
+    d = today()
+    return d.replace(year=d.year - years) - timedelta(days=3)
 
 
 def token(r) -> dict[str, str]:
