@@ -145,3 +145,35 @@ async def test_the_gateway_keeps_its_connections_to_a_service_under_concurrent_r
         await asyncio.to_thread(stop, prefix)
         server.should_exit = True
         await serving
+
+
+async def test_the_gateway_closes_an_idle_connection_before_the_service_would(tmp_path):
+    """A request sent on a connection the service is closing fails (a POST is not retried), so
+    nginx must give up idle connections first: the service here would keep them for ten
+    minutes, and the services run with uvicorn's own keep-alive timeout."""
+    assert UPSTREAM_IDLE_S < uvicorn.Config(app=None).timeout_keep_alive
+
+    async def service(scope, receive, send):
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+    port, listen = free_port(), f"127.0.0.1:{free_port()}"
+    server = uvicorn.Server(uvicorn.Config(service, port=port, log_level="warning",
+                                           lifespan="off", timeout_keep_alive=600))
+    serving = asyncio.create_task(server.serve())
+    prefix = tmp_path / "gateway"
+    try:
+        await eventually(lambda: server.started, 10, 0.01, "the service listening")
+        write(prefix, (nginx_conf({"Observation": "journal"}, {"journal": f"127.0.0.1:{port}"},
+                                  listen=listen, transaction=None, user=getpass.getuser()), {}))
+        await asyncio.to_thread(start, prefix)
+        async with httpx.AsyncClient(base_url=f"http://{listen}/fhir/") as http:
+            assert (await http.post("Observation", content=b"{}")).status_code == 200
+        assert len(server.server_state.connections) == 1   # kept after its answer
+        await eventually(lambda: not server.server_state.connections, 30, 0.1,
+                         "nginx closing its idle connection to the service")
+    finally:
+        await asyncio.to_thread(stop, prefix)
+        server.should_exit = True
+        await serving
