@@ -31,6 +31,7 @@ from opentelemetry import trace
 from libs.events.envelope import Actor, Envelope, new_event_id
 from libs.events.ports import ConcurrencyError, EventContext
 from libs.events.registry import EventPayload
+from libs.events.telemetry_hooks import child_span
 
 NOTIFY_CHANNEL = "ehr_outbox"
 """A store's appends notify ``ehr_outbox:<schema>`` (:func:`channel_of`) with their schema as
@@ -213,8 +214,8 @@ async def insert(conn: asyncpg.Connection, streams: Sequence[tuple[str, int, int
     """Run :data:`APPEND_STREAMS` for ``streams`` (id, expected version, events, patient);
     ``later``: :data:`APPEND_STREAMS_LATER`, whose notification does not hurry the relay;
     ``tell=False``: :data:`APPEND_STREAMS_QUIET`, no notification at all."""
-    with tracer.start_as_current_span(
-            "event store append", kind=trace.SpanKind.CLIENT,
+    with child_span(
+            tracer, "event store append", kind=trace.SpanKind.CLIENT,
             attributes={"db.system.name": "postgresql", "db.operation.name": "append",
                         "ehr.events": len(rows.id), "ehr.streams": len(streams)}):
         try:

@@ -47,7 +47,7 @@ from libs.events.db import asyncpg_dsn, check_schema
 from libs.events.kafka_client import KafkaAccessError, access_error, client_options
 from libs.events.many_streams import LATER, channel_of
 from libs.events.store import NOTIFY_CHANNEL
-from libs.events.telemetry_hooks import instruments
+from libs.events.telemetry_hooks import instruments, traced
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("ehr.events.relay")
@@ -272,16 +272,17 @@ class OutboxRelay:
             for row in rows:
                 headers = []
                 if row["traceparent"]:   # the write was traced: continue its trace
-                    parent = propagate.extract({k: v for k, v in (
-                        ("traceparent", row["traceparent"]), ("tracestate", row["tracestate"]))
-                        if v})
-                    with tracer.start_as_current_span(
-                            f"{row['topic']} publish", context=parent,
-                            kind=trace.SpanKind.PRODUCER,
-                            attributes={"messaging.system": "kafka",
-                                        "messaging.destination.name": row["topic"]}):
-                        carrier: dict[str, str] = {}
-                        propagate.inject(carrier)
+                    carrier = {k: v for k, v in (("traceparent", row["traceparent"]),
+                                                 ("tracestate", row["tracestate"])) if v}
+                    parent = propagate.extract(carrier)
+                    if traced(parent):   # else no span: the write's own trace goes on
+                        with tracer.start_as_current_span(
+                                f"{row['topic']} publish", context=parent,
+                                kind=trace.SpanKind.PRODUCER,
+                                attributes={"messaging.system": "kafka",
+                                            "messaging.destination.name": row["topic"]}):
+                            carrier = {}
+                            propagate.inject(carrier)
                     headers = [(k, v.encode()) for k, v in carrier.items()]
                 futures.append(await producer.send(row["topic"], row["envelope"].encode(),
                                                    key=row["key"], headers=headers))

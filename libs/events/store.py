@@ -28,6 +28,7 @@ from libs.events.ports import (AppendResult, CommitPosition, ConcurrencyError, E
                                Snapshot, StoredEvent, build_envelopes, check_append,
                                claims_table, data_field, trace_carrier)
 from libs.events.registry import EventPayload, Registry
+from libs.events.telemetry_hooks import child_span
 
 # the values crossing the store's boundary live in ports.py (the in-memory store shares them)
 __all__ = ["NOTIFY_CHANNEL", "AppendResult", "CommitPosition", "ConcurrencyError",
@@ -143,8 +144,8 @@ class EventStore:
         now = utcnow()
         envelopes = build_envelopes(stream_id, base, payloads, ctx, now, traceparent)
         try:
-            with tracer.start_as_current_span(
-                    "event store append", kind=trace.SpanKind.CLIENT,
+            with child_span(
+                    tracer, "event store append", kind=trace.SpanKind.CLIENT,
                     attributes={"db.system.name": "postgresql", "db.operation.name": "append",
                                 "ehr.events": n, "ehr.event_type": envelopes[0].type}):
                 row = await fetchrow(

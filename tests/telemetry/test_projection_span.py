@@ -1,6 +1,7 @@
 """A projection batch's span (``libs/events/telemetry_hooks.batch_span``): a child of the
 trace that wrote the batch's first event, linked to the traces of the others, and only when
-that first trace is recorded. In-process, no I/O."""
+that first trace is recorded; and ``child_span``, started only in a trace that may be recorded.
+In-process, no I/O."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import io
 from types import SimpleNamespace
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from libs.config import Settings
-from libs.events.telemetry_hooks import batch_span
+from libs.events.telemetry_hooks import _context_of, batch_span, child_span, traced
 from libs.telemetry import setup_telemetry, shutdown
 
 
@@ -68,3 +70,18 @@ def test_links_stop_at_a_hundred(spans):
         pass
     [span] = spans.get_finished_spans()
     assert len(span.links) == 100 and span.links[-1].context.trace_id == 101
+
+
+def test_a_child_span_is_started_only_where_it_could_be_recorded(spans):
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("root", context=_context_of(_record(7))) as sampled:
+        with child_span(tracer, "append") as child:
+            assert child.is_recording() and child is trace.get_current_span()
+    with tracer.start_as_current_span("root", context=_context_of(_record(8, False))) as root:
+        with child_span(tracer, "append"):   # the sampler would drop it: none is started
+            assert trace.get_current_span() is root and not traced()
+    assert traced() and traced(_context_of(_record(9))) and not traced(
+        _context_of(_record(9, False)))
+    assert [(s.name, s.context.trace_id) for s in spans.get_finished_spans()] == [
+        ("append", 7), ("root", 7)]
+    assert sampled.context.trace_id == 7

@@ -157,15 +157,34 @@ async def test_one_trace_from_http_through_kafka_to_the_projection(
             assert body["resourceType"] == "OperationOutcome"
             assert body["issue"][0]["code"] == "transient"
 
+            # a caller whose trace was not sampled (once the first write is applied, so that
+            # its batch's span stays the first's): nothing recorded on the way, not even the
+            # append's or the publish's span, but its trace id still goes with the event
+            unsampled_trace_id = uuid.uuid4().hex
+            r = await client.post("/accounts", json={"name": "Ola", "national_id": FNR},
+                                  headers={"traceparent":
+                                           f"00-{unsampled_trace_id}-b7ad6b7169203332-00"})
+            assert r.status_code == 201, r.text
+            unsampled_event = ConsistencyToken.decode(r.headers[HEADER]).event_id
+
         # the Kafka record carries the trace context and nothing else in its headers
-        async def my_record():
+        seen: dict[str, object] = {}
+
+        async def both_records():
             batch = await probe.getmany(timeout_ms=200)
             for rec in (r for recs in batch.values() for r in recs):
-                if json.loads(rec.value)["event_id"] == str(event_id):
-                    return rec
-            return None
+                seen[json.loads(rec.value)["event_id"]] = rec
+            return {str(event_id), str(unsampled_event)} <= seen.keys()
 
-        record = await wait_for(my_record, 30, "the event on bank.events")
+        await wait_for(both_records, 30, "both events on bank.events")
+        record = seen[str(event_id)]
+        unsampled = dict((k, v.decode()) for k, v in seen[str(unsampled_event)].headers)
+        assert unsampled["traceparent"].split("-")[1::2] == [unsampled_trace_id, "00"]
+        # as the write left it: no publish span was started in between
+        assert unsampled["traceparent"] == json.loads(
+            seen[str(unsampled_event)].value)["traceparent"]
+        assert not [s for s in spans.get_finished_spans()
+                    if trace.format_trace_id(s.context.trace_id) == unsampled_trace_id]
         header_names = {k for k, _ in record.headers}
         assert "traceparent" in header_names and header_names <= {"traceparent", "tracestate"}
         assert all(FNR not in v.decode() for _, v in record.headers)
@@ -197,7 +216,9 @@ async def test_one_trace_from_http_through_kafka_to_the_projection(
         exported = json.dumps([json.loads(s.to_json()) for s in finished])
         assert FNR not in exported
         lines = [json.loads(line) for line in logs.getvalue().splitlines()]
-        [opened] = [line for line in lines if line["message"].startswith("opened account")]
+        opened, unsampled_line = [line for line in lines
+                                  if line["message"].startswith("opened account")]
+        assert unsampled_line["trace_id"] == unsampled_trace_id   # not sampled, still named
         assert opened["message"].endswith(f"for Kari Nordmann ({MASK})")
         assert opened["trace_id"] == record_tp
         assert FNR not in logs.getvalue()
