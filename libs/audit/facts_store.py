@@ -30,8 +30,9 @@ FACTS_OF = "(SELECT f.doc::text FROM access_facts f WHERE f.patient_id = {})"
 a hot read finds the patient and reads the facts in one statement (``facts_from`` parses them)."""
 
 
-PARSED_KEPT, PARSED_MAX_CHARS = 2048, 8192
-"""Facts texts whose parse is remembered, and the longest remembered (at most ~16 MB)."""
+PARSED_KEPT, PARSED_MAX_CHARS = 1024, 4096
+"""Facts texts whose parse is remembered, and the longest remembered: a parse takes about five
+times its text's size, so at most ~25 MB (~6 MB for texts of a few relations)."""
 
 
 def facts_from(raw: str | None, patient_id: UUID) -> Facts:
@@ -40,7 +41,7 @@ def facts_from(raw: str | None, patient_id: UUID) -> Facts:
     The text is read afresh by every decision; only its parse is remembered, by the text
     itself: the same text is the same facts (``Facts`` is immutable, and time counts only when
     a decision asks ``active(now)``), and changed facts are a text not seen before. Parsing a
-    patient's facts was 1.7 % of the journal API's CPU on FHIR reads (bench/RESULTS.md)."""
+    patient's facts was 2 % of the journal API's CPU on FHIR reads (bench/RESULTS.md)."""
     if not raw:
         return Facts.unknown(patient_id)
     return _parsed(raw) if len(raw) <= PARSED_MAX_CHARS else Facts.model_validate_json(raw)
