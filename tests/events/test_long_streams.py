@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import pytest
 from pydantic import BaseModel
 
+from libs.events.db import make_engine, pooled
 from libs.events.ports import Snapshot
 from libs.events.registry import EventPayload
 from libs.events.store import EventStore, entries_query
@@ -76,6 +77,8 @@ async def test_load_entries_reads_only_the_events_of_those_entries(backend: Back
     got = await store.load_entries(sid, "amount_ore", ["7"])
     assert [(e.stream_version, type(p).__name__) for e, p in got] == [
         (2, "Deposited"), (3, "Withdrawn"), (5, "Deposited")]
+    several = await store.load_entries(sid, "amount_ore", ["8", "7"])
+    assert [e.stream_version for e, _ in several] == [2, 3, 4, 5]
     assert await store.load_entries(sid, "amount_ore", []) == []
     assert await store.load_entries(stream_of(uuid.uuid4()), "amount_ore", ["7"]) == []
     with pytest.raises(ValueError):
@@ -98,8 +101,43 @@ async def test_load_entries_reads_by_the_index_not_the_stream(engine):
             await conn.execute("SET LOCAL enable_seqscan = off")   # whatever the table's size
             plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + entries_query("amount_ore"),
                                        sid, ["7"])
+            one = await conn.fetchval("EXPLAIN (FORMAT JSON) " + entries_query("amount_ore",
+                                                                              several=False),
+                                      sid, "7")
     assert '"Index Name": "events_entry_amount_ore"' in json.dumps(plan), plan
+    assert '"Index Name": "events_entry_amount_ore"' in json.dumps(one), one
     assert [p.amount_ore for _, p in await store.load_entries(sid, "amount_ore", ["7"])] == [7]
+
+
+async def test_one_entry_is_looked_up_by_a_plan_postgresql_keeps(engine, database_url, schema):
+    """A prepared statement whose generic plan PostgreSQL costs above its custom ones is planned
+    again at every call, and ``= ANY`` of an array parameter is costed as ten values: a single
+    create's look-up of its one observation was planned every time (bench/RESULTS.md). One
+    value is compared with ``=``, and the connection keeps a generic plan after five calls."""
+    store, pid = EventStore(engine, BANK), uuid.uuid4()
+    await store.index_entries("amount_ore")
+    sid = stream_of(pid)
+    await store.append(sid, 0, [AccountOpened(owner="Kari")], ctx(pid))
+    for v in range(1, 400, 100):   # as in a record: many events, each entry's few
+        await store.append(sid, v, [Deposited(amount_ore=v + i) for i in range(100)], ctx(pid))
+    alone = make_engine(database_url, schema, pool_size=1, max_overflow=0)  # one connection
+    try:
+        async with pooled(alone) as conn:
+            await conn.execute("ANALYZE events")
+        looked = EventStore(alone, BANK)
+        for v in range(1, 13):
+            assert [p.amount_ore for _, p in await looked.load_entries(
+                sid, "amount_ore", [str(v)])] == [v]
+        async with pooled(alone) as conn:
+            plans = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement = $1", entries_query("amount_ore", several=False))
+    finally:
+        await alone.dispose()
+    assert plans is not None, "the look-up of one value did not use its own statement"
+    # planned for each of the first five calls at most, then never again
+    assert plans["custom_plans"] <= 5 and plans["generic_plans"] == 12 - plans["custom_plans"], \
+        dict(plans)
 
 
 async def test_a_snapshot_is_kept_per_stream_and_shape(backend: Backend):
