@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from starlette.types import ASGIApp
 from typer.testing import CliRunner
 
 from cli.gateway import start, stop, write
@@ -98,6 +102,31 @@ def test_the_merged_statement_takes_each_type_from_its_owner_only():
         transaction_owner({"journal": JOURNAL, "other": JOURNAL})
 
 
+@asynccontextmanager
+async def behind_the_gateway(prefix: Path, service: ASGIApp,
+                             edit: Callable[[str], str] = lambda conf: conf,
+                             ) -> AsyncIterator[tuple[uvicorn.Server, str]]:
+    """``service`` served by uvicorn (idle connections kept ten minutes) behind the gateway as
+    ``ehr gateway`` configures it for Observations (``edit`` changes that config first);
+    yields the server and the gateway's address."""
+    port, listen = free_port(), f"127.0.0.1:{free_port()}"
+    server = uvicorn.Server(uvicorn.Config(service, port=port, log_level="warning",
+                                           proxy_headers=False, lifespan="off",
+                                           timeout_keep_alive=600))
+    serving = asyncio.create_task(server.serve())
+    conf = nginx_conf({"Observation": "journal"}, {"journal": f"127.0.0.1:{port}"},
+                      listen=listen, transaction=None, user=getpass.getuser())
+    try:
+        await eventually(lambda: server.started, 10, 0.01, "the service listening")
+        write(prefix, (edit(conf), {}))
+        await asyncio.to_thread(start, prefix)
+        yield server, listen
+    finally:
+        await asyncio.to_thread(stop, prefix)
+        server.should_exit = True
+        await serving
+
+
 async def test_the_gateway_keeps_its_connections_to_a_service_under_concurrent_requests(
         tmp_path):
     """16 clients through nginx to one service: nginx opens a connection per request in flight
@@ -117,21 +146,14 @@ async def test_the_gateway_keeps_its_connections_to_a_service_under_concurrent_r
                     "headers": [(b"content-type", b"application/fhir+json")]})
         await send({"type": "http.response.body", "body": b'{"resourceType":"Observation"}'})
 
-    port, listen = free_port(), f"127.0.0.1:{free_port()}"
-    server = uvicorn.Server(uvicorn.Config(service, port=port, log_level="warning",
-                                           proxy_headers=False, lifespan="off",
-                                           timeout_keep_alive=600))
-    serving = asyncio.create_task(server.serve())
-    prefix = tmp_path / "gateway"
-    conf = nginx_conf({"Observation": "journal"}, {"journal": f"127.0.0.1:{port}"},
-                      listen=listen, transaction=None, user=getpass.getuser())
     idle = f"keepalive_timeout {UPSTREAM_IDLE_S}s;"
-    assert conf.count(idle) == 1
-    try:
-        await eventually(lambda: server.started, 10, 0.01, "the service listening")
-        write(prefix, (conf.replace(idle, "keepalive_timeout 600s;"), {}))
-        await asyncio.to_thread(start, prefix)
-        clients = 16
+
+    def kept_idle(conf: str) -> str:
+        assert conf.count(idle) == 1
+        return conf.replace(idle, "keepalive_timeout 600s;")
+
+    clients = 16
+    async with behind_the_gateway(tmp_path / "gateway", service, kept_idle) as (_, listen):
         async with httpx.AsyncClient(base_url=f"http://{listen}/fhir/", limits=httpx.Limits(
                 max_connections=clients, max_keepalive_connections=clients)) as http:
 
@@ -141,10 +163,6 @@ async def test_the_gateway_keeps_its_connections_to_a_service_under_concurrent_r
 
             await asyncio.gather(*(one_client() for _ in range(clients)))
         assert 0 < len(seen) <= clients, f"{len(seen)} connections for {clients} clients"
-    finally:
-        await asyncio.to_thread(stop, prefix)
-        server.should_exit = True
-        await serving
 
 
 async def test_the_gateway_closes_an_idle_connection_before_the_service_would(tmp_path):
@@ -158,22 +176,9 @@ async def test_the_gateway_closes_an_idle_connection_before_the_service_would(tm
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"{}"})
 
-    port, listen = free_port(), f"127.0.0.1:{free_port()}"
-    server = uvicorn.Server(uvicorn.Config(service, port=port, log_level="warning",
-                                           lifespan="off", timeout_keep_alive=600))
-    serving = asyncio.create_task(server.serve())
-    prefix = tmp_path / "gateway"
-    try:
-        await eventually(lambda: server.started, 10, 0.01, "the service listening")
-        write(prefix, (nginx_conf({"Observation": "journal"}, {"journal": f"127.0.0.1:{port}"},
-                                  listen=listen, transaction=None, user=getpass.getuser()), {}))
-        await asyncio.to_thread(start, prefix)
+    async with behind_the_gateway(tmp_path / "gateway", service) as (server, listen):
         async with httpx.AsyncClient(base_url=f"http://{listen}/fhir/") as http:
             assert (await http.post("Observation", content=b"{}")).status_code == 200
         assert len(server.server_state.connections) == 1   # kept after its answer
         await eventually(lambda: not server.server_state.connections, 30, 0.1,
                          "nginx closing its idle connection to the service")
-    finally:
-        await asyncio.to_thread(stop, prefix)
-        server.should_exit = True
-        await serving
