@@ -66,15 +66,24 @@ class ConsistencyToken:
         return self.encode()
 
 
+def applied_query(count: int) -> str:
+    """``is_applied``'s statement for ``count`` projections, each name a parameter of its own:
+    with ``projection = ANY($1::text[])`` PostgreSQL costs a generic plan as for ten names and
+    so planned the statement again at every poll (tests/events/test_is_applied.py)."""
+    names = ", ".join(f"${i}" for i in range(2, count + 2))
+    return f"SELECT true FROM projection_events WHERE event_id = $1 AND projection IN ({names})"
+
+
 async def is_applied(engine: AsyncEngine, projection: str | Sequence[str],
                      token: ConsistencyToken) -> bool:
     """One statement on the driver's connection (a wait polls it a few times per write:
     through SQLAlchemy each poll was BEGIN, the query and ROLLBACK)."""
     names = [projection] if isinstance(projection, str) else list(projection)
+    if not names:
+        return False
     async with pooled(engine) as conn:
-        return await conn.fetchval(
-            "SELECT true FROM projection_events WHERE projection = ANY($1::text[]) "
-            "AND event_id = $2", names, token.event_id) is not None
+        return await conn.fetchval(applied_query(len(names)), token.event_id,
+                                   *names) is not None
 
 
 class Announcements:
