@@ -58,6 +58,28 @@ RECORD_DOC = """CASE WHEN r.doc ? 'notes' THEN r.doc ELSE r.doc || jsonb_build_o
 """The whole record (``Patient``'s JSON) of the ``journal_records`` row ``r``: its document with
 its notes from their rows (or as it holds them, written before they had rows)."""
 APART = {"notes"}   # (a set: what pydantic excludes)
+
+
+def _held_sql(held: str) -> str:
+    """The batch's records, each locked, with the document only where the version and time
+    this process holds parsed (``held``: ``h(p, v, u)``) are not the stored ones."""
+    return f"""
+        SELECT r.patient_id, r.version, r.updated_at,
+               CASE WHEN (r.version, r.updated_at) = (h.v, h.u) THEN NULL
+                    ELSE ({RECORD_DOC})::text END,
+               CASE WHEN (r.version, r.updated_at) = (h.v, h.u) THEN false
+                    ELSE r.doc ? 'notes' END
+          FROM journal_records r
+          JOIN {held} AS h(p, v, u) ON h.p = r.patient_id
+           FOR UPDATE OF r"""
+
+
+HELD_MANY = _held_sql("unnest($1::uuid[], $2::int[], $3::timestamptz[])")
+HELD_ONE = _held_sql("(VALUES ($1::uuid, $2::int, $3::timestamptz))")
+"""A batch of one patient's events (most, unless the journal is busy) reads its record with
+values, not arrays: PostgreSQL costs a generic plan for an ``unnest`` of array parameters as
+a hundred rows, so it planned the statement again for every batch (249 µs of its CPU against
+75 of execution, bench/RESULTS.md); with one row of values it keeps its plan."""
 BESIDE_NOTES = tuple(f for f in Patient.model_fields if f not in APART)
 
 
@@ -143,16 +165,11 @@ class JournalRecordsProjection(Projection):
         raw = await driver_of(conn)   # the hot statements on the driver, in the transaction
         held = [self._parsed.get(p, (None, None))[:2] for p in patients]
         # a record this process holds parsed at the stored version and time is not sent
-        rows = await raw.fetch(f"""
-            SELECT r.patient_id, r.version, r.updated_at,
-                   CASE WHEN (r.version, r.updated_at) = (h.v, h.u) THEN NULL
-                        ELSE ({RECORD_DOC})::text END,
-                   CASE WHEN (r.version, r.updated_at) = (h.v, h.u) THEN false
-                        ELSE r.doc ? 'notes' END
-              FROM journal_records r
-              JOIN unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS h(p, v, u)
-                ON h.p = r.patient_id
-               FOR UPDATE OF r""", patients, [h[0] for h in held], [h[1] for h in held])
+        if len(patients) == 1:
+            rows = await raw.fetch(HELD_ONE, patients[0], *held[0])
+        else:
+            rows = await raw.fetch(HELD_MANY, patients, [h[0] for h in held],
+                                   [h[1] for h in held])
         state: dict[UUID, tuple[int, datetime | None, Patient]] = {
             r[0]: (r[1], r[2], self._patient(r[0], r[3])) for r in rows}
         # the records whose document is written (new ones, those changed beside their notes,
