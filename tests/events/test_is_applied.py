@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from libs.events.consistency import ConsistencyToken, applied_query, is_applied
-from libs.events.db import make_engine, pooled
+from libs.events.db import pooled
 from libs.events.migrations import run_migrations
+from tests.support.plans import assert_plan_kept, one_connection
 
 
 async def test_is_applied_answers_for_any_of_its_projections_with_a_plan_postgresql_keeps(
@@ -16,8 +17,7 @@ async def test_is_applied_answers_for_any_of_its_projections_with_a_plan_postgre
     generic plan as for ten of them and planned the question again at every poll."""
     await run_migrations(database_url, schema)
     facts, records = uuid.uuid4(), uuid.uuid4()
-    alone = make_engine(database_url, schema, pool_size=1, max_overflow=0)  # one connection
-    try:
+    async with one_connection(database_url, schema) as alone:
         async with pooled(alone) as conn:
             await conn.execute(   # other projections' events, for the planner's statistics
                 "INSERT INTO projection_events SELECT 'other_' || (i % 5), gen_random_uuid() "
@@ -34,13 +34,4 @@ async def test_is_applied_answers_for_any_of_its_projections_with_a_plan_postgre
         assert await is_applied(alone, "journal_records", ConsistencyToken(records))
         assert not await is_applied(alone, "journal_records", ConsistencyToken(facts))
         assert not await is_applied(alone, [], ConsistencyToken(facts))
-        async with pooled(alone) as conn:
-            plans = await conn.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement = $1", applied_query(2))
-    finally:
-        await alone.dispose()
-    assert plans is not None, "the question did not use the statement for two projections"
-    # planned for each of the first five polls at most, then never again
-    assert plans["custom_plans"] <= 5 and plans["generic_plans"] == 12 - plans["custom_plans"], \
-        dict(plans)
+        await assert_plan_kept(alone, applied_query(2), calls=12)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import pytest
 from pydantic import BaseModel
 
-from libs.events.db import make_engine, pooled
+from libs.events.db import pooled
 from libs.events.ports import Snapshot
 from libs.events.registry import EventPayload
 from libs.events.store import EventStore, entries_query
@@ -23,6 +23,7 @@ from libs.events.streams import Snapshots, StreamStore
 from tests.events.store_contract import BANK, Backend, ctx
 from tests.support.bank import AccountOpened, Deposited, Withdrawn, stream_of
 from tests.support.counting import CountingStore
+from tests.support.plans import assert_plan_kept, one_connection
 
 
 class Balance(BaseModel):
@@ -120,24 +121,14 @@ async def test_one_entry_is_looked_up_by_a_plan_postgresql_keeps(engine, databas
     await store.append(sid, 0, [AccountOpened(owner="Kari")], ctx(pid))
     for v in range(1, 400, 100):   # as in a record: many events, each entry's few
         await store.append(sid, v, [Deposited(amount_ore=v + i) for i in range(100)], ctx(pid))
-    alone = make_engine(database_url, schema, pool_size=1, max_overflow=0)  # one connection
-    try:
+    async with one_connection(database_url, schema) as alone:
         async with pooled(alone) as conn:
             await conn.execute("ANALYZE events")
         looked = EventStore(alone, BANK)
         for v in range(1, 13):
             assert [p.amount_ore for _, p in await looked.load_entries(
                 sid, "amount_ore", [str(v)])] == [v]
-        async with pooled(alone) as conn:
-            plans = await conn.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement = $1", entries_query("amount_ore", several=False))
-    finally:
-        await alone.dispose()
-    assert plans is not None, "the look-up of one value did not use its own statement"
-    # planned for each of the first five calls at most, then never again
-    assert plans["custom_plans"] <= 5 and plans["generic_plans"] == 12 - plans["custom_plans"], \
-        dict(plans)
+        await assert_plan_kept(alone, entries_query("amount_ore", several=False), calls=12)
 
 
 async def test_a_snapshot_is_kept_per_stream_and_shape(backend: Backend):

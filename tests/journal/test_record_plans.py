@@ -7,11 +7,12 @@ from __future__ import annotations
 import uuid
 from itertools import zip_longest
 
-from libs.events.db import make_engine, pooled
+from libs.events.db import pooled
 from services.journal.domain.patients import Patient
 from services.journal.projections.records import HELD_ONE, JournalRecordsProjection
 from tests.events.test_document_read_models import _apply, _folded, _journal, _record, _same
 from tests.journal.support import every_event
+from tests.support.plans import assert_plan_kept, one_connection
 
 
 async def test_a_batch_of_one_patient_reads_its_record_by_a_plan_postgresql_keeps(
@@ -29,22 +30,15 @@ async def test_a_batch_of_one_patient_reads_its_record_by_a_plan_postgresql_keep
     one, two = uuid.uuid4(), uuid.uuid4()
     payloads = {pid: every_event(pid) for pid in (one, two)}
     events = {pid: await _journal(engine, pid, payloads[pid]) for pid in (one, two)}
-    alone = make_engine(database_url, schema, pool_size=1, max_overflow=0)  # one connection
-    try:
+    async with one_connection(database_url, schema) as alone:
         for envelope in events[one][:12]:   # twelve batches of one event of one patient
             await _apply(alone, projection, [envelope])
-        # the rest in batches of both patients' events (one's alone once two's have run out)
+        # the rest in batches of both patients' events (one's or two's alone once the other's
+        # have run out: batches of one patient too)
         for pair in zip_longest(events[one][12:], events[two]):
             await _apply(alone, projection, [e for e in pair if e is not None])
-        async with pooled(alone) as conn:
-            plans = await conn.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement = $1", HELD_ONE)
-    finally:
-        await alone.dispose()
+        alone_after = abs(len(events[one]) - 12 - len(events[two]))
+        await assert_plan_kept(alone, HELD_ONE, calls=12 + alone_after)
     for pid in (one, two):
         stored = Patient.model_validate_json((await _record(engine, pid))[1])
         assert _same(stored, _folded(pid, payloads[pid]))
-    assert plans is not None, "a batch of one patient's events did not read by its statement"
-    calls = plans["generic_plans"] + plans["custom_plans"]
-    assert calls >= 12 and plans["custom_plans"] <= 5, dict(plans)
